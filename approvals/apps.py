@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ApprovalsConfig(AppConfig):
+    name = "approvals"
+    verbose_name = "Approvals"
+
+    def ready(self) -> None:
+        from core import navigation
+
+        navigation.register("Workflows", "workflow-list", order=30)

@@ -1,0 +1,43 @@
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.dateparse import parse_datetime
+
+from approvals.models import Workflow
+from approvals.services.accounts import service_account_create
+from audit.services import Actor
+from core.errors import ValidationFailed
+
+
+class Command(BaseCommand):
+    help = "Create a service account for a workflow. The token is printed once, on the last line."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--workflow", required=True, help="the workflow's slug")
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--expires", help="ISO date and time after which the token stops working")
+        parser.add_argument("--callback-url", default="", help="where decisions and outcomes are POSTed")
+
+    def handle(
+        self, *args: object, workflow: str, name: str, expires: str | None, callback_url: str, **options: object
+    ) -> None:
+        found = Workflow.objects.filter(slug=workflow).first()
+        if found is None:
+            raise CommandError(f"--workflow: no workflow '{workflow}'")
+        expires_at = parse_datetime(expires) if expires else None
+        if expires and (expires_at is None or expires_at.tzinfo is None):
+            raise CommandError(
+                f"--expires: '{expires}' is not an ISO date and time with a zone, e.g. 2027-01-31T00:00Z"
+            )
+        try:
+            issued = service_account_create(
+                workflow=found,
+                name=name,
+                actor=Actor.system("create_service_account"),
+                expires_at=expires_at,
+                callback_url=callback_url,
+            )
+        except ValidationFailed as error:
+            raise CommandError("; ".join(f"--{w}: {m}" for w, m in error.problems)) from None
+        self.stdout.write(f"Service account {issued.account} created. Its token is shown once; store it now:")
+        if issued.account.callback_secret:
+            self.stdout.write(f"Callback signing secret: {issued.account.callback_secret}")
+        self.stdout.write(issued.token)

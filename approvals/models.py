@@ -1,0 +1,329 @@
+"""Who may change what, and the gate: workflows, policies, service accounts, proposals, batches, stops."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+
+class Lane(models.TextChoices):
+    ASSIST = "assist", "Assist (reads and drafts only)"
+    WRITE = "write", "Write (proposes changes)"
+
+
+class Stage(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SHADOW = "shadow", "Shadow"
+    CANARY = "canary", "Canary"
+    LIVE = "live", "Live"
+    PAUSED = "paused", "Paused"
+
+
+class Action(models.TextChoices):
+    UPDATE = "update", "Update"
+    ARCHIVE = "archive", "Archive"
+    DELETE = "delete", "Delete"
+    MERGE = "merge", "Merge"
+
+
+class Access(models.TextChoices):
+    READ = "read", "Read"
+    SUGGEST = "suggest", "Suggest (a person approves)"
+    WRITE = "write", "Write (no review, low risk only)"
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Workflow(models.Model):
+    """One AI task, its lane and stage, who countersigns it and who may override it."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_workflows")
+    lane = models.CharField(max_length=10, choices=Lane.choices)
+    stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.DRAFT)
+    canary_daily_limit = models.PositiveIntegerField(default=50)
+    approver_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actions = models.JSONField(default=list, blank=True)
+    two_person_actions = models.JSONField(default=list, blank=True)
+    two_person_fields = models.JSONField(default=list, blank=True)
+    override_day_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    override_days = models.JSONField(default=list, blank=True)
+    override_day_from = models.TimeField(null=True, blank=True)
+    override_day_to = models.TimeField(null=True, blank=True)
+    override_timezone = models.CharField(max_length=64, default="UTC")
+    override_after_hours_group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    override_max_minutes = models.PositiveIntegerField(default=60)
+    retention_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["slug"]
+        permissions = [
+            ("review_workflow", "Can review the workflow's proposals"),
+            ("rollback_workflow", "Can undo the workflow's changes"),
+            ("override_workflow", "Can override the workflow's blocks"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(lane__in=Lane.values), name="workflow_lane_valid"),
+            models.CheckConstraint(condition=Q(stage__in=Stage.values), name="workflow_stage_valid"),
+            models.CheckConstraint(condition=Q(override_max_minutes__gte=1), name="workflow_override_max_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def rules_owner(self):  # type: ignore[no-untyped-def]
+        return self.retention_owner or self.owner
+
+
+class WorkflowUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Workflow, on_delete=models.CASCADE)
+
+
+class WorkflowGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Workflow, on_delete=models.CASCADE)
+
+
+class FieldPolicy(models.Model):
+    """What one workflow may do with one field. A field with no policy is invisible to it."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="policies")
+    record_type = models.CharField(max_length=32)
+    field = models.CharField(max_length=64)
+    access = models.CharField(max_length=10, choices=Access.choices)
+
+    class Meta:
+        ordering = ["record_type", "field"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "record_type", "field"], name="policy_one_per_field"),
+            models.CheckConstraint(condition=Q(access__in=Access.values), name="policy_access_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow}: {self.record_type}.{self.field} = {self.access}"
+
+
+class RetentionRule(models.Model):
+    """How long one kind of artifact is kept in one bucket for one workflow, and who may change that."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="retention_rules")
+    kind = models.CharField(max_length=20)
+    bucket = models.CharField(max_length=20)
+    window = models.DurationField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "bucket"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "kind", "bucket"], name="retention_one_per_kind_bucket"),
+            models.CheckConstraint(condition=Q(window__gte=timedelta(0)), name="retention_window_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow}: {self.kind}/{self.bucket}"
+
+
+class ServiceAccount(models.Model):
+    """A pipeline's identity. Its token is stored only as a hash; the prefix identifies a leaked one."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="service_accounts")
+    name = models.CharField(max_length=100)
+    token_prefix = models.CharField(max_length=16, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    callback_url = models.URLField(blank=True)
+    callback_secret = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workflow", "name"], name="service_account_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.slug}/{self.name}"
+
+    def is_usable(self, *, now=None) -> bool:  # type: ignore[no-untyped-def]
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Batch(models.Model):
+    """A bulk job's proposals, watched, stopped and undone together."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="batches")
+    service_account = models.ForeignKey(ServiceAccount, null=True, blank=True, on_delete=models.PROTECT)
+    name = models.CharField(max_length=200)
+    run_id = models.CharField(max_length=200)
+    expected_size = models.PositiveIntegerField(default=0)
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} {self.name}"
+
+
+class ProposalStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    APPLIED = "applied", "Applied"
+    REJECTED = "rejected", "Rejected"
+    CONFLICT = "conflict", "Conflict"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    SHADOWED = "shadowed", "Shadowed"
+    REVERTED = "reverted", "Reverted"
+    FAILED = "failed", "Failed"
+
+
+class Proposal(models.Model):
+    """One proposed action on one record by one workflow run, with everything needed to trace it."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="proposals")
+    service_account = models.ForeignKey(ServiceAccount, null=True, blank=True, on_delete=models.PROTECT)
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.PROTECT, related_name="proposals")
+    record_type = models.CharField(max_length=32)
+    record_id = models.CharField(max_length=64)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    changes = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    base = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    merge_into = models.CharField(max_length=64, blank=True)
+    reason = models.TextField()
+    confidence = models.FloatField()
+    model_name = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=100)
+    prompt_version = models.CharField(max_length=100, db_index=True)
+    run_id = models.CharField(max_length=200, blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    requested_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    follow_ups = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    status = models.CharField(max_length=10, choices=ProposalStatus.choices, default=ProposalStatus.PENDING)
+    revision = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_note = models.TextField(blank=True)
+    change_id = models.UUIDField(null=True, blank=True)
+    apply_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    flagged_fields = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="proposal_status_age"),
+            models.Index(fields=["workflow", "status", "created_at"], name="proposal_workflow_status"),
+            models.Index(fields=["batch", "status"], name="proposal_batch_status"),
+            models.Index(fields=["record_type", "record_id"], name="proposal_record"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ProposalStatus.values), name="proposal_status_valid"),
+            models.CheckConstraint(condition=Q(action__in=Action.values), name="proposal_action_valid"),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0) & Q(confidence__lte=1), name="proposal_confidence_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True)
+                | Q(requested_by_user__isnull=True)
+                | ~Q(decided_by=F("requested_by_user")),
+                name="proposal_requester_never_decides",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"proposal {self.pk} {self.action} {self.record_type}:{self.record_id}"
+
+
+class ProposalApproval(models.Model):
+    """One person's approval. Where a workflow needs two, the proposal needs two of these."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="approvals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(default=timezone.now)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["approved_at"]
+        constraints = [models.UniqueConstraint(fields=["proposal", "user"], name="approval_one_per_person")]
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a keyed POST, so a replay gets the same answer and no second proposal."""
+
+    service_account = models.ForeignKey(ServiceAccount, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service_account", "key"], name="idempotency_key_unique")]
+
+
+class StopScope(models.TextChoices):
+    GLOBAL = "global", "Everything"
+    WORKFLOW = "workflow", "Workflow"
+    BATCH = "batch", "Batch"
+
+
+class StopSwitch(models.Model):
+    """While engaged, no write in its scope is applied. Released only by a person."""
+
+    scope = models.CharField(max_length=10, choices=StopScope.choices)
+    target = models.CharField(max_length=40)  # "global", "workflow:<id>" or "batch:<id>"
+    workflow = models.ForeignKey(Workflow, null=True, blank=True, on_delete=models.PROTECT)
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.PROTECT)
+    reason = models.TextField()
+    engaged_at = models.DateTimeField(default=timezone.now)
+    engaged_by_label = models.CharField(max_length=200)
+    engaged_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target"], condition=Q(released_at__isnull=True), name="stop_one_engaged_per_target"
+            ),
+            models.CheckConstraint(
+                condition=Q(scope="global", workflow__isnull=True, batch__isnull=True)
+                | Q(scope="workflow", workflow__isnull=False, batch__isnull=True)
+                | Q(scope="batch", batch__isnull=False),
+                name="stop_scope_matches_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"stop {self.target}"

@@ -1,0 +1,1 @@
+"""Reads in the approvals app, one module per subdomain."""

@@ -1,0 +1,1 @@
+"""Writes in the approvals app, one module per subdomain."""

@@ -1,0 +1,448 @@
+"""Workflows as code: validate a whole workflow file, then create or update what it describes."""
+
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from guardian.shortcuts import assign_perm, remove_perm
+
+from approvals.models import (
+    WEEKDAYS,
+    Access,
+    Action,
+    FieldPolicy,
+    Lane,
+    RetentionRule,
+    Stage,
+    Workflow,
+    WorkflowGroupObjectPermission,
+)
+from audit.models import ArtifactKind, Bucket
+from audit.services import Actor, EventData, audit_record_many
+from core.errors import ValidationFailed
+from core.timeutils import format_window, parse_window
+from records.catalogue import RECORD_TYPES, Risk
+
+APPROVER_PERMISSIONS = ("view_workflow", "review_workflow", "rollback_workflow")
+OVERRIDER_PERMISSIONS = ("view_workflow", "override_workflow")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_WORKFLOW_KEYS = {
+    "slug", "name", "owner", "lane", "stage", "canary_daily_limit", "approvers", "overrides",
+    "actions", "two_person", "fields", "retention", "retention_owner",
+}  # fmt: skip
+MAX_OVERRIDE_MINUTES = 24 * 60
+
+
+@dataclass
+class WorkflowSpec:
+    """One workflow from the file, checked and ready to write."""
+
+    slug: str
+    attributes: dict[str, Any]
+    approver_group: str | None
+    day_group: str | None
+    after_hours_group: str | None
+    policies: dict[tuple[str, str], str] = field(default_factory=dict)
+    retention: dict[tuple[str, str], timedelta] = field(default_factory=dict)
+
+
+@dataclass
+class LoadResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append((where, message))
+
+
+def _parse_time(value: Any) -> time | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads an unquoted 08:00 as sexagesimal minutes.
+        return time(value // 60, value % 60)
+    if isinstance(value, str) and (match := _TIME.match(value.strip())):
+        return time(int(match.group(1)), int(match.group(2)))
+    return None
+
+
+def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Problems) -> WorkflowSpec | None:
+    if not isinstance(raw, dict):
+        problems.add(f"workflows[{index}]", "must be a mapping")
+        return None
+    slug = raw.get("slug")
+    if not isinstance(slug, str) or not _SLUG.match(slug):
+        problems.add(f"workflows[{index}].slug", "must be lowercase letters, digits and dashes")
+        return None
+    where = f"workflow '{slug}'"
+
+    def bad(key: str, message: str) -> None:
+        problems.add(f"{where}: {key}", message)
+
+    for key in sorted(set(raw) - _WORKFLOW_KEYS):
+        bad(key, f"unknown key; known keys: {', '.join(sorted(_WORKFLOW_KEYS))}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        bad("name", "is required")
+    owner = raw.get("owner")
+    if owner not in users:
+        bad("owner", f"no user '{owner}'" if owner else "is required")
+    retention_owner = raw.get("retention_owner", owner)
+    if retention_owner not in users:
+        bad("retention_owner", f"no user '{retention_owner}'")
+    lane = raw.get("lane")
+    if lane not in Lane.values:
+        bad("lane", f"'{lane}' is not one of {', '.join(Lane.values)}")
+    stage = raw.get("stage", Stage.DRAFT)
+    if stage not in Stage.values:
+        bad("stage", f"'{stage}' is not one of {', '.join(Stage.values)}")
+    canary = raw.get("canary_daily_limit", 50)
+    if not isinstance(canary, int) or isinstance(canary, bool) or canary < 0:
+        bad("canary_daily_limit", "must be a whole number, 0 or more")
+    approvers = raw.get("approvers")
+    if approvers is not None and (not isinstance(approvers, str) or not approvers.strip()):
+        bad("approvers", "must be a group name")
+    if lane == Lane.WRITE and not approvers:
+        bad("approvers", "a write-lane workflow needs an approver group")
+
+    actions = raw.get("actions", [])
+    if not isinstance(actions, list) or any(a not in Action.values for a in actions):
+        bad("actions", f"must be a list drawn from {', '.join(Action.values)}")
+        actions = []
+    if lane == Lane.ASSIST and actions:
+        bad("actions", "an assist-lane workflow only reads and drafts; it can take no action")
+
+    policies: dict[tuple[str, str], str] = {}
+    fields = raw.get("fields", {}) or {}
+    if not isinstance(fields, dict):
+        bad("fields", "must map record types to {field: access}")
+        fields = {}
+    for record_type, entries in fields.items():
+        if record_type not in RECORD_TYPES:
+            bad(f"fields.{record_type}", f"unknown record type; known: {', '.join(RECORD_TYPES)}")
+            continue
+        if not isinstance(entries, dict):
+            bad(f"fields.{record_type}", "must map field names to read, suggest or write")
+            continue
+        spec = RECORD_TYPES[record_type]
+        for field_name, access in entries.items():
+            key = f"fields.{record_type}.{field_name}"
+            if not spec.has_field(field_name):
+                bad(key, f"unknown field of {record_type}")
+            elif access not in Access.values:
+                bad(key, f"'{access}' is not one of {', '.join(Access.values)}")
+            elif access == Access.WRITE and spec.field(field_name).risk == Risk.HIGH:
+                bad(key, f"write is refused on the high-risk field {field_name}; use suggest so a person approves")
+            elif lane == Lane.ASSIST and access != Access.READ:
+                bad(key, f"an assist-lane workflow may only read; '{access}' would let it change records")
+            else:
+                policies[(record_type, field_name)] = access
+
+    two_person = raw.get("two_person", {}) or {}
+    two_actions: list[str] = []
+    two_fields: list[str] = []
+    if not isinstance(two_person, dict) or set(two_person) - {"actions", "fields"}:
+        bad("two_person", "must be {actions: [...], fields: [...]}")
+    else:
+        two_actions = two_person.get("actions", []) or []
+        two_fields = two_person.get("fields", []) or []
+        if not isinstance(two_actions, list) or any(a not in Action.values for a in two_actions):
+            bad("two_person.actions", f"must be a list drawn from {', '.join(Action.values)}")
+            two_actions = []
+        known_fields = {name for (_, name) in policies}
+        if not isinstance(two_fields, list) or any(not isinstance(f, str) for f in two_fields):
+            bad("two_person.fields", "must be a list of field names")
+            two_fields = []
+        for name in two_fields:
+            if name not in known_fields:
+                bad(f"two_person.fields.{name}", "is not a field in this workflow's policies")
+
+    overrides = raw.get("overrides", {}) or {}
+    day_group = after_group = None
+    days: list[str] = []
+    day_from = day_to = None
+    tz_name = "UTC"
+    max_minutes = 60
+    if not isinstance(overrides, dict) or set(overrides) - {"day", "after_hours", "max_minutes"}:
+        bad("overrides", "must be {day: {...}, after_hours: {...}, max_minutes: N}")
+    else:
+        day = overrides.get("day")
+        if day is not None:
+            if not isinstance(day, dict) or set(day) - {"group", "days", "from", "to", "timezone"}:
+                bad("overrides.day", "must be {group, days, from, to, timezone}")
+            else:
+                day_group = day.get("group")
+                if not isinstance(day_group, str) or not day_group:
+                    bad("overrides.day.group", "is required")
+                days = day.get("days", list(WEEKDAYS[:5]))
+                if not isinstance(days, list) or not days or any(d not in WEEKDAYS for d in days):
+                    bad("overrides.day.days", f"must be a list drawn from {', '.join(WEEKDAYS)}")
+                day_from, day_to = _parse_time(day.get("from")), _parse_time(day.get("to"))
+                if day_from is None:
+                    bad("overrides.day.from", 'must be a time such as "08:00"')
+                if day_to is None:
+                    bad("overrides.day.to", 'must be a time such as "18:00"')
+                if day_from and day_to and day_from >= day_to:
+                    bad("overrides.day", "'from' must be before 'to'")
+                tz_name = day.get("timezone", "UTC")
+                try:
+                    zoneinfo.ZoneInfo(str(tz_name))
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    bad("overrides.day.timezone", f"unknown time zone '{tz_name}'")
+        after = overrides.get("after_hours")
+        if after is not None:
+            if not isinstance(after, dict) or set(after) != {"group"} or not isinstance(after["group"], str):
+                bad("overrides.after_hours", "must be {group: NAME}")
+            else:
+                after_group = after["group"]
+        if day is not None and after is None:
+            bad("overrides.after_hours", "is required when a day group is set: someone must be on duty at night")
+        max_minutes = overrides.get("max_minutes", 60)
+        if (
+            not isinstance(max_minutes, int)
+            or isinstance(max_minutes, bool)
+            or not 1 <= max_minutes <= MAX_OVERRIDE_MINUTES
+        ):
+            bad("overrides.max_minutes", f"must be a whole number from 1 to {MAX_OVERRIDE_MINUTES}")
+            max_minutes = 60
+
+    retention: dict[tuple[str, str], timedelta] = {}
+    raw_retention = raw.get("retention", {}) or {}
+    if not isinstance(raw_retention, dict):
+        bad("retention", "must map artifact kinds to {bucket: window}")
+        raw_retention = {}
+    for kind, buckets in raw_retention.items():
+        if kind not in ArtifactKind.values:
+            bad(f"retention.{kind}", f"unknown artifact kind; known: {', '.join(ArtifactKind.values)}")
+            continue
+        if not isinstance(buckets, dict):
+            bad(f"retention.{kind}", "must map buckets to windows such as 7d")
+            continue
+        for bucket, window in buckets.items():
+            if bucket not in Bucket.values:
+                bad(f"retention.{kind}.{bucket}", f"unknown bucket; known: {', '.join(Bucket.values)}")
+                continue
+            try:
+                retention[(kind, bucket)] = parse_window(window)
+            except ValueError as error:
+                bad(f"retention.{kind}.{bucket}", str(error))
+
+    return WorkflowSpec(
+        slug=slug,
+        attributes={
+            "name": (name or "").strip(),
+            "owner": users.get(str(owner)),
+            "retention_owner": users.get(str(retention_owner)),
+            "lane": lane,
+            "stage": stage,
+            "canary_daily_limit": canary if isinstance(canary, int) else 50,
+            "actions": list(actions),
+            "two_person_actions": list(two_actions),
+            "two_person_fields": list(two_fields),
+            "override_days": list(days),
+            "override_day_from": day_from,
+            "override_day_to": day_to,
+            "override_timezone": str(tz_name),
+            "override_max_minutes": max_minutes,
+        },
+        approver_group=approvers,
+        day_group=day_group,
+        after_hours_group=after_group,
+        policies=policies,
+        retention=retention,
+    )
+
+
+def workflows_check(document: Any) -> list[WorkflowSpec]:
+    """Check a whole workflow document. Raises ValidationFailed listing every problem found."""
+    problems = _Problems()
+    if not isinstance(document, dict) or not isinstance(document.get("workflows"), list):
+        raise ValidationFailed([("workflows", "the file must hold a list under the key 'workflows'")])
+    for key in sorted(set(document) - {"workflows"}):
+        problems.add(key, "unknown top-level key; only 'workflows' is read")
+    user_model = get_user_model()
+    names = {raw.get(k) for raw in document["workflows"] if isinstance(raw, dict) for k in ("owner", "retention_owner")}
+    users = {
+        u.get_username(): u for u in user_model.objects.filter(**{f"{user_model.USERNAME_FIELD}__in": names - {None}})
+    }
+    specs: list[WorkflowSpec] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(document["workflows"]):
+        spec = _check_workflow(raw, index, users, problems)
+        if spec is None:
+            continue
+        if spec.slug in seen:
+            problems.add(f"workflow '{spec.slug}'", "appears twice in the file")
+        seen.add(spec.slug)
+        specs.append(spec)
+    if problems.items:
+        raise ValidationFailed(problems.items)
+    return specs
+
+
+def _comparable(workflow: Workflow) -> dict[str, Any]:
+    return {
+        "name": workflow.name,
+        "owner": workflow.owner.get_username(),
+        "retention_owner": workflow.retention_owner.get_username() if workflow.retention_owner else None,
+        "lane": workflow.lane,
+        "stage": workflow.stage,
+        "canary_daily_limit": workflow.canary_daily_limit,
+        "approver_group": workflow.approver_group.name if workflow.approver_group else None,
+        "actions": workflow.actions,
+        "two_person_actions": workflow.two_person_actions,
+        "two_person_fields": workflow.two_person_fields,
+        "override_day_group": workflow.override_day_group.name if workflow.override_day_group else None,
+        "override_days": workflow.override_days,
+        "override_day_from": workflow.override_day_from.strftime("%H:%M") if workflow.override_day_from else None,
+        "override_day_to": workflow.override_day_to.strftime("%H:%M") if workflow.override_day_to else None,
+        "override_timezone": workflow.override_timezone,
+        "override_after_hours_group": workflow.override_after_hours_group.name
+        if workflow.override_after_hours_group
+        else None,
+        "override_max_minutes": workflow.override_max_minutes,
+    }
+
+
+def _group(name: str | None) -> Group | None:
+    return Group.objects.get_or_create(name=name)[0] if name else None
+
+
+def _sync_group_permissions(workflow: Workflow) -> None:
+    wanted: set[tuple[int, str]] = set()
+    if workflow.approver_group:
+        wanted |= {(workflow.approver_group.pk, perm) for perm in APPROVER_PERMISSIONS}
+    for group in (workflow.override_day_group, workflow.override_after_hours_group):
+        if group:
+            wanted |= {(group.pk, perm) for perm in OVERRIDER_PERMISSIONS}
+    current = {
+        (row.group_id, row.permission.codename): row
+        for row in WorkflowGroupObjectPermission.objects.filter(content_object=workflow).select_related("permission")
+    }
+    groups = {g.pk: g for g in Group.objects.filter(pk__in={pk for pk, _ in wanted | set(current)})}
+    for group_pk, perm in wanted - set(current):
+        assign_perm(perm, groups[group_pk], workflow)
+    for group_pk, perm in set(current) - wanted:
+        remove_perm(perm, groups[group_pk], workflow)
+
+
+def _write_spec(spec: WorkflowSpec, actor: Actor) -> tuple[str, list[EventData]]:
+    events: list[EventData] = []
+    attributes = dict(spec.attributes)
+    attributes["approver_group"] = _group(spec.approver_group)
+    attributes["override_day_group"] = _group(spec.day_group)
+    attributes["override_after_hours_group"] = _group(spec.after_hours_group)
+    workflow = Workflow.objects.select_for_update().filter(slug=spec.slug).first()
+    outcome = "unchanged"
+    if workflow is None:
+        workflow = Workflow.objects.create(slug=spec.slug, **attributes)
+        outcome = "created"
+        events.append(
+            EventData(action="workflow.created", actor=actor, workflow_slug=spec.slug, new_value=_comparable(workflow))
+        )
+    else:
+        before = _comparable(workflow)
+        for name, value in attributes.items():
+            setattr(workflow, name, value)
+        after = _comparable(workflow)
+        if before != after:
+            workflow.save()
+            outcome = "updated"
+            changed = {k for k in after if before[k] != after[k]}
+            events.append(
+                EventData(
+                    action="workflow.changed",
+                    actor=actor,
+                    workflow_slug=spec.slug,
+                    old_value={k: before[k] for k in sorted(changed)},
+                    new_value={k: after[k] for k in sorted(changed)},
+                )
+            )
+
+    current_policies = {(p.record_type, p.field): p for p in workflow.policies.all()}
+    for key in sorted(set(current_policies) | set(spec.policies)):
+        old = current_policies[key].access if key in current_policies else None
+        new = spec.policies.get(key)
+        if old == new:
+            continue
+        if new is None:
+            current_policies[key].delete()
+        elif old is None:
+            FieldPolicy.objects.create(workflow=workflow, record_type=key[0], field=key[1], access=new)
+        else:
+            FieldPolicy.objects.filter(pk=current_policies[key].pk).update(access=new)
+        outcome = "updated" if outcome == "unchanged" else outcome
+        events.append(
+            EventData(
+                action="policy.changed",
+                actor=actor,
+                workflow_slug=spec.slug,
+                record_type=key[0],
+                field=key[1],
+                old_value=old,
+                new_value=new,
+            )
+        )
+
+    rules_owner = workflow.rules_owner
+    current_rules = {(r.kind, r.bucket): r for r in workflow.retention_rules.select_related("owner")}
+    for key in sorted(set(current_rules) | set(spec.retention)):
+        rule = current_rules.get(key)
+        new_window = spec.retention.get(key)
+        old_rule: dict[str, str] | None = (
+            {"window": format_window(rule.window), "owner": rule.owner.get_username()} if rule else None
+        )
+        new_rule: dict[str, str] | None = (
+            {"window": format_window(new_window), "owner": rules_owner.get_username()}
+            if new_window is not None
+            else None
+        )
+        if old_rule == new_rule:
+            continue
+        if rule and new_window is None:
+            rule.delete()
+        elif rule and new_window is not None:
+            rule.window, rule.owner = new_window, rules_owner
+            rule.save(update_fields=["window", "owner", "updated_at"])
+        elif new_window is not None:
+            RetentionRule.objects.create(
+                workflow=workflow, kind=key[0], bucket=key[1], window=new_window, owner=rules_owner
+            )
+        outcome = "updated" if outcome == "unchanged" else outcome
+        events.append(
+            EventData(
+                action="retention.changed",
+                actor=actor,
+                workflow_slug=spec.slug,
+                field=f"{key[0]}/{key[1]}",
+                old_value=old_rule,
+                new_value=new_rule,
+                details={"kind": key[0], "bucket": key[1]},
+            )
+        )
+    _sync_group_permissions(workflow)
+    return outcome, events
+
+
+def workflows_load(*, document: Any, actor: Actor) -> LoadResult:
+    """Create or update every workflow in `document`. All or nothing; loading twice changes nothing."""
+    specs = workflows_check(document)
+    result = LoadResult()
+    with transaction.atomic():
+        events: list[EventData] = []
+        for spec in specs:
+            outcome, spec_events = _write_spec(spec, actor)
+            getattr(result, outcome).append(spec.slug)
+            events.extend(spec_events)
+        audit_record_many(events)
+    return result

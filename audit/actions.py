@@ -1,0 +1,55 @@
+"""The registry of audit actions. An event with a name not listed here is refused."""
+
+ACTIONS: dict[str, str] = {
+    # proposals
+    "proposal.submitted": "A pipeline submitted a proposal",
+    "proposal.approved": "A person approved a proposal (or the policy approved it without review)",
+    "proposal.approval_recorded": "The first of two required approvals was given",
+    "proposal.rejected": "A person rejected a proposal",
+    "proposal.expired": "A pending proposal expired unreviewed",
+    "proposal.cancelled": "A proposal was cancelled with its halted batch",
+    "proposal.conflict": "The record no longer held what the AI saw; nothing was written",
+    "proposal.failed": "Applying kept failing; the proposal was given up",
+    "proposal.shadowed": "A shadow-stage workflow recorded a proposal that will never apply",
+    "proposal.decision_refused": "Security: a decision was refused (self-approval, no permission, stale)",
+    "proposal.artifact_flagged": "An artifact held a value of a field the workflow may not read",
+    # changes
+    "change.applied": "A change was written to a record",
+    "change.reverted": "A change was undone",
+    # batches
+    "batch.opened": "A pipeline opened a batch",
+    # stop switch
+    "stop.engaged": "A stop switch was engaged",
+    "stop.released": "A stop switch was released",
+    # overrides
+    "override.granted": "An override was granted",
+    "override.used": "An override lifted a block",
+    "override.expired": "An override expired",
+    "override.revoked": "An override was revoked",
+    "override.acknowledged": "An override was acknowledged in the morning review",
+    "override.flagged": "An override was flagged in the morning review",
+    # configuration
+    "workflow.created": "A workflow was created",
+    "workflow.changed": "A workflow's settings changed",
+    "policy.changed": "A field policy changed",
+    "retention.changed": "A retention rule changed",
+    # artifacts
+    "artifact.stored": "An artifact was stored",
+    "artifact.purged": "An artifact was purged under its retention rule (tombstone)",
+    "artifact.training_requested": "A training copy of an artifact was requested",
+    "artifact.training_decided": "A training copy request was decided",
+    # follow-ups
+    "followup.sent": "A follow-up ran",
+    "followup.cancelled": "A follow-up was cancelled before it ran",
+    "followup.failed": "A follow-up failed",
+    # access
+    "token.created": "A service account token was created",
+    "token.revoked": "A service account token was revoked",
+    "login.failed": "Security: a failed login",
+    # records
+    "record.imported": "Records were imported from a file",
+}
+
+
+def is_known(action: str) -> bool:
+    return action in ACTIONS

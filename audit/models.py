@@ -1,0 +1,88 @@
+"""The trail. It refers to everything else by plain ids and label snapshots, never by foreign key,
+so that it outlives the proposals, users and artifacts it describes."""
+
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+
+class ActorKind(models.TextChoices):
+    USER = "user", "User"
+    SERVICE_ACCOUNT = "service_account", "Service account"
+    WORKER = "worker", "Worker"
+    SYSTEM = "system", "System"
+
+
+class AuditEvent(models.Model):
+    """One append-only line of the trail. The table refuses UPDATE, DELETE and TRUNCATE."""
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_kind = models.CharField(max_length=20, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    record_type = models.CharField(max_length=32, blank=True)
+    record_id = models.CharField(max_length=64, blank=True)
+    field = models.CharField(max_length=64, blank=True)
+    old_value = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    new_value = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    proposal_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    change_id = models.UUIDField(null=True, blank=True, db_index=True)
+    batch_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    workflow_slug = models.CharField(max_length=64, blank=True, db_index=True)
+    model_name = models.CharField(max_length=100, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    prompt_version = models.CharField(max_length=100, blank=True, db_index=True)
+    approver_label = models.CharField(max_length=200, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["record_type", "record_id", "-id"], name="audit_record_recent")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} {self.record_type}:{self.record_id}"
+
+
+class ArtifactKind(models.TextChoices):
+    PROMPT = "prompt", "Prompt"
+    OUTPUT = "output", "Output"
+    ATTACHMENT = "attachment", "Attachment"
+    CACHE = "cache", "Cache entry"
+    ERROR_LOG = "error_log", "Error log"
+
+
+class Bucket(models.TextChoices):
+    LIVE = "live", "Live processing"
+    TRAINING = "training", "Training"
+    ANALYTICS = "analytics", "Analytics"
+
+
+class Artifact(models.Model):
+    """Something AI work produced or used. It expires by its retention rule and is purged to a tombstone."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workflow_id = models.BigIntegerField(db_index=True)
+    workflow_slug = models.CharField(max_length=64)
+    proposal_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    rule_id = models.BigIntegerField()
+    kind = models.CharField(max_length=20, choices=ArtifactKind.choices)
+    bucket = models.CharField(max_length=20, choices=Bucket.choices)
+    name = models.CharField(max_length=200, blank=True)
+    content = models.TextField(blank=True)
+    file = models.FileField(upload_to="artifacts/%Y/%m/%d/", blank=True)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    flagged_fields = models.JSONField(default=list, blank=True)
+    copied_from = models.UUIDField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.bucket}) {self.id}"

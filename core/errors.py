@@ -1,0 +1,74 @@
+"""The errors that services raise. Views and the API translate them; nothing else does."""
+
+from typing import Any
+
+
+class ApplicationError(Exception):
+    """A domain rule refused an action. `message` is safe to show to the caller."""
+
+    status_code = 400
+    title = "Request refused"
+
+    def __init__(self, message: str, *, field: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra or {}
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        return [{"field": self.field, "message": self.message}] if self.field else []
+
+
+class ValidationFailed(ApplicationError):
+    """Input did not pass validation. Carries every problem found, each naming its field."""
+
+    status_code = 422
+    title = "Validation failed"
+
+    def __init__(self, problems: list[tuple[str, str]], *, extra: dict[str, Any] | None = None) -> None:
+        self.problems = problems
+        message = "; ".join(f"{field}: {text}" for field, text in problems)
+        super().__init__(message, field=problems[0][0] if problems else None, extra=extra)
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        return [{"field": field, "message": text} for field, text in self.problems]
+
+
+class NotFound(ApplicationError):
+    status_code = 404
+    title = "Not found"
+
+
+class NotAllowed(ApplicationError):
+    """The policy does not allow this actor to do this (a field, an action, a lane)."""
+
+    status_code = 403
+    title = "Not allowed"
+
+
+class InvalidTransition(ApplicationError):
+    """The object is not in a state that allows this step (already decided, stale, ...)."""
+
+    status_code = 409
+    title = "Invalid transition"
+
+
+class Halted(ApplicationError):
+    """A stop switch or a halted batch refuses new work."""
+
+    status_code = 409
+    title = "Halted"
+
+
+class Locked(ApplicationError):
+    """The workflow is paused or stopped."""
+
+    status_code = 423
+    title = "Locked"
+
+
+class TooLarge(ApplicationError):
+    status_code = 413
+    title = "Too large"

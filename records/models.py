@@ -1,0 +1,117 @@
+"""The built-in record store (Customer, Order, Ticket) and Change, the one way a record is written."""
+
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from records.catalogue import CUSTOMER, ORDER, PRIORITIES, TICKET
+
+
+def _choices(record_type, field_name: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(value, value.replace("_", " ")) for value in record_type.field(field_name).choices]
+
+
+class Record(models.Model):
+    """What every built-in record has: the id staff use, a version every write bumps, soft removal."""
+
+    record_id = models.CharField(max_length=64, unique=True)
+    version = models.PositiveIntegerField(default=1)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.record_id
+
+    @property
+    def is_hidden(self) -> bool:
+        return self.archived_at is not None or self.deleted_at is not None
+
+
+class Customer(Record):
+    full_name = models.CharField(max_length=200)
+    email = models.EmailField(max_length=254, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    shipping_address = models.TextField(blank=True)
+    billing_status = models.CharField(max_length=20, choices=_choices(CUSTOMER, "billing_status"), default="ok")
+    account_status = models.CharField(max_length=20, choices=_choices(CUSTOMER, "account_status"), default="active")
+    verified = models.BooleanField(default=False)
+    priority = models.CharField(max_length=10, choices=[(p, p) for p in PRIORITIES], default="normal")
+    sentiment = models.CharField(max_length=10, choices=_choices(CUSTOMER, "sentiment"), default="neutral")
+    tags = models.JSONField(default=list, blank=True)
+    support_notes = models.TextField(blank=True)
+    internal_notes = models.TextField(blank=True)
+
+
+class Order(Record):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    order_number = models.CharField(max_length=40)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    status = models.CharField(max_length=20, choices=_choices(ORDER, "status"), default="placed")
+    refund_status = models.CharField(max_length=20, choices=_choices(ORDER, "refund_status"), default="none")
+
+
+class Ticket(Record):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets")
+    subject = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=_choices(TICKET, "status"), default="open")
+    priority = models.CharField(max_length=10, choices=[(p, p) for p in PRIORITIES], default="normal")
+    resolution_note = models.TextField(blank=True)
+
+
+class ChangeAction(models.TextChoices):
+    UPDATE = "update", "Update"
+    ARCHIVE = "archive", "Archive"
+    DELETE = "delete", "Delete"
+    MERGE = "merge", "Merge"
+    REVERT = "revert", "Revert"
+
+
+class Change(models.Model):
+    """One applied write: the exact values before and after, and where it came from.
+
+    A record's state at any moment can be rebuilt from its Changes. `proposal_id` and
+    `batch_id` are plain ids (approvals sits above records); one Change per proposal is a
+    database rule, so a proposal can never be applied twice.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    record_type = models.CharField(max_length=32)
+    record_id = models.CharField(max_length=64)
+    action = models.CharField(max_length=20, choices=ChangeAction.choices)
+    before = models.JSONField(encoder=DjangoJSONEncoder)
+    after = models.JSONField(encoder=DjangoJSONEncoder)
+    version_before = models.PositiveIntegerField()
+    version_after = models.PositiveIntegerField()
+    proposal_id = models.BigIntegerField(null=True, blank=True)
+    batch_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    workflow_slug = models.CharField(max_length=64, blank=True, db_index=True)
+    prompt_version = models.CharField(max_length=100, blank=True, db_index=True)
+    reverts = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reverted_by")
+    merge_payload = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    applied_at = models.DateTimeField(default=timezone.now, db_index=True)
+    applied_by = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["-applied_at"]
+        indexes = [models.Index(fields=["record_type", "record_id", "applied_at"], name="change_record_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["proposal_id"],
+                condition=Q(proposal_id__isnull=False) & ~Q(action="revert"),
+                name="change_one_per_proposal",
+            ),
+            models.CheckConstraint(
+                condition=Q(version_after__gt=models.F("version_before")), name="change_bumps_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.record_type}:{self.record_id} ({self.id})"

@@ -1,0 +1,190 @@
+"""The record-store interface, and the built-in implementation over Django models.
+
+Everything above this module reads and writes records only through a `RecordStore`, so an
+external CRM reached over HTTP can stand in for the built-in models.
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from django.db import models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from records.catalogue import RECORD_TYPES, Kind, RecordType
+from records.models import Customer, Order, Record, Ticket
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    record_type: str
+    record_id: str
+
+    def __str__(self) -> str:
+        return f"{self.record_type}:{self.record_id}"
+
+
+@dataclass
+class RecordState:
+    """A record as the store holds it: plain values, its version, and whether it is hidden."""
+
+    ref: RecordRef
+    version: int
+    values: dict[str, Any]
+    title: str = ""
+    archived: bool = False
+    deleted: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RecordNotFound(LookupError):
+    pass
+
+
+class VersionMismatch(Exception):
+    def __init__(self, ref: RecordRef, expected: int, actual: int) -> None:
+        super().__init__(f"{ref} is at version {actual}, not {expected}")
+        self.expected = expected
+        self.actual = actual
+
+
+class RecordStore(Protocol):
+    def fetch(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> RecordState: ...
+
+    def write(self, ref: RecordRef, values: dict[str, Any], expected_version: int) -> RecordState: ...
+
+    def snapshot(self, ref: RecordRef, *, lock: bool = False) -> dict[str, Any]: ...
+
+    def restore(self, ref: RecordRef, snapshot: dict[str, Any], expected_version: int) -> RecordState: ...
+
+    def exists(self, ref: RecordRef) -> bool: ...
+
+
+MODELS: dict[str, type[Customer] | type[Order] | type[Ticket]] = {
+    "customer": Customer,
+    "order": Order,
+    "ticket": Ticket,
+}
+
+
+def _plain(record_type: RecordType, record: Record, name: str) -> Any:
+    spec = record_type.field(name)
+    if spec.kind == Kind.REF:
+        return getattr(record, name).record_id
+    value = getattr(record, name)
+    if spec.kind == Kind.DECIMAL:
+        return str(Decimal(value).quantize(Decimal("0.01")))
+    if spec.kind == Kind.TAGS:
+        return list(value)
+    return value
+
+
+class DjangoRecordStore:
+    """The built-in store: one Django model per record type."""
+
+    def _model(self, ref: RecordRef) -> type[Customer] | type[Order] | type[Ticket]:
+        try:
+            return MODELS[ref.record_type]
+        except KeyError:
+            raise RecordNotFound(f"unknown record type '{ref.record_type}'") from None
+
+    def _queryset(self, ref: RecordRef, *, lock: bool) -> models.QuerySet:
+        model = self._model(ref)
+        queryset: models.QuerySet = model.objects.all()
+        references = [spec.name for spec in RECORD_TYPES[ref.record_type].fields if spec.kind == Kind.REF]
+        if references:
+            queryset = queryset.select_related(*references)
+        if lock:
+            queryset = queryset.select_for_update(of=("self",))
+        return queryset
+
+    def _get(self, ref: RecordRef, *, lock: bool = False) -> Record:
+        try:
+            return self._queryset(ref, lock=lock).get(record_id=ref.record_id)
+        except self._model(ref).DoesNotExist:
+            raise RecordNotFound(f"no {ref.record_type} '{ref.record_id}'") from None
+
+    def _state(self, ref: RecordRef, record: Record, fields: list[str] | None) -> RecordState:
+        record_type = RECORD_TYPES[ref.record_type]
+        names = record_type.field_names if fields is None else fields
+        return RecordState(
+            ref=ref,
+            version=record.version,
+            values={name: _plain(record_type, record, name) for name in names},
+            title=str(getattr(record, record_type.title_field)),
+            archived=record.archived_at is not None,
+            deleted=record.deleted_at is not None,
+        )
+
+    def exists(self, ref: RecordRef) -> bool:
+        return self._model(ref).objects.filter(record_id=ref.record_id).exists()
+
+    def fetch(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> RecordState:
+        return self._state(ref, self._get(ref, lock=lock), fields)
+
+    def _assign(self, ref: RecordRef, record: Record, values: dict[str, Any]) -> None:
+        record_type = RECORD_TYPES[ref.record_type]
+        for name, value in values.items():
+            spec = record_type.field(name)
+            if spec.kind == Kind.REF:
+                try:
+                    target = Customer.objects.get(record_id=value)
+                except Customer.DoesNotExist:
+                    raise RecordNotFound(f"no {spec.ref_type} '{value}' for {name}") from None
+                setattr(record, name, target)
+            elif spec.kind == Kind.DECIMAL:
+                setattr(record, name, Decimal(value))
+            else:
+                setattr(record, name, value)
+
+    def write(self, ref: RecordRef, values: dict[str, Any], expected_version: int) -> RecordState:
+        """Set `values` (plain form) if the record is still at `expected_version`; bump the version."""
+        record = self._get(ref, lock=True)
+        if record.version != expected_version:
+            raise VersionMismatch(ref, expected_version, record.version)
+        self._assign(ref, record, values)
+        record.version += 1
+        record.updated_at = timezone.now()
+        record.save()
+        return self._state(ref, record, list(values))
+
+    def snapshot(self, ref: RecordRef, *, lock: bool = False) -> dict[str, Any]:
+        """Everything needed to put the record back exactly: every field, version and visibility."""
+        record = self._get(ref, lock=lock)
+        state = self._state(ref, record, None)
+        return {
+            "values": state.values,
+            "version": record.version,
+            "archived_at": record.archived_at.isoformat() if record.archived_at else None,
+            "deleted_at": record.deleted_at.isoformat() if record.deleted_at else None,
+        }
+
+    def restore(self, ref: RecordRef, snapshot: dict[str, Any], expected_version: int) -> RecordState:
+        """Put back the values and visibility of `snapshot`, as a new version."""
+        record = self._get(ref, lock=True)
+        if record.version != expected_version:
+            raise VersionMismatch(ref, expected_version, record.version)
+        self._assign(ref, record, snapshot["values"])
+        record.archived_at = parse_datetime(snapshot["archived_at"]) if snapshot.get("archived_at") else None
+        record.deleted_at = parse_datetime(snapshot["deleted_at"]) if snapshot.get("deleted_at") else None
+        record.version += 1
+        record.updated_at = timezone.now()
+        record.save()
+        return self._state(ref, record, None)
+
+    def set_hidden(self, ref: RecordRef, *, archived: bool, deleted: bool, expected_version: int) -> RecordState:
+        record = self._get(ref, lock=True)
+        if record.version != expected_version:
+            raise VersionMismatch(ref, expected_version, record.version)
+        now = timezone.now()
+        record.archived_at = (record.archived_at or now) if archived else None
+        record.deleted_at = (record.deleted_at or now) if deleted else None
+        record.version += 1
+        record.updated_at = now
+        record.save()
+        return self._state(ref, record, None)
+
+
+def get_store() -> DjangoRecordStore:
+    return DjangoRecordStore()

@@ -1,0 +1,78 @@
+"""Shared fixtures. Tests that need PostgreSQL, Redis or Chromium skip with the reason when it is
+absent; with COUNTERSIGN_NO_SKIPS=1 (CI) any skip fails the run instead."""
+
+import os
+import shutil
+
+import pytest
+from django.db import connection
+
+from audit.triggers import install_append_only_triggers, remove_append_only_triggers
+
+
+def redis_available() -> bool:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    is_postgres = connection.vendor == "postgresql"
+    has_redis = redis_available()
+    has_chromium = shutil.which("chromium") is not None
+    for item in items:
+        if item.get_closest_marker("postgres") and not is_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://..."))
+        if item.get_closest_marker("redis") and not has_redis:
+            item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL=redis://..."))
+        if item.get_closest_marker("browser") and not has_chromium:
+            item.add_marker(pytest.mark.skip(reason="needs Debian's chromium on PATH (apt-get install chromium)"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("COUNTERSIGN_NO_SKIPS") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        if reporter:
+            reporter.write_line(
+                f"COUNTERSIGN_NO_SKIPS=1: {len(skipped)} test(s) skipped; every part must be present here"
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True)
+def _audit_guard(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Every test that touches the database runs against the real append-only guard.
+
+    After a transactional test the guard is lifted just long enough for the database flush
+    to empty the audit table, and put back before the next test.
+    """
+    names = request.fixturenames
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (
+        "transactional_db" in names or "live_server" in names or bool(marker and marker.kwargs.get("transaction"))
+    )
+    if not (transactional or "db" in names or marker is not None):
+        yield
+        return
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    install_append_only_triggers(connection)
+    yield
+    if transactional:
+        remove_append_only_triggers(connection)
+
+
+@pytest.fixture
+def audit_guard_bypassed(db):  # type: ignore[no-untyped-def]
+    """For tests that must tamper with the trail to prove tampering is caught."""
+    remove_append_only_triggers(connection)
+    yield
+    install_append_only_triggers(connection)

@@ -1,0 +1,78 @@
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from approvals.models import FieldPolicy, Lane, Stage, Workflow
+from records.models import Customer, Order, Ticket
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = "Dana"
+    last_name = factory.Sequence(lambda n: f"Lee{n}")
+    password = factory.django.Password("pw")
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Group
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"group-{n}")
+
+
+class WorkflowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Workflow
+
+    slug = factory.Sequence(lambda n: f"workflow-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
+    owner = factory.SubFactory(UserFactory)
+    lane = Lane.WRITE
+    stage = Stage.LIVE
+    approver_group = factory.SubFactory(GroupFactory)
+    actions = factory.LazyFunction(lambda: ["update"])
+
+
+class FieldPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FieldPolicy
+
+    workflow = factory.SubFactory(WorkflowFactory)
+    record_type = "customer"
+    field = "shipping_address"
+    access = "suggest"
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    record_id = factory.Sequence(lambda n: f"CUS-{20000 + n}")
+    full_name = factory.Sequence(lambda n: f"Customer {n}")
+    email = factory.Sequence(lambda n: f"customer{n}@example.com")
+    phone = "+44 7700 900123"
+    shipping_address = "4 Old Mill Lane, Leith"
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    record_id = factory.Sequence(lambda n: f"ORD-{60000 + n}")
+    customer = factory.SubFactory(CustomerFactory)
+    order_number = factory.Sequence(lambda n: f"#{990000 + n}")
+    amount = "49.90"
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Ticket
+
+    record_id = factory.Sequence(lambda n: f"T-{9000 + n}")
+    customer = factory.SubFactory(CustomerFactory)
+    subject = "Where is my order?"
