@@ -76,3 +76,34 @@ class TicketFactory(factory.django.DjangoModelFactory):
     record_id = factory.Sequence(lambda n: f"T-{9000 + n}")
     customer = factory.SubFactory(CustomerFactory)
     subject = "Where is my order?"
+
+
+class BatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "approvals.Batch"
+
+    workflow = factory.SubFactory(WorkflowFactory)
+    name = factory.Sequence(lambda n: f"bulk job {n}")
+    run_id = factory.Sequence(lambda n: f"run-{n}")
+    expected_size = 10
+
+
+class ProposalFactory(factory.django.DjangoModelFactory):
+    """A proposal as intake would store it; pass `status` to start it elsewhere in its lifecycle."""
+
+    class Meta:
+        model = "approvals.Proposal"
+
+    workflow = factory.SubFactory(WorkflowFactory)
+    record_type = "customer"
+    record_id = factory.LazyFunction(lambda: CustomerFactory().record_id)
+    action = "update"
+    changes = factory.LazyFunction(lambda: {"shipping_address": "12 Harbour Road, Leith"})
+    base = factory.LazyFunction(lambda: {"shipping_address": "4 Old Mill Lane, Leith"})
+    reason = "Customer asked for the new address in ticket T-881"
+    confidence = 0.93
+    model_name = "gpt-x"
+    model_version = "2026-10-01"
+    prompt_version = "address-update@7"
+    run_id = factory.Sequence(lambda n: f"run-{n}")
+    requested_by = "agent"
