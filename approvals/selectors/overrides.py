@@ -189,6 +189,7 @@ class BlockedOverview:
     conflicts: list[ProposalRow]
     conflicts_more: bool
     active: list[Override]
+    revocable: set[int]
     to_review: int
 
 
@@ -204,7 +205,7 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
     workflows = list(visible_workflows(user=user))
     by_id = {w.pk: w for w in workflows}
     ids = list(by_id)
-    group_ids = set(Group.objects.filter(user=user.pk).values_list("pk", flat=True)) if user.is_authenticated else set()
+    group_ids = _group_ids(user)
     duties = duty_by_workflow(workflows=workflows, at=at)
 
     active = list(
@@ -315,6 +316,12 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
         conflicts=proposal_rows(conflicted, OverrideBlock.CONFLICT),
         conflicts_more=len(conflicted) > BLOCKED_PROPOSALS_SHOWN,
         active=sorted(active, key=lambda o: o.expires_at),
+        revocable={
+            o.pk
+            for o in active
+            if o.granted_by_id == user.pk
+            or user_may_override_now(user=user, duty=duties[o.workflow_id], group_ids=group_ids)
+        },
         to_review=to_review,
     )
 
@@ -341,40 +348,17 @@ class MorningReview:
     flagged: list[ReviewRow]
 
 
-def override_morning_review(
-    *, user: AbstractBaseUser | AnonymousUser, at: datetime | None = None, flagged_days: int = 7
-) -> MorningReview:
-    """The overrides since the last acknowledgement (all not yet reviewed), what was done under each,
-    and the ones flagged lately. A fixed number of queries whatever the row count."""
-    at = at or timezone.now()
-    workflows = visible_workflows(user=user)
-    group_ids = set(Group.objects.filter(user=user.pk).values_list("pk", flat=True)) if user.is_authenticated else set()
-    base = Override.objects.filter(workflow__in=workflows).select_related(
-        "workflow", "batch", "proposal", "granted_by", "revoked_by", "reviewed_by"
-    )
-    pending = list(base.filter(review=OverrideReview.PENDING).order_by("granted_at"))
-    flagged = list(
-        base.filter(review=OverrideReview.FLAGGED, reviewed_at__gte=at - timedelta(days=flagged_days)).order_by(
-            "-reviewed_at"
-        )
-    )
-    last = (
-        Override.objects.filter(workflow__in=workflows, review=OverrideReview.ACKNOWLEDGED)
-        .values("reviewed_at", "reviewed_by__username")
-        .order_by("-reviewed_at")
-        .first()
-    )
+def _uses_by_override(ids: list[int]) -> dict[int, list[UseSummary]]:
+    """What was done under each override, from its `override.used` events, summarised."""
     uses: dict[int, dict[str, UseSummary]] = defaultdict(dict)
-    ids = [o.pk for o in pending + flagged]
     for event in (
         AuditEvent.objects.filter(action="override.used", details__override_id__in=ids)
         .order_by("id")
         .values("details", "record_type", "record_id", "proposal_id")
     ):
         details = event["details"]
-        summary = uses[details["override_id"]].setdefault(
-            details.get("what", ""), UseSummary(details.get("what", ""), 0)
-        )
+        what = details.get("what", "")
+        summary = uses[details["override_id"]].setdefault(what, UseSummary(what, 0))
         summary.count += 1
         if len(summary.examples) < REVIEW_USES_SHOWN:
             label = f"{event['record_type']} {event['record_id']}" if event["record_id"] else ""
@@ -382,18 +366,67 @@ def override_morning_review(
                 label = f"{label} (proposal {event['proposal_id']})".strip()
             if label:
                 summary.examples.append(label)
+    return {pk: list(summaries.values()) for pk, summaries in uses.items()}
 
-    def row(override: Override) -> ReviewRow:
-        may = (
+
+def _review_rows(
+    overrides: list[Override], *, user: AbstractBaseUser | AnonymousUser, group_ids: set[int]
+) -> list[ReviewRow]:
+    uses = _uses_by_override([o.pk for o in overrides])
+    return [
+        ReviewRow(
+            override,
+            uses.get(override.pk, []),
             override.review == OverrideReview.PENDING
             and override.workflow.approver_group_id in group_ids
-            and override.granted_by_id != user.pk
+            and override.granted_by_id != user.pk,
         )
-        return ReviewRow(override, list(uses[override.pk].values()), may)
+        for override in overrides
+    ]
 
+
+def _reviewable(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Override]:
+    return Override.objects.filter(workflow__in=visible_workflows(user=user)).select_related(
+        "workflow", "batch", "proposal", "granted_by", "revoked_by", "reviewed_by"
+    )
+
+
+def _group_ids(user: AbstractBaseUser | AnonymousUser) -> set[int]:
+    if not user.is_authenticated:
+        return set()
+    return set(Group.objects.filter(user=user.pk).values_list("pk", flat=True))
+
+
+def override_morning_review(
+    *, user: AbstractBaseUser | AnonymousUser, at: datetime | None = None, flagged_days: int = 7
+) -> MorningReview:
+    """The overrides since the last acknowledgement (every one not yet reviewed), what was done
+    under each, and those flagged lately. A fixed number of queries whatever the row count."""
+    at = at or timezone.now()
+    group_ids = _group_ids(user)
+    pending = list(_reviewable(user).filter(review=OverrideReview.PENDING).order_by("granted_at"))
+    flagged = list(
+        _reviewable(user)
+        .filter(review=OverrideReview.FLAGGED, reviewed_at__gte=at - timedelta(days=flagged_days))
+        .order_by("-reviewed_at")
+    )
+    last = (
+        Override.objects.filter(workflow__in=visible_workflows(user=user), review=OverrideReview.ACKNOWLEDGED)
+        .values("reviewed_at", "reviewed_by__username")
+        .order_by("-reviewed_at")
+        .first()
+    )
+    rows = _review_rows(pending + flagged, user=user, group_ids=group_ids)
     return MorningReview(
         last_acknowledged_at=last["reviewed_at"] if last else None,
         last_acknowledged_by=last["reviewed_by__username"] if last else "",
-        to_review=[row(o) for o in pending],
-        flagged=[row(o) for o in flagged],
+        to_review=rows[: len(pending)],
+        flagged=rows[len(pending) :],
     )
+
+
+def override_review_row(*, user: AbstractBaseUser | AnonymousUser, override_id: int) -> ReviewRow:
+    override = _reviewable(user).filter(pk=override_id).first()
+    if override is None:
+        raise NotFound(f"no override {override_id} you may see")
+    return _review_rows([override], user=user, group_ids=_group_ids(user))[0]
