@@ -95,7 +95,7 @@ def _queue_apply(ids: list[int]) -> None:
     transaction.on_commit(send)
 
 
-def _check_stop_can_be_lifted(workflow: Workflow, batch: Batch | None, proposal: Proposal | None, scope: str) -> None:
+def _check_stop_can_be_lifted(workflow: Workflow, batch: Batch | None, scope: str) -> None:
     engaged = StopSwitch.objects.filter(released_at__isnull=True)
     if engaged.filter(scope=StopScope.GLOBAL).exists():
         raise InvalidTransition("the global stop is engaged; it is released, never overridden")
@@ -155,8 +155,11 @@ def override_grant(
         problems.append(("minutes", f"at most {maximum} minutes for workflow {workflow.slug}"))
 
     with transaction.atomic():
-        workflow = Workflow.objects.select_related("override_day_group", "override_after_hours_group").get(
-            pk=workflow.pk
+        # Grants for one workflow are serialised, so two people cannot both lift the same block.
+        workflow = (
+            Workflow.objects.select_for_update(of=("self",))
+            .select_related("override_day_group", "override_after_hours_group")
+            .get(pk=workflow.pk)
         )
         if proposal is not None:
             proposal = (
@@ -184,7 +187,7 @@ def override_grant(
             raise ValidationFailed(problems)
 
         if block == OverrideBlock.STOP_SWITCH:
-            _check_stop_can_be_lifted(workflow, batch, proposal, scope)
+            _check_stop_can_be_lifted(workflow, batch, scope)
         elif block == OverrideBlock.CANARY_CAP and workflow.stage != Stage.CANARY:
             raise InvalidTransition(f"workflow {workflow.slug} is not in canary; it has no daily cap to lift")
         elif block == OverrideBlock.AFTER_HOURS_APPROVAL and proposal is not None:
@@ -276,7 +279,9 @@ def override_use(*, override: Override, actor: Actor, what: str, proposal: Propo
     revoked, read at this moment under a lock, whatever the beat task has marked so far."""
     with transaction.atomic():
         locked = (
-            Override.objects.select_for_update(of=("self",)).select_related("workflow", "proposal").get(pk=override.pk)
+            Override.objects.select_for_update(of=("self",))
+            .select_related("workflow", "proposal", "granted_by")
+            .get(pk=override.pk)
         )
         now = timezone.now()
         if locked.revoked_at is not None:
@@ -404,7 +409,7 @@ def override_expire_due(*, limit: int = EXPIRE_CHUNK) -> int:
         due = list(
             Override.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(expires_at__lte=now, revoked_at__isnull=True, expired_recorded_at__isnull=True)
-            .select_related("workflow", "proposal")
+            .select_related("workflow", "proposal", "granted_by")
             .order_by("expires_at")[:limit]
         )
         if not due:
@@ -416,7 +421,9 @@ def override_expire_due(*, limit: int = EXPIRE_CHUNK) -> int:
                 action="override.expired",
                 actor=actor,
                 reason=override.reason,
-                details=_details(override, expires_at=override.expires_at, granted_by=override.granted_by_id),
+                details=_details(
+                    override, expires_at=override.expires_at, granted_by=override.granted_by.get_username()
+                ),
                 **_event_target(override),
             )
             for override in due
@@ -427,7 +434,9 @@ def override_expire_due(*, limit: int = EXPIRE_CHUNK) -> int:
 def _review(*, override: Override, user: User, verdict: str, note: str) -> Override:
     with transaction.atomic():
         override = (
-            Override.objects.select_for_update(of=("self",)).select_related("workflow", "proposal").get(pk=override.pk)
+            Override.objects.select_for_update(of=("self",))
+            .select_related("workflow", "proposal", "granted_by")
+            .get(pk=override.pk)
         )
         if override.review != OverrideReview.PENDING:
             raise InvalidTransition(f"override {override.pk} was already {override.review}")
@@ -447,7 +456,7 @@ def _review(*, override: Override, user: User, verdict: str, note: str) -> Overr
             action=f"override.{verdict}",
             actor=Actor.user(user),
             reason=note,
-            details=_details(override, granted_by=override.granted_by_id),
+            details=_details(override, granted_by=override.granted_by.get_username()),
             **_event_target(override),
         )
     return override

@@ -19,7 +19,10 @@
       if (left === 0) {
         element.classList.add("ended");
         element.textContent = "0:00 (ended; the block is back)";
-        element.dispatchEvent(new CustomEvent("countdown-ended", { bubbles: true }));
+        // A moment's grace so the server's clock has passed the end too when it is asked again.
+        setTimeout(function () {
+          element.dispatchEvent(new CustomEvent("countdown-ended", { bubbles: true }));
+        }, 1000);
         return;
       }
       setTimeout(tick, 1000 - ((performance.now() - began) % 1000));

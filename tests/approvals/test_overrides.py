@@ -25,6 +25,7 @@ from audit.services import Actor
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from records.models import Change
 from tests.approvals.override_setup import DAY, NIGHT, REASON, on_call_workflow
+from tests.factories import UserFactory
 
 WORKER = Actor.worker("apply-worker")
 
@@ -472,3 +473,40 @@ def test_two_beat_runs_at_once_record_each_expiry_once():
     assert sum(counts) == 6
     assert AuditEvent.objects.filter(action="override.expired").count() == 6
     assert Override.objects.filter(expired_recorded_at__isnull=True).count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_people_granting_the_same_override_at_once_get_one_override():
+    import threading
+
+    from django.db import connection
+
+    on_call = on_call_workflow()
+    colleague = UserFactory(username="ops2")
+    colleague.groups.add(on_call.ops_managers)
+    batch = on_call.batch()
+    halt(batch, on_call.lead)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def grant(user) -> None:
+        try:
+            barrier.wait()
+            override_grant(user=user, block="stop_switch", scope="batch", batch=batch, reason=REASON)
+            outcomes.append("granted")
+        except InvalidTransition as refused:
+            outcomes.append(refused.message)
+        finally:
+            connection.close()
+
+    with time_machine.travel(NIGHT, tick=False):
+        threads = [threading.Thread(target=grant, args=(user,)) for user in (on_call.ops, colleague)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(outcomes)[0] == "granted"
+    assert "already overrides this until 23:00:00 UTC" in sorted(outcomes)[1]
+    assert Override.objects.count() == 1
+    assert AuditEvent.objects.filter(action="override.granted").count() == 1
