@@ -201,6 +201,10 @@ def test_flagging_needs_a_note_and_says_so_in_the_row(client, on_call, halted):
         reverse("override-flag", args=[override.pk]), {"note": "Batch was not fixed yet"}, **HTMX
     ).content.decode()
     assert "Flagged by lead: Batch was not fixed yet" in flagged
+    page = client.get(reverse("override-review")).content.decode()
+    assert "Nothing to review" in page
+    flagged_section = page.split("Flagged this week")[1]
+    assert REASON in flagged_section and "Flagged by lead: Batch was not fixed yet" in flagged_section
 
 
 def test_ops_cannot_review_and_sees_no_buttons(client, on_call, halted):
