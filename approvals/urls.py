@@ -1,7 +1,19 @@
 from django.urls import path
 
-from approvals import views
+from approvals import views, views_overrides
 
 urlpatterns = [
     path("workflows/", views.workflow_list, name="workflow-list"),
+    path("blocked/", views_overrides.blocked, name="blocked"),
+    path("blocked/override/", views_overrides.override_new, name="override-grant"),
+    path("overrides/<int:pk>/revoke/", views_overrides.override_end, name="override-revoke"),
+    path("overrides/review/", views_overrides.override_review, name="override-review"),
+    path(
+        "overrides/<int:pk>/acknowledge/",
+        views_overrides.override_verdict,
+        {"verdict": "acknowledge"},
+        name="override-acknowledge",
+    ),
+    path("overrides/<int:pk>/flag/", views_overrides.override_verdict, {"verdict": "flag"}, name="override-flag"),
+    path("workflows/<slug:slug>/schedule/", views_overrides.workflow_schedule, name="workflow-schedule"),
 ]

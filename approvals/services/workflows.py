@@ -446,3 +446,9 @@ def workflows_load(*, document: Any, actor: Actor) -> LoadResult:
             events.extend(spec_events)
         audit_record_many(events)
     return result
+
+
+def workflow_group_permissions_sync(*, workflow: Workflow) -> None:
+    """Give the approver and override groups their object permissions on `workflow`, and take
+    them from groups that no longer hold those roles."""
+    _sync_group_permissions(workflow)

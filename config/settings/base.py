@@ -164,6 +164,8 @@ else:
     }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
+# Overrides are checked for expiry at each use; this only writes the expiry to the trail on time.
+CELERY_BEAT_SCHEDULE["expire-overrides"] = {"task": "approvals.expire_overrides", "schedule": 15.0}
 
 LOGGING = {
     "version": 1,
