@@ -429,3 +429,44 @@ class Override(models.Model):
         if self.scope == OverrideScope.BATCH:
             return f"batch {self.batch_id}"
         return f"workflow {self.workflow.slug}"
+
+
+class FollowUpKind(models.TextChoices):
+    EMAIL_CUSTOMER = "email_customer", "Email the customer"
+    WEBHOOK = "webhook", "Call a webhook"
+
+
+class FollowUpStatus(models.TextChoices):
+    HELD = "held", "Held (an undo can still cancel it)"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class FollowUp(models.Model):
+    """One follow-up of an applied proposal, in the outbox: held for a while, then run by a worker."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="outbox")
+    change_id = models.UUIDField(db_index=True)
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=20)
+    params = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    status = models.CharField(max_length=10, choices=FollowUpStatus.choices, default=FollowUpStatus.HELD)
+    due_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        indexes = [models.Index(fields=["status", "due_at"], name="followup_status_due")]
+        constraints = [
+            models.UniqueConstraint(fields=["change_id", "position"], name="followup_one_per_position"),
+            models.CheckConstraint(condition=Q(status__in=FollowUpStatus.values), name="followup_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"follow-up {self.pk} {self.kind} ({self.status})"

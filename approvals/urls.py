@@ -16,4 +16,6 @@ urlpatterns = [
     ),
     path("overrides/<int:pk>/flag/", views_overrides.override_verdict, {"verdict": "flag"}, name="override-flag"),
     path("workflows/<slug:slug>/schedule/", views_overrides.workflow_schedule, name="workflow-schedule"),
+    path("stops/new/", views.stop_new, name="stop-new"),
+    path("stops/<int:pk>/release/", views.stop_release, name="stop-release"),
 ]

@@ -42,6 +42,8 @@ ACTIONS: dict[str, str] = {
     "followup.sent": "A follow-up ran",
     "followup.cancelled": "A follow-up was cancelled before it ran",
     "followup.failed": "A follow-up failed",
+    # outcome callbacks
+    "callback.failed": "An outcome callback to a pipeline could not be delivered after every retry",
     # access
     "token.created": "A service account token was created",
     "token.revoked": "A service account token was revoked",

@@ -185,6 +185,21 @@ class DjangoRecordStore:
         record.save()
         return self._state(ref, record, None)
 
+    def referring(self, ref: RecordRef) -> list[tuple[RecordRef, str]]:
+        """Every record that refers to `ref` through a reference field, with that field's name."""
+        found: list[tuple[RecordRef, str]] = []
+        for record_type in RECORD_TYPES.values():
+            for spec in record_type.fields:
+                if spec.kind != Kind.REF or spec.ref_type != ref.record_type:
+                    continue
+                model = MODELS[record_type.name]
+                rows = model.objects.filter(**{f"{spec.name}__record_id": ref.record_id}).order_by("pk")
+                found.extend(
+                    (RecordRef(record_type.name, record_id), spec.name)
+                    for record_id in rows.values_list("record_id", flat=True)
+                )
+        return found
+
 
 def get_store() -> DjangoRecordStore:
     return DjangoRecordStore()

@@ -76,3 +76,31 @@ def audit_guard_bypassed(db):  # type: ignore[no-untyped-def]
     remove_append_only_triggers(connection)
     yield
     install_append_only_triggers(connection)
+
+
+@pytest.fixture
+def start_worker(transactional_db, tmp_path):  # type: ignore[no-untyped-def]
+    """Start real Celery worker processes against the test database and broker; stopped at the end.
+
+    `start_worker(concurrency=2, beat=False, env={...})` returns a running `tests.worker.CeleryWorker`.
+    Tests using it see the worker's commits, so they run with `transactional_db`.
+    """
+    from tests.worker import CeleryWorker, database_url, purge_broker
+
+    started: list[CeleryWorker] = []
+    purge_broker()
+
+    def start(**options):  # type: ignore[no-untyped-def]
+        worker = CeleryWorker(
+            database_url=database_url(connection.settings_dict),
+            log_dir=tmp_path / "workers",
+            name=f"test-worker-{len(started) + 1}",
+            **options,
+        )
+        started.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in started:
+        worker.stop()
+    purge_broker()

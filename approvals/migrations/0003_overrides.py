@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('approvals', '0001_initial'),
+        ('approvals', '0002_apply_engine_follow_ups'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -59,6 +59,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.nav",
+                "approvals.context_processors.stop_switch",
             ],
         },
     },
@@ -125,10 +126,15 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 # Outgoing mail (follow-ups). The embedded default writes messages as files under var/mail.
+_EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 MAILERS = {
     "default": {
-        "BACKEND": os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend"),
-        "OPTIONS": {"file_path": str(VAR_DIR / "mail")} if "EMAIL_BACKEND" not in os.environ else {},
+        "BACKEND": _EMAIL_BACKEND,
+        "OPTIONS": (
+            {"file_path": os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))}
+            if _EMAIL_BACKEND.endswith("filebased.EmailBackend")
+            else {}
+        ),
     }
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "countersign@localhost")
@@ -149,9 +155,10 @@ if REDIS_URL:
     # Longer than any task: an unacknowledged message is redelivered only after this.
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
 else:
-    _queue_dir = VAR_DIR / "celery" / "queue"
-    _processed_dir = VAR_DIR / "celery" / "processed"
-    _control_dir = VAR_DIR / "celery" / "control"
+    _broker_dir = Path(os.environ.get("CELERY_FILESYSTEM_DIR", VAR_DIR / "celery"))
+    _queue_dir = _broker_dir / "queue"
+    _processed_dir = _broker_dir / "processed"
+    _control_dir = _broker_dir / "control"
     for _folder in (_queue_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
@@ -175,8 +182,44 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-COUNTERSIGN = {
+COUNTERSIGN: dict[str, Any] = {
     "API_MAX_BATCH_ITEMS": 1000,
     "IDEMPOTENCY_KEY_TTL_HOURS": 24,
     "SERVICE_ACCOUNT_TOUCH_SECONDS": 60,
+}
+
+
+def _env_number(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+# Applying approved proposals, follow-ups and outcome callbacks. Every figure can be set from the
+# environment as COUNTERSIGN_<NAME> (seconds unless the name says otherwise).
+COUNTERSIGN.update(
+    {
+        name: _env_number(f"COUNTERSIGN_{name}", default)
+        for name, default in {
+            "APPLY_CHUNK_SIZE": 50,
+            "APPLY_MAX_ATTEMPTS": 5,
+            "APPLY_RETRY_SECONDS": 10,
+            "APPLY_STALE_AFTER_SECONDS": 120,
+            "APPLY_SWEEP_INTERVAL_SECONDS": 60,
+            "FOLLOWUP_HOLD_SECONDS": 600,
+            "FOLLOWUP_POLL_SECONDS": 15,
+            "FOLLOWUP_MAX_ATTEMPTS": 5,
+            "FOLLOWUP_RETRY_SECONDS": 30,
+            "HTTP_TIMEOUT_SECONDS": 10,
+            "CALLBACK_MAX_RETRIES": 6,
+            "CALLBACK_RETRY_SECONDS": 5,
+        }.items()
+    }
+)
+COUNTERSIGN["OPS_MANAGER_GROUP"] = os.environ.get("COUNTERSIGN_OPS_MANAGER_GROUP", "ops-managers")
+CELERY_BEAT_SCHEDULE["approvals-apply-sweeper"] = {
+    "task": "approvals.sweep_approved",
+    "schedule": COUNTERSIGN["APPLY_SWEEP_INTERVAL_SECONDS"],
+}
+CELERY_BEAT_SCHEDULE["approvals-follow-ups"] = {
+    "task": "approvals.run_due_followups",
+    "schedule": COUNTERSIGN["FOLLOWUP_POLL_SECONDS"],
 }

@@ -1,10 +1,22 @@
 """The test suite: the same services as the environment gives, fast hashing."""
 
-from config.settings.base import *  # noqa: F403
+import os
+from pathlib import Path
+
+# Without REDIS_URL the broker is a folder of the test run's own, apart from the demo's queue; the
+# worker processes that tests start inherit this variable, so they and the test agree on it.
+os.environ.setdefault(
+    "CELERY_FILESYSTEM_DIR",
+    str(Path(os.environ.get("COUNTERSIGN_VAR_DIR", Path(__file__).resolve().parents[2] / "var")) / "test-broker"),
+)
+
+from config.settings.base import *  # noqa: E402, F403
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+if "EMAIL_BACKEND" not in os.environ:
+    # A worker process started by a test is given a file backend, so the test can read what it sent.
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 ALLOWED_HOSTS = ["*"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,0 +1,31 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from approvals.management.commands._stop_target import add_scope_arguments, resolve_scope, target_of
+from approvals.models import StopSwitch
+from approvals.services.stops import stop_release
+from core.errors import ApplicationError
+
+
+class Command(BaseCommand):
+    help = "Release an engaged stop switch; what it held is then applied. Only a person releases it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_scope_arguments(parser)
+        parser.add_argument("--user", metavar="USERNAME", required=True, help="the person releasing it")
+        parser.add_argument("--note", default="", help="kept in the trail")
+
+    def handle(self, *args: object, **options: object) -> None:
+        scope, workflow, batch = resolve_scope(options)
+        user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
+        if user is None:
+            raise CommandError(f"--user: no active user '{options['user']}'")
+        target = target_of(scope, workflow, batch)
+        switch = StopSwitch.objects.filter(target=target, released_at__isnull=True).first()
+        if switch is None:
+            raise CommandError(f"no stop switch is engaged for {target}")
+        try:
+            stop_release(switch=switch, user=user, note=str(options["note"]))
+        except ApplicationError as error:
+            raise CommandError(error.message) from None
+        self.stdout.write(f"Released {target}. What it held is queued to apply.")

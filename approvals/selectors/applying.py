@@ -1,0 +1,132 @@
+"""Reads about applying: why an approved proposal is waiting, and which ones the sweeper should queue."""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, time, timedelta
+
+from django.db.models import Count
+from django.utils import timezone
+
+from approvals.models import Proposal, ProposalStatus, Stage, StopScope, StopSwitch, Workflow
+from records.models import Change, ChangeAction
+
+CANARY_CAP_REASON = "canary cap reached, resumes at 00:00 UTC"
+STAGE_WAIT_REASONS = {
+    Stage.DRAFT: "the workflow is in draft: it does not write yet",
+    Stage.SHADOW: "the workflow is in shadow: it never writes",
+    Stage.PAUSED: "the workflow is paused: nothing applies until it is resumed",
+}
+APPLYING_STAGES = (Stage.CANARY, Stage.LIVE)
+
+
+def utc_day_start(moment: datetime | None = None) -> datetime:
+    moment = (moment or timezone.now()).astimezone(UTC)
+    return datetime.combine(moment.date(), time.min, tzinfo=UTC)
+
+
+def canary_writes_today(*, workflow_slugs: Iterable[str], now: datetime | None = None) -> dict[str, int]:
+    """Writes applied today (UTC) from proposals of each workflow, reverts not counted."""
+    rows = (
+        Change.objects.filter(
+            workflow_slug__in=list(workflow_slugs),
+            applied_at__gte=utc_day_start(now),
+            proposal_id__isnull=False,
+        )
+        .exclude(action=ChangeAction.REVERT)
+        .values_list("workflow_slug")
+        .annotate(count=Count("id"))
+    )
+    return dict(rows)
+
+
+def canary_cap_reached(*, workflow: Workflow, now: datetime | None = None) -> bool:
+    used = canary_writes_today(workflow_slugs=[workflow.slug], now=now).get(workflow.slug, 0)
+    return used >= workflow.canary_daily_limit
+
+
+def describe_stop(switch: StopSwitch) -> str:
+    if switch.scope == StopScope.GLOBAL:
+        what = "everything"
+    elif switch.scope == StopScope.WORKFLOW:
+        what = f"workflow {switch.workflow.slug if switch.workflow else switch.workflow_id}"
+    else:
+        what = f"batch {switch.batch_id}"
+    when = switch.engaged_at.astimezone(UTC)
+    return f"stopped ({what}) by {switch.engaged_by_label} at {when:%Y-%m-%d %H:%M:%S} UTC: {switch.reason}"
+
+
+def proposal_apply_wait_reasons(*, proposals: Iterable[Proposal]) -> dict[int, str]:
+    """For approved proposals that cannot apply now, the reason a screen shows. Two queries, any count.
+
+    The proposals must come with their workflow (select_related).
+    """
+    approved = [p for p in proposals if p.status == ProposalStatus.APPROVED]
+    if not approved:
+        return {}
+    engaged = list(
+        StopSwitch.objects.filter(released_at__isnull=True).select_related("workflow").order_by("engaged_at")
+    )
+    global_stop = next((s for s in engaged if s.scope == StopScope.GLOBAL), None)
+    by_workflow = {s.workflow_id: s for s in engaged if s.scope == StopScope.WORKFLOW}
+    by_batch = {s.batch_id: s for s in engaged if s.scope == StopScope.BATCH}
+    canary_slugs = {p.workflow.slug for p in approved if p.workflow.stage == Stage.CANARY}
+    used = canary_writes_today(workflow_slugs=canary_slugs) if canary_slugs else {}
+    reasons: dict[int, str] = {}
+    for proposal in approved:
+        workflow = proposal.workflow
+        switch = global_stop or by_workflow.get(workflow.pk) or by_batch.get(proposal.batch_id)
+        if workflow.stage in STAGE_WAIT_REASONS:
+            reasons[proposal.pk] = STAGE_WAIT_REASONS[Stage(workflow.stage)]
+        elif switch is not None:
+            reasons[proposal.pk] = describe_stop(switch)
+        elif workflow.stage == Stage.CANARY and used.get(workflow.slug, 0) >= workflow.canary_daily_limit:
+            reasons[proposal.pk] = CANARY_CAP_REASON
+    return reasons
+
+
+def proposal_apply_wait_reason(*, proposal: Proposal) -> str | None:
+    """Why this approved proposal is not being applied now, or None when nothing holds it."""
+    return proposal_apply_wait_reasons(proposals=[proposal]).get(proposal.pk)
+
+
+def proposals_ready_to_apply(*, updated_before: datetime) -> list[int]:
+    """Approved proposals untouched since `updated_before` that nothing holds: the sweeper queues these.
+
+    A stop switch, a stage that does not write, or a canary cap already reached keeps a proposal out.
+    """
+    engaged = list(StopSwitch.objects.filter(released_at__isnull=True).values_list("scope", "workflow_id", "batch_id"))
+    if any(scope == StopScope.GLOBAL for scope, _, _ in engaged):
+        return []
+    queryset = Proposal.objects.filter(
+        status=ProposalStatus.APPROVED, updated_at__lte=updated_before, workflow__stage__in=APPLYING_STAGES
+    )
+    stopped_workflows = {workflow_id for scope, workflow_id, _ in engaged if scope == StopScope.WORKFLOW}
+    stopped_batches = {batch_id for scope, _, batch_id in engaged if scope == StopScope.BATCH}
+    if stopped_workflows:
+        queryset = queryset.exclude(workflow_id__in=stopped_workflows)
+    if stopped_batches:
+        queryset = queryset.exclude(batch_id__in=stopped_batches)
+    canaries = {
+        slug: (pk, limit)
+        for pk, slug, limit in Workflow.objects.filter(stage=Stage.CANARY, proposals__status=ProposalStatus.APPROVED)
+        .distinct()
+        .values_list("pk", "slug", "canary_daily_limit")
+    }
+    if canaries:
+        used = canary_writes_today(workflow_slugs=canaries)
+        capped = [pk for slug, (pk, limit) in canaries.items() if used.get(slug, 0) >= limit]
+        queryset = queryset.exclude(workflow_id__in=capped)
+    return list(queryset.order_by("pk").values_list("pk", flat=True))
+
+
+def stale_cutoff(*, seconds: float, now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) - timedelta(seconds=seconds)
+
+
+def proposals_waiting_on_stop(*, switch: StopSwitch) -> int:
+    """How many approved proposals this switch covers: what applies once it is released."""
+    queryset = Proposal.objects.filter(status=ProposalStatus.APPROVED)
+    if switch.scope == StopScope.WORKFLOW and switch.workflow_id is not None:
+        queryset = queryset.filter(workflow_id=switch.workflow_id)
+    elif switch.scope == StopScope.BATCH and switch.batch_id is not None:
+        queryset = queryset.filter(batch_id=switch.batch_id)
+    return queryset.count()

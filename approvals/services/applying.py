@@ -1,0 +1,347 @@
+"""Applying approved proposals: each write its own transaction, exactly once, never past a stop switch.
+
+The database is the truth and a queue message is only a nudge: a task names proposal ids, and
+whatever it finds approved it applies; anything left approved is found again by the sweeper.
+"""
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from approvals.models import Action, Proposal, ProposalStatus, Stage, StopScope, Workflow
+from approvals.selectors.applying import (
+    CANARY_CAP_REASON,
+    STAGE_WAIT_REASONS,
+    canary_cap_reached,
+    describe_stop,
+    proposals_ready_to_apply,
+    stale_cutoff,
+)
+from approvals.selectors.stops import stop_covering
+from approvals.services.callbacks import callback_queue_for
+from approvals.services.followups import followups_create_for_change
+from audit.services import Actor, audit_record
+from records.catalogue import RECORD_TYPES, clean_value
+from records.models import Change
+from records.services import ChangeOrigin, change_archive, change_delete, change_merge, change_update
+from records.store import RecordNotFound, RecordRef, RecordState, get_store
+
+logger = logging.getLogger(__name__)
+
+APPLY_TASK = "approvals.apply_approved"
+SWEEP_TASK = "approvals.sweep_approved"
+MAX_RETRY_DELAY_SECONDS = 600
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    CONFLICT = "conflict"
+    STOPPED = "stopped"  # a stop switch covers it: it stays approved and applies on release
+    WAITING = "waiting"  # its workflow's stage or canary cap holds it: it stays approved
+    BLOCKED = "blocked"  # the stop switches could not be read: nothing written, tried again later
+    RETRY = "retry"  # applying raised: it stays approved and is tried again later
+    FAILED = "failed"  # it kept failing: given up, the error kept
+    NOT_APPROVED = "not_approved"  # already applied or decided otherwise: nothing to do
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    proposal_id: int
+    outcome: Outcome
+    detail: str = ""
+    change_id: UUID | None = None
+    attempts: int = 0
+    stop_scope: str = ""
+
+
+class StopStateUnknown(Exception):
+    pass
+
+
+def _settings_number(name: str) -> float:
+    return float(settings.COUNTERSIGN[name])
+
+
+# Queueing ----------------------------------------------------------------------------------------
+
+
+def apply_send_now(proposal_ids: Sequence[int], *, countdown: float | None = None) -> None:
+    from config.celery import app as celery_app
+
+    size = max(1, int(_settings_number("APPLY_CHUNK_SIZE")))
+    for start in range(0, len(proposal_ids), size):
+        celery_app.send_task(APPLY_TASK, args=[list(proposal_ids[start : start + size])], countdown=countdown)
+
+
+def apply_queue(*, proposal_ids: Iterable[int], countdown: float | None = None) -> None:
+    """Queue the apply task for these proposals, in chunks, once the current transaction commits."""
+    ids = list(dict.fromkeys(int(pk) for pk in proposal_ids))
+    if ids:
+        transaction.on_commit(lambda: apply_send_now(ids, countdown=countdown))
+
+
+def apply_queue_sweep() -> None:
+    """Ask a worker to queue every approved proposal that may apply now (after a stop is released)."""
+    from config.celery import app as celery_app
+
+    transaction.on_commit(lambda: celery_app.send_task(SWEEP_TASK, kwargs={"stale_seconds": 0}))
+
+
+def apply_sweep(*, stale_seconds: float | None = None) -> list[int]:
+    """Queue approved proposals that have waited longer than `stale_seconds` and that nothing holds.
+
+    A message lost with a broker, or a worker killed before it acknowledged, leaves its proposals
+    approved; this finds them. Queueing one twice does no harm: applying is idempotent.
+    """
+    if stale_seconds is None:
+        stale_seconds = _settings_number("APPLY_STALE_AFTER_SECONDS")
+    ids = proposals_ready_to_apply(updated_before=stale_cutoff(seconds=stale_seconds))
+    if ids:
+        logger.info("sweeper: queueing %d approved proposal(s)", len(ids))
+        apply_queue(proposal_ids=ids)
+    return ids
+
+
+# Applying ----------------------------------------------------------------------------------------
+
+
+def _conflicts(proposal: Proposal, state: RecordState) -> list[str]:
+    """How the record differs from what the proposal saw (`base`, and `version` when given)."""
+    hidden = "deleted" if state.deleted else "archived" if state.archived else ""
+    if hidden and not (proposal.action == Action.DELETE and not state.deleted):
+        return [f"{state.ref} is {hidden}"]
+    problems = []
+    record_type = RECORD_TYPES[proposal.record_type]
+    for name, seen in (proposal.base or {}).items():
+        if name == "version":
+            if seen != state.version:
+                problems.append(f"version is now {state.version}; the proposal saw {seen}")
+            continue
+        if not record_type.has_field(name):
+            problems.append(f"{name}: {proposal.record_type} has no such field")
+            continue
+        try:
+            seen_value = clean_value(record_type.field(name), seen)
+        except ValueError:
+            seen_value = seen
+        if seen_value != state.values.get(name):
+            problems.append(f"{name} is now {state.values.get(name)!r}; the proposal saw {seen!r}")
+    if proposal.action == Action.MERGE:
+        survivor = RecordRef(proposal.record_type, proposal.merge_into)
+        try:
+            survivor_state = get_store().fetch(survivor, [])
+        except RecordNotFound:
+            problems.append(f"the survivor {survivor} does not exist")
+        else:
+            if survivor_state.archived or survivor_state.deleted:
+                problems.append(f"the survivor {survivor} is {'deleted' if survivor_state.deleted else 'archived'}")
+    return problems
+
+
+def _mark_conflict(proposal: Proposal, state: RecordState, problems: list[str], worker: str) -> ApplyResult:
+    summary = "; ".join(problems)
+    proposal.status = ProposalStatus.CONFLICT
+    proposal.last_error = summary
+    proposal.updated_at = timezone.now()
+    proposal.save(update_fields=["status", "last_error", "updated_at"])
+    fields = sorted(set(proposal.base or {}) | set(proposal.changes or {}))
+    audit_record(
+        action="proposal.conflict",
+        actor=Actor.worker(worker),
+        record_type=proposal.record_type,
+        record_id=proposal.record_id,
+        proposal_id=proposal.pk,
+        batch_id=proposal.batch_id,
+        workflow_slug=proposal.workflow.slug,
+        model_name=proposal.model_name,
+        model_version=proposal.model_version,
+        prompt_version=proposal.prompt_version,
+        reason=summary,
+        details={
+            "base": proposal.base,
+            "current": {name: state.values.get(name) for name in fields if name in state.values},
+            "proposed": proposal.changes if proposal.action == Action.UPDATE else {"merge_into": proposal.merge_into},
+            "version": state.version,
+        },
+    )
+    callback_queue_for(proposal=proposal, event="conflict")
+    return ApplyResult(proposal.pk, Outcome.CONFLICT, summary)
+
+
+def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:
+    return ChangeOrigin(
+        applied_by=worker,
+        proposal_id=proposal.pk,
+        batch_id=proposal.batch_id,
+        workflow_slug=proposal.workflow.slug,
+        prompt_version=proposal.prompt_version,
+        model_name=proposal.model_name,
+        model_version=proposal.model_version,
+        approver_label=proposal.decided_by.get_username() if proposal.decided_by else "",
+        decided_at=proposal.decided_at,
+        reason=proposal.reason,
+    )
+
+
+def _write(proposal: Proposal, state: RecordState, worker: str) -> Change:
+    origin = _origin(proposal, worker)
+    ref = state.ref
+    if proposal.action == Action.UPDATE:
+        return change_update(
+            ref=ref, values=proposal.changes, origin=origin, expected_version=state.version, current=state
+        )
+    if proposal.action == Action.ARCHIVE:
+        return change_archive(ref=ref, origin=origin, expected_version=state.version, current=state)
+    if proposal.action == Action.DELETE:
+        return change_delete(ref=ref, origin=origin, expected_version=state.version, current=state)
+    if proposal.action == Action.MERGE:
+        survivor = RecordRef(proposal.record_type, proposal.merge_into)
+        return change_merge(
+            duplicate=ref, survivor=survivor, origin=origin, expected_version=state.version, current=state
+        )
+    raise ValueError(f"unknown action '{proposal.action}'")
+
+
+def _apply_locked(proposal_id: int, worker: str) -> ApplyResult:
+    proposal = (
+        Proposal.objects.select_for_update(of=("self",))
+        .select_related("workflow", "decided_by", "service_account")
+        .filter(pk=proposal_id)
+        .first()
+    )
+    if proposal is None or proposal.status != ProposalStatus.APPROVED:
+        return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+    workflow = proposal.workflow
+    if workflow.stage in STAGE_WAIT_REASONS:
+        return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(workflow.stage)])
+    state = get_store().fetch(RecordRef(proposal.record_type, proposal.record_id), lock=True)
+    try:
+        switch = stop_covering(workflow_id=workflow.pk, batch_id=proposal.batch_id, lock=True)
+    except Exception as error:  # fail closed: whatever stops us reading the switches stops the write
+        raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
+    if switch is not None:
+        return ApplyResult(proposal_id, Outcome.STOPPED, describe_stop(switch), stop_scope=switch.scope)
+    if workflow.stage == Stage.CANARY:
+        # One writer at a time per canary workflow, so two workers cannot both take the last slot.
+        list(Workflow.objects.select_for_update().filter(pk=workflow.pk).values_list("pk", flat=True))
+        if canary_cap_reached(workflow=workflow):
+            return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON)
+    problems = _conflicts(proposal, state)
+    if problems:
+        return _mark_conflict(proposal, state, problems, worker)
+    change = _write(proposal, state, worker)
+    proposal.status = ProposalStatus.APPLIED
+    proposal.change_id = change.id
+    proposal.updated_at = timezone.now()
+    proposal.save(update_fields=["status", "change_id", "updated_at"])
+    followups_create_for_change(proposal=proposal, change_id=change.id)
+    callback_queue_for(proposal=proposal, event="applied")
+    return ApplyResult(proposal_id, Outcome.APPLIED, change_id=change.id)
+
+
+def _record_failure(proposal_id: int, error: Exception, worker: str) -> ApplyResult:
+    message = f"{type(error).__name__}: {error}"[:2000]
+    with transaction.atomic():
+        proposal = (
+            Proposal.objects.select_for_update(of=("self",))
+            .select_related("workflow", "service_account")
+            .filter(pk=proposal_id)
+            .first()
+        )
+        if proposal is None or proposal.status != ProposalStatus.APPROVED:
+            return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+        proposal.apply_attempts += 1
+        proposal.last_error = message
+        proposal.updated_at = timezone.now()
+        gave_up = proposal.apply_attempts >= int(_settings_number("APPLY_MAX_ATTEMPTS"))
+        if gave_up:
+            proposal.status = ProposalStatus.FAILED
+            audit_record(
+                action="proposal.failed",
+                actor=Actor.worker(worker),
+                record_type=proposal.record_type,
+                record_id=proposal.record_id,
+                proposal_id=proposal.pk,
+                batch_id=proposal.batch_id,
+                workflow_slug=proposal.workflow.slug,
+                prompt_version=proposal.prompt_version,
+                reason=message,
+                details={"attempts": proposal.apply_attempts},
+            )
+            callback_queue_for(proposal=proposal, event="failed")
+        proposal.save(update_fields=["status", "apply_attempts", "last_error", "updated_at"])
+    outcome = Outcome.FAILED if gave_up else Outcome.RETRY
+    return ApplyResult(proposal_id, outcome, message, attempts=proposal.apply_attempts)
+
+
+def proposal_apply(*, proposal_id: int, worker: str) -> ApplyResult:
+    """Apply one approved proposal in its own transaction: lock it and its record, check the stop
+    switches, the stage and canary cap, and `base`; then write, store the Change, append the audit
+    event and mark it applied. All of it, or none of it.
+    """
+    try:
+        with transaction.atomic():
+            return _apply_locked(proposal_id, worker)
+    except StopStateUnknown as error:
+        logger.error("proposal %s: the stop switches could not be read (%s); nothing written", proposal_id, error)
+        return ApplyResult(proposal_id, Outcome.BLOCKED, f"the stop switches could not be read: {error}")
+    except Exception as error:
+        logger.exception("proposal %s: applying failed", proposal_id)
+        return _record_failure(proposal_id, error, worker)
+
+
+def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyResult]:
+    """Apply a chunk, each proposal in its own transaction.
+
+    Once a stop switch, a stage or a canary cap holds one proposal, the others it covers in the
+    chunk are left approved without opening a transaction for each; any that is written is checked
+    in its own transaction, whatever the chunk saw before.
+    """
+    ids = list(dict.fromkeys(int(pk) for pk in proposal_ids))
+    keys = {
+        pk: (workflow_id, batch_id)
+        for pk, workflow_id, batch_id in Proposal.objects.filter(
+            pk__in=ids, status=ProposalStatus.APPROVED
+        ).values_list("pk", "workflow_id", "batch_id")
+    }
+    held_everything: ApplyResult | None = None
+    held_workflows: dict[int, ApplyResult] = {}
+    held_batches: dict[int, ApplyResult] = {}
+    results: list[ApplyResult] = []
+    for proposal_id in ids:
+        if proposal_id not in keys:
+            results.append(ApplyResult(proposal_id, Outcome.NOT_APPROVED))
+            continue
+        workflow_id, batch_id = keys[proposal_id]
+        held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
+        if held:
+            results.append(ApplyResult(proposal_id, held.outcome, held.detail))
+            continue
+        result = proposal_apply(proposal_id=proposal_id, worker=worker)
+        results.append(result)
+        if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:
+            held_everything = result
+        elif result.stop_scope == StopScope.BATCH and batch_id:
+            held_batches[batch_id] = result
+        elif result.outcome in (Outcome.STOPPED, Outcome.WAITING):
+            held_workflows[workflow_id] = result
+    return results
+
+
+def apply_retry_later(*, results: Iterable[ApplyResult]) -> list[int]:
+    """Queue again, after a delay, the proposals that failed for now or could not see the switches."""
+    base = _settings_number("APPLY_RETRY_SECONDS")
+    retry: dict[float, list[int]] = {}
+    for result in results:
+        if result.outcome in (Outcome.RETRY, Outcome.BLOCKED):
+            delay = min(base * 2 ** max(result.attempts - 1, 0), MAX_RETRY_DELAY_SECONDS)
+            retry.setdefault(delay, []).append(result.proposal_id)
+    for delay, ids in retry.items():
+        apply_queue(proposal_ids=ids, countdown=delay)
+    return [pk for ids in retry.values() for pk in ids]
