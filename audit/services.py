@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.actions import is_known
 from audit.models import ActorKind, AuditEvent
+from core.bulk import bulk_insert
 
 GENESIS_HASH = "0" * 64
 # Any constant works; it names the lock that serialises appends to the chain on PostgreSQL.
@@ -159,7 +160,7 @@ def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
     built = [_build(data) for data in events]
     if not built:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         previous = _lock_chain_and_get_head()
         for event in built:
             event.prev_hash = previous
@@ -168,7 +169,7 @@ def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
         if len(built) == 1:
             built[0].save(force_insert=True)
         else:
-            AuditEvent.objects.bulk_create(built, batch_size=1000)
+            bulk_insert(AuditEvent, built)
     return built
 
 
