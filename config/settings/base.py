@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "guardian",
+    "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "core",
     "audit",
     "records",
@@ -162,6 +163,11 @@ else:
     }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_IMPORTS = ["approvals.tasks_idempotency"]
+CELERY_BEAT_SCHEDULE["purge-idempotency-keys"] = {
+    "task": "approvals.purge_idempotency_keys",
+    "schedule": 3600.0,
+}
 
 LOGGING = {
     "version": 1,
