@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path
 from django.views.decorators.csrf import csrf_exempt
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Swagger
 from ninja.openapi.schema import OpenAPISchema
 
 from approvals.api import batches, proposals, records
@@ -73,6 +73,8 @@ api = PipelineAPI(
     ),
     urls_namespace="api-v1",
     auth=ServiceAccountBearer(),
+    # Served from ninja's own static files (ninja is an installed app); no validator badge from elsewhere.
+    docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": True}),
 )
 install_problem_handlers(api)
 

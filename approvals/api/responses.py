@@ -20,8 +20,14 @@ from approvals.services.idempotency import (
 REVIEW_PATH = "/review/{id}/"
 
 
+def render(body: Any) -> str:
+    return json.dumps(body, cls=DjangoJSONEncoder)
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
-    response = HttpResponse(json.dumps(body, cls=DjangoJSONEncoder), status=status, content_type="application/json")
+    """`body` as JSON; a string is taken as JSON already rendered."""
+    content = body if isinstance(body, str) else render(body)
+    response = HttpResponse(content, status=status, content_type="application/json")
     for name, value in (headers or {}).items():
         response[name] = value
     return response
@@ -45,8 +51,8 @@ def run_keyed(
 ) -> HttpResponse:
     """Do `work` in one transaction and answer with its (status, body).
 
-    With an Idempotency-Key, the answer is stored in that same transaction and a replay gets it again;
-    a refusal stores nothing and frees the key.
+    With an Idempotency-Key, the answer's exact text is stored in that same transaction and a replay
+    gets it again, byte for byte; a refusal stores nothing and frees the key.
     """
     if key is None:
         with transaction.atomic():
@@ -59,8 +65,9 @@ def run_keyed(
     try:
         with transaction.atomic():
             status, answer = work()
-            idempotency_complete(claim=claim, status_code=status, body=answer)
+            content = render(answer)
+            idempotency_complete(claim=claim, status_code=status, body=content)
     except BaseException:
         idempotency_release(claim=claim)
         raise
-    return json_response(status, answer)
+    return json_response(status, content)

@@ -28,10 +28,10 @@ ABANDONED_AFTER = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class Replay:
-    """The first answer to a keyed request, to be given again."""
+    """The first answer to a keyed request, to be given again: its status and its exact JSON text."""
 
     status_code: int
-    body: Any
+    body: str
 
 
 def request_fingerprint(*, method: str, path: str, body: Any) -> str:
@@ -85,8 +85,8 @@ def idempotency_begin(*, account: ServiceAccount, key: str, fingerprint: str) ->
     raise InvalidTransition("this key is being claimed by another request; send it again", field=HEADER)
 
 
-def idempotency_complete(*, claim: IdempotencyKey, status_code: int, body: Any) -> None:
-    """Store the answer, inside the transaction that did the work."""
+def idempotency_complete(*, claim: IdempotencyKey, status_code: int, body: str) -> None:
+    """Store the answer (its JSON text, kept verbatim), inside the transaction that did the work."""
     stored = IdempotencyKey.objects.filter(pk=claim.pk, completed_at__isnull=True, created_at=claim.created_at).update(
         status_code=status_code, response_body=body, completed_at=timezone.now()
     )

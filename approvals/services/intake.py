@@ -188,7 +188,7 @@ class _Context:
     users: dict[str, int]
 
     @classmethod
-    def load(cls, workflow: Workflow, items: Sequence[ProposalData]) -> "_Context":
+    def load(cls, workflow: Workflow, items: Sequence[ProposalData], batch: Batch | None) -> "_Context":
         policies = workflow_policy_map(workflow=workflow)
         wanted: dict[str, set[str]] = defaultdict(set)
         for data in items:
@@ -204,7 +204,9 @@ class _Context:
         records = {
             record_type: store.fetch_many(record_type, ids, fields=[]) for record_type, ids in sorted(wanted.items())
         }
-        names = {data.requested_by for data in items if data.requested_by}
+        names = {data.requested_by.strip() for data in items if data.requested_by.strip()}
+        if batch is not None and batch.requested_by:
+            names.add(batch.requested_by)
         users: dict[str, int] = {}
         if names:
             user_model = get_user_model()
@@ -465,7 +467,7 @@ def proposal_submit_many(
     _refuse_unready(workflow)
     _refuse_stopped(workflow, batch)
     datas = [item for item in items if isinstance(item, ProposalData)]
-    context = _Context.load(workflow, datas)
+    context = _Context.load(workflow, datas, batch)
     now = timezone.now()
     results: list[Proposal | ApplicationError] = []
     accepted: list[Proposal] = []
