@@ -69,7 +69,7 @@ def idempotency_begin(*, account: ServiceAccount, key: str, fingerprint: str) ->
                 [(HEADER, "was already used for a different request; send a new key for a new request")]
             )
         if existing.completed_at is not None and existing.status_code is not None:
-            return Replay(status_code=existing.status_code, body=existing.response_body)
+            return Replay(status_code=existing.status_code, body=str(existing.response_body))
         if existing.created_at < now - ABANDONED_AFTER:
             taken = IdempotencyKey.objects.filter(
                 pk=existing.pk, completed_at__isnull=True, created_at=existing.created_at

@@ -76,7 +76,7 @@ def test_results_come_one_per_item_in_order_and_a_bad_item_sinks_nothing(pipelin
         (accepted[1], batch["id"], "CUS-10433"),
     ]
     submitted = AuditEvent.objects.filter(action="proposal.submitted", batch_id=batch["id"])
-    assert sorted(submitted.values_list("proposal_id", flat=True)) == accepted
+    assert list(submitted.order_by("proposal_id").values_list("proposal_id", flat=True)) == accepted
     assert results[0]["body"]["review_url"] == f"http://testserver/review/{accepted[0]}/"
 
 
