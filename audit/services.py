@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,8 +77,25 @@ class UnknownAuditAction(ValueError):
     pass
 
 
+def _is_json_native(value: Any, depth: int = 0) -> bool:
+    """Whether `value` is already what JSON gives back (so a round trip would not change it)."""
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if depth > 8:
+        return False
+    if type(value) is dict:
+        return all(type(key) is str and _is_json_native(item, depth + 1) for key, item in value.items())
+    if type(value) is list:
+        return all(_is_json_native(item, depth + 1) for item in value)
+    return False
+
+
 def _plain(value: Any) -> Any:
     """The value exactly as the JSON column will give it back."""
+    if _is_json_native(value):
+        return value
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 

@@ -347,8 +347,8 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
     requested_by = data.requested_by.strip() or (batch.requested_by if batch else "")
     return Proposal(
         workflow=workflow,
-        service_account=account,
-        batch=batch,
+        service_account_id=account.pk,
+        batch_id=batch.pk if batch else None,
         record_type=data.record_type,
         record_id=data.record_id,
         action=data.action,
