@@ -202,7 +202,8 @@ class _Context:
                         wanted[spec.field(name).ref_type].add(value.strip())
         store = get_store()
         records = {
-            record_type: store.fetch_many(record_type, ids, fields=[]) for record_type, ids in sorted(wanted.items())
+            record_type: store.fetch_many(record_type, {i for i in ids if "\x00" not in i}, fields=[])
+            for record_type, ids in sorted(wanted.items())
         }
         names = {data.requested_by.strip() for data in items if data.requested_by.strip()}
         if batch is not None and batch.requested_by:
