@@ -236,6 +236,8 @@ class Proposal(models.Model):
     )
     claimed_until = models.DateTimeField(null=True, blank=True)
     flagged_fields = models.JSONField(default=list, blank=True)
+    # The record's version the AI saw, when it sent one: applying checks it beside `base`.
+    base_version = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from audit.actions import is_known
 from audit.models import ActorKind, AuditEvent
+from core.bulk import bulk_insert
 
 GENESIS_HASH = "0" * 64
 # Any constant works; it names the lock that serialises appends to the chain on PostgreSQL.
@@ -75,8 +77,25 @@ class UnknownAuditAction(ValueError):
     pass
 
 
+def _is_json_native(value: Any, depth: int = 0) -> bool:
+    """Whether `value` is already what JSON gives back (so a round trip would not change it)."""
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if depth > 8:
+        return False
+    if type(value) is dict:
+        return all(type(key) is str and _is_json_native(item, depth + 1) for key, item in value.items())
+    if type(value) is list:
+        return all(_is_json_native(item, depth + 1) for item in value)
+    return False
+
+
 def _plain(value: Any) -> Any:
     """The value exactly as the JSON column will give it back."""
+    if _is_json_native(value):
+        return value
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
@@ -159,7 +178,7 @@ def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
     built = [_build(data) for data in events]
     if not built:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         previous = _lock_chain_and_get_head()
         for event in built:
             event.prev_hash = previous
@@ -168,7 +187,7 @@ def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
         if len(built) == 1:
             built[0].save(force_insert=True)
         else:
-            AuditEvent.objects.bulk_create(built, batch_size=1000)
+            bulk_insert(AuditEvent, built)
     return built
 
 

@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "guardian",
+    "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "core",
     "audit",
     "records",
@@ -173,6 +174,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 # Overrides are checked for expiry at each use; this only writes the expiry to the trail on time.
 CELERY_BEAT_SCHEDULE["expire-overrides"] = {"task": "approvals.expire_overrides", "schedule": 15.0}
+CELERY_IMPORTS = ["approvals.tasks_idempotency", "approvals.tasks_overrides"]
+CELERY_BEAT_SCHEDULE["purge-idempotency-keys"] = {
+    "task": "approvals.purge_idempotency_keys",
+    "schedule": 3600.0,
+}
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from approvals.demo import records as demo_records
+from approvals.demo.proposals import seed_proposals
 from approvals.models import Workflow
 from approvals.services.accounts import service_account_create
 from approvals.services.workflows import workflows_load
@@ -64,14 +65,18 @@ class Command(BaseCommand):
             document = yaml.safe_load((DEMO_DIR / "workflows.yaml").read_text())
             workflows_load(document=document, actor=actor)
             tokens = []
+            accounts = {}
             for workflow in Workflow.objects.order_by("slug"):
                 issued = service_account_create(workflow=workflow, name=f"{workflow.slug}-pipeline", actor=actor)
                 tokens.append(f"{workflow.slug}: {issued.token}")
+                accounts[workflow.slug] = issued.account
+            proposals = seed_proposals(accounts=accounts)
         token_file = Path(settings.VAR_DIR) / "demo-tokens.txt"
         token_file.write_text("\n".join(tokens) + "\n")
         token_file.chmod(0o600)
         self.stdout.write(
             f"Demo loaded: {len(DEMO_USERS)} users, {demo_records.CUSTOMERS} customers, {demo_records.ORDERS} orders, "
-            f"{demo_records.TICKETS} tickets, {Workflow.objects.count()} workflows. "
+            f"{demo_records.TICKETS} tickets, {Workflow.objects.count()} workflows, "
+            f"{sum(proposals.values())} proposals (one bulk batch). "
             f"Pipeline tokens for the demo are in {token_file}."
         )

@@ -1,0 +1,16 @@
+"""Bearer tokens: each resolves to one service account, and through it to one workflow."""
+
+from django.http import HttpRequest
+from ninja.security import HttpBearer
+
+from approvals.models import ServiceAccount
+from approvals.services.accounts import service_account_authenticate
+
+
+class ServiceAccountBearer(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> ServiceAccount | None:
+        return service_account_authenticate(token=token.strip())
+
+
+class PipelineRequest(HttpRequest):
+    auth: ServiceAccount

@@ -1,0 +1,171 @@
+"""Batches: open one, submit up to 1000 proposals at once, watch it, stop it."""
+
+from typing import Any
+
+from django.http import HttpResponse
+from ninja import Path, Router
+
+from approvals.api.auth import PipelineRequest
+from approvals.api.body import may_hold_nul, read_json, validate
+from approvals.api.problems import error_body, problems
+from approvals.api.proposals import KEY_HEADER, MAX_ID, body_doc
+from approvals.api.responses import created_body, json_response, review_url_prefix, run_keyed
+from approvals.api.schemas import MAX_BATCH_ITEMS, BatchIn, BatchItemsOut, BatchOut, ProposalIn, StopIn
+from approvals.models import Batch
+from approvals.selectors.batches import batch_get_for_workflow, batch_summary
+from approvals.services.intake import ProposalData, batch_open, proposal_submit_many
+from approvals.services.stops import stop_engage_for_own_batch
+from core.errors import ApplicationError, TooLarge, ValidationFailed
+
+router = Router(tags=["batches"])
+
+
+def batch_body(batch: Batch) -> dict[str, Any]:
+    summary = batch_summary(batch=batch)
+    stop = summary.stop
+    return {
+        "id": batch.pk,
+        "name": batch.name,
+        "run_id": batch.run_id,
+        "expected_size": batch.expected_size,
+        "requested_by": batch.requested_by,
+        "created_at": batch.created_at,
+        "total": summary.total,
+        "counts": summary.counts,
+        "stopped": stop is not None,
+        "stop": None
+        if stop is None
+        else {
+            "scope": stop.scope,
+            "reason": stop.reason,
+            "engaged_at": stop.engaged_at,
+            "engaged_by": stop.engaged_by_label,
+        },
+    }
+
+
+@router.post(
+    "/batches",
+    response={201: BatchOut, **problems(400, 401, 403, 409, 413, 422, 423)},
+    openapi_extra=body_doc("BatchIn"),
+    summary="Open a batch for a bulk job",
+)
+def batch_create(request: PipelineRequest, idempotency_key: str | None = KEY_HEADER) -> HttpResponse:
+    body = read_json(request)
+    payload = validate(BatchIn, body)
+    account = request.auth
+
+    def work() -> tuple[int, Any]:
+        batch = batch_open(
+            account=account,
+            name=payload.name,
+            run_id=payload.run_id,
+            expected_size=payload.expected_size,
+            requested_by=payload.requested_by or "",
+        )
+        return 201, batch_body(batch)
+
+    return run_keyed(request, account=account, key=idempotency_key, body=body, work=work)
+
+
+@router.get(
+    "/batches/{batch_id}",
+    response={200: BatchOut, **problems(401, 404, 422)},
+    summary="A batch's counts by status, and whether it is stopped",
+)
+def batch_read(request: PipelineRequest, batch_id: int = Path(..., ge=1, le=MAX_ID)) -> dict[str, Any]:
+    return batch_body(batch_get_for_workflow(workflow=request.auth.workflow, batch_id=batch_id))
+
+
+def _items(body: Any) -> list[Any]:
+    if isinstance(body, dict) and set(body) == {"proposals"} and isinstance(body["proposals"], list):
+        items: list[Any] = body["proposals"]
+    elif isinstance(body, list):
+        items = body
+    else:
+        raise ValidationFailed([("proposals", 'send {"proposals": [...]}, or a JSON array of proposals')])
+    if not items:
+        raise ValidationFailed([("proposals", "must hold at least one proposal")])
+    if len(items) > MAX_BATCH_ITEMS:
+        raise TooLarge(
+            f"a batch request takes at most {MAX_BATCH_ITEMS} proposals (got {len(items)}); split it",
+            field="proposals",
+        )
+    return items
+
+
+def _read_item(item: Any, check_plain: bool) -> ProposalData | ApplicationError:
+    try:
+        return validate(ProposalIn, item, root="proposal", check_plain=check_plain).to_data()
+    except ApplicationError as error:
+        return error
+
+
+@router.post(
+    "/batches/{batch_id}/proposals",
+    response={200: BatchItemsOut, **problems(400, 401, 403, 404, 409, 413, 422, 423)},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": 'Up to 1000 proposals: {"proposals": [...]} or a bare JSON array.',
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/BatchProposalsIn"},
+                            {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/ProposalIn"},
+                                "maxItems": MAX_BATCH_ITEMS,
+                            },
+                        ]
+                    }
+                }
+            },
+        }
+    },
+    summary="Submit up to 1000 proposals at once",
+    description=(
+        "One result per item, in order, each with its own status code and body: 201 `{id, status, review_url}` "
+        "or a problem naming the field. One bad item does not sink the rest. More than 1000 items, or a body over "
+        "the size limit, is 413; a halted batch is 409; a paused or stopped workflow is 423."
+    ),
+)
+def batch_proposals_create(
+    request: PipelineRequest, batch_id: int = Path(..., ge=1, le=MAX_ID), idempotency_key: str | None = KEY_HEADER
+) -> HttpResponse:
+    account = request.auth
+    batch = batch_get_for_workflow(workflow=account.workflow, batch_id=batch_id)
+    body = read_json(request)
+    check_plain = may_hold_nul(request)
+    items = [_read_item(item, check_plain) for item in _items(body)]
+
+    def work() -> tuple[int, Any]:
+        results = proposal_submit_many(account=account, items=items, batch=batch)
+        prefix = review_url_prefix(request)
+        answers = []
+        accepted = 0
+        for index, result in enumerate(results):
+            if isinstance(result, ApplicationError):
+                answers.append({"index": index, "status_code": result.status_code, "body": error_body(result)})
+            else:
+                accepted += 1
+                answers.append({"index": index, "status_code": 201, "body": created_body(result, prefix)})
+        return 200, {"batch_id": batch.pk, "accepted": accepted, "refused": len(results) - accepted, "results": answers}
+
+    return run_keyed(request, account=account, key=idempotency_key, body=body, work=work)
+
+
+@router.post(
+    "/batches/{batch_id}/stop",
+    response={200: BatchOut, **problems(400, 401, 404, 409, 413, 422)},
+    openapi_extra=body_doc("StopIn"),
+    summary="Halt this pipeline's own batch",
+    description="No write of the batch is applied while it is stopped. Only a person can release it.",
+)
+def batch_stop(request: PipelineRequest, batch_id: int = Path(..., ge=1, le=MAX_ID)) -> HttpResponse:
+    account = request.auth
+    batch = batch_get_for_workflow(workflow=account.workflow, batch_id=batch_id)
+    payload = validate(StopIn, read_json(request))
+    stop_engage_for_own_batch(account=account, batch=batch, reason=payload.reason)
+    return json_response(200, batch_body(batch))

@@ -1,0 +1,187 @@
+"""Deterministic demo proposals, submitted through the same intake services the pipeline API uses:
+pending proposals of every action across the demo workflows, one bulk batch among them, and a few
+shadowed ones from the shadow-stage workflow."""
+
+from collections import defaultdict
+from typing import Any
+
+from approvals.models import ServiceAccount
+from approvals.services.intake import ProposalData, batch_open, proposal_submit, proposal_submit_many
+from records.models import Customer, Order, Ticket
+
+REQUESTER = "agent"
+BULK_SIZE = 30
+STREETS = ["Harbour Road", "Castle Street", "Rose Street", "Canal Walk", "Station Road", "Park Avenue"]
+TOWNS = ["Leith", "Edinburgh", "Glasgow", "York", "Bristol"]
+
+
+def _update(
+    record_type: str, record_id: str, changes: dict[str, Any], base: dict[str, Any], **extra: Any
+) -> ProposalData:
+    return ProposalData(
+        record_type=record_type,
+        record_id=record_id,
+        action="update",
+        changes=changes,
+        base=base,
+        requested_by=REQUESTER,
+        **extra,
+    )
+
+
+def _address_update(customer: Customer, n: int, run_id: str) -> ProposalData:
+    address = f"{12 + n} {STREETS[n % len(STREETS)]}, {TOWNS[n % len(TOWNS)]}"
+    return _update(
+        "customer",
+        customer.record_id,
+        {"shipping_address": address},
+        {"shipping_address": customer.shipping_address},
+        base_version=customer.version,
+        reason=f"Customer wrote in ticket T-{801 + n}: 'please send everything to {address} from now on'",
+        confidence=round(0.78 + (n % 20) / 100, 2),
+        model_name="gpt-x",
+        model_version="2026-10-01",
+        prompt_version="address-update@7",
+        run_id=run_id,
+        follow_ups=[{"kind": "email_customer", "params": {"template": "address-confirmed"}}],
+    )
+
+
+def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
+    """Submit the demo proposals. Returns how many proposals each workflow got."""
+    made: dict[str, int] = defaultdict(int)
+    customers = list(Customer.objects.order_by("record_id"))
+
+    address = accounts["address-updates"]
+    for n, customer in enumerate(customers[:6]):
+        proposal_submit(account=address, data=_address_update(customer, n, "run-2026-11-27-0042"))
+        made[address.workflow.slug] += 1
+    for n, customer in enumerate(customers[6:8]):
+        phone = f"+44 7700 90{n:04d}"
+        proposal_submit(
+            account=address,
+            data=_update(
+                "customer",
+                customer.record_id,
+                {"phone": phone},
+                {"phone": customer.phone},
+                reason=f"Signature of the customer's last email gives the number {phone}",
+                confidence=0.88,
+                model_name="gpt-x",
+                model_version="2026-10-01",
+                prompt_version="address-update@7",
+                run_id="run-2026-11-27-0042",
+            ),
+        )
+        made[address.workflow.slug] += 1
+    batch = batch_open(
+        account=address,
+        name="Nightly address sweep from support tickets",
+        run_id="sweep-2026-11-27",
+        expected_size=BULK_SIZE,
+        requested_by=REQUESTER,
+    )
+    sweep = [_address_update(c, n, "sweep-2026-11-27") for n, c in enumerate(customers[100 : 100 + BULK_SIZE])]
+    made[address.workflow.slug] += len(proposal_submit_many(account=address, items=sweep, batch=batch))
+
+    refunds = accounts["refund-notes"]
+    for n, order in enumerate(Order.objects.filter(refund_status="none", status="delivered").order_by("record_id")[:3]):
+        proposal_submit(
+            account=refunds,
+            data=_update(
+                "order",
+                order.record_id,
+                {"refund_status": "requested"},
+                {"refund_status": order.refund_status, "amount": str(order.amount)},
+                reason=f"The email of 26 Nov asks for a refund of order {order.order_number}: item arrived damaged",
+                confidence=0.81 + n / 100,
+                model_name="gpt-x-mini",
+                model_version="2026-09-15",
+                prompt_version="refund-notes@3",
+                run_id="refunds-2026-11-27",
+            ),
+        )
+        made[refunds.workflow.slug] += 1
+    for customer in customers[20:22]:
+        proposal_submit(
+            account=refunds,
+            data=_update(
+                "customer",
+                customer.record_id,
+                {"support_notes": "Refund requested by email on 26 Nov; waiting for photos of the damage."},
+                {},
+                reason="Summarises the customer's refund emails for the next agent",
+                confidence=0.9,
+                model_name="gpt-x-mini",
+                model_version="2026-09-15",
+                prompt_version="refund-notes@3",
+                run_id="refunds-2026-11-27",
+            ),
+        )
+        made[refunds.workflow.slug] += 1
+
+    merges = accounts["duplicate-merge"]
+    by_name: dict[str, list[Customer]] = defaultdict(list)
+    for customer in customers:
+        by_name[customer.full_name].append(customer)
+    pairs = [(group[0], group[1]) for _, group in sorted(by_name.items()) if len(group) > 1][:3]
+    for survivor, duplicate in pairs:
+        proposal_submit(
+            account=merges,
+            data=ProposalData(
+                record_type="customer",
+                record_id=duplicate.record_id,
+                action="merge",
+                merge_into=survivor.record_id,
+                base={"full_name": duplicate.full_name, "email": duplicate.email},
+                reason=f"Same name as {survivor.record_id}; the two profiles share orders placed from one address",
+                confidence=0.74,
+                model_name="dedupe-x",
+                model_version="2026-08-01",
+                prompt_version="dedupe@2",
+                run_id="dedupe-2026-11-27",
+                requested_by=REQUESTER,
+            ),
+        )
+        made[merges.workflow.slug] += 1
+    closed = list(Customer.objects.filter(account_status="closed").order_by("record_id")[:3])
+    for customer, action in zip(closed, ("archive", "archive", "delete"), strict=False):
+        proposal_submit(
+            account=merges,
+            data=ProposalData(
+                record_type="customer",
+                record_id=customer.record_id,
+                action=action,
+                base={"full_name": customer.full_name},
+                reason="Account closed more than two years ago, with no orders or tickets since"
+                if action == "archive"
+                else "A test profile created by mistake; it holds no orders",
+                confidence=0.83,
+                model_name="dedupe-x",
+                model_version="2026-08-01",
+                prompt_version="dedupe@2",
+                run_id="dedupe-2026-11-27",
+                requested_by=REQUESTER,
+            ),
+        )
+        made[merges.workflow.slug] += 1
+
+    triage = accounts["ticket-triage"]
+    for ticket in Ticket.objects.filter(status="open").order_by("record_id")[:4]:
+        proposal_submit(
+            account=triage,
+            data=_update(
+                "ticket",
+                ticket.record_id,
+                {"priority": "high"},
+                {"priority": ticket.priority, "subject": ticket.subject},
+                reason=f"'{ticket.subject}' from a customer with an order in transit",
+                confidence=0.67,
+                model_name="triage-x",
+                model_version="2026-11-01",
+                prompt_version="triage@1",
+                run_id="triage-shadow-2026-11-27",
+            ),
+        )
+        made[triage.workflow.slug] += 1
+    return dict(made)

@@ -1,0 +1,39 @@
+from django.core.management import call_command
+
+from approvals.models import Batch, Proposal
+from audit.models import AuditEvent
+
+
+def test_the_demo_has_pending_proposals_of_every_action_and_one_bulk_batch(db, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo")
+    pending = Proposal.objects.filter(status="pending")
+    assert set(pending.values_list("action", flat=True)) == {"update", "archive", "delete", "merge"}
+    assert set(pending.values_list("workflow__slug", flat=True)) == {
+        "address-updates",
+        "refund-notes",
+        "duplicate-merge",
+    }
+    assert Proposal.objects.filter(status="shadowed", workflow__slug="ticket-triage").exists()
+    batch = Batch.objects.get()
+    assert batch.proposals.count() == batch.expected_size == 30
+    assert all(p.requested_by_user.username == "agent" for p in pending.select_related("requested_by_user"))
+    submitted = AuditEvent.objects.filter(action="proposal.submitted")
+    assert submitted.count() == Proposal.objects.count()
+    merge = pending.filter(action="merge").first()
+    assert merge is not None and merge.merge_into.startswith("CUS-")
+    call_command("verify_audit")
+
+
+def test_the_demo_proposals_are_the_same_every_time(db, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo")
+    first = list(Proposal.objects.order_by("pk").values_list("record_id", "action", "changes", "merge_into"))
+    Proposal.objects.all().delete()
+    from approvals.demo.proposals import seed_proposals
+    from approvals.models import ServiceAccount
+
+    accounts = {a.workflow.slug: a for a in ServiceAccount.objects.select_related("workflow")}
+    Batch.objects.all().delete()
+    seed_proposals(accounts=accounts)
+    assert list(Proposal.objects.order_by("pk").values_list("record_id", "action", "changes", "merge_into")) == first
