@@ -9,3 +9,4 @@ class ApprovalsConfig(AppConfig):
         from core import navigation
 
         navigation.register("Workflows", "workflow-list", order=30)
+        navigation.register("Review", "review-queue", order=10)
