@@ -19,6 +19,9 @@
   function press(selector) {
     var element = document.querySelector(selector);
     if (!element || element.disabled) return false;
+    // htmx wires up swapped-in content a moment after the swap; a key pressed within that moment
+    // must still go through htmx rather than load a whole page.
+    if (window.htmx) htmx.process(element.closest("form") || element);
     element.click();
     return true;
   }
@@ -55,7 +58,7 @@
     if (help && help.open && event.key !== "?") return;
     switch (event.key) {
       case "a":
-        if (document.querySelector(".htmx-request")) { event.preventDefault(); return; }
+        // While a decision is on its way its button is disabled, so a second press does nothing.
         if (press("[data-key='approve']")) event.preventDefault();
         break;
       case "r":

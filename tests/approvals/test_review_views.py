@@ -174,9 +174,9 @@ def test_a_stale_proposal_says_so_plainly_with_all_three_values(client, workflow
     client.force_login(lead)
     html = client.get(reverse("review-detail", args=[proposal.pk])).content.decode()
     assert "The record changed after the AI read it." in html
-    assert "the AI saw <q>4 Old Mill Lane, Leith</q>" in html
-    assert "the record now holds <q>9 Quay Street, Leith</q>" in html
-    assert "the AI proposes <q>12 Harbour Road, Leith</q>" in html
+    assert "the AI saw “<strong>4 Old Mill Lane, Leith</strong>”" in html
+    assert "the record now holds “<strong>9 Quay Street, Leith</strong>”" in html
+    assert "the AI proposes “<strong>12 Harbour Road, Leith</strong>”" in html
     assert '<th scope="col">AI saw</th>' in html
 
 
