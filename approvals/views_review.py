@@ -19,6 +19,7 @@ from approvals.selectors.review import (
     FIELD_CHOICES,
     GroupKey,
     QueueFilters,
+    Reviewable,
     batch_for_review,
     batch_groups,
     batch_progress,
@@ -29,6 +30,7 @@ from approvals.selectors.review import (
     proposal_review_detail,
     queue_counts,
     review_queue_page,
+    reviewable_workflows,
 )
 from approvals.services.decisions import (
     Outcome,
@@ -83,9 +85,9 @@ def review_counts(request: AuthenticatedHtmxRequest) -> HttpResponse:
     return TemplateResponse(request, f"{QUEUE}#counts", context)
 
 
-def _visible(request: AuthenticatedHtmxRequest, proposal_id: int) -> Proposal:
+def _visible(request: AuthenticatedHtmxRequest, proposal_id: int, reviewable: Reviewable | None = None) -> Proposal:
     try:
-        return proposal_for_viewer(user=request.user, proposal_id=proposal_id)
+        return proposal_for_viewer(user=request.user, proposal_id=proposal_id, reviewable=reviewable)
     except NotFound:
         raise Http404("No such proposal") from None
 
@@ -98,8 +100,9 @@ def _render_detail(
     flash: str = "",
     error: ApplicationError | None = None,
     status: int = 200,
+    reviewable: Reviewable | None = None,
 ) -> TemplateResponse:
-    detail = proposal_review_detail(user=request.user, proposal=proposal, filters=filters)
+    detail = proposal_review_detail(user=request.user, proposal=proposal, filters=filters, reviewable=reviewable)
     context = {
         "detail": detail,
         "p": detail.proposal,
@@ -112,7 +115,7 @@ def _render_detail(
     }
     if _wants_partial(request):
         return TemplateResponse(request, f"{DETAIL}#proposal", context, status=status)
-    context["counts"] = queue_counts(user=request.user, filters=filters)
+    context["counts"] = queue_counts(user=request.user, filters=filters, reviewable=detail.reviewable)
     return TemplateResponse(request, DETAIL, context, status=status)
 
 
@@ -176,14 +179,16 @@ def _decide(request: AuthenticatedHtmxRequest, proposal_id: int, *, approve: boo
         return _render_detail(request, refreshed, filters, error=error, status=error.status_code)
 
     flash = _flash(outcome)
-    next_id = proposal_next_to_decide(user=request.user, filters=filters, after=outcome.proposal)
+    reviewable = reviewable_workflows(user=request.user)
+    next_id = proposal_next_to_decide(user=request.user, filters=filters, after=outcome.proposal, reviewable=reviewable)
     qs = filters.querystring()
     next_url = (reverse("review-detail", args=[next_id]) if next_id else reverse("review-queue")) + qs
     if not request.htmx:
         messages.success(request, flash)
         return redirect(next_url)
     if next_id is not None:
-        response: HttpResponse = _render_detail(request, _visible(request, next_id), filters, flash=flash)
+        following = _visible(request, next_id, reviewable)
+        response: HttpResponse = _render_detail(request, following, filters, flash=flash, reviewable=reviewable)
     else:
         response = TemplateResponse(request, f"{DETAIL}#done", {"flash": flash, "qs": qs, "filters": filters})
     push_url(response, next_url)

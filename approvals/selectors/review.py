@@ -50,6 +50,25 @@ def user_may_review(*, user: Viewer, workflow: Workflow) -> bool:
     return workflows_reviewable_by(user=user).filter(pk=workflow.pk).exists()
 
 
+@dataclass(frozen=True)
+class Reviewable:
+    """The workflows one person may review, read once per request: id -> (slug, name)."""
+
+    workflows: dict[int, tuple[str, str]]
+
+    @property
+    def ids(self) -> list[int]:
+        return list(self.workflows)
+
+    def id_of(self, slug: str) -> int | None:
+        return next((pk for pk, (known, _) in self.workflows.items() if known == slug), None)
+
+
+def reviewable_workflows(*, user: Viewer) -> Reviewable:
+    rows = workflows_reviewable_by(user=user).order_by("slug").values_list("pk", "slug", "name")
+    return Reviewable({pk: (slug, name) for pk, slug, name in rows})
+
+
 def requester_reason(*, proposal: Proposal, user: Viewer) -> str:
     """Why `user` counts as the requester of `proposal`, as a sentence; empty when they do not."""
     if not user.is_authenticated:
@@ -77,9 +96,11 @@ def needs_two_approvals(*, proposal: Proposal) -> bool:
     return bool(set(proposal.changes or {}) & set(workflow.two_person_fields or []))
 
 
-def proposal_for_viewer(*, user: Viewer, proposal_id: int) -> Proposal:
+def proposal_for_viewer(*, user: Viewer, proposal_id: int, reviewable: Reviewable | None = None) -> Proposal:
     """The proposal, if `user` may review its workflow or asked for it. Anything else is NotFound."""
-    visible = Q(workflow__in=workflows_reviewable_by(user=user))
+    visible = (
+        Q(workflow__in=workflows_reviewable_by(user=user)) if reviewable is None else Q(workflow_id__in=reviewable.ids)
+    )
     if user.is_authenticated:
         visible |= _requested_by_q(user)
     proposal = (
@@ -153,9 +174,12 @@ class QueueFilters:
     def active(self) -> bool:
         return bool(self.params())
 
-    def apply(self, queryset: QuerySet[Proposal], *, now: datetime, workflow: bool = True) -> QuerySet[Proposal]:
+    def apply(
+        self, queryset: QuerySet[Proposal], *, now: datetime, reviewable: Reviewable, workflow: bool = True
+    ) -> QuerySet[Proposal]:
         if workflow and self.workflow:
-            queryset = queryset.filter(workflow__slug=self.workflow)
+            workflow_id = reviewable.id_of(self.workflow)
+            queryset = queryset.filter(workflow_id=workflow_id) if workflow_id is not None else queryset.none()
         if self.batch is not None:
             queryset = queryset.filter(batch_id=self.batch)
         if self.action:
@@ -169,11 +193,14 @@ class QueueFilters:
         return queryset
 
 
-def proposal_queue(*, user: Viewer, filters: QueueFilters, now: datetime | None = None) -> QuerySet[Proposal]:
+def proposal_queue(
+    *, user: Viewer, filters: QueueFilters, now: datetime | None = None, reviewable: Reviewable | None = None
+) -> QuerySet[Proposal]:
     """Pending proposals `user` may review, filtered, oldest first."""
     now = now or timezone.now()
-    queryset = Proposal.objects.filter(status=ProposalStatus.PENDING, workflow__in=workflows_reviewable_by(user=user))
-    return filters.apply(queryset, now=now).order_by("created_at", "id")
+    reviewable = reviewable or reviewable_workflows(user=user)
+    queryset = Proposal.objects.filter(status=ProposalStatus.PENDING, workflow_id__in=reviewable.ids)
+    return filters.apply(queryset, now=now, reviewable=reviewable).order_by("created_at", "id")
 
 
 @dataclass(frozen=True)
@@ -191,25 +218,22 @@ class QueueCounts:
     all_total: int
 
 
-def queue_counts(*, user: Viewer, filters: QueueFilters, now: datetime | None = None) -> QueueCounts:
-    """Pending proposals per reviewable workflow under every filter but the workflow one; one query."""
-    now = now or timezone.now()
-    queryset = Proposal.objects.filter(status=ProposalStatus.PENDING, workflow__in=workflows_reviewable_by(user=user))
-    rows = (
-        filters.apply(queryset, now=now, workflow=False)
+def queue_counts(*, user: Viewer, filters: QueueFilters, reviewable: Reviewable | None = None) -> QueueCounts:
+    """Pending proposals per workflow `user` may review: the workload, whatever else is filtered.
+
+    Counted by workflow id alone, so PostgreSQL answers from the partial index of pending proposals.
+    """
+    reviewable = reviewable or reviewable_workflows(user=user)
+    counted = dict(
+        Proposal.objects.filter(status=ProposalStatus.PENDING, workflow_id__in=reviewable.ids)
         .order_by()
-        .values("workflow__slug", "workflow__name")
-        .annotate(count=Count("id"))
-        .order_by("workflow__slug")
+        .values_list("workflow_id")
+        .annotate(count=Count("*"))
     )
     workflows = [
-        WorkflowCount(
-            slug=row["workflow__slug"],
-            name=row["workflow__name"],
-            count=row["count"],
-            selected=row["workflow__slug"] == filters.workflow,
-        )
-        for row in rows
+        WorkflowCount(slug=slug, name=name, count=counted[pk], selected=slug == filters.workflow)
+        for pk, (slug, name) in reviewable.workflows.items()
+        if counted.get(pk)
     ]
     all_total = sum(count.count for count in workflows)
     total = sum(count.count for count in workflows if count.selected) if filters.workflow else all_total
@@ -248,8 +272,8 @@ class QueuePage:
     rows: list[QueueRow]
     counts: QueueCounts
     number: int
-    page_count: int
-    total: int
+    has_next: bool
+    total: int | None  # known without counting again only when nothing but the workflow is filtered
     start: int
     end: int
     batches: list[Batch]
@@ -258,27 +282,33 @@ class QueuePage:
     def has_previous(self) -> bool:
         return self.number > 1
 
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.page_count
-
 
 def review_queue_page(
     *, user: Viewer, filters: QueueFilters, page: int = 1, per_page: int = PAGE_SIZE, now: datetime | None = None
 ) -> QueuePage:
-    """One page of the queue with its counts and filter choices, in a fixed number of queries."""
+    """One page of the queue with its counts and filter choices, in a fixed number of queries.
+
+    The page reads one row beyond its end to know whether another follows, rather than counting
+    every match of the filters.
+    """
     now = now or timezone.now()
-    counts = queue_counts(user=user, filters=filters, now=now)
-    page_count = max(1, -(-counts.total // per_page))
-    number = min(max(1, page), page_count)
+    reviewable = reviewable_workflows(user=user)
+    counts = queue_counts(user=user, filters=filters, reviewable=reviewable)
+    only_workflow = not filters.active or filters.params().keys() == {"workflow"}
+    total = counts.total if only_workflow else None
+    number = max(1, page)
+    if total is not None:
+        number = min(number, max(1, -(-total // per_page)))
     offset = (number - 1) * per_page
     proposals = list(
-        proposal_queue(user=user, filters=filters, now=now)
+        proposal_queue(user=user, filters=filters, now=now, reviewable=reviewable)
         .select_related("workflow", "batch", "claimed_by")
         .prefetch_related(Prefetch("approvals", queryset=ProposalApproval.objects.select_related("user")))[
-            offset : offset + per_page
+            offset : offset + per_page + 1
         ]
     )
+    has_next = len(proposals) > per_page
+    proposals = proposals[:per_page]
     rows = [
         QueueRow(
             proposal=proposal,
@@ -292,7 +322,7 @@ def review_queue_page(
     ]
     pending_in_batch = Proposal.objects.filter(batch=OuterRef("pk"), status=ProposalStatus.PENDING)
     batches = list(
-        Batch.objects.filter(workflow__in=workflows_reviewable_by(user=user))
+        Batch.objects.filter(workflow_id__in=reviewable.ids)
         .filter(Exists(pending_in_batch))
         .order_by("-created_at", "-id")[:30]
     )
@@ -300,38 +330,51 @@ def review_queue_page(
         rows=rows,
         counts=counts,
         number=number,
-        page_count=page_count,
-        total=counts.total,
+        has_next=has_next,
+        total=total,
         start=offset + 1 if rows else 0,
         end=offset + len(rows),
         batches=batches,
     )
 
 
+# Each carries a plain range on created_at too, so the index scan starts at the proposal, not at the oldest.
+
+
 def _after(proposal: Proposal) -> Q:
-    return Q(created_at__gt=proposal.created_at) | Q(created_at=proposal.created_at, id__gt=proposal.pk)
+    return Q(created_at__gte=proposal.created_at) & (
+        Q(created_at__gt=proposal.created_at) | Q(created_at=proposal.created_at, id__gt=proposal.pk)
+    )
 
 
 def _before(proposal: Proposal) -> Q:
-    return Q(created_at__lt=proposal.created_at) | Q(created_at=proposal.created_at, id__lt=proposal.pk)
+    return Q(created_at__lte=proposal.created_at) & (
+        Q(created_at__lt=proposal.created_at) | Q(created_at=proposal.created_at, id__lt=proposal.pk)
+    )
 
 
-def proposal_neighbours(*, user: Viewer, filters: QueueFilters, proposal: Proposal) -> tuple[int | None, int | None]:
+def proposal_neighbours(
+    *, user: Viewer, filters: QueueFilters, proposal: Proposal, reviewable: Reviewable | None = None
+) -> tuple[int | None, int | None]:
     """The ids before and after `proposal` in the filtered queue (for j/k)."""
-    queue = proposal_queue(user=user, filters=filters)
+    queue = proposal_queue(user=user, filters=filters, reviewable=reviewable)
     previous = queue.filter(_before(proposal)).order_by("-created_at", "-id").values_list("id", flat=True).first()
     following = queue.filter(_after(proposal)).values_list("id", flat=True).first()
     return previous, following
 
 
 def proposal_next_to_decide(
-    *, user: AbstractBaseUser, filters: QueueFilters, after: Proposal | None = None
+    *,
+    user: AbstractBaseUser,
+    filters: QueueFilters,
+    after: Proposal | None = None,
+    reviewable: Reviewable | None = None,
 ) -> int | None:
     """The next proposal `user` can decide: not their own request, not their approval already, not
     being looked at by someone else. The one after `after` in queue order, else the oldest."""
     now = timezone.now()
     queue = (
-        proposal_queue(user=user, filters=filters, now=now)
+        proposal_queue(user=user, filters=filters, now=now, reviewable=reviewable)
         .exclude(_requested_by_q(user))
         .exclude(Q(claimed_until__gt=now) & ~Q(claimed_by_id=user.pk))
         .exclude(approvals__user_id=user.pk)
@@ -542,7 +585,7 @@ class ReviewDetail:
     previous_id: int | None
     next_id: int | None
     confidence_percent: int = 0
-    problems: list[str] = field(default_factory=list)
+    reviewable: Reviewable = field(default_factory=lambda: Reviewable({}))
 
     @property
     def is_pending(self) -> bool:
@@ -572,7 +615,9 @@ class ReviewDetail:
 SUMMARY_FIELDS = 6
 
 
-def proposal_review_detail(*, user: Viewer, proposal: Proposal, filters: QueueFilters) -> ReviewDetail:
+def proposal_review_detail(
+    *, user: Viewer, proposal: Proposal, filters: QueueFilters, reviewable: Reviewable | None = None
+) -> ReviewDetail:
     """Everything the one review screen shows, read live; a fixed number of queries per action."""
     record_type = RECORD_TYPES.get(proposal.record_type)
     ref = RecordRef(proposal.record_type, proposal.record_id)
@@ -603,7 +648,8 @@ def proposal_review_detail(*, user: Viewer, proposal: Proposal, filters: QueueFi
                     stale=spec.name in base and base[spec.name] != current,
                 )
             )
-    may_review = user_may_review(user=user, workflow=proposal.workflow)
+    reviewable = reviewable or reviewable_workflows(user=user)
+    may_review = proposal.workflow_id in reviewable.workflows
     approvals = list(proposal.approvals.select_related("user"))
     recent_changes = list(
         Change.objects.filter(record_type=proposal.record_type, record_id=proposal.record_id).order_by("-applied_at")[
@@ -615,7 +661,7 @@ def proposal_review_detail(*, user: Viewer, proposal: Proposal, filters: QueueFi
             record_type=proposal.record_type,
             record_id=proposal.record_id,
             status=ProposalStatus.PENDING,
-            workflow__in=workflows_reviewable_by(user=user),
+            workflow_id__in=reviewable.ids,
         )
         .exclude(pk=proposal.pk)
         .select_related("workflow")
@@ -623,7 +669,7 @@ def proposal_review_detail(*, user: Viewer, proposal: Proposal, filters: QueueFi
     )
     previous_id, next_id = (None, None)
     if proposal.status == ProposalStatus.PENDING and may_review:
-        previous_id, next_id = proposal_neighbours(user=user, filters=filters, proposal=proposal)
+        previous_id, next_id = proposal_neighbours(user=user, filters=filters, proposal=proposal, reviewable=reviewable)
     hidden = ""
     if state is not None and state.deleted:
         hidden = "deleted"
@@ -651,6 +697,7 @@ def proposal_review_detail(*, user: Viewer, proposal: Proposal, filters: QueueFi
         previous_id=previous_id,
         next_id=next_id,
         confidence_percent=round(proposal.confidence * 100),
+        reviewable=reviewable,
     )
 
 

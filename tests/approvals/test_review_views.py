@@ -109,8 +109,8 @@ def test_the_queue_page_runs_a_fixed_number_of_queries(client, workflow, lead, d
     first = Proposal.objects.order_by("id").first()
     ProposalFactory(workflow=workflow, record_id=first.record_id).approvals.create(user=UserFactory())
     client.force_login(lead)
-    # session, user, counts per workflow, rows, their approvals, batches with pending proposals
-    with django_assert_num_queries(6):
+    # session, user, reviewable workflows, counts per workflow, rows, their approvals, batches with pending work
+    with django_assert_num_queries(7):
         response = client.get(reverse("review-queue"))
     assert response.status_code == 200
     assert response.content.decode().count("data-row") == min(size + 1, 25)
@@ -411,3 +411,16 @@ def test_review_is_first_in_the_navigation(client, lead):
     client.force_login(lead)
     html = client.get(reverse("workflow-list")).content.decode()
     assert html.index('href="/review/"') < html.index('href="/workflows/"')
+
+
+def test_the_queue_pages_through_the_rows_oldest_first(client, workflow, lead):
+    _queue_of(workflow, 30)
+    client.force_login(lead)
+    html = client.get(reverse("review-queue")).content.decode()
+    assert html.count("data-row") == 25
+    assert "<span>1–25 of 30</span>" in html and "Next page" in html and "Previous page" not in html
+    html = client.get(reverse("review-queue"), {"page": "2"}).content.decode()
+    assert html.count("data-row") == 5
+    assert "<span>26–30 of 30</span>" in html and "Previous page" in html and "Next page" not in html
+    html = client.get(reverse("review-queue"), {"action": "update"}).content.decode()
+    assert "<span>1–25</span>" in html and "Next page" in html  # filtered: no second count of every match
