@@ -8,7 +8,7 @@ for a change may look at it (and is told why they cannot decide it).
 import difflib
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -40,10 +40,16 @@ FIELD_CHOICES = sorted({spec.name for record_type in RECORD_TYPES.values() for s
 
 
 def workflows_reviewable_by(*, user: Viewer) -> QuerySet[Workflow]:
-    """The workflows whose proposals `user` may review: the object permission, directly or by group."""
+    """The workflows whose proposals `user` may review: the object permission, directly or by group.
+
+    Being a superuser grants nothing here: each workflow is countersigned by the people given its
+    review permission (its approver group), and by nobody else.
+    """
     if not user.is_authenticated or not user.is_active:
         return Workflow.objects.none()
-    return get_objects_for_user(user, "approvals.review_workflow", klass=Workflow, accept_global_perms=False)
+    return get_objects_for_user(
+        user, "approvals.review_workflow", klass=Workflow, with_superuser=False, accept_global_perms=False
+    )
 
 
 def user_may_review(*, user: Viewer, workflow: Workflow) -> bool:
@@ -584,8 +590,8 @@ class ReviewDetail:
     other_pending: list[Proposal]
     previous_id: int | None
     next_id: int | None
-    confidence_percent: int = 0
-    reviewable: Reviewable = field(default_factory=lambda: Reviewable({}))
+    confidence_percent: int
+    reviewable: Reviewable
 
     @property
     def is_pending(self) -> bool:
@@ -602,14 +608,6 @@ class ReviewDetail:
     @property
     def should_claim(self) -> bool:
         return self.can_decide and (self.claim is None or self.claim.mine)
-
-    @property
-    def approvals_needed(self) -> int:
-        return 2 if self.needs_two else 1
-
-    @property
-    def stale(self) -> bool:
-        return bool(self.stale_rows) or self.record_missing
 
 
 SUMMARY_FIELDS = 6

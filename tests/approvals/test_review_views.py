@@ -424,3 +424,18 @@ def test_the_queue_pages_through_the_rows_oldest_first(client, workflow, lead):
     assert "<span>26–30 of 30</span>" in html and "Previous page" in html and "Next page" not in html
     html = client.get(reverse("review-queue"), {"action": "update"}).content.decode()
     assert "<span>1–25</span>" in html and "Next page" in html  # filtered: no second count of every match
+
+
+def test_only_the_object_permission_opens_the_queue_not_being_a_superuser(client, workflow, hidden_workflow):
+    admin = UserFactory(username="owner", is_superuser=True, is_staff=True)
+    proposal = ProposalFactory(workflow=workflow)
+    batch = BatchFactory(workflow=hidden_workflow)
+    client.force_login(admin)
+    html = client.get(reverse("review-queue")).content.decode()
+    assert proposal.record_id not in html and 'data-count="all">0<' in html
+    assert client.get(reverse("review-detail", args=[proposal.pk])).status_code == 404
+    assert client.get(reverse("review-batch", args=[batch.pk])).status_code == 404
+    with mock.patch(SEND_TASK):
+        assert client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "1"}).status_code == 404
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.PENDING
