@@ -122,7 +122,9 @@ def _render_detail(
 @login_required
 def review_detail(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpResponse:
     filters, _ = QueueFilters.from_params(request.GET)
-    return _render_detail(request, _visible(request, proposal_id), filters)
+    reviewable = reviewable_workflows(user=request.user)
+    proposal = _visible(request, proposal_id, reviewable)
+    return _render_detail(request, proposal, filters, reviewable=reviewable)
 
 
 @login_required

@@ -314,7 +314,9 @@ def main() -> None:
 
     url, admin_url, name = bench_database_url()
     dsn = url.replace("postgres://", "postgresql://", 1)
-    print(f"Database {name} (dropped and created afresh)")
+    print(
+        f"Database {name} (dropped and created afresh); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     recreate_database(admin_url, name)
     var_dir = tempfile.mkdtemp(prefix="cs-bench-")
     set_up_django(url, var_dir)
@@ -347,6 +349,7 @@ def main() -> None:
               f"{len(keyboard)} presses: {summary(keyboard)}   (target p95 <= 300 ms)")  # fmt: skip
         print(f"  beside the same decision in-process (HX POST approve, next proposal rendered, no browser): "
               f"{summary(decide_in_process(reviewer))}")  # fmt: skip
+    print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     shutil.rmtree(var_dir, ignore_errors=True)
 
 
