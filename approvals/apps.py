@@ -10,3 +10,4 @@ class ApprovalsConfig(AppConfig):
 
         navigation.register("Workflows", "workflow-list", order=30)
         navigation.register("Blocked", "blocked", order=50)
+        navigation.register("Review", "review-queue", order=10)

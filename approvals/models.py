@@ -245,6 +245,9 @@ class Proposal(models.Model):
             models.Index(fields=["workflow", "status", "created_at"], name="proposal_workflow_status"),
             models.Index(fields=["batch", "status"], name="proposal_batch_status"),
             models.Index(fields=["record_type", "record_id"], name="proposal_record"),
+            models.Index(
+                fields=["workflow", "created_at"], condition=Q(status="pending"), name="proposal_pending_queue"
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=ProposalStatus.values), name="proposal_status_valid"),

@@ -53,6 +53,8 @@ class VersionMismatch(Exception):
 class RecordStore(Protocol):
     def fetch(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> RecordState: ...
 
+    def fetch_refs(self, refs: Iterable[RecordRef]) -> dict[RecordRef, RecordState]: ...
+
     def write(self, ref: RecordRef, values: dict[str, Any], expected_version: int) -> RecordState: ...
 
     def snapshot(self, ref: RecordRef, *, lock: bool = False) -> dict[str, Any]: ...
@@ -159,6 +161,26 @@ class DjangoRecordStore:
                 archived=row["archived_at"] is not None,
                 deleted=row["deleted_at"] is not None,
             )
+        return found
+
+    def fetch_refs(self, refs: Iterable[RecordRef]) -> dict[RecordRef, RecordState]:
+        """Several records with every field, one query per record type and thousand ids.
+
+        Records that do not exist (or of an unknown type) are missing from the answer.
+        """
+        wanted: dict[str, set[str]] = {}
+        for ref in refs:
+            if ref.record_type in MODELS:
+                wanted.setdefault(ref.record_type, set()).add(ref.record_id)
+        found: dict[RecordRef, RecordState] = {}
+        for record_type, record_ids in wanted.items():
+            ordered = sorted(record_ids)
+            for start in range(0, len(ordered), 1000):
+                chunk = ordered[start : start + 1000]
+                queryset = self._queryset(RecordRef(record_type, ""), lock=False).filter(record_id__in=chunk)
+                for record in queryset:
+                    ref = RecordRef(record_type, record.record_id)
+                    found[ref] = self._state(ref, record, None)
         return found
 
     def _assign(self, ref: RecordRef, record: Record, values: dict[str, Any]) -> None:

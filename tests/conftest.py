@@ -48,6 +48,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _warm_content_type_cache() -> None:
+    """Start every database test with the content-type cache full, as it is in a running server,
+    so that query counts do not depend on which test ran before."""
+    from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+    ContentType.objects.get_for_models(*apps.get_models())
+
+
 @pytest.fixture(autouse=True)
 def _audit_guard(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """Every test that touches the database runs against the real append-only guard.
@@ -65,6 +75,7 @@ def _audit_guard(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def
         return
     request.getfixturevalue("transactional_db" if transactional else "db")
     install_append_only_triggers(connection)
+    _warm_content_type_cache()
     yield
     if transactional:
         remove_append_only_triggers(connection)
