@@ -6,6 +6,9 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Approvals"
 
     def ready(self) -> None:
+        from audit import links
         from core import navigation
 
         navigation.register("Workflows", "workflow-list", order=30)
+        links.register("change", "trace-change")
+        links.register("proposal", "trace-proposal")

@@ -73,7 +73,9 @@ def stop_engage_for_own_batch(*, account: ServiceAccount, batch: Batch, reason: 
 def stop_release(*, switch: StopSwitch, user: User, note: str = "") -> StopSwitch:
     """Release an engaged switch. Only a person does this; it is audited."""
     with transaction.atomic():
-        switch = StopSwitch.objects.select_for_update(of=("self",)).select_related("workflow", "batch").get(pk=switch.pk)
+        switch = (
+            StopSwitch.objects.select_for_update(of=("self",)).select_related("workflow", "batch").get(pk=switch.pk)
+        )
         if switch.released_at is not None:
             raise InvalidTransition(f"the stop switch for {switch.target} was already released")
         switch.released_at = timezone.now()
