@@ -38,7 +38,7 @@ def _applied_change() -> str:
         decided_at=APPROVED_AT,
     )
     apply_update(RecordRef("customer", customer.record_id), {"priority": "high"}, at=APPROVED_AT + timedelta(hours=2))
-    return customer.record_id
+    return str(customer.record_id)
 
 
 def test_from_a_customer_id_to_approver_model_prompt_and_reason_in_three_clicks(page, login, transactional_db):
