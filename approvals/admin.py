@@ -1,5 +1,4 @@
 from django.contrib import admin
-from guardian.admin import GuardedModelAdmin
 
 from approvals.models import Batch, FieldPolicy, Proposal, RetentionRule, ServiceAccount, StopSwitch, Workflow
 
@@ -29,7 +28,7 @@ class RetentionRuleInline(ViewOnly, admin.TabularInline):
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(ViewOnly, GuardedModelAdmin):
+class WorkflowAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ["slug", "name", "lane", "stage", "owner", "approver_group"]
     list_filter = ["lane", "stage"]
     search_fields = ["slug", "name"]

@@ -24,7 +24,7 @@ def test_workflows_policies_and_stops_are_view_only_in_the_admin(admin_client):
     )
     assert response.status_code == 403
     assert admin_client.post(reverse("admin:approvals_stopswitch_add"), {"scope": "global"}).status_code == 403
-    assert admin_client.get(f"/admin/approvals/workflow/{workflow.pk}/permissions/").status_code != 200  # refused
+    assert admin_client.get(f"/admin/approvals/workflow/{workflow.pk}/permissions/").status_code != 200
     for name, pk in (("workflow", workflow.pk), ("batch", batch.pk), ("proposal", proposal.pk)):
         assert (
             admin_client.post(reverse(f"admin:approvals_{name}_delete", args=[pk]), {"post": "yes"}).status_code == 403
