@@ -7,9 +7,10 @@ from django.db.models.signals import post_migrate
 
 def _guard_after_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
     """Put the append-only triggers back after every migrate: rebuilding a table on SQLite drops them."""
-    from audit.triggers import install_append_only_triggers
+    from audit.triggers import install_append_only_triggers, install_chain_head
 
     install_append_only_triggers(connections[using])
+    install_chain_head(connections[using])
 
 
 class AuditConfig(AppConfig):

@@ -36,6 +36,12 @@ class TimelineForm(TimeRangeForm):
         super().__init__(*args, **kwargs)
         self.fields["field"].choices = [("", "any field"), *((f.name, f.label) for f in record_type.fields)]  # type: ignore[attr-defined]
 
+    def state_fields(self) -> list[forms.BoundField]:
+        return [self["at"]]
+
+    def filter_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name != "at"]
+
     def filters(self) -> TrailFilters:
         data = self.cleaned_data
         return TrailFilters(

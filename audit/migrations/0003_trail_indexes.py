@@ -2,7 +2,11 @@
 
 from django.db import migrations, models
 
-from audit.triggers import install_append_only_triggers
+from audit.triggers import install_append_only_triggers, install_chain_head
+
+
+def chain_head(apps, schema_editor):  # type: ignore[no-untyped-def]
+    install_chain_head(schema_editor.connection)
 
 
 def reinstall_triggers(apps, schema_editor):  # type: ignore[no-untyped-def]
@@ -61,5 +65,6 @@ class Migration(migrations.Migration):
             model_name='auditevent',
             index=models.Index(fields=['approver_label', 'id'], name='audit_approver_id'),
         ),
-            migrations.RunPython(reinstall_triggers, migrations.RunPython.noop),
+        migrations.RunPython(reinstall_triggers, migrations.RunPython.noop),
+        migrations.RunPython(chain_head, migrations.RunPython.noop),
     ]

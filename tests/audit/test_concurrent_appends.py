@@ -1,8 +1,10 @@
-"""Several OS processes append to the trail at once; the chain must come out whole, never forked."""
+"""Appenders in several processes and connections at once: the chain comes out whole, never forked,
+and ids follow it."""
 
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -10,10 +12,10 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from audit.models import AuditEvent
-from audit.services import GENESIS_HASH, audit_verify_chain
+from audit.services import GENESIS_HASH, Actor, _lock_chain_and_get_head, audit_record, audit_verify_chain
 
 PROCESSES = 4
 EVENTS_EACH = 40
@@ -21,6 +23,7 @@ EVENTS_EACH = 40
 APPENDER = """
 import os, time
 from pathlib import Path
+from django.db import transaction
 from audit.services import Actor, audit_record
 name = os.environ["APPENDER_NAME"]
 Path(os.environ["READY_DIR"], name).touch()
@@ -28,7 +31,9 @@ go = Path(os.environ["GO_FILE"])
 while not go.exists():
     time.sleep(0.002)
 for n in range(int(os.environ["EVENTS_EACH"])):
-    audit_record(action="record.imported", actor=Actor.worker(name), record_id=f"CUS-{n}", details={"n": n})
+    with transaction.atomic():
+        audit_record(action="record.imported", actor=Actor.worker(name), record_id=f"CUS-{n}", details={"n": n})
+        time.sleep(0.002)  # hold the chain a moment, as a real transaction does, so the others queue behind it
 """
 
 
@@ -86,3 +91,39 @@ def test_appends_from_several_processes_leave_one_valid_chain(tmp_path: Path) ->
     # The processes really did append at the same time: their events interleave.
     switches = sum(1 for a, b in zip(events, events[1:], strict=False) if a.actor_label != b.actor_label)
     assert switches >= PROCESSES
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_append_waiting_for_the_chain_draws_its_id_only_once_it_holds_the_chain() -> None:
+    """Ids must follow the chain: an appender that waited draws a later id than the one it waited for."""
+    outcome: dict[str, object] = {}
+
+    def append_from_another_connection() -> None:
+        try:
+            outcome["event"] = audit_record(action="workflow.created", actor=Actor.system("waited"))
+        except Exception as error:  # noqa: BLE001 - reported to the test below
+            outcome["error"] = error
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        _lock_chain_and_get_head()
+        waiter = threading.Thread(target=append_from_another_connection)
+        waiter.start()
+        deadline = time.monotonic() + 10
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                if cursor.fetchone()[0] == 1:
+                    break
+                assert time.monotonic() < deadline, "the second appender never waited for the chain"
+                time.sleep(0.01)
+        ahead = audit_record(action="workflow.created", actor=Actor.system("held the chain"))
+    waiter.join(timeout=10)
+    assert "error" not in outcome, outcome.get("error")
+    waited = outcome["event"]
+    assert isinstance(waited, AuditEvent)
+    assert waited.prev_hash == ahead.hash
+    assert waited.pk > ahead.pk
+    assert audit_verify_chain() == (2, None)

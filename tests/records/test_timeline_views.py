@@ -111,12 +111,12 @@ def test_timeline_runs_a_fixed_number_of_queries(lead_client, django_assert_num_
     _history(small, 2)
     _history(large, 60)
     at = (T0 + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")
-    # session, user, events page, record; with a moment: snapshot, changes since, last change, events either side
+    # session, user, events page, record; with a moment: changes since, last change, events either side
     for customer in (small, large):
         url = _timeline_url(RecordRef("customer", customer.record_id))
         with django_assert_num_queries(4):
             lead_client.get(url)
-        with django_assert_num_queries(9):
+        with django_assert_num_queries(8):
             lead_client.get(url, {"at": at})
 
 
