@@ -211,3 +211,20 @@ def test_export_builds_each_event_only_as_it_is_sent(staff, db, monkeypatch):
     rest = b"".join(chunks)
     assert len(built) == 45
     assert rest.endswith(b"]\n")
+
+
+def test_event_content_is_escaped(staff, db):
+    audit_record(
+        action="change.applied",
+        actor=Actor(kind="user", id="1", label="<b>eve</b>"),
+        record_type="customer",
+        record_id="CUS-<i>1</i>",
+        old_value={"support_notes": "<script>alert(1)</script>"},
+        new_value={"support_notes": "fine"},
+        reason='"><img src=x onerror=alert(2)>',
+        workflow_slug="<svg>",
+    )
+    html = staff.get(reverse("trail")).content.decode()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
+    assert "<b>eve</b>" not in html and "<svg>" not in html and "<i>1</i>" not in html
