@@ -95,3 +95,23 @@ def test_what_happened_at_2_14_pm_in_the_viewers_zone(chromium, live_server, tra
         assert around.index("17:14:07.000") < around.index("▲ after")  # the priority change, after it
     finally:
         context.close()
+
+
+def test_filters_swap_the_events_in_place(page, login, transactional_db):
+    record_id = _applied_change()
+    login("ops", "ops")
+    page.goto(f"/records/customer/{record_id}/")
+    assert page.locator("table.events tbody tr").count() == 2
+    page.get_by_label("Field").select_option("priority")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**field=priority**")
+    assert page.locator("#timeline").count() == 1
+    assert page.locator("table.events tbody tr").count() == 1
+    assert "priority: normal → high" in page.locator("table.events").inner_text()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Trail").click()
+    page.get_by_label("Approver").fill("Dana Lee")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**approver=Dana%20Lee**")
+    assert page.locator("#results").count() == 1
+    assert page.locator("table.events tbody tr").count() == 1
