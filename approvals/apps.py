@@ -6,8 +6,11 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Approvals"
 
     def ready(self) -> None:
+        from audit import links
         from core import navigation
 
         navigation.register("Workflows", "workflow-list", order=30)
         navigation.register("Blocked", "blocked", order=50)
         navigation.register("Review", "review-queue", order=10)
+        links.register("change", "trace-change")
+        links.register("proposal", "trace-proposal")

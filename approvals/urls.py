@@ -26,4 +26,6 @@ urlpatterns = [
     path("review/<int:proposal_id>/reject/", views_review.review_reject, name="review-reject"),
     path("review/batches/<int:batch_id>/", views_review.review_batch, name="review-batch"),
     path("review/batches/<int:batch_id>/group/", views_review.review_group, name="review-group"),
+    path("trace/change/<uuid:change_id>/", views.trace_change, name="trace-change"),
+    path("trace/proposal/<int:proposal_id>/", views.trace_proposal, name="trace-proposal"),
 ]

@@ -1,20 +1,23 @@
+from uuid import UUID
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from approvals.forms import StopForm
 from approvals.models import Batch, StopScope, StopSwitch, Workflow
 from approvals.selectors.applying import proposals_waiting_on_stop
 from approvals.selectors.overrides import duty_by_workflow
 from approvals.selectors.stops import stop_rights_for_user
+from approvals.selectors.trace import Trace, trace_for_change, trace_for_proposal
 from approvals.selectors.workflows import workflow_list_for_user
 from approvals.services.stops import stop_engage_by_person, stop_release_by_person
-from core.errors import ApplicationError
+from core.errors import ApplicationError, NotFound
 from core.types import AuthenticatedHtmxRequest
 
 
@@ -97,3 +100,31 @@ def stop_release(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
         "next": _next_url(request),
     }
     return TemplateResponse(request, "approvals/stop_release.html", context)
+
+
+def _trace_page(request: HttpRequest, trace: Trace, title: str) -> HttpResponse:
+    return TemplateResponse(
+        request,
+        "approvals/trace.html",
+        {"trace": trace, "title": title, "zone": timezone.get_current_timezone_name()},
+    )
+
+
+@require_GET
+@login_required
+def trace_change(request: HttpRequest, change_id: UUID) -> HttpResponse:
+    try:
+        trace = trace_for_change(change_id=change_id)
+    except NotFound as error:
+        raise Http404(error.message) from None
+    return _trace_page(request, trace, f"Change {change_id}")
+
+
+@require_GET
+@login_required
+def trace_proposal(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    try:
+        trace = trace_for_proposal(proposal_id=proposal_id)
+    except NotFound as error:
+        raise Http404(error.message) from None
+    return _trace_page(request, trace, f"Proposal {proposal_id}")

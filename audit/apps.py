@@ -1,4 +1,16 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db import connections
+from django.db.models.signals import post_migrate
+
+
+def _guard_after_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    """Put the append-only triggers back after every migrate: rebuilding a table on SQLite drops them."""
+    from audit.triggers import install_append_only_triggers, install_chain_head
+
+    install_append_only_triggers(connections[using])
+    install_chain_head(connections[using])
 
 
 class AuditConfig(AppConfig):
@@ -7,3 +19,7 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from audit import signals  # noqa: F401 - connects the receivers
+        from core import navigation
+
+        navigation.register("Trail", "trail", order=40)
+        post_migrate.connect(_guard_after_migrate, sender=self)

@@ -30,11 +30,11 @@ class AuditEvent(models.Model):
     new_value = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     proposal_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     change_id = models.UUIDField(null=True, blank=True, db_index=True)
-    batch_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    workflow_slug = models.CharField(max_length=64, blank=True, db_index=True)
+    batch_id = models.BigIntegerField(null=True, blank=True)
+    workflow_slug = models.CharField(max_length=64, blank=True)
     model_name = models.CharField(max_length=100, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
-    prompt_version = models.CharField(max_length=100, blank=True, db_index=True)
+    prompt_version = models.CharField(max_length=100, blank=True)
     approver_label = models.CharField(max_length=200, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True)
@@ -44,7 +44,15 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["record_type", "record_id", "-id"], name="audit_record_recent")]
+        # The trail is read newest first and paged by id, so each filter's index ends with the id.
+        indexes = [
+            models.Index(fields=["record_id", "id"], name="audit_record_id"),
+            models.Index(fields=["record_id", "occurred_at"], name="audit_record_time"),
+            models.Index(fields=["batch_id", "id"], name="audit_batch_id"),
+            models.Index(fields=["workflow_slug", "id"], name="audit_workflow_id"),
+            models.Index(fields=["prompt_version", "id"], name="audit_prompt_id"),
+            models.Index(fields=["approver_label", "id"], name="audit_approver_id"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.record_type}:{self.record_id}"

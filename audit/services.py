@@ -167,10 +167,50 @@ def _lock_chain_and_get_head() -> str:
     """Serialise appenders until the transaction ends, then read the chain's head."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+            cursor.execute("SELECT audit_chain_head(%s)", [_CHAIN_LOCK_KEY])
+            return str(cursor.fetchone()[0])
     # On SQLite the IMMEDIATE transaction already holds the database's write lock.
     head = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
     return head or GENESIS_HASH
+
+
+_CONTENT_FIELDS = [f for f in AuditEvent._meta.concrete_fields if f.attname not in ("id", "prev_hash", "hash")]
+
+
+def _insert_chained_postgres(event: AuditEvent) -> None:
+    """Lock the chain, read its head, link and insert the event: one statement, one round trip.
+
+    `audit_chain_head` takes the lock and then reads the head with a fresh snapshot, so the head
+    is the one the previous appender committed. The id is drawn only once the lock is held, so ids
+    follow the chain. The database computes the link exactly as `event_hash` does, and the result
+    is checked here before the caller's transaction can commit.
+    """
+    quote = connection.ops.quote_name
+    table = AuditEvent._meta.db_table
+    columns = ", ".join(quote(str(f.column)) for f in _CONTENT_FIELDS)
+    values = ", ".join(["%s"] * len(_CONTENT_FIELDS))
+    # Built only from the model's own table and column names; every value is a parameter.
+    sql = (
+        "WITH head AS MATERIALIZED (SELECT audit_chain_head(%s) AS prev) "  # noqa: S608
+        f"INSERT INTO {quote(table)} (id, {columns}, prev_hash, hash) VALUES ("
+        f"(SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM head), {values}, "
+        "(SELECT prev FROM head), "
+        "(SELECT encode(sha256(convert_to(prev, 'UTF8') || %s::bytea), 'hex') FROM head)) "
+        "RETURNING id, prev_hash, hash"
+    )
+    params = [
+        _CHAIN_LOCK_KEY,
+        *(f.get_db_prep_save(getattr(event, f.attname), connection) for f in _CONTENT_FIELDS),
+        canonical_content(event),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        event.pk, event.prev_hash, stored_hash = cursor.fetchone()
+    event.hash = event_hash(event)
+    if event.hash != stored_hash:
+        raise RuntimeError(f"audit event #{event.pk}: the database linked it with a different hash; nothing is kept")
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
@@ -179,6 +219,9 @@ def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
     if not built:
         return []
     with transaction.atomic(savepoint=False):
+        if len(built) == 1 and connection.vendor == "postgresql":
+            _insert_chained_postgres(built[0])
+            return built
         previous = _lock_chain_and_get_head()
         for event in built:
             event.prev_hash = previous

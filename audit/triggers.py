@@ -40,6 +40,28 @@ _STATEMENTS = {
 }
 
 
+# Locks the chain for the rest of the transaction, then reads its head. A VOLATILE function takes a
+# fresh snapshot for each statement in it, so the head it reads is the one the previous holder of the
+# lock committed, even when it is called from inside a larger statement.
+_POSTGRES_CHAIN_HEAD = """
+    CREATE OR REPLACE FUNCTION audit_chain_head(lock_key bigint) RETURNS varchar AS $$
+    DECLARE
+        head varchar;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(lock_key);
+        SELECT hash INTO head FROM audit_auditevent ORDER BY id DESC LIMIT 1;
+        RETURN coalesce(head, repeat('0', 64));
+    END;
+    $$ LANGUAGE plpgsql VOLATILE
+"""
+
+
+def install_chain_head(connection: BaseDatabaseWrapper) -> None:
+    """The PostgreSQL function appenders call to take the chain's lock and read its head."""
+    if connection.vendor == "postgresql":
+        _run(connection, [_POSTGRES_CHAIN_HEAD])
+
+
 def _run(connection: BaseDatabaseWrapper, statements: list[str]) -> None:
     with connection.cursor() as cursor:
         for statement in statements:

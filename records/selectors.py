@@ -1,27 +1,106 @@
-"""Reads about records: what a record looked like at a given moment, rebuilt from its Changes."""
+"""Reads about records: finding one by the id staff use, its state at any moment, and its timeline."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from records.catalogue import RECORD_TYPES, Kind
-from records.models import Change
-from records.store import RecordRef, get_store
+from django.db.models import QuerySet
+
+from audit.models import AuditEvent
+from audit.selectors import EventPage, TrailFilters, audit_event_page, audit_events_around
+from records.catalogue import RECORD_TYPES, Kind, RecordType
+from records.models import Change, ChangeAction
+from records.store import RecordNotFound, RecordRef, RecordState, get_store
+
+VISIBILITY = ("archived", "deleted")
 
 
-@dataclass(frozen=True)
-class RecordStateAt:
+def record_type_for_id(record_id: str) -> RecordType | None:
+    """The record type whose ids look like `record_id` (by prefix, ignoring case), or None."""
+    for record_type in RECORD_TYPES.values():
+        if record_id.upper().startswith(record_type.id_prefix) and len(record_id) > len(record_type.id_prefix):
+            return record_type
+    return None
+
+
+def record_ref_for_id(record_id: str) -> RecordRef | None:
+    """A reference for an id as staff type it: `cus-10432 ` is CUS-10432. None if no type has such ids."""
+    record_id = record_id.strip()
+    record_type = record_type_for_id(record_id)
+    if record_type is None:
+        return None
+    prefix = record_type.id_prefix
+    return RecordRef(record_type.name, prefix + record_id[len(prefix) :])
+
+
+@dataclass
+class StateAt:
+    """A record as it was at one moment, rebuilt from the record as it is now and its Changes since."""
+
     ref: RecordRef
     at: datetime
-    version: int
     values: dict[str, Any]
+    version: int
     archived: bool
     deleted: bool
-    changes_after: int
+    changes_since: list[Change] = field(default_factory=list)
+    last_change: Change | None = None
+    moves_since: int = 0
+
+    @property
+    def changes_after(self) -> int:
+        """How many writes to the record came after the moment (its own Changes and rows moved by merges)."""
+        return len(self.changes_since) + self.moves_since
+
+    @property
+    def hidden(self) -> bool:
+        return self.archived or self.deleted
+
+    def differs_now(self, current: dict[str, Any]) -> set[str]:
+        """The fields whose value at that moment is not their value now."""
+        return {name for name, value in self.values.items() if current.get(name) != value}
+
+
+def _visibility_before(change: Change, name: str) -> bool | None:
+    """Whether the record was archived (or deleted) just before `change`, if the change says or implies it.
+
+    A Change that touches visibility may hold it in `before` as `archived`/`deleted` (bool) or
+    `archived_at`/`deleted_at` (a time or null). Without that, the action implies it: before an
+    archive the record was not archived, and before the undo of an archive it was.
+    """
+    before = change.before if isinstance(change.before, dict) else {}
+    if name in before:
+        return bool(before[name])
+    if f"{name}_at" in before:
+        return before[f"{name}_at"] is not None
+    action = {"archived": ChangeAction.ARCHIVE, "deleted": ChangeAction.DELETE}[name]
+    if change.action == action:
+        return False
+    if change.action == ChangeAction.REVERT and change.reverts is not None and change.reverts.action == action:
+        return True
+    return None
+
+
+def _values_before(change: Change) -> dict[str, Any]:
+    """The field values a Change replaced: its `before`, or the `values` of a full snapshot kept there."""
+    before = change.before if isinstance(change.before, dict) else {}
+    nested = before.get("values")
+    return nested if isinstance(nested, dict) else before
+
+
+def _all_fields(ref: RecordRef) -> set[str]:
+    return set(RECORD_TYPES[ref.record_type].field_names)
+
+
+def _changes_of(ref: RecordRef) -> QuerySet[Change]:
+    return Change.objects.filter(record_type=ref.record_type, record_id=ref.record_id)
 
 
 def _moves_since(ref: RecordRef, at: datetime) -> list[tuple[int, dict[str, Any]]]:
-    """Moves of `ref` by merges after `at` (a merge's Change belongs to the duplicate, not the moved row)."""
+    """Moves of `ref` by merges after `at`: (version before the move, the value it replaced).
+
+    A merge's Change belongs to the duplicate; the rows it moved are listed in its merge_payload.
+    """
     if not any(spec.kind == Kind.REF for spec in RECORD_TYPES[ref.record_type].fields):
         return []
     steps = []
@@ -33,33 +112,122 @@ def _moves_since(ref: RecordRef, at: datetime) -> list[tuple[int, dict[str, Any]
     return steps
 
 
-def record_state_at(*, ref: RecordRef, at: datetime) -> RecordStateAt:
-    """The record as it was at `at`: its current snapshot with every later write walked back, newest first.
+def record_state_at(*, ref: RecordRef, at: datetime, current: RecordState | None = None) -> StateAt:
+    """The record exactly as it was at `at`: its values, version and visibility.
 
-    Each Change keeps the exact values it replaced (`before`), and every write bumps the version,
-    so restoring `before` in descending version order undoes the writes one by one.
+    Starts from the record as the store holds it now (`current`, if the caller has just fetched
+    it) and walks back through every Change applied after `at`, newest first, putting back what
+    each one replaced. A Change applied exactly at `at` counts as done. Three queries (two given
+    `current`), whatever the record's history. Raises RecordNotFound.
     """
-    snapshot = get_store().snapshot(ref)
-    state: dict[str, Any] = {
-        **snapshot["values"],
-        "archived_at": snapshot["archived_at"],
-        "deleted_at": snapshot["deleted_at"],
-    }
-    version = snapshot["version"]
-    later = Change.objects.filter(record_type=ref.record_type, record_id=ref.record_id, applied_at__gt=at)
-    steps = [(change.version_before, change.before) for change in later.only("version_before", "before")]
-    steps.extend(_moves_since(ref, at))
-    for version_before, before in sorted(steps, key=lambda step: step[0], reverse=True):
-        state.update(before)
+    now = current if current is not None and current.values.keys() >= _all_fields(ref) else get_store().fetch(ref)
+    values: dict[str, Any] = dict(now.values)
+    visible = {"archived": now.archived, "deleted": now.deleted}
+    version: int = now.version
+    since = list(
+        _changes_of(ref).filter(applied_at__gt=at).select_related("reverts").order_by("-applied_at", "-version_after")
+    )
+    moves = _moves_since(ref, at)
+    steps: list[tuple[int, Change | None, dict[str, Any]]] = [
+        (change.version_before, change, _values_before(change)) for change in since
+    ]
+    steps.extend((version_before, None, replaced) for version_before, replaced in moves)
+    for version_before, change, replaced in sorted(steps, key=lambda step: step[0], reverse=True):
+        for name, value in replaced.items():
+            if name in values:
+                values[name] = value
+        if change is not None:
+            for name in VISIBILITY:
+                hidden = _visibility_before(change, name)
+                if hidden is not None:
+                    visible[name] = hidden
         version = version_before
-    archived_at = state.pop("archived_at")
-    deleted_at = state.pop("deleted_at")
-    return RecordStateAt(
+    last_change = _changes_of(ref).filter(applied_at__lte=at).order_by("-applied_at", "-version_after").first()
+    return StateAt(
         ref=ref,
         at=at,
+        values=values,
         version=version,
-        values=state,
-        archived=archived_at is not None,
-        deleted=deleted_at is not None,
-        changes_after=len(steps),
+        archived=visible["archived"],
+        deleted=visible["deleted"],
+        changes_since=since,
+        last_change=last_change,
+        moves_since=len(moves),
     )
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    name: str
+    label: str
+    now: Any
+    then: Any = None
+    differs: bool = False
+
+
+@dataclass
+class Timeline:
+    """A record's page of events, newest first, and when asked, its state at a moment and the events around it."""
+
+    ref: RecordRef
+    current: RecordState | None
+    page: EventPage
+    state_at: StateAt | None = None
+    after_moment: list[AuditEvent] = field(default_factory=list)
+    before_moment: list[AuditEvent] = field(default_factory=list)
+
+    @property
+    def field_rows(self) -> list[FieldRow]:
+        """Each field of the record, its value now and, with a state asked for, its value then."""
+        if self.current is None:
+            return []
+        rows = []
+        for spec in RECORD_TYPES[self.ref.record_type].fields:
+            now = self.current.values.get(spec.name)
+            if self.state_at is None:
+                rows.append(FieldRow(spec.name, spec.label, now))
+            else:
+                then = self.state_at.values.get(spec.name)
+                rows.append(FieldRow(spec.name, spec.label, now, then, then != now))
+        return rows
+
+
+def record_timeline(
+    *,
+    ref: RecordRef,
+    filters: TrailFilters,
+    older_than: int | None = None,
+    newer_than: int | None = None,
+    at: datetime | None = None,
+) -> Timeline:
+    """Everything that happened to a record. A fixed number of queries, whatever its history.
+
+    `current` is the record as the store holds it now, or None if the store no longer has it (its
+    events still show). Raises RecordNotFound when the store never had it and the trail never saw it.
+    """
+    store = get_store()
+    scoped = replace(filters, record_type=ref.record_type, record_id=ref.record_id)
+    page = audit_event_page(filters=scoped, older_than=older_than, newer_than=newer_than)
+    try:
+        current = store.fetch(ref)
+    except RecordNotFound:
+        if not page.events and filters.is_empty():
+            raise
+        current = None
+    timeline = Timeline(ref=ref, current=current, page=page)
+    if at is not None and current is not None:
+        timeline.state_at = record_state_at(ref=ref, at=at, current=current)
+        timeline.after_moment, timeline.before_moment = audit_events_around(
+            record_type=ref.record_type, record_id=ref.record_id, at=at
+        )
+    return timeline
+
+
+def record_is_known(*, ref: RecordRef) -> bool:
+    """Whether the store holds the record or the trail has seen it."""
+    return get_store().exists(ref) or AuditEvent.objects.filter(record_id=ref.record_id).exists()
+
+
+def change_list_recent(*, limit: int = 20) -> list[Change]:
+    """The latest Changes to any record, newest first: one query."""
+    return list(Change.objects.order_by("-applied_at")[:limit])

@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from records import views
+
+urlpatterns = [
+    path("records/", views.record_search, name="record-search"),
+    path("records/<slug:record_type>/<str:record_id>/", views.record_timeline_page, name="record-timeline"),
+]

@@ -82,3 +82,17 @@ def test_verify_audit_names_a_removed_link(db, audit_guard_bypassed):
     AuditEvent.objects.filter(pk=events[1].pk).delete()
     with pytest.raises(CommandError, match=f"event #{events[2].pk}: its link"):
         call_command("verify_audit")
+
+
+def test_single_and_bulk_appends_link_into_one_chain(db):
+    from audit.services import EventData, audit_record_many
+
+    actor = Actor.system("test")
+    single = audit_record(action="workflow.created", actor=actor, details={"n": 1})
+    bulk = audit_record_many([EventData(action="policy.changed", actor=actor, details={"n": n}) for n in (2, 3)])
+    last = audit_record(action="workflow.changed", actor=actor, old_value={"a": [1, "x"]}, new_value=None)
+    stored = list(AuditEvent.objects.order_by("id"))
+    assert [e.pk for e in stored] == [single.pk, bulk[0].pk, bulk[1].pk, last.pk]
+    assert [e.hash for e in stored] == [single.hash, bulk[0].hash, bulk[1].hash, last.hash]
+    assert bulk[0].prev_hash == single.hash and last.prev_hash == bulk[1].hash
+    assert audit_verify_chain() == (4, None)

@@ -1,0 +1,228 @@
+"""The trace of one change or proposal: what changed, why, who asked, who approved, and how to undo it.
+
+Built from the proposal and the Change where they exist, and from the trail where they do not: the
+trail outlives both, so a trace still reads when only its events are left.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from approvals.models import Proposal, ProposalStatus
+from audit.models import Artifact, AuditEvent
+from audit.selectors import audit_events_for
+from core.errors import NotFound
+from records.catalogue import RECORD_TYPES
+from records.models import Change, ChangeAction
+
+WAITING_STATUSES = {ProposalStatus.PENDING, ProposalStatus.APPROVED}
+FOLLOW_UP_OUTCOMES = {"followup.sent": "sent", "followup.cancelled": "cancelled", "followup.failed": "failed"}
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    name: str
+    label: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Approver:
+    label: str
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    kind: str
+    params: dict[str, Any]
+    status: str
+    at: datetime | None = None
+
+
+@dataclass
+class Trace:
+    change: Change | None
+    proposal: Proposal | None
+    events: list[AuditEvent]
+    reverted_by: list[Change] = field(default_factory=list)
+    approvals: list[Approver] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+    tombstones: list[AuditEvent] = field(default_factory=list)
+    follow_ups: list[FollowUp] = field(default_factory=list)
+    field_changes: list[FieldChange] = field(default_factory=list)
+    workflow_slug: str = ""
+    model_name: str = ""
+    model_version: str = ""
+    prompt_version: str = ""
+    reason: str = ""
+    requested_by: str = ""
+    record_type: str = ""
+    record_id: str = ""
+    batch_id: int | None = None
+    decision: str = ""
+    decided_at: datetime | None = None
+    decision_note: str = ""
+
+    @property
+    def is_undo(self) -> bool:
+        return self.change is not None and self.change.action == ChangeAction.REVERT
+
+    @property
+    def approver_names(self) -> str:
+        return " and ".join(a.label for a in self.approvals)
+
+
+def _person(user: Any) -> str:
+    return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+def _event(events: list[AuditEvent], *actions: str) -> AuditEvent | None:
+    """The latest event with one of these actions."""
+    for event in reversed(events):
+        if event.action in actions:
+            return event
+    return None
+
+
+def _field_changes(record_type: str, before: Any, after: Any) -> list[FieldChange]:
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    before = before.get("values", before) if isinstance(before.get("values"), dict) else before
+    after = after.get("values", after) if isinstance(after.get("values"), dict) else after
+    spec = RECORD_TYPES.get(record_type)
+    changes = []
+    for name in dict.fromkeys([*after, *before]):
+        if spec is None or not spec.has_field(name) or before.get(name) == after.get(name):
+            continue
+        changes.append(FieldChange(name, spec.field(name).label, before.get(name), after.get(name)))
+    return changes
+
+
+def _load_proposal(proposal_id: int | None) -> Proposal | None:
+    if proposal_id is None:
+        return None
+    return (
+        Proposal.objects.select_related("workflow", "batch", "decided_by", "requested_by_user", "service_account")
+        .prefetch_related("approvals__user")
+        .filter(pk=proposal_id)
+        .first()
+    )
+
+
+def _build(*, change: Change | None, proposal: Proposal | None, proposal_id: int | None) -> Trace:
+    change_ids: list[UUID] = []
+    reverted_by: list[Change] = []
+    if change is not None:
+        change_ids.append(change.id)
+        if change.reverts_id:
+            change_ids.append(change.reverts_id)
+        reverted_by = list(Change.objects.filter(reverts_id=change.id).order_by("applied_at"))
+        change_ids.extend(c.id for c in reverted_by)
+    events = audit_events_for(proposal_id=proposal_id, change_ids=change_ids)
+    if change is None and proposal is None and not events:
+        raise NotFound("nothing in the records or the trail has that id")
+    trace = Trace(change=change, proposal=proposal, events=events, reverted_by=reverted_by)
+    applied = _event(events, "change.applied")
+    submitted = _event(events, "proposal.submitted")
+    source = applied or submitted or (events[0] if events else None)
+    if proposal is not None:
+        trace.workflow_slug = proposal.workflow.slug
+        trace.model_name, trace.model_version = proposal.model_name, proposal.model_version
+        trace.prompt_version, trace.reason = proposal.prompt_version, proposal.reason
+        trace.requested_by = proposal.requested_by
+        trace.record_type, trace.record_id = proposal.record_type, proposal.record_id
+        trace.batch_id = proposal.batch_id
+        trace.decision, trace.decided_at, trace.decision_note = (
+            proposal.status,
+            proposal.decided_at,
+            proposal.decision_note,
+        )
+        trace.approvals = [Approver(_person(a.user), a.approved_at) for a in proposal.approvals.all()]
+        if not trace.approvals and proposal.decided_by is not None and proposal.approved_at is not None:
+            trace.approvals = [Approver(_person(proposal.decided_by), proposal.approved_at)]
+    elif source is not None:
+        trace.workflow_slug = source.workflow_slug
+        trace.model_name, trace.model_version = source.model_name, source.model_version
+        trace.prompt_version, trace.reason = source.prompt_version, source.reason
+        trace.requested_by = str(source.details.get("requested_by", "")) if isinstance(source.details, dict) else ""
+        trace.record_type, trace.record_id = source.record_type, source.record_id
+        trace.batch_id = source.batch_id
+    if not trace.approvals:
+        approved = _event(events, "proposal.approved")
+        label = (approved.approver_label or approved.actor_label) if approved else ""
+        label = label or (applied.approver_label if applied else "")
+        if label:
+            at = (
+                (approved.decided_at or approved.occurred_at) if approved else (applied.decided_at if applied else None)
+            )
+            trace.approvals = [Approver(label, at)]
+    if change is not None:
+        trace.record_type, trace.record_id = change.record_type, change.record_id
+        trace.workflow_slug = trace.workflow_slug or change.workflow_slug
+        trace.prompt_version = trace.prompt_version or change.prompt_version
+        trace.batch_id = trace.batch_id or change.batch_id
+        trace.field_changes = _field_changes(change.record_type, change.before, change.after)
+    elif proposal is not None:
+        trace.field_changes = _field_changes(proposal.record_type, proposal.base, proposal.changes)
+    if proposal_id is not None:
+        trace.artifacts = list(Artifact.objects.filter(proposal_id=proposal_id).order_by("created_at"))
+        trace.tombstones = [e for e in events if e.action == "artifact.purged"]
+    trace.follow_ups = _follow_ups(proposal, events)
+    return trace
+
+
+def _follow_ups(proposal: Proposal | None, events: list[AuditEvent]) -> list[FollowUp]:
+    """The follow-ups the proposal asked for, each with what became of it.
+
+    An outcome event names its follow-up by `index` (its place in the proposal's list) or by `kind`.
+    """
+    if proposal is None:
+        return []
+    outcomes: dict[int | str, AuditEvent] = {}
+    for event in events:
+        if event.action in FOLLOW_UP_OUTCOMES and isinstance(event.details, dict):
+            key = event.details.get("index", event.details.get("kind"))
+            if isinstance(key, int | str):
+                outcomes[key] = event
+    lines = []
+    for index, request in enumerate(proposal.follow_ups or []):
+        kind = str(request.get("kind", "")) if isinstance(request, dict) else str(request)
+        params = request.get("params", {}) if isinstance(request, dict) else {}
+        outcome = outcomes.get(index) or outcomes.get(kind)
+        if outcome is not None:
+            lines.append(FollowUp(kind, params, FOLLOW_UP_OUTCOMES[outcome.action], outcome.occurred_at))
+        elif proposal.status == ProposalStatus.APPLIED:
+            lines.append(FollowUp(kind, params, "waiting to run"))
+        elif proposal.status in WAITING_STATUSES:
+            lines.append(FollowUp(kind, params, "runs once the change is applied"))
+        else:
+            lines.append(FollowUp(kind, params, "will not run"))
+    return lines
+
+
+def trace_for_change(*, change_id: UUID) -> Trace:
+    """The trace of one applied change (or undo). Raises NotFound. A fixed number of queries."""
+    change = Change.objects.select_related("reverts").filter(pk=change_id).first()
+    if change is None:
+        raise NotFound(f"no change {change_id}")
+    proposal_id = change.proposal_id
+    return _build(change=change, proposal=_load_proposal(proposal_id), proposal_id=proposal_id)
+
+
+def trace_for_proposal(*, proposal_id: int) -> Trace:
+    """The trace of one proposal, applied or not. Raises NotFound. A fixed number of queries."""
+    proposal = _load_proposal(proposal_id)
+    change = None
+    if proposal is not None and proposal.change_id is not None:
+        change = Change.objects.select_related("reverts").filter(pk=proposal.change_id).first()
+    elif proposal is not None:
+        change = (
+            Change.objects.select_related("reverts")
+            .filter(proposal_id=proposal_id)
+            .exclude(action=ChangeAction.REVERT)
+            .first()
+        )
+    return _build(change=change, proposal=proposal, proposal_id=proposal_id)

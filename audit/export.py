@@ -1,0 +1,97 @@
+"""The trail as CSV or JSON, produced piece by piece so an export of any size streams in flat memory.
+
+Times are ISO 8601 in UTC to the millisecond; the hashes are included so an export can be checked
+against the chain. JSON keeps every value exactly; CSV neutralises cells a spreadsheet would run
+as a formula.
+"""
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from audit.models import AuditEvent
+
+COLUMNS = [
+    "id",
+    "occurred_at",
+    "actor_kind",
+    "actor_id",
+    "actor_label",
+    "action",
+    "record_type",
+    "record_id",
+    "field",
+    "old_value",
+    "new_value",
+    "proposal_id",
+    "change_id",
+    "batch_id",
+    "workflow_slug",
+    "model_name",
+    "model_version",
+    "prompt_version",
+    "approver_label",
+    "decided_at",
+    "reason",
+    "details",
+    "prev_hash",
+    "hash",
+]
+_JSON_COLUMNS = {"old_value", "new_value", "details"}
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _time(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds") if moment else None
+
+
+def event_as_dict(event: AuditEvent) -> dict[str, Any]:
+    row: dict[str, Any] = {name: getattr(event, name) for name in COLUMNS}
+    row["id"] = event.pk
+    row["occurred_at"] = _time(event.occurred_at)
+    row["decided_at"] = _time(event.decided_at)
+    row["change_id"] = str(event.change_id) if event.change_id else None
+    return row
+
+
+class _Line:
+    """A file-like target for csv.writer that hands back what was written."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if name in _JSON_COLUMNS:
+        return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False, sort_keys=True)
+    text = str(value)
+    if text.startswith(_FORMULA_STARTS):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
+
+
+def csv_lines(events: Iterable[AuditEvent]) -> Iterator[str]:
+    writer = csv.writer(_Line())
+    yield writer.writerow(COLUMNS)
+    for event in events:
+        row = event_as_dict(event)
+        yield writer.writerow([_cell(name, row[name]) for name in COLUMNS])
+
+
+def json_chunks(events: Iterable[AuditEvent]) -> Iterator[str]:
+    """A JSON array of events, one element per chunk."""
+    yield "["
+    separator = "\n"
+    for event in events:
+        yield separator + json.dumps(event_as_dict(event), cls=DjangoJSONEncoder, ensure_ascii=False)
+        separator = ",\n"
+    yield "\n]\n"

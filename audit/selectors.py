@@ -1,0 +1,134 @@
+"""Reading the trail: filtered, keyset-paginated pages of events, and a streamed export."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+
+from audit.models import AuditEvent
+
+DECISION_ACTIONS = ("proposal.approved", "proposal.approval_recorded", "proposal.rejected")
+PAGE_SIZE = 50
+EXPORT_CHUNK_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class TrailFilters:
+    """What to narrow the trail to. Empty values do not narrow it."""
+
+    record_type: str = ""
+    record_id: str = ""
+    change_id: UUID | None = None
+    proposal_id: int | None = None
+    batch_id: int | None = None
+    workflow_slug: str = ""
+    prompt_version: str = ""
+    approver: str = ""
+    actor: str = ""
+    field: str = ""
+    action: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) in (None, "") for f in fields(self))
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of events, newest first, and the keys of the pages either side of it."""
+
+    events: list[AuditEvent]
+    older_than: int | None
+    newer_than: int | None
+
+
+def _filtered(filters: TrailFilters) -> QuerySet[AuditEvent]:
+    events = AuditEvent.objects.all()
+    if filters.record_type:
+        events = events.filter(record_type=filters.record_type)
+    if filters.record_id:
+        events = events.filter(record_id=filters.record_id)
+    if filters.change_id is not None:
+        events = events.filter(change_id=filters.change_id)
+    if filters.proposal_id is not None:
+        events = events.filter(proposal_id=filters.proposal_id)
+    if filters.batch_id is not None:
+        events = events.filter(batch_id=filters.batch_id)
+    if filters.workflow_slug:
+        events = events.filter(workflow_slug=filters.workflow_slug)
+    if filters.prompt_version:
+        events = events.filter(prompt_version=filters.prompt_version)
+    if filters.approver:
+        # The approver is named on the events of what they approved, and is the actor of the decision itself.
+        events = events.filter(
+            Q(approver_label=filters.approver) | Q(action__in=DECISION_ACTIONS, actor_label=filters.approver)
+        )
+    if filters.actor:
+        events = events.filter(actor_label=filters.actor)
+    if filters.field:
+        # A field is named on field-level events, or is a key of the before/after values of a whole change.
+        events = events.filter(
+            Q(field=filters.field) | Q(old_value__has_key=filters.field) | Q(new_value__has_key=filters.field)
+        )
+    if filters.action:
+        events = events.filter(action=filters.action)
+    if filters.since is not None:
+        events = events.filter(occurred_at__gte=filters.since)
+    if filters.until is not None:
+        events = events.filter(occurred_at__lt=filters.until)
+    return events
+
+
+def audit_event_page(
+    *, filters: TrailFilters, older_than: int | None = None, newer_than: int | None = None, size: int = PAGE_SIZE
+) -> EventPage:
+    """A page of the trail, newest first, keyed by event id: one query, whatever the trail's length.
+
+    `older_than` gives the page after an event id (going back in time), `newer_than` the page before it.
+    """
+    events = _filtered(filters)
+    if newer_than is not None:
+        rows = list(events.filter(id__gt=newer_than).order_by("id")[: size + 1])
+        more_newer = len(rows) > size
+        rows = rows[:size][::-1]
+        return EventPage(
+            events=rows,
+            older_than=rows[-1].pk if rows else None,
+            newer_than=rows[0].pk if rows and more_newer else None,
+        )
+    if older_than is not None:
+        events = events.filter(id__lt=older_than)
+    rows = list(events.order_by("-id")[: size + 1])
+    more_older = len(rows) > size
+    rows = rows[:size]
+    return EventPage(
+        events=rows,
+        older_than=rows[-1].pk if rows and more_older else None,
+        newer_than=rows[0].pk if rows and older_than is not None else None,
+    )
+
+
+def audit_event_iter(*, filters: TrailFilters) -> Iterator[AuditEvent]:
+    """Every event that matches, oldest first, read in chunks so memory stays flat whatever the count."""
+    return _filtered(filters).order_by("id").iterator(chunk_size=EXPORT_CHUNK_SIZE)
+
+
+def audit_events_around(
+    *, record_type: str, record_id: str, at: datetime, count: int = 5
+) -> tuple[list[AuditEvent], list[AuditEvent]]:
+    """The record's `count` events up to `at` and its `count` events after it, each list newest first."""
+    events = AuditEvent.objects.filter(record_id=record_id, record_type=record_type)
+    before = list(events.filter(occurred_at__lte=at).order_by("-occurred_at", "-id")[:count])
+    after = list(events.filter(occurred_at__gt=at).order_by("occurred_at", "id")[:count])
+    return after[::-1], before
+
+
+def audit_events_for(*, proposal_id: int | None, change_ids: list[UUID]) -> list[AuditEvent]:
+    """Every event about a proposal or any of these changes, oldest first."""
+    condition = Q(change_id__in=change_ids) if change_ids else Q(pk__in=[])
+    if proposal_id is not None:
+        condition |= Q(proposal_id=proposal_id)
+    return list(AuditEvent.objects.filter(condition).order_by("id"))

@@ -1,0 +1,156 @@
+"""Showing trail events on a page: values in words, what an event changed, and links to the pages about it."""
+
+from typing import Any
+
+from django import template
+from django.template.defaultfilters import truncatechars
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from audit import links
+from audit.actions import ACTIONS
+from audit.models import AuditEvent
+
+register = template.Library()
+
+
+@register.filter
+def shown(value: Any) -> str:
+    """A plain value as a person reads it."""
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(shown(item) for item in value) if value else "(none)"
+    if isinstance(value, dict):
+        return "; ".join(f"{str(key).replace('_', ' ')}: {shown(item)}" for key, item in value.items())
+    return str(value)
+
+
+@register.filter
+def quoted(value: Any) -> str:
+    """A value as it reads inside a sentence: text in quotes, the rest in words."""
+    if isinstance(value, str) and value:
+        return f"'{value}'"
+    return shown(value)
+
+
+@register.filter
+def action_label(action: str) -> str:
+    return ACTIONS.get(action, action)
+
+
+@register.filter
+def field_label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+@register.filter
+def event_changes(event: AuditEvent) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for each field the event names: its own field, or the keys of its values."""
+    if event.field:
+        return [(event.field, event.old_value, event.new_value)]
+    old = event.old_value if isinstance(event.old_value, dict) else None
+    new = event.new_value if isinstance(event.new_value, dict) else None
+    if old is None and new is None:
+        return []
+    old, new = old or {}, new or {}
+    names = list(dict.fromkeys([*old, *new]))
+    return [(name, old.get(name), new.get(name)) for name in names]
+
+
+@register.simple_tag
+def trail_link(kind: str, *ids: Any) -> str:
+    return links.link_for(kind, *ids)
+
+
+@register.filter
+def when(moment: Any) -> str:
+    """A moment in the viewer's time zone, to the millisecond."""
+    if moment is None:
+        return ""
+    local = timezone.localtime(moment)
+    return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+
+
+@register.filter
+def clock(moment: Any) -> str:
+    """A moment's time of day in the viewer's time zone, to the second."""
+    return timezone.localtime(moment).strftime("%H:%M:%S") if moment else ""
+
+
+@register.filter
+def day(moment: Any) -> str:
+    """A moment's date in the viewer's time zone."""
+    return timezone.localtime(moment).strftime("%-d %b %Y") if moment else ""
+
+
+_MUTED_DASH = mark_safe('<span class="muted">—</span>')  # noqa: S308 - a constant
+
+
+def _linked(url: str, text: object) -> SafeString:
+    return format_html('<a href="{}">{}</a>', url, text) if url else format_html("{}", text)
+
+
+def _event_row(event: AuditEvent, trail_url: str) -> SafeString:
+    record = _MUTED_DASH
+    if event.record_id:
+        record = _linked(links.link_for("record", event.record_type, event.record_id), event.record_id)
+    values = format_html_join(
+        "",
+        '<div><span class="field-name">{}</span>: <del>{}</del> → <ins>{}</ins></div>',
+        ((field_label(name), shown(before), shown(after)) for name, before, after in event_changes(event)),
+    )
+    who = format_html(
+        '{} <span class="muted">({})</span>',
+        event.actor_label or event.actor_kind,
+        event.get_actor_kind_display().lower(),
+    )
+    if event.approver_label:
+        at = format_html(" at {}", clock(event.decided_at)) if event.decided_at else SafeString("")
+        who = format_html("{}<br>approved by {}{}", who, event.approver_label, at)
+    source = format_html("{}", event.workflow_slug or "—")
+    if event.model_name:
+        source = format_html("{}<br>{} {}", source, event.model_name, event.model_version)
+    if event.prompt_version:
+        source = format_html("{}<br>prompt {}", source, event.prompt_version)
+    if event.batch_id:
+        source = format_html(
+            '{}<br><a href="{}?batch={}">batch {}</a>', source, trail_url, event.batch_id, event.batch_id
+        )
+    trace = SafeString("")
+    if event.change_id:
+        url = links.link_for("change", event.change_id)
+        trace = _linked(url, "Trace change") if url else format_html("<code>{}</code>", event.change_id)
+        trace = format_html("{}<br>", trace)
+    if event.proposal_id:
+        url = links.link_for("proposal", event.proposal_id)
+        label = f"Proposal {event.proposal_id}" if url else f"proposal {event.proposal_id}"
+        trace = format_html("{}{}", trace, _linked(url, label))
+    return format_html(
+        '<tr id="event-{}"><td class="nowrap"><time datetime="{}">{}</time><br><span class="muted">#{}</span></td>'
+        '<td><strong>{}</strong><br><span class="muted">{}</span></td><td class="nowrap">{}</td><td>{}</td>'
+        '<td>{}</td><td>{}</td><td>{}</td><td class="nowrap">{}</td></tr>\n',
+        event.pk,
+        event.occurred_at.isoformat(),
+        when(event.occurred_at),
+        event.pk,
+        event.action,
+        action_label(event.action),
+        record,
+        values or _MUTED_DASH,
+        who,
+        source,
+        truncatechars(event.reason or "—", 200),
+        trace,
+    )
+
+
+@register.simple_tag
+def event_rows(events: list[AuditEvent]) -> SafeString:
+    """The rows of an event table. Built here rather than in a template: a trail page shows many."""
+    trail_url = reverse("trail")
+    return format_html_join("", "{}", ((_event_row(event, trail_url),) for event in events))

@@ -1,0 +1,67 @@
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from audit.forms import PageKeyForm
+from core.types import HtmxHttpRequest
+from records.catalogue import RECORD_TYPES
+from records.forms import RecordSearchForm, TimelineForm
+from records.selectors import change_list_recent, record_is_known, record_timeline
+from records.store import RecordNotFound, RecordRef
+
+
+@require_GET
+@login_required
+def record_search(request: HtmxHttpRequest) -> HttpResponse:
+    form = RecordSearchForm(request.GET or None)
+    if form.is_bound and form.is_valid():
+        ref: RecordRef = form.cleaned_data["q"]
+        if record_is_known(ref=ref):
+            return redirect("record-timeline", record_type=ref.record_type, record_id=ref.record_id)
+        form.add_error("q", f"No {ref.record_type} {ref.record_id} in the records or the trail")
+    return TemplateResponse(
+        request,
+        "records/search.html",
+        {"form": form, "recent": change_list_recent(), "zone": timezone.get_current_timezone_name()},
+    )
+
+
+@require_GET
+@login_required
+def record_timeline_page(request: HtmxHttpRequest, record_type: str, record_id: str) -> HttpResponse:
+    if record_type not in RECORD_TYPES:
+        raise Http404(f"unknown record type '{record_type}'")
+    ref = RecordRef(record_type, record_id)
+    form = TimelineForm(request.GET, record_type=RECORD_TYPES[record_type])
+    timeline = None
+    if form.is_valid():
+        try:
+            older_than, newer_than = PageKeyForm(request.GET).keys()
+            timeline = record_timeline(
+                ref=ref,
+                filters=form.filters(),
+                at=form.cleaned_data["at"],
+                older_than=older_than,
+                newer_than=newer_than,
+            )
+        except RecordNotFound:
+            raise Http404(f"no {record_type} {record_id}") from None
+    query = request.GET.copy()
+    for key in ("older_than", "newer_than"):
+        query.pop(key, None)
+    template = "records/timeline.html#events" if request.htmx else "records/timeline.html"
+    return TemplateResponse(
+        request,
+        template,
+        {
+            "ref": ref,
+            "spec": RECORD_TYPES[record_type],
+            "form": form,
+            "timeline": timeline,
+            "query": query.urlencode(),
+            "zone": timezone.get_current_timezone_name(),
+        },
+    )
