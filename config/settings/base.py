@@ -162,6 +162,13 @@ else:
     }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
+ARTIFACT_PURGE_EVERY_SECONDS = int(os.environ.get("ARTIFACT_PURGE_EVERY_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE["purge-expired-artifacts"] = {
+    "task": "audit.purge_expired_artifacts",
+    "schedule": float(ARTIFACT_PURGE_EVERY_SECONDS),
+    # A purge still queued when the next one is due is dropped; the next one does its work.
+    "options": {"expires": float(ARTIFACT_PURGE_EVERY_SECONDS)},
+}
 
 LOGGING = {
     "version": 1,

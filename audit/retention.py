@@ -1,0 +1,127 @@
+"""What is kept, and for how long: expiries that follow their rule, and the purge that leaves tombstones.
+
+Rules live in `approvals`; this module knows them only by the plain ids and labels an Artifact row
+carries (`rule_id`, `workflow_slug`), so the trail can outlive the rules too.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F
+from django.utils import timezone
+
+from audit.models import Artifact
+from audit.services import Actor, EventData, audit_record_many
+
+logger = logging.getLogger(__name__)
+
+PURGE_ACTOR = Actor.system("retention purge")
+_PURGED_COLUMNS = (
+    "id", "workflow_slug", "proposal_id", "rule_id", "kind", "bucket", "name",
+    "file", "sha256", "size", "created_at", "expires_at", "copied_from",
+)  # fmt: skip
+
+
+@dataclass
+class PurgeReport:
+    """What one purge run did."""
+
+    purged: int = 0
+    batches: int = 0
+    files: int = 0
+    seconds: float = 0.0
+    longest_batch_seconds: float = 0.0
+
+
+def artifacts_shorten_for_rule(*, rule_id: int, window: timedelta) -> int:
+    """Bring every artifact kept under `rule_id` within `window` of its creation. Never lengthens one.
+
+    Returns how many artifacts now expire sooner.
+    """
+    deadline = ExpressionWrapper(F("created_at") + window, output_field=DateTimeField())
+    return Artifact.objects.filter(rule_id=rule_id, expires_at__gt=deadline).update(expires_at=deadline)
+
+
+def _tombstone(row: dict, purged_at: datetime) -> EventData:
+    return EventData(
+        action="artifact.purged",
+        actor=PURGE_ACTOR,
+        proposal_id=row["proposal_id"],
+        workflow_slug=row["workflow_slug"],
+        occurred_at=purged_at,
+        details={
+            "artifact_id": str(row["id"]),
+            "kind": row["kind"],
+            "bucket": row["bucket"],
+            "name": row["name"],
+            "sha256": row["sha256"],
+            "size": row["size"],
+            "rule_id": row["rule_id"],
+            "rule": f"{row['workflow_slug']} {row['kind']}/{row['bucket']}",
+            "created_at": row["created_at"],
+            "expires_at": row["expires_at"],
+            "copied_from": str(row["copied_from"]) if row["copied_from"] else None,
+            "had_file": bool(row["file"]),
+        },
+    )
+
+
+def _delete_files(names: list[str]) -> None:
+    storage = Artifact._meta.get_field("file").storage  # type: ignore[attr-defined]
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            # The row and its tombstone are already committed; a file left behind is logged, not fatal.
+            logger.exception("could not delete the stored file %s of a purged artifact", name)
+
+
+def _purge_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
+    """Purge up to `batch_size` expired artifacts in one short transaction. Returns (rows, files)."""
+    with transaction.atomic():
+        rows = list(
+            Artifact.objects.filter(expires_at__lte=now)
+            .order_by("expires_at")
+            .select_for_update(skip_locked=True)
+            .values(*_PURGED_COLUMNS)[:batch_size]
+        )
+        if not rows:
+            return 0, 0
+        Artifact.objects.filter(pk__in=[row["id"] for row in rows]).delete()
+        purged_at = timezone.now()
+        # The chain lock is taken last, so the batch holds it only for the append itself.
+        audit_record_many(_tombstone(row, purged_at) for row in rows)
+        names = [row["file"] for row in rows if row["file"]]
+        if names:
+            transaction.on_commit(lambda: _delete_files(names))
+    return len(rows), len(names)
+
+
+def artifacts_purge_expired(*, batch_size: int = 1000, now: datetime | None = None) -> PurgeReport:
+    """Delete every artifact that expired by `now`, in batches, each leaving one tombstone per artifact.
+
+    Batches lock their rows with SKIP LOCKED, so two purges running at once share the work instead of
+    waiting on each other, and a purge never waits on a request that holds an artifact. Running it again
+    finds nothing left to do. Stored files are deleted once the batch that purged their rows commits.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    now = now or timezone.now()
+    report = PurgeReport()
+    started = time.perf_counter()
+    while True:
+        batch_started = time.perf_counter()
+        purged, files = _purge_batch(now=now, batch_size=batch_size)
+        if not purged:
+            break
+        report.purged += purged
+        report.files += files
+        report.batches += 1
+        report.longest_batch_seconds = max(report.longest_batch_seconds, time.perf_counter() - batch_started)
+        if purged < batch_size:
+            break
+    report.seconds = time.perf_counter() - started
+    return report
