@@ -4,4 +4,5 @@ from approvals import views
 
 urlpatterns = [
     path("workflows/", views.workflow_list, name="workflow-list"),
+    path("workflows/<slug:slug>/retention/", views.workflow_retention, name="workflow-retention"),
 ]
