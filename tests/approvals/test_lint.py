@@ -43,7 +43,7 @@ def proposal(workflow, customer):
 
 def _prompt(proposal, text, kind="prompt"):
     rule = RetentionRuleFactory(workflow=proposal.workflow, kind=kind, bucket="live", window=timedelta(days=7))
-    return ArtifactFactory(rule=rule, proposal_id=proposal.pk, content=text)
+    return ArtifactFactory.create(rule=rule, proposal_id=proposal.pk, content=text)
 
 
 def test_the_lint_catches_an_unreadable_email_inside_a_prompt(proposal):

@@ -62,7 +62,7 @@ def test_the_expiry_of_a_loaded_rule_is_its_window_from_storage(owner, tmp_path)
     rule = RetentionRule.objects.get(workflow__slug="refund-notes", kind="output", bucket="live")
     assert rule.window == timedelta(days=30)
     assert rule.owner == owner
-    artifact = ArtifactFactory(rule=rule)
+    artifact = ArtifactFactory.create(rule=rule)
     assert artifact.expires_at - artifact.created_at == timedelta(days=30)
 
 
@@ -118,10 +118,10 @@ def test_a_bad_window_is_refused_naming_the_field(owner, prompt_rule, window, me
 
 def test_a_shorter_rule_shortens_what_is_already_stored(owner, prompt_rule):
     now = timezone.now()
-    old = ArtifactFactory(rule=prompt_rule, created_at=now - timedelta(days=3))
-    new = ArtifactFactory(rule=prompt_rule, created_at=now)
+    old = ArtifactFactory.create(rule=prompt_rule, created_at=now - timedelta(days=3))
+    new = ArtifactFactory.create(rule=prompt_rule, created_at=now)
     other_rule = RetentionRuleFactory(workflow=prompt_rule.workflow, kind="output", window=timedelta(days=7))
-    untouched = ArtifactFactory(rule=other_rule, created_at=now)
+    untouched = ArtifactFactory.create(rule=other_rule, created_at=now)
 
     retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(days=1))
 
@@ -136,7 +136,7 @@ def test_a_shorter_rule_shortens_what_is_already_stored(owner, prompt_rule):
 
 
 def test_a_longer_rule_never_lengthens_what_is_already_stored(owner, prompt_rule):
-    artifact = ArtifactFactory(rule=prompt_rule)
+    artifact = ArtifactFactory.create(rule=prompt_rule)
     retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(days=90))
     artifact.refresh_from_db()
     assert artifact.expires_at == artifact.created_at + timedelta(days=7)
@@ -145,7 +145,7 @@ def test_a_longer_rule_never_lengthens_what_is_already_stored(owner, prompt_rule
 
 
 def test_a_zero_window_sends_what_is_stored_to_the_next_purge(owner, prompt_rule):
-    artifact = ArtifactFactory(rule=prompt_rule)
+    artifact = ArtifactFactory.create(rule=prompt_rule)
     retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(0))
     artifact.refresh_from_db()
     assert artifact.expires_at == artifact.created_at <= timezone.now()
@@ -155,8 +155,8 @@ def test_a_shorter_rule_in_the_file_shortens_what_is_stored_and_a_removed_rule_e
     call_command("load_workflows", str(_workflow_file(tmp_path)))
     prompt = RetentionRule.objects.get(kind="prompt")
     output = RetentionRule.objects.get(kind="output")
-    kept_prompt = ArtifactFactory(rule=prompt)
-    kept_output = ArtifactFactory(rule=output)
+    kept_prompt = ArtifactFactory.create(rule=prompt)
+    kept_output = ArtifactFactory.create(rule=output)
 
     call_command("load_workflows", str(_workflow_file(tmp_path, retention={"prompt": {"live": "1h"}})))
 
@@ -190,7 +190,7 @@ def lead(workflow):
 
 
 def test_a_training_copy_is_refused_without_an_approved_request(output_rule, training_rule, owner, lead):
-    artifact = ArtifactFactory(rule=output_rule)
+    artifact = ArtifactFactory.create(rule=output_rule)
     with pytest.raises(NotAllowed, match="needs a request that the workflow owner approved"):
         artifact_copy_to_training(artifact=artifact, request=None)
     pending = training_copy_request(artifact=artifact, user=lead)
@@ -203,7 +203,7 @@ def test_a_training_copy_is_refused_without_an_approved_request(output_rule, tra
 
 
 def test_an_approved_request_makes_one_copy_that_expires_by_the_training_rule(output_rule, training_rule, owner, lead):
-    artifact = ArtifactFactory(rule=output_rule)
+    artifact = ArtifactFactory.create(rule=output_rule)
     request = training_copy_request(artifact=artifact, user=lead, reason="good example of a merge refusal")
     decided = training_copy_decide(request=request, owner=owner, approve=True)
 
@@ -232,7 +232,7 @@ def test_an_approved_request_makes_one_copy_that_expires_by_the_training_rule(ou
 def test_a_file_artifact_is_copied_through_storage(output_rule, training_rule, owner, lead, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     body = b"%PDF-1.7 merge evidence"
-    artifact = ArtifactFactory(rule=output_rule, content="", size=len(body))
+    artifact = ArtifactFactory.create(rule=output_rule, content="", size=len(body))
     artifact.sha256 = hashlib.sha256(body).hexdigest()
     artifact.file.save("evidence.pdf", ContentFile(body), save=True)
     request = training_copy_request(artifact=artifact, user=lead)
@@ -244,11 +244,11 @@ def test_a_file_artifact_is_copied_through_storage(output_rule, training_rule, o
 
 
 def test_only_the_workflow_owner_decides_and_never_their_own_request(output_rule, training_rule, owner, lead):
-    artifact = ArtifactFactory(rule=output_rule)
+    artifact = ArtifactFactory.create(rule=output_rule)
     request = training_copy_request(artifact=artifact, user=lead)
     with pytest.raises(NotAllowed, match="only the workflow's owner, owner"):
         training_copy_decide(request=request, owner=lead, approve=True)
-    own = training_copy_request(artifact=ArtifactFactory(rule=output_rule), user=owner)
+    own = training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=owner)
     with pytest.raises(NotAllowed, match="cannot approve it"):
         training_copy_decide(request=own, owner=owner, approve=True)
     assert TrainingCopyRequest.objects.filter(status=TrainingCopyStatus.PENDING).count() == 2
@@ -256,7 +256,7 @@ def test_only_the_workflow_owner_decides_and_never_their_own_request(output_rule
 
 
 def test_a_request_is_decided_once_and_a_refusal_needs_a_reason(output_rule, training_rule, owner, lead):
-    request = training_copy_request(artifact=ArtifactFactory(rule=output_rule), user=lead)
+    request = training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=lead)
     with pytest.raises(ValidationFailed) as refused:
         training_copy_decide(request=request, owner=owner, approve=False)
     assert refused.value.field == "note"
@@ -268,18 +268,18 @@ def test_a_request_is_decided_once_and_a_refusal_needs_a_reason(output_rule, tra
 def test_a_zero_training_rule_means_no_copy_may_be_kept(workflow, output_rule, lead):
     RetentionRuleFactory(workflow=workflow, kind="output", bucket="training", window=timedelta(0))
     with pytest.raises(ValidationFailed, match="is 0 .never store.: no copy may be kept") as refused:
-        training_copy_request(artifact=ArtifactFactory(rule=output_rule), user=lead)
+        training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=lead)
     assert refused.value.field == "bucket"
     assert not TrainingCopyRequest.objects.exists()
 
 
 def test_no_training_rule_means_no_copy(prompt_rule, lead):
     with pytest.raises(ValidationFailed, match="has no training rule for prompt"):
-        training_copy_request(artifact=ArtifactFactory(rule=prompt_rule), user=lead)
+        training_copy_request(artifact=ArtifactFactory.create(rule=prompt_rule), user=lead)
 
 
 def test_a_flagged_artifact_is_never_copied_for_training(output_rule, training_rule, lead):
-    artifact = ArtifactFactory(rule=output_rule, flagged_fields=["customer.email"])
+    artifact = ArtifactFactory.create(rule=output_rule, flagged_fields=["customer.email"])
     with pytest.raises(ValidationFailed, match=r"may not read \(customer.email\)"):
         training_copy_request(artifact=artifact, user=lead)
 
@@ -287,11 +287,11 @@ def test_a_flagged_artifact_is_never_copied_for_training(output_rule, training_r
 def test_someone_who_cannot_see_the_workflow_cannot_ask(output_rule, training_rule):
     stranger = UserFactory(username="stranger")
     with pytest.raises(NotAllowed):
-        training_copy_request(artifact=ArtifactFactory(rule=output_rule), user=stranger)
+        training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=stranger)
 
 
 def test_one_pending_request_per_artifact(output_rule, training_rule, lead):
-    artifact = ArtifactFactory(rule=output_rule)
+    artifact = ArtifactFactory.create(rule=output_rule)
     training_copy_request(artifact=artifact, user=lead)
     with pytest.raises(InvalidTransition, match="already waiting"):
         training_copy_request(artifact=artifact, user=lead)
@@ -299,6 +299,6 @@ def test_one_pending_request_per_artifact(output_rule, training_rule, lead):
 
 def test_an_expired_artifact_cannot_be_asked_for(output_rule, training_rule, lead):
     past = timezone.now() - timedelta(days=8)
-    artifact = ArtifactFactory(rule=output_rule, created_at=past)
+    artifact = ArtifactFactory.create(rule=output_rule, created_at=past)
     with pytest.raises(NotFound, match="expired or was purged"):
         training_copy_request(artifact=artifact, user=lead)

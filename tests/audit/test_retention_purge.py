@@ -14,7 +14,7 @@ from tests.factories import ArtifactFactory, RetentionRuleFactory, WorkflowFacto
 
 def _expired(rule, *, ago=timedelta(minutes=5), **kwargs):
     created = timezone.now() - rule.window - ago
-    return ArtifactFactory(rule=rule, created_at=created, **kwargs)
+    return ArtifactFactory.create(rule=rule, created_at=created, **kwargs)
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def rule(db):
 
 def test_purge_leaves_one_tombstone_per_artifact_and_the_chain_still_verifies(rule):
     expired = [_expired(rule) for _ in range(3)]
-    kept = ArtifactFactory(rule=rule)
+    kept = ArtifactFactory.create(rule=rule)
 
     report = artifacts_purge_expired()
 
@@ -70,7 +70,7 @@ def test_purge_works_in_bounded_batches(rule):
 
 
 def test_purge_only_takes_what_expired_by_the_given_time(rule):
-    soon = ArtifactFactory(rule=rule)
+    soon = ArtifactFactory.create(rule=rule)
     assert artifacts_purge_expired().purged == 0
     assert artifacts_purge_expired(now=soon.expires_at + timedelta(seconds=1)).purged == 1
 
