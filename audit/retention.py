@@ -8,17 +8,20 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.utils import timezone
 
 from audit.models import Artifact
-from audit.services import Actor, EventData, audit_record_many
+from audit.services import Actor, EventData, audit_record_bulk
 
 logger = logging.getLogger(__name__)
 
 PURGE_ACTOR = Actor.system("retention purge")
+_ENCODER = DjangoJSONEncoder()
 _PURGED_COLUMNS = (
     "id", "workflow_slug", "proposal_id", "rule_id", "kind", "bucket", "name",
     "file", "sha256", "size", "created_at", "expires_at", "copied_from",
@@ -45,7 +48,12 @@ def artifacts_shorten_for_rule(*, rule_id: int, window: timedelta) -> int:
     return Artifact.objects.filter(rule_id=rule_id, expires_at__gt=deadline).update(expires_at=deadline)
 
 
-def _tombstone(row: dict, purged_at: datetime) -> EventData:
+def _json_time(moment: datetime) -> str:
+    """A time as the trail's JSON holds it."""
+    return _ENCODER.default(moment)
+
+
+def _tombstone(row: dict[str, Any], purged_at: datetime) -> EventData:
     return EventData(
         action="artifact.purged",
         actor=PURGE_ACTOR,
@@ -61,8 +69,8 @@ def _tombstone(row: dict, purged_at: datetime) -> EventData:
             "size": row["size"],
             "rule_id": row["rule_id"],
             "rule": f"{row['workflow_slug']} {row['kind']}/{row['bucket']}",
-            "created_at": row["created_at"],
-            "expires_at": row["expires_at"],
+            "created_at": _json_time(row["created_at"]),
+            "expires_at": _json_time(row["expires_at"]),
             "copied_from": str(row["copied_from"]) if row["copied_from"] else None,
             "had_file": bool(row["file"]),
         },
@@ -79,21 +87,42 @@ def _delete_files(names: list[str]) -> None:
             logger.exception("could not delete the stored file %s of a purged artifact", name)
 
 
+def _take_expired(*, now: datetime, batch_size: int) -> list[dict[str, Any]]:
+    """Delete up to `batch_size` expired artifacts, soonest expired first, and return what they were.
+
+    Rows another transaction holds are skipped, not waited for. On PostgreSQL this is one statement.
+    """
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        table = quote(Artifact._meta.db_table)
+        column_of = {field.attname: str(field.column) for field in Artifact._meta.concrete_fields}
+        returning = ", ".join(quote(column_of[name]) for name in _PURGED_COLUMNS)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires_at <= %s "  # noqa: S608
+                f"ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {returning}",
+                [now, batch_size],
+            )
+            return [dict(zip(_PURGED_COLUMNS, values, strict=True)) for values in cursor.fetchall()]
+    rows = list(
+        Artifact.objects.filter(expires_at__lte=now)
+        .order_by("expires_at")
+        .select_for_update(skip_locked=True)
+        .values(*_PURGED_COLUMNS)[:batch_size]
+    )
+    Artifact.objects.filter(pk__in=[row["id"] for row in rows]).delete()
+    return rows
+
+
 def _purge_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
     """Purge up to `batch_size` expired artifacts in one short transaction. Returns (rows, files)."""
     with transaction.atomic():
-        rows = list(
-            Artifact.objects.filter(expires_at__lte=now)
-            .order_by("expires_at")
-            .select_for_update(skip_locked=True)
-            .values(*_PURGED_COLUMNS)[:batch_size]
-        )
+        rows = _take_expired(now=now, batch_size=batch_size)
         if not rows:
             return 0, 0
-        Artifact.objects.filter(pk__in=[row["id"] for row in rows]).delete()
         purged_at = timezone.now()
         # The chain lock is taken last, so the batch holds it only for the append itself.
-        audit_record_many(_tombstone(row, purged_at) for row in rows)
+        audit_record_bulk(_tombstone(row, purged_at) for row in rows)
         names = [row["file"] for row in rows if row["file"]]
         if names:
             transaction.on_commit(lambda: _delete_files(names))
