@@ -7,10 +7,9 @@ carries (`rule_id`, `workflow_slug`), so the trail can outlive the rules too.
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.utils import timezone
@@ -21,10 +20,9 @@ from audit.services import Actor, EventData, audit_record_bulk
 logger = logging.getLogger(__name__)
 
 PURGE_ACTOR = Actor.system("retention purge")
-_ENCODER = DjangoJSONEncoder()
 _PURGED_COLUMNS = (
     "id", "workflow_slug", "proposal_id", "rule_id", "kind", "bucket", "name",
-    "file", "sha256", "size", "created_at", "expires_at", "copied_from",
+    "file", "sha256", "size", "expires_at", "copied_from",
 )  # fmt: skip
 
 
@@ -49,8 +47,8 @@ def artifacts_shorten_for_rule(*, rule_id: int, window: timedelta) -> int:
 
 
 def _json_time(moment: datetime) -> str:
-    """A time as the trail's JSON holds it."""
-    return _ENCODER.default(moment)
+    """A time as the trail's JSON holds times: UTC, to the millisecond."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _tombstone(row: dict[str, Any], purged_at: datetime) -> EventData:
@@ -64,15 +62,14 @@ def _tombstone(row: dict[str, Any], purged_at: datetime) -> EventData:
             "artifact_id": str(row["id"]),
             "kind": row["kind"],
             "bucket": row["bucket"],
-            "name": row["name"],
             "sha256": row["sha256"],
             "size": row["size"],
             "rule_id": row["rule_id"],
             "rule": f"{row['workflow_slug']} {row['kind']}/{row['bucket']}",
-            "created_at": _json_time(row["created_at"]),
             "expires_at": _json_time(row["expires_at"]),
-            "copied_from": str(row["copied_from"]) if row["copied_from"] else None,
-            "had_file": bool(row["file"]),
+            **({"name": row["name"]} if row["name"] else {}),
+            **({"copied_from": str(row["copied_from"])} if row["copied_from"] else {}),
+            **({"file": True} if row["file"] else {}),
         },
     )
 
@@ -87,10 +84,12 @@ def _delete_files(names: list[str]) -> None:
             logger.exception("could not delete the stored file %s of a purged artifact", name)
 
 
-def _take_expired(*, now: datetime, batch_size: int) -> list[dict[str, Any]]:
-    """Delete up to `batch_size` expired artifacts, soonest expired first, and return what they were.
+def _take_expired(*, now: datetime, since: datetime, batch_size: int) -> list[dict[str, Any]]:
+    """Delete up to `batch_size` artifacts that expired between `since` and `now`, soonest first, and
+    return what they were.
 
     Rows another transaction holds are skipped, not waited for. On PostgreSQL this is one statement.
+    Starting each batch where the last one ended keeps the index scan off the entries already deleted.
     """
     if connection.vendor == "postgresql":
         quote = connection.ops.quote_name
@@ -99,13 +98,14 @@ def _take_expired(*, now: datetime, batch_size: int) -> list[dict[str, Any]]:
         returning = ", ".join(quote(column_of[name]) for name in _PURGED_COLUMNS)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires_at <= %s "  # noqa: S608
-                f"ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {returning}",
-                [now, batch_size],
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "  # noqa: S608
+                "WHERE expires_at >= %s AND expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+                f"RETURNING {returning}",
+                [since, now, batch_size],
             )
             return [dict(zip(_PURGED_COLUMNS, values, strict=True)) for values in cursor.fetchall()]
     rows = list(
-        Artifact.objects.filter(expires_at__lte=now)
+        Artifact.objects.filter(expires_at__gte=since, expires_at__lte=now)
         .order_by("expires_at")
         .select_for_update(skip_locked=True)
         .values(*_PURGED_COLUMNS)[:batch_size]
@@ -114,19 +114,21 @@ def _take_expired(*, now: datetime, batch_size: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _purge_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
-    """Purge up to `batch_size` expired artifacts in one short transaction. Returns (rows, files)."""
+def _purge_batch(*, now: datetime, since: datetime, batch_size: int) -> tuple[int, int, datetime]:
+    """Purge up to `batch_size` expired artifacts in one short transaction.
+
+    Returns how many, how many stored files they had, and the latest expiry among them."""
     with transaction.atomic():
-        rows = _take_expired(now=now, batch_size=batch_size)
+        rows = _take_expired(now=now, since=since, batch_size=batch_size)
         if not rows:
-            return 0, 0
+            return 0, 0, since
         purged_at = timezone.now()
         # The chain lock is taken last, so the batch holds it only for the append itself.
         audit_record_bulk(_tombstone(row, purged_at) for row in rows)
         names = [row["file"] for row in rows if row["file"]]
         if names:
             transaction.on_commit(lambda: _delete_files(names))
-    return len(rows), len(names)
+    return len(rows), len(names), max(row["expires_at"] for row in rows)
 
 
 def artifacts_purge_expired(*, batch_size: int = 1000, now: datetime | None = None) -> PurgeReport:
@@ -141,9 +143,10 @@ def artifacts_purge_expired(*, batch_size: int = 1000, now: datetime | None = No
     now = now or timezone.now()
     report = PurgeReport()
     started = time.perf_counter()
+    since = datetime.min.replace(tzinfo=UTC)
     while True:
         batch_started = time.perf_counter()
-        purged, files = _purge_batch(now=now, batch_size=batch_size)
+        purged, files, since = _purge_batch(now=now, since=since, batch_size=batch_size)
         if not purged:
             break
         report.purged += purged

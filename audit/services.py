@@ -222,7 +222,7 @@ class EventRow:
         self.hash = ""
 
     def column_values(self) -> list[Any]:
-        """The row's values in `__slots__` order, JSON as text, as COPY takes them."""
+        """The row's values in `__slots__` order (the hashes last), JSON as text, as COPY takes them."""
         return [
             None if value is None else json.dumps(value, cls=DjangoJSONEncoder) if name in self._JSON else value
             for name, value in zip(self.__slots__, map(self.__getattribute__, self.__slots__), strict=True)
@@ -234,28 +234,29 @@ def audit_record_bulk(events: Iterable[EventData]) -> int:
 
     The same registry, chain, canonical content and hashes as `audit_record_many`, without building
     model instances, and with COPY on PostgreSQL: for large runs of system events such as the purge's
-    tombstones, where the bookkeeping would otherwise cost more than the work it records. Rows are
-    streamed to the database as they are hashed, so both sides work at once.
+    tombstones, where the bookkeeping would otherwise cost more than the work it records.
     """
     rows = [EventRow(data) for data in events]
     if not rows:
         return 0
+    # Everything but the links is worked out before the chain lock is taken, so it is held briefly.
+    contents = [canonical_content(row) for row in rows]
+    values = [row.column_values() for row in rows]
+    prev_index, hash_index = EventRow.__slots__.index("prev_hash"), EventRow.__slots__.index("hash")
     with transaction.atomic():
         previous = _lock_chain_and_get_head()
+        for row, content, row_values in zip(rows, contents, values, strict=True):
+            row.prev_hash = row_values[prev_index] = previous
+            row.hash = row_values[hash_index] = previous = hashlib.sha256(previous.encode() + content).hexdigest()
         if connection.vendor == "postgresql":
             table = connection.ops.quote_name(AuditEvent._meta.db_table)
             column_of = {field.attname: str(field.column) for field in AuditEvent._meta.concrete_fields}
             columns = ", ".join(connection.ops.quote_name(column_of[name]) for name in EventRow.__slots__)
             # ids come from the table's sequence row by row, so they increase along the chain.
             with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    row.prev_hash = previous
-                    row.hash = previous = event_hash(row)
-                    copy.write_row(row.column_values())
+                for row_values in values:
+                    copy.write_row(row_values)
         else:
-            for row in rows:
-                row.prev_hash = previous
-                row.hash = previous = event_hash(row)
             AuditEvent.objects.bulk_create(
                 [AuditEvent(**{name: getattr(row, name) for name in EventRow.__slots__}) for row in rows],
                 batch_size=1000,

@@ -88,7 +88,7 @@ def test_purge_deletes_stored_files_once_committed(rule, settings, tmp_path, dja
     assert report.files == 1
     assert not path.exists()
     tombstone = AuditEvent.objects.get(action="artifact.purged")
-    assert tombstone.details["had_file"] is True
+    assert tombstone.details["file"] is True
 
 
 def test_purge_refuses_an_empty_batch_size(db):
