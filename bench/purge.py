@@ -182,6 +182,35 @@ def _purge(url: str, batch_size: int, workers: int):  # type: ignore[no-untyped-
     )
 
 
+def _wal_position() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        return int(cursor.fetchone()[0])
+
+
+def _pace_by_tenth() -> list[float]:
+    """Artifacts purged per second in each tenth of the run, from the tombstones' batch times."""
+    from django.db.models import Count
+
+    from audit.models import AuditEvent
+
+    batches = list(
+        AuditEvent.objects.filter(action="artifact.purged")
+        .values_list("occurred_at")
+        .annotate(size=Count("id"))
+        .order_by("occurred_at")
+    )
+    tenth = max(1, len(batches) // 10)
+    paces = []
+    for start in range(0, len(batches) - tenth, tenth):
+        chunk = batches[start : start + tenth + 1]
+        seconds = (chunk[-1][0] - chunk[0][0]).total_seconds()
+        paces.append(sum(size for _, size in chunk[1:]) / seconds if seconds else 0.0)
+    return paces
+
+
 def _raw_delete(url: str, batch_size: int) -> tuple[float, float, int]:
     """Plain batched DELETEs over psycopg: (total seconds, longest batch seconds, rows)."""
     import psycopg
@@ -281,12 +310,15 @@ def _run(url: str, args: argparse.Namespace) -> int:
     idle_p99 = idle.p99
 
     load_before = os.getloadavg()
+    wal_before = _wal_position()
     with Reads(url, proposal_ids) as during:
         report = _purge(url, args.batch_size, args.workers)
+    wal_bytes = _wal_position() - wal_before
     load_after = os.getloadavg()
     during_p99 = during.p99
     left = Artifact.objects.count()
     tombstones = AuditEvent.objects.filter(action="artifact.purged").count()
+    pace = _pace_by_tenth()
 
     verify_seconds = None
     if not args.skip_verify:
@@ -313,6 +345,8 @@ def _run(url: str, args: argparse.Namespace) -> int:
         f"  total {report.seconds:.1f}s (target <= 60s for 1,000,000)   "
         f"longest batch {report.longest_batch_seconds * 1000:.0f} ms"
     )
+    print("  artifacts per second, by tenth of the run: " + ", ".join(f"{pace:,.0f}" for pace in pace))
+    print(f"  WAL written: {wal_bytes / 2**20:,.0f} MiB ({wal_bytes / max(1, report.purged):,.0f} B per artifact)")
     if verify_seconds is not None:
         print(f"  chain verified after the purge: {checked:,} events, no break ({verify_seconds:.1f}s)")
     print(f"raw baseline (psycopg DELETE ... LIMIT {args.batch_size} FOR UPDATE SKIP LOCKED, no tombstones):")

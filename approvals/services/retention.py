@@ -41,8 +41,6 @@ def retention_rule_change(*, rule: RetentionRule, user: Any, window: timedelta) 
         )
         if locked is None:
             raise NotFound("this retention rule no longer exists")
-        if locked.owner_id is None:
-            raise NotAllowed("this retention rule has no owner, so nobody may change it")
         if user.pk != locked.owner_id:
             raise NotAllowed(
                 f"only the rule's owner, {locked.owner.get_username()}, may change the "
