@@ -166,9 +166,9 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
         if not isinstance(two_fields, list) or any(not isinstance(f, str) for f in two_fields):
             bad("two_person.fields", "must be a list of field names")
             two_fields = []
-        for name in two_fields:
-            if name not in known_fields:
-                bad(f"two_person.fields.{name}", "is not a field in this workflow's policies")
+        for field_name in two_fields:
+            if field_name not in known_fields:
+                bad(f"two_person.fields.{field_name}", "is not a field in this workflow's policies")
 
     overrides = raw.get("overrides", {}) or {}
     day_group = after_group = None
