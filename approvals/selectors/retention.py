@@ -1,5 +1,6 @@
 """Reads about retention: a workflow's rules, what is stored under them, and what was purged."""
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,12 +59,13 @@ class RetentionOverview:
     artifacts: list[Artifact]
     tombstones: list[AuditEvent]
     pending_training: list[TrainingCopyRequest]
+    training_asked_for: set[uuid.UUID]
 
 
 def retention_overview(
     *, workflow: Workflow, recent_artifacts: int = 50, recent_tombstones: int = 20
 ) -> RetentionOverview:
-    """Kinds x buckets for one workflow, with what is stored and the latest purges. Five queries."""
+    """Kinds x buckets for one workflow, with what is stored and the latest purges. Six queries."""
     rules = {
         (rule.kind, rule.bucket): rule
         for rule in RetentionRule.objects.filter(workflow=workflow).select_related("owner", "workflow")
@@ -103,6 +105,13 @@ def retention_overview(
             :recent_tombstones
         ]
     )
+    asked_for = set(
+        TrainingCopyRequest.objects.filter(
+            workflow=workflow,
+            artifact_id__in=[artifact.pk for artifact in artifacts],
+            status__in=[TrainingCopyStatus.PENDING, TrainingCopyStatus.APPROVED],
+        ).values_list("artifact_id", flat=True)
+    )
     pending = list(
         TrainingCopyRequest.objects.filter(workflow=workflow, status=TrainingCopyStatus.PENDING)
         .select_related("requested_by")
@@ -117,4 +126,5 @@ def retention_overview(
         artifacts=artifacts,
         tombstones=tombstones,
         pending_training=pending,
+        training_asked_for=asked_for,
     )

@@ -125,8 +125,17 @@ def training_copy_request(*, artifact: Artifact, user: Any, reason: str = "") ->
                 ]
             )
         _training_rule(workflow, current.kind)
-        if TrainingCopyRequest.objects.filter(artifact_id=current.pk, status=TrainingCopyStatus.PENDING).exists():
+        earlier = (
+            TrainingCopyRequest.objects.filter(
+                artifact_id=current.pk, status__in=[TrainingCopyStatus.PENDING, TrainingCopyStatus.APPROVED]
+            )
+            .values_list("status", flat=True)
+            .first()
+        )
+        if earlier == TrainingCopyStatus.PENDING:
             raise InvalidTransition("a request to copy this artifact is already waiting for the workflow owner")
+        if earlier == TrainingCopyStatus.APPROVED:
+            raise InvalidTransition("this artifact already has a training copy")
         request = TrainingCopyRequest.objects.create(
             workflow=workflow,
             artifact_id=current.pk,

@@ -290,10 +290,13 @@ def test_someone_who_cannot_see_the_workflow_cannot_ask(output_rule, training_ru
         training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=stranger)
 
 
-def test_one_pending_request_per_artifact(output_rule, training_rule, lead):
+def test_one_request_and_one_copy_per_artifact(output_rule, training_rule, owner, lead):
     artifact = ArtifactFactory.create(rule=output_rule)
-    training_copy_request(artifact=artifact, user=lead)
+    request = training_copy_request(artifact=artifact, user=lead)
     with pytest.raises(InvalidTransition, match="already waiting"):
+        training_copy_request(artifact=artifact, user=lead)
+    training_copy_decide(request=request, owner=owner, approve=True)
+    with pytest.raises(InvalidTransition, match="already has a training copy"):
         training_copy_request(artifact=artifact, user=lead)
 
 

@@ -137,6 +137,8 @@ def test_a_training_copy_is_asked_for_and_approved_on_the_page(client, owner, le
     html = client.get(_url(workflow)).content.decode()
     assert "waiting for owner" in html
     assert "Approve" not in html
+    assert "Request training copy" not in html
+    assert "training copy asked for" in html
 
     client.force_login(owner)
     response = client.post(
@@ -161,10 +163,10 @@ def test_the_page_runs_a_fixed_number_of_queries(client, owner, workflow, prompt
 
     fill(1)
     client.get(_url(workflow))
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         client.get(_url(workflow))
     fill(8)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         client.get(_url(workflow))
 
 
