@@ -1,8 +1,8 @@
 from django.urls import path
 
-from approvals import views
+from approvals import views, views_retention
 
 urlpatterns = [
     path("workflows/", views.workflow_list, name="workflow-list"),
-    path("workflows/<slug:slug>/retention/", views.workflow_retention, name="workflow-retention"),
+    path("workflows/<slug:slug>/retention/", views_retention.workflow_retention, name="workflow-retention"),
 ]
