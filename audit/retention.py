@@ -123,7 +123,7 @@ def _purge_batch(*, now: datetime, since: datetime, batch_size: int) -> tuple[in
         if not rows:
             return 0, 0, since
         purged_at = timezone.now()
-        # The chain lock is taken last, so the batch holds it only for the append itself.
+        # The chain lock is taken last, so the batch holds it only from the append to the commit.
         audit_record_bulk(_tombstone(row, purged_at) for row in rows)
         names = [row["file"] for row in rows if row["file"]]
         if names:

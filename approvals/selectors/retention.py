@@ -21,11 +21,12 @@ def workflow_visible_to(*, user: AbstractUser | AnonymousUser, workflow: Workflo
     return user.has_perm("approvals.view_workflow") or user.has_perm("approvals.view_workflow", workflow)
 
 
-def retention_rule_for(*, workflow: Workflow, kind: str, bucket: str, lock: bool = False) -> RetentionRule | None:
-    rules = RetentionRule.objects.select_related("owner", "workflow")
-    if lock:
-        rules = rules.select_for_update(of=("self",))
-    return rules.filter(workflow=workflow, kind=kind, bucket=bucket).first()
+def retention_rule_for(*, workflow: Workflow, kind: str, bucket: str) -> RetentionRule | None:
+    return (
+        RetentionRule.objects.select_related("owner", "workflow")
+        .filter(workflow=workflow, kind=kind, bucket=bucket)
+        .first()
+    )
 
 
 @dataclass

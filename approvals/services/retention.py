@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus, Workflow
@@ -72,8 +72,8 @@ def retention_rule_change(*, rule: RetentionRule, user: Any, window: timedelta) 
     return locked
 
 
-def _training_rule(workflow: Workflow, kind: str, *, lock: bool = False) -> RetentionRule:
-    rule = retention_rule_for(workflow=workflow, kind=kind, bucket=Bucket.TRAINING, lock=lock)
+def _training_rule(workflow: Workflow, kind: str) -> RetentionRule:
+    rule = retention_rule_for(workflow=workflow, kind=kind, bucket=Bucket.TRAINING)
     if rule is None:
         raise ValidationFailed(
             [("bucket", f"{workflow.slug} has no training rule for {kind}, so no training copy may be stored")]
@@ -136,14 +136,21 @@ def training_copy_request(*, artifact: Artifact, user: Any, reason: str = "") ->
             raise InvalidTransition("a request to copy this artifact is already waiting for the workflow owner")
         if earlier == TrainingCopyStatus.APPROVED:
             raise InvalidTransition("this artifact already has a training copy")
-        request = TrainingCopyRequest.objects.create(
-            workflow=workflow,
-            artifact_id=current.pk,
-            artifact_kind=current.kind,
-            artifact_sha256=current.sha256,
-            reason=reason.strip(),
-            requested_by=user,
-        )
+        try:
+            with transaction.atomic():
+                request = TrainingCopyRequest.objects.create(
+                    workflow=workflow,
+                    artifact_id=current.pk,
+                    artifact_kind=current.kind,
+                    artifact_sha256=current.sha256,
+                    reason=reason.strip(),
+                    requested_by=user,
+                )
+        except IntegrityError:
+            # Someone asked for the same artifact a moment ago.
+            raise InvalidTransition(
+                "a request to copy this artifact is already waiting for the workflow owner"
+            ) from None
         event = _artifact_event("artifact.training_requested", current, Actor.user(user), request_id=request.pk)
         event.reason = request.reason
         audit_record_many([event])
