@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals import views, views_overrides, views_review
+from approvals import views, views_overrides, views_retention, views_review
 
 urlpatterns = [
     path("workflows/", views.workflow_list, name="workflow-list"),
@@ -28,4 +28,5 @@ urlpatterns = [
     path("review/batches/<int:batch_id>/group/", views_review.review_group, name="review-group"),
     path("trace/change/<uuid:change_id>/", views.trace_change, name="trace-change"),
     path("trace/proposal/<int:proposal_id>/", views.trace_proposal, name="trace-proposal"),
+    path("workflows/<slug:slug>/retention/", views_retention.workflow_retention, name="workflow-retention"),
 ]

@@ -92,5 +92,8 @@ class Artifact(models.Model):
     flagged_fields = models.JSONField(default=list, blank=True)
     copied_from = models.UUIDField(null=True, blank=True)
 
+    class Meta:
+        indexes = [models.Index(fields=["rule_id", "expires_at"], name="artifact_rule_expiry")]
+
     def __str__(self) -> str:
         return f"{self.kind} ({self.bucket}) {self.id}"

@@ -1,6 +1,10 @@
+import hashlib
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from approvals.models import FieldPolicy, Lane, Stage, Workflow
 from records.models import Customer, Order, Ticket
@@ -107,3 +111,35 @@ class ProposalFactory(factory.django.DjangoModelFactory):
     prompt_version = "address-update@7"
     run_id = factory.Sequence(lambda n: f"run-{n}")
     requested_by = "agent"
+
+
+class RetentionRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "approvals.RetentionRule"
+        django_get_or_create = ("workflow", "kind", "bucket")
+
+    workflow = factory.SubFactory(WorkflowFactory)
+    kind = "prompt"
+    bucket = "live"
+    window = timedelta(days=7)
+    owner = factory.LazyAttribute(lambda o: o.workflow.owner)
+
+
+class ArtifactFactory(factory.django.DjangoModelFactory):
+    """An artifact kept under `rule`, expiring by it, as the store would keep it."""
+
+    class Meta:
+        model = "audit.Artifact"
+        exclude = ("rule",)
+
+    rule = factory.SubFactory(RetentionRuleFactory)
+    workflow_id = factory.LazyAttribute(lambda o: o.rule.workflow_id)
+    workflow_slug = factory.LazyAttribute(lambda o: o.rule.workflow.slug)
+    rule_id = factory.LazyAttribute(lambda o: o.rule.pk)
+    kind = factory.LazyAttribute(lambda o: o.rule.kind)
+    bucket = factory.LazyAttribute(lambda o: o.rule.bucket)
+    content = factory.Sequence(lambda n: f"Summarise ticket T-{9000 + n} for the support lead.")
+    sha256 = factory.LazyAttribute(lambda o: hashlib.sha256(o.content.encode()).hexdigest())
+    size = factory.LazyAttribute(lambda o: len(o.content.encode()))
+    created_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda o: o.created_at + o.rule.window)

@@ -1,6 +1,9 @@
 """A pipeline's artifacts: prompts, outputs, attachments, cache entries and error logs, kept by rule."""
 
+from django.db import transaction
+
 from approvals.models import Proposal, RetentionRule, ServiceAccount, Stage
+from approvals.services.lint import artifact_lint
 from audit.artifacts import artifact_store
 from audit.models import Artifact, ArtifactKind, Bucket
 from audit.services import Actor
@@ -52,15 +55,19 @@ def artifact_attach(
             ],
             extra={"missing_rule": f"{kind}/{bucket}"},
         )
-    return artifact_store(
-        workflow_id=workflow.pk,
-        workflow_slug=workflow.slug,
-        proposal_id=proposal_id,
-        rule_id=rule.pk,
-        window=rule.window,
-        kind=kind,
-        bucket=bucket,
-        content=content,
-        name=name,
-        actor=Actor.service_account(account),
-    )
+    with transaction.atomic():
+        artifact = artifact_store(
+            workflow_id=workflow.pk,
+            workflow_slug=workflow.slug,
+            proposal_id=proposal_id,
+            rule_id=rule.pk,
+            window=rule.window,
+            kind=kind,
+            bucket=bucket,
+            content=content,
+            name=name,
+            actor=Actor.service_account(account),
+        )
+        # The minimisation lint: a prompt or output holding a value the workflow may not read is flagged.
+        artifact_lint(artifact=artifact)
+    return artifact

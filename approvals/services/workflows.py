@@ -23,6 +23,7 @@ from approvals.models import (
     WorkflowGroupObjectPermission,
 )
 from audit.models import ArtifactKind, Bucket
+from audit.retention import artifacts_shorten_for_rule
 from audit.services import Actor, EventData, audit_record_many
 from core.errors import ValidationFailed
 from core.timeutils import format_window, parse_window
@@ -98,7 +99,9 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
     if owner not in users:
         bad("owner", f"no user '{owner}'" if owner else "is required")
     retention_owner = raw.get("retention_owner", owner)
-    if retention_owner not in users:
+    if "retention_owner" in raw and not retention_owner:
+        bad("retention_owner", "every retention rule needs a named owner; name a user or leave the key out")
+    elif retention_owner and retention_owner not in users:
         bad("retention_owner", f"no user '{retention_owner}'")
     lane = raw.get("lane")
     if lane not in Lane.values:
@@ -163,9 +166,9 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
         if not isinstance(two_fields, list) or any(not isinstance(f, str) for f in two_fields):
             bad("two_person.fields", "must be a list of field names")
             two_fields = []
-        for name in two_fields:
-            if name not in known_fields:
-                bad(f"two_person.fields.{name}", "is not a field in this workflow's policies")
+        for field_name in two_fields:
+            if field_name not in known_fields:
+                bad(f"two_person.fields.{field_name}", "is not a field in this workflow's policies")
 
     overrides = raw.get("overrides", {}) or {}
     day_group = after_group = None
@@ -409,9 +412,14 @@ def _write_spec(spec: WorkflowSpec, actor: Actor) -> tuple[str, list[EventData]]
         )
         if old_rule == new_rule:
             continue
+        shortened = 0
         if rule and new_window is None:
+            # Without a rule nothing of this kind may be kept: what is stored goes at the next purge.
+            shortened = artifacts_shorten_for_rule(rule_id=rule.pk, window=timedelta(0))
             rule.delete()
         elif rule and new_window is not None:
+            if new_window < rule.window:
+                shortened = artifacts_shorten_for_rule(rule_id=rule.pk, window=new_window)
             rule.window, rule.owner = new_window, rules_owner
             rule.save(update_fields=["window", "owner", "updated_at"])
         elif new_window is not None:
@@ -427,7 +435,7 @@ def _write_spec(spec: WorkflowSpec, actor: Actor) -> tuple[str, list[EventData]]
                 field=f"{key[0]}/{key[1]}",
                 old_value=old_rule,
                 new_value=new_rule,
-                details={"kind": key[0], "bucket": key[1]},
+                details={"kind": key[0], "bucket": key[1], "artifacts_shortened": shortened},
             )
         )
     _sync_group_permissions(workflow)

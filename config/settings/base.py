@@ -174,10 +174,17 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 # Overrides are checked for expiry at each use; this only writes the expiry to the trail on time.
 CELERY_BEAT_SCHEDULE["expire-overrides"] = {"task": "approvals.expire_overrides", "schedule": 15.0}
-CELERY_IMPORTS = ["approvals.tasks_idempotency", "approvals.tasks_overrides"]
+CELERY_IMPORTS = ["approvals.tasks_idempotency", "approvals.tasks_overrides", "audit.tasks"]
 CELERY_BEAT_SCHEDULE["purge-idempotency-keys"] = {
     "task": "approvals.purge_idempotency_keys",
     "schedule": 3600.0,
+}
+ARTIFACT_PURGE_EVERY_SECONDS = int(os.environ.get("ARTIFACT_PURGE_EVERY_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE["purge-expired-artifacts"] = {
+    "task": "audit.purge_expired_artifacts",
+    "schedule": float(ARTIFACT_PURGE_EVERY_SECONDS),
+    # A purge still queued when the next one is due is dropped; the next one does its work.
+    "options": {"expires": float(ARTIFACT_PURGE_EVERY_SECONDS)},
 }
 
 LOGGING = {

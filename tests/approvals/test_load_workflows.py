@@ -157,3 +157,8 @@ def test_the_demo_file_loads(db):
     lanes = set(Workflow.objects.values_list("lane", flat=True))
     assert stages == {"draft", "shadow", "canary", "live", "paused"}
     assert lanes == {"assist", "write"}
+
+
+def test_two_person_fields_leave_the_workflow_name_alone(owner, tmp_path):
+    _load(tmp_path, _with(name="Refund notes", two_person={"fields": ["shipping_address"]}))
+    assert Workflow.objects.get(slug="address-updates").name == "Refund notes"

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from approvals.demo import records as demo_records
+from approvals.demo.artifacts import store_demo_artifacts
 from approvals.demo.proposals import seed_proposals
 from approvals.models import Workflow
 from approvals.services.accounts import service_account_create
@@ -64,6 +65,7 @@ class Command(BaseCommand):
                 records_import_csv_text(record_type=record_type, text=build(rng), source="seed_demo", actor=actor)
             document = yaml.safe_load((DEMO_DIR / "workflows.yaml").read_text())
             workflows_load(document=document, actor=actor)
+            artifact_count = store_demo_artifacts(actor=actor)
             tokens = []
             accounts = {}
             for workflow in Workflow.objects.order_by("slug"):
@@ -77,6 +79,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo loaded: {len(DEMO_USERS)} users, {demo_records.CUSTOMERS} customers, {demo_records.ORDERS} orders, "
             f"{demo_records.TICKETS} tickets, {Workflow.objects.count()} workflows, "
-            f"{sum(proposals.values())} proposals (one bulk batch). "
+            f"{sum(proposals.values())} proposals (one bulk batch), {artifact_count} AI artifacts "
+            "(refund-notes keeps its prompts and outputs for 2 minutes: watch them being purged). "
             f"Pipeline tokens for the demo are in {token_file}."
         )

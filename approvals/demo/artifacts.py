@@ -1,0 +1,110 @@
+"""Demo artifacts: prompts, outputs, a cache entry and an error log kept under the demo's retention rules.
+
+refund-notes keeps prompts and outputs for two minutes, so a new user sees them listed with their
+expiry, then sees the purge remove them and leave tombstones in the trail.
+"""
+
+import hashlib
+
+from django.utils import timezone
+
+from approvals.models import RetentionRule
+from audit.models import Artifact
+from audit.services import Actor, EventData, audit_record_many
+from records.models import Customer, Order, Ticket
+
+
+def _refund_notes(order: Order) -> list[tuple[str, str, str]]:
+    customer = order.customer
+    return [
+        (
+            "prompt",
+            f"refund-{order.record_id}.prompt.txt",
+            f"Order {order.order_number} ({order.record_id}), amount {order.amount}, status {order.status}.\n"
+            f"Customer {customer.full_name} wrote: 'The parcel came back to you last week, "
+            "please refund me.'\nDecide the refund status and write a short support note.",
+        ),
+        (
+            "output",
+            f"refund-{order.record_id}.output.json",
+            '{"refund_status": "requested", "support_notes": "Parcel returned; refund requested.", "confidence": 0.88}',
+        ),
+    ]
+
+
+def _merge(survivor: Customer, duplicate: Customer) -> list[tuple[str, str, str]]:
+    return [
+        (
+            "prompt",
+            f"merge-{duplicate.record_id}.prompt.txt",
+            f"Are {survivor.record_id} ({survivor.full_name}) and {duplicate.record_id} ({duplicate.full_name}) "
+            "the same person? Compare name, email, phone and address.",
+        ),
+        (
+            "output",
+            f"merge-{duplicate.record_id}.output.json",
+            f'{{"same_person": false, "survivor": "{survivor.record_id}", "confidence": 0.41}}',
+        ),
+    ]
+
+
+def store_demo_artifacts(*, actor: Actor) -> int:
+    """Store a few artifacts per workflow that keeps any, each expiring by its rule. Returns how many."""
+    rules = {(r.workflow.slug, r.kind, r.bucket): r for r in RetentionRule.objects.select_related("workflow")}
+    customers = list(Customer.objects.order_by("record_id")[:6])
+    planned: list[tuple[str, str, str, str, str]] = []
+    for order in Order.objects.select_related("customer").order_by("record_id")[:3]:
+        planned += [("refund-notes", kind, "live", name, text) for kind, name, text in _refund_notes(order)]
+    for survivor, duplicate in zip(customers[0::2], customers[1::2], strict=True):
+        planned += [("duplicate-merge", kind, "live", name, text) for kind, name, text in _merge(survivor, duplicate)]
+    ticket = Ticket.objects.order_by("record_id").first()
+    if ticket is not None:
+        planned += [
+            ("address-updates", "prompt", "live", f"address-{ticket.record_id}.prompt.txt",
+             f"Ticket {ticket.record_id}: '{ticket.subject}'. Does the customer ask for a new shipping address?"),
+            ("address-updates", "error_log", "live", "worker.log",
+             f"2026-11-27T09:14:03Z model timeout after 30s on {ticket.record_id}; retried once, succeeded"),
+            ("reply-drafts", "cache", "live", f"reply-{ticket.record_id}.cache",
+             f"Draft reply for {ticket.record_id}: 'Thanks for getting in touch, we are looking into it.'"),
+        ]  # fmt: skip
+    now = timezone.now()
+    artifacts: list[Artifact] = []
+    for slug, kind, bucket, name, text in planned:
+        rule = rules[(slug, kind, bucket)]
+        raw = text.encode()
+        artifacts.append(
+            Artifact(
+                workflow_id=rule.workflow_id,
+                workflow_slug=slug,
+                rule_id=rule.pk,
+                kind=kind,
+                bucket=bucket,
+                name=name,
+                content=text,
+                sha256=hashlib.sha256(raw).hexdigest(),
+                size=len(raw),
+                created_at=now,
+                expires_at=now + rule.window,
+            )
+        )
+    Artifact.objects.bulk_create(artifacts)
+    audit_record_many(
+        EventData(
+            action="artifact.stored",
+            actor=actor,
+            workflow_slug=artifact.workflow_slug,
+            details={
+                "artifact_id": str(artifact.pk),
+                "kind": artifact.kind,
+                "bucket": artifact.bucket,
+                "name": artifact.name,
+                "sha256": artifact.sha256,
+                "size": artifact.size,
+                "rule_id": artifact.rule_id,
+                "rule": f"{artifact.workflow_slug} {artifact.kind}/{artifact.bucket}",
+                "expires_at": artifact.expires_at,
+            },
+        )
+        for artifact in artifacts
+    )
+    return len(artifacts)

@@ -1,0 +1,131 @@
+"""Reads about retention: a workflow's rules, what is stored under them, and what was purged."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser, AnonymousUser
+from django.db.models import Count, Min, Sum
+
+from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus, Workflow
+from audit.models import Artifact, ArtifactKind, AuditEvent, Bucket
+
+
+def workflow_visible_to(*, user: AbstractUser | AnonymousUser, workflow: Workflow) -> bool:
+    """Whether `user` may see `workflow`: its owner, its rules' owner, or anyone granted view on it."""
+    if not user.is_authenticated:
+        return False
+    if user.pk in (workflow.owner_id, workflow.retention_owner_id):
+        return True
+    return user.has_perm("approvals.view_workflow") or user.has_perm("approvals.view_workflow", workflow)
+
+
+def retention_rule_for(*, workflow: Workflow, kind: str, bucket: str) -> RetentionRule | None:
+    return (
+        RetentionRule.objects.select_related("owner", "workflow")
+        .filter(workflow=workflow, kind=kind, bucket=bucket)
+        .first()
+    )
+
+
+@dataclass
+class RetentionCell:
+    """One artifact kind in one bucket: its rule (if any) and what is stored under it now."""
+
+    kind: str
+    kind_label: str
+    bucket: str
+    bucket_label: str
+    rule: RetentionRule | None
+    stored: int = 0
+    size: int = 0
+    next_expiry: datetime | None = None
+
+
+@dataclass
+class RetentionRow:
+    kind: str
+    label: str
+    cells: list[RetentionCell] = field(default_factory=list)
+
+
+@dataclass
+class RetentionOverview:
+    workflow: Workflow
+    rows: list[RetentionRow]
+    buckets: list[tuple[str, str]]
+    stored: int
+    size: int
+    artifacts: list[Artifact]
+    tombstones: list[AuditEvent]
+    pending_training: list[TrainingCopyRequest]
+    training_asked_for: set[uuid.UUID]
+
+
+def retention_overview(
+    *, workflow: Workflow, recent_artifacts: int = 50, recent_tombstones: int = 20
+) -> RetentionOverview:
+    """Kinds x buckets for one workflow, with what is stored and the latest purges. Six queries."""
+    rules = {
+        (rule.kind, rule.bucket): rule
+        for rule in RetentionRule.objects.filter(workflow=workflow).select_related("owner", "workflow")
+    }
+    stored: dict[tuple[str, str], dict[str, Any]] = {
+        (row["kind"], row["bucket"]): dict(row)
+        for row in Artifact.objects.filter(workflow_id=workflow.pk)
+        .values("kind", "bucket")
+        .annotate(stored=Count("id"), size=Sum("size"), next_expiry=Min("expires_at"))
+        .order_by()
+    }
+    rows = []
+    for kind, kind_label in ArtifactKind.choices:
+        row = RetentionRow(kind=kind, label=str(kind_label))
+        for bucket, bucket_label in Bucket.choices:
+            totals = stored.get((kind, bucket), {})
+            row.cells.append(
+                RetentionCell(
+                    kind=kind,
+                    kind_label=str(kind_label),
+                    bucket=bucket,
+                    bucket_label=str(bucket_label),
+                    rule=rules.get((kind, bucket)),
+                    stored=totals.get("stored", 0),
+                    size=totals.get("size") or 0,
+                    next_expiry=totals.get("next_expiry"),
+                )
+            )
+        rows.append(row)
+    artifacts = list(
+        Artifact.objects.filter(workflow_id=workflow.pk)
+        .defer("content")
+        .order_by("expires_at", "id")[:recent_artifacts]
+    )
+    tombstones = list(
+        AuditEvent.objects.filter(action="artifact.purged", workflow_slug=workflow.slug).order_by("-id")[
+            :recent_tombstones
+        ]
+    )
+    asked_for = set(
+        TrainingCopyRequest.objects.filter(
+            workflow=workflow,
+            artifact_id__in=[artifact.pk for artifact in artifacts],
+            status__in=[TrainingCopyStatus.PENDING, TrainingCopyStatus.APPROVED],
+        ).values_list("artifact_id", flat=True)
+    )
+    pending = list(
+        TrainingCopyRequest.objects.filter(workflow=workflow, status=TrainingCopyStatus.PENDING)
+        .select_related("requested_by")
+        .order_by("requested_at")
+    )
+    return RetentionOverview(
+        workflow=workflow,
+        rows=rows,
+        buckets=[(value, str(label)) for value, label in Bucket.choices],
+        stored=sum(cell.stored for row in rows for cell in row.cells),
+        size=sum(cell.size for row in rows for cell in row.cells),
+        artifacts=artifacts,
+        tombstones=tombstones,
+        pending_training=pending,
+        training_asked_for=asked_for,
+    )
