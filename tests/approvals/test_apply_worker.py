@@ -256,6 +256,7 @@ def test_follow_ups_run_after_the_hold_window(start_worker):
         assert hook.received == []
         wait_until(lambda: set(FollowUp.objects.values_list("status", flat=True)) == {"sent"}, timeout=30)
         for row in FollowUp.objects.all():
+            assert row.finished_at is not None
             assert (row.finished_at - change.applied_at).total_seconds() >= hold
         [call] = hook.received
     body = json.loads(call.body)
