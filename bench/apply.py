@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -57,6 +56,8 @@ def seed(sizes: dict[str, int]) -> dict[str, tuple[int, list[int]]]:
     from django.utils import timezone
 
     from approvals.models import Batch, Proposal, ProposalStatus, Workflow
+    from approvals.services.accounts import service_account_create
+    from audit.services import Actor
     from records.models import Customer
 
     workflow = Workflow.objects.create(
@@ -68,6 +69,9 @@ def seed(sizes: dict[str, int]) -> dict[str, tuple[int, list[int]]]:
         approver_group=Group.objects.create(name="bench-approvers"),
         actions=["update"],
     )
+    # As in production: each proposal sent by a pipeline and approved by a person.
+    account = service_account_create(workflow=workflow, name="pipeline", actor=Actor.system("bench")).account
+    lead = User.objects.create_user("bench-lead", password=None)
     made = {}
     first = 100000
     for label, size in sizes.items():
@@ -97,6 +101,9 @@ def seed(sizes: dict[str, int]) -> dict[str, tuple[int, list[int]]]:
                     status=ProposalStatus.APPROVED,
                     approved_at=now,
                     updated_at=now,
+                    decided_at=now,
+                    decided_by=lead,
+                    service_account=account,
                 )
                 for n in numbers
             ),
@@ -116,7 +123,7 @@ INSERT_EVENT = (
     " field, old_value, new_value, proposal_id, change_id, batch_id, workflow_slug, model_name, model_version,"
     " prompt_version, approver_label, decided_at, reason, details, prev_hash, hash)"
     " VALUES (%s, 'worker', 'raw', 'raw', 'change.applied', 'customer', %s, 'shipping_address', %s, %s, %s, %s, %s,"
-    " %s, 'bench', '1', 'bench@1', '', NULL, 'bench', %s, %s, %s)"
+    " %s, 'bench', '1', 'bench@1', %s, %s, 'bench', %s, %s, %s)"
 )
 
 
@@ -129,11 +136,13 @@ def raw_loop(url: str, batch_id: int, proposal_ids: list[int]) -> float:
 
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT id, record_id, changes FROM approvals_proposal WHERE id = ANY(%s) ORDER BY id", [proposal_ids]
+            "SELECT p.id, p.record_id, p.changes, u.username, p.decided_at FROM approvals_proposal p"
+            " JOIN auth_user u ON u.id = p.decided_by_id WHERE p.id = ANY(%s) ORDER BY p.id",
+            [proposal_ids],
         ).fetchall()
         conn.commit()
         started = time.perf_counter()
-        for proposal_id, record_id, changes in rows:
+        for proposal_id, record_id, changes, approver, decided_at in rows:
             now = datetime.now(UTC)
             occurred = now.replace(microsecond=(now.microsecond // 1000) * 1000)
             new_value = changes["shipping_address"]
@@ -178,8 +187,8 @@ def raw_loop(url: str, batch_id: int, proposal_ids: list[int]) -> float:
                 "model_name": "bench",
                 "model_version": "1",
                 "prompt_version": "bench@1",
-                "approver_label": "",
-                "decided_at": None,
+                "approver_label": approver,
+                "decided_at": decided_at.astimezone(UTC).isoformat(timespec="milliseconds"),
                 "reason": "bench",
                 "details": {},
             }
@@ -188,7 +197,7 @@ def raw_loop(url: str, batch_id: int, proposal_ids: list[int]) -> float:
             conn.execute(
                 INSERT_EVENT,
                 [occurred, record_id, Jsonb(old_value), Jsonb(new_value), proposal_id, change_id, batch_id]
-                + [WORKFLOW, Jsonb({}), previous, digest],
+                + [WORKFLOW, approver, decided_at, Jsonb({}), previous, digest],
             )
             conn.commit()
         return time.perf_counter() - started
@@ -198,15 +207,6 @@ def applied(batch_id: int) -> int:
     from records.models import Change
 
     return Change.objects.filter(batch_id=batch_id).count()
-
-
-def per_worker(batch_id: int) -> Counter:
-    from django.db.models import Count
-
-    from records.models import Change
-
-    rows = Change.objects.filter(batch_id=batch_id).values_list("applied_by").annotate(n=Count("id"))
-    return Counter(dict(rows))
 
 
 def wait_for(batch_id: int, total: int, *, timeout: float, interval: float = 0.05) -> None:
@@ -235,14 +235,14 @@ def main() -> None:
     django.setup()
     from django.contrib.auth.models import User
     from django.core.management import call_command
-    from django.db import connections, transaction
+    from django.db import connections
 
     from approvals.models import Batch, StopScope
     from approvals.services.stops import stop_engage, stop_release
     from audit.services import Actor, audit_verify_chain
     from config.celery import app as celery_app
     from records.models import Change
-    from tests.worker import CeleryWorker, purge_broker
+    from tests.worker import CeleryWorker, engage_counting_writes, purge_broker, quiet_after, writes_per_worker
 
     worker = None
     try:
@@ -275,23 +275,15 @@ def main() -> None:
         celery_app.send_task("approvals.apply_approved", args=[stop_ids])
         while applied(stop_batch) < len(stop_ids) // 4:
             time.sleep(0.005)
-        with transaction.atomic():
-            # Counted before the stop commits, so anything committed after the count is counted as
-            # after the stop: the figure can only overstate what slipped through.
-            before = per_worker(stop_batch)
-            switch = stop_engage(
+        switch, before = engage_counting_writes(
+            lambda: stop_engage(
                 scope=StopScope.BATCH, batch=Batch.objects.get(pk=stop_batch), reason="bench", actor=Actor.user(ops)
-            )
-        engaged_at = time.perf_counter()
-        last, last_change = applied(stop_batch), engaged_at
-        while time.perf_counter() - last_change < 2.0:
-            time.sleep(0.01)
-            seen = applied(stop_batch)
-            if seen != last:
-                last, last_change = seen, time.perf_counter()
-        after = per_worker(stop_batch)
+            ),
+            batch_id=stop_batch,
+        )
+        last, halted_in = quiet_after(lambda: applied(stop_batch), for_seconds=2.0)
+        after = writes_per_worker(stop_batch)
         slipped = {process: after[process] - before.get(process, 0) for process in after}
-        halted_in = last_change - engaged_at
         held = len(stop_ids) - last
         stop_release(switch=switch, user=ops)
         wait_for(stop_batch, len(stop_ids), timeout=900)
