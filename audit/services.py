@@ -214,7 +214,11 @@ def _insert_chained_postgres(event: AuditEvent) -> None:
 
 
 def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
-    """Append events to the chain, in order, inside the caller's transaction."""
+    """Append events to the chain, in order, inside the caller's transaction.
+
+    No savepoint: an event that cannot be appended dooms the transaction it belongs to, so the
+    action it records cannot commit without it (and a hot path saves two round trips).
+    """
     built = [_build(data) for data in events]
     if not built:
         return []

@@ -206,7 +206,7 @@ class DjangoRecordStore:
         self._assign(ref, record, values)
         record.version += 1
         record.updated_at = timezone.now()
-        record.save()
+        record.save(update_fields=[*values, "version", "updated_at"])
         return self._state(ref, record, list(values))
 
     def snapshot(self, ref: RecordRef, *, lock: bool = False) -> dict[str, Any]:

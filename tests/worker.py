@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,46 @@ class CeleryWorker:
         self._signal_group(signal.SIGKILL)
         if self.process.poll() is None:
             self.process.wait(timeout=10)
+
+
+def writes_per_worker(batch_id: int) -> Counter:
+    """Changes committed in a batch, by the worker process that applied them."""
+    from django.db.models import Count
+
+    from records.models import Change
+
+    rows = Change.objects.filter(batch_id=batch_id).values_list("applied_by").annotate(n=Count("id"))
+    return Counter(dict(rows))
+
+
+def engage_counting_writes(engage: Callable[[], Any], *, batch_id: int) -> tuple[Any, Counter]:
+    """Engage a stop switch (PostgreSQL) and count, per worker process, the writes committed before it.
+
+    The count is exact: the change table is locked SHARE first, which waits for every transaction
+    that has already inserted a Change to commit and holds back new inserts until the switch
+    commits, so each write is plainly before or after it. A write held back this way had already
+    passed its stop check: it is the write in flight that the switch lets finish.
+    """
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE records_change IN SHARE MODE")
+        before = writes_per_worker(batch_id)
+        switch = engage()
+    return switch, before
+
+
+def quiet_after(count: Callable[[], int], *, for_seconds: float, interval: float = 0.01) -> tuple[int, float]:
+    """Poll `count` until it has not changed for `for_seconds`.
+
+    Returns the final count and the seconds from the call to the last change seen.
+    """
+    started = time.monotonic()
+    last, changed = count(), started
+    while time.monotonic() - changed < for_seconds:
+        time.sleep(interval)
+        now = count()
+        if now != last:
+            last, changed = now, time.monotonic()
+    return last, changed - started

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from approvals.models import StopScope, StopSwitch, Workflow
@@ -21,18 +21,19 @@ def stop_list_engaged() -> QuerySet[StopSwitch]:
 def stop_covering(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> StopSwitch | None:
     """The engaged switch that halts writes for this workflow or batch (global first), or None.
 
-    With `lock`, the switch rows are read FOR SHARE, so an engage that commits while a write is in
-    flight is seen by the next write, never missed by this one.
+    With `lock`, the engaged switch rows in scope are locked, so none is released while the write
+    that read it is in flight; an engage that commits meanwhile is seen by the next write.
     """
-    scope = Q(scope="global")
+    targets = ["global"]  # a switch's target names its scope: "global", "workflow:<id>", "batch:<id>"
     if workflow_id is not None:
-        scope |= Q(scope="workflow", workflow_id=workflow_id)
+        targets.append(f"workflow:{workflow_id}")
     if batch_id is not None:
-        scope |= Q(scope="batch", batch_id=batch_id)
-    queryset = StopSwitch.objects.filter(scope, released_at__isnull=True).order_by("scope", "engaged_at")
+        targets.append(f"batch:{batch_id}")
+    queryset = StopSwitch.objects.filter(target__in=targets, released_at__isnull=True)
     if lock:
         queryset = queryset.select_for_update()
-    return queryset.first()
+    engaged = {switch.target: switch for switch in queryset}
+    return next((engaged[target] for target in targets if target in engaged), None)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,10 @@ import hashlib
 import hmac
 import json
 import time
-from collections import Counter
 from itertools import count
 
 import pytest
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from approvals.models import FollowUp, Proposal, ProposalStatus, Stage, StopScope
@@ -26,7 +24,7 @@ from config.celery import app as celery_app
 from records.models import Change, Customer
 from tests.factories import BatchFactory, CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
 from tests.receiver import Receiver
-from tests.worker import wait_until
+from tests.worker import engage_counting_writes, quiet_after, wait_until, writes_per_worker
 
 pytestmark = pytest.mark.worker
 
@@ -155,22 +153,6 @@ def test_a_flushed_broker_mid_batch_is_finished_by_the_sweeper(start_worker):
     assert_applied_exactly_once(ids)
 
 
-def _writes_per_worker(batch_id: int) -> Counter:
-    rows = Change.objects.filter(batch_id=batch_id).values_list("applied_by").annotate(n=Count("id"))
-    return Counter(dict(rows))
-
-
-def _quiet(ids: list[int], *, for_seconds: float) -> int:
-    """Wait until no write lands for `for_seconds`; returns the count then."""
-    last, since = applied_count(ids), time.monotonic()
-    while time.monotonic() - since < for_seconds:
-        time.sleep(0.02)
-        now = applied_count(ids)
-        if now != last:
-            last, since = now, time.monotonic()
-    return last
-
-
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_stop_mid_batch_halts_within_a_write_per_worker_and_release_applies_the_rest(start_worker):
@@ -181,15 +163,14 @@ def test_stop_mid_batch_halts_within_a_write_per_worker_and_release_applies_the_
     start_worker(concurrency=processes)
     celery_app.send_task(APPLY, args=[ids])
     wait_until(lambda: applied_count(ids) >= 100, timeout=60, interval=0.01, what="a tenth of the batch")
-    with transaction.atomic():
-        # Counted before the engage commits: anything committed later counts as "after", so this
-        # can only overstate the writes that slipped past the switch.
-        before = _writes_per_worker(batch.pk)
-        switch = stop_engage(
+    switch, before = engage_counting_writes(
+        lambda: stop_engage(
             scope=StopScope.BATCH, batch=batch, reason="wrong addresses", actor=Actor.user(ops), user=ops
-        )
-    settled = _quiet(ids, for_seconds=1.5)
-    after = _writes_per_worker(batch.pk)
+        ),
+        batch_id=batch.pk,
+    )
+    settled, _ = quiet_after(lambda: applied_count(ids), for_seconds=1.5)
+    after = writes_per_worker(batch.pk)
     slipped = {worker: after[worker] - before.get(worker, 0) for worker in after}
     assert all(n <= 1 for n in slipped.values()), slipped
     assert sum(slipped.values()) <= processes
@@ -256,6 +237,7 @@ def test_follow_ups_run_after_the_hold_window(start_worker):
         assert hook.received == []
         wait_until(lambda: set(FollowUp.objects.values_list("status", flat=True)) == {"sent"}, timeout=30)
         for row in FollowUp.objects.all():
+            assert row.finished_at is not None
             assert (row.finished_at - change.applied_at).total_seconds() >= hold
         [call] = hook.received
     body = json.loads(call.body)

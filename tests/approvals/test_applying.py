@@ -140,7 +140,7 @@ def test_a_stop_switch_holds_every_proposal_it_covers(db, scope):
     assert results[3].outcome == (Outcome.STOPPED if scope == StopScope.GLOBAL else Outcome.APPLIED)
     assert not Change.objects.filter(batch_id=batch.pk).exists()
     assert all(type(p).objects.get(pk=p.pk).status == ProposalStatus.APPROVED for p in proposals)
-    assert "stopped" in proposal_apply_wait_reason(proposal=proposals[0])
+    assert "stopped" in (proposal_apply_wait_reason(proposal=proposals[0]) or "")
 
 
 def test_release_lets_the_held_proposals_apply(db):
@@ -183,7 +183,7 @@ def test_stages_that_do_not_write(db, stage, reason):
     result = proposal_apply(proposal_id=proposal.pk, worker=WORKER)
     assert result.outcome == Outcome.WAITING
     assert reason in result.detail
-    assert reason in proposal_apply_wait_reason(proposal=proposal)
+    assert reason in (proposal_apply_wait_reason(proposal=proposal) or "")
     assert not Change.objects.exists()
     assert proposals_ready_to_apply(updated_before=timezone.now()) == []
 
@@ -250,7 +250,8 @@ def test_archive_delete_and_merge_proposals(db):
     assert Customer.objects.get(pk=duplicate.pk).archived_at is not None
     assert Customer.objects.get(pk=to_archive.pk).archived_at is not None
     assert Customer.objects.get(pk=to_delete.pk).deleted_at is not None
-    assert Change.objects.get(proposal_id=merge.pk).merge_payload["moved"][0]["record_id"] == order.record_id
+    payload = Change.objects.get(proposal_id=merge.pk).merge_payload
+    assert payload is not None and payload["moved"][0]["record_id"] == order.record_id
 
 
 def test_a_merge_into_a_missing_survivor_is_a_conflict(db):

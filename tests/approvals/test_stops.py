@@ -32,3 +32,11 @@ def test_reason_is_required_and_double_engage_is_refused(db):
     stop_engage(scope=StopScope.WORKFLOW, workflow=workflow, reason="first", actor=Actor.system("cli"))
     with pytest.raises(InvalidTransition, match="already engaged by cli"):
         stop_engage(scope=StopScope.WORKFLOW, workflow=workflow, reason="second", actor=Actor.system())
+
+
+def test_the_global_stop_is_named_first_when_several_cover_a_batch(db):
+    batch = BatchFactory()
+    stop_engage(scope=StopScope.BATCH, batch=batch, reason="bad run", actor=Actor.system())
+    assert stop_covering(workflow_id=batch.workflow_id, batch_id=batch.pk).scope == StopScope.BATCH
+    everything = stop_engage(scope=StopScope.GLOBAL, reason="incident", actor=Actor.system())
+    assert stop_covering(workflow_id=batch.workflow_id, batch_id=batch.pk, lock=True) == everything

@@ -102,6 +102,7 @@ def test_merge_moves_every_related_row_and_keeps_what_unmerge_needs(db):
     }
     assert Ticket.objects.get(pk=ticket.pk).customer_id == survivor.pk
     payload = change.merge_payload
+    assert payload is not None
     assert payload["survivor"] == {"record_type": "customer", "record_id": survivor.record_id, "version": 1}
     assert payload["duplicate_snapshot"]["values"]["full_name"] == "Dana Lee (dup)"
     assert payload["duplicate_snapshot"]["values"]["tags"] == ["vip"]
