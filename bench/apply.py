@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -245,6 +246,7 @@ def main() -> None:
     from tests.worker import CeleryWorker, engage_counting_writes, purge_broker, quiet_after, writes_per_worker
 
     worker = None
+    log_dir = Path(tempfile.mkdtemp(prefix="countersign-bench-"))
     try:
         call_command("migrate", verbosity=0)
         purge_broker()
@@ -257,7 +259,7 @@ def main() -> None:
 
         worker = CeleryWorker(
             database_url=url,
-            log_dir=Path(tempfile.mkdtemp(prefix="countersign-bench-")),
+            log_dir=log_dir,
             name="bench-worker",
             concurrency=args.workers,
             settings_module="config.settings.local",
@@ -313,6 +315,7 @@ def main() -> None:
     finally:
         if worker is not None:
             worker.stop()
+        shutil.rmtree(log_dir, ignore_errors=True)
         connections.close_all()
         recreate(admin_url, name, create=False)
 
