@@ -223,3 +223,7 @@ CELERY_BEAT_SCHEDULE["approvals-follow-ups"] = {
     "task": "approvals.run_due_followups",
     "schedule": COUNTERSIGN["FOLLOWUP_POLL_SECONDS"],
 }
+
+# Undo: changes per transaction in a bulk undo, and how often its progress bar asks for news.
+COUNTERSIGN["UNDO_CHUNK_SIZE"] = int(_env_number("COUNTERSIGN_UNDO_CHUNK_SIZE", 200))
+COUNTERSIGN["UNDO_POLL_SECONDS"] = _env_number("COUNTERSIGN_UNDO_POLL_SECONDS", 1)
