@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals import views, views_overrides
+from approvals import views, views_overrides, views_undo
 
 urlpatterns = [
     path("workflows/", views.workflow_list, name="workflow-list"),
@@ -18,4 +18,11 @@ urlpatterns = [
     path("workflows/<slug:slug>/schedule/", views_overrides.workflow_schedule, name="workflow-schedule"),
     path("stops/new/", views.stop_new, name="stop-new"),
     path("stops/<int:pk>/release/", views.stop_release, name="stop-release"),
+]
+
+urlpatterns += [
+    path("changes/<uuid:change_id>/undo/", views_undo.change_undo, name="change-undo"),
+    path("undo/", views_undo.undo_bulk, name="undo-bulk"),
+    path("undo/jobs/<int:pk>/", views_undo.undo_job, name="undo-job"),
+    path("undo/jobs/<int:pk>/cancel/", views_undo.undo_job_cancel_view, name="undo-job-cancel"),
 ]

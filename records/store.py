@@ -7,12 +7,13 @@ external CRM reached over HTTP can stand in for the built-in models.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core.updates import update_rows
 from records.catalogue import RECORD_TYPES, Kind, RecordType
 from records.models import Customer, Order, Record, Ticket
 
@@ -278,7 +279,7 @@ class DjangoRecordStore:
                 groups.setdefault(tuple(sorted(snapshot["values"])), []).append(record)
             for names, group in groups.items():
                 fields = [*names, "archived_at", "deleted_at", "version", "updated_at"]
-                cast(Any, model.objects).bulk_update(group, fields, batch_size=500)
+                update_rows(group, fields)
 
 
 def get_store() -> DjangoRecordStore:

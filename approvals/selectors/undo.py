@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from approvals.models import Batch, FollowUp, FollowUpStatus, Proposal, UndoScope, Workflow
+from approvals.models import Batch, FollowUp, FollowUpStatus, Proposal, RollbackDrill, UndoScope, Workflow
 from records.models import Change, ChangeAction
 from records.selectors import changes_undone
 from records.services import RevertOutcome, RevertResult, RevertWorkspace, changes_revert_preview
@@ -178,6 +178,13 @@ class ChangeUndoView:
     followups: list[FollowUp]
     may_undo: bool
 
+    @property
+    def can_undo(self) -> bool:
+        """Something can be undone without overwriting a later change."""
+        parts = self.preview.parts
+        blocked = any(part.conflict and part.required for part in parts)
+        return self.preview.outcome != "missing" and not blocked and any(not part.conflict for part in parts)
+
 
 def change_undo_view(*, change: Change, rights: UndoRights) -> ChangeUndoView:
     """The change, what undoing it would do now (parts, conflicts), its follow-ups and who may undo it."""
@@ -200,3 +207,13 @@ def change_undo_view(*, change: Change, rights: UndoRights) -> ChangeUndoView:
         followups=list(FollowUp.objects.filter(change_id=root.id).order_by("position")),
         may_undo=rights.may_undo(workflow_slug=change.workflow_slug),
     )
+
+
+def workflow_undo_context(*, user: AbstractBaseUser | AnonymousUser, workflows: list[Workflow]) -> dict:
+    """For the workflows page: the workflows this person may undo changes of, and the last rollback drill."""
+    rights = undo_rights_for_user(user=user)
+    return {
+        "undoable_workflows": [w for w in workflows if rights.may_undo(workflow_slug=w.slug)],
+        "may_undo_anything": rights.any,
+        "last_drill": RollbackDrill.objects.order_by("-started_at").first(),
+    }

@@ -42,6 +42,7 @@ from approvals.services.callbacks import callback_queue_for
 from approvals.services.stops import stop_engage
 from audit.services import Actor, EventData, audit_record, audit_record_many
 from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from core.updates import update_rows
 from records.models import Change, ChangeAction
 from records.services import RevertConflict, RevertOutcome, RevertPart, RevertResult, changes_revert
 
@@ -406,7 +407,7 @@ def _record_outcomes(
             item.detail = {"detail": result.detail, "conflicts": [part.as_dict() for part in result.conflicts]}
             job.conflicts += 1
     job.done += len(items)
-    UndoJobItem.objects.bulk_update(items, ["outcome", "revert_id", "detail"], batch_size=500)
+    update_rows(items, ["outcome", "revert_id", "detail"])
 
 
 def _run_chunk(job: UndoJob, items: list[UndoJobItem], actor: Actor) -> None:

@@ -111,7 +111,11 @@ def observed(refs: list[RecordRef]) -> dict[RecordRef, dict[str, Any]]:
     """Every record as the store holds it, with visibility as flags (what the model tracks)."""
     found = get_store().snapshot_many(refs)
     return {
-        ref: {**found[ref]["values"], "archived": bool(found[ref]["archived_at"]), "deleted": bool(found[ref]["deleted_at"])}
+        ref: {
+            **found[ref]["values"],
+            "archived": bool(found[ref]["archived_at"]),
+            "deleted": bool(found[ref]["deleted_at"]),
+        }
         for ref in refs
     }
 
@@ -145,7 +149,9 @@ def run(operations: list[tuple]) -> None:  # noqa: C901
         elif kind == "person_edits_order":
             ref, value = order_refs[operation[1]], operation[2]
             change = change_update(ref=ref, values={"refund_status": value}, origin=PERSON)
-            model.record(entry(change, [(ref, "refund_status", model.state[ref]["refund_status"], value)], before=before))
+            model.record(
+                entry(change, [(ref, "refund_status", model.state[ref]["refund_status"], value)], before=before)
+            )
         elif kind in ("archive", "delete"):
             ref = customer_refs[operation[1]]
             flag = "archived" if kind == "archive" else "deleted"
