@@ -162,34 +162,38 @@ def _records(run: DrillRun, count: int) -> tuple[list[RecordRef], list[dict[str,
     return refs, plans
 
 
-def _submit_and_approve(run: DrillRun, workflow: Workflow, user: User, plans: list[dict[str, Any]]) -> Batch:
-    actor = Actor.system("rollback_drill")
-    batch = Batch.objects.create(
-        workflow=workflow,
-        name=f"rollback drill {run.drill.pk}",
-        run_id=f"drill-{uuid.uuid4().hex[:12]}",
-        expected_size=len(plans),
-        requested_by=DRILL_USER,
-    )
+def proposals_submit_approved(
+    *,
+    batch: Batch,
+    plans: list[dict[str, Any]],
+    approver: User,
+    actor: Actor,
+    prompt_version: str,
+    reason: str,
+    requested_by: User | None = None,
+) -> list[Proposal]:
+    """Proposals of a batch, submitted and approved at once, each step on the trail (for the drill and the demo)."""
+    workflow = batch.workflow
     now = timezone.now()
     proposals = Proposal.objects.bulk_create(
         Proposal(
             workflow=workflow,
             batch=batch,
-            record_type="customer",
+            record_type=plan.get("record_type", "customer"),
             record_id=plan["record_id"],
             action=plan["action"],
             changes=plan.get("changes", {}),
             base=plan.get("base", {}),
             merge_into=plan.get("merge_into", ""),
             follow_ups=plan.get("follow_ups", []),
-            reason="rollback drill",
-            confidence=0.99,
-            model_name="drill",
-            model_version="1",
-            prompt_version=f"rollback-drill@{run.drill.pk}",
+            reason=reason,
+            confidence=0.9,
+            model_name="gpt-x",
+            model_version="2026-10-01",
+            prompt_version=prompt_version,
             run_id=batch.run_id,
-            requested_by=DRILL_USER,
+            requested_by=requested_by.get_username() if requested_by else batch.requested_by,
+            requested_by_user=requested_by,
         )
         for plan in plans
     )
@@ -215,10 +219,10 @@ def _submit_and_approve(run: DrillRun, workflow: Workflow, user: User, plans: li
 
     audit_record_many(events("proposal.submitted"))
     Proposal.objects.filter(pk__in=[p.pk for p in proposals]).update(
-        status=ProposalStatus.APPROVED, approved_at=now, decided_at=now, decided_by=user, updated_at=now
+        status=ProposalStatus.APPROVED, approved_at=now, decided_at=now, decided_by=approver, updated_at=now
     )
-    audit_record_many(events("proposal.approved", approver_label=DRILL_USER, decided_at=now))
-    return batch
+    audit_record_many(events("proposal.approved", approver_label=approver.get_username(), decided_at=now))
+    return proposals
 
 
 def _verify_trail(
@@ -288,7 +292,21 @@ def rollback_drill_run(*, records: int = 20, say: Callable[[str], None] = print)
 
         started = time.perf_counter()
         with transaction.atomic():
-            batch = _submit_and_approve(run, workflow, user, plans)
+            batch = Batch.objects.create(
+                workflow=workflow,
+                name=f"rollback drill {drill.pk}",
+                run_id=f"drill-{uuid.uuid4().hex[:12]}",
+                expected_size=len(plans),
+                requested_by=DRILL_USER,
+            )
+            proposals_submit_approved(
+                batch=batch,
+                plans=plans,
+                approver=user,
+                actor=Actor.system("rollback_drill"),
+                prompt_version=f"rollback-drill@{drill.pk}",
+                reason="rollback drill",
+            )
         run.phase("submit", started)
 
         moments = {"before apply": timezone.now()}

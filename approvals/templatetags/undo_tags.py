@@ -31,3 +31,10 @@ def shown(value: Any, field: str = "") -> str:
 @register.filter
 def field_label(field: str) -> str:
     return {"archived_at": "archived", "deleted_at": "deleted"}.get(field, field.replace("_", " "))
+
+
+@register.filter
+def followup_kind(kind: str) -> str:
+    from approvals.models import FollowUpKind
+
+    return str(FollowUpKind(kind).label) if kind in FollowUpKind.values else kind

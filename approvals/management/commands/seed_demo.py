@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from approvals.demo import records as demo_records
+from approvals.demo import undo as demo_undo
 from approvals.models import Workflow
 from approvals.services.accounts import service_account_create
 from approvals.services.workflows import workflows_load
@@ -67,6 +68,7 @@ class Command(BaseCommand):
             for workflow in Workflow.objects.order_by("slug"):
                 issued = service_account_create(workflow=workflow, name=f"{workflow.slug}-pipeline", actor=actor)
                 tokens.append(f"{workflow.slug}: {issued.token}")
+        bad_batch = demo_undo.applied_bad_batch(actor=actor)
         token_file = Path(settings.VAR_DIR) / "demo-tokens.txt"
         token_file.write_text("\n".join(tokens) + "\n")
         token_file.chmod(0o600)
@@ -74,4 +76,7 @@ class Command(BaseCommand):
             f"Demo loaded: {len(DEMO_USERS)} users, {demo_records.CUSTOMERS} customers, {demo_records.ORDERS} orders, "
             f"{demo_records.TICKETS} tickets, {Workflow.objects.count()} workflows. "
             f"Pipeline tokens for the demo are in {token_file}."
+        )
+        self.stdout.write(
+            f"A bad batch to undo: batch {bad_batch.pk} ({bad_batch.name}), at /undo/?batch={bad_batch.pk}"
         )
