@@ -135,10 +135,12 @@ def raw_loop(url: str, batch_id: int) -> tuple[float, int]:
         for change_id, record_id, before, after, proposal_id in rows:
             now = datetime.now(UTC)
             occurred = now.replace(microsecond=(now.microsecond // 1000) * 1000)
-            customer_id, version, current = conn.execute(
+            row = conn.execute(
                 "SELECT id, version, shipping_address FROM records_customer WHERE record_id = %s FOR UPDATE",
                 [record_id],
             ).fetchone()
+            assert row is not None
+            customer_id, version, current = row
             if current != after["shipping_address"]:
                 conflicts += 1
                 conn.rollback()

@@ -33,7 +33,7 @@ EMAIL = {"kind": "email_customer", "params": {"template": "address-confirmed"}}
 PERSON = ChangeOrigin(applied_by="dana")
 
 
-def applied(**kwargs) -> Proposal:  # type: ignore[no-untyped-def]
+def applied(**kwargs):  # type: ignore[no-untyped-def]
     proposal = ProposalFactory(status=ProposalStatus.APPROVED, **kwargs)
     assert proposal_apply(proposal_id=proposal.pk, worker=WORKER).outcome == Outcome.APPLIED
     proposal.refresh_from_db()

@@ -159,7 +159,18 @@ def applied_batch(size: int, *, conflict_at: int | None = None):  # type: ignore
     return batch, proposals
 
 
-def test_the_bulk_page_shows_the_dry_run_then_starts_the_job(client, ops, django_capture_on_commit_callbacks):
+@pytest.fixture
+def sent_tasks(monkeypatch):  # type: ignore[no-untyped-def]
+    from config.celery import app
+
+    sent: list = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, **options: sent.append((name, args)))
+    return sent
+
+
+def test_the_bulk_page_shows_the_dry_run_then_starts_the_job(
+    client, ops, sent_tasks, django_capture_on_commit_callbacks
+):
     batch, proposals = applied_batch(4, conflict_at=1)
     response = client.get(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk})
     html = response.content.decode()
@@ -170,19 +181,11 @@ def test_the_bulk_page_shows_the_dry_run_then_starts_the_job(client, ops, django
     assert "9 Typed Street" in html
     assert not Change.objects.filter(action=ChangeAction.REVERT).exists()
 
-    from config.celery import app
-
-    sent = []
-    original = app.send_task
-    app.send_task = lambda name, args=None, **kw: sent.append((name, args))  # type: ignore[method-assign]
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": "bad sweep"})
-    finally:
-        app.send_task = original  # type: ignore[method-assign]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": "bad sweep"})
     job = UndoJob.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("undo-job", args=[job.pk])
-    assert sent == [("approvals.run_undo_job", [job.pk])]
+    assert sent_tasks == [("approvals.run_undo_job", [job.pk])]
     assert (job.total, job.status, job.reason) == (4, UndoJobStatus.QUEUED, "bad sweep")
 
 
