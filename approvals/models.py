@@ -514,6 +514,7 @@ class UndoJob(models.Model):
     requested_by_label = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
+    progressed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by_label = models.CharField(max_length=200, blank=True)
@@ -521,6 +522,7 @@ class UndoJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "progressed_at"], name="undo_job_status_progress")]
         constraints = [
             models.CheckConstraint(condition=Q(scope__in=UndoScope.values), name="undo_job_scope_valid"),
             models.CheckConstraint(condition=Q(status__in=UndoJobStatus.values), name="undo_job_status_valid"),

@@ -3,7 +3,7 @@
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from approvals.services.undo import undo_job_run
+from approvals.services.undo import undo_job_run, undo_jobs_sweep
 from approvals.tasks import worker_name
 
 
@@ -18,3 +18,9 @@ from approvals.tasks import worker_name
 def run_undo_job(self: Task, job_id: int) -> dict[str, int | str]:
     job = undo_job_run(job_id=int(job_id), worker=worker_name(self))
     return {"status": job.status, "done": job.done, "total": job.total, "conflicts": job.conflicts}
+
+
+@shared_task(name="approvals.sweep_undo_jobs", acks_late=True)
+def sweep_undo_jobs() -> int:
+    """Queue again the undo jobs that stopped making progress (beat)."""
+    return len(undo_jobs_sweep())

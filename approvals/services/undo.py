@@ -10,12 +10,14 @@ runs in a worker in chunks, reports its progress and can be cancelled between ch
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from approvals.models import (
@@ -442,6 +444,7 @@ def _run_chunk(job: UndoJob, items: list[UndoJobItem], actor: Actor) -> None:
 COUNTERS = [
     "status",
     "started_at",
+    "progressed_at",
     "worker",
     "done",
     "reverted",
@@ -481,7 +484,8 @@ def undo_job_run(
                 _finish(job, UndoJobStatus.CANCELLED, actor)
                 return job
             if job.status == UndoJobStatus.QUEUED:
-                job.status, job.started_at, job.worker = UndoJobStatus.RUNNING, timezone.now(), worker
+                job.status, job.started_at = UndoJobStatus.RUNNING, timezone.now()
+            job.worker, job.progressed_at = worker, timezone.now()
             items = list(job.items.filter(outcome=UndoItemOutcome.PENDING).order_by("position")[:size])
             if not items:
                 job.save(update_fields=COUNTERS)
@@ -491,6 +495,24 @@ def undo_job_run(
             job.save(update_fields=COUNTERS)
         if on_progress is not None:
             on_progress(job)
+
+
+def undo_jobs_sweep(*, stale_seconds: float | None = None) -> list[int]:
+    """Queue again the jobs that have made no progress for a while (a lost message, a killed worker).
+
+    Running one twice at once does no harm: every chunk locks the job, so two workers take turns.
+    """
+    if stale_seconds is None:
+        stale_seconds = float(settings.COUNTERSIGN["UNDO_STALE_AFTER_SECONDS"])
+    cutoff = timezone.now() - timedelta(seconds=stale_seconds)
+    stale = UndoJob.objects.filter(status__in=[UndoJobStatus.QUEUED, UndoJobStatus.RUNNING]).filter(
+        Q(progressed_at__lt=cutoff) | Q(progressed_at__isnull=True, created_at__lt=cutoff)
+    )
+    ids = list(stale.order_by("pk").values_list("pk", flat=True))
+    for job_id in ids:
+        logger.info("undo job %s made no progress since %s; queueing it again", job_id, cutoff)
+        undo_job_queue(job_id=job_id)
+    return ids
 
 
 def undo_job_cancel(*, job: UndoJob, actor: Actor, user: User | None = None) -> UndoJob:

@@ -227,3 +227,8 @@ CELERY_BEAT_SCHEDULE["approvals-follow-ups"] = {
 # Undo: changes per transaction in a bulk undo, and how often its progress bar asks for news.
 COUNTERSIGN["UNDO_CHUNK_SIZE"] = int(_env_number("COUNTERSIGN_UNDO_CHUNK_SIZE", 200))
 COUNTERSIGN["UNDO_POLL_SECONDS"] = _env_number("COUNTERSIGN_UNDO_POLL_SECONDS", 1)
+COUNTERSIGN["UNDO_STALE_AFTER_SECONDS"] = _env_number("COUNTERSIGN_UNDO_STALE_AFTER_SECONDS", 120)
+CELERY_BEAT_SCHEDULE["approvals-undo-sweeper"] = {
+    "task": "approvals.sweep_undo_jobs",
+    "schedule": _env_number("COUNTERSIGN_UNDO_SWEEP_INTERVAL_SECONDS", 60),
+}
