@@ -289,3 +289,30 @@ def test_running_a_finished_job_again_undoes_nothing_twice(db):
     undo_job_run(job_id=job.pk, worker=WORKER)
     undo_job_run(job_id=job.pk, worker="another/2")
     assert Change.objects.filter(action=ChangeAction.REVERT).count() == 3
+
+
+def test_a_batch_undo_stops_the_batch_first_so_nothing_new_of_it_lands(db):
+    batch, customers, proposals = applied_batch(2)
+    late = ProposalFactory(workflow=batch.workflow, batch=batch, status=ProposalStatus.APPROVED)
+    job = undo_job_start(
+        selection=UndoSelection(scope=UndoScope.BATCH, batch=batch), actor=Actor.system("ops"), reason="x y z"
+    )
+    assert job.total == 2
+    [result] = proposals_apply(proposal_ids=[late.pk], worker=WORKER)
+    assert result.outcome == Outcome.STOPPED
+    assert Proposal.objects.get(pk=late.pk).status == ProposalStatus.APPROVED
+    undo_job_run(job_id=job.pk, worker=WORKER)
+    assert Change.objects.filter(batch_id=batch.pk, action=ChangeAction.REVERT).count() == 2
+
+
+def test_an_already_engaged_batch_stop_is_kept_not_engaged_twice(db):
+    from approvals.models import StopScope
+    from approvals.services.stops import stop_engage
+
+    batch, _, _ = applied_batch(1)
+    switch = stop_engage(scope=StopScope.BATCH, batch=batch, reason="halted by the pipeline", actor=Actor.system("p"))
+    job = undo_job_start(
+        selection=UndoSelection(scope=UndoScope.BATCH, batch=batch), actor=Actor.system("ops"), reason="x y z"
+    )
+    assert job.stop == switch
+    assert StopSwitch.objects.count() == 1
