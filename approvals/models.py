@@ -574,7 +574,6 @@ class UndoJobItem(models.Model):
     record_type = models.CharField(max_length=32)
     record_id = models.CharField(max_length=64)
     outcome = models.CharField(max_length=10, choices=UndoItemOutcome.choices, default=UndoItemOutcome.PENDING)
-    revert_id = models.UUIDField(null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
     class Meta:

@@ -91,11 +91,16 @@ class UndoCandidates:
     already_undone: int
 
 
-def undo_candidates(*, selection: UndoSelection) -> UndoCandidates:
-    """The selection's changes still in force, newest first (the order they are undone in)."""
+def undo_candidates(*, selection: UndoSelection, ids_only: bool = False) -> UndoCandidates:
+    """The selection's changes still in force, newest first (the order they are undone in).
+
+    With `ids_only`, each change comes with its id, record and workflow only (enough to plan a job).
+    """
     selected = undo_selection_changes(selection=selection)
     touched = Change.objects.filter(action=ChangeAction.REVERT, reverts__in=selected.values("pk"))
     undone = set(changes_undone(change_ids=touched.values_list("reverts_id", flat=True).distinct()))
+    if ids_only:
+        selected = selected.only("id", "record_type", "record_id", "workflow_slug")
     changes = [change for change in selected if change.id not in undone]
     return UndoCandidates(changes=changes, already_undone=len(undone))
 

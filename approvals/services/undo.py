@@ -286,7 +286,7 @@ def undo_job_start(
     applies already in flight for it are waited for, so nothing new lands while the undo runs.
     """
     reason = _check_reason(reason)
-    first = undo_candidates(selection=selection)
+    first = undo_candidates(selection=selection, ids_only=True)
     if not first.changes:
         detail = f" ({first.already_undone} already undone)" if first.already_undone else ""
         raise InvalidTransition(f"nothing to undo in {selection.describe()}{detail}")
@@ -302,7 +302,7 @@ def undo_job_start(
                 .filter(batch=selection.batch, status=ProposalStatus.APPROVED)
                 .values_list("pk", flat=True)
             )
-        candidates = undo_candidates(selection=selection)
+        candidates = undo_candidates(selection=selection, ids_only=True)
         _check_rights(user, {change.workflow_slug for change in candidates.changes})
         job = UndoJob.objects.create(
             scope=selection.scope,
@@ -398,7 +398,6 @@ def _record_outcomes(
             job.failed += 1
         elif result.outcome == RevertOutcome.REVERTED:
             item.outcome = UndoItemOutcome.REVERTED
-            item.revert_id = result.revert.id if result.revert else None
             job.reverted += 1
         elif result.outcome == RevertOutcome.ALREADY_UNDONE:
             item.outcome = UndoItemOutcome.SKIPPED
@@ -409,7 +408,10 @@ def _record_outcomes(
             item.detail = {"detail": result.detail, "conflicts": [part.as_dict() for part in result.conflicts]}
             job.conflicts += 1
     job.done += len(items)
-    update_rows(items, ["outcome", "revert_id", "detail"])
+    reverted = [item.pk for item in items if item.outcome == UndoItemOutcome.REVERTED]
+    if reverted:
+        UndoJobItem.objects.filter(pk__in=reverted).update(outcome=UndoItemOutcome.REVERTED)
+    update_rows([item for item in items if item.outcome != UndoItemOutcome.REVERTED], ["outcome", "detail"])
 
 
 def _run_chunk(job: UndoJob, items: list[UndoJobItem], actor: Actor) -> None:
