@@ -57,11 +57,11 @@ def _initial_form(request: AuthenticatedHtmxRequest, rights) -> UndoSelectionFor
     source = request.POST if request.method == "POST" else request.GET
     if "scope" in source:
         return UndoSelectionForm(source, rights=rights)
+    if source.get("batch", "").isdigit():
+        return UndoSelectionForm({"scope": UndoScope.BATCH, "batch": source["batch"]}, rights=rights)
     initial: dict = {"scope": UndoScope.BATCH}
     if source.get("workflow"):
         initial = {"scope": UndoScope.WORKFLOW, "workflow": source["workflow"]}
-    if source.get("batch", "").isdigit():
-        initial = {"scope": UndoScope.BATCH, "batch": int(source["batch"])}
     return UndoSelectionForm(initial=initial, rights=rights)
 
 

@@ -1,8 +1,11 @@
 """The undo pages, through the test client (HTMX requests included)."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
+from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from approvals.models import FollowUp, FollowUpStatus, Proposal, ProposalStatus, UndoJob, UndoJobStatus
@@ -256,3 +259,20 @@ def test_the_workflows_page_offers_undo_and_shows_the_last_drill(client, ops):
     html = client.get(reverse("workflow-list")).content.decode()
     assert "passed</strong>" in html and "undo 0.10 s" in html
     assert reverse("undo-bulk") in html
+
+
+def test_a_batch_link_lands_on_its_dry_run_and_a_workflow_takes_a_time_from_the_browser(client, ops):
+    batch, proposals = applied_batch(2)
+    html = client.get(reverse("undo-bulk"), {"batch": batch.pk}).content.decode()
+    assert "Dry run: batch" in html and "<strong>2</strong> changes to undo" in html
+
+    since = (timezone.now() - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
+    html = client.get(
+        reverse("undo-bulk"), {"scope": "workflow", "workflow": batch.workflow.slug, "since": since}
+    ).content.decode()
+    assert f"Dry run: workflow {batch.workflow.slug} since" in html and "<strong>2</strong> changes" in html
+    response = client.get(
+        reverse("undo-bulk"),
+        {"scope": "workflow", "workflow": batch.workflow.slug, "since": since, "until": "2001-01-01T00:00"},
+    )
+    assert response.status_code == 422 and "Until (optional): must be after since" in response.content.decode()
