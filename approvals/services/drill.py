@@ -116,7 +116,7 @@ def _records(run: DrillRun, count: int) -> tuple[list[RecordRef], list[dict[str,
     Returns every record and the proposal each customer gets: mostly address changes with a
     follow-up email, some archives and deletes, and merges of a duplicate into a neighbour.
     """
-    tag = f"DRILL{run.drill.pk}"
+    tag = f"DRILL{run.drill.pk}{uuid.uuid4().hex[:6].upper()}"
     customers = Customer.objects.bulk_create(
         Customer(
             record_id=f"CUS-{tag}-{n:04d}",
