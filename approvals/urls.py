@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals import views, views_overrides, views_retention, views_review
+from approvals import views, views_overrides, views_retention, views_review, views_undo
 
 urlpatterns = [
     path("workflows/", views.workflow_list, name="workflow-list"),
@@ -29,4 +29,11 @@ urlpatterns = [
     path("trace/change/<uuid:change_id>/", views.trace_change, name="trace-change"),
     path("trace/proposal/<int:proposal_id>/", views.trace_proposal, name="trace-proposal"),
     path("workflows/<slug:slug>/retention/", views_retention.workflow_retention, name="workflow-retention"),
+]
+
+urlpatterns += [
+    path("changes/<uuid:change_id>/undo/", views_undo.change_undo, name="change-undo"),
+    path("undo/", views_undo.undo_bulk, name="undo-bulk"),
+    path("undo/jobs/<int:pk>/", views_undo.undo_job, name="undo-job"),
+    path("undo/jobs/<int:pk>/cancel/", views_undo.undo_job_cancel_view, name="undo-job-cancel"),
 ]

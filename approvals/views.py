@@ -15,6 +15,7 @@ from approvals.selectors.applying import proposals_waiting_on_stop
 from approvals.selectors.overrides import duty_by_workflow
 from approvals.selectors.stops import stop_rights_for_user
 from approvals.selectors.trace import Trace, trace_for_change, trace_for_proposal
+from approvals.selectors.undo import workflow_undo_context
 from approvals.selectors.workflows import workflow_list_for_user
 from approvals.services.stops import stop_engage_by_person, stop_release_by_person
 from core.errors import ApplicationError, NotFound
@@ -25,9 +26,9 @@ from core.types import AuthenticatedHtmxRequest
 def workflow_list(request: HttpRequest) -> HttpResponse:
     workflows = list(workflow_list_for_user(user=request.user))
     duties = duty_by_workflow(workflows=workflows, at=timezone.now())
-    return TemplateResponse(
-        request, "approvals/workflow_list.html", {"rows": [(workflow, duties[workflow.pk]) for workflow in workflows]}
-    )
+    context = {"rows": [(workflow, duties[workflow.pk]) for workflow in workflows]}
+    context.update(workflow_undo_context(user=request.user, workflows=workflows))
+    return TemplateResponse(request, "approvals/workflow_list.html", context)
 
 
 def _next_url(request: HttpRequest) -> str:

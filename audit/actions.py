@@ -13,9 +13,16 @@ ACTIONS: dict[str, str] = {
     "proposal.shadowed": "A shadow-stage workflow recorded a proposal that will never apply",
     "proposal.decision_refused": "Security: a decision was refused (self-approval, no permission, stale)",
     "proposal.artifact_flagged": "An artifact held a value of a field the workflow may not read",
+    "proposal.reverted": "The change a proposal made was undone",
+    "proposal.reapplied": "An undo was itself undone: the proposal's change is in force again",
     # changes
     "change.applied": "A change was written to a record",
     "change.reverted": "A change was undone",
+    # bulk undo and the rollback drill
+    "undo.started": "A bulk undo started (a batch, a workflow since a time, or a prompt version)",
+    "undo.finished": "A bulk undo finished",
+    "undo.cancelled": "A bulk undo was cancelled part-way",
+    "drill.completed": "A rollback drill ran (passed or failed)",
     # batches
     "batch.opened": "A pipeline opened a batch",
     # stop switch

@@ -1,8 +1,10 @@
 """Reads about records: finding one by the id staff use, its state at any moment, and its timeline."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django.db.models import QuerySet
 
@@ -231,3 +233,37 @@ def record_is_known(*, ref: RecordRef) -> bool:
 def change_list_recent(*, limit: int = 20) -> list[Change]:
     """The latest Changes to any record, newest first: one query."""
     return list(Change.objects.order_by("-applied_at")[:limit])
+
+
+def changes_undone(*, change_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+    """For each of these changes that is undone now, the revert that undid it.
+
+    A change is undone while one of its reverts stands; a revert that was itself undone no longer
+    counts (undoing an undo puts the change back). One query per level of undo-of-undo.
+    """
+    ids = list(dict.fromkeys(change_ids))
+    reverts_of: dict[UUID, list[UUID]] = {}
+    frontier = ids
+    while frontier:
+        found: list[UUID] = []
+        for start in range(0, len(frontier), 500):
+            rows = Change.objects.filter(
+                action=ChangeAction.REVERT, reverts_id__in=frontier[start : start + 500]
+            ).values_list("id", "reverts_id")
+            for revert_id, target in rows.order_by("applied_at"):
+                reverts_of.setdefault(target, []).append(revert_id)
+                found.append(revert_id)
+        frontier = found
+    standing: dict[UUID, UUID | None] = {}
+
+    def standing_revert(change_id: UUID) -> UUID | None:
+        if change_id not in standing:
+            standing[change_id] = next((r for r in reverts_of.get(change_id, []) if standing_revert(r) is None), None)
+        return standing[change_id]
+
+    result = {}
+    for change_id in ids:
+        revert = standing_revert(change_id)
+        if revert is not None:
+            result[change_id] = revert
+    return result

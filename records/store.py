@@ -4,7 +4,7 @@ Everything above this module reads and writes records only through a `RecordStor
 external CRM reached over HTTP can stand in for the built-in models.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -13,6 +13,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core.updates import update_rows
 from records.catalogue import RECORD_TYPES, Kind, RecordType
 from records.models import Customer, Order, Record, Ticket
 
@@ -66,6 +67,10 @@ class RecordStore(Protocol):
     def fetch_many(
         self, record_type: str, record_ids: Iterable[str], fields: list[str] | None = None
     ) -> dict[str, RecordState]: ...
+
+    def snapshot_many(self, refs: Iterable[RecordRef], *, lock: bool = False) -> dict[RecordRef, dict[str, Any]]: ...
+
+    def restore_many(self, items: Sequence[tuple[RecordRef, dict[str, Any], int]]) -> None: ...
 
 
 MODELS: dict[str, type[Customer] | type[Order] | type[Ticket]] = {
@@ -183,15 +188,19 @@ class DjangoRecordStore:
                     found[ref] = self._state(ref, record, None)
         return found
 
-    def _assign(self, ref: RecordRef, record: Record, values: dict[str, Any]) -> None:
+    def _assign(
+        self, ref: RecordRef, record: Record, values: dict[str, Any], *, customers: dict[str, Customer] | None = None
+    ) -> None:
         record_type = RECORD_TYPES[ref.record_type]
         for name, value in values.items():
             spec = record_type.field(name)
             if spec.kind == Kind.REF:
-                try:
-                    target = Customer.objects.get(record_id=value)
-                except Customer.DoesNotExist:
-                    raise RecordNotFound(f"no {spec.ref_type} '{value}' for {name}") from None
+                target = customers.get(value) if customers is not None else None
+                if target is None:
+                    try:
+                        target = Customer.objects.get(record_id=value)
+                    except Customer.DoesNotExist:
+                        raise RecordNotFound(f"no {spec.ref_type} '{value}' for {name}") from None
                 setattr(record, name, target)
             elif spec.kind == Kind.DECIMAL:
                 setattr(record, name, Decimal(value))
@@ -259,6 +268,77 @@ class DjangoRecordStore:
                     for record_id in rows.values_list("record_id", flat=True)
                 )
         return found
+
+    def _snapshot_of(self, ref: RecordRef, record: Record) -> dict[str, Any]:
+        return {
+            "values": self._state(ref, record, None).values,
+            "version": record.version,
+            "archived_at": record.archived_at.isoformat() if record.archived_at else None,
+            "deleted_at": record.deleted_at.isoformat() if record.deleted_at else None,
+        }
+
+    def snapshot_many(self, refs: Iterable[RecordRef], *, lock: bool = False) -> dict[RecordRef, dict[str, Any]]:
+        """Snapshots of several records, one query per record type. Records that do not exist are left out.
+
+        With `lock`, rows are locked in one order (type, then primary key), so two callers locking
+        overlapping sets wait for each other instead of deadlocking.
+        """
+        wanted: dict[str, set[str]] = {}
+        for ref in refs:
+            wanted.setdefault(ref.record_type, set()).add(ref.record_id)
+        found: dict[RecordRef, dict[str, Any]] = {}
+        for record_type in sorted(wanted):
+            probe = RecordRef(record_type, "")
+            ids = sorted(wanted[record_type])
+            for start in range(0, len(ids), 500):
+                queryset = self._queryset(probe, lock=lock).filter(record_id__in=ids[start : start + 500])
+                for record in queryset.order_by("pk"):
+                    ref = RecordRef(record_type, record.record_id)
+                    found[ref] = self._snapshot_of(ref, record)
+        return found
+
+    def restore_many(self, items: Sequence[tuple[RecordRef, dict[str, Any], int]]) -> None:
+        """Put each record at its snapshot, if it is still at the expected version.
+
+        Each item is (ref, snapshot, expected_version); the snapshot holds the `values` to set (any
+        subset of the fields), `archived_at`, `deleted_at` and the new `version`. One read and one
+        bulk update per record type and set of fields. Raises RecordNotFound or VersionMismatch.
+        """
+        by_type: dict[str, list[tuple[RecordRef, dict[str, Any], int]]] = {}
+        for item in items:
+            by_type.setdefault(item[0].record_type, []).append(item)
+        now = timezone.now()
+        for record_type, entries in sorted(by_type.items()):
+            model = MODELS[record_type]
+            spec = RECORD_TYPES[record_type]
+            ids = sorted(ref.record_id for ref, _, _ in entries)
+            records = {
+                record.record_id: record
+                for record in model.objects.select_for_update().filter(record_id__in=ids).order_by("pk")
+            }
+            references = {
+                value
+                for _, snapshot, _ in entries
+                for name, value in snapshot["values"].items()
+                if spec.field(name).kind == Kind.REF
+            }
+            customers = {c.record_id: c for c in Customer.objects.filter(record_id__in=references)}
+            groups: dict[tuple[str, ...], list[Record]] = {}
+            for ref, snapshot, expected_version in entries:
+                record = records.get(ref.record_id)
+                if record is None:
+                    raise RecordNotFound(f"no {ref.record_type} '{ref.record_id}'")
+                if record.version != expected_version:
+                    raise VersionMismatch(ref, expected_version, record.version)
+                self._assign(ref, record, snapshot["values"], customers=customers)
+                record.archived_at = parse_datetime(snapshot["archived_at"]) if snapshot.get("archived_at") else None
+                record.deleted_at = parse_datetime(snapshot["deleted_at"]) if snapshot.get("deleted_at") else None
+                record.version = snapshot["version"]
+                record.updated_at = now
+                groups.setdefault(tuple(sorted(snapshot["values"])), []).append(record)
+            for names, group in groups.items():
+                fields = [*names, "archived_at", "deleted_at", "version", "updated_at"]
+                update_rows(group, fields)
 
 
 def get_store() -> DjangoRecordStore:

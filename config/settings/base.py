@@ -174,7 +174,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 # Overrides are checked for expiry at each use; this only writes the expiry to the trail on time.
 CELERY_BEAT_SCHEDULE["expire-overrides"] = {"task": "approvals.expire_overrides", "schedule": 15.0}
-CELERY_IMPORTS = ["approvals.tasks_idempotency", "approvals.tasks_overrides", "audit.tasks"]
+CELERY_IMPORTS = ["approvals.tasks_idempotency", "approvals.tasks_overrides", "approvals.tasks_undo", "audit.tasks"]
 CELERY_BEAT_SCHEDULE["purge-idempotency-keys"] = {
     "task": "approvals.purge_idempotency_keys",
     "schedule": 3600.0,
@@ -235,4 +235,13 @@ CELERY_BEAT_SCHEDULE["approvals-apply-sweeper"] = {
 CELERY_BEAT_SCHEDULE["approvals-follow-ups"] = {
     "task": "approvals.run_due_followups",
     "schedule": COUNTERSIGN["FOLLOWUP_POLL_SECONDS"],
+}
+
+# Undo: changes per transaction in a bulk undo, and how often its progress bar asks for news.
+COUNTERSIGN["UNDO_CHUNK_SIZE"] = int(_env_number("COUNTERSIGN_UNDO_CHUNK_SIZE", 200))
+COUNTERSIGN["UNDO_POLL_SECONDS"] = _env_number("COUNTERSIGN_UNDO_POLL_SECONDS", 1)
+COUNTERSIGN["UNDO_STALE_AFTER_SECONDS"] = _env_number("COUNTERSIGN_UNDO_STALE_AFTER_SECONDS", 120)
+CELERY_BEAT_SCHEDULE["approvals-undo-sweeper"] = {
+    "task": "approvals.sweep_undo_jobs",
+    "schedule": _env_number("COUNTERSIGN_UNDO_SWEEP_INTERVAL_SECONDS", 60),
 }

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from approvals.demo import records as demo_records
+from approvals.demo import undo as demo_undo
 from approvals.demo.artifacts import store_demo_artifacts
 from approvals.demo.proposals import seed_proposals
 from approvals.models import Workflow
@@ -73,6 +74,7 @@ class Command(BaseCommand):
                 tokens.append(f"{workflow.slug}: {issued.token}")
                 accounts[workflow.slug] = issued.account
             proposals = seed_proposals(accounts=accounts)
+        bad_batch = demo_undo.applied_bad_batch(actor=actor)
         token_file = Path(settings.VAR_DIR) / "demo-tokens.txt"
         token_file.write_text("\n".join(tokens) + "\n")
         token_file.chmod(0o600)
@@ -82,4 +84,7 @@ class Command(BaseCommand):
             f"{sum(proposals.values())} proposals (one bulk batch), {artifact_count} AI artifacts "
             "(refund-notes keeps its prompts and outputs for 2 minutes: watch them being purged). "
             f"Pipeline tokens for the demo are in {token_file}."
+        )
+        self.stdout.write(
+            f"A bad batch to undo: batch {bad_batch.pk} ({bad_batch.name}), at /undo/?batch={bad_batch.pk}"
         )
