@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from audit.services import Actor, EventData, audit_record, audit_record_many
+from core.bulk import insert_one
 from core.errors import InvalidTransition, ValidationFailed
 from records.catalogue import RECORD_TYPES, Kind, clean_value
 from records.models import Change, ChangeAction, Customer
@@ -179,7 +180,7 @@ def _change_create(
     versions: tuple[int, int],
     **extra: Any,
 ) -> Change:
-    return Change.objects.create(
+    change = Change(
         record_type=ref.record_type,
         record_id=ref.record_id,
         action=action,
@@ -194,6 +195,8 @@ def _change_create(
         applied_by=origin.applied_by,
         **extra,
     )
+    insert_one(change)
+    return change
 
 
 def _locked_state(ref: RecordRef, current: RecordState | None, fields: list[str] | None = None) -> RecordState:

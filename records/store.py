@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -199,15 +199,50 @@ class DjangoRecordStore:
                 setattr(record, name, value)
 
     def write(self, ref: RecordRef, values: dict[str, Any], expected_version: int) -> RecordState:
-        """Set `values` (plain form) if the record is still at `expected_version`; bump the version."""
-        record = self._get(ref, lock=True)
-        if record.version != expected_version:
-            raise VersionMismatch(ref, expected_version, record.version)
-        self._assign(ref, record, values)
-        record.version += 1
-        record.updated_at = timezone.now()
-        record.save(update_fields=[*values, "version", "updated_at"])
-        return self._state(ref, record, list(values))
+        """Set `values` (plain form) if the record is still at `expected_version`; bump the version.
+
+        One `UPDATE ... WHERE version = expected RETURNING version`: the row is locked, checked and
+        written in a single statement, without reading it first.
+        """
+        model = self._model(ref)
+        record_type = RECORD_TYPES[ref.record_type]
+        quote = connection.ops.quote_name
+        assignments: list[str] = []
+        params: list[Any] = []
+        written: dict[str, Any] = {}
+        fields = {field.name: field for field in model._meta.concrete_fields}
+        for name, value in values.items():
+            spec = record_type.field(name)
+            field = fields[name]
+            if spec.kind == Kind.REF:
+                target = Customer.objects.filter(record_id=value).values_list("pk", flat=True).first()
+                if target is None:
+                    raise RecordNotFound(f"no {spec.ref_type} '{value}' for {name}")
+                prepared: Any = target
+                written[name] = value
+            elif spec.kind == Kind.DECIMAL:
+                prepared = field.get_db_prep_save(Decimal(value), connection)
+                written[name] = str(Decimal(value).quantize(Decimal("0.01")))
+            else:
+                prepared = field.get_db_prep_save(value, connection)
+                written[name] = list(value) if spec.kind == Kind.TAGS else value
+            assignments.append(f"{quote(str(field.column))} = %s")
+            params.append(prepared)
+        # Built only from the model's own table and column names; every value is a parameter.
+        sql = (
+            f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)}, "  # noqa: S608
+            f"{quote('version')} = {quote('version')} + 1, {quote('updated_at')} = %s "
+            f"WHERE {quote('record_id')} = %s AND {quote('version')} = %s RETURNING {quote('version')}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, timezone.now(), ref.record_id, expected_version])
+            row = cursor.fetchone()
+        if row is None:
+            actual = model.objects.filter(record_id=ref.record_id).values_list("version", flat=True).first()
+            if actual is None:
+                raise RecordNotFound(f"no {ref.record_type} '{ref.record_id}'")
+            raise VersionMismatch(ref, expected_version, actual)
+        return RecordState(ref=ref, version=row[0], values=written)
 
     def snapshot(self, ref: RecordRef, *, lock: bool = False) -> dict[str, Any]:
         """Everything needed to put the record back exactly: every field, version and visibility."""
