@@ -128,7 +128,57 @@ class DjangoRecordStore:
         return self._model(ref).objects.filter(record_id=ref.record_id).exists()
 
     def fetch(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> RecordState:
-        return self._state(ref, self._get(ref, lock=lock), fields)
+        """The record's plain values (all fields, or `fields`), read in one plain query; with `lock`,
+        its row is locked until the transaction ends. Reference fields come back as record ids."""
+        model = self._model(ref)
+        record_type = RECORD_TYPES[ref.record_type]
+        names = record_type.field_names if fields is None else fields
+        specs = [record_type.field(name) for name in names]
+        by_name = {field.name: field for field in model._meta.concrete_fields}
+        quote = connection.ops.quote_name
+        columns = [f"t.{quote(name)}" for name in ("version", "archived_at", "deleted_at", record_type.title_field)]
+        joins = []
+        for number, spec in enumerate(specs):
+            column = quote(str(by_name[spec.name].column))
+            if spec.kind == Kind.REF:
+                target = quote(MODELS[spec.ref_type]._meta.db_table)
+                joins.append(f"LEFT JOIN {target} r{number} ON r{number}.{quote('id')} = t.{column}")
+                columns.append(f"r{number}.{quote('record_id')}")
+            else:
+                columns.append(f"t.{column}")
+        lock_clause = " FOR UPDATE OF t" if lock and connection.features.has_select_for_update_of else ""
+        # Built only from the models' own table and column names; the id is a parameter.
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {quote(model._meta.db_table)} t {' '.join(joins)} "  # noqa: S608
+            f"WHERE t.{quote('record_id')} = %s{lock_clause}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [ref.record_id])
+            row = cursor.fetchone()
+        if row is None:
+            raise RecordNotFound(f"no {ref.record_type} '{ref.record_id}'")
+        version, archived_at, deleted_at, title, *raw = row
+        values = {}
+        for spec, value in zip(specs, raw, strict=True):
+            if spec.kind != Kind.REF:
+                # What the ORM would do to the column's raw value (JSON text, SQLite's 0/1 booleans, ...).
+                field = by_name[spec.name]
+                expression = field.get_col(model._meta.db_table)
+                for converter in [*connection.ops.get_db_converters(expression), *field.get_db_converters(connection)]:
+                    value = converter(value, expression, connection)
+            if spec.kind == Kind.DECIMAL:
+                value = str(Decimal(value).quantize(Decimal("0.01")))
+            elif spec.kind == Kind.TAGS:
+                value = list(value)
+            values[spec.name] = value
+        return RecordState(
+            ref=ref,
+            version=version,
+            values=values,
+            title=str(title),
+            archived=archived_at is not None,
+            deleted=deleted_at is not None,
+        )
 
     def fetch_many(
         self, record_type: str, record_ids: Iterable[str], fields: list[str] | None = None
