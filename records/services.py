@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 
@@ -222,12 +223,14 @@ def change_update(
     origin: ChangeOrigin,
     expected_version: int | None = None,
     current: RecordState | None = None,
+    change_id: UUID | None = None,
 ) -> Change:
     """Set fields of a record, keeping the exact values they replace. One audit event per field.
 
     `current` is the record as the caller read it with a lock in this same transaction (it must
     hold every field in `values`); without it the record is read and locked here. Raises
     ValidationFailed naming a bad field, InvalidTransition for a hidden record, VersionMismatch.
+    `change_id` names the Change to store (a new id when not given).
     """
     if not values:
         raise ValidationFailed([("changes", "name at least one field to change")])
@@ -258,6 +261,7 @@ def change_update(
             before=before,
             after=after,
             versions=(version, written.version),
+            **({"id": change_id} if change_id is not None else {}),
         )
         audit_record_many(
             origin.event(ref=ref, change=change, field=name, old_value=before[name], new_value=after[name])

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -190,12 +190,17 @@ def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:
     )
 
 
-def _write(proposal: Proposal, state: RecordState, worker: str) -> Change:
+def _write(proposal: Proposal, state: RecordState, worker: str, change_id: UUID | None = None) -> Change:
     origin = _origin(proposal, worker)
     ref = state.ref
     if proposal.action == Action.UPDATE:
         return change_update(
-            ref=ref, values=proposal.changes, origin=origin, expected_version=state.version, current=state
+            ref=ref,
+            values=proposal.changes,
+            origin=origin,
+            expected_version=state.version,
+            current=state,
+            change_id=change_id,
         )
     if proposal.action == Action.ARCHIVE:
         return change_archive(ref=ref, origin=origin, expected_version=state.version, current=state)
@@ -293,7 +298,7 @@ def _lock_proposal(proposal_id: int) -> Proposal | None:
     return proposal
 
 
-def _mark_applied(proposal: Proposal, change_id: UUID) -> None:
+def _mark_applied(proposal: Proposal, change_id: UUID) -> UUID:
     proposal.status = ProposalStatus.APPLIED
     proposal.change_id = change_id
     proposal.updated_at = timezone.now()
@@ -309,6 +314,7 @@ def _mark_applied(proposal: Proposal, change_id: UUID) -> None:
                 proposal.pk,
             ],
         )
+    return change_id
 
 
 def _apply_locked(proposal_id: int, worker: str) -> ApplyResult:
@@ -335,8 +341,13 @@ def _apply_locked(proposal_id: int, worker: str) -> ApplyResult:
     problems = _conflicts(proposal, state)
     if problems:
         return _mark_conflict(proposal, state, problems, worker)
-    change = _write(proposal, state, worker)
-    _mark_applied(proposal, change.id)
+    if proposal.action == Action.UPDATE:
+        # Marked first, under a new Change's id, so that the audit append, which holds the chain
+        # lock until the commit, is the transaction's last statement: appenders wait on it less.
+        change = _write(proposal, state, worker, _mark_applied(proposal, uuid4()))
+    else:
+        change = _write(proposal, state, worker)
+        _mark_applied(proposal, change.id)
     followups_create_for_change(proposal=proposal, change_id=change.id)
     callback_queue_for(proposal=proposal, event="applied")
     return ApplyResult(proposal_id, Outcome.APPLIED, change_id=change.id)
