@@ -5,6 +5,7 @@ import uuid
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -22,14 +23,14 @@ class AuditEvent(models.Model):
     actor_kind = models.CharField(max_length=20, choices=ActorKind.choices)
     actor_id = models.CharField(max_length=64, blank=True)
     actor_label = models.CharField(max_length=200, blank=True)
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64)
     record_type = models.CharField(max_length=32, blank=True)
     record_id = models.CharField(max_length=64, blank=True)
     field = models.CharField(max_length=64, blank=True)
     old_value = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     new_value = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     proposal_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    change_id = models.UUIDField(null=True, blank=True, db_index=True)
+    change_id = models.UUIDField(null=True, blank=True)
     batch_id = models.BigIntegerField(null=True, blank=True)
     workflow_slug = models.CharField(max_length=64, blank=True)
     model_name = models.CharField(max_length=100, blank=True)
@@ -40,19 +41,26 @@ class AuditEvent(models.Model):
     reason = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-id"]
         # The trail is read newest first and paged by id, so each filter's index ends with the id.
+        # Every filter is an exact match, so no index needs LIKE operator classes. An index covers only
+        # the rows that hold its value (a system event such as a purge tombstone names no record,
+        # batch, change, prompt or approver), so appending those rows touches few indexes; an exact
+        # match on a value implies the index's condition, so the planner still uses it.
         indexes = [
-            models.Index(fields=["record_id", "id"], name="audit_record_id"),
-            models.Index(fields=["record_id", "occurred_at"], name="audit_record_time"),
-            models.Index(fields=["batch_id", "id"], name="audit_batch_id"),
+            models.Index(fields=["action", "id"], name="audit_action_id"),
+            models.Index(fields=["record_id", "id"], name="audit_record_id", condition=Q(record_id__gt="")),
+            models.Index(fields=["record_id", "occurred_at"], name="audit_record_time", condition=Q(record_id__gt="")),
+            models.Index(fields=["change_id"], name="audit_change", condition=Q(change_id__isnull=False)),
+            models.Index(fields=["batch_id", "id"], name="audit_batch_id", condition=Q(batch_id__isnull=False)),
             models.Index(fields=["workflow_slug", "id"], name="audit_workflow_id"),
-            models.Index(fields=["prompt_version", "id"], name="audit_prompt_id"),
-            models.Index(fields=["approver_label", "id"], name="audit_approver_id"),
+            models.Index(fields=["prompt_version", "id"], name="audit_prompt_id", condition=Q(prompt_version__gt="")),
+            models.Index(fields=["approver_label", "id"], name="audit_approver_id", condition=Q(approver_label__gt="")),
         ]
+        constraints = [models.UniqueConstraint(fields=["hash"], name="audit_hash_unique")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.record_type}:{self.record_id}"

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Actor, EventData, audit_record, audit_record_many
+from core.bulk import insert_one
 from core.errors import InvalidTransition, NotFound, ValidationFailed
 from records.catalogue import RECORD_TYPES, Kind, clean_value
 from records.models import Change, ChangeAction, Customer
@@ -184,7 +185,7 @@ def _change_create(
     versions: tuple[int, int],
     **extra: Any,
 ) -> Change:
-    return Change.objects.create(
+    change = Change(
         record_type=ref.record_type,
         record_id=ref.record_id,
         action=action,
@@ -199,6 +200,8 @@ def _change_create(
         applied_by=origin.applied_by,
         **extra,
     )
+    insert_one(change)
+    return change
 
 
 def _locked_state(ref: RecordRef, current: RecordState | None, fields: list[str] | None = None) -> RecordState:
@@ -224,12 +227,14 @@ def change_update(
     origin: ChangeOrigin,
     expected_version: int | None = None,
     current: RecordState | None = None,
+    change_id: UUID | None = None,
 ) -> Change:
     """Set fields of a record, keeping the exact values they replace. One audit event per field.
 
     `current` is the record as the caller read it with a lock in this same transaction (it must
     hold every field in `values`); without it the record is read and locked here. Raises
     ValidationFailed naming a bad field, InvalidTransition for a hidden record, VersionMismatch.
+    `change_id` names the Change to store (a new id when not given).
     """
     if not values:
         raise ValidationFailed([("changes", "name at least one field to change")])
@@ -260,6 +265,7 @@ def change_update(
             before=before,
             after=after,
             versions=(version, written.version),
+            **({"id": change_id} if change_id is not None else {}),
         )
         audit_record_many(
             origin.event(ref=ref, change=change, field=name, old_value=before[name], new_value=after[name])

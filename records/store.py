@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -133,7 +133,57 @@ class DjangoRecordStore:
         return self._model(ref).objects.filter(record_id=ref.record_id).exists()
 
     def fetch(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> RecordState:
-        return self._state(ref, self._get(ref, lock=lock), fields)
+        """The record's plain values (all fields, or `fields`), read in one plain query; with `lock`,
+        its row is locked until the transaction ends. Reference fields come back as record ids."""
+        model = self._model(ref)
+        record_type = RECORD_TYPES[ref.record_type]
+        names = record_type.field_names if fields is None else fields
+        specs = [record_type.field(name) for name in names]
+        by_name = {field.name: field for field in model._meta.concrete_fields}
+        quote = connection.ops.quote_name
+        columns = [f"t.{quote(name)}" for name in ("version", "archived_at", "deleted_at", record_type.title_field)]
+        joins = []
+        for number, spec in enumerate(specs):
+            column = quote(str(by_name[spec.name].column))
+            if spec.kind == Kind.REF:
+                target = quote(MODELS[spec.ref_type]._meta.db_table)
+                joins.append(f"LEFT JOIN {target} r{number} ON r{number}.{quote('id')} = t.{column}")
+                columns.append(f"r{number}.{quote('record_id')}")
+            else:
+                columns.append(f"t.{column}")
+        lock_clause = " FOR UPDATE OF t" if lock and connection.features.has_select_for_update_of else ""
+        # Built only from the models' own table and column names; the id is a parameter.
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {quote(model._meta.db_table)} t {' '.join(joins)} "  # noqa: S608
+            f"WHERE t.{quote('record_id')} = %s{lock_clause}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [ref.record_id])
+            row = cursor.fetchone()
+        if row is None:
+            raise RecordNotFound(f"no {ref.record_type} '{ref.record_id}'")
+        version, archived_at, deleted_at, title, *raw = row
+        values = {}
+        for spec, value in zip(specs, raw, strict=True):
+            if spec.kind != Kind.REF:
+                # What the ORM would do to the column's raw value (JSON text, SQLite's 0/1 booleans, ...).
+                field = by_name[spec.name]
+                expression = field.get_col(model._meta.db_table)
+                for converter in [*connection.ops.get_db_converters(expression), *field.get_db_converters(connection)]:
+                    value = converter(value, expression, connection)
+            if spec.kind == Kind.DECIMAL:
+                value = str(Decimal(value).quantize(Decimal("0.01")))
+            elif spec.kind == Kind.TAGS:
+                value = list(value)
+            values[spec.name] = value
+        return RecordState(
+            ref=ref,
+            version=version,
+            values=values,
+            title=str(title),
+            archived=archived_at is not None,
+            deleted=deleted_at is not None,
+        )
 
     def fetch_many(
         self, record_type: str, record_ids: Iterable[str], fields: list[str] | None = None
@@ -208,15 +258,50 @@ class DjangoRecordStore:
                 setattr(record, name, value)
 
     def write(self, ref: RecordRef, values: dict[str, Any], expected_version: int) -> RecordState:
-        """Set `values` (plain form) if the record is still at `expected_version`; bump the version."""
-        record = self._get(ref, lock=True)
-        if record.version != expected_version:
-            raise VersionMismatch(ref, expected_version, record.version)
-        self._assign(ref, record, values)
-        record.version += 1
-        record.updated_at = timezone.now()
-        record.save(update_fields=[*values, "version", "updated_at"])
-        return self._state(ref, record, list(values))
+        """Set `values` (plain form) if the record is still at `expected_version`; bump the version.
+
+        One `UPDATE ... WHERE version = expected RETURNING version`: the row is locked, checked and
+        written in a single statement, without reading it first.
+        """
+        model = self._model(ref)
+        record_type = RECORD_TYPES[ref.record_type]
+        quote = connection.ops.quote_name
+        assignments: list[str] = []
+        params: list[Any] = []
+        written: dict[str, Any] = {}
+        fields = {field.name: field for field in model._meta.concrete_fields}
+        for name, value in values.items():
+            spec = record_type.field(name)
+            field = fields[name]
+            if spec.kind == Kind.REF:
+                target = Customer.objects.filter(record_id=value).values_list("pk", flat=True).first()
+                if target is None:
+                    raise RecordNotFound(f"no {spec.ref_type} '{value}' for {name}")
+                prepared: Any = target
+                written[name] = value
+            elif spec.kind == Kind.DECIMAL:
+                prepared = field.get_db_prep_save(Decimal(value), connection)
+                written[name] = str(Decimal(value).quantize(Decimal("0.01")))
+            else:
+                prepared = field.get_db_prep_save(value, connection)
+                written[name] = list(value) if spec.kind == Kind.TAGS else value
+            assignments.append(f"{quote(str(field.column))} = %s")
+            params.append(prepared)
+        # Built only from the model's own table and column names; every value is a parameter.
+        sql = (
+            f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)}, "  # noqa: S608
+            f"{quote('version')} = {quote('version')} + 1, {quote('updated_at')} = %s "
+            f"WHERE {quote('record_id')} = %s AND {quote('version')} = %s RETURNING {quote('version')}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, timezone.now(), ref.record_id, expected_version])
+            row = cursor.fetchone()
+        if row is None:
+            actual = model.objects.filter(record_id=ref.record_id).values_list("version", flat=True).first()
+            if actual is None:
+                raise RecordNotFound(f"no {ref.record_type} '{ref.record_id}'")
+            raise VersionMismatch(ref, expected_version, actual)
+        return RecordState(ref=ref, version=row[0], values=written)
 
     def snapshot(self, ref: RecordRef, *, lock: bool = False) -> dict[str, Any]:
         """Everything needed to put the record back exactly: every field, version and visibility."""
