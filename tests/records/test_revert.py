@@ -282,3 +282,18 @@ def test_two_undos_of_one_change_write_once(db):
         [second] = changes_revert(changes=[change], actor=OPS, applied_by="ops")
     assert second.outcome == RevertOutcome.ALREADY_UNDONE
     assert Change.objects.filter(reverts=change).count() == 1
+
+
+def test_undoing_an_old_re_archive_after_a_new_archive_is_a_conflict(db):
+    customer = CustomerFactory()
+    ref = _ref(customer)
+    archive = change_archive(ref=ref, origin=AI)
+    unarchive = _undo(archive)
+    rearchive = _undo(unarchive)
+    _undo(archive)  # the archive is in force again, so it can be undone again
+    change_archive(ref=ref, origin=PERSON)  # archived again, at another moment
+    with pytest.raises(RevertConflict) as refused:
+        _undo(rearchive)
+    [conflict] = refused.value.result.conflicts
+    assert conflict.field == "archived_at" and conflict.now != conflict.written
+    assert Customer.objects.get(pk=customer.pk).archived_at is not None
