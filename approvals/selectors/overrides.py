@@ -1,9 +1,8 @@
 """Reads about overrides: which one is in force, who is on duty, what waits on a block, what to review."""
 
-import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
@@ -25,9 +24,9 @@ from approvals.models import (
     Workflow,
 )
 from approvals.schedule import Duty, Shift, day_window_of, override_duty
+from approvals.selectors.applying import canary_writes_today
 from audit.models import AuditEvent
 from core.errors import NotFound
-from records.models import Change
 
 _SPECIFIC_FIRST = Case(
     When(scope=OverrideScope.PROPOSAL, then=Value(0)),
@@ -88,31 +87,34 @@ def duty_by_workflow(*, workflows: list[Workflow], at: datetime) -> dict[int, Du
     return {workflow.pk: override_duty(workflow=workflow, at=at) for workflow in workflows}
 
 
-def canary_day_start(*, workflow: Workflow, at: datetime) -> datetime:
-    """Midnight of `at`'s day in the workflow's team time zone: the canary cap counts from here."""
-    zone = zoneinfo.ZoneInfo(workflow.override_timezone or "UTC")
-    local_day = at.astimezone(zone).date()
-    return datetime.combine(local_day, time(0), tzinfo=zone)
-
-
 def canary_changes_today(*, workflows: list[Workflow], at: datetime) -> dict[str, int]:
-    """How many records each canary workflow has changed today (reverts are not counted)."""
-    canary = [w for w in workflows if w.stage == Stage.CANARY]
+    """How many records each canary workflow has changed today, counted as the apply engine counts
+    them (from 00:00 UTC, reverts not counted)."""
+    canary = [w.slug for w in workflows if w.stage == Stage.CANARY]
     if not canary:
         return {}
-    today = Q(pk__in=[])
-    for workflow in canary:
-        today |= Q(workflow_slug=workflow.slug, applied_at__gte=canary_day_start(workflow=workflow, at=at))
-    rows = Change.objects.filter(today).exclude(action="revert").values("workflow_slug").annotate(n=Count("id"))
-    return {row["workflow_slug"]: row["n"] for row in rows}
+    return canary_writes_today(workflow_slugs=canary, now=at)
 
 
-def canary_cap_reached(*, workflow: Workflow, at: datetime | None = None) -> bool:
-    if workflow.stage != Stage.CANARY:
-        return False
+def overridden_within(
+    *, proposal_ids: list[int], batch_ids: set[int], at: datetime | None = None
+) -> tuple[set[int], set[int]]:
+    """Of these proposals and batches, those with an override of their own lifting a stop switch or
+    a canary cap at `at`: (proposal ids, batch ids). One query."""
     at = at or timezone.now()
-    done = canary_changes_today(workflows=[workflow], at=at).get(workflow.slug, 0)
-    return done >= workflow.canary_daily_limit
+    rows = list(
+        Override.objects.filter(
+            Q(scope=OverrideScope.PROPOSAL, proposal_id__in=proposal_ids)
+            | Q(scope=OverrideScope.BATCH, batch_id__in=list(batch_ids)),
+            block__in=[OverrideBlock.STOP_SWITCH, OverrideBlock.CANARY_CAP],
+            revoked_at__isnull=True,
+            granted_at__lte=at,
+            expires_at__gt=at,
+        ).values_list("scope", "proposal_id", "batch_id")
+    )
+    proposals = {proposal_id for scope, proposal_id, _ in rows if scope == OverrideScope.PROPOSAL}
+    batches = {batch_id for scope, _, batch_id in rows if scope == OverrideScope.BATCH}
+    return proposals, batches
 
 
 def override_target(

@@ -14,18 +14,19 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from approvals.models import Action, Proposal, ProposalStatus, Stage, StopScope, Workflow
+from approvals.models import Action, Proposal, ProposalStatus, Stage, StopScope, StopSwitch, Workflow
 from approvals.selectors.applying import (
     CANARY_CAP_REASON,
     STAGE_WAIT_REASONS,
-    canary_cap_reached,
     describe_stop,
     proposals_ready_to_apply,
     stale_cutoff,
 )
-from approvals.selectors.stops import stop_covering
+from approvals.selectors.overrides import overridden_within
 from approvals.services.callbacks import callback_queue_for
 from approvals.services.followups import followups_create_for_change
+from approvals.services.overrides import override_canary_hold, override_record_apply, override_stop_hold
+from approvals.services.queueing import apply_queue
 from audit.services import Actor, audit_record
 from records.catalogue import RECORD_TYPES, clean_value
 from records.models import Change
@@ -34,8 +35,6 @@ from records.store import RecordNotFound, RecordRef, RecordState, get_store
 
 logger = logging.getLogger(__name__)
 
-APPLY_TASK = "approvals.apply_approved"
-SWEEP_TASK = "approvals.sweep_approved"
 MAX_RETRY_DELAY_SECONDS = 600
 
 
@@ -58,6 +57,7 @@ class ApplyResult:
     change_id: UUID | None = None
     attempts: int = 0
     stop_scope: str = ""
+    liftable: bool = False  # an override of a batch or a proposal could let others it covers through
 
 
 class StopStateUnknown(Exception):
@@ -68,29 +68,7 @@ def _settings_number(name: str) -> float:
     return float(settings.COUNTERSIGN[name])
 
 
-# Queueing ----------------------------------------------------------------------------------------
-
-
-def apply_send_now(proposal_ids: Sequence[int], *, countdown: float | None = None) -> None:
-    from config.celery import app as celery_app
-
-    size = max(1, int(_settings_number("APPLY_CHUNK_SIZE")))
-    for start in range(0, len(proposal_ids), size):
-        celery_app.send_task(APPLY_TASK, args=[list(proposal_ids[start : start + size])], countdown=countdown)
-
-
-def apply_queue(*, proposal_ids: Iterable[int], countdown: float | None = None) -> None:
-    """Queue the apply task for these proposals, in chunks, once the current transaction commits."""
-    ids = list(dict.fromkeys(int(pk) for pk in proposal_ids))
-    if ids:
-        transaction.on_commit(lambda: apply_send_now(ids, countdown=countdown))
-
-
-def apply_queue_sweep() -> None:
-    """Ask a worker to queue every approved proposal that may apply now (after a stop is released)."""
-    from config.celery import app as celery_app
-
-    transaction.on_commit(lambda: celery_app.send_task(SWEEP_TASK, kwargs={"stale_seconds": 0}))
+# Sweeping ----------------------------------------------------------------------------------------
 
 
 def apply_sweep(*, stale_seconds: float | None = None) -> list[int]:
@@ -236,6 +214,16 @@ APPLY_FIELDS = (
 )
 
 
+def _stopped(proposal_id: int, switch: StopSwitch) -> ApplyResult:
+    return ApplyResult(
+        proposal_id,
+        Outcome.STOPPED,
+        describe_stop(switch),
+        stop_scope=switch.scope,
+        liftable=switch.scope != StopScope.GLOBAL,
+    )
+
+
 def _apply_locked(proposal_id: int, worker: str) -> ApplyResult:
     try:
         proposal = (
@@ -253,16 +241,28 @@ def _apply_locked(proposal_id: int, worker: str) -> ApplyResult:
         return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(workflow.stage)])
     state = get_store().fetch(RecordRef(proposal.record_type, proposal.record_id), lock=True)
     try:
-        switch = stop_covering(workflow_id=workflow.pk, batch_id=proposal.batch_id, lock=True)
+        stop = override_stop_hold(proposal=proposal, lock=True)
     except Exception as error:  # fail closed: whatever stops us reading the switches stops the write
         raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
-    if switch is not None:
-        return ApplyResult(proposal_id, Outcome.STOPPED, describe_stop(switch), stop_scope=switch.scope)
+    if stop.switch is not None:
+        return _stopped(proposal_id, stop.switch)
+    lifting = list(stop.lifting)
     if workflow.stage == Stage.CANARY:
         # One writer at a time per canary workflow, so two workers cannot both take the last slot.
         list(Workflow.objects.select_for_update().filter(pk=workflow.pk).values_list("pk", flat=True))
-        if canary_cap_reached(workflow=workflow):
-            return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON)
+        canary = override_canary_hold(proposal=proposal)
+        if canary.holds:
+            return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
+        if canary.lifting is not None:
+            lifting.append(canary.lifting)
+    problems = _conflicts(proposal, state)
+    if lifting and not override_record_apply(
+        overrides=lifting, actor=Actor.worker(worker), proposal=proposal, written=not problems
+    ):
+        # An override ended between reading it and using it: its block is back.
+        if stop.lifting:
+            return _stopped(proposal_id, stop.engaged[0])
+        return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
     problems = _conflicts(proposal, state)
     if problems:
         return _mark_conflict(proposal, state, problems, worker)
@@ -331,8 +331,9 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
     """Apply a chunk, each proposal in its own transaction.
 
     Once a stop switch, a stage or a canary cap holds one proposal, the others it covers in the
-    chunk are left approved without opening a transaction for each; any that is written is checked
-    in its own transaction, whatever the chunk saw before.
+    chunk are left approved without opening a transaction for each, except those an override of
+    their own or of their batch may let through; any that is written is checked in its own
+    transaction, whatever the chunk saw before.
     """
     ids = list(dict.fromkeys(int(pk) for pk in proposal_ids))
     keys = {
@@ -341,6 +342,16 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
             pk__in=ids, status=ProposalStatus.APPROVED
         ).values_list("pk", "workflow_id", "batch_id")
     }
+    overridden: tuple[set[int], set[int]] | None = None
+
+    def has_own_override(proposal_id: int, batch_id: int | None) -> bool:
+        nonlocal overridden
+        if overridden is None:  # read once per chunk, and only when something holds
+            batch_ids = {batch for _, batch in keys.values() if batch is not None}
+            overridden = overridden_within(proposal_ids=list(keys), batch_ids=batch_ids)
+        proposals, batches = overridden
+        return proposal_id in proposals or (batch_id is not None and batch_id in batches)
+
     held_everything: ApplyResult | None = None
     held_workflows: dict[int, ApplyResult] = {}
     held_batches: dict[int, ApplyResult] = {}
@@ -351,7 +362,7 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
             continue
         workflow_id, batch_id = keys[proposal_id]
         held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
-        if held:
+        if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
             results.append(ApplyResult(proposal_id, held.outcome, held.detail))
             continue
         result = proposal_apply(proposal_id=proposal_id, worker=worker)

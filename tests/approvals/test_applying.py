@@ -14,7 +14,7 @@ from approvals.selectors.applying import (
     proposal_apply_wait_reason,
     proposals_ready_to_apply,
 )
-from approvals.services import applying
+from approvals.services import overrides
 from approvals.services.applying import Outcome, proposal_apply, proposals_apply
 from approvals.services.stops import stop_engage, stop_release
 from audit.models import AuditEvent
@@ -160,7 +160,7 @@ def test_when_the_stop_switches_cannot_be_read_nothing_is_written(db, monkeypatc
     def unreadable(**kwargs):  # type: ignore[no-untyped-def]
         raise DatabaseError("relation approvals_stopswitch is locked")
 
-    monkeypatch.setattr(applying, "stop_covering", unreadable)
+    monkeypatch.setattr(overrides, "stops_engaged_over", unreadable)
     result = proposal_apply(proposal_id=proposal.pk, worker=WORKER)
     assert result.outcome == Outcome.BLOCKED
     assert "could not be read" in result.detail

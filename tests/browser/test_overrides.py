@@ -28,7 +28,7 @@ def sent_tasks(monkeypatch):
     from config.celery import app
 
     sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args: sent.append((name, args)))
+    monkeypatch.setattr(app, "send_task", lambda name, args, **options: sent.append((name, args)))
     return sent
 
 
