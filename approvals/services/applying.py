@@ -95,6 +95,8 @@ def _conflicts(proposal: Proposal, state: RecordState) -> list[str]:
     if hidden and not (proposal.action == Action.DELETE and not state.deleted):
         return [f"{state.ref} is {hidden}"]
     problems = []
+    if proposal.base_version is not None and proposal.base_version != state.version:
+        problems.append(f"version is now {state.version}; the proposal saw {proposal.base_version}")
     record_type = RECORD_TYPES[proposal.record_type]
     for name, seen in (proposal.base or {}).items():
         if name == "version":
@@ -199,6 +201,7 @@ APPLY_FIELDS = (
     "action",
     "changes",
     "base",
+    "base_version",
     "merge_into",
     "reason",
     "model_name",

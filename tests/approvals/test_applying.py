@@ -115,6 +115,16 @@ def test_a_version_in_base_must_match(db):
     assert "version is now 4" in type(proposal).objects.get(pk=proposal.pk).last_error
 
 
+def test_the_version_sent_beside_base_must_match(db):
+    customer = CustomerFactory(version=2)
+    stale = approved(record_id=customer.record_id, base_version=1)
+    current = approved(record_id=CustomerFactory(version=2).record_id, base_version=2)
+    assert proposal_apply(proposal_id=stale.pk, worker=WORKER).outcome == Outcome.CONFLICT
+    assert "version is now 2; the proposal saw 1" in type(stale).objects.get(pk=stale.pk).last_error
+    assert Customer.objects.get(pk=customer.pk).version == 2
+    assert proposal_apply(proposal_id=current.pk, worker=WORKER).outcome == Outcome.APPLIED
+
+
 def test_an_archived_record_is_a_conflict(db):
     customer = CustomerFactory(archived_at=timezone.now())
     proposal = approved(record_id=customer.record_id)
