@@ -13,6 +13,7 @@ ACTIONS: dict[str, str] = {
     "proposal.shadowed": "A shadow-stage workflow recorded a proposal that will never apply",
     "proposal.decision_refused": "Security: a decision was refused (self-approval, no permission, stale)",
     "proposal.artifact_flagged": "An artifact held a value of a field the workflow may not read",
+    "proposal.forced": "A person on override duty chose to write a proposal in conflict over the current values",
     # changes
     "change.applied": "A change was written to a record",
     "change.reverted": "A change was undone",

@@ -69,6 +69,62 @@ def override_active(
     )
 
 
+def waits_for_day_approvers(*, workflow: Workflow, duty: Duty) -> bool:
+    """Whether a pending proposal of `workflow` waits for daytime approvers who are off duty: the
+    block an after-hours override lifts. Needs the workflow's override groups selected."""
+    return (
+        duty.shift == Shift.AFTER_HOURS
+        and day_window_of(workflow) is not None
+        and workflow.approver_group_id != workflow.override_after_hours_group_id
+    )
+
+
+@dataclass(frozen=True)
+class ProposalOverrides:
+    """What overrides mean for one person and one proposal now."""
+
+    duty: Duty | None
+    offer: str  # the block this person may override on this proposal now, or ""
+    decide: Override | None  # the after-hours override that lets this person decide it
+    conflict: Override | None  # the conflict override that lets this person write over the current value
+
+    @property
+    def any(self) -> bool:
+        return bool(self.offer or self.decide or self.conflict)
+
+
+NO_OVERRIDES = ProposalOverrides(None, "", None, None)
+
+
+def proposal_overrides_for(
+    *, user: AbstractBaseUser | AnonymousUser, proposal: Proposal, at: datetime | None = None
+) -> ProposalOverrides:
+    """For a pending proposal waiting for off-duty approvers, or one in conflict: may `user`
+    override its block now, and which override in force lets them act on it. Never for the
+    person who asked for it."""
+    if not user.is_authenticated or proposal.status not in (ProposalStatus.PENDING, ProposalStatus.CONFLICT):
+        return NO_OVERRIDES
+    if _requested_by(proposal, user):
+        return NO_OVERRIDES
+    at = at or timezone.now()
+    workflow = Workflow.objects.select_related("override_day_group", "override_after_hours_group").get(
+        pk=proposal.workflow_id
+    )
+    duty = override_duty(workflow=workflow, at=at)
+    group_ids = _group_ids(user)
+    on_duty = user_may_override_now(user=user, duty=duty, group_ids=group_ids)
+    if proposal.status == ProposalStatus.PENDING:
+        active = override_active(block=OverrideBlock.AFTER_HOURS_APPROVAL, proposal=proposal, at=at)
+        decide = active if active and workflow.override_after_hours_group_id in group_ids else None
+        waiting = waits_for_day_approvers(workflow=workflow, duty=duty)
+        offer = OverrideBlock.AFTER_HOURS_APPROVAL if waiting and on_duty and active is None else ""
+        return ProposalOverrides(duty, offer, decide, None)
+    active = override_active(block=OverrideBlock.CONFLICT, proposal=proposal, at=at)
+    usable = active is not None and (on_duty or active.granted_by_id == user.pk)
+    offer = OverrideBlock.CONFLICT if on_duty and active is None else ""
+    return ProposalOverrides(duty, offer, None, active if usable else None)
+
+
 def user_may_override_now(*, user: AbstractBaseUser | AnonymousUser, duty: Duty, group_ids: set[int]) -> bool:
     return user.is_authenticated and duty.group is not None and duty.group.pk in group_ids
 
@@ -171,6 +227,7 @@ class ProposalRow:
     duty: Duty
     may_override: bool
     override: Override | None
+    openable: bool  # the viewer may open it on the review screens
 
 
 @dataclass
@@ -275,13 +332,7 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
         may = user_may_override_now(user=user, duty=duty, group_ids=group_ids)
         canary.append(CanaryRow(workflow, done, held, duty, may and override is None, override))
 
-    off_duty = [
-        w.pk
-        for w in workflows
-        if duties[w.pk].shift == Shift.AFTER_HOURS
-        and day_window_of(w) is not None
-        and w.approver_group_id != w.override_after_hours_group_id
-    ]
+    off_duty = [w.pk for w in workflows if waits_for_day_approvers(workflow=w, duty=duties[w.pk])]
     waiting = list(
         Proposal.objects.filter(workflow_id__in=off_duty, status=ProposalStatus.PENDING)
         .select_related("batch", "requested_by_user")
@@ -293,6 +344,17 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
         .order_by("updated_at")[: BLOCKED_PROPOSALS_SHOWN + 1]
     )
 
+    openable = set(
+        get_objects_for_user(
+            user,
+            ["approvals.review_workflow", "approvals.override_workflow"],
+            klass=Workflow.objects.filter(pk__in=ids),
+            any_perm=True,
+            with_superuser=False,
+            accept_global_perms=False,
+        ).values_list("pk", flat=True)
+    )
+
     def proposal_rows(proposals: list[Proposal], block: str) -> list[ProposalRow]:
         rows = []
         for proposal in proposals[:BLOCKED_PROPOSALS_SHOWN]:
@@ -300,7 +362,9 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
             duty = duties[proposal.workflow_id]
             override = active_for(block, OverrideScope.PROPOSAL, proposal.pk)
             may = user_may_override_now(user=user, duty=duty, group_ids=group_ids) and not _requested_by(proposal, user)
-            rows.append(ProposalRow(proposal, duty, may and override is None, override))
+            rows.append(
+                ProposalRow(proposal, duty, may and override is None, override, proposal.workflow_id in openable)
+            )
         return rows
 
     to_review = Override.objects.filter(workflow_id__in=ids, review=OverrideReview.PENDING).count()
