@@ -5,6 +5,7 @@ whatever it finds approved it applies; anything left approved is found again by 
 """
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -355,6 +356,10 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
         proposals, batches = overridden
         return proposal_id in proposals or (batch_id is not None and batch_id in batches)
 
+    # Pacing between writes, for a system of record that must not be hurried (the demo uses it so a
+    # bulk batch runs long enough to stop it by hand). The stop switches are read at every write.
+    pause = _settings_number("APPLY_PAUSE_SECONDS")
+    written = False
     held_everything: ApplyResult | None = None
     held_workflows: dict[int, ApplyResult] = {}
     held_batches: dict[int, ApplyResult] = {}
@@ -368,8 +373,11 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
         if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
             results.append(ApplyResult(proposal_id, held.outcome, held.detail))
             continue
+        if pause and written:
+            time.sleep(pause)
         result = proposal_apply(proposal_id=proposal_id, worker=worker)
         results.append(result)
+        written = written or result.outcome == Outcome.APPLIED
         if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:
             held_everything = result
         elif result.stop_scope == StopScope.BATCH and batch_id:

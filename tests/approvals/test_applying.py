@@ -14,7 +14,7 @@ from approvals.selectors.applying import (
     proposal_apply_wait_reason,
     proposals_ready_to_apply,
 )
-from approvals.services import overrides
+from approvals.services import applying, overrides
 from approvals.services.applying import Outcome, proposal_apply, proposals_apply
 from approvals.services.stops import stop_engage, stop_release
 from audit.models import AuditEvent
@@ -292,3 +292,18 @@ def test_the_sweeper_leaves_fresh_proposals_to_their_own_message(db):
     proposal = approved()
     assert proposals_ready_to_apply(updated_before=timezone.now() - timedelta(minutes=2)) == []
     assert proposals_ready_to_apply(updated_before=timezone.now()) == [proposal.pk]
+
+
+def test_a_pause_between_writes_paces_a_chunk_and_never_delays_a_held_one(db, settings, monkeypatch):
+    settings.COUNTERSIGN = {**settings.COUNTERSIGN, "APPLY_PAUSE_SECONDS": 0.25}
+    pauses = []
+    monkeypatch.setattr(applying.time, "sleep", pauses.append)
+    batch = BatchFactory()
+    written = [approved(workflow=batch.workflow, batch=batch) for _ in range(3)]
+    outcomes = proposals_apply(proposal_ids=[p.pk for p in written], worker=WORKER)
+    assert [r.outcome for r in outcomes] == [Outcome.APPLIED] * 3
+    assert pauses == [0.25, 0.25]
+    stop_engage(scope=StopScope.BATCH, batch=batch, reason="bad prompt", actor=Actor.system("test"))
+    held = [approved(workflow=batch.workflow, batch=batch) for _ in range(3)]
+    assert {r.outcome for r in proposals_apply(proposal_ids=[p.pk for p in held], worker=WORKER)} == {Outcome.STOPPED}
+    assert pauses == [0.25, 0.25]
