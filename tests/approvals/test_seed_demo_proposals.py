@@ -15,9 +15,10 @@ def test_the_demo_has_pending_proposals_of_every_action_and_one_bulk_batch(db, s
         "duplicate-merge",
     }
     assert Proposal.objects.filter(status="shadowed", workflow__slug="ticket-triage").exists()
-    batch = Batch.objects.get()
+    batch = Batch.objects.get(name="Nightly address sweep from support tickets")
     assert batch.proposals.count() == batch.expected_size == 30
     assert all(p.requested_by_user.username == "agent" for p in pending.select_related("requested_by_user"))
+    assert Batch.objects.count() == 2  # and the halted one: tests/approvals/test_seed_demo_blocks.py
     submitted = AuditEvent.objects.filter(action="proposal.submitted")
     assert submitted.count() == Proposal.objects.count()
     merge = pending.filter(action="merge").first()
@@ -30,10 +31,12 @@ def test_the_demo_proposals_are_the_same_every_time(db, settings, tmp_path):
     call_command("seed_demo")
     first = list(Proposal.objects.order_by("pk").values_list("record_id", "action", "changes", "merge_into"))
     Proposal.objects.all().delete()
-    from approvals.demo.proposals import seed_proposals
-    from approvals.models import ServiceAccount
+    from approvals.demo.proposals import seed_held_work, seed_proposals
+    from approvals.models import ServiceAccount, StopSwitch
 
     accounts = {a.workflow.slug: a for a in ServiceAccount.objects.select_related("workflow")}
+    StopSwitch.objects.all().delete()
     Batch.objects.all().delete()
     seed_proposals(accounts=accounts)
+    seed_held_work(accounts=accounts)
     assert list(Proposal.objects.order_by("pk").values_list("record_id", "action", "changes", "merge_into")) == first
