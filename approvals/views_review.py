@@ -259,6 +259,7 @@ def review_batch(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpRespon
         "batch": batch,
         "groups": batch_groups(user=request.user, batch=batch),
         "progress": batch_progress(batch=batch),
+        "stop_batch": batch,  # the Stop control offers to halt this batch
     }
     return TemplateResponse(request, BATCH, context)
 
