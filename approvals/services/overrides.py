@@ -1,9 +1,10 @@
 """Overrides: a person on duty lifts one block for one proposal, batch or workflow, with a written
 reason, for a bounded time. Every grant, use, expiry, revocation and review is in the trail.
 
-The apply path and the decision path ask these functions whether a block still holds:
-`override_stop_holding`, `override_canary_holding`, `override_lift_for_decision` and, for a
-conflict written over deliberately, `override_lift`. Each one records the use it permits.
+The apply path reads `override_stop_hold` and `override_canary_hold`, and once it knows whether it
+writes or finds a conflict, records each use with `override_record_apply` (`override_stop_holding`
+and `override_canary_holding` do both at once). The decision path asks `override_lift_for_decision`
+and, for a conflict written over deliberately, `override_lift`; each records the use it permits.
 """
 
 from collections.abc import Sequence
