@@ -110,13 +110,13 @@ def proposals_ready_to_apply(*, updated_before: datetime) -> list[int]:
     queryset = Proposal.objects.filter(
         status=ProposalStatus.APPROVED, updated_at__lte=updated_before, workflow__stage__in=APPLYING_STAGES
     )
-    held = Q(pk__in=[])
+    holds: list[Q] = []
     stopped_workflows = {workflow_id for scope, workflow_id, _ in engaged if scope == StopScope.WORKFLOW}
     stopped_batches = {batch_id for scope, _, batch_id in engaged if scope == StopScope.BATCH}
     if stopped_workflows:
-        held |= Q(workflow_id__in=stopped_workflows)
+        holds.append(Q(workflow_id__in=stopped_workflows))
     if stopped_batches:
-        held |= Q(batch_id__in=stopped_batches)
+        holds.append(Q(batch_id__in=stopped_batches))
     canaries = {
         slug: (pk, limit)
         for pk, slug, limit in Workflow.objects.filter(stage=Stage.CANARY, proposals__status=ProposalStatus.APPROVED)
@@ -127,8 +127,11 @@ def proposals_ready_to_apply(*, updated_before: datetime) -> list[int]:
         used = canary_writes_today(workflow_slugs=canaries)
         capped = [pk for slug, (pk, limit) in canaries.items() if used.get(slug, 0) >= limit]
         if capped:
-            held |= Q(workflow_id__in=capped)
-    if stopped_workflows or stopped_batches or canaries:
+            holds.append(Q(workflow_id__in=capped))
+    if holds:
+        held = holds[0]
+        for hold in holds[1:]:
+            held |= hold
         now = timezone.now()
         lifting = Override.objects.filter(
             block__in=[OverrideBlock.STOP_SWITCH, OverrideBlock.CANARY_CAP],
