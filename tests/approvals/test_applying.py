@@ -296,7 +296,7 @@ def test_the_sweeper_leaves_fresh_proposals_to_their_own_message(db):
 
 def test_a_pause_between_writes_paces_a_chunk_and_never_delays_a_held_one(db, settings, monkeypatch):
     settings.COUNTERSIGN = {**settings.COUNTERSIGN, "APPLY_PAUSE_SECONDS": 0.25}
-    pauses = []
+    pauses: list[float] = []
     monkeypatch.setattr(applying.time, "sleep", pauses.append)
     batch = BatchFactory()
     written = [approved(workflow=batch.workflow, batch=batch) for _ in range(3)]
