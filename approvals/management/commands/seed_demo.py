@@ -81,7 +81,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo loaded: {len(DEMO_USERS)} users, {demo_records.CUSTOMERS} customers, {demo_records.ORDERS} orders, "
             f"{demo_records.TICKETS} tickets, {Workflow.objects.count()} workflows, "
-            f"{sum(proposals.values())} pending proposals (one bulk batch to approve as a group), "
+            f"{sum(proposals.values())} proposals (one bulk batch to approve as a group), "
             f"{sum(held.values())} more held: '{HALTED_BATCH}' ({HALTED_APPROVED} approved, halted by its pipeline's "
             "stop switch) and one approved change an agent's edit turns into a conflict; "
             f"{Artifact.objects.count()} AI artifacts "
