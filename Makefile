@@ -33,7 +33,8 @@ run: install
 	@echo "  Pipeline tokens for the demo: var/demo-tokens.txt   API docs: http://$(HOST):$(PORT)/api/v1/docs"
 	@echo "  Press Ctrl-C to stop the web server, the worker and beat."
 	@echo ""
-	exec env PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/honcho -f Procfile.embedded start -p $(PORT)
+	exec env PATH="$(CURDIR)/.venv/bin:$$PATH" COUNTERSIGN_APPLY_PAUSE_SECONDS="$${COUNTERSIGN_APPLY_PAUSE_SECONDS:-1}" \
+		.venv/bin/honcho -f Procfile.embedded start -p $(PORT)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

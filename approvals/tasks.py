@@ -9,15 +9,11 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from approvals.services.applying import (
-    apply_retry_later,
-    apply_send_now,
-    apply_sweep,
-    proposals_apply,
-)
+from approvals.services.applying import apply_retry_later, apply_sweep, proposals_apply
 from approvals.services.callbacks import callback_deliver, callback_give_up
 from approvals.services.delivery import DeliveryFailed
 from approvals.services.followups import followups_run_due
+from approvals.services.queueing import apply_send_now
 
 logger = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ urlpatterns = [
     path("review/<int:proposal_id>/claim/", views_review.review_claim, name="review-claim"),
     path("review/<int:proposal_id>/approve/", views_review.review_approve, name="review-approve"),
     path("review/<int:proposal_id>/reject/", views_review.review_reject, name="review-reject"),
+    path("review/<int:proposal_id>/write-over/", views_review.review_force_apply, name="review-force-apply"),
     path("review/batches/<int:batch_id>/", views_review.review_batch, name="review-batch"),
     path("review/batches/<int:batch_id>/group/", views_review.review_group, name="review-group"),
     path("trace/change/<uuid:change_id>/", views.trace_change, name="trace-change"),

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -36,6 +37,15 @@ from approvals.services.schedules import schedule_editable_by, workflow_schedule
 from approvals.services.workflows import MAX_OVERRIDE_MINUTES
 from core.errors import ApplicationError, NotAllowed, NotFound, ValidationFailed
 from core.types import AuthenticatedHtmxRequest
+
+
+def _next_url(request: AuthenticatedHtmxRequest, candidate: str) -> str:
+    """Where to go after granting: a page of this site the form came from, else Blocked."""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("blocked")
 
 
 def _field_errors(error: ApplicationError) -> dict[str, str]:
@@ -75,6 +85,7 @@ def override_new(request: AuthenticatedHtmxRequest) -> HttpResponse:
         "reason": source.get("reason", ""),
         "minutes": source.get("minutes", str(min(DEFAULT_OVERRIDE_MINUTES, workflow.override_max_minutes))),
         "errors": {},
+        "next": _next_url(request, source.get("next", "")),
     }
     if request.method != "POST":
         return TemplateResponse(request, "approvals/override_form.html", context)
@@ -103,8 +114,8 @@ def override_new(request: AuthenticatedHtmxRequest) -> HttpResponse:
         f"for {int((override.expires_at - override.granted_at).total_seconds() // 60)} minutes.",
     )
     if request.htmx:
-        return HttpResponseClientRedirect(reverse("blocked"))
-    return redirect("blocked")
+        return HttpResponseClientRedirect(context["next"])
+    return redirect(context["next"])
 
 
 @login_required

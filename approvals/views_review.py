@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
 from approvals.models import Action, Batch, Proposal
+from approvals.selectors.applying import proposal_apply_wait_reason
 from approvals.selectors.review import (
     AGE_CHOICES,
     FIELD_CHOICES,
@@ -36,6 +37,7 @@ from approvals.services.decisions import (
     Outcome,
     proposal_approve,
     proposal_claim,
+    proposal_force_apply,
     proposal_group_decide,
     proposal_reject,
 )
@@ -46,6 +48,7 @@ QUEUE = "approvals/review_queue.html"
 DETAIL = "approvals/review_detail.html"
 BATCH = "approvals/review_batch.html"
 GROUP = "approvals/review_group.html"
+FORCE = "approvals/review_force.html"
 DECIDED_EVENT = "proposalDecided"
 
 
@@ -210,6 +213,38 @@ def review_reject(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpRe
     return _decide(request, proposal_id, approve=False)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_force_apply(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpResponse:
+    """A proposal in conflict: the three values side by side, and (under a conflict override) the
+    deliberate choice to write the proposed value over the current one, confirmed."""
+    proposal = _visible(request, proposal_id)
+    filters, _ = QueueFilters.from_params({})
+    error: ApplicationError | None = None
+    status = 200
+    if request.method == "POST":
+        try:
+            if request.POST.get("confirm") != "yes":
+                raise ValidationFailed([("confirm", "tick the box to confirm you mean to write over the record")])
+            version = _revision(request.POST.get("version"))
+            if version is None:
+                raise ValidationFailed([("version", "is required: the record version you looked at")])
+            forced = proposal_force_apply(
+                proposal=proposal, user=request.user, expected_version=version, note=request.POST.get("note", "")
+            )
+        except ApplicationError as refused:
+            error, status = refused, refused.status_code
+            proposal = _visible(request, proposal_id)
+        else:
+            waits = proposal_apply_wait_reason(proposal=forced)
+            text = f"Proposal {forced.pk} will be written over {forced.record_id}'s current values shortly."
+            messages.success(request, text + (f" It waits for now: {waits}." if waits else ""))
+            return redirect("trace-proposal", proposal_id=forced.pk)
+    detail = proposal_review_detail(user=request.user, proposal=proposal, filters=filters)
+    context = {"detail": detail, "p": detail.proposal, "error": error.message if error else ""}
+    return TemplateResponse(request, FORCE, context, status=status)
+
+
 def _batch(request: AuthenticatedHtmxRequest, batch_id: int) -> Batch:
     try:
         return batch_for_review(user=request.user, batch_id=batch_id)
@@ -224,6 +259,7 @@ def review_batch(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpRespon
         "batch": batch,
         "groups": batch_groups(user=request.user, batch=batch),
         "progress": batch_progress(batch=batch),
+        "stop_batch": batch,  # the Stop control offers to halt this batch
     }
     return TemplateResponse(request, BATCH, context)
 

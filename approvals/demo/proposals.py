@@ -1,16 +1,32 @@
 """Deterministic demo proposals, submitted through the same intake services the pipeline API uses:
 pending proposals of every action across the demo workflows, one bulk batch among them, and a few
-shadowed ones from the shadow-stage workflow."""
+shadowed ones from the shadow-stage workflow.
+
+`seed_held_work` then leaves something for the on-call side to try: a batch the lead approved that
+its pipeline halted (a batch stop switch), an approved change that an agent's edit by hand will
+turn into a conflict when the worker comes to it, and a prompt that carried more than the workflow
+may read."""
 
 from collections import defaultdict
 from typing import Any
 
-from approvals.models import ServiceAccount
+from django.contrib.auth.models import User
+
+from approvals.models import Proposal, ServiceAccount
+from approvals.services.artifacts import artifact_attach
+from approvals.services.decisions import proposal_approve
 from approvals.services.intake import ProposalData, batch_open, proposal_submit, proposal_submit_many
+from approvals.services.stops import stop_engage_for_own_batch
 from records.models import Customer, Order, Ticket
+from records.services import ChangeOrigin, change_update
+from records.store import RecordRef
 
 REQUESTER = "agent"
 BULK_SIZE = 30
+HALTED_APPROVED = 12
+HALTED_PENDING = 3
+HALTED_BATCH = "Weekend address sweep"
+HALT_REASON = "The address parser timed out twice on this run; holding its writes until someone checks a sample"
 STREETS = ["Harbour Road", "Castle Street", "Rose Street", "Canal Walk", "Station Road", "Park Avenue"]
 TOWNS = ["Leith", "Edinburgh", "Glasgow", "York", "Bristol"]
 
@@ -185,3 +201,64 @@ def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
         )
         made[triage.workflow.slug] += 1
     return dict(made)
+
+
+def seed_held_work(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
+    """The blocks an on-call person meets: a halted batch of approved changes (and a few still
+    pending in it), one approved change whose record an agent edits by hand before the worker
+    comes to it, and a flagged prompt. Returns how many proposals it added."""
+    address = accounts["address-updates"]
+    lead = User.objects.get(username="lead")
+    customers = list(Customer.objects.order_by("record_id"))
+
+    batch = batch_open(
+        account=address,
+        name=HALTED_BATCH,
+        run_id="sweep-2026-11-28",
+        expected_size=HALTED_APPROVED + HALTED_PENDING,
+        requested_by=REQUESTER,
+    )
+    sweep = [
+        _address_update(customer, 40 + n, "sweep-2026-11-28")
+        for n, customer in enumerate(customers[130 : 130 + HALTED_APPROVED + HALTED_PENDING])
+    ]
+    submitted = [p for p in proposal_submit_many(account=address, items=sweep, batch=batch) if isinstance(p, Proposal)]
+    for proposal in submitted[:HALTED_APPROVED]:
+        proposal_approve(proposal=proposal, reviewer=lead, note="Spot-checked against the tickets")
+    stop_engage_for_own_batch(account=address, batch=batch, reason=HALT_REASON)
+
+    customer = customers[160]
+    stale = proposal_submit(account=address, data=_address_update(customer, 60, "run-2026-11-27-0042"))
+    proposal_approve(proposal=stale, reviewer=lead)
+    change_update(
+        ref=RecordRef("customer", customer.record_id),
+        values={"shipping_address": "Flat 2, 7 Shore Road, Leith"},
+        origin=ChangeOrigin(applied_by="support desk", reason="Customer phoned with a corrected address"),
+        expected_version=customer.version,
+    )
+
+    flagged = next(
+        (p, c) for p, c in _pending_address_updates(address, customers[:6]) if c.internal_notes or c.support_notes
+    )
+    proposal, noted = flagged
+    notes = " ".join(note for note in (noted.support_notes, noted.internal_notes) if note)
+    artifact_attach(
+        account=address,
+        kind="prompt",
+        bucket="live",
+        name=f"address-{noted.record_id}.prompt.txt",
+        content=(
+            f"Ticket from {noted.full_name} <{noted.email}>: 'please send everything to my new address'.\n"
+            f"Account notes: {notes}\nExtract the new shipping address."
+        ),
+        proposal_id=proposal.pk,
+    )
+    return {address.workflow.slug: len(submitted) + 1}
+
+
+def _pending_address_updates(account: ServiceAccount, customers: list[Customer]) -> list[tuple[Proposal, Customer]]:
+    by_id = {customer.record_id: customer for customer in customers}
+    proposals = Proposal.objects.filter(
+        workflow=account.workflow, status="pending", record_id__in=list(by_id), batch__isnull=True
+    ).order_by("pk")
+    return [(proposal, by_id[proposal.record_id]) for proposal in proposals]

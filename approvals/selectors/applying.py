@@ -3,10 +3,20 @@
 from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from approvals.models import Proposal, ProposalStatus, Stage, StopScope, StopSwitch, Workflow
+from approvals.models import (
+    Override,
+    OverrideBlock,
+    OverrideScope,
+    Proposal,
+    ProposalStatus,
+    Stage,
+    StopScope,
+    StopSwitch,
+    Workflow,
+)
 from records.models import Change, ChangeAction
 
 CANARY_CAP_REASON = "canary cap reached, resumes at 00:00 UTC"
@@ -24,12 +34,11 @@ def utc_day_start(moment: datetime | None = None) -> datetime:
 
 
 def canary_writes_today(*, workflow_slugs: Iterable[str], now: datetime | None = None) -> dict[str, int]:
-    """Writes applied today (UTC) from proposals of each workflow, reverts not counted."""
+    """Writes applied today (from 00:00 UTC) by each workflow, reverts not counted: what a canary cap counts."""
     rows = (
         Change.objects.filter(
             workflow_slug__in=list(workflow_slugs),
             applied_at__gte=utc_day_start(now),
-            proposal_id__isnull=False,
         )
         .exclude(action=ChangeAction.REVERT)
         .values_list("workflow_slug")
@@ -91,7 +100,9 @@ def proposal_apply_wait_reason(*, proposal: Proposal) -> str | None:
 def proposals_ready_to_apply(*, updated_before: datetime) -> list[int]:
     """Approved proposals untouched since `updated_before` that nothing holds: the sweeper queues these.
 
-    A stop switch, a stage that does not write, or a canary cap already reached keeps a proposal out.
+    A stop switch, a stage that does not write, or a canary cap already reached keeps a proposal out,
+    unless an override in force for it, its batch or its workflow may lift that block (the apply
+    path decides, at the moment of the write, whether it does).
     """
     engaged = list(StopSwitch.objects.filter(released_at__isnull=True).values_list("scope", "workflow_id", "batch_id"))
     if any(scope == StopScope.GLOBAL for scope, _, _ in engaged):
@@ -99,12 +110,13 @@ def proposals_ready_to_apply(*, updated_before: datetime) -> list[int]:
     queryset = Proposal.objects.filter(
         status=ProposalStatus.APPROVED, updated_at__lte=updated_before, workflow__stage__in=APPLYING_STAGES
     )
+    holds: list[Q] = []
     stopped_workflows = {workflow_id for scope, workflow_id, _ in engaged if scope == StopScope.WORKFLOW}
     stopped_batches = {batch_id for scope, _, batch_id in engaged if scope == StopScope.BATCH}
     if stopped_workflows:
-        queryset = queryset.exclude(workflow_id__in=stopped_workflows)
+        holds.append(Q(workflow_id__in=stopped_workflows))
     if stopped_batches:
-        queryset = queryset.exclude(batch_id__in=stopped_batches)
+        holds.append(Q(batch_id__in=stopped_batches))
     canaries = {
         slug: (pk, limit)
         for pk, slug, limit in Workflow.objects.filter(stage=Stage.CANARY, proposals__status=ProposalStatus.APPROVED)
@@ -114,7 +126,25 @@ def proposals_ready_to_apply(*, updated_before: datetime) -> list[int]:
     if canaries:
         used = canary_writes_today(workflow_slugs=canaries)
         capped = [pk for slug, (pk, limit) in canaries.items() if used.get(slug, 0) >= limit]
-        queryset = queryset.exclude(workflow_id__in=capped)
+        if capped:
+            holds.append(Q(workflow_id__in=capped))
+    if holds:
+        held = holds[0]
+        for hold in holds[1:]:
+            held |= hold
+        now = timezone.now()
+        lifting = Override.objects.filter(
+            block__in=[OverrideBlock.STOP_SWITCH, OverrideBlock.CANARY_CAP],
+            revoked_at__isnull=True,
+            granted_at__lte=now,
+            expires_at__gt=now,
+        )
+        lifted = (
+            Q(pk__in=lifting.filter(scope=OverrideScope.PROPOSAL).values("proposal_id"))
+            | Q(batch_id__in=lifting.filter(scope=OverrideScope.BATCH).values("batch_id"))
+            | Q(workflow_id__in=lifting.filter(scope=OverrideScope.WORKFLOW).values("workflow_id"))
+        )
+        queryset = queryset.exclude(held & ~lifted)
     return list(queryset.order_by("pk").values_list("pk", flat=True))
 
 

@@ -1,9 +1,8 @@
 """Reads about overrides: which one is in force, who is on duty, what waits on a block, what to review."""
 
-import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
@@ -25,9 +24,9 @@ from approvals.models import (
     Workflow,
 )
 from approvals.schedule import Duty, Shift, day_window_of, override_duty
+from approvals.selectors.applying import canary_writes_today
 from audit.models import AuditEvent
 from core.errors import NotFound
-from records.models import Change
 
 _SPECIFIC_FIRST = Case(
     When(scope=OverrideScope.PROPOSAL, then=Value(0)),
@@ -70,6 +69,62 @@ def override_active(
     )
 
 
+def waits_for_day_approvers(*, workflow: Workflow, duty: Duty) -> bool:
+    """Whether a pending proposal of `workflow` waits for daytime approvers who are off duty: the
+    block an after-hours override lifts. Needs the workflow's override groups selected."""
+    return (
+        duty.shift == Shift.AFTER_HOURS
+        and day_window_of(workflow) is not None
+        and workflow.approver_group_id != workflow.override_after_hours_group_id
+    )
+
+
+@dataclass(frozen=True)
+class ProposalOverrides:
+    """What overrides mean for one person and one proposal now."""
+
+    duty: Duty | None
+    offer: str  # the block this person may override on this proposal now, or ""
+    decide: Override | None  # the after-hours override that lets this person decide it
+    conflict: Override | None  # the conflict override that lets this person write over the current value
+
+    @property
+    def any(self) -> bool:
+        return bool(self.offer or self.decide or self.conflict)
+
+
+NO_OVERRIDES = ProposalOverrides(None, "", None, None)
+
+
+def proposal_overrides_for(
+    *, user: AbstractBaseUser | AnonymousUser, proposal: Proposal, at: datetime | None = None
+) -> ProposalOverrides:
+    """For a pending proposal waiting for off-duty approvers, or one in conflict: may `user`
+    override its block now, and which override in force lets them act on it. Never for the
+    person who asked for it."""
+    if not user.is_authenticated or proposal.status not in (ProposalStatus.PENDING, ProposalStatus.CONFLICT):
+        return NO_OVERRIDES
+    if _requested_by(proposal, user):
+        return NO_OVERRIDES
+    at = at or timezone.now()
+    workflow = Workflow.objects.select_related("override_day_group", "override_after_hours_group").get(
+        pk=proposal.workflow_id
+    )
+    duty = override_duty(workflow=workflow, at=at)
+    group_ids = _group_ids(user)
+    on_duty = user_may_override_now(user=user, duty=duty, group_ids=group_ids)
+    if proposal.status == ProposalStatus.PENDING:
+        active = override_active(block=OverrideBlock.AFTER_HOURS_APPROVAL, proposal=proposal, at=at)
+        decide = active if active and workflow.override_after_hours_group_id in group_ids else None
+        waiting = waits_for_day_approvers(workflow=workflow, duty=duty)
+        offer = OverrideBlock.AFTER_HOURS_APPROVAL if waiting and on_duty and active is None else ""
+        return ProposalOverrides(duty, offer, decide, None)
+    active = override_active(block=OverrideBlock.CONFLICT, proposal=proposal, at=at)
+    usable = active is not None and (on_duty or active.granted_by_id == user.pk)
+    offer = OverrideBlock.CONFLICT if on_duty and active is None else ""
+    return ProposalOverrides(duty, offer, None, active if usable else None)
+
+
 def user_may_override_now(*, user: AbstractBaseUser | AnonymousUser, duty: Duty, group_ids: set[int]) -> bool:
     return user.is_authenticated and duty.group is not None and duty.group.pk in group_ids
 
@@ -88,31 +143,34 @@ def duty_by_workflow(*, workflows: list[Workflow], at: datetime) -> dict[int, Du
     return {workflow.pk: override_duty(workflow=workflow, at=at) for workflow in workflows}
 
 
-def canary_day_start(*, workflow: Workflow, at: datetime) -> datetime:
-    """Midnight of `at`'s day in the workflow's team time zone: the canary cap counts from here."""
-    zone = zoneinfo.ZoneInfo(workflow.override_timezone or "UTC")
-    local_day = at.astimezone(zone).date()
-    return datetime.combine(local_day, time(0), tzinfo=zone)
-
-
 def canary_changes_today(*, workflows: list[Workflow], at: datetime) -> dict[str, int]:
-    """How many records each canary workflow has changed today (reverts are not counted)."""
-    canary = [w for w in workflows if w.stage == Stage.CANARY]
+    """How many records each canary workflow has changed today, counted as the apply engine counts
+    them (from 00:00 UTC, reverts not counted)."""
+    canary = [w.slug for w in workflows if w.stage == Stage.CANARY]
     if not canary:
         return {}
-    today = Q(pk__in=[])
-    for workflow in canary:
-        today |= Q(workflow_slug=workflow.slug, applied_at__gte=canary_day_start(workflow=workflow, at=at))
-    rows = Change.objects.filter(today).exclude(action="revert").values("workflow_slug").annotate(n=Count("id"))
-    return {row["workflow_slug"]: row["n"] for row in rows}
+    return canary_writes_today(workflow_slugs=canary, now=at)
 
 
-def canary_cap_reached(*, workflow: Workflow, at: datetime | None = None) -> bool:
-    if workflow.stage != Stage.CANARY:
-        return False
+def overridden_within(
+    *, proposal_ids: list[int], batch_ids: set[int], at: datetime | None = None
+) -> tuple[set[int], set[int]]:
+    """Of these proposals and batches, those with an override of their own lifting a stop switch or
+    a canary cap at `at`: (proposal ids, batch ids). One query."""
     at = at or timezone.now()
-    done = canary_changes_today(workflows=[workflow], at=at).get(workflow.slug, 0)
-    return done >= workflow.canary_daily_limit
+    rows = list(
+        Override.objects.filter(
+            Q(scope=OverrideScope.PROPOSAL, proposal_id__in=proposal_ids)
+            | Q(scope=OverrideScope.BATCH, batch_id__in=list(batch_ids)),
+            block__in=[OverrideBlock.STOP_SWITCH, OverrideBlock.CANARY_CAP],
+            revoked_at__isnull=True,
+            granted_at__lte=at,
+            expires_at__gt=at,
+        ).values_list("scope", "proposal_id", "batch_id")
+    )
+    proposals = {proposal_id for scope, proposal_id, _ in rows if scope == OverrideScope.PROPOSAL}
+    batches = {batch_id for scope, _, batch_id in rows if scope == OverrideScope.BATCH}
+    return proposals, batches
 
 
 def override_target(
@@ -169,6 +227,7 @@ class ProposalRow:
     duty: Duty
     may_override: bool
     override: Override | None
+    openable: bool  # the viewer may open it on the review screens
 
 
 @dataclass
@@ -273,13 +332,7 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
         may = user_may_override_now(user=user, duty=duty, group_ids=group_ids)
         canary.append(CanaryRow(workflow, done, held, duty, may and override is None, override))
 
-    off_duty = [
-        w.pk
-        for w in workflows
-        if duties[w.pk].shift == Shift.AFTER_HOURS
-        and day_window_of(w) is not None
-        and w.approver_group_id != w.override_after_hours_group_id
-    ]
+    off_duty = [w.pk for w in workflows if waits_for_day_approvers(workflow=w, duty=duties[w.pk])]
     waiting = list(
         Proposal.objects.filter(workflow_id__in=off_duty, status=ProposalStatus.PENDING)
         .select_related("batch", "requested_by_user")
@@ -291,6 +344,17 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
         .order_by("updated_at")[: BLOCKED_PROPOSALS_SHOWN + 1]
     )
 
+    openable = set(
+        get_objects_for_user(
+            user,
+            ["approvals.review_workflow", "approvals.override_workflow"],
+            klass=Workflow.objects.filter(pk__in=ids),
+            any_perm=True,
+            with_superuser=False,
+            accept_global_perms=False,
+        ).values_list("pk", flat=True)
+    )
+
     def proposal_rows(proposals: list[Proposal], block: str) -> list[ProposalRow]:
         rows = []
         for proposal in proposals[:BLOCKED_PROPOSALS_SHOWN]:
@@ -298,7 +362,9 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
             duty = duties[proposal.workflow_id]
             override = active_for(block, OverrideScope.PROPOSAL, proposal.pk)
             may = user_may_override_now(user=user, duty=duty, group_ids=group_ids) and not _requested_by(proposal, user)
-            rows.append(ProposalRow(proposal, duty, may and override is None, override))
+            rows.append(
+                ProposalRow(proposal, duty, may and override is None, override, proposal.workflow_id in openable)
+            )
         return rows
 
     to_review = Override.objects.filter(workflow_id__in=ids, review=OverrideReview.PENDING).count()

@@ -1,8 +1,10 @@
 """Reads for the review screens: the queue a person may review, one proposal in full, matched groups.
 
 Visibility is the django-guardian `review_workflow` permission on the proposal's workflow. Nothing
-here lists, counts or names a proposal outside it; the one exception is that the person who asked
-for a change may look at it (and is told why they cannot decide it).
+here lists, counts or names a proposal outside it, with two exceptions for one proposal's page: the
+person who asked for a change may look at it (and is told why they cannot decide it), and the
+people who may override the workflow's blocks (`override_workflow`) may open a proposal that waits
+for a decision or is in conflict, to see what an override would let through.
 """
 
 import difflib
@@ -20,6 +22,7 @@ from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from approvals.models import Action, Batch, Proposal, ProposalApproval, ProposalStatus, Workflow
+from approvals.selectors.overrides import NO_OVERRIDES, ProposalOverrides, proposal_overrides_for
 from core.errors import NotFound, ValidationFailed
 from core.timeutils import parse_window
 from records.catalogue import RECORD_TYPES, FieldSpec, Kind
@@ -49,6 +52,15 @@ def workflows_reviewable_by(*, user: Viewer) -> QuerySet[Workflow]:
         return Workflow.objects.none()
     return get_objects_for_user(
         user, "approvals.review_workflow", klass=Workflow, with_superuser=False, accept_global_perms=False
+    )
+
+
+def workflows_overridable_by(*, user: Viewer) -> QuerySet[Workflow]:
+    """The workflows whose blocks `user` may override, by schedule: the object permission."""
+    if not user.is_authenticated or not user.is_active:
+        return Workflow.objects.none()
+    return get_objects_for_user(
+        user, "approvals.override_workflow", klass=Workflow, with_superuser=False, accept_global_perms=False
     )
 
 
@@ -103,12 +115,17 @@ def needs_two_approvals(*, proposal: Proposal) -> bool:
 
 
 def proposal_for_viewer(*, user: Viewer, proposal_id: int, reviewable: Reviewable | None = None) -> Proposal:
-    """The proposal, if `user` may review its workflow or asked for it. Anything else is NotFound."""
+    """The proposal, if `user` may review its workflow or asked for it, or may override the workflow's
+    blocks and it waits for a decision or is in conflict. Anything else is NotFound."""
     visible = (
         Q(workflow__in=workflows_reviewable_by(user=user)) if reviewable is None else Q(workflow_id__in=reviewable.ids)
     )
     if user.is_authenticated:
         visible |= _requested_by_q(user)
+        visible |= Q(
+            workflow__in=workflows_overridable_by(user=user),
+            status__in=[ProposalStatus.PENDING, ProposalStatus.CONFLICT],
+        )
     proposal = (
         Proposal.objects.filter(visible, pk=proposal_id)
         .select_related("workflow", "batch", "service_account", "requested_by_user", "claimed_by", "decided_by")
@@ -592,14 +609,22 @@ class ReviewDetail:
     next_id: int | None
     confidence_percent: int
     reviewable: Reviewable
+    overrides: ProposalOverrides
+    flagged_fields: list[str]
+    record_version: int | None
 
     @property
     def is_pending(self) -> bool:
         return self.proposal.status == ProposalStatus.PENDING
 
     @property
+    def may_decide(self) -> bool:
+        """As one of the workflow's reviewers, or under an after-hours override."""
+        return self.may_review or self.overrides.decide is not None
+
+    @property
     def can_decide(self) -> bool:
-        return self.is_pending and self.may_review and not self.requester_reason
+        return self.is_pending and self.may_decide and not self.requester_reason
 
     @property
     def can_approve(self) -> bool:
@@ -611,6 +636,18 @@ class ReviewDetail:
 
 
 SUMMARY_FIELDS = 6
+
+
+def flagged_field_labels(*, proposal: Proposal) -> list[str]:
+    """The fields the minimisation lint found in the proposal's prompts or outputs, named for a
+    person ("customer email"); never their values."""
+    labels = []
+    for flagged in proposal.flagged_fields or []:
+        record_type, _, name = str(flagged).partition(".")
+        spec = _spec(record_type, name)
+        record_label = RECORD_TYPES[record_type].label.lower() if record_type in RECORD_TYPES else record_type
+        labels.append(f"{record_label} {spec.label.lower() if spec else name.replace('_', ' ')}")
+    return labels
 
 
 def proposal_review_detail(
@@ -696,6 +733,13 @@ def proposal_review_detail(
         next_id=next_id,
         confidence_percent=round(proposal.confidence * 100),
         reviewable=reviewable,
+        overrides=(
+            proposal_overrides_for(user=user, proposal=proposal)
+            if proposal.status == ProposalStatus.CONFLICT or not may_review
+            else NO_OVERRIDES
+        ),
+        flagged_fields=flagged_field_labels(proposal=proposal),
+        record_version=state.version if state is not None else None,
     )
 
 

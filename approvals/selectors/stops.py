@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
@@ -19,30 +18,28 @@ def stop_list_engaged() -> QuerySet[StopSwitch]:
     )
 
 
-def stop_covering(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> StopSwitch | None:
-    """The engaged switch that halts writes for this workflow or batch (global first), or None.
+def stops_engaged_over(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> list[StopSwitch]:
+    """The engaged switches that halt writes for this workflow or batch: global, workflow, batch, in that order.
 
-    With `lock`, the engaged switch rows in scope are locked, so none is released while the write
-    that read it is in flight; an engage that commits meanwhile is seen by the next write.
+    With `lock`, they are locked, so none is released while the write that read them is in flight;
+    an engage that commits meanwhile is seen by the next write.
     """
     targets = ["global"]  # a switch's target names its scope: "global", "workflow:<id>", "batch:<id>"
     if workflow_id is not None:
         targets.append(f"workflow:{workflow_id}")
     if batch_id is not None:
         targets.append(f"batch:{batch_id}")
-    # Plain SQL: this runs inside every write's transaction, and is almost always empty.
-    quote = connection.ops.quote_name
-    sql = (
-        f"SELECT {quote('id')}, {quote('target')} FROM {quote(StopSwitch._meta.db_table)} "  # noqa: S608
-        f"WHERE {quote('target')} IN ({', '.join(['%s'] * len(targets))}) AND {quote('released_at')} IS NULL"
-    )
-    if lock and connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, targets)
-        engaged = {target: pk for pk, target in cursor.fetchall()}
-    covering = next((engaged[target] for target in targets if target in engaged), None)
-    return None if covering is None else StopSwitch.objects.get(pk=covering)
+    queryset = StopSwitch.objects.filter(target__in=targets, released_at__isnull=True).select_related("workflow")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    engaged = {switch.target: switch for switch in queryset}
+    return [engaged[target] for target in targets if target in engaged]
+
+
+def stop_covering(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> StopSwitch | None:
+    """The engaged switch that halts writes for this workflow or batch (global first), or None."""
+    engaged = stops_engaged_over(workflow_id=workflow_id, batch_id=batch_id, lock=lock)
+    return engaged[0] if engaged else None
 
 
 @dataclass(frozen=True)

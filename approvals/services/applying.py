@@ -5,28 +5,29 @@ whatever it finds approved it applies; anything left approved is found again by 
 """
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from approvals.models import Action, Proposal, ProposalStatus, ServiceAccount, Stage, StopScope, Workflow
+from approvals.models import Action, Proposal, ProposalStatus, Stage, StopScope, StopSwitch, Workflow
 from approvals.selectors.applying import (
     CANARY_CAP_REASON,
     STAGE_WAIT_REASONS,
-    canary_cap_reached,
     describe_stop,
     proposals_ready_to_apply,
     stale_cutoff,
 )
-from approvals.selectors.stops import stop_covering
+from approvals.selectors.overrides import overridden_within
 from approvals.services.callbacks import callback_queue_for
 from approvals.services.followups import followups_create_for_change
+from approvals.services.overrides import override_canary_hold, override_record_apply, override_stop_hold
+from approvals.services.queueing import apply_queue
 from audit.services import Actor, audit_record
 from records.catalogue import RECORD_TYPES, clean_value
 from records.models import Change
@@ -35,8 +36,6 @@ from records.store import RecordNotFound, RecordRef, RecordState, get_store
 
 logger = logging.getLogger(__name__)
 
-APPLY_TASK = "approvals.apply_approved"
-SWEEP_TASK = "approvals.sweep_approved"
 MAX_RETRY_DELAY_SECONDS = 600
 
 
@@ -59,6 +58,7 @@ class ApplyResult:
     change_id: UUID | None = None
     attempts: int = 0
     stop_scope: str = ""
+    liftable: bool = False  # an override of a batch or a proposal could let others it covers through
 
 
 class StopStateUnknown(Exception):
@@ -69,29 +69,7 @@ def _settings_number(name: str) -> float:
     return float(settings.COUNTERSIGN[name])
 
 
-# Queueing ----------------------------------------------------------------------------------------
-
-
-def apply_send_now(proposal_ids: Sequence[int], *, countdown: float | None = None) -> None:
-    from config.celery import app as celery_app
-
-    size = max(1, int(_settings_number("APPLY_CHUNK_SIZE")))
-    for start in range(0, len(proposal_ids), size):
-        celery_app.send_task(APPLY_TASK, args=[list(proposal_ids[start : start + size])], countdown=countdown)
-
-
-def apply_queue(*, proposal_ids: Iterable[int], countdown: float | None = None) -> None:
-    """Queue the apply task for these proposals, in chunks, once the current transaction commits."""
-    ids = list(dict.fromkeys(int(pk) for pk in proposal_ids))
-    if ids:
-        transaction.on_commit(lambda: apply_send_now(ids, countdown=countdown))
-
-
-def apply_queue_sweep() -> None:
-    """Ask a worker to queue every approved proposal that may apply now (after a stop is released)."""
-    from config.celery import app as celery_app
-
-    transaction.on_commit(lambda: celery_app.send_task(SWEEP_TASK, kwargs={"stale_seconds": 0}))
+# Sweeping ----------------------------------------------------------------------------------------
 
 
 def apply_sweep(*, stale_seconds: float | None = None) -> list[int]:
@@ -118,6 +96,8 @@ def _conflicts(proposal: Proposal, state: RecordState) -> list[str]:
     if hidden and not (proposal.action == Action.DELETE and not state.deleted):
         return [f"{state.ref} is {hidden}"]
     problems = []
+    if proposal.base_version is not None and proposal.base_version != state.version:
+        problems.append(f"version is now {state.version}; the proposal saw {proposal.base_version}")
     record_type = RECORD_TYPES[proposal.record_type]
     for name, seen in (proposal.base or {}).items():
         if name == "version":
@@ -190,17 +170,12 @@ def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:
     )
 
 
-def _write(proposal: Proposal, state: RecordState, worker: str, change_id: UUID | None = None) -> Change:
+def _write(proposal: Proposal, state: RecordState, worker: str) -> Change:
     origin = _origin(proposal, worker)
     ref = state.ref
     if proposal.action == Action.UPDATE:
         return change_update(
-            ref=ref,
-            values=proposal.changes,
-            origin=origin,
-            expected_version=state.version,
-            current=state,
-            change_id=change_id,
+            ref=ref, values=proposal.changes, origin=origin, expected_version=state.version, current=state
         )
     if proposal.action == Action.ARCHIVE:
         return change_archive(ref=ref, origin=origin, expected_version=state.version, current=state)
@@ -227,6 +202,7 @@ APPLY_FIELDS = (
     "action",
     "changes",
     "base",
+    "base_version",
     "merge_into",
     "reason",
     "model_name",
@@ -242,84 +218,25 @@ APPLY_FIELDS = (
 )
 
 
-def _proposal_columns() -> str:
-    quote = connection.ops.quote_name
-    own = [name for name in APPLY_FIELDS if "__" not in name]
-    names = ["id", "workflow_id", "decided_by_id", "service_account_id", *own]
-    column_of = {field.attname: str(field.column) for field in Proposal._meta.concrete_fields}
-    return ", ".join(f"p.{quote(column_of[name])}" for name in names)
-
-
-def _lock_proposal(proposal_id: int) -> Proposal | None:
-    """The proposal under a row lock, with the few columns of its workflow, approver and service
-    account that applying reads: one plain query, no ORM compilation on the per-write path."""
-    User = get_user_model()
-    quote = connection.ops.quote_name
-    lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else ""
-    sql = (
-        f"SELECT {_proposal_columns()}, "  # noqa: S608
-        f"w.{quote('slug')} AS joined_workflow_slug, w.{quote('stage')} AS joined_workflow_stage, "
-        f"w.{quote('canary_daily_limit')} AS joined_workflow_canary_daily_limit, "
-        f"u.{quote('username')} AS joined_approver_username, a.{quote('callback_url')} AS joined_account_callback_url "
-        f"FROM {quote(Proposal._meta.db_table)} p "
-        f"JOIN {quote(Workflow._meta.db_table)} w ON w.{quote('id')} = p.{quote('workflow_id')} "
-        f"LEFT JOIN {quote(User._meta.db_table)} u ON u.{quote('id')} = p.{quote('decided_by_id')} "
-        f"LEFT JOIN {quote(ServiceAccount._meta.db_table)} a ON a.{quote('id')} = p.{quote('service_account_id')} "
-        f"WHERE p.{quote('id')} = %s{lock}"
+def _stopped(proposal_id: int, switch: StopSwitch) -> ApplyResult:
+    return ApplyResult(
+        proposal_id,
+        Outcome.STOPPED,
+        describe_stop(switch),
+        stop_scope=switch.scope,
+        liftable=switch.scope != StopScope.GLOBAL,
     )
-    found = list(Proposal.objects.raw(sql, [proposal_id]))
-    if not found:
-        return None
-    proposal = found[0]
-    extra = proposal.__dict__
-    proposal.workflow = Workflow.from_db(
-        connection.alias,
-        ["id", "slug", "stage", "canary_daily_limit"],
-        [
-            proposal.workflow_id,
-            extra.pop("joined_workflow_slug"),
-            extra.pop("joined_workflow_stage"),
-            extra.pop("joined_workflow_canary_daily_limit"),
-        ],
-    )
-    username, callback_url = extra.pop("joined_approver_username"), extra.pop("joined_account_callback_url")
-    proposal.decided_by = (
-        None
-        if proposal.decided_by_id is None
-        else User.from_db(connection.alias, ["id", "username"], [proposal.decided_by_id, username])
-    )
-    proposal.service_account = (
-        None
-        if proposal.service_account_id is None
-        else ServiceAccount.from_db(
-            connection.alias, ["id", "callback_url"], [proposal.service_account_id, callback_url]
-        )
-    )
-    return proposal
-
-
-def _mark_applied(proposal: Proposal, change_id: UUID) -> UUID:
-    proposal.status = ProposalStatus.APPLIED
-    proposal.change_id = change_id
-    proposal.updated_at = timezone.now()
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(Proposal._meta.db_table)} SET {quote('status')} = %s, {quote('change_id')} = %s, "  # noqa: S608
-            f"{quote('updated_at')} = %s WHERE {quote('id')} = %s",
-            [
-                proposal.status,
-                Proposal._meta.get_field("change_id").get_db_prep_save(change_id, connection),
-                Proposal._meta.get_field("updated_at").get_db_prep_save(proposal.updated_at, connection),
-                proposal.pk,
-            ],
-        )
-    return change_id
 
 
 def _apply_locked(proposal_id: int, worker: str) -> ApplyResult:
-    proposal = _lock_proposal(proposal_id)
-    if proposal is None:
+    try:
+        proposal = (
+            Proposal.objects.select_for_update(of=("self",))
+            .select_related("workflow", "decided_by", "service_account")
+            .only(*APPLY_FIELDS)
+            .get(pk=proposal_id)
+        )
+    except Proposal.DoesNotExist:
         return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
     if proposal.status != ProposalStatus.APPROVED:
         return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
@@ -328,26 +245,36 @@ def _apply_locked(proposal_id: int, worker: str) -> ApplyResult:
         return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(workflow.stage)])
     state = get_store().fetch(RecordRef(proposal.record_type, proposal.record_id), lock=True)
     try:
-        switch = stop_covering(workflow_id=workflow.pk, batch_id=proposal.batch_id, lock=True)
+        stop = override_stop_hold(proposal=proposal, lock=True)
     except Exception as error:  # fail closed: whatever stops us reading the switches stops the write
         raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
-    if switch is not None:
-        return ApplyResult(proposal_id, Outcome.STOPPED, describe_stop(switch), stop_scope=switch.scope)
+    if stop.switch is not None:
+        return _stopped(proposal_id, stop.switch)
+    lifting = list(stop.lifting)
     if workflow.stage == Stage.CANARY:
         # One writer at a time per canary workflow, so two workers cannot both take the last slot.
         list(Workflow.objects.select_for_update().filter(pk=workflow.pk).values_list("pk", flat=True))
-        if canary_cap_reached(workflow=workflow):
-            return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON)
+        canary = override_canary_hold(proposal=proposal)
+        if canary.holds:
+            return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
+        if canary.lifting is not None:
+            lifting.append(canary.lifting)
+    problems = _conflicts(proposal, state)
+    if lifting and not override_record_apply(
+        overrides=lifting, actor=Actor.worker(worker), proposal=proposal, written=not problems
+    ):
+        # An override ended between reading it and using it: its block is back.
+        if stop.lifting:
+            return _stopped(proposal_id, stop.engaged[0])
+        return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
     problems = _conflicts(proposal, state)
     if problems:
         return _mark_conflict(proposal, state, problems, worker)
-    if proposal.action == Action.UPDATE:
-        # Marked first, under a new Change's id, so that the audit append, which holds the chain
-        # lock until the commit, is the transaction's last statement: appenders wait on it less.
-        change = _write(proposal, state, worker, _mark_applied(proposal, uuid4()))
-    else:
-        change = _write(proposal, state, worker)
-        _mark_applied(proposal, change.id)
+    change = _write(proposal, state, worker)
+    proposal.status = ProposalStatus.APPLIED
+    proposal.change_id = change.id
+    proposal.updated_at = timezone.now()
+    proposal.save(update_fields=["status", "change_id", "updated_at"])
     followups_create_for_change(proposal=proposal, change_id=change.id)
     callback_queue_for(proposal=proposal, event="applied")
     return ApplyResult(proposal_id, Outcome.APPLIED, change_id=change.id)
@@ -408,8 +335,9 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
     """Apply a chunk, each proposal in its own transaction.
 
     Once a stop switch, a stage or a canary cap holds one proposal, the others it covers in the
-    chunk are left approved without opening a transaction for each; any that is written is checked
-    in its own transaction, whatever the chunk saw before.
+    chunk are left approved without opening a transaction for each, except those an override of
+    their own or of their batch may let through; any that is written is checked in its own
+    transaction, whatever the chunk saw before.
     """
     ids = list(dict.fromkeys(int(pk) for pk in proposal_ids))
     keys = {
@@ -418,6 +346,20 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
             pk__in=ids, status=ProposalStatus.APPROVED
         ).values_list("pk", "workflow_id", "batch_id")
     }
+    overridden: tuple[set[int], set[int]] | None = None
+
+    def has_own_override(proposal_id: int, batch_id: int | None) -> bool:
+        nonlocal overridden
+        if overridden is None:  # read once per chunk, and only when something holds
+            batch_ids = {batch for _, batch in keys.values() if batch is not None}
+            overridden = overridden_within(proposal_ids=list(keys), batch_ids=batch_ids)
+        proposals, batches = overridden
+        return proposal_id in proposals or (batch_id is not None and batch_id in batches)
+
+    # Pacing between writes, for a system of record that must not be hurried (the demo uses it so a
+    # bulk batch runs long enough to stop it by hand). The stop switches are read at every write.
+    pause = _settings_number("APPLY_PAUSE_SECONDS")
+    written = False
     held_everything: ApplyResult | None = None
     held_workflows: dict[int, ApplyResult] = {}
     held_batches: dict[int, ApplyResult] = {}
@@ -428,11 +370,14 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
             continue
         workflow_id, batch_id = keys[proposal_id]
         held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
-        if held:
+        if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
             results.append(ApplyResult(proposal_id, held.outcome, held.detail))
             continue
+        if pause and written:
+            time.sleep(pause)
         result = proposal_apply(proposal_id=proposal_id, worker=worker)
         results.append(result)
+        written = written or result.outcome == Outcome.APPLIED
         if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:
             held_everything = result
         elif result.stop_scope == StopScope.BATCH and batch_id:

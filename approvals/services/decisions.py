@@ -15,7 +15,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from approvals.models import Batch, Proposal, ProposalApproval, ProposalStatus
+from approvals.models import Action, Batch, OverrideBlock, Proposal, ProposalApproval, ProposalStatus
+from approvals.selectors.overrides import proposal_overrides_for
 from approvals.selectors.review import (
     GroupKey,
     batch_groups,
@@ -24,6 +25,7 @@ from approvals.selectors.review import (
     stale_fields,
     user_may_review,
 )
+from approvals.services.overrides import override_lift, override_lift_for_decision
 from audit.services import Actor, audit_record
 from config.celery import app as celery_app
 from core.errors import ApplicationError, InvalidTransition, NotAllowed, NotFound, ValidationFailed
@@ -87,22 +89,37 @@ def _already_decided(proposal: Proposal) -> str:
     return text + "; nothing was changed"
 
 
-def _refusal(*, proposal: Proposal, reviewer: User, expected_revision: int | None) -> Refusal | None:
+def _refusal(*, proposal: Proposal, reviewer: User, expected_revision: int | None) -> tuple[Refusal | None, bool]:
+    """Why `reviewer` may not decide `proposal` now (None when they may), and whether they decide
+    it under an after-hours override rather than as one of its reviewers."""
     why = requester_reason(proposal=proposal, user=reviewer)
     if why:
-        return Refusal("requester", NotAllowed(f"{why}, so someone else must decide it"))
-    if not user_may_review(user=reviewer, workflow=proposal.workflow):
+        return Refusal("requester", NotAllowed(f"{why}, so someone else must decide it")), False
+    by_override = not user_may_review(user=reviewer, workflow=proposal.workflow)
+    if by_override and proposal_overrides_for(user=reviewer, proposal=proposal).decide is None:
         return Refusal(
             "no_permission", NotAllowed(f"you may not review proposals of the workflow {proposal.workflow.slug}")
-        )
+        ), False
     if proposal.status != ProposalStatus.PENDING:
-        return Refusal("already_decided", InvalidTransition(_already_decided(proposal)))
+        return Refusal("already_decided", InvalidTransition(_already_decided(proposal))), by_override
     if expected_revision is not None and expected_revision != proposal.revision:
         return Refusal(
             "changed",
             InvalidTransition(f"proposal {proposal.pk} changed since you opened it; look at it again before deciding"),
+        ), by_override
+    return None, by_override
+
+
+def _lift_for_decision(proposal: Proposal, reviewer: User) -> tuple[dict[str, Any], Refusal | None]:
+    """For someone deciding under an after-hours override: record its use, now that the decision is
+    allowed, and name it in the decision's event. Refused when it ended a moment ago."""
+    override = override_lift_for_decision(proposal=proposal, user=reviewer)
+    if override is None:
+        return {}, Refusal(
+            "no_permission",
+            NotAllowed(f"the override that let you decide proposal {proposal.pk} has ended; the block is back"),
         )
-    return None
+    return {"override_id": override.pk, "override_reason": override.reason}, None
 
 
 def _event_fields(proposal: Proposal) -> dict[str, Any]:
@@ -154,7 +171,7 @@ def _approve_one(
     with transaction.atomic():
         proposal = _lock(proposal_id)
         earlier = list(proposal.approvals.select_related("user").order_by("approved_at", "id"))
-        refusal = _refusal(proposal=proposal, reviewer=reviewer, expected_revision=expected_revision)
+        refusal, by_override = _refusal(proposal=proposal, reviewer=reviewer, expected_revision=expected_revision)
         if refusal is None and any(approval.user_id == reviewer.pk for approval in earlier):
             refusal = Refusal(
                 "repeat_approval",
@@ -177,9 +194,13 @@ def _approve_one(
                         f"review proposal {proposal.pk} on its own"
                     ),
                 )
+        lifted: dict[str, Any] = {}
+        if refusal is None and by_override:
+            lifted, refusal = _lift_for_decision(proposal, reviewer)
         if refusal is not None:
             _record_refusal(proposal=proposal, reviewer=reviewer, attempted="approve", refusal=refusal)
             return Outcome(proposal, refusal=refusal)
+        details = {**(details or {}), **lifted}
 
         now = timezone.now()
         ProposalApproval.objects.create(proposal=proposal, user=reviewer, approved_at=now, note=note)
@@ -240,10 +261,14 @@ def _reject_one(
 ) -> Outcome:
     with transaction.atomic():
         proposal = _lock(proposal_id)
-        refusal = _refusal(proposal=proposal, reviewer=reviewer, expected_revision=expected_revision)
+        refusal, by_override = _refusal(proposal=proposal, reviewer=reviewer, expected_revision=expected_revision)
+        lifted: dict[str, Any] = {}
+        if refusal is None and by_override:
+            lifted, refusal = _lift_for_decision(proposal, reviewer)
         if refusal is not None:
             _record_refusal(proposal=proposal, reviewer=reviewer, attempted="reject", refusal=refusal)
             return Outcome(proposal, refusal=refusal)
+        details = {**(details or {}), **lifted}
         now = timezone.now()
         _advance(proposal, now)
         proposal.status = ProposalStatus.REJECTED
@@ -312,8 +337,9 @@ def proposal_claim(*, proposal: Proposal, reviewer: User, duration: timedelta = 
     """
     with transaction.atomic():
         locked = _lock(proposal.pk)
-        if requester_reason(proposal=locked, user=reviewer) or not user_may_review(
-            user=reviewer, workflow=locked.workflow
+        if requester_reason(proposal=locked, user=reviewer) or not (
+            user_may_review(user=reviewer, workflow=locked.workflow)
+            or proposal_overrides_for(user=reviewer, proposal=locked).decide is not None
         ):
             raise NotAllowed("only a reviewer who did not ask for this change may claim it")
         if locked.status != ProposalStatus.PENDING:
@@ -414,3 +440,86 @@ def proposal_group_decide(
     for start in range(0, len(approved), APPLY_CHUNK):
         _send_apply(approved[start : start + APPLY_CHUNK])
     return result
+
+
+def proposal_force_apply(*, proposal: Proposal, user: User, expected_version: int, note: str = "") -> Proposal:
+    """Write a proposal in conflict over what the record holds now, by a person's deliberate choice.
+
+    Needs a conflict override of this proposal that `user` may use (granted to the group on duty
+    now; never by or for the person who asked for it). The record's current values, at the version
+    `user` looked at, become the proposal's new base, and it is approved again: the worker writes it
+    through a Change like any other, under the same stop switches and canary cap, so it is audited
+    and can be undone. If the record changed again since `expected_version`, nothing happens.
+    """
+    with transaction.atomic():
+        proposal = _lock(proposal.pk)
+        why = requester_reason(proposal=proposal, user=user)
+        if why:
+            raise NotAllowed(f"{why}, so someone else must choose to write it over the record")
+        if proposal.status != ProposalStatus.CONFLICT:
+            raise InvalidTransition(
+                f"proposal {proposal.pk} is {proposal.get_status_display().lower()}, not in conflict"
+            )
+        if proposal_overrides_for(user=user, proposal=proposal).conflict is None:
+            raise NotAllowed(
+                f"writing proposal {proposal.pk} over the current values needs a conflict override in force "
+                "that you may use (the group on override duty grants it)"
+            )
+        try:
+            state = get_store().fetch(RecordRef(proposal.record_type, proposal.record_id), lock=True)
+        except RecordNotFound:
+            raise InvalidTransition(f"{proposal.record_type} {proposal.record_id} no longer exists") from None
+        if state.version != expected_version:
+            raise InvalidTransition(
+                f"{state.ref} changed again since you looked (it is now at version {state.version}, you saw "
+                f"{expected_version}); look at it again",
+                field="version",
+            )
+        hidden = "deleted" if state.deleted else "archived" if state.archived else ""
+        if hidden and not (proposal.action == Action.DELETE and not state.deleted):
+            raise InvalidTransition(f"{state.ref} is {hidden}; nothing can be written over it")
+        override = override_lift(
+            block=OverrideBlock.CONFLICT,
+            actor=Actor.user(user),
+            what="chose to write the proposed value over the current one",
+            proposal=proposal,
+        )
+        if override is None:
+            raise NotAllowed(f"the conflict override of proposal {proposal.pk} has ended; the block is back")
+        seen = {name for name in (proposal.base or {}) if name != "version"}
+        if proposal.action == Action.UPDATE:
+            seen |= set(proposal.changes or {})
+        rebased: dict[str, Any] = {name: state.values.get(name) for name in sorted(seen)}
+        if "version" in (proposal.base or {}):
+            rebased["version"] = state.version
+        before = {"base": proposal.base, "base_version": proposal.base_version}
+        proposed = proposal.changes if proposal.action == Action.UPDATE else {"merge_into": proposal.merge_into}
+        now = timezone.now()
+        proposal.base, proposal.base_version = rebased, state.version
+        proposal.status = ProposalStatus.APPROVED
+        proposal.last_error = ""
+        proposal.apply_attempts = 0
+        proposal.revision += 1
+        proposal.updated_at = now
+        proposal.save(
+            update_fields=["base", "base_version", "status", "last_error", "apply_attempts", "revision", "updated_at"]
+        )
+        audit_record(
+            action="proposal.forced",
+            actor=Actor.user(user),
+            approver_label=user_label(user),
+            decided_at=now,
+            reason=(note or "").strip() or override.reason,
+            details={
+                "override_id": override.pk,
+                "granted_by": override.granted_by.get_username(),
+                "before": before,
+                "base": rebased,
+                "version": state.version,
+                "proposed": proposed,
+                "revision": proposal.revision,
+            },
+            **_event_fields(proposal),
+        )
+        _send_apply([proposal.pk])
+    return proposal

@@ -1,11 +1,14 @@
 """Overrides: a person on duty lifts one block for one proposal, batch or workflow, with a written
 reason, for a bounded time. Every grant, use, expiry, revocation and review is in the trail.
 
-The apply path and the decision path ask these functions whether a block still holds:
-`override_stop_holding`, `override_canary_holding`, `override_lift_for_decision` and, for a
-conflict written over deliberately, `override_lift`. Each one records the use it permits.
+The apply path reads `override_stop_hold` and `override_canary_hold`, and once it knows whether it
+writes or finds a conflict, records each use with `override_record_apply` (`override_stop_holding`
+and `override_canary_holding` do both at once). The decision path asks `override_lift_for_decision`
+and, for a conflict written over deliberately, `override_lift`; each records the use it permits.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -29,13 +32,14 @@ from approvals.models import (
     Workflow,
 )
 from approvals.schedule import Shift, override_duty
-from approvals.selectors.overrides import canary_cap_reached, override_active
+from approvals.selectors.applying import canary_cap_reached
+from approvals.selectors.overrides import override_active
+from approvals.selectors.stops import stops_engaged_over
+from approvals.services.queueing import apply_queue
 from audit.services import Actor, EventData, audit_record, audit_record_many
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 
 DEFAULT_OVERRIDE_MINUTES = 60
-APPLY_TASK = "approvals.apply_approved"
-APPLY_CHUNK = 500
 EXPIRE_CHUNK = 500
 _SCOPES_FOR_BLOCK = {
     OverrideBlock.STOP_SWITCH: {OverrideScope.PROPOSAL, OverrideScope.BATCH, OverrideScope.WORKFLOW},
@@ -81,18 +85,6 @@ def _held_approved(override: Override) -> list[int]:
     else:
         approved = approved.filter(workflow_id=override.workflow_id)
     return list(approved.order_by("approved_at", "pk").values_list("pk", flat=True))
-
-
-def _queue_apply(ids: list[int]) -> None:
-    if not ids:
-        return
-    from config.celery import app as celery_app
-
-    def send() -> None:
-        for start in range(0, len(ids), APPLY_CHUNK):
-            celery_app.send_task(APPLY_TASK, args=[ids[start : start + APPLY_CHUNK]])
-
-    transaction.on_commit(send)
 
 
 def _check_stop_can_be_lifted(workflow: Workflow, batch: Batch | None, scope: str) -> None:
@@ -242,7 +234,7 @@ def override_grant(
             ),
             **_event_target(override),
         )
-        _queue_apply(_held_approved(override))
+        apply_queue(proposal_ids=_held_approved(override))
     return override
 
 
@@ -331,59 +323,109 @@ def override_lift(
         return None
 
 
-def override_stop_holding(*, proposal: Proposal, actor: Actor, lock: bool = True) -> StopSwitch | None:
-    """The engaged stop switch that still holds `proposal`'s write, or None when it may be written.
+@dataclass(frozen=True)
+class StopHold:
+    """The engaged switches over one proposal's write: the one that still holds it (None when every
+    one is lifted, or none is engaged) and the overrides that lift the others."""
+
+    engaged: tuple[StopSwitch, ...]
+    switch: StopSwitch | None
+    lifting: tuple[Override, ...]
+
+
+def override_stop_hold(*, proposal: Proposal, lock: bool = True) -> StopHold:
+    """Which engaged stop switch still holds `proposal`'s write, read now; nothing is recorded.
 
     The global stop always holds. A workflow's stop is lifted by an override of the workflow, the
-    batch or the proposal; a batch's stop by an override of the batch or the proposal. Each
-    override that lets the write through records its use.
+    batch or the proposal; a batch's stop by an override of the batch or the proposal. With `lock`
+    the engaged switches are locked, so none is released while the write that read them is in flight.
     """
-    covering = Q(scope=StopScope.GLOBAL) | Q(scope=StopScope.WORKFLOW, workflow_id=proposal.workflow_id)
-    if proposal.batch_id is not None:
-        covering |= Q(scope=StopScope.BATCH, batch_id=proposal.batch_id)
-    switches = StopSwitch.objects.filter(covering, released_at__isnull=True).select_related("workflow", "batch")
-    if lock:
-        switches = switches.select_for_update(of=("self",))
-    engaged = sorted(switches, key=lambda s: (s.scope != StopScope.GLOBAL, s.engaged_at))
+    engaged = tuple(stops_engaged_over(workflow_id=proposal.workflow_id, batch_id=proposal.batch_id, lock=lock))
     if not engaged:
-        return None
+        return StopHold(engaged, None, ())
     if engaged[0].scope == StopScope.GLOBAL:
-        return engaged[0]
+        return StopHold(engaged, engaged[0], ())
     lifting: dict[int, Override] = {}
     for switch in engaged:
         override = override_active(
             block=OverrideBlock.STOP_SWITCH,
-            workflow=switch.workflow if switch.scope == StopScope.WORKFLOW else None,
+            workflow=proposal.workflow if switch.scope == StopScope.WORKFLOW else None,
             batch=proposal.batch,
             proposal=proposal,
         )
         if override is None:
-            return switch
+            return StopHold(engaged, switch, ())
         lifting[override.pk] = override
+    return StopHold(engaged, None, tuple(lifting.values()))
+
+
+@dataclass(frozen=True)
+class CanaryHold:
+    """Whether the workflow's canary cap for today is reached, and the override that lifts it."""
+
+    reached: bool
+    lifting: Override | None
+
+    @property
+    def holds(self) -> bool:
+        return self.reached and self.lifting is None
+
+
+def override_canary_hold(*, proposal: Proposal) -> CanaryHold:
+    """The canary cap over `proposal`'s write, read now (its own, its batch's or its workflow's
+    override lifts it); nothing is recorded."""
+    workflow = proposal.workflow
+    if not canary_cap_reached(workflow=workflow):
+        return CanaryHold(False, None)
+    override = override_active(
+        block=OverrideBlock.CANARY_CAP, workflow=workflow, batch=proposal.batch, proposal=proposal
+    )
+    return CanaryHold(True, override)
+
+
+_APPLY_USES = {
+    OverrideBlock.STOP_SWITCH: ("write applied under a stop", "checked under a stop: in conflict, nothing written"),
+    OverrideBlock.CANARY_CAP: (
+        "write applied beyond the canary daily cap",
+        "checked beyond the canary daily cap: in conflict, nothing written",
+    ),
+}
+
+
+def override_record_apply(
+    *, overrides: Sequence[Override], actor: Actor, proposal: Proposal, written: bool = True
+) -> bool:
+    """Record that each override let `proposal` past its block: the write it let through, or the
+    conflict found instead. False, recording nothing, when one has expired or been revoked since it
+    was read: its block is back."""
     try:
         with transaction.atomic():
-            for override in lifting.values():
-                override_use(override=override, actor=actor, what="write applied under a stop", proposal=proposal)
+            for override in overrides:
+                applied, conflict = _APPLY_USES[OverrideBlock(override.block)]
+                override_use(override=override, actor=actor, what=applied if written else conflict, proposal=proposal)
     except InvalidTransition:
-        return engaged[0]
+        return False
+    return True
+
+
+def override_stop_holding(*, proposal: Proposal, actor: Actor, lock: bool = True) -> StopSwitch | None:
+    """The engaged stop switch that still holds `proposal`'s write, or None when it may be written.
+    Each override that lets the write through records its use."""
+    hold = override_stop_hold(proposal=proposal, lock=lock)
+    if hold.switch is not None or not hold.lifting:
+        return hold.switch
+    if not override_record_apply(overrides=hold.lifting, actor=actor, proposal=proposal):
+        return hold.engaged[0]
     return None
 
 
 def override_canary_holding(*, proposal: Proposal, actor: Actor) -> bool:
     """True while the workflow's canary cap for today is reached and no override lifts it for this
     proposal (its own, its batch's or its workflow's). A lifted cap records the use."""
-    workflow = proposal.workflow
-    if not canary_cap_reached(workflow=workflow):
-        return False
-    lifted = override_lift(
-        block=OverrideBlock.CANARY_CAP,
-        actor=actor,
-        what="write applied beyond the canary daily cap",
-        workflow=workflow,
-        batch=proposal.batch,
-        proposal=proposal,
-    )
-    return lifted is None
+    hold = override_canary_hold(proposal=proposal)
+    if hold.lifting is None:
+        return hold.reached
+    return not override_record_apply(overrides=[hold.lifting], actor=actor, proposal=proposal)
 
 
 def override_lift_for_decision(*, proposal: Proposal, user: User) -> Override | None:

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from approvals.models import Batch, ServiceAccount, StopScope, StopSwitch, Workflow
 from approvals.selectors.stops import stop_rights_for_user
-from approvals.services.applying import apply_queue_sweep
+from approvals.services.queueing import apply_queue_sweep
 from audit.services import Actor, audit_record
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 

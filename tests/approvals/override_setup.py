@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
-from approvals.models import ProposalStatus
+from approvals.models import WEEKDAYS, ProposalStatus
 from approvals.services.workflows import workflow_group_permissions_sync
 from tests.factories import BatchFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory
 
@@ -60,3 +60,13 @@ def on_call_workflow(**workflow_fields: Any) -> OnCall:
     workflow = WorkflowFactory(**fields)
     workflow_group_permissions_sync(workflow=workflow)
     return OnCall(workflow, lead, ops, agent, owner, leads, ops_managers)
+
+
+def after_hours_now(**workflow_fields: Any) -> OnCall:
+    """The demo's schedule, except that the leads work every day but today and tomorrow (UTC):
+    whatever the clock says, it is after hours now, and stays so for a test, even across midnight.
+    For tests whose clock cannot be frozen: a browser, a worker process."""
+    today = datetime.now(UTC).weekday()
+    days = [day for index, day in enumerate(WEEKDAYS) if index not in (today, (today + 1) % 7)]
+    fields: dict[str, Any] = {"override_days": days, "override_timezone": "UTC", "override_max_minutes": 120}
+    return on_call_workflow(**(fields | workflow_fields))

@@ -14,7 +14,7 @@ from approvals.selectors.applying import (
     proposal_apply_wait_reason,
     proposals_ready_to_apply,
 )
-from approvals.services import applying
+from approvals.services import applying, overrides
 from approvals.services.applying import Outcome, proposal_apply, proposals_apply
 from approvals.services.stops import stop_engage, stop_release
 from audit.models import AuditEvent
@@ -115,6 +115,16 @@ def test_a_version_in_base_must_match(db):
     assert "version is now 4" in type(proposal).objects.get(pk=proposal.pk).last_error
 
 
+def test_the_version_sent_beside_base_must_match(db):
+    customer = CustomerFactory(version=2)
+    stale = approved(record_id=customer.record_id, base_version=1)
+    current = approved(record_id=CustomerFactory(version=2).record_id, base_version=2)
+    assert proposal_apply(proposal_id=stale.pk, worker=WORKER).outcome == Outcome.CONFLICT
+    assert "version is now 2; the proposal saw 1" in type(stale).objects.get(pk=stale.pk).last_error
+    assert Customer.objects.get(pk=customer.pk).version == 2
+    assert proposal_apply(proposal_id=current.pk, worker=WORKER).outcome == Outcome.APPLIED
+
+
 def test_an_archived_record_is_a_conflict(db):
     customer = CustomerFactory(archived_at=timezone.now())
     proposal = approved(record_id=customer.record_id)
@@ -160,7 +170,7 @@ def test_when_the_stop_switches_cannot_be_read_nothing_is_written(db, monkeypatc
     def unreadable(**kwargs):  # type: ignore[no-untyped-def]
         raise DatabaseError("relation approvals_stopswitch is locked")
 
-    monkeypatch.setattr(applying, "stop_covering", unreadable)
+    monkeypatch.setattr(overrides, "stops_engaged_over", unreadable)
     result = proposal_apply(proposal_id=proposal.pk, worker=WORKER)
     assert result.outcome == Outcome.BLOCKED
     assert "could not be read" in result.detail
@@ -282,3 +292,18 @@ def test_the_sweeper_leaves_fresh_proposals_to_their_own_message(db):
     proposal = approved()
     assert proposals_ready_to_apply(updated_before=timezone.now() - timedelta(minutes=2)) == []
     assert proposals_ready_to_apply(updated_before=timezone.now()) == [proposal.pk]
+
+
+def test_a_pause_between_writes_paces_a_chunk_and_never_delays_a_held_one(db, settings, monkeypatch):
+    settings.COUNTERSIGN = {**settings.COUNTERSIGN, "APPLY_PAUSE_SECONDS": 0.25}
+    pauses: list[float] = []
+    monkeypatch.setattr(applying.time, "sleep", pauses.append)
+    batch = BatchFactory()
+    written = [approved(workflow=batch.workflow, batch=batch) for _ in range(3)]
+    outcomes = proposals_apply(proposal_ids=[p.pk for p in written], worker=WORKER)
+    assert [r.outcome for r in outcomes] == [Outcome.APPLIED] * 3
+    assert pauses == [0.25, 0.25]
+    stop_engage(scope=StopScope.BATCH, batch=batch, reason="bad prompt", actor=Actor.system("test"))
+    held = [approved(workflow=batch.workflow, batch=batch) for _ in range(3)]
+    assert {r.outcome for r in proposals_apply(proposal_ids=[p.pk for p in held], worker=WORKER)} == {Outcome.STOPPED}
+    assert pauses == [0.25, 0.25]

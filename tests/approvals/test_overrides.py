@@ -369,7 +369,7 @@ def test_granting_a_stop_override_hands_the_held_approved_proposals_to_the_worke
     from config.celery import app
 
     sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args: sent.append((name, args)))
+    monkeypatch.setattr(app, "send_task", lambda name, args, **options: sent.append((name, args)))
     batch = on_call.batch()
     held = [on_call.proposal(batch=batch) for _ in range(3)]
     on_call.proposal(batch=batch, status=ProposalStatus.PENDING)

@@ -177,3 +177,13 @@ def test_the_stop_control_and_banner_cost_a_fixed_number_of_queries(
         html = _render_chrome(approver)
     assert html.count('class="banner stop-banner"') == engaged
     assert ">Stop</button>" in html
+
+
+def test_on_a_batch_page_the_stop_control_offers_to_halt_that_batch(client, approver):
+    batch = BatchFactory(workflow=Workflow.objects.get(slug="address-updates"))
+    client.login(username="lead", password="lead")
+    html = client.get(reverse("review-batch", args=[batch.pk])).content.decode()
+    assert f'<input type="hidden" name="batch" value="{batch.pk}">' in html
+    form = client.get(reverse("stop-new"), {"batch": batch.pk}).content.decode()
+    assert 'value="batch" id="id_scope_1" required checked' in form
+    assert f'name="batch" value="{batch.pk}"' in form

@@ -28,7 +28,7 @@ def sent_tasks(monkeypatch):
     from config.celery import app
 
     sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args: sent.append((name, args)))
+    monkeypatch.setattr(app, "send_task", lambda name, args, **options: sent.append((name, args)))
     return sent
 
 
@@ -106,3 +106,34 @@ def test_the_countdown_ends_and_the_block_is_back_on_screen(page, login, transac
     expect(row).to_contain_text("Overridden until")
     expect(row.get_by_role("button", name="Override")).to_be_visible(timeout=8000)
     expect(page.get_by_role("status").filter(has_text="Override active")).to_have_count(0)
+
+
+def test_ops_after_hours_opens_a_waiting_proposal_from_blocked_overrides_it_and_approves(
+    page, login, transactional_db, sent_tasks
+):
+    from approvals.models import Proposal, ProposalStatus
+    from tests.approvals.override_setup import after_hours_now as on_call_now
+
+    on_call = on_call_now()
+    waiting = on_call.proposal(status=ProposalStatus.PENDING)
+
+    login("ops", "ops")
+    page.goto("/blocked/")
+    row = page.locator(f"#proposal-{waiting.pk}")
+    row.get_by_role("link", name=f"Proposal {waiting.pk}").click()
+    expect(page.get_by_role("note")).to_contain_text("You are on override duty")
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+
+    page.get_by_role("link", name="Override").click()
+    page.get_by_label("Reason").fill(REASON)
+    page.get_by_role("button", name="Grant override").click()
+    page.wait_for_url(f"**/review/{waiting.pk}/")
+    expect(page.get_by_role("note").filter(has_text="after-hours override")).to_contain_text(REASON)
+
+    page.keyboard.press("a")
+    expect(page.get_by_role("status").filter(has_text="Approved the update")).to_be_visible()
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.decided_by) == (ProposalStatus.APPROVED, on_call.ops)
+    assert AuditEvent.objects.filter(action="override.used", proposal_id=waiting.pk, actor_label="ops").exists()
+    assert ("approvals.apply_approved", [[waiting.pk]]) in sent_tasks
+    assert Proposal.objects.get(pk=waiting.pk).decided_by == on_call.ops

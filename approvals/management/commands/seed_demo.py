@@ -11,10 +11,11 @@ from django.db import transaction
 from approvals.demo import records as demo_records
 from approvals.demo import undo as demo_undo
 from approvals.demo.artifacts import store_demo_artifacts
-from approvals.demo.proposals import seed_proposals
+from approvals.demo.proposals import HALTED_APPROVED, HALTED_BATCH, seed_held_work, seed_proposals
 from approvals.models import Workflow
 from approvals.services.accounts import service_account_create
 from approvals.services.workflows import workflows_load
+from audit.models import Artifact
 from audit.services import Actor
 from records.models import Customer
 from records.services import records_import_csv_text
@@ -66,7 +67,7 @@ class Command(BaseCommand):
                 records_import_csv_text(record_type=record_type, text=build(rng), source="seed_demo", actor=actor)
             document = yaml.safe_load((DEMO_DIR / "workflows.yaml").read_text())
             workflows_load(document=document, actor=actor)
-            artifact_count = store_demo_artifacts(actor=actor)
+            store_demo_artifacts(actor=actor)
             tokens = []
             accounts = {}
             for workflow in Workflow.objects.order_by("slug"):
@@ -74,6 +75,7 @@ class Command(BaseCommand):
                 tokens.append(f"{workflow.slug}: {issued.token}")
                 accounts[workflow.slug] = issued.account
             proposals = seed_proposals(accounts=accounts)
+            held = seed_held_work(accounts=accounts)
         bad_batch = demo_undo.applied_bad_batch(actor=actor)
         token_file = Path(settings.VAR_DIR) / "demo-tokens.txt"
         token_file.write_text("\n".join(tokens) + "\n")
@@ -81,7 +83,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo loaded: {len(DEMO_USERS)} users, {demo_records.CUSTOMERS} customers, {demo_records.ORDERS} orders, "
             f"{demo_records.TICKETS} tickets, {Workflow.objects.count()} workflows, "
-            f"{sum(proposals.values())} proposals (one bulk batch), {artifact_count} AI artifacts "
+            f"{sum(proposals.values())} proposals (one bulk batch to approve as a group), "
+            f"{sum(held.values())} more held: '{HALTED_BATCH}' ({HALTED_APPROVED} approved, halted by its pipeline's "
+            "stop switch) and one approved change an agent's edit turns into a conflict; "
+            f"{Artifact.objects.count()} AI artifacts "
             "(refund-notes keeps its prompts and outputs for 2 minutes: watch them being purged). "
             f"Pipeline tokens for the demo are in {token_file}."
         )
