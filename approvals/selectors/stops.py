@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
@@ -29,11 +30,21 @@ def stops_engaged_over(*, workflow_id: int | None, batch_id: int | None, lock: b
         targets.append(f"workflow:{workflow_id}")
     if batch_id is not None:
         targets.append(f"batch:{batch_id}")
-    queryset = StopSwitch.objects.filter(target__in=targets, released_at__isnull=True).select_related("workflow")
-    if lock:
-        queryset = queryset.select_for_update(of=("self",))
-    engaged = {switch.target: switch for switch in queryset}
-    return [engaged[target] for target in targets if target in engaged]
+    # Plain SQL: this runs inside every write's transaction, and is almost always empty.
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {quote('id')}, {quote('target')} FROM {quote(StopSwitch._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('target')} IN ({', '.join(['%s'] * len(targets))}) AND {quote('released_at')} IS NULL"
+    )
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, targets)
+        engaged = {target: pk for pk, target in cursor.fetchall()}
+    if not engaged:
+        return []
+    switches = StopSwitch.objects.select_related("workflow").in_bulk(list(engaged.values()))
+    return [switches[engaged[target]] for target in targets if target in engaged]
 
 
 def stop_covering(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> StopSwitch | None:
