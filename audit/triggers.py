@@ -1,5 +1,6 @@
 """The database triggers that make the audit table append-only, per database vendor."""
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 TABLE = "audit_auditevent"
@@ -70,7 +71,9 @@ def _run(connection: BaseDatabaseWrapper, statements: list[str]) -> None:
 
 def install_append_only_triggers(connection: BaseDatabaseWrapper) -> None:
     if connection.vendor not in _STATEMENTS:
-        raise NotImplementedError(f"no append-only triggers for the {connection.vendor} database")
+        raise ImproperlyConfigured(
+            f"Countersign keeps its audit trail on PostgreSQL or SQLite; {connection.vendor} has no append-only guard"
+        )
     _run(connection, _STATEMENTS[connection.vendor][0])
 
 
