@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from django.db import connection, models
 from django.db.models.fields import AutoFieldMixin
 
+from core.roundtrip import Statement, run_together
+
 
 def bulk_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
     """Insert new `objs`, in order, inside the caller's transaction, and set their primary keys.
@@ -59,6 +61,13 @@ def insert_one(obj: models.Model) -> None:
     What `save(force_insert=True)` does, defaults and `auto_now` included, without compiling a
     query each time: for a row written once per apply on the hot path.
     """
+    run_together([insert_one_statement(obj)])
+    inserted(obj)
+
+
+def insert_one_statement(obj: models.Model) -> Statement:
+    """`insert_one` as a statement to send along with others (see `core.roundtrip`); once it has
+    run, call `inserted(obj)`."""
     model = type(obj)
     if model not in _INSERT_SQL:
         fields = list(model._meta.concrete_fields)
@@ -69,7 +78,10 @@ def insert_one(obj: models.Model) -> None:
         _INSERT_SQL[model] = (f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})", fields)  # noqa: S608
     sql, fields = _INSERT_SQL[model]
     params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return Statement(sql, params, prepared=True)
+
+
+def inserted(obj: models.Model) -> None:
+    """Mark `obj` as a saved row of the default database."""
     obj._state.adding = False
     obj._state.db = connection.alias

@@ -14,13 +14,22 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import Actor, EventData, audit_record, audit_record_many
-from core.bulk import insert_one
+from audit.services import (
+    Actor,
+    EventData,
+    audit_events_build,
+    audit_record,
+    audit_record_many,
+    chained_insert,
+    chained_insert_supported,
+)
+from core.bulk import insert_one, insert_one_statement, inserted
 from core.errors import InvalidTransition, NotFound, ValidationFailed
+from core.roundtrip import Statement, run_together
 from records.catalogue import RECORD_TYPES, Kind, clean_value
 from records.models import Change, ChangeAction, Customer
 from records.selectors import changes_undone
-from records.store import MODELS, RecordNotFound, RecordRef, RecordState, get_store
+from records.store import MODELS, DjangoRecordStore, RecordNotFound, RecordRef, RecordState, get_store
 
 REQUIRED_FIELDS = {
     "customer": ["full_name"],
@@ -185,7 +194,22 @@ def _change_create(
     versions: tuple[int, int],
     **extra: Any,
 ) -> Change:
-    change = Change(
+    change = _change(ref=ref, action=action, origin=origin, before=before, after=after, versions=versions, **extra)
+    insert_one(change)
+    return change
+
+
+def _change(
+    *,
+    ref: RecordRef,
+    action: str,
+    origin: ChangeOrigin,
+    before: dict,
+    after: dict,
+    versions: tuple[int, int],
+    **extra: Any,
+) -> Change:
+    return Change(
         record_type=ref.record_type,
         record_id=ref.record_id,
         action=action,
@@ -200,8 +224,6 @@ def _change_create(
         applied_by=origin.applied_by,
         **extra,
     )
-    insert_one(change)
-    return change
 
 
 def _locked_state(ref: RecordRef, current: RecordState | None, fields: list[str] | None = None) -> RecordState:
@@ -228,13 +250,16 @@ def change_update(
     expected_version: int | None = None,
     current: RecordState | None = None,
     change_id: UUID | None = None,
+    along: Sequence[Statement] = (),
 ) -> Change:
     """Set fields of a record, keeping the exact values they replace. One audit event per field.
 
     `current` is the record as the caller read it with a lock in this same transaction (it must
     hold every field in `values`); without it the record is read and locked here. Raises
     ValidationFailed naming a bad field, InvalidTransition for a hidden record, VersionMismatch.
-    `change_id` names the Change to store (a new id when not given).
+    `change_id` names the Change to store (a new id when not given). `along` are the caller's own
+    statements for the same transaction, run first; with the built-in store on PostgreSQL they, the
+    write, the Change and the audit events all travel in one round trip.
     """
     if not values:
         raise ValidationFailed([("changes", "name at least one field to change")])
@@ -255,23 +280,56 @@ def change_update(
         state = _locked_state(ref, current, list(cleaned))
         _refuse_hidden(state, doing="updated")
         version = _version(state, expected_version)
-        written = get_store().write(ref, cleaned, expected_version=version)
         before = {name: state.values[name] for name in cleaned}
-        after = {name: written.values[name] for name in cleaned}
-        change = _change_create(
+        store = get_store()
+        if not isinstance(store, DjangoRecordStore):
+            run_together(along)
+            written = store.write(ref, cleaned, expected_version=version)
+            after = {name: written.values[name] for name in cleaned}
+            change = _change_create(
+                ref=ref,
+                action=ChangeAction.UPDATE,
+                origin=origin,
+                before=before,
+                after=after,
+                versions=(version, written.version),
+                **({"id": change_id} if change_id is not None else {}),
+            )
+            audit_record_many(_update_events(origin, ref, change, before, after))
+            return change
+        # The built-in store: the write is `version + 1` or nothing (the row is locked and checked).
+        write = store.write_query(ref, cleaned, expected_version=version)
+        after = {name: write.written[name] for name in cleaned}
+        change = _change(
             ref=ref,
             action=ChangeAction.UPDATE,
             origin=origin,
             before=before,
             after=after,
-            versions=(version, written.version),
+            versions=(version, version + 1),
             **({"id": change_id} if change_id is not None else {}),
         )
-        audit_record_many(
-            origin.event(ref=ref, change=change, field=name, old_value=before[name], new_value=after[name])
-            for name in cleaned
-        )
+        statements = [*along, write.statement, insert_one_statement(change)]
+        events = _update_events(origin, ref, change, before, after)
+        chained = [chained_insert(event) for event in audit_events_build(events)] if chained_insert_supported() else []
+        # The audit appends go last: they hold the chain's lock until the transaction ends.
+        rows = run_together([*statements, *(insert.statement for insert in chained)])
+        write.state(rows[len(along)])
+        inserted(change)
+        for insert, answer in zip(chained, rows[len(statements) :], strict=True):
+            insert.finish(answer)
+        if not chained:
+            audit_record_many(events)
     return change
+
+
+def _update_events(
+    origin: ChangeOrigin, ref: RecordRef, change: Change, before: dict[str, Any], after: dict[str, Any]
+) -> list[EventData]:
+    return [
+        origin.event(ref=ref, change=change, field=name, old_value=before[name], new_value=after[name])
+        for name in before
+    ]
 
 
 def _change_hide(

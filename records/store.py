@@ -13,8 +13,9 @@ from django.db import connection, models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core.roundtrip import Rows, Statement, built_once, run_together
 from core.updates import update_rows
-from records.catalogue import RECORD_TYPES, Kind, RecordType
+from records.catalogue import RECORD_TYPES, FieldSpec, Kind, RecordType
 from records.models import Customer, Order, Record, Ticket
 
 
@@ -80,6 +81,69 @@ MODELS: dict[str, type[Customer] | type[Order] | type[Ticket]] = {
 }
 
 
+@dataclass(frozen=True)
+class FetchQuery:
+    """A record read as one statement, for sending along with others (see `core.roundtrip`)."""
+
+    statement: Statement
+    ref: RecordRef
+    model: type[Record]
+    specs: list[FieldSpec]
+    columns: dict[str, Any]
+
+    def state(self, rows: Rows) -> RecordState:
+        """The record's state from the statement's rows; RecordNotFound when it gave none."""
+        if not rows:
+            raise RecordNotFound(f"no {self.ref.record_type} '{self.ref.record_id}'")
+        version, archived_at, deleted_at, title, *raw = rows[0]
+        values = {}
+        table = self.model._meta.db_table
+        for spec, value in zip(self.specs, raw, strict=True):
+            if spec.kind != Kind.REF:
+                # What the ORM would do to the column's raw value (JSON text, SQLite's 0/1 booleans, ...).
+                field = self.columns[spec.name]
+                expression = field.get_col(table)
+                for converter in [*connection.ops.get_db_converters(expression), *field.get_db_converters(connection)]:
+                    value = converter(value, expression, connection)
+            if spec.kind == Kind.DECIMAL:
+                value = str(Decimal(value).quantize(Decimal("0.01")))
+            elif spec.kind == Kind.TAGS:
+                value = list(value)
+            values[spec.name] = value
+        return RecordState(
+            ref=self.ref,
+            version=version,
+            values=values,
+            title=str(title),
+            archived=archived_at is not None,
+            deleted=deleted_at is not None,
+        )
+
+
+@dataclass(frozen=True)
+class WriteQuery:
+    """A record write as one statement, for sending along with others (see `core.roundtrip`)."""
+
+    statement: Statement
+    ref: RecordRef
+    model: type[Record]
+    written: dict[str, Any]
+    expected_version: int
+
+    def state(self, rows: Rows) -> RecordState:
+        """The record as written; VersionMismatch (or RecordNotFound) when the statement changed no row."""
+        if not rows:
+            found = (
+                self.model._default_manager.filter(record_id=self.ref.record_id)
+                .values_list("version", flat=True)
+                .first()
+            )
+            if found is None:
+                raise RecordNotFound(f"no {self.ref.record_type} '{self.ref.record_id}'")
+            raise VersionMismatch(self.ref, self.expected_version, found)
+        return RecordState(ref=self.ref, version=rows[0][0], values=self.written)
+
+
 def _plain(record_type: RecordType, record: Record, name: str) -> Any:
     spec = record_type.field(name)
     if spec.kind == Kind.REF:
@@ -135,9 +199,22 @@ class DjangoRecordStore:
     def fetch(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> RecordState:
         """The record's plain values (all fields, or `fields`), read in one plain query; with `lock`,
         its row is locked until the transaction ends. Reference fields come back as record ids."""
+        query = self.fetch_query(ref, fields, lock=lock)
+        return query.state(run_together([query.statement])[0])
+
+    def fetch_query(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> "FetchQuery":
+        """`fetch` as a statement to send along with others, and the reading of its rows."""
         model = self._model(ref)
-        record_type = RECORD_TYPES[ref.record_type]
-        names = record_type.field_names if fields is None else fields
+        names = tuple(RECORD_TYPES[ref.record_type].field_names if fields is None else fields)
+        sql, specs, by_name = built_once(
+            ("record fetch", ref.record_type, names, lock), lambda: self._fetch_sql(model, ref.record_type, names, lock)
+        )
+        return FetchQuery(Statement(sql, [ref.record_id], prepared=True), ref, model, specs, by_name)
+
+    def _fetch_sql(
+        self, model: type[Record], type_name: str, names: tuple[str, ...], lock: bool
+    ) -> tuple[str, list[FieldSpec], dict[str, Any]]:
+        record_type = RECORD_TYPES[type_name]
         specs = [record_type.field(name) for name in names]
         by_name = {field.name: field for field in model._meta.concrete_fields}
         quote = connection.ops.quote_name
@@ -157,33 +234,7 @@ class DjangoRecordStore:
             f"SELECT {', '.join(columns)} FROM {quote(model._meta.db_table)} t {' '.join(joins)} "  # noqa: S608
             f"WHERE t.{quote('record_id')} = %s{lock_clause}"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [ref.record_id])
-            row = cursor.fetchone()
-        if row is None:
-            raise RecordNotFound(f"no {ref.record_type} '{ref.record_id}'")
-        version, archived_at, deleted_at, title, *raw = row
-        values = {}
-        for spec, value in zip(specs, raw, strict=True):
-            if spec.kind != Kind.REF:
-                # What the ORM would do to the column's raw value (JSON text, SQLite's 0/1 booleans, ...).
-                field = by_name[spec.name]
-                expression = field.get_col(model._meta.db_table)
-                for converter in [*connection.ops.get_db_converters(expression), *field.get_db_converters(connection)]:
-                    value = converter(value, expression, connection)
-            if spec.kind == Kind.DECIMAL:
-                value = str(Decimal(value).quantize(Decimal("0.01")))
-            elif spec.kind == Kind.TAGS:
-                value = list(value)
-            values[spec.name] = value
-        return RecordState(
-            ref=ref,
-            version=version,
-            values=values,
-            title=str(title),
-            archived=archived_at is not None,
-            deleted=deleted_at is not None,
-        )
+        return sql, specs, by_name
 
     def fetch_many(
         self, record_type: str, record_ids: Iterable[str], fields: list[str] | None = None
@@ -263,45 +314,48 @@ class DjangoRecordStore:
         One `UPDATE ... WHERE version = expected RETURNING version`: the row is locked, checked and
         written in a single statement, without reading it first.
         """
+        query = self.write_query(ref, values, expected_version)
+        return query.state(run_together([query.statement])[0])
+
+    def write_query(self, ref: RecordRef, values: dict[str, Any], expected_version: int) -> "WriteQuery":
+        """`write` as a statement to send along with others, and the reading of its answer."""
         model = self._model(ref)
-        record_type = RECORD_TYPES[ref.record_type]
-        quote = connection.ops.quote_name
-        assignments: list[str] = []
+        sql, targets = built_once(
+            ("record write", ref.record_type, tuple(values)), lambda: self._write_sql(model, ref.record_type, values)
+        )
         params: list[Any] = []
         written: dict[str, Any] = {}
-        fields = {field.name: field for field in model._meta.concrete_fields}
-        for name, value in values.items():
-            spec = record_type.field(name)
-            field = fields[name]
+        for (name, spec, column), value in zip(targets, values.values(), strict=True):
             if spec.kind == Kind.REF:
                 target = Customer.objects.filter(record_id=value).values_list("pk", flat=True).first()
                 if target is None:
                     raise RecordNotFound(f"no {spec.ref_type} '{value}' for {name}")
-                prepared: Any = target
+                params.append(target)
                 written[name] = value
             elif spec.kind == Kind.DECIMAL:
-                prepared = field.get_db_prep_save(Decimal(value), connection)
+                params.append(column.get_db_prep_save(Decimal(value), connection))
                 written[name] = str(Decimal(value).quantize(Decimal("0.01")))
             else:
-                prepared = field.get_db_prep_save(value, connection)
+                params.append(column.get_db_prep_save(value, connection))
                 written[name] = list(value) if spec.kind == Kind.TAGS else value
-            assignments.append(f"{quote(str(field.column))} = %s")
-            params.append(prepared)
+        params += [timezone.now(), ref.record_id, expected_version]
+        return WriteQuery(Statement(sql, params, prepared=True), ref, model, written, expected_version)
+
+    def _write_sql(
+        self, model: type[Record], type_name: str, names: Iterable[str]
+    ) -> tuple[str, list[tuple[str, FieldSpec, Any]]]:
+        record_type = RECORD_TYPES[type_name]
+        quote = connection.ops.quote_name
+        fields = {field.name: field for field in model._meta.concrete_fields}
+        targets = [(name, record_type.field(name), fields[name]) for name in names]
+        assignments = ", ".join(f"{quote(str(field.column))} = %s" for _, _, field in targets)
         # Built only from the model's own table and column names; every value is a parameter.
         sql = (
-            f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)}, "  # noqa: S608
+            f"UPDATE {quote(model._meta.db_table)} SET {assignments}, "  # noqa: S608
             f"{quote('version')} = {quote('version')} + 1, {quote('updated_at')} = %s "
             f"WHERE {quote('record_id')} = %s AND {quote('version')} = %s RETURNING {quote('version')}"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, timezone.now(), ref.record_id, expected_version])
-            row = cursor.fetchone()
-        if row is None:
-            actual = model.objects.filter(record_id=ref.record_id).values_list("version", flat=True).first()
-            if actual is None:
-                raise RecordNotFound(f"no {ref.record_type} '{ref.record_id}'")
-            raise VersionMismatch(ref, expected_version, actual)
-        return RecordState(ref=ref, version=row[0], values=written)
+        return sql, targets
 
     def snapshot(self, ref: RecordRef, *, lock: bool = False) -> dict[str, Any]:
         """Everything needed to put the record back exactly: every field, version and visibility."""

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from approvals.models import StopScope, StopSwitch, Workflow
+from core.roundtrip import Rows, Statement, built_once, run_together
 
 
 def stop_list_engaged() -> QuerySet[StopSwitch]:
@@ -19,32 +20,53 @@ def stop_list_engaged() -> QuerySet[StopSwitch]:
     )
 
 
-def stops_engaged_over(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> list[StopSwitch]:
-    """The engaged switches that halt writes for this workflow or batch: global, workflow, batch, in that order.
+@dataclass(frozen=True)
+class StopsQuery:
+    """The engaged switches over a workflow or batch, as one statement to send along with others."""
 
-    With `lock`, they are locked, so none is released while the write that read them is in flight;
-    an engage that commits meanwhile is seen by the next write.
-    """
+    statement: Statement
+    targets: tuple[str, ...]
+
+    def switches(self, rows: Rows) -> list[StopSwitch]:
+        """The switches the statement found, global first, then workflow, then batch."""
+        engaged = {target: pk for pk, target in rows}
+        if not engaged:
+            return []
+        switches = StopSwitch.objects.select_related("workflow").in_bulk(list(engaged.values()))
+        return [switches[engaged[target]] for target in self.targets if target in engaged]
+
+
+def _stops_sql(targets: int, lock: bool) -> str:
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {quote('id')}, {quote('target')} FROM {quote(StopSwitch._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('target')} IN ({', '.join(['%s'] * targets)}) AND {quote('released_at')} IS NULL"
+    )
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    return sql
+
+
+def stops_engaged_query(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> StopsQuery:
+    """`stops_engaged_over` as a statement to send along with others (see `core.roundtrip`)."""
     targets = ["global"]  # a switch's target names its scope: "global", "workflow:<id>", "batch:<id>"
     if workflow_id is not None:
         targets.append(f"workflow:{workflow_id}")
     if batch_id is not None:
         targets.append(f"batch:{batch_id}")
     # Plain SQL: this runs inside every write's transaction, and is almost always empty.
-    quote = connection.ops.quote_name
-    sql = (
-        f"SELECT {quote('id')}, {quote('target')} FROM {quote(StopSwitch._meta.db_table)} "  # noqa: S608
-        f"WHERE {quote('target')} IN ({', '.join(['%s'] * len(targets))}) AND {quote('released_at')} IS NULL"
-    )
-    if lock and connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, targets)
-        engaged = {target: pk for pk, target in cursor.fetchall()}
-    if not engaged:
-        return []
-    switches = StopSwitch.objects.select_related("workflow").in_bulk(list(engaged.values()))
-    return [switches[engaged[target]] for target in targets if target in engaged]
+    sql = built_once(("stops engaged", len(targets), lock), lambda: _stops_sql(len(targets), lock))
+    return StopsQuery(Statement(sql, targets, prepared=True), tuple(targets))
+
+
+def stops_engaged_over(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> list[StopSwitch]:
+    """The engaged switches that halt writes for this workflow or batch: global, workflow, batch, in that order.
+
+    With `lock`, they are locked, so none is released while the write that read them is in flight;
+    an engage that commits meanwhile is seen by the next write.
+    """
+    query = stops_engaged_query(workflow_id=workflow_id, batch_id=batch_id, lock=lock)
+    return query.switches(run_together([query.statement])[0])
 
 
 def stop_covering(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> StopSwitch | None:

@@ -9,11 +9,12 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from approvals.models import (
@@ -34,15 +35,17 @@ from approvals.selectors.applying import (
     stale_cutoff,
 )
 from approvals.selectors.overrides import overridden_within
+from approvals.selectors.stops import stops_engaged_query
 from approvals.services.callbacks import callback_queue_for
 from approvals.services.followups import followups_create_for_change
 from approvals.services.overrides import override_canary_hold, override_record_apply, override_stop_hold
 from approvals.services.queueing import apply_queue
 from audit.services import Actor, audit_record
+from core.roundtrip import Rows, Statement, built_once, run_together
 from records.catalogue import RECORD_TYPES, clean_value
 from records.models import Change
 from records.services import ChangeOrigin, change_archive, change_delete, change_merge, change_update
-from records.store import RecordNotFound, RecordRef, RecordState, get_store
+from records.store import MODELS, DjangoRecordStore, RecordNotFound, RecordRef, RecordState, get_store
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +183,13 @@ def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:
     )
 
 
-def _write(proposal: Proposal, state: RecordState, worker: str, change_id: UUID | None = None) -> Change:
+def _write(
+    proposal: Proposal,
+    state: RecordState,
+    worker: str,
+    change_id: UUID | None = None,
+    along: Sequence[Statement] = (),
+) -> Change:
     origin = _origin(proposal, worker)
     ref = state.ref
     if proposal.action == Action.UPDATE:
@@ -191,6 +200,7 @@ def _write(proposal: Proposal, state: RecordState, worker: str, change_id: UUID 
             expected_version=state.version,
             current=state,
             change_id=change_id,
+            along=along,
         )
     if proposal.action == Action.ARCHIVE:
         return change_archive(ref=ref, origin=origin, expected_version=state.version, current=state)
@@ -243,47 +253,70 @@ def _stopped(proposal_id: int, switch: StopSwitch) -> ApplyResult:
     )
 
 
-def _proposal_columns() -> str:
-    quote = connection.ops.quote_name
-    own = [name for name in APPLY_FIELDS if "__" not in name]
-    names = ["id", "workflow_id", "decided_by_id", "service_account_id", *own]
-    column_of = {field.attname: str(field.column) for field in Proposal._meta.concrete_fields}
-    return ", ".join(f"p.{quote(column_of[name])}" for name in names)
+def _proposal_attnames() -> list[str]:
+    """The proposal's columns that applying reads, in the model's order (as `Model.from_db` takes them)."""
+    wanted = {"id", "workflow_id", "decided_by_id", "service_account_id", *(n for n in APPLY_FIELDS if "__" not in n)}
+    return [field.attname for field in Proposal._meta.concrete_fields if field.attname in wanted]
 
 
-def _lock_proposal(proposal_id: int) -> Proposal | None:
-    """The proposal under a row lock, with the few columns of its workflow, approver and service
-    account that applying reads: one plain query, no ORM compilation on the per-write path."""
+def _proposal_converters() -> list[tuple[Any, list[Any]]]:
+    """Per column read, the converters a queryset would run on its raw value (JSON text, times, ...)."""
+    table = Proposal._meta.db_table
+    fields = {field.attname: field for field in Proposal._meta.concrete_fields}
+    converters = []
+    for name in _proposal_attnames():
+        field = fields[name]
+        expression = field.get_col(table)
+        converters.append(
+            (expression, [*connection.ops.get_db_converters(expression), *field.get_db_converters(connection)])
+        )
+    return converters
+
+
+def _lock_proposal_sql() -> str:
     User = get_user_model()
     quote = connection.ops.quote_name
+    column_of = {field.attname: str(field.column) for field in Proposal._meta.concrete_fields}
+    columns = ", ".join(f"p.{quote(column_of[name])}" for name in _proposal_attnames())
     lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else ""
-    sql = (
-        f"SELECT {_proposal_columns()}, "  # noqa: S608
-        f"w.{quote('slug')} AS joined_workflow_slug, w.{quote('stage')} AS joined_workflow_stage, "
-        f"w.{quote('canary_daily_limit')} AS joined_workflow_canary_daily_limit, "
-        f"u.{quote('username')} AS joined_approver_username, a.{quote('callback_url')} AS joined_account_callback_url "
+    return (
+        f"SELECT {columns}, "  # noqa: S608
+        f"w.{quote('slug')}, w.{quote('stage')}, w.{quote('canary_daily_limit')}, "
+        f"u.{quote('username')}, a.{quote('callback_url')} "
         f"FROM {quote(Proposal._meta.db_table)} p "
         f"JOIN {quote(Workflow._meta.db_table)} w ON w.{quote('id')} = p.{quote('workflow_id')} "
         f"LEFT JOIN {quote(User._meta.db_table)} u ON u.{quote('id')} = p.{quote('decided_by_id')} "
         f"LEFT JOIN {quote(ServiceAccount._meta.db_table)} a ON a.{quote('id')} = p.{quote('service_account_id')} "
         f"WHERE p.{quote('id')} = %s{lock}"
     )
-    found = list(Proposal.objects.raw(sql, [proposal_id]))
-    if not found:
+
+
+def _lock_proposal_statement(proposal_id: int) -> Statement:
+    """The proposal under a row lock, with the few columns of its workflow, approver and service
+    account that applying reads: one plain statement, no ORM compilation on the per-write path."""
+    return Statement(built_once("apply: lock proposal", _lock_proposal_sql), [proposal_id], prepared=True)
+
+
+def _locked_proposal(rows: Rows) -> Proposal | None:
+    """The proposal `_lock_proposal_statement` read, with its workflow, approver and service account."""
+    if not rows:
         return None
-    proposal = found[0]
-    extra = proposal.__dict__
+    *own, slug, stage, canary_daily_limit, username, callback_url = rows[0]
+    values = []
+    for value, (expression, converters) in zip(
+        own, built_once("apply: proposal converters", _proposal_converters), strict=True
+    ):
+        for converter in converters:
+            value = converter(value, expression, connection)
+        values.append(value)
+    names = built_once("apply: proposal columns", _proposal_attnames)
+    proposal = Proposal.from_db(connection.alias, names, values)
+    User = get_user_model()
     proposal.workflow = Workflow.from_db(
         connection.alias,
         ["id", "slug", "stage", "canary_daily_limit"],
-        [
-            proposal.workflow_id,
-            extra.pop("joined_workflow_slug"),
-            extra.pop("joined_workflow_stage"),
-            extra.pop("joined_workflow_canary_daily_limit"),
-        ],
+        [proposal.workflow_id, slug, stage, canary_daily_limit],
     )
-    username, callback_url = extra.pop("joined_approver_username"), extra.pop("joined_account_callback_url")
     proposal.decided_by = (
         None
         if proposal.decided_by_id is None
@@ -299,38 +332,82 @@ def _lock_proposal(proposal_id: int) -> Proposal | None:
     return proposal
 
 
-def _mark_applied(proposal: Proposal, change_id: UUID) -> UUID:
+def _mark_applied_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"UPDATE {quote(Proposal._meta.db_table)} SET {quote('status')} = %s, {quote('change_id')} = %s, "  # noqa: S608
+        f"{quote('updated_at')} = %s WHERE {quote('id')} = %s"
+    )
+
+
+def _mark_applied(proposal: Proposal, change_id: UUID) -> Statement:
+    """The statement that marks `proposal` applied under `change_id` (and the instance, at once)."""
     proposal.status = ProposalStatus.APPLIED
     proposal.change_id = change_id
     proposal.updated_at = timezone.now()
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(Proposal._meta.db_table)} SET {quote('status')} = %s, {quote('change_id')} = %s, "  # noqa: S608
-            f"{quote('updated_at')} = %s WHERE {quote('id')} = %s",
-            [
-                proposal.status,
-                Proposal._meta.get_field("change_id").get_db_prep_save(change_id, connection),
-                Proposal._meta.get_field("updated_at").get_db_prep_save(proposal.updated_at, connection),
-                proposal.pk,
-            ],
-        )
-    return change_id
+    return Statement(
+        built_once("apply: mark applied", _mark_applied_sql),
+        [
+            proposal.status,
+            Proposal._meta.get_field("change_id").get_db_prep_save(change_id, connection),
+            Proposal._meta.get_field("updated_at").get_db_prep_save(proposal.updated_at, connection),
+            proposal.pk,
+        ],
+        prepared=True,
+    )
 
 
-def _apply_locked(proposal_id: int, worker: str) -> ApplyResult:
-    proposal = _lock_proposal(proposal_id)
+@dataclass(frozen=True)
+class Known:
+    """What a chunk reads of an approved proposal before its transaction: what a proposal never changes."""
+
+    workflow_id: int
+    batch_id: int | None
+    record_type: str
+    record_id: str
+
+    @classmethod
+    def of(cls, proposal: Proposal) -> "Known":
+        return cls(proposal.workflow_id, proposal.batch_id, proposal.record_type, proposal.record_id)
+
+
+def _apply_locked(proposal_id: int, worker: str, known: Known | None = None) -> ApplyResult:
+    """Lock the proposal and its record and read the stop switches over it, in that order, in one
+    round trip (two when the proposal's record and batch are not `known` yet); decide; write."""
+    proposal: Proposal | None = None
+    if known is None:
+        proposal = _locked_proposal(run_together([_lock_proposal_statement(proposal_id)])[0])
+        if proposal is None:
+            return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+        known = Known.of(proposal)
+    first = [] if proposal is not None else [_lock_proposal_statement(proposal_id)]
+    store = get_store()
+    ref = RecordRef(known.record_type, known.record_id)
+    record = (
+        store.fetch_query(ref, lock=True)
+        if isinstance(store, DjangoRecordStore) and ref.record_type in MODELS
+        else None
+    )
+    stops = stops_engaged_query(workflow_id=known.workflow_id, batch_id=known.batch_id, lock=True)
+    try:
+        rows = run_together([*first, *([record.statement] if record else []), stops.statement])
+    except DatabaseError as error:  # fail closed: whatever stops us reading the switches stops the write
+        raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
     if proposal is None:
-        return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+        proposal = _locked_proposal(rows[0])
+        if proposal is None:
+            return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+        if Known.of(proposal) != known:  # not something a proposal does; read again for what it is now
+            return _apply_locked(proposal_id, worker)
     if proposal.status != ProposalStatus.APPROVED:
         return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
     workflow = proposal.workflow
     if workflow.stage in STAGE_WAIT_REASONS:
         return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(workflow.stage)])
-    state = get_store().fetch(RecordRef(proposal.record_type, proposal.record_id), lock=True)
+    state = record.state(rows[len(first)]) if record else store.fetch(ref, lock=True)
     try:
-        stop = override_stop_hold(proposal=proposal, lock=True)
-    except Exception as error:  # fail closed: whatever stops us reading the switches stops the write
+        stop = override_stop_hold(proposal=proposal, lock=True, engaged_now=stops.switches(rows[-1]))
+    except Exception as error:  # fail closed, as above
         raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
     if stop.switch is not None:
         return _stopped(proposal_id, stop.switch)
@@ -354,12 +431,13 @@ def _apply_locked(proposal_id: int, worker: str) -> ApplyResult:
     if problems:
         return _mark_conflict(proposal, state, problems, worker)
     if proposal.action == Action.UPDATE:
-        # Marked first, under a new Change's id, so that the audit append, which holds the chain
-        # lock until the commit, is the transaction's last statement: appenders wait on it less.
-        change = _write(proposal, state, worker, _mark_applied(proposal, uuid4()))
+        # Marked in the same round trip as the write, under a new Change's id, so that the audit
+        # append, which holds the chain lock until the commit, is the transaction's last statement.
+        change_id = uuid4()
+        change = _write(proposal, state, worker, change_id, along=[_mark_applied(proposal, change_id)])
     else:
         change = _write(proposal, state, worker)
-        _mark_applied(proposal, change.id)
+        run_together([_mark_applied(proposal, change.id)])
     followups_create_for_change(proposal=proposal, change_id=change.id)
     callback_queue_for(proposal=proposal, event="applied")
     return ApplyResult(proposal_id, Outcome.APPLIED, change_id=change.id)
@@ -400,14 +478,15 @@ def _record_failure(proposal_id: int, error: Exception, worker: str) -> ApplyRes
     return ApplyResult(proposal_id, outcome, message, attempts=proposal.apply_attempts)
 
 
-def proposal_apply(*, proposal_id: int, worker: str) -> ApplyResult:
+def proposal_apply(*, proposal_id: int, worker: str, known: Known | None = None) -> ApplyResult:
     """Apply one approved proposal in its own transaction: lock it and its record, check the stop
     switches, the stage and canary cap, and `base`; then write, store the Change, append the audit
-    event and mark it applied. All of it, or none of it.
+    event and mark it applied. All of it, or none of it. `known` is what the caller already read of
+    the proposal (its workflow, batch and record), so the locks and the switches take one round trip.
     """
     try:
         with transaction.atomic():
-            return _apply_locked(proposal_id, worker)
+            return _apply_locked(proposal_id, worker, known)
     except StopStateUnknown as error:
         logger.error("proposal %s: the stop switches could not be read (%s); nothing written", proposal_id, error)
         return ApplyResult(proposal_id, Outcome.BLOCKED, f"the stop switches could not be read: {error}")
@@ -425,19 +504,19 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
     transaction, whatever the chunk saw before.
     """
     ids = list(dict.fromkeys(int(pk) for pk in proposal_ids))
-    keys = {
-        pk: (workflow_id, batch_id)
-        for pk, workflow_id, batch_id in Proposal.objects.filter(
+    known = {
+        pk: Known(workflow_id, batch_id, record_type, record_id)
+        for pk, workflow_id, batch_id, record_type, record_id in Proposal.objects.filter(
             pk__in=ids, status=ProposalStatus.APPROVED
-        ).values_list("pk", "workflow_id", "batch_id")
+        ).values_list("pk", "workflow_id", "batch_id", "record_type", "record_id")
     }
     overridden: tuple[set[int], set[int]] | None = None
 
     def has_own_override(proposal_id: int, batch_id: int | None) -> bool:
         nonlocal overridden
         if overridden is None:  # read once per chunk, and only when something holds
-            batch_ids = {batch for _, batch in keys.values() if batch is not None}
-            overridden = overridden_within(proposal_ids=list(keys), batch_ids=batch_ids)
+            batch_ids = {item.batch_id for item in known.values() if item.batch_id is not None}
+            overridden = overridden_within(proposal_ids=list(known), batch_ids=batch_ids)
         proposals, batches = overridden
         return proposal_id in proposals or (batch_id is not None and batch_id in batches)
 
@@ -450,17 +529,17 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
     held_batches: dict[int, ApplyResult] = {}
     results: list[ApplyResult] = []
     for proposal_id in ids:
-        if proposal_id not in keys:
+        if proposal_id not in known:
             results.append(ApplyResult(proposal_id, Outcome.NOT_APPROVED))
             continue
-        workflow_id, batch_id = keys[proposal_id]
+        workflow_id, batch_id = known[proposal_id].workflow_id, known[proposal_id].batch_id
         held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
         if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
             results.append(ApplyResult(proposal_id, held.outcome, held.detail))
             continue
         if pause and written:
             time.sleep(pause)
-        result = proposal_apply(proposal_id=proposal_id, worker=worker)
+        result = proposal_apply(proposal_id=proposal_id, worker=worker, known=known[proposal_id])
         results.append(result)
         written = written or result.outcome == Outcome.APPLIED
         if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:

@@ -333,14 +333,20 @@ class StopHold:
     lifting: tuple[Override, ...]
 
 
-def override_stop_hold(*, proposal: Proposal, lock: bool = True) -> StopHold:
+def override_stop_hold(
+    *, proposal: Proposal, lock: bool = True, engaged_now: Sequence[StopSwitch] | None = None
+) -> StopHold:
     """Which engaged stop switch still holds `proposal`'s write, read now; nothing is recorded.
 
     The global stop always holds. A workflow's stop is lifted by an override of the workflow, the
     batch or the proposal; a batch's stop by an override of the batch or the proposal. With `lock`
     the engaged switches are locked, so none is released while the write that read them is in flight.
+    `engaged_now` is the switches over the proposal, when the caller has just read them (with
+    `stops_engaged_query`, in the write's transaction).
     """
-    engaged = tuple(stops_engaged_over(workflow_id=proposal.workflow_id, batch_id=proposal.batch_id, lock=lock))
+    if engaged_now is None:
+        engaged_now = stops_engaged_over(workflow_id=proposal.workflow_id, batch_id=proposal.batch_id, lock=lock)
+    engaged = tuple(engaged_now)
     if not engaged:
         return StopHold(engaged, None, ())
     if engaged[0].scope == StopScope.GLOBAL:

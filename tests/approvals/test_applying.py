@@ -1,24 +1,26 @@
 """The apply engine's rules, called in-process. The worker tests in test_apply_worker.py run the same
 paths through a real Celery worker."""
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.models import FollowUp, FollowUpStatus, ProposalStatus, Stage, StopScope
+from approvals.models import FollowUp, FollowUpStatus, ProposalStatus, Stage, StopScope, StopSwitch
 from approvals.selectors.applying import (
     CANARY_CAP_REASON,
     proposal_apply_wait_reason,
     proposals_ready_to_apply,
 )
-from approvals.services import applying, overrides
+from approvals.services import applying
 from approvals.services.applying import Outcome, proposal_apply, proposals_apply
 from approvals.services.stops import stop_engage, stop_release
 from audit.models import AuditEvent
 from audit.services import Actor
+from core.roundtrip import Statement
 from records.models import Change, Customer, Order
 from tests.factories import (
     BatchFactory,
@@ -164,16 +166,26 @@ def test_release_lets_the_held_proposals_apply(db):
     assert proposal_apply(proposal_id=proposal.pk, worker=WORKER).outcome == Outcome.APPLIED
 
 
-def test_when_the_stop_switches_cannot_be_read_nothing_is_written(db, monkeypatch):
+@pytest.mark.parametrize("through_a_chunk", [False, True])
+def test_when_the_stop_switches_cannot_be_read_nothing_is_written(db, monkeypatch, through_a_chunk):
     proposal = approved()
+    switches = StopSwitch._meta.db_table
+    read = applying.stops_engaged_query
 
     def unreadable(**kwargs):  # type: ignore[no-untyped-def]
-        raise DatabaseError("relation approvals_stopswitch is locked")
+        # The database itself refuses the read: the table it names is not there.
+        query = read(**kwargs)
+        sql = query.statement.sql.replace(switches, f"{switches}_gone")
+        return dataclasses.replace(query, statement=Statement(sql, query.statement.params))
 
-    monkeypatch.setattr(overrides, "stops_engaged_over", unreadable)
-    result = proposal_apply(proposal_id=proposal.pk, worker=WORKER)
+    monkeypatch.setattr(applying, "stops_engaged_query", unreadable)
+    if through_a_chunk:
+        [result] = proposals_apply(proposal_ids=[proposal.pk], worker=WORKER)
+    else:
+        result = proposal_apply(proposal_id=proposal.pk, worker=WORKER)
     assert result.outcome == Outcome.BLOCKED
     assert "could not be read" in result.detail
+    assert f"{switches}_gone" in result.detail
     proposal.refresh_from_db()
     assert (proposal.status, proposal.apply_attempts) == (ProposalStatus.APPROVED, 0)
     assert Customer.objects.get(record_id=proposal.record_id).version == 1
