@@ -43,7 +43,7 @@ ACTIONS: dict[str, str] = {
     "retention.changed": "A retention rule changed",
     # artifacts
     "artifact.stored": "An artifact was stored",
-    "artifact.purged": "An artifact was purged under its retention rule (tombstone)",
+    "artifacts.purged": "Expired artifacts were purged under their retention rules (one tombstone each)",
     "artifact.training_requested": "A training copy of an artifact was requested",
     "artifact.training_decided": "A training copy request was decided",
     # follow-ups

@@ -105,3 +105,41 @@ class Artifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.bucket}) {self.id}"
+
+
+class Tombstone(models.Model):
+    """What is left of a purged artifact: what it was, the rule it went under, and when.
+
+    The purge writes tombstones a batch at a time, and appends one chained audit event per batch
+    (`artifacts.purged`) that names the batch and holds the digest of its tombstones, so the chain
+    vouches for every tombstone without an event each. Append-only, like the trail.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    batch = models.UUIDField()
+    artifact_id = models.UUIDField()
+    workflow_slug = models.CharField(max_length=64)
+    proposal_id = models.BigIntegerField(null=True, blank=True)
+    rule_id = models.BigIntegerField()
+    kind = models.CharField(max_length=20, choices=ArtifactKind.choices)
+    bucket = models.CharField(max_length=20, choices=Bucket.choices)
+    name = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    had_file = models.BooleanField(default=False)
+    copied_from = models.UUIDField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    purged_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["proposal_id"], name="tombstone_proposal", condition=Q(proposal_id__isnull=False)),
+            models.Index(fields=["workflow_slug", "id"], name="tombstone_workflow_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.bucket}) {self.artifact_id}, purged"
+
+    @property
+    def rule(self) -> str:
+        return f"{self.workflow_slug} {self.kind}/{self.bucket}"

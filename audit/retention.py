@@ -6,6 +6,7 @@ carries (`rule_id`, `workflow_slug`), so the trail can outlive the rules too.
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,8 +15,9 @@ from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.utils import timezone
 
-from audit.models import Artifact
-from audit.services import Actor, EventData, audit_record_bulk
+from audit.models import Artifact, Tombstone
+from audit.services import Actor, EventData, audit_record_many
+from audit.tombstones import TOMBSTONE_FIELDS, tombstones_digest
 
 logger = logging.getLogger(__name__)
 
@@ -46,30 +48,66 @@ def artifacts_shorten_for_rule(*, rule_id: int, window: timedelta) -> int:
     return Artifact.objects.filter(rule_id=rule_id, expires_at__gt=deadline).update(expires_at=deadline)
 
 
-def _json_time(moment: datetime) -> str:
-    """A time as the trail's JSON holds times: UTC, to the millisecond."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _tombstone_values(row: dict[str, Any], purged_at: datetime) -> tuple[Any, ...]:
+    return (
+        row["id"],
+        row["workflow_slug"],
+        row["proposal_id"],
+        row["rule_id"],
+        row["kind"],
+        row["bucket"],
+        row["name"],
+        row["sha256"],
+        row["size"],
+        bool(row["file"]),
+        row["copied_from"],
+        row["expires_at"],
+        purged_at,
+    )
 
 
-def _tombstone(row: dict[str, Any], purged_at: datetime) -> EventData:
+def _write_tombstones(values: list[tuple[Any, ...]], batch: uuid.UUID) -> tuple[int, int]:
+    """Insert one tombstone per purged artifact, in order; returns the first and last id given."""
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        table = Tombstone._meta.db_table
+        columns = ", ".join(quote(name) for name in ("id", "batch", *TOMBSTONE_FIELDS))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(values)]
+            )
+            ids = sorted(row[0] for row in cursor.fetchall())
+            with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
+                for new_id, row in zip(ids, values, strict=True):
+                    copy.write_row((new_id, batch, *row))
+        return ids[0], ids[-1]
+    made = Tombstone.objects.bulk_create(
+        [Tombstone(batch=batch, **dict(zip(TOMBSTONE_FIELDS, row, strict=True))) for row in values], batch_size=500
+    )
+    return made[0].pk, made[-1].pk
+
+
+def _purge_event(values: list[tuple[Any, ...]], batch: uuid.UUID, ids: tuple[int, int], at: datetime) -> EventData:
+    """The chained event that vouches for a batch's tombstones: which they are, how many, and their digest."""
+    by_rule: dict[str, int] = {}
+    slugs = set()
+    for row in values:
+        slug, kind, bucket = row[1], row[4], row[5]
+        slugs.add(slug)
+        label = f"{slug} {kind}/{bucket}"
+        by_rule[label] = by_rule.get(label, 0) + 1
     return EventData(
-        action="artifact.purged",
+        action="artifacts.purged",
         actor=PURGE_ACTOR,
-        proposal_id=row["proposal_id"],
-        workflow_slug=row["workflow_slug"],
-        occurred_at=purged_at,
+        workflow_slug=slugs.pop() if len(slugs) == 1 else "",
+        occurred_at=at,
         details={
-            "artifact_id": str(row["id"]),
-            "kind": row["kind"],
-            "bucket": row["bucket"],
-            "sha256": row["sha256"],
-            "size": row["size"],
-            "rule_id": row["rule_id"],
-            "rule": f"{row['workflow_slug']} {row['kind']}/{row['bucket']}",
-            "expires_at": _json_time(row["expires_at"]),
-            **({"name": row["name"]} if row["name"] else {}),
-            **({"copied_from": str(row["copied_from"])} if row["copied_from"] else {}),
-            **({"file": True} if row["file"] else {}),
+            "batch": str(batch),
+            "count": len(values),
+            "first_tombstone": ids[0],
+            "last_tombstone": ids[1],
+            "tombstones_sha256": tombstones_digest(values),
+            "rules": by_rule,
         },
     )
 
@@ -123,8 +161,11 @@ def _purge_batch(*, now: datetime, since: datetime, batch_size: int) -> tuple[in
         if not rows:
             return 0, 0, since
         purged_at = timezone.now()
+        batch = uuid.uuid4()
+        values = [_tombstone_values(row, purged_at) for row in rows]
+        ids = _write_tombstones(values, batch)
         # The chain lock is taken last, so the batch holds it only from the append to the commit.
-        audit_record_bulk(_tombstone(row, purged_at) for row in rows)
+        audit_record_many([_purge_event(values, batch, ids, purged_at)])
         names = [row["file"] for row in rows if row["file"]]
         if names:
             transaction.on_commit(lambda: _delete_files(names))
@@ -132,7 +173,8 @@ def _purge_batch(*, now: datetime, since: datetime, batch_size: int) -> tuple[in
 
 
 def artifacts_purge_expired(*, batch_size: int = 1000, now: datetime | None = None) -> PurgeReport:
-    """Delete every artifact that expired by `now`, in batches, each leaving one tombstone per artifact.
+    """Delete every artifact that expired by `now`, in batches, each leaving one tombstone per
+    artifact and one chained event that vouches for the batch's tombstones.
 
     Batches lock their rows with SKIP LOCKED, so two purges running at once share the work instead of
     waiting on each other, and a purge never waits on a request that holds an artifact. Running it again

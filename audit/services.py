@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from audit.actions import is_known
 from audit.models import ActorKind, AuditEvent
+from audit.tombstones import tombstones_verify
 from core.bulk import bulk_insert
+from core.roundtrip import Rows, Statement, built_once, run_together
 
 GENESIS_HASH = "0" * 64
 # Any constant works; it names the lock that serialises appends to the chain on PostgreSQL.
@@ -103,7 +105,7 @@ def _millis(moment: datetime) -> datetime:
     return moment.replace(microsecond=(moment.microsecond // 1000) * 1000)
 
 
-def canonical_content(event: "AuditEvent | EventRow") -> bytes:
+def canonical_content(event: AuditEvent) -> bytes:
     """The bytes an event's hash covers: every field but the hashes, in a fixed form."""
     content = {
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat(timespec="milliseconds"),
@@ -131,7 +133,7 @@ def canonical_content(event: "AuditEvent | EventRow") -> bytes:
     return json.dumps(content, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder).encode()
 
 
-def event_hash(event: "AuditEvent | EventRow") -> str:
+def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(event.prev_hash.encode() + canonical_content(event)).hexdigest()
 
 
@@ -177,20 +179,13 @@ def _lock_chain_and_get_head() -> str:
 _CONTENT_FIELDS = [f for f in AuditEvent._meta.concrete_fields if f.attname not in ("id", "prev_hash", "hash")]
 
 
-def _insert_chained_postgres(event: AuditEvent) -> None:
-    """Lock the chain, read its head, link and insert the event: one statement, one round trip.
-
-    `audit_chain_head` takes the lock and then reads the head with a fresh snapshot, so the head
-    is the one the previous appender committed. The id is drawn only once the lock is held, so ids
-    follow the chain. The database computes the link exactly as `event_hash` does, and the result
-    is checked here before the caller's transaction can commit.
-    """
+def _chained_insert_sql() -> str:
     quote = connection.ops.quote_name
     table = AuditEvent._meta.db_table
     columns = ", ".join(quote(str(f.column)) for f in _CONTENT_FIELDS)
     values = ", ".join(["%s"] * len(_CONTENT_FIELDS))
     # Built only from the model's own table and column names; every value is a parameter.
-    sql = (
+    return (
         "WITH head AS MATERIALIZED (SELECT audit_chain_head(%s) AS prev) "  # noqa: S608
         f"INSERT INTO {quote(table)} (id, {columns}, prev_hash, hash) VALUES ("
         f"(SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM head), {values}, "
@@ -198,19 +193,59 @@ def _insert_chained_postgres(event: AuditEvent) -> None:
         "(SELECT encode(sha256(convert_to(prev, 'UTF8') || %s::bytea), 'hex') FROM head)) "
         "RETURNING id, prev_hash, hash"
     )
+
+
+def chained_insert(event: AuditEvent) -> "ChainedInsert":
+    """The PostgreSQL statement that locks the chain, reads its head, links and inserts `event`.
+
+    `audit_chain_head` takes the lock and then reads the head with a fresh snapshot, so the head
+    is the one the previous appender committed. The id is drawn only once the lock is held, so ids
+    follow the chain. The database computes the link exactly as `event_hash` does; `finish` checks
+    it before the caller's transaction can commit. For sending along with other statements (see
+    `core.roundtrip`), as the last of them: the chain stays locked until the transaction ends.
+    """
+    sql = built_once("audit: chained insert", _chained_insert_sql)
     params = [
         _CHAIN_LOCK_KEY,
         *(f.get_db_prep_save(getattr(event, f.attname), connection) for f in _CONTENT_FIELDS),
         canonical_content(event),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        event.pk, event.prev_hash, stored_hash = cursor.fetchone()
-    event.hash = event_hash(event)
-    if event.hash != stored_hash:
-        raise RuntimeError(f"audit event #{event.pk}: the database linked it with a different hash; nothing is kept")
-    event._state.adding = False
-    event._state.db = connection.alias
+    return ChainedInsert(Statement(sql, params, prepared=True), event)
+
+
+@dataclass(frozen=True)
+class ChainedInsert:
+    statement: Statement
+    event: AuditEvent
+
+    def finish(self, rows: Rows) -> AuditEvent:
+        """Take the id and links the database gave the event, and check the link."""
+        event = self.event
+        event.pk, event.prev_hash, stored_hash = rows[0]
+        event.hash = event_hash(event)
+        if event.hash != stored_hash:
+            raise RuntimeError(
+                f"audit event #{event.pk}: the database linked it with a different hash; nothing is kept"
+            )
+        event._state.adding = False
+        event._state.db = connection.alias
+        return event
+
+
+def chained_insert_supported() -> bool:
+    """Whether `chained_insert` works on this database (PostgreSQL)."""
+    return connection.vendor == "postgresql"
+
+
+def audit_events_build(events: Iterable[EventData]) -> list[AuditEvent]:
+    """Events ready to append, checked against the registry of actions."""
+    return [_build(data) for data in events]
+
+
+def _insert_chained_postgres(event: AuditEvent) -> None:
+    """Lock the chain, read its head, link and insert the event: one statement, one round trip."""
+    insert = chained_insert(event)
+    insert.finish(run_together([insert.statement])[0])
 
 
 def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
@@ -223,7 +258,7 @@ def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
     if not built:
         return []
     with transaction.atomic(savepoint=False):
-        if len(built) == 1 and connection.vendor == "postgresql":
+        if len(built) == 1 and chained_insert_supported():
             _insert_chained_postgres(built[0])
             return built
         previous = _lock_chain_and_get_head()
@@ -236,98 +271,6 @@ def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
         else:
             bulk_insert(AuditEvent, built)
     return built
-
-
-_JSON_SCALARS = (str, int, bool, type(None))
-
-
-def _plain_quick(value: Any) -> Any:
-    """`_plain`, without the round trip for values JSON gives back unchanged: scalars and flat mappings."""
-    if type(value) in _JSON_SCALARS:
-        return value
-    if type(value) is dict and all(type(k) is str and type(v) in _JSON_SCALARS for k, v in value.items()):
-        return dict(value)
-    return _plain(value)
-
-
-class EventRow:
-    """An event as its table row will hold it, without a model instance. For appending many at once."""
-
-    __slots__ = (
-        "occurred_at", "actor_kind", "actor_id", "actor_label", "action", "record_type", "record_id", "field",
-        "old_value", "new_value", "proposal_id", "change_id", "batch_id", "workflow_slug", "model_name",
-        "model_version", "prompt_version", "approver_label", "decided_at", "reason", "details", "prev_hash", "hash",
-    )  # fmt: skip
-    _JSON = frozenset({"old_value", "new_value", "details"})
-
-    def __init__(self, data: EventData) -> None:
-        if not is_known(data.action):
-            raise UnknownAuditAction(f"'{data.action}' is not a registered audit action")
-        self.occurred_at = _millis(data.occurred_at or timezone.now())
-        self.actor_kind = data.actor.kind
-        self.actor_id = data.actor.id
-        self.actor_label = data.actor.label
-        self.action = data.action
-        self.record_type = data.record_type
-        self.record_id = data.record_id
-        self.field = data.field
-        self.old_value = _plain_quick(data.old_value)
-        self.new_value = _plain_quick(data.new_value)
-        self.proposal_id = data.proposal_id
-        self.change_id = data.change_id
-        self.batch_id = data.batch_id
-        self.workflow_slug = data.workflow_slug
-        self.model_name = data.model_name
-        self.model_version = data.model_version
-        self.prompt_version = data.prompt_version
-        self.approver_label = data.approver_label
-        self.decided_at = _millis(data.decided_at) if data.decided_at else None
-        self.reason = data.reason
-        self.details = _plain_quick(data.details)
-        self.prev_hash = ""
-        self.hash = ""
-
-    def column_values(self) -> list[Any]:
-        """The row's values in `__slots__` order (the hashes last), JSON as text, as COPY takes them."""
-        return [
-            None if value is None else json.dumps(value, cls=DjangoJSONEncoder) if name in self._JSON else value
-            for name, value in zip(self.__slots__, map(self.__getattribute__, self.__slots__), strict=True)
-        ]
-
-
-def audit_record_bulk(events: Iterable[EventData]) -> int:
-    """Append many events in order, inside the caller's transaction; returns how many.
-
-    The same registry, chain, canonical content and hashes as `audit_record_many`, without building
-    model instances, and with COPY on PostgreSQL: for large runs of system events such as the purge's
-    tombstones, where the bookkeeping would otherwise cost more than the work it records.
-    """
-    rows = [EventRow(data) for data in events]
-    if not rows:
-        return 0
-    # Everything but the links is worked out before the chain lock is taken, so it is held briefly.
-    contents = [canonical_content(row) for row in rows]
-    values = [row.column_values() for row in rows]
-    prev_index, hash_index = EventRow.__slots__.index("prev_hash"), EventRow.__slots__.index("hash")
-    with transaction.atomic():
-        previous = _lock_chain_and_get_head()
-        for row, content, row_values in zip(rows, contents, values, strict=True):
-            row.prev_hash = row_values[prev_index] = previous
-            row.hash = row_values[hash_index] = previous = hashlib.sha256(previous.encode() + content).hexdigest()
-        if connection.vendor == "postgresql":
-            table = connection.ops.quote_name(AuditEvent._meta.db_table)
-            column_of = {field.attname: str(field.column) for field in AuditEvent._meta.concrete_fields}
-            columns = ", ".join(connection.ops.quote_name(column_of[name]) for name in EventRow.__slots__)
-            # ids come from the table's sequence row by row, so they increase along the chain.
-            with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row_values in values:
-                    copy.write_row(row_values)
-        else:
-            AuditEvent.objects.bulk_create(
-                [AuditEvent(**{name: getattr(row, name) for name in EventRow.__slots__}) for row in rows],
-                batch_size=1000,
-            )
-    return len(rows)
 
 
 def audit_record(**kwargs: Any) -> AuditEvent:
@@ -350,6 +293,8 @@ def audit_verify_chain(*, chunk_size: int = 5000) -> tuple[int, ChainBreak | Non
             return checked, ChainBreak(event.pk, "its link to the event before it does not match")
         if event_hash(event) != event.hash:
             return checked, ChainBreak(event.pk, "its content does not match its hash (it was altered)")
+        if event.action == "artifacts.purged" and (problem := tombstones_verify(event)) is not None:
+            return checked, ChainBreak(event.pk, problem)
         previous = event.hash
         checked += 1
     return checked, None

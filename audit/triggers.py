@@ -3,42 +3,52 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-TABLE = "audit_auditevent"
+# The trail, and the tombstones its purge events vouch for.
+TABLES = ("audit_auditevent", "audit_tombstone")
 
-_POSTGRES_INSTALL = [
-    """
+_POSTGRES_FUNCTION = """
     CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger AS $$
     BEGIN
         RAISE EXCEPTION 'audit events are append-only: % refused on %', TG_OP, TG_TABLE_NAME
             USING ERRCODE = 'insufficient_privilege';
     END;
     $$ LANGUAGE plpgsql
-    """,
-    f"DROP TRIGGER IF EXISTS audit_no_update_delete ON {TABLE}",
-    f"""CREATE TRIGGER audit_no_update_delete BEFORE UPDATE OR DELETE ON {TABLE}
-        FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
-    f"DROP TRIGGER IF EXISTS audit_no_truncate ON {TABLE}",
-    f"""CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON {TABLE}
-        FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()""",
-]
-_POSTGRES_REMOVE = [
-    f"DROP TRIGGER IF EXISTS audit_no_update_delete ON {TABLE}",
-    f"DROP TRIGGER IF EXISTS audit_no_truncate ON {TABLE}",
-]
+"""
 
-# SQLite has no TRUNCATE; an unqualified DELETE is refused by the delete trigger.
-_SQLITE_INSTALL = [
-    f"""CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON {TABLE}
-        BEGIN SELECT RAISE(ABORT, 'audit events are append-only: UPDATE refused'); END""",
-    f"""CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON {TABLE}
-        BEGIN SELECT RAISE(ABORT, 'audit events are append-only: DELETE refused'); END""",
-]
-_SQLITE_REMOVE = ["DROP TRIGGER IF EXISTS audit_no_update", "DROP TRIGGER IF EXISTS audit_no_delete"]
 
-_STATEMENTS = {
-    "postgresql": (_POSTGRES_INSTALL, _POSTGRES_REMOVE),
-    "sqlite": (_SQLITE_INSTALL, _SQLITE_REMOVE),
-}
+def _postgres(table: str) -> tuple[list[str], list[str]]:
+    remove = [
+        f"DROP TRIGGER IF EXISTS audit_no_update_delete ON {table}",
+        f"DROP TRIGGER IF EXISTS audit_no_truncate ON {table}",
+    ]
+    install = [
+        _POSTGRES_FUNCTION,
+        *remove,
+        f"""CREATE TRIGGER audit_no_update_delete BEFORE UPDATE OR DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
+        f"""CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON {table}
+            FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()""",
+    ]
+    return install, remove
+
+
+def _sqlite(table: str) -> tuple[list[str], list[str]]:
+    # SQLite has no TRUNCATE; an unqualified DELETE is refused by the delete trigger. Trigger names
+    # are per database there, so each but the trail's own carries its table's name.
+    suffix = "" if table == "audit_auditevent" else f"_{table}"
+    install = [
+        f"""CREATE TRIGGER IF NOT EXISTS audit_no_update{suffix} BEFORE UPDATE ON {table}
+            BEGIN SELECT RAISE(ABORT, 'audit events are append-only: UPDATE refused'); END""",
+        f"""CREATE TRIGGER IF NOT EXISTS audit_no_delete{suffix} BEFORE DELETE ON {table}
+            BEGIN SELECT RAISE(ABORT, 'audit events are append-only: DELETE refused'); END""",
+    ]
+    return install, [
+        f"DROP TRIGGER IF EXISTS audit_no_update{suffix}",
+        f"DROP TRIGGER IF EXISTS audit_no_delete{suffix}",
+    ]
+
+
+_STATEMENTS = {"postgresql": _postgres, "sqlite": _sqlite}
 
 
 # Locks the chain for the rest of the transaction, then reads its head. A VOLATILE function takes a
@@ -69,14 +79,22 @@ def _run(connection: BaseDatabaseWrapper, statements: list[str]) -> None:
             cursor.execute(statement)
 
 
+def _guarded_tables(connection: BaseDatabaseWrapper) -> list[str]:
+    """The append-only tables this database has (a migration may run before a later one adds one)."""
+    existing = set(connection.introspection.table_names())
+    return [table for table in TABLES if table in existing]
+
+
 def install_append_only_triggers(connection: BaseDatabaseWrapper) -> None:
     if connection.vendor not in _STATEMENTS:
         raise ImproperlyConfigured(
             f"Countersign keeps its audit trail on PostgreSQL or SQLite; {connection.vendor} has no append-only guard"
         )
-    _run(connection, _STATEMENTS[connection.vendor][0])
+    for table in _guarded_tables(connection):
+        _run(connection, _STATEMENTS[connection.vendor](table)[0])
 
 
 def remove_append_only_triggers(connection: BaseDatabaseWrapper) -> None:
     """Only for maintenance and for tests that must bypass the guard (and say so)."""
-    _run(connection, _STATEMENTS[connection.vendor][1])
+    for table in _guarded_tables(connection):
+        _run(connection, _STATEMENTS[connection.vendor](table)[1])

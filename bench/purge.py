@@ -192,15 +192,12 @@ def _wal_position() -> int:
 
 def _pace_by_tenth() -> list[float]:
     """Artifacts purged per second in each tenth of the run, from the tombstones' batch times."""
-    from django.db.models import Count
-
     from audit.models import AuditEvent
 
     batches = list(
-        AuditEvent.objects.filter(action="artifact.purged")
-        .values_list("occurred_at")
-        .annotate(size=Count("id"))
+        AuditEvent.objects.filter(action="artifacts.purged")
         .order_by("occurred_at")
+        .values_list("occurred_at", "details__count")
     )
     tenth = max(1, len(batches) // 10)
     paces = []
@@ -266,7 +263,7 @@ def _run(url: str, args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
     from approvals.models import Proposal, RetentionRule, Workflow
-    from audit.models import Artifact, AuditEvent
+    from audit.models import Artifact, Tombstone
     from audit.services import audit_verify_chain
     from records.models import Customer
 
@@ -317,7 +314,7 @@ def _run(url: str, args: argparse.Namespace) -> int:
     load_after = os.getloadavg()
     during_p99 = during.p99
     left = Artifact.objects.count()
-    tombstones = AuditEvent.objects.filter(action="artifact.purged").count()
+    tombstones = Tombstone.objects.count()
     pace = _pace_by_tenth()
 
     verify_seconds = None
@@ -338,7 +335,7 @@ def _run(url: str, args: argparse.Namespace) -> int:
     print()
     print(
         f"purge ({args.workers} worker{'s' if args.workers > 1 else ''}, SKIP LOCKED batches, "
-        "a hash-chained tombstone per artifact):"
+        "a tombstone per artifact, one chained event per batch):"
     )
     print(f"  purged {report.purged:,} in {report.batches:,} batches, {left} left, {tombstones:,} tombstones")
     print(

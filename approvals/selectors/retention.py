@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.db.models import Count, Min, Sum
 
 from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus, Workflow
-from audit.models import Artifact, ArtifactKind, AuditEvent, Bucket
+from audit.models import Artifact, ArtifactKind, Bucket, Tombstone
 
 
 def workflow_visible_to(*, user: AbstractUser | AnonymousUser, workflow: Workflow) -> bool:
@@ -58,7 +58,7 @@ class RetentionOverview:
     stored: int
     size: int
     artifacts: list[Artifact]
-    tombstones: list[AuditEvent]
+    tombstones: list[Tombstone]
     pending_training: list[TrainingCopyRequest]
     training_asked_for: set[uuid.UUID]
 
@@ -101,11 +101,7 @@ def retention_overview(
         .defer("content")
         .order_by("expires_at", "id")[:recent_artifacts]
     )
-    tombstones = list(
-        AuditEvent.objects.filter(action="artifact.purged", workflow_slug=workflow.slug).order_by("-id")[
-            :recent_tombstones
-        ]
-    )
+    tombstones = list(Tombstone.objects.filter(workflow_slug=workflow.slug).order_by("-id")[:recent_tombstones])
     asked_for = set(
         TrainingCopyRequest.objects.filter(
             workflow=workflow,

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from approvals.models import Proposal, ProposalStatus
-from audit.models import Artifact, AuditEvent
+from audit.models import Artifact, AuditEvent, Tombstone
 from audit.selectors import audit_events_for
 from core.errors import NotFound
 from records.catalogue import RECORD_TYPES
@@ -50,7 +50,7 @@ class Trace:
     reverted_by: list[Change] = field(default_factory=list)
     approvals: list[Approver] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
-    tombstones: list[AuditEvent] = field(default_factory=list)
+    tombstones: list[Tombstone] = field(default_factory=list)
     follow_ups: list[FollowUp] = field(default_factory=list)
     field_changes: list[FieldChange] = field(default_factory=list)
     workflow_slug: str = ""
@@ -169,7 +169,7 @@ def _build(*, change: Change | None, proposal: Proposal | None, proposal_id: int
         trace.field_changes = _field_changes(proposal.record_type, proposal.base, proposal.changes)
     if proposal_id is not None:
         trace.artifacts = list(Artifact.objects.filter(proposal_id=proposal_id).order_by("created_at"))
-        trace.tombstones = [e for e in events if e.action == "artifact.purged"]
+        trace.tombstones = list(Tombstone.objects.filter(proposal_id=proposal_id).order_by("id"))
     trace.follow_ups = _follow_ups(proposal, events)
     return trace
 

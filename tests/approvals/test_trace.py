@@ -1,4 +1,5 @@
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -6,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import strip_tags
 
 from approvals.models import ProposalApproval
-from audit.models import Artifact
+from audit.models import Artifact, Tombstone
 from audit.services import Actor, audit_record
 from records.store import RecordRef
 from tests.factories import BatchFactory, CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
@@ -98,12 +99,18 @@ def test_the_trace_shows_who_asked_the_batch_followups_artifacts_and_the_way_to_
         size=2,
         expires_at=T0 + timedelta(days=30),
     )
-    audit_record(
-        action="artifact.purged",
-        actor=Actor.system("retention"),
-        proposal_id=proposal.pk,
+    Tombstone.objects.create(
+        batch=uuid.uuid4(),
+        artifact_id=uuid.UUID("5b1c0000-0000-4000-8000-000000000000"),
         workflow_slug="address-updates",
-        details={"artifact_id": "5b1c", "kind": "prompt", "bucket": "live", "sha256": "b" * 64, "size": 2048},
+        proposal_id=proposal.pk,
+        rule_id=7,
+        kind="prompt",
+        bucket="live",
+        sha256="b" * 64,
+        size=2048,
+        expires_at=T0 + timedelta(days=1),
+        purged_at=T0 + timedelta(days=1, minutes=1),
     )
     html = viewer.get(reverse("trace-change", args=[change.id])).content.decode()
     text = _text(html)
@@ -112,7 +119,8 @@ def test_the_trace_shows_who_asked_the_batch_followups_artifacts_and_the_way_to_
     assert "email customer template: address-confirmed sent at" in text
     assert "webhook url: https://crm.example/hook waiting to run" in text
     assert "Output · model output Live processing" in text
-    assert "Purged prompt 5b1c live 2.0 KB" in text
+    assert "Prompt purged 5b1c0000-0000-4000-8000-000000000000 Live processing 2.0 KB" in text
+    assert "under rule address-updates prompt/live (#7)" in text
     assert f"manage.py rollback --change {change.id}" in text
     assert "<button" not in html.split("<main")[1]  # no dead Undo button before undo exists
 
@@ -192,12 +200,12 @@ def test_unknown_ids_are_404_and_pages_need_a_login(client, viewer):
 
 def test_the_trace_runs_a_fixed_number_of_queries(viewer, django_assert_num_queries):
     proposal, change = _applied_proposal(follow_ups=[{"kind": "email_customer", "params": {}}])
-    # session, user, change, proposal, its approvals, undos, events, artifacts,
+    # session, user, change, proposal, its approvals, undos, events, artifacts, tombstones,
     # and the banners on every page (engaged stops, the viewer's stop rights, active overrides): 3
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         viewer.get(reverse("trace-change", args=[change.id]))
     for n in range(5):
         audit_record(action="followup.failed", actor=Actor.worker("w"), proposal_id=proposal.pk, details={"index": n})
     revert(change, at=T0 + timedelta(hours=1))
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         viewer.get(reverse("trace-change", args=[change.id]))

@@ -3,9 +3,10 @@ from datetime import timedelta
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from audit.models import Artifact, AuditEvent
+from audit.models import Artifact, AuditEvent, Tombstone
 from audit.retention import artifacts_purge_expired
 from audit.services import audit_verify_chain
 from audit.tasks import purge_expired_artifacts
@@ -31,23 +32,58 @@ def test_purge_leaves_one_tombstone_per_artifact_and_the_chain_still_verifies(ru
 
     assert report.purged == 3
     assert list(Artifact.objects.values_list("id", flat=True)) == [kept.id]
-    tombstones = {e.details["artifact_id"]: e for e in AuditEvent.objects.filter(action="artifact.purged")}
-    assert set(tombstones) == {str(a.id) for a in expired}
+    tombstones = {t.artifact_id: t for t in Tombstone.objects.all()}
+    assert set(tombstones) == {a.id for a in expired}
     first = expired[0]
-    tombstone = tombstones[str(first.id)]
-    assert tombstone.workflow_slug == "refund-notes"
-    assert tombstone.actor_label == "retention purge"
-    assert tombstone.details["kind"] == "prompt"
-    assert tombstone.details["bucket"] == "live"
-    assert tombstone.details["sha256"] == first.sha256
-    assert tombstone.details["size"] == first.size
-    assert tombstone.details["rule_id"] == rule.pk
-    assert tombstone.details["rule"] == "refund-notes prompt/live"
-    assert tombstone.occurred_at >= first.expires_at
+    tombstone = tombstones[first.id]
+    assert (tombstone.workflow_slug, tombstone.kind, tombstone.bucket) == ("refund-notes", "prompt", "live")
+    assert (tombstone.sha256, tombstone.size) == (first.sha256, first.size)
+    assert tombstone.proposal_id == first.proposal_id
+    assert tombstone.rule_id == rule.pk
+    assert tombstone.rule == "refund-notes prompt/live"
+    assert tombstone.expires_at == first.expires_at
+    assert tombstone.purged_at >= first.expires_at
+    [event] = AuditEvent.objects.filter(action="artifacts.purged")
+    assert event.actor_label == "retention purge"
+    assert event.workflow_slug == "refund-notes"
+    assert event.details["count"] == 3
+    assert event.details["batch"] == str(tombstone.batch)
+    assert event.details["rules"] == {"refund-notes prompt/live": 3}
     checked, broken = audit_verify_chain()
     assert broken is None
     assert checked == AuditEvent.objects.count()
     call_command("verify_audit")
+
+
+def test_an_altered_tombstone_breaks_the_chain(rule, audit_guard_bypassed):
+    _expired(rule)
+    _expired(rule)
+    artifacts_purge_expired()
+    event = AuditEvent.objects.get(action="artifacts.purged")
+    Tombstone.objects.filter(pk=Tombstone.objects.order_by("pk")[0].pk).update(sha256="0" * 64)
+    checked, broken = audit_verify_chain()
+    assert broken is not None
+    assert broken.event_id == event.pk
+    assert "do not match the digest" in broken.problem
+
+
+def test_a_removed_tombstone_breaks_the_chain(rule, audit_guard_bypassed):
+    _expired(rule)
+    _expired(rule)
+    artifacts_purge_expired()
+    Tombstone.objects.filter(pk=Tombstone.objects.order_by("pk")[0].pk).delete()
+    checked, broken = audit_verify_chain()
+    assert broken is not None
+    assert broken.problem == "it vouches for 2 tombstones and 1 are there"
+
+
+def test_tombstones_are_append_only(rule):
+    _expired(rule)
+    artifacts_purge_expired()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        Tombstone.objects.update(size=0)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        Tombstone.objects.all().delete()
 
 
 def test_purging_twice_purges_nothing_more(rule):
@@ -56,7 +92,8 @@ def test_purging_twice_purges_nothing_more(rule):
     again = artifacts_purge_expired()
     assert again.purged == 0
     assert again.batches == 0
-    assert AuditEvent.objects.filter(action="artifact.purged").count() == 1
+    assert Tombstone.objects.count() == 1
+    assert AuditEvent.objects.filter(action="artifacts.purged").count() == 1
 
 
 def test_purge_works_in_bounded_batches(rule):
@@ -66,7 +103,14 @@ def test_purge_works_in_bounded_batches(rule):
     assert report.purged == 7
     assert report.batches == 3
     assert not Artifact.objects.exists()
-    assert AuditEvent.objects.filter(action="artifact.purged").count() == 7
+    assert Tombstone.objects.count() == 7
+    purges = AuditEvent.objects.filter(action="artifacts.purged").order_by("id")
+    assert list(purges.values_list("details__count", flat=True)) == [
+        3,
+        3,
+        1,
+    ]
+    assert audit_verify_chain()[1] is None
 
 
 def test_purge_only_takes_what_expired_by_the_given_time(rule):
@@ -87,8 +131,7 @@ def test_purge_deletes_stored_files_once_committed(rule, settings, tmp_path, dja
 
     assert report.files == 1
     assert not path.exists()
-    tombstone = AuditEvent.objects.get(action="artifact.purged")
-    assert tombstone.details["file"] is True
+    assert Tombstone.objects.get().had_file is True
 
 
 def test_purge_refuses_an_empty_batch_size(db):
