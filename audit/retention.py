@@ -18,6 +18,7 @@ from django.utils import timezone
 from audit.models import Artifact, Tombstone
 from audit.services import Actor, EventData, audit_record_many
 from audit.tombstones import TOMBSTONE_FIELDS, tombstones_digest
+from core.roundtrip import built_once
 
 logger = logging.getLogger(__name__)
 
@@ -66,27 +67,6 @@ def _tombstone_values(row: dict[str, Any], purged_at: datetime) -> tuple[Any, ..
     )
 
 
-def _write_tombstones(values: list[tuple[Any, ...]], batch: uuid.UUID) -> tuple[int, int]:
-    """Insert one tombstone per purged artifact, in order; returns the first and last id given."""
-    if connection.vendor == "postgresql":
-        quote = connection.ops.quote_name
-        table = Tombstone._meta.db_table
-        columns = ", ".join(quote(name) for name in ("id", "batch", *TOMBSTONE_FIELDS))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(values)]
-            )
-            ids = sorted(row[0] for row in cursor.fetchall())
-            with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
-                for new_id, row in zip(ids, values, strict=True):
-                    copy.write_row((new_id, batch, *row))
-        return ids[0], ids[-1]
-    made = Tombstone.objects.bulk_create(
-        [Tombstone(batch=batch, **dict(zip(TOMBSTONE_FIELDS, row, strict=True))) for row in values], batch_size=500
-    )
-    return made[0].pk, made[-1].pk
-
-
 def _purge_event(values: list[tuple[Any, ...]], batch: uuid.UUID, ids: tuple[int, int], at: datetime) -> EventData:
     """The chained event that vouches for a batch's tombstones: which they are, how many, and their digest."""
     by_rule: dict[str, int] = {}
@@ -122,34 +102,62 @@ def _delete_files(names: list[str]) -> None:
             logger.exception("could not delete the stored file %s of a purged artifact", name)
 
 
-def _take_expired(*, now: datetime, since: datetime, batch_size: int) -> list[dict[str, Any]]:
-    """Delete up to `batch_size` artifacts that expired between `since` and `now`, soonest first, and
-    return what they were.
+def _take_expired(
+    *, now: datetime, since: datetime, batch_size: int, batch: uuid.UUID, purged_at: datetime
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """Turn up to `batch_size` artifacts that expired between `since` and `now`, soonest first, into
+    tombstones of `batch`. Returns the tombstones (their id, then `TOMBSTONE_FIELDS`) in id order, and
+    the names of the stored files the artifacts had.
 
-    Rows another transaction holds are skipped, not waited for. On PostgreSQL this is one statement.
-    Starting each batch where the last one ended keeps the index scan off the entries already deleted.
+    Rows another transaction holds are skipped, not waited for. On PostgreSQL this is one statement,
+    and the rows never leave the database on their way from artifact to tombstone. Starting each batch
+    where the last one ended keeps the index scan off the entries already deleted.
     """
     if connection.vendor == "postgresql":
-        quote = connection.ops.quote_name
-        table = quote(Artifact._meta.db_table)
-        column_of = {field.attname: str(field.column) for field in Artifact._meta.concrete_fields}
-        returning = ", ".join(quote(column_of[name]) for name in _PURGED_COLUMNS)
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "  # noqa: S608
-                "WHERE expires_at >= %s AND expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED) "
-                f"RETURNING {returning}",
-                [since, now, batch_size],
-            )
-            return [dict(zip(_PURGED_COLUMNS, values, strict=True)) for values in cursor.fetchall()]
-    rows = list(
+            cursor.execute(built_once("purge: artifacts to tombstones", _take_expired_sql), [
+                since, now, batch_size, batch, purged_at,
+            ])  # fmt: skip
+            found = cursor.fetchall()
+        return [row[:-1] for row in found], [row[-1] for row in found if row[-1]]
+    artifacts = list(
         Artifact.objects.filter(expires_at__gte=since, expires_at__lte=now)
         .order_by("expires_at")
         .select_for_update(skip_locked=True)
         .values(*_PURGED_COLUMNS)[:batch_size]
     )
-    Artifact.objects.filter(pk__in=[row["id"] for row in rows]).delete()
-    return rows
+    if not artifacts:
+        return [], []
+    Artifact.objects.filter(pk__in=[row["id"] for row in artifacts]).delete()
+    values = [_tombstone_values(row, purged_at) for row in artifacts]
+    made = Tombstone.objects.bulk_create(
+        [Tombstone(batch=batch, **dict(zip(TOMBSTONE_FIELDS, row, strict=True))) for row in values], batch_size=500
+    )
+    return [(tombstone.pk, *row) for tombstone, row in zip(made, values, strict=True)], [
+        row["file"] for row in artifacts if row["file"]
+    ]
+
+
+def _take_expired_sql() -> str:
+    quote = connection.ops.quote_name
+    artifacts, tombstones = quote(Artifact._meta.db_table), quote(Tombstone._meta.db_table)
+    taken = ", ".join(quote(name) for name in _PURGED_COLUMNS)
+    written = ", ".join(quote(name) for name in TOMBSTONE_FIELDS)
+    copied = {
+        "artifact_id": "id",
+        "had_file": f"{quote('file')} <> ''",
+        "purged_at": "%s",
+    }
+    source = ", ".join(copied.get(name, quote(name)) for name in TOMBSTONE_FIELDS)
+    # Built only from the models' own table and column names; every value is a parameter.
+    return (
+        f"WITH gone AS (DELETE FROM {artifacts} WHERE id IN (SELECT id FROM {artifacts} "  # noqa: S608
+        "WHERE expires_at >= %s AND expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+        f"RETURNING {taken}), "
+        f"kept AS (INSERT INTO {tombstones} (batch, {written}) SELECT %s, {source} FROM gone "
+        f"ORDER BY expires_at, id RETURNING id, {written}) "
+        f"SELECT kept.*, gone.{quote('file')} FROM kept JOIN gone ON gone.id = kept.artifact_id ORDER BY kept.id"
+    )
 
 
 def _purge_batch(*, now: datetime, since: datetime, batch_size: int) -> tuple[int, int, datetime]:
@@ -157,19 +165,18 @@ def _purge_batch(*, now: datetime, since: datetime, batch_size: int) -> tuple[in
 
     Returns how many, how many stored files they had, and the latest expiry among them."""
     with transaction.atomic():
-        rows = _take_expired(now=now, since=since, batch_size=batch_size)
-        if not rows:
-            return 0, 0, since
         purged_at = timezone.now()
         batch = uuid.uuid4()
-        values = [_tombstone_values(row, purged_at) for row in rows]
-        ids = _write_tombstones(values, batch)
+        rows, names = _take_expired(now=now, since=since, batch_size=batch_size, batch=batch, purged_at=purged_at)
+        if not rows:
+            return 0, 0, since
+        values = [row[1:] for row in rows]
         # The chain lock is taken last, so the batch holds it only from the append to the commit.
-        audit_record_many([_purge_event(values, batch, ids, purged_at)])
-        names = [row["file"] for row in rows if row["file"]]
+        audit_record_many([_purge_event(values, batch, (rows[0][0], rows[-1][0]), purged_at)])
         if names:
             transaction.on_commit(lambda: _delete_files(names))
-    return len(rows), len(names), max(row["expires_at"] for row in rows)
+    expiry = TOMBSTONE_FIELDS.index("expires_at")
+    return len(rows), len(names), max(row[expiry] for row in values)
 
 
 def artifacts_purge_expired(*, batch_size: int = 1000, now: datetime | None = None) -> PurgeReport:

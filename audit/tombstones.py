@@ -6,17 +6,14 @@ batch, its tombstone ids and the digest of their content; verifying the chain ch
 
 import hashlib
 import json
-import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from audit.models import AuditEvent, Tombstone
 
-
-def json_time(moment: datetime) -> str:
-    """A time as the trail's JSON holds times: UTC, to the millisecond."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 # A tombstone's columns, in the order the purge writes them and its digest covers them.
@@ -27,16 +24,22 @@ TOMBSTONE_FIELDS = (
 
 
 def tombstones_digest(rows: Iterable[Sequence[Any]]) -> str:
-    """The sha256 of tombstones (their `TOMBSTONE_FIELDS` values, in id order), as a purge event holds it."""
-    digest = hashlib.sha256()
-    for values in rows:
-        line = [
-            json_time(value) if isinstance(value, datetime) else str(value) if isinstance(value, uuid.UUID) else value
-            for value in values
+    """The sha256 of tombstones (their `TOMBSTONE_FIELDS` values, in id order), as a purge event holds it.
+
+    It covers one JSON list with a list per tombstone: ids as text, times as whole microseconds since
+    1970 UTC (as the database keeps them), everything else as it is.
+    """
+    canonical = [
+        [
+            str(row[0]),
+            *row[1:10],
+            None if row[10] is None else str(row[10]),
+            (row[11] - _EPOCH) // _MICROSECOND,
+            (row[12] - _EPOCH) // _MICROSECOND,
         ]
-        digest.update(json.dumps(line, separators=(",", ":")).encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
+        for row in rows
+    ]
+    return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 
 
 def tombstones_verify(event: AuditEvent) -> str | None:

@@ -16,11 +16,8 @@ Prints both rates and the ratio, the latencies, then stops gunicorn and drops th
 """
 
 import argparse
-import http.client
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -30,6 +27,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.serve import Client, start_server, stop_server  # noqa: E402
+
 BENCH_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cs_h3_bench")
 os.environ["DATABASE_URL"] = BENCH_URL
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
@@ -107,56 +106,6 @@ def proposal(n: int) -> dict[str, Any]:
         "requested_by": "agent",
         "follow_ups": [{"kind": "email_customer", "params": {"template": "address-confirmed"}}],
     }
-
-
-class Client:
-    def __init__(self, port: int, token: str) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        self.conn.request(method, path, body=body, headers=self.headers)
-        response = self.conn.getresponse()
-        return response.status, response.read()
-
-
-def start_server(port: int) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    for _ in range(100):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/v1/health")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("gunicorn did not answer /api/v1/health")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
 
 
 def ingest_through_api(port: int, token: str, total: int, uploaders: int) -> tuple[float, int]:

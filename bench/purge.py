@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,20 +51,22 @@ def _setup_django(url: str) -> None:
     django.setup()
 
 
-def _reader(url: str, proposal_ids: list[int], ready, stop, results) -> None:  # type: ignore[no-untyped-def]
-    """Another process reading proposals by id at a steady pace, as the API would."""
-    _setup_django(url)
+def _reader(port: int, token: str, proposal_ids: list[int], ready, stop, results) -> None:  # type: ignore[no-untyped-def]
+    """Another process reading proposals at a steady pace through GET /api/v1/proposals/{id}."""
     import random
 
-    from approvals.models import Proposal
+    sys.path.insert(0, str(ROOT))
+    from bench.serve import Client
 
+    client = Client(port, token)
     rng = random.Random(7)
     reads: list[tuple[float, float]] = []
     next_at = time.monotonic()
     while not stop.is_set():
         started = time.monotonic()
-        proposal = Proposal.objects.select_related("workflow").get(pk=rng.choice(proposal_ids))
-        assert proposal.workflow.slug
+        status, _ = client.request("GET", f"/api/v1/proposals/{rng.choice(proposal_ids)}")
+        if status != 200:
+            raise SystemExit(f"GET /api/v1/proposals/{{id}} answered {status}")
         reads.append((started, time.monotonic() - started))
         if len(reads) == 50:
             ready.set()
@@ -75,16 +78,16 @@ def _reader(url: str, proposal_ids: list[int], ready, stop, results) -> None:  #
 class Reads:
     """Reads from another process while a block of work runs; only reads started inside the block count."""
 
-    def __init__(self, url: str, proposal_ids: list[int]) -> None:
+    def __init__(self, port: int, token: str, proposal_ids: list[int]) -> None:
         self.context = multiprocessing.get_context("spawn")
-        self.url = url
+        self.port, self.token = port, token
         self.proposal_ids = proposal_ids
 
     def __enter__(self) -> "Reads":
         self.ready, self.stop = self.context.Event(), self.context.Event()
         self.receive, send = self.context.Pipe(duplex=False)
         self.process = self.context.Process(
-            target=_reader, args=(self.url, self.proposal_ids, self.ready, self.stop, send)
+            target=_reader, args=(self.port, self.token, self.proposal_ids, self.ready, self.stop, send)
         )
         self.process.start()
         if not self.ready.wait(timeout=60):
@@ -238,6 +241,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="purges running at once (SKIP LOCKED shares the work)")
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="how long to measure reads when idle")
     parser.add_argument("--skip-verify", action="store_true", help="do not walk the whole chain afterwards")
+    parser.add_argument("--port", type=int, default=18790, help="where gunicorn serves the API during the run")
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -261,10 +265,12 @@ def _run(url: str, args: argparse.Namespace) -> int:
     _setup_django(url)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
+    from django.db import connections
 
     from approvals.models import Proposal, RetentionRule, Workflow
-    from audit.models import Artifact, Tombstone
-    from audit.services import audit_verify_chain
+    from approvals.services.accounts import service_account_create
+    from audit.services import Actor
+    from bench.serve import start_server, stop_server
     from records.models import Customer
 
     call_command("migrate", verbosity=0)
@@ -293,22 +299,37 @@ def _run(url: str, args: argparse.Namespace) -> int:
         ]
     )
     proposal_ids = list(Proposal.objects.values_list("id", flat=True))
+    token = service_account_create(workflow=workflow, name="bench", actor=Actor.system("bench")).token
+    connections.close_all()
+    # The API as it runs for real: gunicorn with the project's settings, not the test settings.
+    os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings.local", "DEBUG": "false"})
+    server = start_server(args.port)
+    try:
+        return _measure(url, args, workflow, rule, token, proposal_ids)
+    finally:
+        stop_server(server)
+
+
+def _measure(url: str, args: argparse.Namespace, workflow: Any, rule: Any, token: str, proposal_ids: list[int]) -> int:
+    from audit.models import Artifact, Tombstone
+    from audit.services import audit_verify_chain
+
     print(
         f"PostgreSQL purge benchmark: {args.count:,} expired {CONTENT_BYTES} B artifacts, batches of {args.batch_size}"
     )
-    print("The read measured is an ORM read of a proposal and its workflow by id, from another process; it stands in")
-    print("for GET /api/v1/proposals/{id}, whose endpoint is not part of this branch.")
+    print("The read measured is GET /api/v1/proposals/{id} through gunicorn (2 workers x 4 threads), from another")
+    print("process, as the pipeline that submitted the proposal reads it.")
 
     seconds = _generate_artifacts(args.count, workflow.pk, rule.pk)
     print(f"  generated with COPY in {seconds:.1f}s")
 
-    with Reads(url, proposal_ids) as idle:
+    with Reads(args.port, token, proposal_ids) as idle:
         time.sleep(args.idle_seconds)
     idle_p99 = idle.p99
 
     load_before = os.getloadavg()
     wal_before = _wal_position()
-    with Reads(url, proposal_ids) as during:
+    with Reads(args.port, token, proposal_ids) as during:
         report = _purge(url, args.batch_size, args.workers)
     wal_bytes = _wal_position() - wal_before
     load_after = os.getloadavg()
@@ -328,7 +349,7 @@ def _run(url: str, args: argparse.Namespace) -> int:
 
     seconds = _generate_artifacts(args.count, workflow.pk, rule.pk)
     print(f"  regenerated for the baseline in {seconds:.1f}s")
-    with Reads(url, proposal_ids) as during_raw:
+    with Reads(args.port, token, proposal_ids) as during_raw:
         raw_seconds, raw_longest, raw_rows = _raw_delete(url, args.batch_size)
     raw_p99 = during_raw.p99
 
@@ -353,7 +374,7 @@ def _run(url: str, args: argparse.Namespace) -> int:
         f"machine load (1-minute average, {os.cpu_count()} cores): {load_before[0]:.1f} before the purge, "
         f"{load_after[0]:.1f} after it"
     )
-    print("read p99 (proposal by id, another process, one read every 5 ms):")
+    print("read p99 (GET /api/v1/proposals/{id}, another process, one request every 5 ms):")
     print(f"  idle {idle_p99 * 1000:.2f} ms ({len(idle.timings):,} reads)")
     print(
         f"  during purge {during_p99 * 1000:.2f} ms ({len(during.timings):,} reads)   "
