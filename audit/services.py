@@ -205,24 +205,26 @@ def chained_insert(event: AuditEvent) -> "ChainedInsert":
     `core.roundtrip`), as the last of them: the chain stays locked until the transaction ends.
     """
     sql = built_once("audit: chained insert", _chained_insert_sql)
+    content = canonical_content(event)
     params = [
         _CHAIN_LOCK_KEY,
         *(f.get_db_prep_save(getattr(event, f.attname), connection) for f in _CONTENT_FIELDS),
-        canonical_content(event),
+        content,
     ]
-    return ChainedInsert(Statement(sql, params, prepared=True), event)
+    return ChainedInsert(Statement(sql, params, prepared=True), event, content)
 
 
 @dataclass(frozen=True)
 class ChainedInsert:
     statement: Statement
     event: AuditEvent
+    content: bytes  # the canonical content sent, as `canonical_content` gives it
 
     def finish(self, rows: Rows) -> AuditEvent:
         """Take the id and links the database gave the event, and check the link."""
         event = self.event
         event.pk, event.prev_hash, stored_hash = rows[0]
-        event.hash = event_hash(event)
+        event.hash = hashlib.sha256(event.prev_hash.encode() + self.content).hexdigest()
         if event.hash != stored_hash:
             raise RuntimeError(
                 f"audit event #{event.pk}: the database linked it with a different hash; nothing is kept"

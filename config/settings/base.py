@@ -151,6 +151,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery closes a worker's database connections around every task unless told to reuse them; they
+# are closed as Django closes them after a request instead (config/celery.py), by CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = 1_000_000
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Longer than any task: an unacknowledged message is redelivered only after this.
