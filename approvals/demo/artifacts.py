@@ -8,7 +8,7 @@ import hashlib
 
 from django.utils import timezone
 
-from approvals.models import RetentionRule
+from approvals.models import Proposal, RetentionRule
 from audit.models import Artifact
 from audit.services import Actor, EventData, audit_record_many
 from records.models import Customer, Order, Ticket
@@ -52,30 +52,42 @@ def store_demo_artifacts(*, actor: Actor) -> int:
     """Store a few artifacts per workflow that keeps any, each expiring by its rule. Returns how many."""
     rules = {(r.workflow.slug, r.kind, r.bucket): r for r in RetentionRule.objects.select_related("workflow")}
     customers = list(Customer.objects.order_by("record_id")[:6])
-    planned: list[tuple[str, str, str, str, str]] = []
-    for order in Order.objects.select_related("customer").order_by("record_id")[:3]:
-        planned += [("refund-notes", kind, "live", name, text) for kind, name, text in _refund_notes(order)]
+    planned: list[tuple[str, str, str, str, str, int | None]] = []
+    # Each refund note belongs to the refund proposal for its order, so its trace shows the artifact,
+    # and, once the two minutes are up, its tombstone.
+    refunds = dict(
+        Proposal.objects.filter(workflow__slug="refund-notes", record_type="order").values_list("record_id", "pk")
+    )
+    orders = Order.objects.select_related("customer").order_by("record_id")
+    for order in orders.filter(record_id__in=refunds) if refunds else orders[:3]:
+        planned += [
+            ("refund-notes", kind, "live", name, text, refunds.get(order.record_id))
+            for kind, name, text in _refund_notes(order)
+        ]
     for survivor, duplicate in zip(customers[0::2], customers[1::2], strict=True):
-        planned += [("duplicate-merge", kind, "live", name, text) for kind, name, text in _merge(survivor, duplicate)]
+        planned += [
+            ("duplicate-merge", kind, "live", name, text, None) for kind, name, text in _merge(survivor, duplicate)
+        ]
     ticket = Ticket.objects.order_by("record_id").first()
     if ticket is not None:
         planned += [
             ("address-updates", "prompt", "live", f"address-{ticket.record_id}.prompt.txt",
-             f"Ticket {ticket.record_id}: '{ticket.subject}'. Does the customer ask for a new shipping address?"),
+             f"Ticket {ticket.record_id}: '{ticket.subject}'. Does the customer ask for a new shipping address?", None),
             ("address-updates", "error_log", "live", "worker.log",
-             f"2026-11-27T09:14:03Z model timeout after 30s on {ticket.record_id}; retried once, succeeded"),
+             f"2026-11-27T09:14:03Z model timeout after 30s on {ticket.record_id}; retried once, succeeded", None),
             ("reply-drafts", "cache", "live", f"reply-{ticket.record_id}.cache",
-             f"Draft reply for {ticket.record_id}: 'Thanks for getting in touch, we are looking into it.'"),
+             f"Draft reply for {ticket.record_id}: 'Thanks for getting in touch, we are looking into it.'", None),
         ]  # fmt: skip
     now = timezone.now()
     artifacts: list[Artifact] = []
-    for slug, kind, bucket, name, text in planned:
+    for slug, kind, bucket, name, text, proposal_id in planned:
         rule = rules[(slug, kind, bucket)]
         raw = text.encode()
         artifacts.append(
             Artifact(
                 workflow_id=rule.workflow_id,
                 workflow_slug=slug,
+                proposal_id=proposal_id,
                 rule_id=rule.pk,
                 kind=kind,
                 bucket=bucket,
@@ -93,6 +105,7 @@ def store_demo_artifacts(*, actor: Actor) -> int:
             action="artifact.stored",
             actor=actor,
             workflow_slug=artifact.workflow_slug,
+            proposal_id=artifact.proposal_id,
             details={
                 "artifact_id": str(artifact.pk),
                 "kind": artifact.kind,

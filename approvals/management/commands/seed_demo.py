@@ -67,7 +67,6 @@ class Command(BaseCommand):
                 records_import_csv_text(record_type=record_type, text=build(rng), source="seed_demo", actor=actor)
             document = yaml.safe_load((DEMO_DIR / "workflows.yaml").read_text())
             workflows_load(document=document, actor=actor)
-            store_demo_artifacts(actor=actor)
             tokens = []
             accounts = {}
             for workflow in Workflow.objects.order_by("slug"):
@@ -76,6 +75,7 @@ class Command(BaseCommand):
                 accounts[workflow.slug] = issued.account
             proposals = seed_proposals(accounts=accounts)
             held = seed_held_work(accounts=accounts)
+            store_demo_artifacts(actor=actor)
         bad_batch = demo_undo.applied_bad_batch(actor=actor)
         token_file = Path(settings.VAR_DIR) / "demo-tokens.txt"
         token_file.write_text("\n".join(tokens) + "\n")
