@@ -25,7 +25,7 @@ def test_the_demo_keeps_artifacts_by_their_rules_and_the_short_ones_are_purged(d
     proposals = {p.pk: p for p in Proposal.objects.filter(workflow__slug="refund-notes", record_type="order")}
     assert {a.proposal_id for a in refund} == set(proposals)
     traced = refund[0]
-    assert all(proposals[a.proposal_id].record_id in a.name for a in refund)
+    assert all(a.proposal_id is not None and proposals[a.proposal_id].record_id in a.name for a in refund)
     client.force_login(User.objects.get(username="lead"))
     trace = reverse("trace-proposal", args=[traced.proposal_id])
     assert traced.name in client.get(trace).content.decode()
