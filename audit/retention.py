@@ -7,6 +7,7 @@ carries (`rule_id`, `workflow_slug`), so the trail can outlive the rules too.
 import logging
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,32 +51,16 @@ def artifacts_shorten_for_rule(*, rule_id: int, window: timedelta) -> int:
 
 
 def _tombstone_values(row: dict[str, Any], purged_at: datetime) -> tuple[Any, ...]:
-    return (
-        row["id"],
-        row["workflow_slug"],
-        row["proposal_id"],
-        row["rule_id"],
-        row["kind"],
-        row["bucket"],
-        row["name"],
-        row["sha256"],
-        row["size"],
-        bool(row["file"]),
-        row["copied_from"],
-        row["expires_at"],
-        purged_at,
-    )
+    """An artifact's row (`_PURGED_COLUMNS`) as its tombstone's `TOMBSTONE_FIELDS` values."""
+    values = {**row, "artifact_id": row["id"], "had_file": bool(row["file"]), "purged_at": purged_at}
+    return tuple(values[name] for name in TOMBSTONE_FIELDS)
 
 
 def _purge_event(values: list[tuple[Any, ...]], batch: uuid.UUID, ids: tuple[int, int], at: datetime) -> EventData:
     """The chained event that vouches for a batch's tombstones: which they are, how many, and their digest."""
-    by_rule: dict[str, int] = {}
-    slugs = set()
-    for row in values:
-        slug, kind, bucket = row[1], row[4], row[5]
-        slugs.add(slug)
-        label = f"{slug} {kind}/{bucket}"
-        by_rule[label] = by_rule.get(label, 0) + 1
+    slug, kind, bucket = (TOMBSTONE_FIELDS.index(name) for name in ("workflow_slug", "kind", "bucket"))
+    by_rule = Counter(f"{row[slug]} {row[kind]}/{row[bucket]}" for row in values)
+    slugs = {row[slug] for row in values}
     return EventData(
         action="artifacts.purged",
         actor=PURGE_ACTOR,
@@ -87,7 +72,7 @@ def _purge_event(values: list[tuple[Any, ...]], batch: uuid.UUID, ids: tuple[int
             "first_tombstone": ids[0],
             "last_tombstone": ids[1],
             "tombstones_sha256": tombstones_digest(values),
-            "rules": by_rule,
+            "rules": dict(by_rule),
         },
     )
 

@@ -4,7 +4,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -234,35 +234,42 @@ class ChainedInsert:
         return event
 
 
-def chained_insert_supported() -> bool:
-    """Whether `chained_insert` works on this database (PostgreSQL)."""
-    return connection.vendor == "postgresql"
+@dataclass(frozen=True)
+class AuditAppend:
+    """Events to append along with other statements, in one round trip where the database allows.
 
-
-def audit_events_build(events: Iterable[EventData]) -> list[AuditEvent]:
-    """Events ready to append, checked against the registry of actions."""
-    return [_build(data) for data in events]
-
-
-def _insert_chained_postgres(event: AuditEvent) -> None:
-    """Lock the chain, read its head, link and insert the event: one statement, one round trip."""
-    insert = chained_insert(event)
-    insert.finish(run_together([insert.statement])[0])
-
-
-def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
-    """Append events to the chain, in order, inside the caller's transaction.
-
-    No savepoint: an event that cannot be appended dooms the transaction it belongs to, so the
-    action it records cannot commit without it (and a hot path saves two round trips).
+    Send `statements` last among them (on PostgreSQL they take the chain's lock, held until the
+    transaction ends), then hand their answers to `finish`. Elsewhere there are none to send, and
+    `finish` appends the events itself.
     """
+
+    events: list[AuditEvent]
+    inserts: list[ChainedInsert]
+
+    @property
+    def statements(self) -> list[Statement]:
+        return [insert.statement for insert in self.inserts]
+
+    def finish(self, answers: Sequence[Rows]) -> list[AuditEvent]:
+        if not self.inserts:
+            _append(self.events)
+            return self.events
+        return [insert.finish(rows) for insert, rows in zip(self.inserts, answers, strict=True)]
+
+
+def audit_append_along(events: Iterable[EventData]) -> AuditAppend:
+    """Prepare `events` for appending with the caller's other statements (see `AuditAppend`)."""
     built = [_build(data) for data in events]
-    if not built:
-        return []
+    return AuditAppend(built, [chained_insert(event) for event in built] if connection.vendor == "postgresql" else [])
+
+
+def _append(built: list[AuditEvent]) -> None:
+    """Lock the chain, link `built` to its head and insert them, inside the caller's transaction."""
     with transaction.atomic(savepoint=False):
-        if len(built) == 1 and chained_insert_supported():
-            _insert_chained_postgres(built[0])
-            return built
+        if connection.vendor == "postgresql" and len(built) == 1:
+            insert = chained_insert(built[0])
+            insert.finish(run_together([insert.statement])[0])
+            return
         previous = _lock_chain_and_get_head()
         for event in built:
             event.prev_hash = previous
@@ -272,6 +279,17 @@ def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
             built[0].save(force_insert=True)
         else:
             bulk_insert(AuditEvent, built)
+
+
+def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
+    """Append events to the chain, in order, inside the caller's transaction.
+
+    No savepoint: an event that cannot be appended dooms the transaction it belongs to, so the
+    action it records cannot commit without it (and a hot path saves two round trips).
+    """
+    built = [_build(data) for data in events]
+    if built:
+        _append(built)
     return built
 
 

@@ -23,21 +23,27 @@ TOMBSTONE_FIELDS = (
 )  # fmt: skip
 
 
-def tombstones_digest(rows: Iterable[Sequence[Any]]) -> str:
-    """The sha256 of tombstones (their `TOMBSTONE_FIELDS` values, in id order), as a purge event holds it.
+def _uuid_text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
-    It covers one JSON list with a list per tombstone: ids as text, times as whole microseconds since
-    1970 UTC (as the database keeps them), everything else as it is.
-    """
+
+def _microseconds(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+# How the digest writes each column: ids as text, times as whole microseconds since 1970 UTC (as the
+# database keeps them), everything else as it is.
+_CANONICAL = [
+    _uuid_text if name in ("artifact_id", "copied_from") else _microseconds if name.endswith("_at") else None
+    for name in TOMBSTONE_FIELDS
+]
+
+
+def tombstones_digest(rows: Iterable[Sequence[Any]]) -> str:
+    """The sha256 of tombstones (their `TOMBSTONE_FIELDS` values, in id order), as a purge event holds
+    it: of one JSON list with a list per tombstone."""
     canonical = [
-        [
-            str(row[0]),
-            *row[1:10],
-            None if row[10] is None else str(row[10]),
-            (row[11] - _EPOCH) // _MICROSECOND,
-            (row[12] - _EPOCH) // _MICROSECOND,
-        ]
-        for row in rows
+        [value if write is None else write(value) for value, write in zip(row, _CANONICAL, strict=True)] for row in rows
     ]
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 

@@ -14,15 +14,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import (
-    Actor,
-    EventData,
-    audit_events_build,
-    audit_record,
-    audit_record_many,
-    chained_insert,
-    chained_insert_supported,
-)
+from audit.services import Actor, EventData, audit_append_along, audit_record, audit_record_many
 from core.bulk import insert_one, insert_one_statement, inserted
 from core.errors import InvalidTransition, NotFound, ValidationFailed
 from core.roundtrip import Statement, run_together
@@ -282,54 +274,39 @@ def change_update(
         version = _version(state, expected_version)
         before = {name: state.values[name] for name in cleaned}
         store = get_store()
-        if not isinstance(store, DjangoRecordStore):
-            run_together(along)
+        statements = list(along)
+        if isinstance(store, DjangoRecordStore):
+            # The write goes with the other statements: it is `version + 1` or nothing (the row is
+            # locked and checked), and `write.state` raises if it was nothing.
+            write = store.write_query(ref, cleaned, expected_version=version)
+            written_values, version_after = write.written, version + 1
+            statements.append(write.statement)
+        else:
+            run_together(statements)
+            statements, write = [], None
             written = store.write(ref, cleaned, expected_version=version)
-            after = {name: written.values[name] for name in cleaned}
-            change = _change_create(
-                ref=ref,
-                action=ChangeAction.UPDATE,
-                origin=origin,
-                before=before,
-                after=after,
-                versions=(version, written.version),
-                **({"id": change_id} if change_id is not None else {}),
-            )
-            audit_record_many(_update_events(origin, ref, change, before, after))
-            return change
-        # The built-in store: the write is `version + 1` or nothing (the row is locked and checked).
-        write = store.write_query(ref, cleaned, expected_version=version)
-        after = {name: write.written[name] for name in cleaned}
+            written_values, version_after = written.values, written.version
+        after = {name: written_values[name] for name in cleaned}
         change = _change(
             ref=ref,
             action=ChangeAction.UPDATE,
             origin=origin,
             before=before,
             after=after,
-            versions=(version, version + 1),
+            versions=(version, version_after),
             **({"id": change_id} if change_id is not None else {}),
         )
-        statements = [*along, write.statement, insert_one_statement(change)]
-        events = _update_events(origin, ref, change, before, after)
-        chained = [chained_insert(event) for event in audit_events_build(events)] if chained_insert_supported() else []
-        # The audit appends go last: they hold the chain's lock until the transaction ends.
-        rows = run_together([*statements, *(insert.statement for insert in chained)])
-        write.state(rows[len(along)])
+        statements.append(insert_one_statement(change))
+        audit = audit_append_along(
+            origin.event(ref=ref, change=change, field=name, old_value=before[name], new_value=after[name])
+            for name in cleaned
+        )
+        answers = run_together([*statements, *audit.statements])
+        if write is not None:
+            write.state(answers[len(along)])
         inserted(change)
-        for insert, answer in zip(chained, rows[len(statements) :], strict=True):
-            insert.finish(answer)
-        if not chained:
-            audit_record_many(events)
+        audit.finish(answers[len(statements) :])
     return change
-
-
-def _update_events(
-    origin: ChangeOrigin, ref: RecordRef, change: Change, before: dict[str, Any], after: dict[str, Any]
-) -> list[EventData]:
-    return [
-        origin.event(ref=ref, change=change, field=name, old_value=before[name], new_value=after[name])
-        for name in before
-    ]
 
 
 def _change_hide(
