@@ -252,34 +252,6 @@ class Generator:
                 yield change, rows
 
 
-EVENT_COLUMNS = [
-    "occurred_at",
-    "actor_kind",
-    "actor_id",
-    "actor_label",
-    "action",
-    "record_type",
-    "record_id",
-    "field",
-    "old_value",
-    "new_value",
-    "proposal_id",
-    "change_id",
-    "batch_id",
-    "workflow_slug",
-    "model_name",
-    "model_version",
-    "prompt_version",
-    "approver_label",
-    "decided_at",
-    "reason",
-    "details",
-    "prev_hash",
-    "hash",
-]
-JSON_EVENT_COLUMNS = {"old_value", "new_value", "details"}
-
-
 def _json_cell(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
@@ -312,12 +284,17 @@ def load(alias: str, generator: Generator, count: int) -> tuple[int, float]:
     the chain are exactly what appending one by one would have produced.
     """
     from django.db import connections
+    from django.db.models import JSONField
 
+    from audit.models import AuditEvent
     from records.models import Change, Customer
 
     started = time.perf_counter()
     customer_columns = list(next(generator.customers(0, 1)))
     change_columns = [str(f.column) for f in Change._meta.concrete_fields]
+    event_fields = [f for f in AuditEvent._meta.concrete_fields if f.attname != "id"]
+    event_columns = [str(f.column) for f in event_fields]
+    json_event_columns = {str(f.column) for f in event_fields if isinstance(f, JSONField)}
     events = 0
     with connections[alias].cursor() as wrapper:
         cursor = wrapper.cursor
@@ -331,7 +308,7 @@ def load(alias: str, generator: Generator, count: int) -> tuple[int, float]:
             for row in generator.customers(0, count):
                 copy.write_row([row[c] for c in customer_columns])
         change_sql = f"COPY {Change._meta.db_table} ({', '.join(change_columns)}) FROM STDIN"
-        event_sql = f"COPY audit_auditevent ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+        event_sql = f"COPY audit_auditevent ({', '.join(event_columns)}) FROM STDIN"
         pending_changes: list[dict[str, Any]] = []
         pending_events: list[Any] = []
 
@@ -343,8 +320,8 @@ def load(alias: str, generator: Generator, count: int) -> tuple[int, float]:
                 for event in pending_events:
                     copy.write_row(
                         [
-                            _json_cell(getattr(event, c)) if c in JSON_EVENT_COLUMNS else getattr(event, c)
-                            for c in EVENT_COLUMNS
+                            _json_cell(getattr(event, c)) if c in json_event_columns else getattr(event, c)
+                            for c in event_columns
                         ]
                     )
             pending_changes.clear()
