@@ -25,30 +25,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.seeding import OLD_ADDRESS, address_batch, recreate, scratch_database  # noqa: E402
 
 WORKFLOW = "bench-addresses"
-OLD_ADDRESS = "4 Old Mill Lane"
-
-
-def scratch_database(url: str) -> tuple[str, str, str]:
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise SystemExit("bench/apply.py needs DATABASE_URL=postgres://...")
-    name = parts.path.lstrip("/") + "_bench"
-    return urlunsplit(parts._replace(path=f"/{name}")), urlunsplit(parts._replace(path="/postgres")), name
-
-
-def recreate(admin_url: str, name: str, *, create: bool = True) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if create:
-            admin.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed(sizes: dict[str, int]) -> dict[str, tuple[int, list[int]]]:
@@ -56,10 +38,9 @@ def seed(sizes: dict[str, int]) -> dict[str, tuple[int, list[int]]]:
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
 
-    from approvals.models import Batch, Proposal, ProposalStatus, Workflow
+    from approvals.models import ProposalStatus, Workflow
     from approvals.services.accounts import service_account_create
     from audit.services import Actor
-    from records.models import Customer
 
     workflow = Workflow.objects.create(
         slug=WORKFLOW,
@@ -76,40 +57,18 @@ def seed(sizes: dict[str, int]) -> dict[str, tuple[int, list[int]]]:
     made = {}
     first = 100000
     for label, size in sizes.items():
-        batch = Batch.objects.create(workflow=workflow, name=label, run_id=f"bench-{label}", expected_size=size)
-        numbers = range(first, first + size)
+        batch, proposals = address_batch(
+            workflow,
+            label,
+            first,
+            size,
+            customer=lambda n: {"shipping_address": OLD_ADDRESS},
+            status=ProposalStatus.APPROVED,
+            decided_at=timezone.now(),
+            decided_by=lead,
+            service_account=account,
+        )
         first += size
-        Customer.objects.bulk_create(
-            (Customer(record_id=f"CUS-{n}", full_name=f"Customer {n}", shipping_address=OLD_ADDRESS) for n in numbers),
-            batch_size=2000,
-        )
-        now = timezone.now()
-        proposals = Proposal.objects.bulk_create(
-            (
-                Proposal(
-                    workflow=workflow,
-                    batch=batch,
-                    record_type="customer",
-                    record_id=f"CUS-{n}",
-                    action="update",
-                    changes={"shipping_address": f"{n} Harbour Road"},
-                    base={"shipping_address": OLD_ADDRESS},
-                    reason="bench",
-                    confidence=0.9,
-                    model_name="bench",
-                    model_version="1",
-                    prompt_version="bench@1",
-                    status=ProposalStatus.APPROVED,
-                    approved_at=now,
-                    updated_at=now,
-                    decided_at=now,
-                    decided_by=lead,
-                    service_account=account,
-                )
-                for n in numbers
-            ),
-            batch_size=2000,
-        )
         made[label] = (batch.pk, [p.pk for p in proposals])
     return made
 
@@ -227,7 +186,7 @@ def main() -> None:
 
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("bench/apply.py needs REDIS_URL=redis://... (the production broker)")
-    url, admin_url, name = scratch_database(os.environ.get("DATABASE_URL", ""))
+    url, admin_url, name = scratch_database(os.environ.get("DATABASE_URL", ""), "_bench")
     recreate(admin_url, name)
     os.environ.update({"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.local", "DEBUG": "false"})
 

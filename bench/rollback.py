@@ -24,78 +24,35 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-OLD = "4 Old Mill Lane"
-
-
-def scratch_database(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise SystemExit("bench/rollback.py needs DATABASE_URL=postgres://...")
-    name = parts.path.lstrip("/") + "_rollback_bench"
-    return urlunsplit(parts._replace(path=f"/{name}")), urlunsplit(parts._replace(path="/postgres"))
-
-
-def recreate(admin_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            admin.execute(f'CREATE DATABASE "{name}"')
+from bench.seeding import OLD_ADDRESS, address_batch, recreate, scratch_database  # noqa: E402
 
 
 def seed_applied_batch(workflow, label: str, first_number: int, count: int) -> int:  # type: ignore[no-untyped-def]
     """`count` customers whose address an AI batch changed: the state right after the batch applied."""
     from django.utils import timezone
 
-    from approvals.models import Batch, Proposal, ProposalStatus
-    from records.models import Change, Customer
+    from approvals.models import Proposal, ProposalStatus
+    from records.models import Change
 
-    batch = Batch.objects.create(workflow=workflow, name=label, run_id=f"bench-{label}", expected_size=count)
-    numbers = range(first_number, first_number + count)
-    Customer.objects.bulk_create(
-        (
-            Customer(record_id=f"CUS-{n}", full_name=f"Customer {n}", shipping_address=f"{n} Harbour Road", version=2)
-            for n in numbers
-        ),
-        batch_size=2000,
+    batch, proposals = address_batch(
+        workflow,
+        label,
+        first_number,
+        count,
+        customer=lambda n: {"shipping_address": f"{n} Harbour Road", "version": 2},
+        status=ProposalStatus.APPLIED,
     )
     now = timezone.now()
-    proposals = Proposal.objects.bulk_create(
-        (
-            Proposal(
-                workflow=workflow,
-                batch=batch,
-                record_type="customer",
-                record_id=f"CUS-{n}",
-                action="update",
-                changes={"shipping_address": f"{n} Harbour Road"},
-                base={"shipping_address": OLD},
-                reason="bench",
-                confidence=0.9,
-                model_name="bench",
-                model_version="1",
-                prompt_version="bench@1",
-                status=ProposalStatus.APPLIED,
-                approved_at=now,
-                updated_at=now,
-            )
-            for n in numbers
-        ),
-        batch_size=2000,
-    )
     changes = Change.objects.bulk_create(
         (
             Change(
                 record_type="customer",
                 record_id=proposal.record_id,
                 action="update",
-                before={"shipping_address": OLD},
+                before={"shipping_address": OLD_ADDRESS},
                 after=proposal.changes,
                 version_before=1,
                 version_after=2,
@@ -238,7 +195,7 @@ def restored(batch_id: int) -> tuple[int, int]:
     from records.models import Change, Customer
 
     record_ids = Change.objects.filter(batch_id=batch_id, action="update").values("record_id")
-    back = Customer.objects.filter(record_id__in=record_ids, shipping_address=OLD, version=3).count()
+    back = Customer.objects.filter(record_id__in=record_ids, shipping_address=OLD_ADDRESS, version=3).count()
     return back, Change.objects.filter(batch_id=batch_id, action="revert").count()
 
 
@@ -248,8 +205,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
-    url, admin_url = scratch_database(os.environ.get("DATABASE_URL", ""))
-    name = urlsplit(url).path.lstrip("/")
+    url, admin_url, name = scratch_database(os.environ.get("DATABASE_URL", ""), "_rollback_bench")
     recreate(admin_url, name)
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
@@ -322,7 +278,7 @@ def main() -> None:
 
         connections.close_all()
         if not args.keep:
-            recreate(admin_url, name, drop_only=True)
+            recreate(admin_url, name, create=False)
 
 
 if __name__ == "__main__":
