@@ -11,7 +11,7 @@ import time
 from itertools import count
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from approvals.models import FollowUp, Proposal, ProposalStatus, Stage, StopScope
@@ -180,6 +180,39 @@ def test_stop_mid_batch_halts_within_a_write_per_worker_and_release_applies_the_
     stop_release(switch=switch, user=ops)
     wait_until(lambda: applied_count(ids) == len(ids), timeout=120, interval=0.2, what="the rest after release")
     assert_applied_exactly_once(ids)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_worker_keeps_its_connection_between_tasks_and_replaces_one_that_broke(start_worker):
+    start_worker(concurrency=1)
+
+    def apply_one() -> int:
+        [proposal_id] = make_approved(1)
+        with transaction.atomic():
+            send_apply([proposal_id])
+        wait_until(lambda: applied_count([proposal_id]) == 1, timeout=30)
+        return proposal_id
+
+    def worker_sessions() -> set[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return {pid for (pid,) in cursor.fetchall()}
+
+    apply_one()
+    sessions = worker_sessions()
+    apply_one()
+    assert sessions and worker_sessions() == sessions  # the same session served the next task
+
+    with connection.cursor() as cursor:  # as a database restart or a failover would
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(sessions)])
+    wait_until(lambda: not worker_sessions() & sessions, timeout=10)
+    after = apply_one()
+    proposal = Proposal.objects.get(pk=after)
+    assert (proposal.status, proposal.apply_attempts) == (ProposalStatus.APPLIED, 0)
+    assert_applied_exactly_once([after])
 
 
 def test_shadow_never_writes(start_worker):
