@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
-from approvals.models import Batch, ProposalStatus, StopSwitch, Workflow
+from approvals.models import Batch, Proposal, ProposalStatus, StopSwitch, Workflow
 from approvals.selectors.stops import stop_covering
 from core.errors import NotFound
 
@@ -36,3 +36,36 @@ def batch_summary(*, batch: Batch) -> BatchSummary:
         total=sum(counts.values()),
         stop=stop_covering(workflow_id=batch.workflow_id, batch_id=batch.pk),
     )
+
+
+@dataclass(frozen=True)
+class BatchInProgress:
+    """A batch with approved writes still to apply, as the banner names it."""
+
+    batch_id: int
+    name: str
+    workflow_id: int
+    workflow_slug: str
+    written: int
+    waiting: int
+
+
+def batches_in_progress(*, workflow_ids: frozenset[int] | None, limit: int = 5) -> list[BatchInProgress]:
+    """Batches (of these workflows; None means every workflow) with approved proposals not yet applied.
+
+    One query: the approved rows find the batches (index on status), and only those batches' rows are
+    counted (index on batch and status), however many finished batches the table holds.
+    """
+    approved = Proposal.objects.filter(status=ProposalStatus.APPROVED, batch__isnull=False)
+    if workflow_ids is not None:
+        approved = approved.filter(workflow_id__in=workflow_ids)
+    batches = (
+        Batch.objects.filter(pk__in=approved.values("batch_id"))
+        .annotate(
+            waiting=Count("proposals", filter=Q(proposals__status=ProposalStatus.APPROVED)),
+            written=Count("proposals", filter=Q(proposals__status=ProposalStatus.APPLIED)),
+        )
+        .values_list("pk", "name", "workflow_id", "workflow__slug", "written", "waiting")
+        .order_by("pk")[:limit]
+    )
+    return [BatchInProgress(*row) for row in batches]

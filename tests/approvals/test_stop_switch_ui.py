@@ -6,11 +6,11 @@ from django.urls import reverse
 from guardian.shortcuts import assign_perm
 
 from approvals.context_processors import stop_switch
-from approvals.models import StopScope, StopSwitch, Workflow
+from approvals.models import ProposalStatus, StopScope, StopSwitch, Workflow
 from approvals.services.stops import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
-from tests.factories import BatchFactory, GroupFactory, UserFactory, WorkflowFactory
+from tests.factories import BatchFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory
 
 
 @pytest.fixture
@@ -187,3 +187,63 @@ def test_on_a_batch_page_the_stop_control_offers_to_halt_that_batch(client, appr
     form = client.get(reverse("stop-new"), {"batch": batch.pk}).content.decode()
     assert 'value="batch" id="id_scope_1" required checked' in form
     assert f'name="batch" value="{batch.pk}"' in form
+
+
+def test_a_batch_still_writing_has_a_banner_with_a_stop_for_that_batch(client, ops):
+    workflow = WorkflowFactory(slug="address-updates")
+    running = BatchFactory(workflow=workflow, name="Nightly sweep")
+    ProposalFactory.create_batch(3, workflow=workflow, batch=running, status=ProposalStatus.APPROVED)
+    ProposalFactory.create_batch(2, workflow=workflow, batch=running, status=ProposalStatus.APPLIED)
+    finished = BatchFactory(workflow=workflow, name="Finished sweep")
+    ProposalFactory(workflow=workflow, batch=finished, status=ProposalStatus.APPLIED)
+    client.login(username="ops", password="ops")
+    html = client.get(reverse("workflow-list")).content.decode()
+    assert html.count('class="banner progress-banner"') == 1
+    assert f"batch {running.pk} (Nightly sweep, address-updates)" in html
+    assert "2 written, 3 approved still to apply." in html
+    assert "Finished sweep" not in html
+    form = client.get(reverse("stop-new"), {"batch": running.pk, "next": "/workflows/"}).content.decode()
+    assert 'value="batch" id="id_scope_2" required checked' in form
+    assert f'name="batch" value="{running.pk}"' in form
+    response = client.post(
+        reverse("stop-new"),
+        {
+            "scope": "batch",
+            "batch": running.pk,
+            "reason": "addresses look wrong",
+            "confirm": "on",
+            "next": "/workflows/",
+        },
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "progress-banner" not in html  # the stop banner names it now
+    assert f"batch {running.pk} (Nightly sweep, address-updates)" in html and "addresses look wrong" in html
+
+
+def test_the_writing_banner_shows_only_batches_this_person_may_stop(client, approver):
+    UserFactory(username="agent", password="agent")
+    own = Workflow.objects.get(slug="address-updates")
+    other = WorkflowFactory(slug="refund-notes")
+    own_batch, other_batch = BatchFactory(workflow=own, name="Own run"), BatchFactory(workflow=other, name="Other run")
+    ProposalFactory(workflow=own, batch=own_batch, status=ProposalStatus.APPROVED)
+    ProposalFactory(workflow=other, batch=other_batch, status=ProposalStatus.APPROVED)
+    client.login(username="lead", password="lead")
+    html = client.get(reverse("workflow-list")).content.decode()
+    assert "Own run" in html and "Other run" not in html
+    client.login(username="agent", password="agent")
+    assert "progress-banner" not in client.get(reverse("workflow-list")).content.decode()
+
+
+def test_the_writing_banner_costs_one_query_and_hides_under_a_stop(db, ops, approver, django_assert_num_queries):
+    workflow = Workflow.objects.get(slug="address-updates")
+    for _ in range(3):
+        ProposalFactory(workflow=workflow, batch=BatchFactory(workflow=workflow), status=ProposalStatus.APPROVED)
+    with django_assert_num_queries(3):  # the engaged switches; membership of ops-managers; batches writing
+        html = _render_chrome(ops)
+    assert html.count('class="banner progress-banner"') == 3
+    with django_assert_num_queries(4):  # and the workflows this approver may stop
+        assert _render_chrome(approver).count('class="banner progress-banner"') == 3
+    stop_engage(scope=StopScope.WORKFLOW, workflow=workflow, reason="check", actor=Actor.system("test"))
+    html = _render_chrome(ops)
+    assert "progress-banner" not in html and html.count('class="banner stop-banner"') == 1
