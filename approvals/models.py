@@ -335,6 +335,15 @@ class StopSwitch(models.Model):
     def __str__(self) -> str:
         return f"stop {self.target}"
 
+    @property
+    def label(self) -> str:
+        """What a person reads: "everything", "workflow address-updates" or "batch 12 (Nightly sweep)"."""
+        if self.scope == StopScope.BATCH and self.batch is not None:
+            return f"batch {self.batch_id} ({self.batch.name})"
+        if self.scope == StopScope.WORKFLOW and self.workflow is not None:
+            return f"workflow {self.workflow.slug}"
+        return "everything"
+
 
 class OverrideScope(models.TextChoices):
     PROPOSAL = "proposal", "Proposal"

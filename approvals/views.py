@@ -62,7 +62,7 @@ def stop_new(request: AuthenticatedHtmxRequest) -> HttpResponse:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
                 status = error.status_code
             else:
-                messages.success(request, f"Stopped: {switch.target}. No write in it is applied until it is released.")
+                messages.success(request, f"Stopped {switch.label}. No write in it is applied until it is released.")
                 return redirect(_next_url(request))
         else:
             status = 422
@@ -92,7 +92,7 @@ def stop_release(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
         except ApplicationError as error:
             messages.error(request, error.message)
             return redirect(_next_url(request))
-        messages.success(request, f"Released: {switch.target}. What it held is being applied.")
+        messages.success(request, f"Released {switch.label}. What it held is being applied.")
         return redirect(_next_url(request))
     context = {
         "switch": switch,

@@ -79,7 +79,7 @@ def stop_release(*, switch: StopSwitch, user: User, note: str = "") -> StopSwitc
             StopSwitch.objects.select_for_update(of=("self",)).select_related("workflow", "batch").get(pk=switch.pk)
         )
         if switch.released_at is not None:
-            raise InvalidTransition(f"the stop switch for {switch.target} was already released")
+            raise InvalidTransition(f"the stop switch for {switch.label} was already released")
         switch.released_at = timezone.now()
         switch.released_by = user
         switch.save(update_fields=["released_at", "released_by"])
@@ -113,5 +113,5 @@ def stop_engage_by_person(
 def stop_release_by_person(*, switch: StopSwitch, user: User, note: str = "") -> StopSwitch:
     """A person releases a switch they may release (ops managers any; approvers their workflow's)."""
     if not stop_rights_for_user(user=user).may_release(switch):
-        raise NotAllowed(f"you may not release the stop switch for {switch.target}")
+        raise NotAllowed(f"you may not release the stop switch for {switch.label}")
     return stop_release(switch=switch, user=user, note=note)

@@ -133,7 +133,7 @@ def test_stop_and_release_from_the_command_line(db, capsys):
     workflow = WorkflowFactory(slug="address-updates")
     UserFactory(username="ops")
     call_command("stop", "--workflow", "address-updates", "--reason", "pager alert 7")
-    assert "Stopped workflow:" in capsys.readouterr().out
+    assert "Stopped workflow address-updates (switch" in capsys.readouterr().out
     switch = StopSwitch.objects.get()
     assert (switch.workflow, switch.reason) == (workflow, "pager alert 7")
     assert switch.engaged_by_label.startswith("cli:")
@@ -142,6 +142,7 @@ def test_stop_and_release_from_the_command_line(db, capsys):
     with pytest.raises(CommandError, match="--user"):
         call_command("release", "--workflow", "address-updates", "--user", "nobody")
     call_command("release", "--workflow", "address-updates", "--user", "ops")
+    assert "Released workflow address-updates." in capsys.readouterr().out
     switch.refresh_from_db()
     assert switch.released_by.username == "ops"
     with pytest.raises(CommandError, match="no stop switch is engaged for global"):
@@ -219,6 +220,7 @@ def test_a_batch_still_writing_has_a_banner_with_a_stop_for_that_batch(client, o
     html = response.content.decode()
     assert "progress-banner" not in html  # the stop banner names it now
     assert f"batch {running.pk} (Nightly sweep, address-updates)" in html and "addresses look wrong" in html
+    assert f"Stopped batch {running.pk} (Nightly sweep). No write in it is applied until it is released." in html
 
 
 def test_the_writing_banner_shows_only_batches_this_person_may_stop(client, approver):

@@ -18,9 +18,12 @@ def test_an_ops_manager_stops_a_batch_from_the_page_and_release_finishes_it(page
     start_worker(concurrency=1)
     login("ops", "ops")
 
-    page.get_by_role("button", name="Stop").click()
-    page.get_by_label("This batch").check()
-    page.get_by_label("Batch number").fill(str(batch.pk))
+    writing = page.get_by_role("status").filter(has_text="Writing:")
+    assert f"batch {batch.pk}" in writing.inner_text()
+    assert "40 approved still to apply" in writing.inner_text()
+    writing.get_by_role("button", name="Stop this batch").click()
+    assert page.get_by_label("This batch").is_checked()
+    assert page.get_by_label("Batch number").input_value() == str(batch.pk)
     page.get_by_label("Reason").fill("addresses look wrong")
     form = page.get_by_role("main")
     form.get_by_role("button", name="Stop").click()  # the browser holds the form until it is confirmed

@@ -28,4 +28,4 @@ class Command(BaseCommand):
             stop_release(switch=switch, user=user, note=str(options["note"]))
         except ApplicationError as error:
             raise CommandError(error.message) from None
-        self.stdout.write(f"Released {target}. What it held is queued to apply.")
+        self.stdout.write(f"Released {switch.label}. What it held is queued to apply.")

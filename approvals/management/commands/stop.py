@@ -32,5 +32,5 @@ class Command(BaseCommand):
         except ApplicationError as error:
             raise CommandError(error.message) from None
         self.stdout.write(
-            f"Stopped {switch.target} (switch {switch.pk}). No write in it is applied until a person releases it."
+            f"Stopped {switch.label} (switch {switch.pk}). No write in it is applied until a person releases it."
         )
