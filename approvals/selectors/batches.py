@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q
 
-from approvals.models import Batch, Proposal, ProposalStatus, StopSwitch, Workflow
+from approvals.models import Batch, Proposal, ProposalStatus, Stage, StopSwitch, Workflow
+from approvals.selectors.applying import APPLYING_STAGES, CANARY_CAP_REASON, canary_writes_today
 from approvals.selectors.stops import stop_covering
 from core.errors import NotFound
 
@@ -40,7 +41,8 @@ def batch_summary(*, batch: Batch) -> BatchSummary:
 
 @dataclass(frozen=True)
 class BatchInProgress:
-    """A batch with approved writes still to apply, as the banner names it."""
+    """A batch with approved writes still to apply, as the banner names it; `held` says why none is
+    being written now (the canary cap), and is empty while it writes."""
 
     batch_id: int
     name: str
@@ -48,24 +50,51 @@ class BatchInProgress:
     workflow_slug: str
     written: int
     waiting: int
+    held: str = ""
 
 
 def batches_in_progress(*, workflow_ids: frozenset[int] | None, limit: int = 5) -> list[BatchInProgress]:
-    """Batches (of these workflows; None means every workflow) with approved proposals not yet applied.
+    """Batches (of these workflows; None means every workflow) whose approved proposals are being applied.
 
-    One query: the approved rows find the batches (index on status), and only those batches' rows are
-    counted (index on batch and status), however many finished batches the table holds.
+    Only canary and live workflows write; a batch of a shadow, draft or paused one is not in progress.
+    One query, and one more when a canary workflow is among them: the approved rows find the batches
+    (index on status), and only those batches' rows are counted (index on batch and status), however
+    many finished batches the table holds.
     """
-    approved = Proposal.objects.filter(status=ProposalStatus.APPROVED, batch__isnull=False)
+    approved = Proposal.objects.filter(
+        status=ProposalStatus.APPROVED, batch__isnull=False, workflow__stage__in=APPLYING_STAGES
+    )
     if workflow_ids is not None:
         approved = approved.filter(workflow_id__in=workflow_ids)
-    batches = (
+    rows = list(
         Batch.objects.filter(pk__in=approved.values("batch_id"))
         .annotate(
             waiting=Count("proposals", filter=Q(proposals__status=ProposalStatus.APPROVED)),
             written=Count("proposals", filter=Q(proposals__status=ProposalStatus.APPLIED)),
         )
-        .values_list("pk", "name", "workflow_id", "workflow__slug", "written", "waiting")
+        .values_list(
+            "pk",
+            "name",
+            "workflow_id",
+            "workflow__slug",
+            "written",
+            "waiting",
+            "workflow__stage",
+            "workflow__canary_daily_limit",
+        )
         .order_by("pk")[:limit]
     )
-    return [BatchInProgress(*row) for row in batches]
+    canary_slugs = {row[3] for row in rows if row[6] == Stage.CANARY}
+    used = canary_writes_today(workflow_slugs=canary_slugs) if canary_slugs else {}
+    return [
+        BatchInProgress(
+            batch_id,
+            name,
+            workflow_id,
+            slug,
+            written,
+            waiting,
+            held=CANARY_CAP_REASON if stage == Stage.CANARY and used.get(slug, 0) >= limit else "",
+        )
+        for batch_id, name, workflow_id, slug, written, waiting, stage, limit in rows
+    ]

@@ -6,7 +6,8 @@ from django.urls import reverse
 from guardian.shortcuts import assign_perm
 
 from approvals.context_processors import stop_switch
-from approvals.models import ProposalStatus, StopScope, StopSwitch, Workflow
+from approvals.models import ProposalStatus, Stage, StopScope, StopSwitch, Workflow
+from approvals.services.applying import Outcome, proposals_apply
 from approvals.services.stops import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
@@ -249,3 +250,24 @@ def test_the_writing_banner_costs_one_query_and_hides_under_a_stop(db, ops, appr
     stop_engage(scope=StopScope.WORKFLOW, workflow=workflow, reason="check", actor=Actor.system("test"))
     html = _render_chrome(ops)
     assert "progress-banner" not in html and html.count('class="banner stop-banner"') == 1
+
+
+def test_a_batch_held_by_the_canary_cap_says_so_and_one_that_cannot_write_has_no_banner(
+    db, ops, django_assert_num_queries
+):
+    canary = WorkflowFactory(slug="tag-fill", stage=Stage.CANARY, canary_daily_limit=1)
+    capped = BatchFactory(workflow=canary, name="Canary run")
+    proposals = ProposalFactory.create_batch(2, workflow=canary, batch=capped, status=ProposalStatus.APPROVED)
+    outcomes = [result.outcome for result in proposals_apply(proposal_ids=[p.pk for p in proposals], worker="w/1")]
+    assert outcomes == [Outcome.APPLIED, Outcome.WAITING]
+    shadow = WorkflowFactory(slug="sentiment", stage=Stage.SHADOW)
+    ProposalFactory(
+        workflow=shadow, batch=BatchFactory(workflow=shadow, name="Shadow run"), status=ProposalStatus.APPROVED
+    )
+    with django_assert_num_queries(4):  # and today's canary writes
+        html = _render_chrome(ops)
+    assert html.count('class="banner progress-banner"') == 1
+    assert "<strong>Held:</strong>" in html and "<strong>Writing:</strong>" not in html
+    assert f"batch {capped.pk} (Canary run, tag-fill)" in html
+    assert "1 written, 1 approved still to apply: canary cap reached, resumes at 00:00 UTC." in html
+    assert "Shadow run" not in html
