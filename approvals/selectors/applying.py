@@ -1,6 +1,6 @@
 """Reads about applying: why an approved proposal is waiting, and which ones the sweeper should queue."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import Count, Q
@@ -47,9 +47,17 @@ def canary_writes_today(*, workflow_slugs: Iterable[str], now: datetime | None =
     return dict(rows)
 
 
+def canary_workflows_capped(*, limits: Mapping[str, int], now: datetime | None = None) -> set[str]:
+    """Of these canary workflows (slug: daily limit), the slugs that reached their cap today. One query, or
+    none when `limits` is empty."""
+    if not limits:
+        return set()
+    used = canary_writes_today(workflow_slugs=limits, now=now)
+    return {slug for slug, limit in limits.items() if used.get(slug, 0) >= limit}
+
+
 def canary_cap_reached(*, workflow: Workflow, now: datetime | None = None) -> bool:
-    used = canary_writes_today(workflow_slugs=[workflow.slug], now=now).get(workflow.slug, 0)
-    return used >= workflow.canary_daily_limit
+    return bool(canary_workflows_capped(limits={workflow.slug: workflow.canary_daily_limit}, now=now))
 
 
 def describe_stop(switch: StopSwitch) -> str:
@@ -77,8 +85,9 @@ def proposal_apply_wait_reasons(*, proposals: Iterable[Proposal]) -> dict[int, s
     global_stop = next((s for s in engaged if s.scope == StopScope.GLOBAL), None)
     by_workflow = {s.workflow_id: s for s in engaged if s.scope == StopScope.WORKFLOW}
     by_batch = {s.batch_id: s for s in engaged if s.scope == StopScope.BATCH}
-    canary_slugs = {p.workflow.slug for p in approved if p.workflow.stage == Stage.CANARY}
-    used = canary_writes_today(workflow_slugs=canary_slugs) if canary_slugs else {}
+    capped = canary_workflows_capped(
+        limits={p.workflow.slug: p.workflow.canary_daily_limit for p in approved if p.workflow.stage == Stage.CANARY}
+    )
     reasons: dict[int, str] = {}
     for proposal in approved:
         workflow = proposal.workflow
@@ -87,7 +96,7 @@ def proposal_apply_wait_reasons(*, proposals: Iterable[Proposal]) -> dict[int, s
             reasons[proposal.pk] = STAGE_WAIT_REASONS[Stage(workflow.stage)]
         elif switch is not None:
             reasons[proposal.pk] = describe_stop(switch)
-        elif workflow.stage == Stage.CANARY and used.get(workflow.slug, 0) >= workflow.canary_daily_limit:
+        elif workflow.slug in capped:
             reasons[proposal.pk] = CANARY_CAP_REASON
     return reasons
 
@@ -117,17 +126,14 @@ def proposals_ready_to_apply(*, updated_before: datetime) -> list[int]:
         holds.append(Q(workflow_id__in=stopped_workflows))
     if stopped_batches:
         holds.append(Q(batch_id__in=stopped_batches))
-    canaries = {
-        slug: (pk, limit)
-        for pk, slug, limit in Workflow.objects.filter(stage=Stage.CANARY, proposals__status=ProposalStatus.APPROVED)
+    canaries = list(
+        Workflow.objects.filter(stage=Stage.CANARY, proposals__status=ProposalStatus.APPROVED)
         .distinct()
         .values_list("pk", "slug", "canary_daily_limit")
-    }
-    if canaries:
-        used = canary_writes_today(workflow_slugs=canaries)
-        capped = [pk for slug, (pk, limit) in canaries.items() if used.get(slug, 0) >= limit]
-        if capped:
-            holds.append(Q(workflow_id__in=capped))
+    )
+    capped = canary_workflows_capped(limits={slug: limit for _, slug, limit in canaries})
+    if capped:
+        holds.append(Q(workflow_id__in=[pk for pk, slug, _ in canaries if slug in capped]))
     if holds:
         held = holds[0]
         for hold in holds[1:]:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q
 
 from approvals.models import Batch, Proposal, ProposalStatus, Stage, StopSwitch, Workflow
-from approvals.selectors.applying import APPLYING_STAGES, CANARY_CAP_REASON, canary_writes_today
+from approvals.selectors.applying import APPLYING_STAGES, CANARY_CAP_REASON, canary_workflows_capped
 from approvals.selectors.stops import stop_covering
 from core.errors import NotFound
 
@@ -84,8 +84,7 @@ def batches_in_progress(*, workflow_ids: frozenset[int] | None, limit: int = 5) 
         )
         .order_by("pk")[:limit]
     )
-    canary_slugs = {row[3] for row in rows if row[6] == Stage.CANARY}
-    used = canary_writes_today(workflow_slugs=canary_slugs) if canary_slugs else {}
+    capped = canary_workflows_capped(limits={row[3]: row[7] for row in rows if row[6] == Stage.CANARY})
     return [
         BatchInProgress(
             batch_id,
@@ -94,7 +93,7 @@ def batches_in_progress(*, workflow_ids: frozenset[int] | None, limit: int = 5) 
             slug,
             written,
             waiting,
-            held=CANARY_CAP_REASON if stage == Stage.CANARY and used.get(slug, 0) >= limit else "",
+            held=CANARY_CAP_REASON if slug in capped else "",
         )
-        for batch_id, name, workflow_id, slug, written, waiting, stage, limit in rows
+        for batch_id, name, workflow_id, slug, written, waiting, _, _ in rows
     ]

@@ -110,6 +110,7 @@ def test_release_shows_what_will_apply_and_is_audited(client, ops):
     )
     switch = StopSwitch.objects.get()
     page = client.get(reverse("stop-release", args=[switch.pk]))
+    assert "<strong>Workflow address-updates</strong>," in page.content.decode()
     assert "0 approved proposals in this scope will be applied" in page.content.decode()
     response = client.post(reverse("stop-release", args=[switch.pk]), {"note": "fixed", "next": "/workflows/"})
     assert response.status_code == 302
