@@ -5,6 +5,8 @@ import shutil
 
 import pytest
 
+from tests.browser.contexts import settled_context
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -33,11 +35,10 @@ def chromium():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def page(chromium, live_server):  # type: ignore[no-untyped-def]
-    context = chromium.new_context(viewport={"width": 1366, "height": 768}, base_url=live_server.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
+    with settled_context(chromium, live_server.url) as context:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        yield page
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from records.store import RecordRef
+from tests.browser.contexts import settled_context
 from tests.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
 from tests.trail_helpers import apply_update
 
@@ -69,10 +70,7 @@ def test_from_a_customer_id_to_approver_model_prompt_and_reason_in_three_clicks(
 
 def test_what_happened_at_2_14_pm_in_the_viewers_zone(chromium, live_server, transactional_db):
     record_id = _applied_change()
-    context = chromium.new_context(
-        viewport={"width": 1366, "height": 768}, base_url=live_server.url, timezone_id="Europe/Berlin"
-    )
-    try:
+    with settled_context(chromium, live_server.url, timezone_id="Europe/Berlin") as context:
         page = context.new_page()
         page.set_default_timeout(10_000)
         page.goto("/login/")
@@ -93,8 +91,6 @@ def test_what_happened_at_2_14_pm_in_the_viewers_zone(chromium, live_server, tra
         around = section.inner_text().split("Around that moment")[1]
         assert around.index("15:14:09.000") > around.index("▲ after")  # the address change, just before the moment
         assert around.index("17:14:07.000") < around.index("▲ after")  # the priority change, after it
-    finally:
-        context.close()
 
 
 def test_filters_swap_the_events_in_place(page, login, transactional_db):
