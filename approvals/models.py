@@ -64,6 +64,8 @@ class Workflow(models.Model):
         Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     override_max_minutes = models.PositiveIntegerField(default=60)
+    # The hosts ("host" or "host:port") that the workflow's webhook follow-ups may call; none when empty.
+    webhook_hosts = models.JSONField(default=list, blank=True)
     retention_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -13,9 +13,9 @@ class Received:
 
 
 class Receiver:
-    """Answers each POST with the next status in `statuses` (the last one repeats)."""
+    """Answers each POST with the next status in `statuses` (the last one repeats), and `location` if given."""
 
-    def __init__(self, port: int, statuses: list[int] | None = None) -> None:
+    def __init__(self, port: int, statuses: list[int] | None = None, location: str = "") -> None:
         self.received: list[Received] = []
         self.statuses = list(statuses or [200])
         receiver = self
@@ -27,6 +27,8 @@ class Receiver:
                     receiver.received.append(Received(self.path, dict(self.headers.items()), body))
                     status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
                 self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

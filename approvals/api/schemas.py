@@ -7,9 +7,8 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field
 
-from approvals.models import ProposalStatus
+from approvals.models import FollowUpKind, ProposalStatus
 from approvals.services.intake import (
-    FOLLOW_UP_KINDS,
     MAX_FOLLOW_UPS,
     MAX_LABEL_LENGTH,
     MAX_REASON_LENGTH,
@@ -40,10 +39,14 @@ class ModelIn(StrictBody):
 
 class FollowUpIn(StrictBody):
     kind: Literal["email_customer", "webhook"]
-    params: dict[str, Any] = Field(default_factory=dict, max_length=20)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="email_customer: {template}; webhook: {url, payload}, to one of the workflow's webhook hosts",
+    )
 
 
-assert set(FollowUpIn.model_fields["kind"].annotation.__args__) == set(FOLLOW_UP_KINDS)  # type: ignore[union-attr]  # noqa: S101
+assert set(FollowUpIn.model_fields["kind"].annotation.__args__) == set(FollowUpKind.values)  # type: ignore[union-attr]  # noqa: S101
 
 
 class ProposalIn(StrictBody):

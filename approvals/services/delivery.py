@@ -27,8 +27,21 @@ def signature(*, secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead the POST to a host nobody allowed, so a 3xx answer is a failure."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def post_json(*, url: str, body: bytes, headers: dict[str, str], secret: str = "") -> int:
-    """POST `body` to `url`; returns the status code of a 2xx answer, raises DeliveryFailed otherwise."""
+    """POST `body` to `url`; returns the status code of a 2xx answer, raises DeliveryFailed otherwise.
+
+    Redirects are not followed: a 3xx answer is a failure like any other.
+    """
     if urlsplit(url).scheme not in {"http", "https"}:
         raise DeliveryFailed(f"'{url[:200]}' is not an http or https URL")
     all_headers = {"Content-Type": "application/json", "User-Agent": "Countersign", **headers}
@@ -37,9 +50,10 @@ def post_json(*, url: str, body: bytes, headers: dict[str, str], secret: str = "
     request = urllib.request.Request(url, data=body, headers=all_headers, method="POST")  # noqa: S310 - scheme checked above
     timeout = float(settings.COUNTERSIGN["HTTP_TIMEOUT_SECONDS"])
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
+        with _opener.open(request, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
-        raise DeliveryFailed(f"{url} answered {error.code}") from None
+        unfollowed = " (redirects are not followed)" if 300 <= error.code < 400 else ""
+        raise DeliveryFailed(f"{url} answered {error.code}{unfollowed}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         raise DeliveryFailed(f"{url} could not be reached: {getattr(error, 'reason', error)}") from None

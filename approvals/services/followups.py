@@ -1,9 +1,11 @@
 """Follow-ups: outbox rows made when a change is applied, held so an undo can cancel them, then run."""
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.conf import settings
@@ -22,6 +24,7 @@ from records.store import RecordRef, get_store
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+MAX_WEBHOOK_URL_LENGTH = 2000
 
 # Subject and body of each email a proposal may ask for. The context holds `customer` (the
 # customer's fields), `record` (the changed record's fields) and `changes` (what was applied).
@@ -45,21 +48,39 @@ EMAIL_TEMPLATES: dict[str, tuple[str, str]] = {
 
 
 class FollowUpError(Exception):
-    """A follow-up could not run: the reason is kept on the row and in the trail."""
+    """A follow-up cannot run, and trying again would not help: the reason is kept on the row and in the trail."""
 
 
-def followup_problems(*, kind: str, params: Any) -> list[str]:
-    """What is wrong with a follow-up as a pipeline sent it (empty when it can run)."""
+def webhook_host(url: str) -> str | None:
+    """The `host` or `host:port` an http or https URL calls, lowercased; None when it is no such URL."""
+    try:
+        split = urlsplit(url)
+        port = split.port
+    except ValueError:
+        return None
+    if split.scheme not in {"http", "https"} or not split.hostname or split.username or split.password:
+        return None
+    return f"{split.hostname}:{port}" if port else split.hostname
+
+
+def webhook_allowed(*, host: str, allowed: Collection[str]) -> bool:
+    """Whether a workflow whose webhooks may go to `allowed` may call `host` (a bare name allows any port)."""
+    return host in allowed or host.rsplit(":", 1)[0] in allowed
+
+
+def followup_problems(*, kind: Any, params: Any) -> list[tuple[str, str]]:
+    """What is wrong with a follow-up as a pipeline sent it, each naming its part (empty when it can run)."""
     if kind not in FollowUpKind.values:
-        return [f"'{kind}' is not a follow-up kind; use one of {', '.join(FollowUpKind.values)}"]
+        return [("kind", f"'{str(kind)[:40]}' is not a follow-up kind; use one of {', '.join(FollowUpKind.values)}")]
     if not isinstance(params, dict):
-        return ["params must be an object"]
+        return [("params", "must be an object")]
     if kind == FollowUpKind.EMAIL_CUSTOMER and params.get("template") not in EMAIL_TEMPLATES:
-        return [f"params.template must be one of {', '.join(EMAIL_TEMPLATES)}"]
+        return [("params.template", f"must be one of {', '.join(EMAIL_TEMPLATES)}")]
     if kind == FollowUpKind.WEBHOOK:
         url = params.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            return ["params.url must be an http or https URL"]
+        if not isinstance(url, str) or len(url) > MAX_WEBHOOK_URL_LENGTH or webhook_host(url) is None:
+            limit = MAX_WEBHOOK_URL_LENGTH
+            return [("params.url", f"must be an http or https URL with a host, at most {limit} characters")]
     return []
 
 
@@ -191,8 +212,12 @@ def _send_email(row: FollowUp) -> None:
 def _call_webhook(row: FollowUp) -> None:
     proposal = row.proposal
     url = row.params.get("url")
-    if not isinstance(url, str):
-        raise FollowUpError("params.url is missing")
+    host = webhook_host(url) if isinstance(url, str) else None
+    if host is None:
+        raise FollowUpError("params.url is not an http or https URL")
+    if not webhook_allowed(host=host, allowed=proposal.workflow.webhook_hosts):
+        slug = proposal.workflow.slug
+        raise FollowUpError(f"workflow {slug} may not call {host}: it is not one of its webhook hosts")
     body = json_body(
         {
             "event": "follow_up",
@@ -219,12 +244,14 @@ def followup_run(*, followup_id: int, worker: str) -> FollowUp:
         return row
     handler = HANDLERS.get(FollowUpKind(row.kind)) if row.kind in FollowUpKind.values else None
     error = ""
+    final = False
     try:
         if handler is None:
             raise FollowUpError(f"no handler for follow-up kind '{row.kind}'")
         handler(row)
     except Exception as failure:  # any failure of a handler is kept on the row, never lost
         error = f"{type(failure).__name__}: {failure}"[:2000]
+        final = isinstance(failure, FollowUpError)
         logger.warning("follow-up %s failed: %s", row.pk, error)
     actor = Actor.worker(worker)
     with transaction.atomic():
@@ -236,7 +263,7 @@ def followup_run(*, followup_id: int, worker: str) -> FollowUp:
         if not error:
             row.status, row.finished_at, row.last_error = FollowUpStatus.SENT, now, ""
             audit_record_many([_event(row, "followup.sent", actor)])
-        elif handler is None or row.attempts >= int(settings.COUNTERSIGN["FOLLOWUP_MAX_ATTEMPTS"]):
+        elif final or row.attempts >= int(settings.COUNTERSIGN["FOLLOWUP_MAX_ATTEMPTS"]):
             row.status, row.finished_at, row.last_error = FollowUpStatus.FAILED, now, error
             audit_record_many([_event(row, "followup.failed", actor, reason=error)])
         else:

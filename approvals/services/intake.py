@@ -17,10 +17,22 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from approvals.models import Access, Action, Batch, Lane, Proposal, ProposalStatus, ServiceAccount, Stage, Workflow
+from approvals.models import (
+    Access,
+    Action,
+    Batch,
+    FollowUpKind,
+    Lane,
+    Proposal,
+    ProposalStatus,
+    ServiceAccount,
+    Stage,
+    Workflow,
+)
 from approvals.selectors.proposals import POLICY_APPROVER
 from approvals.selectors.stops import stop_covering
 from approvals.selectors.workflows import workflow_policy_map
+from approvals.services.followups import followup_problems, webhook_allowed, webhook_host
 from audit.services import Actor, EventData, audit_record_many
 from core.bulk import bulk_insert
 from core.errors import ApplicationError, Halted, InvalidTransition, Locked, NotAllowed, NotFound, ValidationFailed
@@ -28,7 +40,6 @@ from records.catalogue import RECORD_TYPES, TAG_MAX_ITEMS, TAG_MAX_LENGTH, Field
 from records.store import RecordState, get_store
 
 APPLY_TASK = "approvals.apply_approved"
-FOLLOW_UP_KINDS = ("email_customer", "webhook")
 MAX_FOLLOW_UPS = 10
 MAX_REASON_LENGTH = 5000
 MAX_LABEL_LENGTH = 100
@@ -148,7 +159,9 @@ def _plain_json_problem(value: Any, depth: int = 0) -> str | None:
     return "must be plain JSON"
 
 
-def _check_follow_ups(follow_ups: Any, problems: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _check_follow_ups(
+    follow_ups: Any, workflow: Workflow, problems: list[tuple[str, str]], forbidden: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
     if not isinstance(follow_ups, list):
         problems.append(("follow_ups", "must be a list"))
         return []
@@ -161,18 +174,20 @@ def _check_follow_ups(follow_ups: Any, problems: list[tuple[str, str]]) -> list[
         if not isinstance(item, dict) or set(item) - {"kind", "params"}:
             problems.append((where, "must be {kind, params}"))
             continue
-        kind = item.get("kind")
-        if kind not in FOLLOW_UP_KINDS:
-            problems.append((f"{where}.kind", f"must be one of {', '.join(FOLLOW_UP_KINDS)}"))
+        kind, params = item.get("kind"), item.get("params", {})
+        found = followup_problems(kind=kind, params=params) or [
+            ("params", problem) for problem in filter(None, [_plain_json_problem(params)])
+        ]
+        if found:
+            problems.extend((f"{where}.{part}", message) for part, message in found)
             continue
-        params = item.get("params", {})
-        if not isinstance(params, dict):
-            problems.append((f"{where}.params", "must be an object"))
-            continue
-        problem = _plain_json_problem(params)
-        if problem:
-            problems.append((f"{where}.params", problem))
-            continue
+        if kind == FollowUpKind.WEBHOOK:
+            host = webhook_host(params["url"])
+            if host is None or not webhook_allowed(host=host, allowed=workflow.webhook_hosts):
+                allowed = ", ".join(workflow.webhook_hosts) or "none"
+                message = f"workflow {workflow.slug} may not call {host} (its webhook hosts: {allowed})"
+                forbidden.append((f"{where}.params.url", message))
+                continue
         cleaned.append({"kind": kind, "params": params})
     return cleaned
 
@@ -277,6 +292,7 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
             base[name] = _clean_base_value(record_type.field(name), value)
         except ValueError as error:
             problems.append((where, str(error)))
+    follow_ups = _check_follow_ups(data.follow_ups, workflow, problems, forbidden)
     if forbidden:
         raise FieldsNotAllowed(forbidden)
 
@@ -327,7 +343,6 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
         problems.append(("run_id", f"must be at most {MAX_RUN_ID_LENGTH} characters"))
     if len(data.requested_by) > MAX_USERNAME_LENGTH:
         problems.append(("requested_by", f"must be at most {MAX_USERNAME_LENGTH} characters"))
-    follow_ups = _check_follow_ups(data.follow_ups, problems)
     if problems:
         raise ValidationFailed(problems)
 

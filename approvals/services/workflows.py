@@ -32,10 +32,11 @@ from records.catalogue import RECORD_TYPES, Risk
 APPROVER_PERMISSIONS = ("view_workflow", "review_workflow", "rollback_workflow")
 OVERRIDER_PERMISSIONS = ("view_workflow", "override_workflow")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_WEBHOOK_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[1-9]\d{0,4})?$")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _WORKFLOW_KEYS = {
     "slug", "name", "owner", "lane", "stage", "canary_daily_limit", "approvers", "overrides",
-    "actions", "two_person", "fields", "retention", "retention_owner",
+    "actions", "two_person", "fields", "retention", "retention_owner", "webhooks",
 }  # fmt: skip
 MAX_OVERRIDE_MINUTES = 24 * 60
 
@@ -124,6 +125,17 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
         actions = []
     if lane == Lane.ASSIST and actions:
         bad("actions", "an assist-lane workflow only reads and drafts; it can take no action")
+
+    webhooks = raw.get("webhooks", []) or []
+    if not isinstance(webhooks, list) or any(not isinstance(h, str) for h in webhooks):
+        bad("webhooks", 'must be a list of host names, such as ["hooks.example.com", "crm.internal:8443"]')
+        webhooks = []
+    webhooks = [host.strip().lower() for host in webhooks]
+    for host in webhooks:
+        if len(host) > 260 or not _WEBHOOK_HOST.match(host) or (":" in host and int(host.rsplit(":", 1)[1]) > 65535):
+            bad(f"webhooks.{host[:100]}", "must be a host name, or host:port, without scheme or path")
+    if lane == Lane.ASSIST and webhooks:
+        bad("webhooks", "an assist-lane workflow only reads and drafts; it calls no webhook")
 
     policies: dict[tuple[str, str], str] = {}
     fields = raw.get("fields", {}) or {}
@@ -257,6 +269,7 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
             "override_day_to": day_to,
             "override_timezone": str(tz_name),
             "override_max_minutes": max_minutes,
+            "webhook_hosts": sorted(set(webhooks)),
         },
         approver_group=approvers,
         day_group=day_group,
@@ -314,6 +327,7 @@ def _comparable(workflow: Workflow) -> dict[str, Any]:
         if workflow.override_after_hours_group
         else None,
         "override_max_minutes": workflow.override_max_minutes,
+        "webhook_hosts": workflow.webhook_hosts,
     }
 
 

@@ -257,6 +257,7 @@ def test_follow_ups_run_after_the_hold_window(start_worker):
     customer = CustomerFactory(email="dana@example.com")
     with Receiver(18511) as hook:
         proposal = ProposalFactory(
+            workflow=WorkflowFactory(webhook_hosts=["127.0.0.1:18511"]),
             record_id=customer.record_id,
             follow_ups=[
                 {"kind": "email_customer", "params": {"template": "address-confirmed"}},

@@ -8,7 +8,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from approvals.models import FollowUp, FollowUpStatus, ProposalStatus
+from approvals.models import FollowUp, FollowUpStatus, ProposalStatus, Workflow
 from approvals.services.accounts import service_account_create
 from approvals.services.applying import proposal_apply
 from approvals.services.callbacks import callback_deliver, callback_queue
@@ -102,7 +102,7 @@ def test_an_undo_cancels_what_is_still_held_and_lists_what_was_sent(db):
 
 def test_a_webhook_is_posted_signed_and_retried_then_given_up(db, settings):
     settings.COUNTERSIGN = {**settings.COUNTERSIGN, "FOLLOWUP_MAX_ATTEMPTS": 2, "FOLLOWUP_RETRY_SECONDS": 60}
-    workflow = WorkflowFactory()
+    workflow = WorkflowFactory(webhook_hosts=["127.0.0.1:18520"])
     account = service_account_create(
         workflow=workflow, name="pipe", actor=Actor.system("test"), callback_url="http://127.0.0.1:18521/cb"
     ).account
@@ -138,18 +138,48 @@ def test_an_unknown_kind_fails_at_once(db):
     assert "no handler for follow-up kind 'open_ticket'" in row.last_error
 
 
+def test_a_webhook_to_a_host_taken_off_the_list_fails_at_once_without_calling_it(db):
+    workflow = WorkflowFactory(webhook_hosts=["127.0.0.1:18523"])
+    with Receiver(18523) as hook:
+        applied_with([{"kind": "webhook", "params": {"url": f"{hook.url}/hook"}}], workflow=workflow)
+        Workflow.objects.filter(pk=workflow.pk).update(webhook_hosts=["hooks.example.com"])
+        with after_hold():
+            followups_run_due(worker=WORKER)
+        assert hook.received == []
+    row = FollowUp.objects.get()
+    assert (row.status, row.attempts) == (FollowUpStatus.FAILED, 1)
+    expected = f"workflow {workflow.slug} may not call 127.0.0.1:18523: it is not one of its webhook hosts"
+    assert expected in row.last_error
+    assert expected in AuditEvent.objects.get(action="followup.failed").reason
+
+
+def test_a_webhook_that_redirects_is_not_followed(db):
+    workflow = WorkflowFactory(webhook_hosts=["127.0.0.1"])
+    with Receiver(18525) as target, Receiver(18524, statuses=[302], location=f"{target.url}/elsewhere") as hook:
+        applied_with([{"kind": "webhook", "params": {"url": f"{hook.url}/hook"}}], workflow=workflow)
+        with after_hold():
+            followups_run_due(worker=WORKER)
+        assert len(hook.received) == 1
+        assert target.received == []
+    row = FollowUp.objects.get()
+    assert row.status == FollowUpStatus.HELD
+    assert "answered 302 (redirects are not followed)" in row.last_error
+
+
 @pytest.mark.parametrize(
     ("kind", "params", "problem"),
     [
-        ("sms", {}, "'sms' is not a follow-up kind"),
-        ("email_customer", {"template": "nope"}, "params.template must be one of"),
-        ("webhook", {"url": "file:///etc/passwd"}, "params.url must be an http or https URL"),
-        ("webhook", [], "params must be an object"),
+        ("sms", {}, ("kind", "'sms' is not a follow-up kind")),
+        ("email_customer", {"template": "nope"}, ("params.template", "must be one of")),
+        ("webhook", {"url": "file:///etc/passwd"}, ("params.url", "must be an http or https URL")),
+        ("webhook", {"url": "http://"}, ("params.url", "with a host")),
+        ("webhook", [], ("params", "must be an object")),
     ],
 )
 def test_follow_up_problems_name_what_is_wrong(kind, params, problem):
-    [found] = followup_problems(kind=kind, params=params)
-    assert problem in found
+    [(part, message)] = followup_problems(kind=kind, params=params)
+    assert part == problem[0]
+    assert problem[1] in message
 
 
 def test_no_callback_is_queued_without_a_callback_url(db, django_capture_on_commit_callbacks):

@@ -125,12 +125,25 @@ def test_refuses_write_on_billing_status_naming_the_field(owner, tmp_path):
         ),
         ({"retention": {"prompt": {"live": "forever"}}}, "retention.prompt.live: 'forever' is not a window"),
         ({"colour": "blue"}, "colour: unknown key"),
+        ({"webhooks": "hooks.example.com"}, "webhooks: must be a list of host names"),
+        ({"webhooks": ["https://hooks.example.com/x"]}, "webhooks.https://hooks.example.com/x: must be a host name"),
+        ({"webhooks": ["hooks.example.com:70000"]}, "webhooks.hooks.example.com:70000: must be a host name"),
     ],
 )
 def test_refusals_name_the_workflow_and_key(owner, tmp_path, changes, message):
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(".", r"\.")):
         _load(tmp_path, _with(**changes))
     assert not Workflow.objects.exists()
+
+
+def test_webhook_hosts_are_kept_lowercase_and_a_change_is_audited(owner, tmp_path):
+    _load(tmp_path, _with(webhooks=["Hooks.Example.com", "crm.internal:8443"]))
+    assert Workflow.objects.get().webhook_hosts == ["crm.internal:8443", "hooks.example.com"]
+    _load(tmp_path, _with(webhooks=["hooks.example.com"]))
+    assert Workflow.objects.get().webhook_hosts == ["hooks.example.com"]
+    event = AuditEvent.objects.get(action="workflow.changed")
+    assert event.old_value == {"webhook_hosts": ["crm.internal:8443", "hooks.example.com"]}
+    assert event.new_value == {"webhook_hosts": ["hooks.example.com"]}
 
 
 def test_one_bad_workflow_loads_nothing(owner, tmp_path):

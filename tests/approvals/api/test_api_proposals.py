@@ -221,6 +221,49 @@ def test_an_unknown_follow_up_is_422_naming_it(pipeline, customer):
     refused(pipeline.post("/api/v1/proposals", sent), 422, "follow_ups[1].kind")
 
 
+@pytest.mark.parametrize(
+    ("follow_up", "field", "message"),
+    [
+        ({"kind": "email_customer", "params": {"template": "nope"}}, "follow_ups[0].params.template", "must be one of"),
+        ({"kind": "webhook", "params": {"url": "file:///etc/passwd"}}, "follow_ups[0].params.url", "http or https"),
+        ({"kind": "webhook", "params": {"url": "https://me:pw@hooks.example.com/"}}, "follow_ups[0].params.url", "URL"),
+    ],
+)
+def test_a_follow_up_that_could_never_run_is_422_naming_its_part(pipeline, customer, follow_up, field, message):
+    body = refused(pipeline.post("/api/v1/proposals", proposal_body(follow_ups=[follow_up])), 422, field)
+    assert message in next(error["message"] for error in body["errors"] if error["field"] == field)
+
+
+def test_a_webhook_to_a_host_the_workflow_does_not_list_is_403_naming_the_url(db, customer):
+    pipeline = make_pipeline(make_workflow(webhook_hosts=["hooks.example.com"]))
+    sent = proposal_body(
+        follow_ups=[
+            {"kind": "webhook", "params": {"url": "https://hooks.example.com/shipping"}},
+            {"kind": "webhook", "params": {"url": "http://169.254.169.254/latest/meta-data"}},
+        ]
+    )
+    body = refused(pipeline.post("/api/v1/proposals", sent), 403, "follow_ups[1].params.url")
+    assert body["errors"] == [
+        {
+            "field": "follow_ups[1].params.url",
+            "message": "workflow address-updates may not call 169.254.169.254 (its webhook hosts: hooks.example.com)",
+        }
+    ]
+
+
+def test_a_webhook_to_a_listed_host_is_kept_with_the_proposal(db, customer):
+    pipeline = make_pipeline(make_workflow(webhook_hosts=["hooks.example.com", "crm.internal:8443"]))
+    follow_ups = [
+        {"kind": "webhook", "params": {"url": "https://HOOKS.example.com:9000/a", "payload": {"ticket": "T-881"}}},
+        {"kind": "webhook", "params": {"url": "https://crm.internal:8443/b"}},
+    ]
+    response = pipeline.post("/api/v1/proposals", proposal_body(follow_ups=follow_ups))
+    assert response.status_code == 201, response.content
+    assert Proposal.objects.get().follow_ups == follow_ups
+    other_port = proposal_body(follow_ups=[{"kind": "webhook", "params": {"url": "https://crm.internal:9443/b"}}])
+    assert pipeline.post("/api/v1/proposals", other_port).status_code == 403
+
+
 def test_a_deleted_record_is_409(pipeline, customer):
     Customer.objects.filter(pk=customer.pk).update(deleted_at=timezone.now())
     refused(pipeline.post("/api/v1/proposals", proposal_body()), 409, "record_id")
