@@ -82,7 +82,7 @@ def create_people_and_workflows():  # type: ignore[no-untyped-def]
     from django.contrib.auth.models import Group, User
     from guardian.shortcuts import assign_perm
 
-    from approvals.models import Workflow
+    from approvals.models import FieldPolicy, Workflow
     from records.models import Customer
 
     leads = Group.objects.create(name="bench-leads")
@@ -96,6 +96,10 @@ def create_people_and_workflows():  # type: ignore[no-untyped-def]
             approver_group=leads, actions=["update"],
         )  # fmt: skip
         assign_perm("approvals.review_workflow", leads, workflow)
+        FieldPolicy.objects.bulk_create(
+            FieldPolicy(workflow=workflow, record_type="customer", field=name, access="suggest")
+            for name in ("shipping_address", "phone", "support_notes")
+        )
         workflows.append(workflow)
     hidden = Workflow.objects.create(slug="bench-hidden", name="Not for the leads", owner=owner, lane="write")
     Customer.objects.bulk_create(

@@ -30,12 +30,16 @@ def address_batch(  # type: ignore[no-untyped-def]
     workflow, label: str, first_number: int, count: int, *, customer: Callable[[int], dict[str, Any]], **proposal: Any
 ):
     """A batch of `count` customers CUS-<n> from `first_number` on, with the fields `customer(n)` gives,
-    each with one proposal moving them off OLD_ADDRESS, with `proposal`'s fields too. Returns the batch
-    and its proposals."""
+    each with one proposal moving them off OLD_ADDRESS, with `proposal`'s fields too; the workflow may
+    suggest the address, as intake needs. Returns the batch and its proposals."""
     from django.utils import timezone
 
-    from approvals.models import Batch, Proposal
+    from approvals.models import Batch, FieldPolicy, Proposal
     from records.models import Customer
+
+    FieldPolicy.objects.get_or_create(
+        workflow=workflow, record_type="customer", field="shipping_address", defaults={"access": "suggest"}
+    )
 
     batch = Batch.objects.create(workflow=workflow, name=label, run_id=f"bench-{label}", expected_size=count)
     numbers = range(first_number, first_number + count)

@@ -7,6 +7,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from approvals.models import FieldPolicy, Lane, Stage, Workflow
+from approvals.selectors.workflows import write_policies
+from records.catalogue import RECORD_TYPES, Risk
 from records.models import Customer, Order, Ticket
 
 
@@ -97,6 +99,7 @@ class ProposalFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = "approvals.Proposal"
+        skip_postgeneration_save = True
 
     workflow = factory.SubFactory(WorkflowFactory)
     record_type = "customer"
@@ -111,6 +114,32 @@ class ProposalFactory(factory.django.DjangoModelFactory):
     prompt_version = "address-update@7"
     run_id = factory.Sequence(lambda n: f"run-{n}")
     requested_by = "agent"
+
+    @factory.post_generation
+    def policy(self, create: bool, extracted: bool | None, **kwargs):  # type: ignore[no-untyped-def]
+        """Open the fields and action to the workflow, as intake needs before it stores a proposal;
+        `policy=False` leaves the workflow's file as it is."""
+        if not create or extracted is False:
+            return
+        workflow = self.workflow
+        if self.action not in workflow.actions:
+            workflow.actions = [*workflow.actions, self.action]
+            Workflow.objects.filter(pk=workflow.pk).update(actions=workflow.actions)
+        spec = RECORD_TYPES[self.record_type]
+        for name in {*(self.changes or {}), *(self.base or {})} - {"version"}:
+            if spec.has_field(name):
+                FieldPolicy.objects.get_or_create(
+                    workflow=workflow,
+                    record_type=self.record_type,
+                    field=name,
+                    defaults={"access": "write" if spec.field(name).risk == Risk.LOW else "suggest"},
+                )
+        policy = write_policies(workflow_ids=[workflow.pk])[workflow.pk]
+        decided = self.status in ("approved", "applied", "conflict", "failed", "reverted")
+        if decided and self.decided_by_id is None and policy.refusal(proposal=self, reviewed=False):
+            # Past review, and not something intake lets through unreviewed: a person approved it.
+            self.decided_by = UserFactory()
+            type(self).objects.filter(pk=self.pk).update(decided_by=self.decided_by)
 
 
 class RetentionRuleFactory(factory.django.DjangoModelFactory):

@@ -1,10 +1,14 @@
 """Reads about workflows: which ones a person may see, and their policies."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from approvals.models import FieldPolicy, ProposalStatus, Workflow
+from approvals.models import Access, Action, FieldPolicy, Lane, Proposal, ProposalStatus, Workflow
+from records.catalogue import RECORD_TYPES, Risk
 
 
 def workflow_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Workflow]:
@@ -23,3 +27,66 @@ def workflow_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySe
 def workflow_policy_map(*, workflow: Workflow) -> dict[tuple[str, str], str]:
     """(record_type, field) -> access for every field the workflow has a policy on."""
     return {(p.record_type, p.field): p.access for p in workflow.policies.all()}
+
+
+@dataclass(frozen=True)
+class WritePolicy:
+    """What a workflow may write as its file stands now: its lane, actions, field access and two-person rules."""
+
+    slug: str
+    lane: str = Lane.WRITE
+    actions: frozenset[str] = frozenset()
+    two_person_actions: frozenset[str] = frozenset()
+    two_person_fields: frozenset[str] = frozenset()
+    access: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def refusal(self, *, proposal: Proposal, reviewed: bool) -> str:
+        """Why this policy no longer lets `proposal` be written ('' when it does).
+
+        One a person approves, or approved, needs its action and every changed field still open to
+        the workflow; one approved without review (`reviewed` false) also needs every field still
+        `write`, low risk and outside the two-person rules, as intake asked when it let it through.
+        """
+        if self.lane != Lane.WRITE or proposal.action not in self.actions:
+            return f"workflow {self.slug} may no longer {proposal.action} records"
+        unreviewed = not reviewed
+        if unreviewed and proposal.action in self.two_person_actions:
+            return f"a {proposal.action} by workflow {self.slug} now needs two people to approve it"
+        if proposal.action != Action.UPDATE:
+            return ""
+        spec = RECORD_TYPES[proposal.record_type]
+        for name in sorted(proposal.changes or {}):
+            access = self.access.get((proposal.record_type, name))
+            where = f"{proposal.record_type}.{name}"
+            if access not in (Access.SUGGEST, Access.WRITE):
+                return f"workflow {self.slug} may no longer change {where}"
+            if unreviewed and (access != Access.WRITE or spec.field(name).risk != Risk.LOW):
+                return f"{where} now needs a person's approval (workflow {self.slug} may only suggest it)"
+            if unreviewed and name in self.two_person_fields:
+                return f"{where} now needs two people to approve it (workflow {self.slug})"
+        return ""
+
+
+def write_policies(*, workflow_ids: Iterable[int]) -> dict[int, WritePolicy]:
+    """The write policy of each workflow, as its file stands now: two queries, whatever the count."""
+    ids = set(workflow_ids)
+    if not ids:
+        return {}
+    access: dict[int, dict[tuple[str, str], str]] = {pk: {} for pk in ids}
+    for workflow_id, record_type, field_name, level in FieldPolicy.objects.filter(workflow_id__in=ids).values_list(
+        "workflow_id", "record_type", "field", "access"
+    ):
+        access[workflow_id][(record_type, field_name)] = level
+    return {
+        pk: WritePolicy(
+            slug=slug,
+            lane=lane,
+            actions=frozenset(actions or []),
+            two_person_actions=frozenset(two_actions or []),
+            two_person_fields=frozenset(two_fields or []),
+            access=access[pk],
+        )
+        for pk, slug, lane, actions, two_actions, two_fields in Workflow.objects.filter(pk__in=ids).values_list(
+            "pk", "slug", "lane", "actions", "two_person_actions", "two_person_fields"
+        )
+    }

@@ -36,6 +36,7 @@ from approvals.selectors.applying import (
 )
 from approvals.selectors.overrides import overridden_within
 from approvals.selectors.stops import stops_engaged_query
+from approvals.selectors.workflows import WritePolicy, write_policies
 from approvals.services.callbacks import callback_queue_for
 from approvals.services.followups import followups_create_for_change
 from approvals.services.overrides import override_canary_hold, override_record_apply, override_stop_hold
@@ -166,6 +167,31 @@ def _mark_conflict(proposal: Proposal, state: RecordState, problems: list[str], 
     )
     callback_queue_for(proposal=proposal, event="conflict")
     return ApplyResult(proposal.pk, Outcome.CONFLICT, summary)
+
+
+def _refused_by_policy(proposal: Proposal, reason: str, worker: str) -> ApplyResult:
+    """The workflow's file changed since the proposal was approved and no longer lets it be written:
+    nothing is written, and the proposal fails with why, for the pipeline to propose it again."""
+    proposal.status = ProposalStatus.FAILED
+    proposal.last_error = reason
+    proposal.updated_at = timezone.now()
+    proposal.save(update_fields=["status", "last_error", "updated_at"])
+    audit_record(
+        action="proposal.failed",
+        actor=Actor.worker(worker),
+        record_type=proposal.record_type,
+        record_id=proposal.record_id,
+        proposal_id=proposal.pk,
+        batch_id=proposal.batch_id,
+        workflow_slug=proposal.workflow.slug,
+        model_name=proposal.model_name,
+        model_version=proposal.model_version,
+        prompt_version=proposal.prompt_version,
+        reason=reason,
+        details={"refused_by": "policy"},
+    )
+    callback_queue_for(proposal=proposal, event="failed")
+    return ApplyResult(proposal.pk, Outcome.FAILED, reason)
 
 
 def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:
@@ -371,7 +397,9 @@ class Known:
         return cls(proposal.workflow_id, proposal.batch_id, proposal.record_type, proposal.record_id)
 
 
-def _apply_locked(proposal_id: int, worker: str, known: Known | None = None) -> ApplyResult:
+def _apply_locked(
+    proposal_id: int, worker: str, known: Known | None = None, policy: WritePolicy | None = None
+) -> ApplyResult:
     """Lock the proposal and its record and read the stop switches over it, in that order, in one
     round trip (two when the proposal's record and batch are not `known` yet); decide; write."""
     proposal: Proposal | None = None
@@ -411,6 +439,11 @@ def _apply_locked(proposal_id: int, worker: str, known: Known | None = None) -> 
         raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
     if stop.switch is not None:
         return _stopped(proposal_id, stop.switch)
+    if policy is None:
+        policy = write_policies(workflow_ids=[proposal.workflow_id])[proposal.workflow_id]
+    refusal = policy.refusal(proposal=proposal, reviewed=proposal.decided_by_id is not None)
+    if refusal:
+        return _refused_by_policy(proposal, refusal, worker)
     lifting = list(stop.lifting)
     if workflow.stage == Stage.CANARY:
         # One writer at a time per canary workflow, so two workers cannot both take the last slot.
@@ -478,15 +511,18 @@ def _record_failure(proposal_id: int, error: Exception, worker: str) -> ApplyRes
     return ApplyResult(proposal_id, outcome, message, attempts=proposal.apply_attempts)
 
 
-def proposal_apply(*, proposal_id: int, worker: str, known: Known | None = None) -> ApplyResult:
+def proposal_apply(
+    *, proposal_id: int, worker: str, known: Known | None = None, policy: WritePolicy | None = None
+) -> ApplyResult:
     """Apply one approved proposal in its own transaction: lock it and its record, check the stop
-    switches, the stage and canary cap, and `base`; then write, store the Change, append the audit
-    event and mark it applied. All of it, or none of it. `known` is what the caller already read of
-    the proposal (its workflow, batch and record), so the locks and the switches take one round trip.
+    switches, the stage, the workflow's policy as it stands now, the canary cap and `base`; then
+    write, store the Change, append the audit event and mark it applied. All of it, or none of it.
+    `known` is what the caller already read of the proposal (its workflow, batch and record), so the
+    locks and the switches take one round trip; `policy` is its workflow's, read for the chunk.
     """
     try:
         with transaction.atomic():
-            return _apply_locked(proposal_id, worker, known)
+            return _apply_locked(proposal_id, worker, known, policy)
     except StopStateUnknown as error:
         logger.error("proposal %s: the stop switches could not be read (%s); nothing written", proposal_id, error)
         return ApplyResult(proposal_id, Outcome.BLOCKED, f"the stop switches could not be read: {error}")
@@ -501,7 +537,8 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
     Once a stop switch, a stage or a canary cap holds one proposal, the others it covers in the
     chunk are left approved without opening a transaction for each, except those an override of
     their own or of their batch may let through; any that is written is checked in its own
-    transaction, whatever the chunk saw before.
+    transaction, whatever the chunk saw before. The workflows' policies are read once, at the start
+    of the chunk: a file loaded after that takes effect from the next chunk.
     """
     ids = list(dict.fromkeys(int(pk) for pk in proposal_ids))
     known = {
@@ -510,6 +547,7 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
             pk__in=ids, status=ProposalStatus.APPROVED
         ).values_list("pk", "workflow_id", "batch_id", "record_type", "record_id")
     }
+    policies = write_policies(workflow_ids={item.workflow_id for item in known.values()})
     overridden: tuple[set[int], set[int]] | None = None
 
     def has_own_override(proposal_id: int, batch_id: int | None) -> bool:
@@ -539,7 +577,9 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
             continue
         if pause and written:
             time.sleep(pause)
-        result = proposal_apply(proposal_id=proposal_id, worker=worker, known=known[proposal_id])
+        result = proposal_apply(
+            proposal_id=proposal_id, worker=worker, known=known[proposal_id], policy=policies[workflow_id]
+        )
         results.append(result)
         written = written or result.outcome == Outcome.APPLIED
         if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:

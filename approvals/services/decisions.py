@@ -25,6 +25,7 @@ from approvals.selectors.review import (
     stale_fields,
     user_may_review,
 )
+from approvals.selectors.workflows import WritePolicy, write_policies
 from approvals.services.overrides import override_lift, override_lift_for_decision
 from audit.services import Actor, audit_record
 from config.celery import app as celery_app
@@ -39,7 +40,7 @@ MIN_REASON_LENGTH = 3
 
 @dataclass(frozen=True)
 class Refusal:
-    code: str  # requester, no_permission, already_decided, changed, repeat_approval, stale
+    code: str  # requester, no_permission, already_decided, changed, repeat_approval, stale, policy
     error: ApplicationError
 
 
@@ -167,6 +168,7 @@ def _approve_one(
     require_fresh: bool = False,
     send: bool = True,
     details: dict[str, Any] | None = None,
+    policy: WritePolicy | None = None,
 ) -> Outcome:
     with transaction.atomic():
         proposal = _lock(proposal_id)
@@ -180,6 +182,12 @@ def _approve_one(
                     "someone else"
                 ),
             )
+        if refusal is None:
+            if policy is None:
+                policy = write_policies(workflow_ids=[proposal.workflow_id])[proposal.workflow_id]
+            if why := policy.refusal(proposal=proposal, reviewed=True):
+                # The workflow's file changed since the AI proposed it; no one can approve what it may not write.
+                refusal = Refusal("policy", NotAllowed(f"{why}; reject proposal {proposal.pk}"))
         if refusal is None and require_fresh:
             try:
                 state = get_store().fetch(RecordRef(proposal.record_type, proposal.record_id))
@@ -258,6 +266,7 @@ def _reject_one(
     reason: str,
     expected_revision: int | None,
     details: dict[str, Any] | None = None,
+    policy: WritePolicy | None = None,
 ) -> Outcome:
     with transaction.atomic():
         proposal = _lock(proposal_id)
@@ -414,6 +423,7 @@ def proposal_group_decide(
     result = GroupResult()
     approved: list[int] = []
     details = {"group": {"batch": batch.pk, "size": len(current)}}
+    policy = write_policies(workflow_ids=[batch.workflow_id]).get(batch.workflow_id) if approve else None
     for proposal_id in current:
         if approve:
             outcome = _approve_one(
@@ -424,6 +434,7 @@ def proposal_group_decide(
                 require_fresh=True,
                 send=False,
                 details=details,
+                policy=policy,
             )
         else:
             outcome = _reject_one(

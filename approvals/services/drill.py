@@ -21,8 +21,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.models import (
+    Access,
     Action,
     Batch,
+    FieldPolicy,
     FollowUp,
     FollowUpStatus,
     Lane,
@@ -46,6 +48,8 @@ from records.selectors import changes_undone, record_state_at
 from records.store import RecordRef, get_store
 
 DRILL_WORKFLOW = "rollback-drill"
+# The customer fields the drill's updates change; a person approves each, so `suggest` is enough.
+DRILL_FIELDS = ("shipping_address", "priority")
 DRILL_USER = "rollback-drill"
 DRILL_WORKER = "rollback-drill"
 EMAIL = {"kind": "email_customer", "params": {"template": "address-confirmed"}}
@@ -89,6 +93,10 @@ def _drill_workflow(owner: User) -> Workflow:
             "actions": [Action.UPDATE, Action.ARCHIVE, Action.DELETE, Action.MERGE],
         },
     )
+    for name in DRILL_FIELDS:
+        FieldPolicy.objects.get_or_create(
+            workflow=workflow, record_type="customer", field=name, defaults={"access": Access.SUGGEST}
+        )
     return workflow
 
 

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from approvals.models import FollowUp, Proposal, ProposalStatus, Stage, StopScope
+from approvals.models import FieldPolicy, FollowUp, Proposal, ProposalStatus, Stage, StopScope
 from approvals.selectors.applying import CANARY_CAP_REASON, proposal_apply_wait_reason
 from approvals.services.accounts import service_account_create
 from approvals.services.stops import stop_engage, stop_release
@@ -22,7 +22,13 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from config.celery import app as celery_app
 from records.models import Change, Customer
-from tests.factories import BatchFactory, CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.factories import (
+    BatchFactory,
+    CustomerFactory,
+    ProposalFactory,
+    UserFactory,
+    WorkflowFactory,
+)
 from tests.receiver import Receiver
 from tests.worker import engage_counting_writes, quiet_after, wait_until, writes_per_worker
 
@@ -38,9 +44,13 @@ def send_apply(ids: list[int]) -> None:
 
 
 def approve(proposal: Proposal) -> None:
+    """A lead approves it, as the review screen would, minus the screen."""
     with transaction.atomic():
         Proposal.objects.filter(pk=proposal.pk).update(
-            status=ProposalStatus.APPROVED, approved_at=timezone.now(), updated_at=timezone.now()
+            status=ProposalStatus.APPROVED,
+            approved_at=timezone.now(),
+            decided_by=UserFactory(username="lead"),
+            updated_at=timezone.now(),
         )
         send_apply([proposal.pk])
 
@@ -48,6 +58,10 @@ def approve(proposal: Proposal) -> None:
 def make_approved(count_: int, *, workflow=None, batch=None) -> list[int]:  # type: ignore[no-untyped-def]
     """`count_` customers, and an approved address change for each, all in one batch."""
     batch = batch or BatchFactory(workflow=workflow or WorkflowFactory(), expected_size=count_)
+    FieldPolicy.objects.get_or_create(
+        workflow=batch.workflow, record_type="customer", field="shipping_address", defaults={"access": "suggest"}
+    )
+    lead = UserFactory(username="lead")
     numbers = [next(_numbers) for _ in range(count_)]
     Customer.objects.bulk_create(
         Customer(record_id=f"CUS-{n}", full_name=f"Customer {n}", shipping_address="4 Old Mill Lane, Leith")
@@ -70,6 +84,7 @@ def make_approved(count_: int, *, workflow=None, batch=None) -> list[int]:  # ty
             prompt_version="address-update@7",
             status=ProposalStatus.APPROVED,
             approved_at=now,
+            decided_by=lead,
             updated_at=now,
         )
         for n in numbers
