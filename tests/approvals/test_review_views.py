@@ -337,6 +337,22 @@ def test_a_direct_post_by_the_requester_is_refused(client, workflow, agent):
     assert AuditEvent.objects.get(action="proposal.decision_refused").details["refusal"] == "requester"
 
 
+def test_approving_a_field_the_workflow_lost_since_is_refused_on_the_screen(client, workflow, lead):
+    proposal = ProposalFactory(workflow=workflow)
+    workflow.policies.filter(field="shipping_address").update(access="read")
+    client.force_login(lead)
+    with mock.patch(SEND_TASK) as send_task:
+        response = client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "1"}, **HTMX)
+    assert response.status_code == 403
+    assert (
+        "workflow address-updates may no longer change customer.shipping_address; "
+        f"reject proposal {proposal.pk}" in response.content.decode()
+    )
+    send_task.assert_not_called()
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.PENDING
+
+
 def test_two_person_progress_is_shown_with_who_gave_the_first(client, workflow, lead, second_lead):
     workflow.two_person_fields = ["shipping_address"]
     workflow.save()
