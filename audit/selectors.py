@@ -5,7 +5,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Concat
 
 from audit.models import AuditEvent
 
@@ -45,6 +47,20 @@ class EventPage:
     newer_than: int | None
 
 
+def approver_labels(text: str) -> set[str]:
+    """The labels the trail may name an approver by, given their username or full name as typed: the
+    text itself, and the username and full name of each person it names (letter case aside)."""
+    User = get_user_model()
+    full_name = Concat("first_name", Value(" "), "last_name")
+    people = User.objects.annotate(full_name=full_name).filter(
+        Q(**{f"{User.USERNAME_FIELD}__iexact": text}) | Q(full_name__iexact=text)
+    )
+    labels = {text}
+    for person in people:
+        labels |= {person.get_username(), person.get_full_name()} - {""}
+    return labels
+
+
 def _filtered(filters: TrailFilters) -> QuerySet[AuditEvent]:
     events = AuditEvent.objects.all()
     if filters.record_type:
@@ -63,9 +79,8 @@ def _filtered(filters: TrailFilters) -> QuerySet[AuditEvent]:
         events = events.filter(prompt_version=filters.prompt_version)
     if filters.approver:
         # The approver is named on the events of what they approved, and is the actor of the decision itself.
-        events = events.filter(
-            Q(approver_label=filters.approver) | Q(action__in=DECISION_ACTIONS, actor_label=filters.approver)
-        )
+        labels = approver_labels(filters.approver)
+        events = events.filter(Q(approver_label__in=labels) | Q(action__in=DECISION_ACTIONS, actor_label__in=labels))
     if filters.actor:
         events = events.filter(actor_label=filters.actor)
     if filters.field:

@@ -25,6 +25,11 @@ GENESIS_HASH = "0" * 64
 _CHAIN_LOCK_KEY = 7_318_220_461
 
 
+def user_label(user: Any) -> str:
+    """How the trail names a person who approved something: their full name, else their username."""
+    return user.get_full_name() or user.get_username()
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who did something: a person, a pipeline's service account, a worker or the system."""

@@ -41,7 +41,7 @@ from approvals.services.callbacks import callback_queue_for
 from approvals.services.followups import followups_create_for_change
 from approvals.services.overrides import override_canary_hold, override_record_apply, override_stop_hold
 from approvals.services.queueing import apply_queue
-from audit.services import Actor, audit_record
+from audit.services import Actor, audit_record, user_label
 from core.roundtrip import Rows, Statement, built_once, run_together
 from records.catalogue import RECORD_TYPES, clean_value
 from records.models import Change
@@ -203,7 +203,8 @@ def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:
         prompt_version=proposal.prompt_version,
         model_name=proposal.model_name,
         model_version=proposal.model_version,
-        approver_label=proposal.decided_by.get_username() if proposal.decided_by else "",
+        # Named as the decision named them, so the trail finds both by the same approver.
+        approver_label=user_label(proposal.decided_by) if proposal.decided_by else "",
         decided_at=proposal.decided_at,
         reason=proposal.reason,
     )
@@ -262,6 +263,8 @@ APPLY_FIELDS = (
     "follow_ups",
     "decided_at",
     "decided_by__username",
+    "decided_by__first_name",
+    "decided_by__last_name",
     "service_account__callback_url",
     "change_id",
     "last_error",
@@ -308,7 +311,7 @@ def _lock_proposal_sql() -> str:
     return (
         f"SELECT {columns}, "  # noqa: S608
         f"w.{quote('slug')}, w.{quote('stage')}, w.{quote('canary_daily_limit')}, "
-        f"u.{quote('username')}, a.{quote('callback_url')} "
+        f"u.{quote('username')}, u.{quote('first_name')}, u.{quote('last_name')}, a.{quote('callback_url')} "
         f"FROM {quote(Proposal._meta.db_table)} p "
         f"JOIN {quote(Workflow._meta.db_table)} w ON w.{quote('id')} = p.{quote('workflow_id')} "
         f"LEFT JOIN {quote(User._meta.db_table)} u ON u.{quote('id')} = p.{quote('decided_by_id')} "
@@ -327,7 +330,7 @@ def _locked_proposal(rows: Rows) -> Proposal | None:
     """The proposal `_lock_proposal_statement` read, with its workflow, approver and service account."""
     if not rows:
         return None
-    *own, slug, stage, canary_daily_limit, username, callback_url = rows[0]
+    *own, slug, stage, canary_daily_limit, username, first_name, last_name, callback_url = rows[0]
     values = []
     for value, (expression, converters) in zip(
         own, built_once("apply: proposal converters", _proposal_converters), strict=True
@@ -346,7 +349,11 @@ def _locked_proposal(rows: Rows) -> Proposal | None:
     proposal.decided_by = (
         None
         if proposal.decided_by_id is None
-        else User.from_db(connection.alias, ["id", "username"], [proposal.decided_by_id, username])
+        else User.from_db(
+            connection.alias,
+            ["id", "username", "first_name", "last_name"],
+            [proposal.decided_by_id, username, first_name, last_name],
+        )
     )
     proposal.service_account = (
         None

@@ -27,7 +27,7 @@ from approvals.selectors.review import (
 )
 from approvals.selectors.workflows import WritePolicy, write_policies
 from approvals.services.overrides import override_lift, override_lift_for_decision
-from audit.services import Actor, audit_record
+from audit.services import Actor, audit_record, user_label
 from config.celery import app as celery_app
 from core.errors import ApplicationError, InvalidTransition, NotAllowed, NotFound, ValidationFailed
 from records.store import RecordNotFound, RecordRef, get_store
@@ -60,10 +60,6 @@ class GroupResult:
     decided: list[int] = field(default_factory=list)
     first_of_two: list[int] = field(default_factory=list)
     refused: list[tuple[int, str]] = field(default_factory=list)
-
-
-def user_label(user: Any) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 def _send_apply(proposal_ids: list[int]) -> None:

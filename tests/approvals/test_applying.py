@@ -39,7 +39,7 @@ def approved(**kwargs):  # type: ignore[no-untyped-def]
 
 
 def test_an_approved_update_is_applied_with_its_change_and_audit_event(db):
-    lead = UserFactory(username="lead")
+    lead = UserFactory(username="lead", first_name="Dana", last_name="Lee")
     customer = CustomerFactory()
     proposal = approved(record_id=customer.record_id, decided_by=lead, decided_at=timezone.now())
     result = proposal_apply(proposal_id=proposal.pk, worker=WORKER)
@@ -57,7 +57,8 @@ def test_an_approved_update_is_applied_with_its_change_and_audit_event(db):
         WORKER,
     )
     event = AuditEvent.objects.get(action="change.applied", proposal_id=proposal.pk)
-    assert (event.change_id, event.field, event.approver_label) == (change.id, "shipping_address", "lead")
+    # named as the decision names the lead, so a search for the approver finds both
+    assert (event.change_id, event.field, event.approver_label) == (change.id, "shipping_address", "Dana Lee")
     assert (event.old_value, event.new_value) == ("4 Old Mill Lane, Leith", "12 Harbour Road, Leith")
 
 

@@ -4,13 +4,18 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from guardian.shortcuts import assign_perm
 
+from approvals.services.applying import proposal_apply
+from approvals.services.decisions import proposal_approve
 from audit.models import AuditEvent
 from audit.services import Actor, EventData, audit_record, audit_record_many, event_hash
+from tests.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
 
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 CHANGE = uuid.UUID("5b1c2d3e-1111-4000-8000-000000000001")
@@ -21,8 +26,6 @@ BANNERS = 3
 
 @pytest.fixture
 def staff(client, db):  # type: ignore[no-untyped-def]
-    from tests.factories import UserFactory
-
     client.force_login(UserFactory(username="owner"))
     return client
 
@@ -231,3 +234,23 @@ def test_event_content_is_escaped(staff, db):
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
     assert "<b>eve</b>" not in html and "<svg>" not in html and "<i>1</i>" not in html
+
+
+@pytest.mark.parametrize("typed", ["Dana Lee", "dana lee", "lead"])
+def test_an_approver_is_found_on_the_decision_and_on_the_write_by_name_or_username(staff, typed):
+    workflow = WorkflowFactory()
+    lead = UserFactory(username="lead", first_name="Dana", last_name="Lee")
+    lead.groups.add(workflow.approver_group)
+    assign_perm("approvals.review_workflow", workflow.approver_group, workflow)
+    proposal = ProposalFactory(workflow=workflow, record_id=CustomerFactory().record_id)
+    with mock.patch("approvals.services.decisions.celery_app.send_task"):
+        proposal_approve(proposal=proposal, reviewer=lead)
+    proposal_apply(proposal_id=proposal.pk, worker="worker@test/1")
+    UserFactory(username="sam", first_name="Sam", last_name="Okafor")
+
+    html = staff.get(reverse("trail"), {"approver": typed}).content.decode()
+    found = AuditEvent.objects.filter(pk__in=_ids(html)).order_by("id")
+    assert [(e.action, e.approver_label) for e in found] == [
+        ("proposal.approved", "Dana Lee"),
+        ("change.applied", "Dana Lee"),
+    ]
