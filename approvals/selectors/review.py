@@ -23,6 +23,7 @@ from guardian.shortcuts import get_objects_for_user
 
 from approvals.models import Action, Batch, Proposal, ProposalApproval, ProposalStatus, Workflow
 from approvals.selectors.overrides import NO_OVERRIDES, ProposalOverrides, proposal_overrides_for
+from approvals.selectors.workflows import write_policy
 from core.errors import NotFound, ValidationFailed
 from core.timeutils import parse_window
 from records.catalogue import RECORD_TYPES, FieldSpec, Kind
@@ -612,6 +613,7 @@ class ReviewDetail:
     overrides: ProposalOverrides
     flagged_fields: list[str]
     record_version: int | None
+    policy_refusal: str = ""  # why no one may approve it now that the workflow's file changed
 
     @property
     def is_pending(self) -> bool:
@@ -628,7 +630,7 @@ class ReviewDetail:
 
     @property
     def can_approve(self) -> bool:
-        return self.can_decide and not self.viewer_approved
+        return self.can_decide and not self.viewer_approved and not self.policy_refusal
 
     @property
     def should_claim(self) -> bool:
@@ -740,6 +742,11 @@ def proposal_review_detail(
         ),
         flagged_fields=flagged_field_labels(proposal=proposal),
         record_version=state.version if state is not None else None,
+        policy_refusal=(
+            write_policy(workflow=proposal.workflow).refusal(proposal=proposal, reviewed=True)
+            if proposal.status == ProposalStatus.PENDING
+            else ""
+        ),
     )
 
 

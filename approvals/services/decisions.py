@@ -25,7 +25,7 @@ from approvals.selectors.review import (
     stale_fields,
     user_may_review,
 )
-from approvals.selectors.workflows import WritePolicy, write_policies
+from approvals.selectors.workflows import WritePolicy, write_policies, write_policy
 from approvals.services.overrides import override_lift, override_lift_for_decision
 from audit.services import Actor, audit_record, user_label
 from config.celery import app as celery_app
@@ -180,7 +180,7 @@ def _approve_one(
             )
         if refusal is None:
             if policy is None:
-                policy = write_policies(workflow_ids=[proposal.workflow_id])[proposal.workflow_id]
+                policy = write_policy(workflow=proposal.workflow)
             if why := policy.refusal(proposal=proposal, reviewed=True):
                 # The workflow's file changed since the AI proposed it; no one can approve what it may not write.
                 refusal = Refusal("policy", NotAllowed(f"{why}; reject proposal {proposal.pk}"))

@@ -341,6 +341,13 @@ def test_approving_a_field_the_workflow_lost_since_is_refused_on_the_screen(clie
     proposal = ProposalFactory(workflow=workflow)
     workflow.policies.filter(field="shipping_address").update(access="read")
     client.force_login(lead)
+    html = client.get(reverse("review-detail", args=[proposal.pk])).content.decode()
+    assert (
+        "No one can approve this: workflow address-updates may no longer change customer.shipping_address, "
+        "since the workflow's file changed. Reject it." in html
+    )
+    assert 'data-key="approve"' not in html
+    assert 'data-key="reject"' in html
     with mock.patch(SEND_TASK) as send_task:
         response = client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "1"}, **HTMX)
     assert response.status_code == 403
