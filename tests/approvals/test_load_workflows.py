@@ -5,6 +5,7 @@ import yaml
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from guardian.shortcuts import get_perms
 
 from approvals.models import FieldPolicy, RetentionRule, Workflow
@@ -170,6 +171,14 @@ def test_the_demo_file_loads(db):
     lanes = set(Workflow.objects.values_list("lane", flat=True))
     assert stages == {"draft", "shadow", "canary", "live", "paused"}
     assert lanes == {"assist", "write"}
+
+
+def test_the_workflows_page_names_the_hosts_a_workflow_may_call(owner, tmp_path, client):
+    _load(tmp_path, _with(webhooks=["hooks.example.com", "crm.internal:8443"]), _with(slug="quiet"))
+    client.force_login(owner)
+    html = client.get(reverse("workflow-list")).content.decode()
+    assert html.count("Webhooks to:") == 1
+    assert "Webhooks to: crm.internal:8443, hooks.example.com" in html
 
 
 def test_two_person_fields_leave_the_workflow_name_alone(owner, tmp_path):
