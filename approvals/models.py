@@ -1,6 +1,7 @@
 """Who may change what, and the gate: workflows, policies, service accounts, proposals, batches, stops."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -267,6 +268,19 @@ class Proposal(models.Model):
 
     def __str__(self) -> str:
         return f"proposal {self.pk} {self.action} {self.record_type}:{self.record_id}"
+
+    def trail_fields(self) -> dict[str, Any]:
+        """What names the proposal on each audit event about it (needs its workflow loaded)."""
+        return {
+            "record_type": self.record_type,
+            "record_id": self.record_id,
+            "proposal_id": self.pk,
+            "batch_id": self.batch_id,
+            "workflow_slug": self.workflow.slug,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "prompt_version": self.prompt_version,
+        }
 
 
 class ProposalApproval(models.Model):

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from approvals.models import FieldPolicy, Lane, Stage, Workflow
-from approvals.selectors.workflows import write_policies
+from approvals.selectors.workflows import write_policy
 from records.catalogue import RECORD_TYPES, Risk
 from records.models import Customer, Order, Ticket
 
@@ -134,7 +134,7 @@ class ProposalFactory(factory.django.DjangoModelFactory):
                     field=name,
                     defaults={"access": "write" if spec.field(name).risk == Risk.LOW else "suggest"},
                 )
-        policy = write_policies(workflow_ids=[workflow.pk])[workflow.pk]
+        policy = write_policy(workflow=workflow)
         decided = self.status in ("approved", "applied", "conflict", "failed", "reverted")
         if decided and self.decided_by_id is None and policy.refusal(proposal=self, reviewed=False):
             # Past review, and not something intake lets through unreviewed: a person approved it.

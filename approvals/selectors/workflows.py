@@ -67,14 +67,7 @@ class WritePolicy:
         return ""
 
 
-def write_policy(*, workflow: Workflow) -> WritePolicy:
-    """The write policy of a workflow already read: one query, for its field access."""
-    access = {
-        (record_type, field_name): level
-        for record_type, field_name, level in FieldPolicy.objects.filter(workflow_id=workflow.pk).values_list(
-            "record_type", "field", "access"
-        )
-    }
+def _write_policy(workflow: Workflow, access: dict[tuple[str, str], str]) -> WritePolicy:
     return WritePolicy(
         slug=workflow.slug,
         lane=workflow.lane,
@@ -85,8 +78,14 @@ def write_policy(*, workflow: Workflow) -> WritePolicy:
     )
 
 
-def write_policies(*, workflow_ids: Iterable[int]) -> dict[int, WritePolicy]:
-    """The write policy of each workflow, as its file stands now: two queries, whatever the count."""
+def write_policy(*, workflow: Workflow) -> WritePolicy:
+    """The write policy of a workflow already read: one query, for its field access."""
+    return write_policies(workflow_ids=[workflow.pk], workflows=[workflow])[workflow.pk]
+
+
+def write_policies(*, workflow_ids: Iterable[int], workflows: Iterable[Workflow] = ()) -> dict[int, WritePolicy]:
+    """The write policy of each workflow, as its file stands now: two queries whatever the count, one
+    when the `workflows` are already read."""
     ids = set(workflow_ids)
     if not ids:
         return {}
@@ -95,16 +94,8 @@ def write_policies(*, workflow_ids: Iterable[int]) -> dict[int, WritePolicy]:
         "workflow_id", "record_type", "field", "access"
     ):
         access[workflow_id][(record_type, field_name)] = level
-    return {
-        pk: WritePolicy(
-            slug=slug,
-            lane=lane,
-            actions=frozenset(actions or []),
-            two_person_actions=frozenset(two_actions or []),
-            two_person_fields=frozenset(two_fields or []),
-            access=access[pk],
-        )
-        for pk, slug, lane, actions, two_actions, two_fields in Workflow.objects.filter(pk__in=ids).values_list(
-            "pk", "slug", "lane", "actions", "two_person_actions", "two_person_fields"
-        )
-    }
+    known = {workflow.pk: workflow for workflow in workflows if workflow.pk in ids}
+    if ids - set(known):
+        rules = ("slug", "lane", "actions", "two_person_actions", "two_person_fields")
+        known.update({w.pk: w for w in Workflow.objects.filter(pk__in=ids - set(known)).only(*rules)})
+    return {pk: _write_policy(workflow, access[pk]) for pk, workflow in known.items()}

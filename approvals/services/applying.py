@@ -139,59 +139,42 @@ def _conflicts(proposal: Proposal, state: RecordState) -> list[str]:
     return problems
 
 
-def _mark_conflict(proposal: Proposal, state: RecordState, problems: list[str], worker: str) -> ApplyResult:
-    summary = "; ".join(problems)
-    proposal.status = ProposalStatus.CONFLICT
-    proposal.last_error = summary
+def _not_written(proposal: Proposal, *, status: str, reason: str, worker: str, details: dict[str, Any]) -> ApplyResult:
+    """Nothing was written: the proposal moves to `status` with why, on the trail and to its pipeline."""
+    proposal.status = status
+    proposal.last_error = reason
     proposal.updated_at = timezone.now()
     proposal.save(update_fields=["status", "last_error", "updated_at"])
-    fields = sorted(set(proposal.base or {}) | set(proposal.changes or {}))
     audit_record(
-        action="proposal.conflict",
+        action=f"proposal.{status}",
         actor=Actor.worker(worker),
-        record_type=proposal.record_type,
-        record_id=proposal.record_id,
-        proposal_id=proposal.pk,
-        batch_id=proposal.batch_id,
-        workflow_slug=proposal.workflow.slug,
-        model_name=proposal.model_name,
-        model_version=proposal.model_version,
-        prompt_version=proposal.prompt_version,
-        reason=summary,
-        details={
-            "base": proposal.base,
-            "current": {name: state.values.get(name) for name in fields if name in state.values},
-            "proposed": proposal.changes if proposal.action == Action.UPDATE else {"merge_into": proposal.merge_into},
-            "version": state.version,
-        },
+        reason=reason,
+        details=details,
+        **proposal.trail_fields(),
     )
-    callback_queue_for(proposal=proposal, event="conflict")
-    return ApplyResult(proposal.pk, Outcome.CONFLICT, summary)
+    callback_queue_for(proposal=proposal, event=status)
+    return ApplyResult(proposal.pk, Outcome(status), reason)
+
+
+def _mark_conflict(proposal: Proposal, state: RecordState, problems: list[str], worker: str) -> ApplyResult:
+    fields = sorted(set(proposal.base or {}) | set(proposal.changes or {}))
+    details = {
+        "base": proposal.base,
+        "current": {name: state.values.get(name) for name in fields if name in state.values},
+        "proposed": proposal.changes if proposal.action == Action.UPDATE else {"merge_into": proposal.merge_into},
+        "version": state.version,
+    }
+    return _not_written(
+        proposal, status=ProposalStatus.CONFLICT, reason="; ".join(problems), worker=worker, details=details
+    )
 
 
 def _refused_by_policy(proposal: Proposal, reason: str, worker: str) -> ApplyResult:
     """The workflow's file changed since the proposal was approved and no longer lets it be written:
     nothing is written, and the proposal fails with why, for the pipeline to propose it again."""
-    proposal.status = ProposalStatus.FAILED
-    proposal.last_error = reason
-    proposal.updated_at = timezone.now()
-    proposal.save(update_fields=["status", "last_error", "updated_at"])
-    audit_record(
-        action="proposal.failed",
-        actor=Actor.worker(worker),
-        record_type=proposal.record_type,
-        record_id=proposal.record_id,
-        proposal_id=proposal.pk,
-        batch_id=proposal.batch_id,
-        workflow_slug=proposal.workflow.slug,
-        model_name=proposal.model_name,
-        model_version=proposal.model_version,
-        prompt_version=proposal.prompt_version,
-        reason=reason,
-        details={"refused_by": "policy"},
+    return _not_written(
+        proposal, status=ProposalStatus.FAILED, reason=reason, worker=worker, details={"refused_by": "policy"}
     )
-    callback_queue_for(proposal=proposal, event="failed")
-    return ApplyResult(proposal.pk, Outcome.FAILED, reason)
 
 
 def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:

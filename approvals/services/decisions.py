@@ -119,19 +119,6 @@ def _lift_for_decision(proposal: Proposal, reviewer: User) -> tuple[dict[str, An
     return {"override_id": override.pk, "override_reason": override.reason}, None
 
 
-def _event_fields(proposal: Proposal) -> dict[str, Any]:
-    return {
-        "record_type": proposal.record_type,
-        "record_id": proposal.record_id,
-        "proposal_id": proposal.pk,
-        "batch_id": proposal.batch_id,
-        "workflow_slug": proposal.workflow.slug,
-        "model_name": proposal.model_name,
-        "model_version": proposal.model_version,
-        "prompt_version": proposal.prompt_version,
-    }
-
-
 def _record_refusal(*, proposal: Proposal, reviewer: User, attempted: str, refusal: Refusal) -> None:
     audit_record(
         action="proposal.decision_refused",
@@ -143,7 +130,7 @@ def _record_refusal(*, proposal: Proposal, reviewer: User, attempted: str, refus
             "status": proposal.status,
             "revision": proposal.revision,
         },
-        **_event_fields(proposal),
+        **proposal.trail_fields(),
     )
 
 
@@ -219,7 +206,7 @@ def _approve_one(
                 decided_at=now,
                 reason=note,
                 details={"approvals": 1, "needed": 2, "revision": proposal.revision, **(details or {})},
-                **_event_fields(proposal),
+                **proposal.trail_fields(),
             )
             return Outcome(proposal, first_of_two=True)
 
@@ -248,7 +235,7 @@ def _approve_one(
                 "revision": proposal.revision,
                 **(details or {}),
             },
-            **_event_fields(proposal),
+            **proposal.trail_fields(),
         )
         if send:
             _send_apply([proposal.pk])
@@ -293,7 +280,7 @@ def _reject_one(
             decided_at=now,
             reason=reason,
             details={"revision": proposal.revision, **(details or {})},
-            **_event_fields(proposal),
+            **proposal.trail_fields(),
         )
         return Outcome(proposal)
 
@@ -526,7 +513,7 @@ def proposal_force_apply(*, proposal: Proposal, user: User, expected_version: in
                 "proposed": proposed,
                 "revision": proposal.revision,
             },
-            **_event_fields(proposal),
+            **proposal.trail_fields(),
         )
         _send_apply([proposal.pk])
     return proposal

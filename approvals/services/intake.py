@@ -175,9 +175,9 @@ def _check_follow_ups(
             problems.append((where, "must be {kind, params}"))
             continue
         kind, params = item.get("kind"), item.get("params", {})
-        found = followup_problems(kind=kind, params=params) or [
-            ("params", problem) for problem in filter(None, [_plain_json_problem(params)])
-        ]
+        found = followup_problems(kind=kind, params=params)
+        if not found and (problem := _plain_json_problem(params)):
+            found = [("params", problem)]
         if found:
             problems.extend((f"{where}.{part}", message) for part, message in found)
             continue

@@ -139,16 +139,9 @@ def artifact_lint(*, artifact: Artifact) -> list[str]:
             EventData(
                 action="proposal.artifact_flagged",
                 actor=LINT_ACTOR,
-                record_type=proposal.record_type,
-                record_id=proposal.record_id,
                 field=hit,
-                proposal_id=proposal.pk,
-                batch_id=proposal.batch_id,
-                workflow_slug=proposal.workflow.slug,
-                model_name=proposal.model_name,
-                model_version=proposal.model_version,
-                prompt_version=proposal.prompt_version,
                 details={"artifact_id": str(artifact.pk), "kind": artifact.kind, "bucket": artifact.bucket},
+                **proposal.trail_fields(),
             )
             for hit in hits
         )
