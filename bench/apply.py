@@ -38,8 +38,8 @@ def seed(sizes: dict[str, int]) -> dict[str, tuple[int, list[int]]]:
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
 
+    from approvals.intake.accounts import service_account_create
     from approvals.models import ProposalStatus, Workflow
-    from approvals.services.accounts import service_account_create
     from audit.services import Actor
 
     workflow = Workflow.objects.create(
@@ -198,7 +198,7 @@ def main() -> None:
     from django.db import connections
 
     from approvals.models import Batch, StopScope
-    from approvals.services.stops import stop_engage, stop_release
+    from approvals.stops.services import stop_engage, stop_release
     from audit.services import Actor, audit_verify_chain
     from config.celery import app as celery_app
     from records.models import Change

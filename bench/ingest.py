@@ -63,8 +63,8 @@ def seed() -> str:
     from django.contrib.auth.models import Group
     from django.core.management import call_command
 
+    from approvals.intake.accounts import service_account_create
     from approvals.models import FieldPolicy, Workflow
-    from approvals.services.accounts import service_account_create
     from audit.services import Actor
     from records.models import Customer
 

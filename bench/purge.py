@@ -267,8 +267,8 @@ def _run(url: str, args: argparse.Namespace) -> int:
     from django.core.management import call_command
     from django.db import connections
 
+    from approvals.intake.accounts import service_account_create
     from approvals.models import Proposal, RetentionRule, Workflow
-    from approvals.services.accounts import service_account_create
     from audit.services import Actor
     from bench.serve import start_server, stop_server
     from records.models import Customer

@@ -219,8 +219,8 @@ def main() -> None:
     from django.core.management import call_command
 
     from approvals.models import UndoScope, Workflow
-    from approvals.selectors.undo import UndoSelection
-    from approvals.services.undo import undo_job_run, undo_job_start
+    from approvals.undo.selectors import UndoSelection
+    from approvals.undo.services import undo_job_run, undo_job_start
     from audit.services import Actor, audit_verify_chain
 
     try:

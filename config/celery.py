@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -8,7 +9,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("countersign")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+
+
+def _task_modules_homes() -> list[str]:
+    """Every installed app, and every package inside one, that holds a `tasks` module: each subdomain
+    keeps its own tasks, and none is listed by hand."""
+    from django.apps import apps
+
+    homes = []
+    for config in apps.get_app_configs():
+        homes.append(config.name)
+        homes += sorted(f"{config.name}.{found.parent.name}" for found in Path(config.path).glob("*/tasks.py"))
+    return homes
+
+
+app.autodiscover_tasks(_task_modules_homes)
 
 
 @task_prerun.connect

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from approvals.models import FieldPolicy, Lane, Stage, Workflow
-from approvals.selectors.workflows import write_policy
+from approvals.workflows.selectors import write_policy
 from records.catalogue import RECORD_TYPES, Risk
 from records.models import Customer, Order, Ticket
 

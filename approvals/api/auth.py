@@ -3,8 +3,8 @@
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
+from approvals.intake.accounts import service_account_authenticate
 from approvals.models import ServiceAccount
-from approvals.services.accounts import service_account_authenticate
 
 
 class ServiceAccountBearer(HttpBearer):

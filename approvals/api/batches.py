@@ -11,10 +11,10 @@ from approvals.api.problems import error_body, problems
 from approvals.api.proposals import KEY_HEADER, MAX_ID, body_doc
 from approvals.api.responses import created_body, json_response, review_url_prefix, run_keyed
 from approvals.api.schemas import MAX_BATCH_ITEMS, BatchIn, BatchItemsOut, BatchOut, ProposalIn, StopIn
+from approvals.intake.selectors import batch_get_for_workflow, batch_summary
+from approvals.intake.services import ProposalData, batch_open, proposal_submit_many
 from approvals.models import Batch
-from approvals.selectors.batches import batch_get_for_workflow, batch_summary
-from approvals.services.intake import ProposalData, batch_open, proposal_submit_many
-from approvals.services.stops import stop_engage_for_own_batch
+from approvals.stops.services import stop_engage_for_own_batch
 from core.errors import ApplicationError, TooLarge, ValidationFailed
 
 router = Router(tags=["batches"])

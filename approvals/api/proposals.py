@@ -12,9 +12,10 @@ from approvals.api.body import read_json, validate
 from approvals.api.problems import problems
 from approvals.api.responses import created_body, json_response, review_url_prefix, run_keyed
 from approvals.api.schemas import ArtifactIn, ArtifactOut, ProposalCreated, ProposalIn, ProposalOut
-from approvals.selectors.proposals import proposal_decision, proposal_get_for_workflow
-from approvals.services.artifacts import artifact_attach
-from approvals.services.intake import proposal_submit
+from approvals.applying.outcome import proposal_decision
+from approvals.intake.artifacts import artifact_attach
+from approvals.intake.selectors import proposal_get_for_workflow
+from approvals.intake.services import proposal_submit
 from audit.models import Artifact
 from core.errors import ValidationFailed
 

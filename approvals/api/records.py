@@ -7,7 +7,7 @@ from ninja import Path, Query, Router
 from approvals.api.auth import PipelineRequest
 from approvals.api.problems import problems
 from approvals.api.schemas import RecordOut
-from approvals.selectors.records import record_context_for_workflow
+from approvals.intake.selectors import record_context_for_workflow
 from core.errors import ValidationFailed
 
 router = Router(tags=["records"])

@@ -8,14 +8,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
-from approvals.models import Proposal, ServiceAccount
-from approvals.services.idempotency import (
+from approvals.intake.idempotency import (
     Replay,
     idempotency_begin,
     idempotency_complete,
     idempotency_release,
     request_fingerprint,
 )
+from approvals.models import Proposal, ServiceAccount
 
 REVIEW_PATH = "/review/{id}/"
 

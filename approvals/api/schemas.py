@@ -7,8 +7,7 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field
 
-from approvals.models import FollowUpKind, ProposalStatus
-from approvals.services.intake import (
+from approvals.intake.services import (
     MAX_FOLLOW_UPS,
     MAX_LABEL_LENGTH,
     MAX_REASON_LENGTH,
@@ -16,6 +15,7 @@ from approvals.services.intake import (
     MAX_USERNAME_LENGTH,
     ProposalData,
 )
+from approvals.models import FollowUpKind, ProposalStatus
 from audit.models import ArtifactKind, Bucket
 
 RecordTypeName = Literal["customer", "order", "ticket"]

@@ -12,13 +12,13 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
+from approvals.intake.artifacts import artifact_attach
+from approvals.intake.services import ProposalData, batch_open, proposal_submit, proposal_submit_many
 from approvals.models import Proposal, ServiceAccount
-from approvals.services.artifacts import artifact_attach
-from approvals.services.decisions import proposal_approve
-from approvals.services.intake import ProposalData, batch_open, proposal_submit, proposal_submit_many
-from approvals.services.stops import stop_engage_for_own_batch
+from approvals.review.services import proposal_approve
+from approvals.stops.services import stop_engage_for_own_batch
 from records.models import Customer, Order, Ticket
-from records.services import ChangeOrigin, change_update
+from records.services.changes import ChangeOrigin, change_update
 from records.store import RecordRef
 
 REQUESTER = "agent"

@@ -3,12 +3,12 @@ place, applied to 40 customers, two of which a support lead has since corrected 
 
 from django.contrib.auth import get_user_model
 
+from approvals.applying.services import proposals_apply
 from approvals.models import Batch, Workflow
-from approvals.services.applying import proposals_apply
-from approvals.services.drill import proposals_submit_approved
+from approvals.undo.drill import proposals_submit_approved
 from audit.services import Actor
 from records.models import Customer
-from records.services import ChangeOrigin, change_update
+from records.services.changes import ChangeOrigin, change_update
 from records.store import RecordRef
 
 SWEEP_SIZE = 40

@@ -60,7 +60,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.nav",
-                "approvals.context_processors.stop_switch",
+                "approvals.stops.context_processors.stop_switch",
             ],
         },
     },
@@ -177,7 +177,6 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 # Overrides are checked for expiry at each use; this only writes the expiry to the trail on time.
 CELERY_BEAT_SCHEDULE["expire-overrides"] = {"task": "approvals.expire_overrides", "schedule": 15.0}
-CELERY_IMPORTS = ["approvals.tasks_idempotency", "approvals.tasks_overrides", "approvals.tasks_undo", "audit.tasks"]
 CELERY_BEAT_SCHEDULE["purge-idempotency-keys"] = {
     "task": "approvals.purge_idempotency_keys",
     "schedule": 3600.0,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from approvals.models import WEEKDAYS, ProposalStatus
-from approvals.services.workflows import workflow_group_permissions_sync
+from approvals.workflows.loading import workflow_group_permissions_sync
 from tests.factories import BatchFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory
 
 # Friday 27 November 2026: 22:00 GMT is after hours, 10:00 GMT is the day shift.

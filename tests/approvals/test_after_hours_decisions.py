@@ -8,8 +8,8 @@ import time_machine
 from django.urls import reverse
 
 from approvals.models import Override, ProposalStatus
-from approvals.services.decisions import proposal_approve, proposal_claim, proposal_reject
-from approvals.services.overrides import override_grant
+from approvals.overrides.services import override_grant
+from approvals.review.services import proposal_approve, proposal_claim, proposal_reject
 from audit.models import AuditEvent
 from core.errors import NotAllowed
 from tests.approvals.override_setup import DAY, NIGHT, REASON, on_call_workflow
@@ -193,7 +193,7 @@ def test_granting_from_the_review_screen_comes_back_to_it(client, on_call, waiti
 
 
 def test_the_review_screen_names_each_field_the_lint_found_and_never_its_value(client, on_call):
-    from approvals.services.lint import artifact_lint
+    from approvals.intake.lint import artifact_lint
     from records.models import Customer
     from tests.factories import ArtifactFactory, RetentionRuleFactory
 

@@ -10,13 +10,14 @@ from django.db import DatabaseError
 from django.urls import reverse
 from django.utils import timezone
 
+from approvals.applying.selectors import proposals_ready_to_apply
+from approvals.applying.services import Outcome, proposal_apply, proposals_apply
 from approvals.models import Override, Proposal, ProposalStatus, Stage, StopScope
-from approvals.selectors.applying import CANARY_CAP_REASON, proposals_ready_to_apply
-from approvals.selectors.overrides import blocked_overview
-from approvals.services import overrides
-from approvals.services.applying import Outcome, proposal_apply, proposals_apply
-from approvals.services.overrides import override_grant
-from approvals.services.stops import stop_engage
+from approvals.overrides import services as overrides
+from approvals.overrides.selectors import blocked_overview
+from approvals.overrides.services import override_grant
+from approvals.stops.services import stop_engage
+from approvals.workflows.rollout import CANARY_CAP_REASON
 from audit.models import AuditEvent
 from audit.services import Actor
 from config.celery import app as celery_app
@@ -122,7 +123,7 @@ def test_an_override_that_expires_between_reading_and_writing_writes_nothing(on_
         Override.objects.filter(pk=override.pk).update(expires_at=NIGHT + timedelta(seconds=1))
         return hold
 
-    monkeypatch.setattr("approvals.services.applying.override_stop_hold", hold_then_expire)
+    monkeypatch.setattr("approvals.applying.services.override_stop_hold", hold_then_expire)
     with time_machine.travel(NIGHT + timedelta(seconds=2), tick=False):
         result = proposal_apply(proposal_id=proposal.pk, worker=WORKER)
     assert result.outcome == Outcome.STOPPED

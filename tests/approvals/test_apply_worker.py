@@ -14,10 +14,11 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from approvals.applying.selectors import proposal_apply_wait_reason
+from approvals.intake.accounts import service_account_create
 from approvals.models import FieldPolicy, FollowUp, Proposal, ProposalStatus, Stage, StopScope
-from approvals.selectors.applying import CANARY_CAP_REASON, proposal_apply_wait_reason
-from approvals.services.accounts import service_account_create
-from approvals.services.stops import stop_engage, stop_release
+from approvals.stops.services import stop_engage, stop_release
+from approvals.workflows.rollout import CANARY_CAP_REASON
 from audit.models import AuditEvent
 from audit.services import Actor
 from config.celery import app as celery_app

@@ -9,15 +9,12 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from approvals.applying import services as applying
+from approvals.applying.selectors import proposal_apply_wait_reason, proposals_ready_to_apply
+from approvals.applying.services import Outcome, proposal_apply, proposals_apply
 from approvals.models import FollowUp, FollowUpStatus, ProposalStatus, Stage, StopScope, StopSwitch
-from approvals.selectors.applying import (
-    CANARY_CAP_REASON,
-    proposal_apply_wait_reason,
-    proposals_ready_to_apply,
-)
-from approvals.services import applying
-from approvals.services.applying import Outcome, proposal_apply, proposals_apply
-from approvals.services.stops import stop_engage, stop_release
+from approvals.stops.services import stop_engage, stop_release
+from approvals.workflows.rollout import CANARY_CAP_REASON
 from audit.models import AuditEvent
 from audit.services import Actor
 from core.roundtrip import Statement

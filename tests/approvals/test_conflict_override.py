@@ -5,11 +5,11 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from approvals.applying.services import Outcome, proposal_apply
 from approvals.models import Proposal, ProposalStatus, StopScope
-from approvals.services.applying import Outcome, proposal_apply
-from approvals.services.decisions import proposal_force_apply
-from approvals.services.overrides import override_grant
-from approvals.services.stops import stop_engage
+from approvals.overrides.services import override_grant
+from approvals.review.services import proposal_force_apply
+from approvals.stops.services import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
 from core.errors import InvalidTransition, NotAllowed

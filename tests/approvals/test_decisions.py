@@ -7,8 +7,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from approvals.models import ProposalApproval, ProposalStatus
-from approvals.selectors.review import GroupKey, batch_groups
-from approvals.services.decisions import (
+from approvals.review.groups import GroupKey, batch_groups
+from approvals.review.services import (
     APPLY_TASK,
     proposal_approve,
     proposal_claim,
@@ -20,7 +20,7 @@ from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from records.models import Customer
 from tests.factories import BatchFactory, CustomerFactory, ProposalFactory, UserFactory
 
-SEND_TASK = "approvals.services.decisions.celery_app.send_task"
+SEND_TASK = "approvals.review.services.celery_app.send_task"
 
 
 def actions() -> list[str]:

@@ -8,16 +8,12 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from approvals.applying.callbacks import callback_deliver, callback_queue
+from approvals.applying.delivery import DeliveryFailed
+from approvals.applying.followups import followup_problems, followups_cancel_for_change, followups_run_due
+from approvals.applying.services import proposal_apply
+from approvals.intake.accounts import service_account_create
 from approvals.models import FollowUp, FollowUpStatus, ProposalStatus, Workflow
-from approvals.services.accounts import service_account_create
-from approvals.services.applying import proposal_apply
-from approvals.services.callbacks import callback_deliver, callback_queue
-from approvals.services.delivery import DeliveryFailed
-from approvals.services.followups import (
-    followup_problems,
-    followups_cancel_for_change,
-    followups_run_due,
-)
 from audit.models import AuditEvent
 from audit.services import Actor
 from tests.factories import CustomerFactory, OrderFactory, ProposalFactory, WorkflowFactory

@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from approvals.services.lint import artifact_lint
+from approvals.intake.lint import artifact_lint
 from audit.models import Artifact, AuditEvent
 from tests.factories import (
     ArtifactFactory,

@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from approvals.models import Override, OverrideReview, ProposalStatus, Stage, StopScope
-from approvals.services.overrides import override_grant, override_stop_holding
-from approvals.services.stops import stop_engage
+from approvals.overrides.services import override_grant, override_stop_holding
+from approvals.stops.services import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
 from records.models import Change

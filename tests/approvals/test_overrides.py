@@ -5,8 +5,8 @@ import time_machine
 from django.core.management import call_command
 
 from approvals.models import Override, OverrideReview, ProposalStatus, Stage, StopScope
-from approvals.selectors.overrides import override_active
-from approvals.services.overrides import (
+from approvals.overrides.selectors import override_active
+from approvals.overrides.services import (
     override_acknowledge,
     override_canary_holding,
     override_expire_due,
@@ -18,8 +18,8 @@ from approvals.services.overrides import (
     override_stop_holding,
     override_use,
 )
-from approvals.services.stops import stop_engage
-from approvals.tasks_overrides import expire_overrides
+from approvals.overrides.tasks import expire_overrides
+from approvals.stops.services import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed

@@ -7,17 +7,17 @@ import pytest
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from approvals.applying.services import Outcome, proposal_apply, proposals_apply
 from approvals.models import FieldPolicy, ProposalStatus, Workflow
-from approvals.selectors.workflows import write_policies
-from approvals.services.applying import Outcome, proposal_apply, proposals_apply
-from approvals.services.decisions import proposal_approve, proposal_reject
+from approvals.review.services import proposal_approve, proposal_reject
+from approvals.workflows.selectors import write_policies
 from audit.models import AuditEvent
 from core.errors import NotAllowed
 from records.models import Change, Customer
 from tests.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
 
 WORKER = "worker@test/1"
-SEND_TASK = "approvals.services.decisions.celery_app.send_task"
+SEND_TASK = "approvals.review.services.celery_app.send_task"
 
 
 def narrow(workflow: Workflow, field: str, access: str | None) -> None:
@@ -108,7 +108,7 @@ def test_a_chunk_reads_the_policies_once_and_fails_only_what_they_refuse(db):
         "12 Harbour Road, Leith",
         "4 Old Mill Lane, Leith",
     ]
-    with mock.patch("approvals.services.applying.write_policies", wraps=write_policies) as read:
+    with mock.patch("approvals.applying.services.write_policies", wraps=write_policies) as read:
         more = [approved_by_a_lead(workflow=allowed, record_id=c.record_id) for c in customers[:2]]
         Customer.objects.filter(record_id__in=[c.record_id for c in customers[:2]]).update(
             shipping_address="4 Old Mill Lane, Leith"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus
-from approvals.services.retention import (
+from approvals.retention.services import (
     artifact_copy_to_training,
     retention_rule_change,
     training_copy_decide,

@@ -23,7 +23,7 @@ from tests.factories import (
     WorkflowFactory,
 )
 
-SEND_TASK = "approvals.services.decisions.celery_app.send_task"
+SEND_TASK = "approvals.review.services.celery_app.send_task"
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 

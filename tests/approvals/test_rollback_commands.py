@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from approvals.applying.services import proposals_apply
 from approvals.models import (
     FollowUp,
     FollowUpStatus,
@@ -18,10 +19,9 @@ from approvals.models import (
     UndoJob,
     UndoJobStatus,
 )
-from approvals.services.applying import proposals_apply
 from audit.models import AuditEvent
 from records.models import Change, ChangeAction, Customer
-from records.services import ChangeOrigin, change_update
+from records.services.changes import ChangeOrigin, change_update
 from records.store import RecordRef
 from tests.factories import BatchFactory, ProposalFactory, UserFactory, WorkflowFactory
 
@@ -181,7 +181,7 @@ def test_the_drill_passes_prints_its_timings_and_is_shown_on_the_workflows_page(
 
 
 def test_a_failing_drill_exits_1_and_is_stored_as_failed(db, monkeypatch):
-    from approvals.services import drill as drill_service
+    from approvals.undo import drill as drill_service
 
     def nothing_undone(*, job_id: int, worker: str):  # type: ignore[no-untyped-def]
         return UndoJob.objects.get(pk=job_id)

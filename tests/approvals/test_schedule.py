@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from approvals.models import WEEKDAYS, Workflow
-from approvals.schedule import Shift, override_duty
+from approvals.workflows.schedule import Shift, override_duty
 
 LEADS = Group(pk=1, name="support-leads")
 OPS = Group(pk=2, name="ops-managers")

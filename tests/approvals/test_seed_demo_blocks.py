@@ -9,10 +9,10 @@ import time_machine
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from approvals.applying.services import Outcome, proposals_apply
 from approvals.models import Batch, Proposal, ProposalStatus, StopScope, StopSwitch
-from approvals.selectors.overrides import blocked_overview
-from approvals.services.applying import Outcome, proposals_apply
-from approvals.services.overrides import override_grant
+from approvals.overrides.selectors import blocked_overview
+from approvals.overrides.services import override_grant
 from core.errors import NotAllowed
 from records.models import Change
 

@@ -6,8 +6,8 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
+from approvals.intake.accounts import service_account_authenticate, service_account_create, service_account_revoke
 from approvals.models import ServiceAccount
-from approvals.services.accounts import service_account_authenticate, service_account_create, service_account_revoke
 from audit.models import AuditEvent
 from audit.services import Actor
 from tests.factories import WorkflowFactory

@@ -5,10 +5,10 @@ from django.test import RequestFactory
 from django.urls import reverse
 from guardian.shortcuts import assign_perm
 
-from approvals.context_processors import stop_switch
+from approvals.applying.services import Outcome, proposals_apply
 from approvals.models import ProposalStatus, Stage, StopScope, StopSwitch, Workflow
-from approvals.services.applying import Outcome, proposals_apply
-from approvals.services.stops import stop_engage
+from approvals.stops.context_processors import stop_switch
+from approvals.stops.services import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
 from tests.factories import BatchFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory

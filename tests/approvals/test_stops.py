@@ -1,8 +1,8 @@
 import pytest
 
 from approvals.models import StopScope
-from approvals.selectors.stops import stop_covering
-from approvals.services.stops import stop_engage, stop_release
+from approvals.stops.selectors import stop_covering
+from approvals.stops.services import stop_engage, stop_release
 from audit.models import AuditEvent
 from audit.services import Actor
 from core.errors import InvalidTransition, ValidationFailed

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from approvals.applying.services import Outcome, proposal_apply, proposals_apply
 from approvals.models import (
     FollowUp,
     FollowUpStatus,
@@ -17,14 +18,14 @@ from approvals.models import (
     UndoJobStatus,
     UndoScope,
 )
-from approvals.selectors.undo import UndoSelection, undo_plan, undo_rights_for_user
-from approvals.services.applying import Outcome, proposal_apply, proposals_apply
-from approvals.services.undo import undo_change, undo_job_cancel, undo_job_run, undo_job_start
+from approvals.undo.selectors import UndoSelection, undo_plan, undo_rights_for_user
+from approvals.undo.services import undo_change, undo_job_cancel, undo_job_run, undo_job_start
 from audit.models import AuditEvent
 from audit.services import Actor, audit_verify_chain
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from records.models import Change, ChangeAction, Customer
-from records.services import ChangeOrigin, RevertConflict, change_update
+from records.services.changes import ChangeOrigin, change_update
+from records.services.revert import RevertConflict
 from records.store import RecordRef
 from tests.factories import BatchFactory, CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
 
@@ -307,7 +308,7 @@ def test_a_batch_undo_stops_the_batch_first_so_nothing_new_of_it_lands(db):
 
 def test_an_already_engaged_batch_stop_is_kept_not_engaged_twice(db):
     from approvals.models import StopScope
-    from approvals.services.stops import stop_engage
+    from approvals.stops.services import stop_engage
 
     batch, _, _ = applied_batch(1)
     switch = stop_engage(scope=StopScope.BATCH, batch=batch, reason="halted by the pipeline", actor=Actor.system("p"))

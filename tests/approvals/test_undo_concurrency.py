@@ -5,10 +5,10 @@ import threading
 import pytest
 from django.db import connection
 
+from approvals.applying.services import proposals_apply
 from approvals.models import ProposalStatus, UndoJob, UndoJobStatus, UndoScope
-from approvals.selectors.undo import UndoSelection
-from approvals.services.applying import proposals_apply
-from approvals.services.undo import undo_change, undo_job_run, undo_job_start
+from approvals.undo.selectors import UndoSelection
+from approvals.undo.services import undo_change, undo_job_run, undo_job_start
 from audit.services import Actor, audit_verify_chain
 from core.errors import InvalidTransition
 from records.models import Change, ChangeAction, Customer

@@ -1,8 +1,8 @@
 from django.core.management import call_command
 
 from approvals.models import Batch, FollowUp, FollowUpStatus, UndoScope
-from approvals.selectors.undo import UndoSelection, undo_plan
-from approvals.services.undo import undo_job_run, undo_job_start
+from approvals.undo.selectors import UndoSelection, undo_plan
+from approvals.undo.services import undo_job_run, undo_job_start
 from audit.services import Actor
 from records.models import Customer
 

@@ -8,12 +8,12 @@ from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from approvals.applying.services import Outcome, proposal_apply, proposals_apply
 from approvals.models import FollowUp, FollowUpStatus, Proposal, ProposalStatus, UndoJob, UndoJobStatus
-from approvals.services.applying import Outcome, proposal_apply, proposals_apply
-from approvals.services.undo import undo_job_run
+from approvals.undo.services import undo_job_run
 from audit.models import AuditEvent
 from records.models import Change, ChangeAction, Customer
-from records.services import ChangeOrigin, change_merge, change_update
+from records.services.changes import ChangeOrigin, change_merge, change_update
 from records.store import RecordRef
 from tests.factories import (
     BatchFactory,

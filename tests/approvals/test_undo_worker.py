@@ -3,13 +3,13 @@
 import pytest
 from django.db import transaction
 
+from approvals.applying.services import proposals_apply
 from approvals.models import Proposal, ProposalStatus, UndoJob, UndoJobStatus, UndoScope
-from approvals.selectors.undo import UndoSelection
-from approvals.services.applying import proposals_apply
-from approvals.services.undo import undo_job_start, undo_jobs_sweep
+from approvals.undo.selectors import UndoSelection
+from approvals.undo.services import undo_job_start, undo_jobs_sweep
 from audit.services import Actor, audit_verify_chain
 from records.models import Change, ChangeAction, Customer
-from records.services import ChangeOrigin, change_update
+from records.services.changes import ChangeOrigin, change_update
 from records.store import RecordRef
 from tests.factories import BatchFactory, ProposalFactory
 from tests.worker import wait_until

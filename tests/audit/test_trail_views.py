@@ -11,8 +11,8 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from guardian.shortcuts import assign_perm
 
-from approvals.services.applying import proposal_apply
-from approvals.services.decisions import proposal_approve
+from approvals.applying.services import proposal_apply
+from approvals.review.services import proposal_approve
 from audit.models import AuditEvent
 from audit.services import Actor, EventData, audit_record, audit_record_many, event_hash
 from tests.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
@@ -243,7 +243,7 @@ def test_an_approver_is_found_on_the_decision_and_on_the_write_by_name_or_userna
     lead.groups.add(workflow.approver_group)
     assign_perm("approvals.review_workflow", workflow.approver_group, workflow)
     proposal = ProposalFactory(workflow=workflow, record_id=CustomerFactory().record_id)
-    with mock.patch("approvals.services.decisions.celery_app.send_task"):
+    with mock.patch("approvals.review.services.celery_app.send_task"):
         proposal_approve(proposal=proposal, reviewer=lead)
     proposal_apply(proposal_id=proposal.pk, worker="worker@test/1")
     UserFactory(username="sam", first_name="Sam", last_name="Okafor")

@@ -2,8 +2,8 @@
 
 import pytest
 
+from approvals.intake.accounts import service_account_create
 from approvals.models import FieldPolicy
-from approvals.services.accounts import service_account_create
 from audit.services import Actor
 from tests.factories import CustomerFactory, WorkflowFactory
 

@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from approvals.models import WEEKDAYS, Override, StopScope
-from approvals.services.stops import stop_engage
+from approvals.stops.services import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
 from tests.approvals.override_setup import on_call_workflow
@@ -95,7 +95,7 @@ def test_the_countdown_ends_and_the_block_is_back_on_screen(page, login, transac
     switch = stop_engage(
         scope=StopScope.BATCH, batch=batch, reason="bad prompt in the sweep", actor=Actor.user(on_call.lead)
     )
-    from approvals.services.overrides import override_grant
+    from approvals.overrides.services import override_grant
 
     override = override_grant(user=on_call.ops, block="stop_switch", scope="batch", batch=batch, reason=REASON)
     # Two seconds left: the countdown reaches zero in the browser and the list is fetched again.

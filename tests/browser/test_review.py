@@ -11,7 +11,7 @@ from tests.factories import BatchFactory, CustomerFactory, GroupFactory, Proposa
 
 pytestmark = pytest.mark.browser
 
-SEND_TASK = "approvals.services.decisions.celery_app.send_task"
+SEND_TASK = "approvals.review.services.celery_app.send_task"
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
+from approvals.applying.services import proposals_apply
 from approvals.models import FollowUp, FollowUpStatus, ProposalStatus, UndoJob, UndoJobStatus
-from approvals.services.applying import proposals_apply
 from records.models import Change, Customer
-from records.services import ChangeOrigin, change_update
+from records.services.changes import ChangeOrigin, change_update
 from records.store import RecordRef
 from tests.factories import BatchFactory, ProposalFactory, UserFactory
 

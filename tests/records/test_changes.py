@@ -9,7 +9,7 @@ from audit.models import AuditEvent
 from core.errors import InvalidTransition, ValidationFailed
 from records.models import Change, Customer, Order, Ticket
 from records.selectors import record_state_at
-from records.services import ChangeOrigin, change_archive, change_delete, change_merge, change_update
+from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
 from records.store import RecordRef, VersionMismatch, get_store
 from tests.factories import CustomerFactory, OrderFactory, TicketFactory
 

@@ -12,18 +12,8 @@ from audit.services import Actor, audit_verify_chain
 from core.errors import InvalidTransition, ValidationFailed
 from records.models import Change, ChangeAction, Customer, Order, Ticket
 from records.selectors import changes_undone, record_state_at
-from records.services import (
-    ChangeOrigin,
-    RevertConflict,
-    RevertOutcome,
-    change_archive,
-    change_delete,
-    change_merge,
-    change_revert,
-    change_update,
-    changes_revert,
-    changes_revert_preview,
-)
+from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
+from records.services.revert import RevertConflict, RevertOutcome, change_revert, changes_revert, changes_revert_preview
 from records.store import RecordRef, get_store
 from tests.factories import CustomerFactory, OrderFactory, TicketFactory
 

@@ -17,15 +17,8 @@ from hypothesis import strategies as st
 from audit.services import Actor
 from core.errors import InvalidTransition
 from records.models import Change
-from records.services import (
-    ChangeOrigin,
-    RevertConflict,
-    change_archive,
-    change_delete,
-    change_merge,
-    change_revert,
-    change_update,
-)
+from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
+from records.services.revert import RevertConflict, change_revert
 from records.store import RecordRef, get_store
 from tests.factories import CustomerFactory, OrderFactory
 

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
+from approvals.intake.accounts import service_account_create
 from approvals.models import Workflow
-from approvals.services.accounts import service_account_create
 from audit.services import Actor
 from core.errors import ValidationFailed
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from approvals.services.workflows import workflows_load
+from approvals.workflows.loading import workflows_load
 from audit.services import Actor
 from core.errors import ValidationFailed
 

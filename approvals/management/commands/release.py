@@ -1,9 +1,9 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from approvals.management.commands._stop_target import add_scope_arguments, resolve_scope, target_of
+from approvals.management.arguments import add_scope_arguments, resolve_scope, target_of
 from approvals.models import StopSwitch
-from approvals.services.stops import stop_release
+from approvals.stops.services import stop_release
 from core.errors import ApplicationError
 
 

@@ -9,13 +9,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from approvals.models import Batch, UndoItemOutcome, UndoJob, UndoScope, Workflow
-from approvals.selectors.undo import UndoSelection, undo_plan
-from approvals.services.undo import undo_change, undo_job_run, undo_job_start
+from approvals.undo.selectors import UndoSelection, undo_plan
+from approvals.undo.services import undo_change, undo_job_run, undo_job_start
 from audit.services import Actor
 from core.errors import ApplicationError
 from core.timeutils import parse_window
 from records.models import Change
-from records.services import RevertConflict, RevertOutcome, RevertPart, changes_revert_preview
+from records.services.revert import RevertConflict, RevertOutcome, RevertPart, changes_revert_preview
 
 
 def parse_time(text: str, *, option: str) -> datetime:

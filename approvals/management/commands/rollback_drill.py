@@ -2,7 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from approvals.services.drill import rollback_drill_run
+from approvals.undo.drill import rollback_drill_run
 
 
 class Command(BaseCommand):

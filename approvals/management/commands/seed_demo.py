@@ -12,13 +12,13 @@ from approvals.demo import records as demo_records
 from approvals.demo import undo as demo_undo
 from approvals.demo.artifacts import store_demo_artifacts
 from approvals.demo.proposals import HALTED_APPROVED, HALTED_BATCH, seed_held_work, seed_proposals
+from approvals.intake.accounts import service_account_create
 from approvals.models import Workflow
-from approvals.services.accounts import service_account_create
-from approvals.services.workflows import workflows_load
+from approvals.workflows.loading import workflows_load
 from audit.models import Artifact
 from audit.services import Actor
 from records.models import Customer
-from records.services import records_import_csv_text
+from records.services.imports import records_import_csv_text
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 DEMO_USERS = {

@@ -3,8 +3,8 @@ import getpass
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from approvals.management.commands._stop_target import add_scope_arguments, resolve_scope
-from approvals.services.stops import stop_engage
+from approvals.management.arguments import add_scope_arguments, resolve_scope
+from approvals.stops.services import stop_engage
 from audit.services import Actor
 from core.errors import ApplicationError
 

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.services import Actor
 from core.errors import ValidationFailed
-from records.services import records_import_csv
+from records.services.imports import records_import_csv
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from approvals.intake.accounts import service_account_create
 from approvals.models import ServiceAccount, Workflow
-from approvals.services.accounts import service_account_create
 from audit.services import Actor
 from tests.factories import CustomerFactory, FieldPolicyFactory, WorkflowFactory
 

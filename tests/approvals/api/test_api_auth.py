@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from approvals.intake.accounts import service_account_revoke
 from approvals.models import ServiceAccount
-from approvals.services.accounts import service_account_revoke
 from audit.services import Actor
 from tests.approvals.api.conftest import make_pipeline, make_workflow, proposal_body
 from tests.factories import BatchFactory, ProposalFactory

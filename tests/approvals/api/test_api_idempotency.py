@@ -8,9 +8,9 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from approvals.intake.idempotency import request_fingerprint
+from approvals.intake.tasks import purge_idempotency_keys
 from approvals.models import IdempotencyKey, Proposal
-from approvals.services.idempotency import request_fingerprint
-from approvals.tasks_idempotency import purge_idempotency_keys
 from audit.models import AuditEvent
 from tests.approvals.api.conftest import Pipeline, make_pipeline, make_workflow, proposal_body
 from tests.factories import CustomerFactory

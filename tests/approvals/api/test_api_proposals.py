@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from approvals.models import Proposal, ProposalStatus, StopScope
-from approvals.services.stops import stop_engage
+from approvals.stops.services import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
 from records.models import Customer

@@ -1,0 +1,107 @@
+"""Outcome callbacks: a pipeline learns each decision and outcome of its proposals without polling."""
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from approvals.applying.delivery import json_body, post_json
+from approvals.models import Proposal
+from audit.services import Actor, audit_record
+
+CALLBACK_TASK = "approvals.send_callback"
+CALLBACK_EVENTS = ("approved", "rejected", "applied", "conflict", "failed", "expired", "cancelled", "reverted")
+
+
+def _send_on_commit(proposal_id: int, event: str) -> None:
+    from config.celery import app as celery_app
+
+    transaction.on_commit(lambda: celery_app.send_task(CALLBACK_TASK, args=[proposal_id, event, str(uuid.uuid4())]))
+
+
+def callback_queue(*, proposal_id: int, event: str) -> None:
+    """Tell the proposal's pipeline about `event`, from a worker, once the current transaction commits.
+
+    Nothing is queued when the proposal's service account has no callback URL.
+    """
+    if event not in CALLBACK_EVENTS:
+        raise ValueError(f"'{event}' is not a callback event; use one of {', '.join(CALLBACK_EVENTS)}")
+    if Proposal.objects.filter(pk=proposal_id, service_account__callback_url__gt="").exists():
+        _send_on_commit(proposal_id, event)
+
+
+def callback_queue_for(*, proposal: Proposal, event: str) -> None:
+    """As `callback_queue`, for a proposal loaded with its service account (no query)."""
+    account = proposal.service_account
+    if account is not None and account.callback_url:
+        _send_on_commit(proposal.pk, event)
+
+
+def callback_payload(*, proposal: Proposal, event: str, delivery_id: str) -> dict[str, Any]:
+    decision = None
+    if proposal.decided_at is not None:
+        decision = {
+            "by": proposal.decided_by.get_username() if proposal.decided_by else None,
+            "at": proposal.decided_at,
+            "note": proposal.decision_note,
+        }
+    return {
+        "event": event,
+        "delivery_id": delivery_id,
+        "sent_at": timezone.now(),
+        "proposal": {
+            "id": proposal.pk,
+            "status": proposal.status,
+            "record_type": proposal.record_type,
+            "record_id": proposal.record_id,
+            "action": proposal.action,
+            "changes": proposal.changes,
+            "batch_id": proposal.batch_id,
+            "run_id": proposal.run_id,
+            "decision": decision,
+            "change_id": str(proposal.change_id) if proposal.change_id else None,
+            "error": proposal.last_error or None,
+        },
+    }
+
+
+def callback_deliver(*, proposal_id: int, event: str, delivery_id: str) -> int | None:
+    """POST one signed callback. Returns the answer's status, None when there is no callback URL.
+
+    Raises DeliveryFailed when the pipeline could not be reached or did not answer 2xx.
+    """
+    proposal = Proposal.objects.select_related("service_account", "decided_by").filter(pk=proposal_id).first()
+    account = proposal.service_account if proposal else None
+    if proposal is None or account is None or not account.callback_url:
+        return None
+    body = json_body(callback_payload(proposal=proposal, event=event, delivery_id=delivery_id))
+    return post_json(
+        url=account.callback_url,
+        body=body,
+        headers={"X-Countersign-Event": event, "X-Countersign-Delivery": delivery_id},
+        secret=account.callback_secret,
+    )
+
+
+def callback_give_up(*, proposal_id: int, event: str, error: str, attempts: int) -> None:
+    """Record on the trail that a callback could not be delivered after every retry."""
+    proposal = Proposal.objects.select_related("workflow", "service_account").filter(pk=proposal_id).first()
+    if proposal is None:
+        return
+    with transaction.atomic():
+        audit_record(
+            action="callback.failed",
+            actor=Actor.system("callbacks"),
+            record_type=proposal.record_type,
+            record_id=proposal.record_id,
+            proposal_id=proposal.pk,
+            batch_id=proposal.batch_id,
+            workflow_slug=proposal.workflow.slug,
+            reason=error,
+            details={
+                "event": event,
+                "attempts": attempts,
+                "url": proposal.service_account.callback_url if proposal.service_account else "",
+            },
+        )

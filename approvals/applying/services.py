@@ -1,0 +1,589 @@
+"""Applying approved proposals: each write its own transaction, exactly once, never past a stop switch.
+
+The database is the truth and a queue message is only a nudge: a task names proposal ids, and
+whatever it finds approved it applies; anything left approved is found again by the sweeper.
+"""
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid4
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from approvals.applying.callbacks import callback_queue_for
+from approvals.applying.followups import followups_create_for_change
+from approvals.applying.selectors import proposals_ready_to_apply, stale_cutoff
+from approvals.jobs import apply_queue
+from approvals.models import (
+    Action,
+    Proposal,
+    ProposalStatus,
+    ServiceAccount,
+    Stage,
+    StopScope,
+    StopSwitch,
+    Workflow,
+)
+from approvals.overrides.selectors import overridden_within
+from approvals.overrides.services import override_canary_hold, override_record_apply, override_stop_hold
+from approvals.stops.selectors import describe_stop, stops_engaged_query
+from approvals.workflows.rollout import CANARY_CAP_REASON, STAGE_WAIT_REASONS
+from approvals.workflows.selectors import WritePolicy, write_policies
+from audit.services import Actor, audit_record, user_label
+from core.roundtrip import Rows, Statement, built_once, run_together
+from records.catalogue import RECORD_TYPES, clean_value
+from records.models import Change
+from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
+from records.store import MODELS, DjangoRecordStore, RecordNotFound, RecordRef, RecordState, get_store
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY_SECONDS = 600
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    CONFLICT = "conflict"
+    STOPPED = "stopped"  # a stop switch covers it: it stays approved and applies on release
+    WAITING = "waiting"  # its workflow's stage or canary cap holds it: it stays approved
+    BLOCKED = "blocked"  # the stop switches could not be read: nothing written, tried again later
+    RETRY = "retry"  # applying raised: it stays approved and is tried again later
+    FAILED = "failed"  # it kept failing: given up, the error kept
+    NOT_APPROVED = "not_approved"  # already applied or decided otherwise: nothing to do
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    proposal_id: int
+    outcome: Outcome
+    detail: str = ""
+    change_id: UUID | None = None
+    attempts: int = 0
+    stop_scope: str = ""
+    liftable: bool = False  # an override of a batch or a proposal could let others it covers through
+
+
+class StopStateUnknown(Exception):
+    pass
+
+
+def _settings_number(name: str) -> float:
+    return float(settings.COUNTERSIGN[name])
+
+
+# Sweeping ----------------------------------------------------------------------------------------
+
+
+def apply_sweep(*, stale_seconds: float | None = None) -> list[int]:
+    """Queue approved proposals that have waited longer than `stale_seconds` and that nothing holds.
+
+    A message lost with a broker, or a worker killed before it acknowledged, leaves its proposals
+    approved; this finds them. Queueing one twice does no harm: applying is idempotent.
+    """
+    if stale_seconds is None:
+        stale_seconds = _settings_number("APPLY_STALE_AFTER_SECONDS")
+    ids = proposals_ready_to_apply(updated_before=stale_cutoff(seconds=stale_seconds))
+    if ids:
+        logger.info("sweeper: queueing %d approved proposal(s)", len(ids))
+        apply_queue(proposal_ids=ids)
+    return ids
+
+
+# Applying ----------------------------------------------------------------------------------------
+
+
+def _conflicts(proposal: Proposal, state: RecordState) -> list[str]:
+    """How the record differs from what the proposal saw (`base`, and `version` when given)."""
+    hidden = "deleted" if state.deleted else "archived" if state.archived else ""
+    if hidden and not (proposal.action == Action.DELETE and not state.deleted):
+        return [f"{state.ref} is {hidden}"]
+    problems = []
+    if proposal.base_version is not None and proposal.base_version != state.version:
+        problems.append(f"version is now {state.version}; the proposal saw {proposal.base_version}")
+    record_type = RECORD_TYPES[proposal.record_type]
+    for name, seen in (proposal.base or {}).items():
+        if name == "version":
+            if seen != state.version:
+                problems.append(f"version is now {state.version}; the proposal saw {seen}")
+            continue
+        if not record_type.has_field(name):
+            problems.append(f"{name}: {proposal.record_type} has no such field")
+            continue
+        try:
+            seen_value = clean_value(record_type.field(name), seen)
+        except ValueError:
+            seen_value = seen
+        if seen_value != state.values.get(name):
+            problems.append(f"{name} is now {state.values.get(name)!r}; the proposal saw {seen!r}")
+    if proposal.action == Action.MERGE:
+        survivor = RecordRef(proposal.record_type, proposal.merge_into)
+        try:
+            survivor_state = get_store().fetch(survivor, [])
+        except RecordNotFound:
+            problems.append(f"the survivor {survivor} does not exist")
+        else:
+            if survivor_state.archived or survivor_state.deleted:
+                problems.append(f"the survivor {survivor} is {'deleted' if survivor_state.deleted else 'archived'}")
+    return problems
+
+
+def _not_written(proposal: Proposal, *, status: str, reason: str, worker: str, details: dict[str, Any]) -> ApplyResult:
+    """Nothing was written: the proposal moves to `status` with why, on the trail and to its pipeline."""
+    proposal.status = status
+    proposal.last_error = reason
+    proposal.updated_at = timezone.now()
+    proposal.save(update_fields=["status", "last_error", "updated_at"])
+    audit_record(
+        action=f"proposal.{status}",
+        actor=Actor.worker(worker),
+        reason=reason,
+        details=details,
+        **proposal.trail_fields(),
+    )
+    callback_queue_for(proposal=proposal, event=status)
+    return ApplyResult(proposal.pk, Outcome(status), reason)
+
+
+def _mark_conflict(proposal: Proposal, state: RecordState, problems: list[str], worker: str) -> ApplyResult:
+    fields = sorted(set(proposal.base or {}) | set(proposal.changes or {}))
+    details = {
+        "base": proposal.base,
+        "current": {name: state.values.get(name) for name in fields if name in state.values},
+        "proposed": proposal.changes if proposal.action == Action.UPDATE else {"merge_into": proposal.merge_into},
+        "version": state.version,
+    }
+    return _not_written(
+        proposal, status=ProposalStatus.CONFLICT, reason="; ".join(problems), worker=worker, details=details
+    )
+
+
+def _refused_by_policy(proposal: Proposal, reason: str, worker: str) -> ApplyResult:
+    """The workflow's file changed since the proposal was approved and no longer lets it be written:
+    nothing is written, and the proposal fails with why, for the pipeline to propose it again."""
+    return _not_written(
+        proposal, status=ProposalStatus.FAILED, reason=reason, worker=worker, details={"refused_by": "policy"}
+    )
+
+
+def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:
+    return ChangeOrigin(
+        applied_by=worker,
+        proposal_id=proposal.pk,
+        batch_id=proposal.batch_id,
+        workflow_slug=proposal.workflow.slug,
+        prompt_version=proposal.prompt_version,
+        model_name=proposal.model_name,
+        model_version=proposal.model_version,
+        # Named as the decision named them, so the trail finds both by the same approver.
+        approver_label=user_label(proposal.decided_by) if proposal.decided_by else "",
+        decided_at=proposal.decided_at,
+        reason=proposal.reason,
+    )
+
+
+def _write(
+    proposal: Proposal,
+    state: RecordState,
+    worker: str,
+    change_id: UUID | None = None,
+    along: Sequence[Statement] = (),
+) -> Change:
+    origin = _origin(proposal, worker)
+    ref = state.ref
+    if proposal.action == Action.UPDATE:
+        return change_update(
+            ref=ref,
+            values=proposal.changes,
+            origin=origin,
+            expected_version=state.version,
+            current=state,
+            change_id=change_id,
+            along=along,
+        )
+    if proposal.action == Action.ARCHIVE:
+        return change_archive(ref=ref, origin=origin, expected_version=state.version, current=state)
+    if proposal.action == Action.DELETE:
+        return change_delete(ref=ref, origin=origin, expected_version=state.version, current=state)
+    if proposal.action == Action.MERGE:
+        survivor = RecordRef(proposal.record_type, proposal.merge_into)
+        return change_merge(
+            duplicate=ref, survivor=survivor, origin=origin, expected_version=state.version, current=state
+        )
+    raise ValueError(f"unknown action '{proposal.action}'")
+
+
+# What applying reads of a proposal and its workflow, approver and service account (and nothing more:
+# the apply path runs once per write, so every column and model it skips is time saved).
+APPLY_FIELDS = (
+    "status",
+    "workflow__slug",
+    "workflow__stage",
+    "workflow__canary_daily_limit",
+    "batch_id",
+    "record_type",
+    "record_id",
+    "action",
+    "changes",
+    "base",
+    "base_version",
+    "merge_into",
+    "reason",
+    "model_name",
+    "model_version",
+    "prompt_version",
+    "follow_ups",
+    "decided_at",
+    "decided_by__username",
+    "decided_by__first_name",
+    "decided_by__last_name",
+    "service_account__callback_url",
+    "change_id",
+    "last_error",
+    "updated_at",
+)
+
+
+def _stopped(proposal_id: int, switch: StopSwitch) -> ApplyResult:
+    return ApplyResult(
+        proposal_id,
+        Outcome.STOPPED,
+        describe_stop(switch),
+        stop_scope=switch.scope,
+        liftable=switch.scope != StopScope.GLOBAL,
+    )
+
+
+def _proposal_attnames() -> list[str]:
+    """The proposal's columns that applying reads, in the model's order (as `Model.from_db` takes them)."""
+    wanted = {"id", "workflow_id", "decided_by_id", "service_account_id", *(n for n in APPLY_FIELDS if "__" not in n)}
+    return [field.attname for field in Proposal._meta.concrete_fields if field.attname in wanted]
+
+
+def _proposal_converters() -> list[tuple[Any, list[Any]]]:
+    """Per column read, the converters a queryset would run on its raw value (JSON text, times, ...)."""
+    table = Proposal._meta.db_table
+    fields = {field.attname: field for field in Proposal._meta.concrete_fields}
+    converters = []
+    for name in _proposal_attnames():
+        field = fields[name]
+        expression = field.get_col(table)
+        converters.append(
+            (expression, [*connection.ops.get_db_converters(expression), *field.get_db_converters(connection)])
+        )
+    return converters
+
+
+def _lock_proposal_sql() -> str:
+    User = get_user_model()
+    quote = connection.ops.quote_name
+    column_of = {field.attname: str(field.column) for field in Proposal._meta.concrete_fields}
+    columns = ", ".join(f"p.{quote(column_of[name])}" for name in _proposal_attnames())
+    lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else ""
+    return (
+        f"SELECT {columns}, "  # noqa: S608
+        f"w.{quote('slug')}, w.{quote('stage')}, w.{quote('canary_daily_limit')}, "
+        f"u.{quote('username')}, u.{quote('first_name')}, u.{quote('last_name')}, a.{quote('callback_url')} "
+        f"FROM {quote(Proposal._meta.db_table)} p "
+        f"JOIN {quote(Workflow._meta.db_table)} w ON w.{quote('id')} = p.{quote('workflow_id')} "
+        f"LEFT JOIN {quote(User._meta.db_table)} u ON u.{quote('id')} = p.{quote('decided_by_id')} "
+        f"LEFT JOIN {quote(ServiceAccount._meta.db_table)} a ON a.{quote('id')} = p.{quote('service_account_id')} "
+        f"WHERE p.{quote('id')} = %s{lock}"
+    )
+
+
+def _lock_proposal_statement(proposal_id: int) -> Statement:
+    """The proposal under a row lock, with the few columns of its workflow, approver and service
+    account that applying reads: one plain statement, no ORM compilation on the per-write path."""
+    return Statement(built_once("apply: lock proposal", _lock_proposal_sql), [proposal_id], prepared=True)
+
+
+def _locked_proposal(rows: Rows) -> Proposal | None:
+    """The proposal `_lock_proposal_statement` read, with its workflow, approver and service account."""
+    if not rows:
+        return None
+    *own, slug, stage, canary_daily_limit, username, first_name, last_name, callback_url = rows[0]
+    values = []
+    for value, (expression, converters) in zip(
+        own, built_once("apply: proposal converters", _proposal_converters), strict=True
+    ):
+        for converter in converters:
+            value = converter(value, expression, connection)
+        values.append(value)
+    names = built_once("apply: proposal columns", _proposal_attnames)
+    proposal = Proposal.from_db(connection.alias, names, values)
+    User = get_user_model()
+    proposal.workflow = Workflow.from_db(
+        connection.alias,
+        ["id", "slug", "stage", "canary_daily_limit"],
+        [proposal.workflow_id, slug, stage, canary_daily_limit],
+    )
+    proposal.decided_by = (
+        None
+        if proposal.decided_by_id is None
+        else User.from_db(
+            connection.alias,
+            ["id", "username", "first_name", "last_name"],
+            [proposal.decided_by_id, username, first_name, last_name],
+        )
+    )
+    proposal.service_account = (
+        None
+        if proposal.service_account_id is None
+        else ServiceAccount.from_db(
+            connection.alias, ["id", "callback_url"], [proposal.service_account_id, callback_url]
+        )
+    )
+    return proposal
+
+
+def _mark_applied_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"UPDATE {quote(Proposal._meta.db_table)} SET {quote('status')} = %s, {quote('change_id')} = %s, "  # noqa: S608
+        f"{quote('updated_at')} = %s WHERE {quote('id')} = %s"
+    )
+
+
+def _mark_applied(proposal: Proposal, change_id: UUID) -> Statement:
+    """The statement that marks `proposal` applied under `change_id` (and the instance, at once)."""
+    proposal.status = ProposalStatus.APPLIED
+    proposal.change_id = change_id
+    proposal.updated_at = timezone.now()
+    return Statement(
+        built_once("apply: mark applied", _mark_applied_sql),
+        [
+            proposal.status,
+            Proposal._meta.get_field("change_id").get_db_prep_save(change_id, connection),
+            Proposal._meta.get_field("updated_at").get_db_prep_save(proposal.updated_at, connection),
+            proposal.pk,
+        ],
+        prepared=True,
+    )
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a chunk reads of an approved proposal before its transaction: what a proposal never changes."""
+
+    workflow_id: int
+    batch_id: int | None
+    record_type: str
+    record_id: str
+
+    @classmethod
+    def of(cls, proposal: Proposal) -> "Known":
+        return cls(proposal.workflow_id, proposal.batch_id, proposal.record_type, proposal.record_id)
+
+
+def _apply_locked(
+    proposal_id: int, worker: str, known: Known | None = None, policy: WritePolicy | None = None
+) -> ApplyResult:
+    """Lock the proposal and its record and read the stop switches over it, in that order, in one
+    round trip (two when the proposal's record and batch are not `known` yet); decide; write."""
+    proposal: Proposal | None = None
+    if known is None:
+        proposal = _locked_proposal(run_together([_lock_proposal_statement(proposal_id)])[0])
+        if proposal is None:
+            return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+        known = Known.of(proposal)
+    first = [] if proposal is not None else [_lock_proposal_statement(proposal_id)]
+    store = get_store()
+    ref = RecordRef(known.record_type, known.record_id)
+    record = (
+        store.fetch_query(ref, lock=True)
+        if isinstance(store, DjangoRecordStore) and ref.record_type in MODELS
+        else None
+    )
+    stops = stops_engaged_query(workflow_id=known.workflow_id, batch_id=known.batch_id, lock=True)
+    try:
+        rows = run_together([*first, *([record.statement] if record else []), stops.statement])
+    except DatabaseError as error:  # fail closed: whatever stops us reading the switches stops the write
+        raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
+    if proposal is None:
+        proposal = _locked_proposal(rows[0])
+        if proposal is None:
+            return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+        if Known.of(proposal) != known:  # not something a proposal does; read again for what it is now
+            return _apply_locked(proposal_id, worker)
+    if proposal.status != ProposalStatus.APPROVED:
+        return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+    workflow = proposal.workflow
+    if workflow.stage in STAGE_WAIT_REASONS:
+        return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(workflow.stage)])
+    state = record.state(rows[len(first)]) if record else store.fetch(ref, lock=True)
+    try:
+        stop = override_stop_hold(proposal=proposal, lock=True, engaged_now=stops.switches(rows[-1]))
+    except Exception as error:  # fail closed, as above
+        raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
+    if stop.switch is not None:
+        return _stopped(proposal_id, stop.switch)
+    if policy is None:
+        policy = write_policies(workflow_ids=[proposal.workflow_id])[proposal.workflow_id]
+    refusal = policy.refusal(proposal=proposal, reviewed=proposal.decided_by_id is not None)
+    if refusal:
+        return _refused_by_policy(proposal, refusal, worker)
+    lifting = list(stop.lifting)
+    if workflow.stage == Stage.CANARY:
+        # One writer at a time per canary workflow, so two workers cannot both take the last slot.
+        list(Workflow.objects.select_for_update().filter(pk=workflow.pk).values_list("pk", flat=True))
+        canary = override_canary_hold(proposal=proposal)
+        if canary.holds:
+            return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
+        if canary.lifting is not None:
+            lifting.append(canary.lifting)
+    problems = _conflicts(proposal, state)
+    if lifting and not override_record_apply(
+        overrides=lifting, actor=Actor.worker(worker), proposal=proposal, written=not problems
+    ):
+        # An override ended between reading it and using it: its block is back.
+        if stop.lifting:
+            return _stopped(proposal_id, stop.engaged[0])
+        return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
+    if problems:
+        return _mark_conflict(proposal, state, problems, worker)
+    if proposal.action == Action.UPDATE:
+        # Marked in the same round trip as the write, under a new Change's id, so that the audit
+        # append, which holds the chain lock until the commit, is the transaction's last statement.
+        change_id = uuid4()
+        change = _write(proposal, state, worker, change_id, along=[_mark_applied(proposal, change_id)])
+    else:
+        change = _write(proposal, state, worker)
+        run_together([_mark_applied(proposal, change.id)])
+    followups_create_for_change(proposal=proposal, change_id=change.id)
+    callback_queue_for(proposal=proposal, event="applied")
+    return ApplyResult(proposal_id, Outcome.APPLIED, change_id=change.id)
+
+
+def _record_failure(proposal_id: int, error: Exception, worker: str) -> ApplyResult:
+    message = f"{type(error).__name__}: {error}"[:2000]
+    with transaction.atomic():
+        proposal = (
+            Proposal.objects.select_for_update(of=("self",))
+            .select_related("workflow", "service_account")
+            .filter(pk=proposal_id)
+            .first()
+        )
+        if proposal is None or proposal.status != ProposalStatus.APPROVED:
+            return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+        proposal.apply_attempts += 1
+        proposal.last_error = message
+        proposal.updated_at = timezone.now()
+        gave_up = proposal.apply_attempts >= int(_settings_number("APPLY_MAX_ATTEMPTS"))
+        if gave_up:
+            proposal.status = ProposalStatus.FAILED
+            audit_record(
+                action="proposal.failed",
+                actor=Actor.worker(worker),
+                record_type=proposal.record_type,
+                record_id=proposal.record_id,
+                proposal_id=proposal.pk,
+                batch_id=proposal.batch_id,
+                workflow_slug=proposal.workflow.slug,
+                prompt_version=proposal.prompt_version,
+                reason=message,
+                details={"attempts": proposal.apply_attempts},
+            )
+            callback_queue_for(proposal=proposal, event="failed")
+        proposal.save(update_fields=["status", "apply_attempts", "last_error", "updated_at"])
+    outcome = Outcome.FAILED if gave_up else Outcome.RETRY
+    return ApplyResult(proposal_id, outcome, message, attempts=proposal.apply_attempts)
+
+
+def proposal_apply(
+    *, proposal_id: int, worker: str, known: Known | None = None, policy: WritePolicy | None = None
+) -> ApplyResult:
+    """Apply one approved proposal in its own transaction: lock it and its record, check the stop
+    switches, the stage, the workflow's policy as it stands now, the canary cap and `base`; then
+    write, store the Change, append the audit event and mark it applied. All of it, or none of it.
+    `known` is what the caller already read of the proposal (its workflow, batch and record), so the
+    locks and the switches take one round trip; `policy` is its workflow's, read for the chunk.
+    """
+    try:
+        with transaction.atomic():
+            return _apply_locked(proposal_id, worker, known, policy)
+    except StopStateUnknown as error:
+        logger.error("proposal %s: the stop switches could not be read (%s); nothing written", proposal_id, error)
+        return ApplyResult(proposal_id, Outcome.BLOCKED, f"the stop switches could not be read: {error}")
+    except Exception as error:
+        logger.exception("proposal %s: applying failed", proposal_id)
+        return _record_failure(proposal_id, error, worker)
+
+
+def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyResult]:
+    """Apply a chunk, each proposal in its own transaction.
+
+    Once a stop switch, a stage or a canary cap holds one proposal, the others it covers in the
+    chunk are left approved without opening a transaction for each, except those an override of
+    their own or of their batch may let through; any that is written is checked in its own
+    transaction, whatever the chunk saw before. The workflows' policies are read once, at the start
+    of the chunk: a file loaded after that takes effect from the next chunk.
+    """
+    ids = list(dict.fromkeys(int(pk) for pk in proposal_ids))
+    known = {
+        pk: Known(workflow_id, batch_id, record_type, record_id)
+        for pk, workflow_id, batch_id, record_type, record_id in Proposal.objects.filter(
+            pk__in=ids, status=ProposalStatus.APPROVED
+        ).values_list("pk", "workflow_id", "batch_id", "record_type", "record_id")
+    }
+    policies = write_policies(workflow_ids={item.workflow_id for item in known.values()})
+    overridden: tuple[set[int], set[int]] | None = None
+
+    def has_own_override(proposal_id: int, batch_id: int | None) -> bool:
+        nonlocal overridden
+        if overridden is None:  # read once per chunk, and only when something holds
+            batch_ids = {item.batch_id for item in known.values() if item.batch_id is not None}
+            overridden = overridden_within(proposal_ids=list(known), batch_ids=batch_ids)
+        proposals, batches = overridden
+        return proposal_id in proposals or (batch_id is not None and batch_id in batches)
+
+    # Pacing between writes, for a system of record that must not be hurried (the demo uses it so a
+    # bulk batch runs long enough to stop it by hand). The stop switches are read at every write.
+    pause = _settings_number("APPLY_PAUSE_SECONDS")
+    written = False
+    held_everything: ApplyResult | None = None
+    held_workflows: dict[int, ApplyResult] = {}
+    held_batches: dict[int, ApplyResult] = {}
+    results: list[ApplyResult] = []
+    for proposal_id in ids:
+        if proposal_id not in known:
+            results.append(ApplyResult(proposal_id, Outcome.NOT_APPROVED))
+            continue
+        workflow_id, batch_id = known[proposal_id].workflow_id, known[proposal_id].batch_id
+        held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
+        if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
+            results.append(ApplyResult(proposal_id, held.outcome, held.detail))
+            continue
+        if pause and written:
+            time.sleep(pause)
+        result = proposal_apply(
+            proposal_id=proposal_id, worker=worker, known=known[proposal_id], policy=policies[workflow_id]
+        )
+        results.append(result)
+        written = written or result.outcome == Outcome.APPLIED
+        if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:
+            held_everything = result
+        elif result.stop_scope == StopScope.BATCH and batch_id:
+            held_batches[batch_id] = result
+        elif result.outcome in (Outcome.STOPPED, Outcome.WAITING):
+            held_workflows[workflow_id] = result
+    return results
+
+
+def apply_retry_later(*, results: Iterable[ApplyResult]) -> list[int]:
+    """Queue again, after a delay, the proposals that failed for now or could not see the switches."""
+    base = _settings_number("APPLY_RETRY_SECONDS")
+    retry: dict[float, list[int]] = {}
+    for result in results:
+        if result.outcome in (Outcome.RETRY, Outcome.BLOCKED):
+            delay = min(base * 2 ** max(result.attempts - 1, 0), MAX_RETRY_DELAY_SECONDS)
+            retry.setdefault(delay, []).append(result.proposal_id)
+    for delay, ids in retry.items():
+        apply_queue(proposal_ids=ids, countdown=delay)
+    return [pk for ids in retry.values() for pk in ids]

@@ -1,0 +1,568 @@
+"""Intake: a pipeline's proposals come in here.
+
+Each one is checked against the field catalogue and the workflow's policies, every refusal naming
+its field, and leaves as `shadowed` (shadow stage), `approved` (every changed field has `write`
+access, so no review; the worker still applies it) or `pending` (a person countersigns it).
+A workflow in `draft` is not ready for intake: like a paused one, it is refused with 423.
+"""
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from approvals.applying.followups import followup_problems, webhook_allowed, webhook_host
+from approvals.applying.outcome import POLICY_APPROVER
+from approvals.models import (
+    Access,
+    Action,
+    Batch,
+    FollowUpKind,
+    Lane,
+    Proposal,
+    ProposalStatus,
+    ServiceAccount,
+    Stage,
+    Workflow,
+)
+from approvals.stops.selectors import stop_covering
+from approvals.workflows.selectors import workflow_policy_map
+from audit.services import Actor, EventData, audit_record_many
+from core.bulk import bulk_insert
+from core.errors import ApplicationError, Halted, InvalidTransition, Locked, NotAllowed, NotFound, ValidationFailed
+from records.catalogue import RECORD_TYPES, TAG_MAX_ITEMS, TAG_MAX_LENGTH, FieldSpec, Kind, Risk, clean_value
+from records.store import RecordState, get_store
+
+APPLY_TASK = "approvals.apply_approved"
+MAX_FOLLOW_UPS = 10
+MAX_REASON_LENGTH = 5000
+MAX_LABEL_LENGTH = 100
+MAX_RUN_ID_LENGTH = 200
+MAX_USERNAME_LENGTH = 150
+MAX_BATCH_SIZE = 1_000_000
+
+
+@dataclass(frozen=True)
+class ProposalData:
+    """One proposal as a pipeline sends it, in plain values."""
+
+    record_type: str
+    record_id: str
+    action: str
+    reason: str
+    confidence: float
+    model_name: str
+    model_version: str
+    prompt_version: str
+    changes: dict[str, Any] = field(default_factory=dict)
+    base: dict[str, Any] = field(default_factory=dict)
+    base_version: int | None = None
+    merge_into: str = ""
+    run_id: str = ""
+    requested_by: str = ""
+    follow_ups: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FieldsNotAllowed(NotAllowed):
+    """The policy forbids one or more fields; every one is named."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{name}: {text}" for name, text in problems), field=problems[0][0])
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        return [{"field": name, "message": text} for name, text in self.problems]
+
+
+def _refuse_unready(workflow: Workflow) -> None:
+    if workflow.lane == Lane.ASSIST:
+        raise NotAllowed(
+            f"workflow {workflow.slug} is in the assist lane: it only reads and drafts, and proposes no change "
+            "to a record. Store drafts and summaries as artifacts instead."
+        )
+    if workflow.stage == Stage.PAUSED:
+        raise Locked(f"workflow {workflow.slug} is paused: it takes no proposals until a person resumes it")
+    if workflow.stage == Stage.DRAFT:
+        raise Locked(
+            f"workflow {workflow.slug} is still in draft: it takes proposals once it moves to shadow, canary or live"
+        )
+
+
+def _refuse_stopped(workflow: Workflow, batch: Batch | None) -> None:
+    switch = stop_covering(workflow_id=workflow.pk, batch_id=None)
+    if switch is not None:
+        what = "everything" if switch.scope == "global" else f"workflow {workflow.slug}"
+        raise Locked(
+            f"the stop switch for {what} is engaged (by {switch.engaged_by_label}: {switch.reason}); "
+            "no proposals are taken until a person releases it"
+        )
+    if batch is not None:
+        switch = stop_covering(workflow_id=None, batch_id=batch.pk)
+        if switch is not None and switch.scope == "batch":
+            raise Halted(
+                f"batch {batch.pk} is halted (stopped by {switch.engaged_by_label}: {switch.reason}); "
+                "it takes no more proposals"
+            )
+
+
+def _clean_base_value(spec: FieldSpec, value: Any) -> Any:
+    """A value the AI saw, in plain form. Looser than `clean_value`: a record may hold an empty email."""
+    if spec.kind == Kind.BOOL:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    if spec.kind == Kind.TAGS:
+        if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+            raise ValueError("must be a list of strings")
+        if len(value) > TAG_MAX_ITEMS or any(len(tag) > TAG_MAX_LENGTH or "\x00" in tag for tag in value):
+            raise ValueError(f"must hold at most {TAG_MAX_ITEMS} tags of at most {TAG_MAX_LENGTH} characters")
+        return value
+    if spec.kind == Kind.DECIMAL:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError('must be a decimal number such as "12.50"')
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(f"'{str(value)[:40]}' is not a decimal number") from None
+        if not number.is_finite() or abs(number) >= Decimal("100000000"):
+            raise ValueError("must be a decimal number below 100000000")
+        return str(number.quantize(Decimal("0.01")))
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if len(value) > spec.max_length or "\x00" in value:
+        raise ValueError(f"must be at most {spec.max_length} characters, without NUL")
+    return value
+
+
+def _plain_json_problem(value: Any, depth: int = 0) -> str | None:
+    if isinstance(value, str):
+        return "must not contain NUL characters" if "\x00" in value else None
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "must be a finite number"
+    if depth > 4:
+        return "is nested too deeply"
+    if isinstance(value, list):
+        return next((p for item in value if (p := _plain_json_problem(item, depth + 1))), None)
+    if isinstance(value, dict):
+        if any(not isinstance(key, str) or "\x00" in key for key in value):
+            return "must have text keys without NUL characters"
+        return next((p for item in value.values() if (p := _plain_json_problem(item, depth + 1))), None)
+    return "must be plain JSON"
+
+
+def _check_follow_ups(
+    follow_ups: Any, workflow: Workflow, problems: list[tuple[str, str]], forbidden: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    if not isinstance(follow_ups, list):
+        problems.append(("follow_ups", "must be a list"))
+        return []
+    if len(follow_ups) > MAX_FOLLOW_UPS:
+        problems.append(("follow_ups", f"must hold at most {MAX_FOLLOW_UPS} follow-ups"))
+        return []
+    cleaned = []
+    for index, item in enumerate(follow_ups):
+        where = f"follow_ups[{index}]"
+        if not isinstance(item, dict) or set(item) - {"kind", "params"}:
+            problems.append((where, "must be {kind, params}"))
+            continue
+        kind, params = item.get("kind"), item.get("params", {})
+        found = followup_problems(kind=kind, params=params)
+        if not found and (problem := _plain_json_problem(params)):
+            found = [("params", problem)]
+        if found:
+            problems.extend((f"{where}.{part}", message) for part, message in found)
+            continue
+        if kind == FollowUpKind.WEBHOOK:
+            host = webhook_host(params["url"])
+            if host is None or not webhook_allowed(host=host, allowed=workflow.webhook_hosts):
+                allowed = ", ".join(workflow.webhook_hosts) or "none"
+                message = f"workflow {workflow.slug} may not call {host} (its webhook hosts: {allowed})"
+                forbidden.append((f"{where}.params.url", message))
+                continue
+        cleaned.append({"kind": kind, "params": params})
+    return cleaned
+
+
+@dataclass
+class _Context:
+    """What checking a set of proposals needs from the database, read once for all of them."""
+
+    workflow: Workflow
+    policies: dict[tuple[str, str], str]
+    policy_types: set[str]
+    records: dict[str, dict[str, RecordState]]
+    users: dict[str, int]
+
+    @classmethod
+    def load(cls, workflow: Workflow, items: Sequence[ProposalData], batch: Batch | None) -> "_Context":
+        policies = workflow_policy_map(workflow=workflow)
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for data in items:
+            if data.record_type in RECORD_TYPES:
+                wanted[data.record_type].add(data.record_id)
+                if data.merge_into:
+                    wanted[data.record_type].add(data.merge_into)
+                spec = RECORD_TYPES[data.record_type]
+                for name, value in data.changes.items():
+                    if spec.has_field(name) and spec.field(name).kind == Kind.REF and isinstance(value, str):
+                        wanted[spec.field(name).ref_type].add(value.strip())
+        store = get_store()
+        records = {
+            record_type: store.fetch_many(record_type, {i for i in ids if "\x00" not in i}, fields=[])
+            for record_type, ids in sorted(wanted.items())
+        }
+        names = {data.requested_by.strip() for data in items if data.requested_by.strip()}
+        if batch is not None and batch.requested_by:
+            names.add(batch.requested_by)
+        users: dict[str, int] = {}
+        if names:
+            user_model = get_user_model()
+            users = dict(
+                user_model.objects.filter(**{f"{user_model.USERNAME_FIELD}__in": names}).values_list(
+                    user_model.USERNAME_FIELD, "pk"
+                )
+            )
+        return cls(
+            workflow=workflow,
+            policies=policies,
+            policy_types={record_type for record_type, _ in policies},
+            records=records,
+            users=users,
+        )
+
+    def record(self, record_type: str, record_id: str) -> RecordState | None:
+        return self.records.get(record_type, {}).get(record_id)
+
+
+def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch: Batch | None) -> Proposal:
+    """The proposal `data` describes, unsaved, or the refusal that names what is wrong."""
+    workflow = context.workflow
+    record_type = RECORD_TYPES.get(data.record_type)
+    if record_type is None:
+        raise ValidationFailed(
+            [("record_type", f"unknown record type '{data.record_type[:40]}'; use one of {', '.join(RECORD_TYPES)}")]
+        )
+    if data.record_type not in context.policy_types:
+        raise NotAllowed(f"workflow {workflow.slug} has no access to {data.record_type} records", field="record_type")
+    if data.action not in Action.values:
+        raise ValidationFailed([("action", f"'{data.action[:40]}' is not one of {', '.join(Action.values)}")])
+    if data.action not in workflow.actions:
+        allowed = ", ".join(workflow.actions) or "none"
+        raise NotAllowed(f"workflow {workflow.slug} may not {data.action} records (it may: {allowed})", field="action")
+
+    forbidden: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
+    changes: dict[str, Any] = {}
+    for name, value in data.changes.items():
+        where = f"changes.{name[:64]}"
+        if not record_type.has_field(name):
+            problems.append((where, f"{data.record_type} has no field '{name[:64]}'"))
+            continue
+        access = context.policies.get((data.record_type, name))
+        if access not in (Access.SUGGEST, Access.WRITE):
+            forbidden.append((where, f"workflow {workflow.slug} may not change {data.record_type}.{name}"))
+            continue
+        spec = record_type.field(name)
+        try:
+            changes[name] = clean_value(spec, value)
+        except ValueError as error:
+            problems.append((where, str(error)))
+            continue
+        if spec.kind == Kind.REF and context.record(spec.ref_type, changes[name]) is None:
+            problems.append((where, f"no {spec.ref_type} '{changes[name][:64]}'"))
+    base: dict[str, Any] = {}
+    for name, value in data.base.items():
+        where = f"base.{name[:64]}"
+        if not record_type.has_field(name):
+            problems.append((where, f"{data.record_type} has no field '{name[:64]}'"))
+            continue
+        if (data.record_type, name) not in context.policies:
+            forbidden.append((where, f"workflow {workflow.slug} may not read {data.record_type}.{name}"))
+            continue
+        try:
+            base[name] = _clean_base_value(record_type.field(name), value)
+        except ValueError as error:
+            problems.append((where, str(error)))
+    follow_ups = _check_follow_ups(data.follow_ups, workflow, problems, forbidden)
+    if forbidden:
+        raise FieldsNotAllowed(forbidden)
+
+    record = context.record(data.record_type, data.record_id)
+    if record is None:
+        raise NotFound(f"no {data.record_type} '{data.record_id[:64]}'", field="record_id")
+
+    if data.action == Action.UPDATE:
+        if not data.changes:
+            problems.append(("changes", "an update must change at least one field"))
+        if data.merge_into:
+            problems.append(("merge_into", "only a merge names merge_into"))
+    elif data.action == Action.MERGE:
+        if data.changes:
+            problems.append(("changes", "a merge carries merge_into instead of changes"))
+        if data.record_type != "customer":
+            problems.append(("record_type", "only customer records are merged"))
+        elif not data.merge_into:
+            problems.append(("merge_into", "a merge must name the record it folds into"))
+        elif data.merge_into == data.record_id:
+            problems.append(("merge_into", "must name a different record than record_id"))
+        elif not data.merge_into.startswith(record_type.id_prefix):
+            problems.append(("merge_into", f"must be a {data.record_type} id starting with {record_type.id_prefix}"))
+    else:
+        if data.changes:
+            problems.append(("changes", f"an {data.action} carries no changes"))
+        if data.merge_into:
+            problems.append(("merge_into", "only a merge names merge_into"))
+    if data.base_version is not None and (isinstance(data.base_version, bool) or data.base_version < 1):
+        problems.append(("base_version", "must be a record version, 1 or more"))
+    reason = data.reason.strip()
+    if not reason:
+        problems.append(("reason", "must say why the AI suggests this"))
+    elif len(reason) > MAX_REASON_LENGTH:
+        problems.append(("reason", f"must be at most {MAX_REASON_LENGTH} characters"))
+    if isinstance(data.confidence, bool) or not math.isfinite(data.confidence) or not 0 <= data.confidence <= 1:
+        problems.append(("confidence", "must be a number from 0 to 1"))
+    for where, label in (
+        ("model.name", data.model_name),
+        ("model.version", data.model_version),
+        ("prompt_version", data.prompt_version),
+    ):
+        if not label.strip():
+            problems.append((where, "is required: a change that cannot be traced must not be made"))
+        elif len(label) > MAX_LABEL_LENGTH:
+            problems.append((where, f"must be at most {MAX_LABEL_LENGTH} characters"))
+    if len(data.run_id) > MAX_RUN_ID_LENGTH:
+        problems.append(("run_id", f"must be at most {MAX_RUN_ID_LENGTH} characters"))
+    if len(data.requested_by) > MAX_USERNAME_LENGTH:
+        problems.append(("requested_by", f"must be at most {MAX_USERNAME_LENGTH} characters"))
+    if problems:
+        raise ValidationFailed(problems)
+
+    if record.deleted:
+        raise InvalidTransition(f"{data.record_type} {data.record_id} is deleted", field="record_id")
+    if record.archived and data.action != Action.DELETE:
+        raise InvalidTransition(f"{data.record_type} {data.record_id} is archived", field="record_id")
+    if data.action == Action.MERGE:
+        survivor = context.record(data.record_type, data.merge_into)
+        if survivor is None:
+            raise NotFound(f"no {data.record_type} '{data.merge_into[:64]}' to merge into", field="merge_into")
+        if survivor.archived or survivor.deleted:
+            raise InvalidTransition(
+                f"{data.record_type} {data.merge_into} is {'deleted' if survivor.deleted else 'archived'}",
+                field="merge_into",
+            )
+
+    requested_by = data.requested_by.strip() or (batch.requested_by if batch else "")
+    return Proposal(
+        workflow=workflow,
+        service_account_id=account.pk,
+        batch_id=batch.pk if batch else None,
+        record_type=data.record_type,
+        record_id=data.record_id,
+        action=data.action,
+        changes=changes,
+        base=base,
+        base_version=data.base_version,
+        merge_into=data.merge_into,
+        reason=reason,
+        confidence=float(data.confidence),
+        model_name=data.model_name.strip(),
+        model_version=data.model_version.strip(),
+        prompt_version=data.prompt_version.strip(),
+        run_id=data.run_id or (batch.run_id if batch else ""),
+        requested_by=requested_by,
+        requested_by_user_id=context.users.get(requested_by),
+        follow_ups=follow_ups,
+        status=_outcome(workflow, data.action, changes, context.policies, data.record_type),
+    )
+
+
+def _outcome(
+    workflow: Workflow, action: str, changes: dict[str, Any], policies: dict[tuple[str, str], str], record_type: str
+) -> str:
+    if workflow.stage == Stage.SHADOW:
+        return ProposalStatus.SHADOWED
+    spec = RECORD_TYPES[record_type]
+    without_review = (
+        workflow.lane == Lane.WRITE
+        and workflow.stage in (Stage.CANARY, Stage.LIVE)
+        and action == Action.UPDATE
+        and action not in workflow.two_person_actions
+        and bool(changes)
+        and all(
+            policies.get((record_type, name)) == Access.WRITE
+            and spec.field(name).risk == Risk.LOW
+            and name not in workflow.two_person_fields
+            for name in changes
+        )
+    )
+    return ProposalStatus.APPROVED if without_review else ProposalStatus.PENDING
+
+
+def _events(proposal: Proposal, actor: Actor, account: ServiceAccount) -> list[EventData]:
+    common: dict[str, Any] = {
+        "record_type": proposal.record_type,
+        "record_id": proposal.record_id,
+        "proposal_id": proposal.pk,
+        "batch_id": proposal.batch_id,
+        "workflow_slug": proposal.workflow.slug,
+        "model_name": proposal.model_name,
+        "model_version": proposal.model_version,
+        "prompt_version": proposal.prompt_version,
+    }
+    proposed: Any = proposal.changes or ({"merge_into": proposal.merge_into} if proposal.merge_into else None)
+    events = [
+        EventData(
+            action="proposal.submitted",
+            actor=actor,
+            old_value=proposal.base or None,
+            new_value=proposed,
+            reason=proposal.reason,
+            details={
+                "action": proposal.action,
+                "status": proposal.status,
+                "confidence": proposal.confidence,
+                "run_id": proposal.run_id,
+                "requested_by": proposal.requested_by,
+                "service_account": account.name,
+            },
+            occurred_at=proposal.created_at,
+            **common,
+        )
+    ]
+    if proposal.status == ProposalStatus.APPROVED:
+        events.append(
+            EventData(
+                action="proposal.approved",
+                actor=Actor.system(POLICY_APPROVER),
+                approver_label=POLICY_APPROVER,
+                decided_at=proposal.decided_at,
+                reason=proposal.decision_note,
+                new_value=proposed,
+                occurred_at=proposal.created_at,
+                **common,
+            )
+        )
+    elif proposal.status == ProposalStatus.SHADOWED:
+        events.append(
+            EventData(
+                action="proposal.shadowed",
+                actor=actor,
+                reason=f"workflow {proposal.workflow.slug} is in shadow: recorded for review, never applied",
+                new_value=proposed,
+                occurred_at=proposal.created_at,
+                **common,
+            )
+        )
+    return events
+
+
+def proposal_submit_many(
+    *,
+    account: ServiceAccount,
+    items: Sequence[ProposalData | ApplicationError],
+    batch: Batch | None = None,
+) -> list[Proposal | ApplicationError]:
+    """Check and store many proposals at once: one result per item, in order.
+
+    An item that is already an error (it could not be read) is passed through. A bad item is
+    refused on its own; every accepted one is written, with its audit events, in one transaction.
+    A paused, draft, assist-lane or stopped workflow, or a halted batch, refuses the whole call.
+    """
+    workflow = account.workflow
+    if batch is not None and batch.workflow_id != workflow.pk:
+        raise NotFound(f"no batch {batch.pk} in workflow {workflow.slug}", field="batch")
+    _refuse_unready(workflow)
+    _refuse_stopped(workflow, batch)
+    datas = [item for item in items if isinstance(item, ProposalData)]
+    context = _Context.load(workflow, datas, batch)
+    now = timezone.now()
+    results: list[Proposal | ApplicationError] = []
+    accepted: list[Proposal] = []
+    for item in items:
+        if isinstance(item, ApplicationError):
+            results.append(item)
+            continue
+        try:
+            proposal = _check(item, context, account, batch)
+        except ApplicationError as error:
+            results.append(error)
+            continue
+        proposal.created_at = proposal.updated_at = now
+        if proposal.status == ProposalStatus.APPROVED:
+            proposal.approved_at = proposal.decided_at = now
+            proposal.decision_note = "approved without review: every changed field has write access"
+        results.append(proposal)
+        accepted.append(proposal)
+    if not accepted:
+        return results
+    actor = Actor.service_account(account)
+    with transaction.atomic(savepoint=False):
+        bulk_insert(Proposal, accepted)
+        audit_record_many(event for proposal in accepted for event in _events(proposal, actor, account))
+        approved = [p.pk for p in accepted if p.status == ProposalStatus.APPROVED]
+        if approved:
+            transaction.on_commit(lambda: _send_apply(approved))
+    return results
+
+
+def _send_apply(proposal_ids: list[int]) -> None:
+    from config.celery import app as celery_app
+
+    celery_app.send_task(APPLY_TASK, args=[proposal_ids])
+
+
+def proposal_submit(*, account: ServiceAccount, data: ProposalData, batch: Batch | None = None) -> Proposal:
+    """Check and store one proposal, or raise the refusal that names what is wrong."""
+    [result] = proposal_submit_many(account=account, items=[data], batch=batch)
+    if isinstance(result, ApplicationError):
+        raise result
+    return result
+
+
+def batch_open(*, account: ServiceAccount, name: str, run_id: str, expected_size: int, requested_by: str = "") -> Batch:
+    """Open a batch for a bulk job of the account's workflow."""
+    workflow = account.workflow
+    _refuse_unready(workflow)
+    _refuse_stopped(workflow, None)
+    problems: list[tuple[str, str]] = []
+    name, run_id, requested_by = name.strip(), run_id.strip(), requested_by.strip()
+    if not name or len(name) > 200:
+        problems.append(("name", "must be 1 to 200 characters"))
+    if not run_id or len(run_id) > MAX_RUN_ID_LENGTH:
+        problems.append(("run_id", f"must be 1 to {MAX_RUN_ID_LENGTH} characters"))
+    if isinstance(expected_size, bool) or not 1 <= expected_size <= MAX_BATCH_SIZE:
+        problems.append(("expected_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}"))
+    if len(requested_by) > MAX_USERNAME_LENGTH:
+        problems.append(("requested_by", f"must be at most {MAX_USERNAME_LENGTH} characters"))
+    if problems:
+        raise ValidationFailed(problems)
+    with transaction.atomic(savepoint=False):
+        batch = Batch.objects.create(
+            workflow=workflow,
+            service_account=account,
+            name=name,
+            run_id=run_id,
+            expected_size=expected_size,
+            requested_by=requested_by,
+        )
+        audit_record_many(
+            [
+                EventData(
+                    action="batch.opened",
+                    actor=Actor.service_account(account),
+                    batch_id=batch.pk,
+                    workflow_slug=workflow.slug,
+                    details={"name": name, "run_id": run_id, "expected_size": expected_size},
+                )
+            ]
+        )
+    return batch

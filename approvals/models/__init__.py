@@ -1,0 +1,72 @@
+"""Who may change what, and the gate: one module per subdomain, every model importable from here."""
+
+from approvals.models.applying import FollowUp, FollowUpKind, FollowUpStatus
+from approvals.models.intake import Batch, IdempotencyKey, Proposal, ProposalApproval, ProposalStatus, ServiceAccount
+from approvals.models.overrides import (
+    OVERRIDE_MIN_REASON_LENGTH,
+    Override,
+    OverrideBlock,
+    OverrideReview,
+    OverrideScope,
+)
+from approvals.models.retention import TrainingCopyRequest, TrainingCopyStatus
+from approvals.models.stops import StopScope, StopSwitch
+from approvals.models.undo import (
+    UNDO_JOB_FINISHED,
+    RollbackDrill,
+    UndoItemOutcome,
+    UndoJob,
+    UndoJobItem,
+    UndoJobStatus,
+    UndoScope,
+)
+from approvals.models.workflows import (
+    WEEKDAYS,
+    Access,
+    Action,
+    FieldPolicy,
+    Lane,
+    RetentionRule,
+    Stage,
+    Workflow,
+    WorkflowGroupObjectPermission,
+    WorkflowUserObjectPermission,
+)
+
+__all__ = [
+    "Lane",
+    "Stage",
+    "Action",
+    "Access",
+    "WEEKDAYS",
+    "Workflow",
+    "WorkflowUserObjectPermission",
+    "WorkflowGroupObjectPermission",
+    "FieldPolicy",
+    "RetentionRule",
+    "ServiceAccount",
+    "Batch",
+    "ProposalStatus",
+    "Proposal",
+    "ProposalApproval",
+    "IdempotencyKey",
+    "StopScope",
+    "StopSwitch",
+    "OverrideScope",
+    "OverrideBlock",
+    "OverrideReview",
+    "OVERRIDE_MIN_REASON_LENGTH",
+    "Override",
+    "FollowUpKind",
+    "FollowUpStatus",
+    "FollowUp",
+    "TrainingCopyStatus",
+    "TrainingCopyRequest",
+    "UndoScope",
+    "UndoJobStatus",
+    "UNDO_JOB_FINISHED",
+    "UndoJob",
+    "UndoItemOutcome",
+    "UndoJobItem",
+    "RollbackDrill",
+]

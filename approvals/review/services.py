@@ -1,0 +1,514 @@
+"""Deciding proposals: approve, reject, the claim that says who is looking, and matched groups.
+
+Each decision locks the proposal, checks that this person may take this step now, writes, and
+records its audit event in the same transaction; approving queues the apply task on commit.
+A refused decision writes nothing but its `proposal.decision_refused` security event, so that
+transaction commits and the refusal stays on the trail.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from approvals.models import Action, Batch, OverrideBlock, Proposal, ProposalApproval, ProposalStatus
+from approvals.overrides.selectors import proposal_overrides_for
+from approvals.overrides.services import override_lift, override_lift_for_decision
+from approvals.review.groups import GroupKey, batch_groups
+from approvals.review.rights import needs_two_approvals, requester_reason, user_may_review
+from approvals.review.selectors import stale_fields
+from approvals.workflows.selectors import WritePolicy, write_policies, write_policy
+from audit.services import Actor, audit_record, user_label
+from config.celery import app as celery_app
+from core.errors import ApplicationError, InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from records.store import RecordNotFound, RecordRef, get_store
+
+APPLY_TASK = "approvals.apply_approved"
+APPLY_CHUNK = 100
+CLAIM_DURATION = timedelta(minutes=5)
+MIN_REASON_LENGTH = 3
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str  # requester, no_permission, already_decided, changed, repeat_approval, stale, policy
+    error: ApplicationError
+
+
+@dataclass
+class Outcome:
+    proposal: Proposal
+    refusal: Refusal | None = None
+    first_of_two: bool = False
+
+    @property
+    def approved(self) -> bool:
+        return self.refusal is None and self.proposal.status == ProposalStatus.APPROVED
+
+
+@dataclass
+class GroupResult:
+    decided: list[int] = field(default_factory=list)
+    first_of_two: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _send_apply(proposal_ids: list[int]) -> None:
+    ids = list(proposal_ids)
+    transaction.on_commit(lambda: celery_app.send_task(APPLY_TASK, args=[ids]))
+
+
+def _lock(proposal_id: int) -> Proposal:
+    proposal = (
+        Proposal.objects.select_for_update(of=("self",))
+        .select_related("workflow", "batch", "decided_by")
+        .filter(pk=proposal_id)
+        .first()
+    )
+    if proposal is None:
+        raise NotFound(f"no proposal {proposal_id}")
+    return proposal
+
+
+def _already_decided(proposal: Proposal) -> str:
+    text = f"proposal {proposal.pk} was already {proposal.get_status_display().lower()}"
+    if proposal.decided_by is not None:
+        text += f" by {user_label(proposal.decided_by)}"
+    return text + "; nothing was changed"
+
+
+def _refusal(*, proposal: Proposal, reviewer: User, expected_revision: int | None) -> tuple[Refusal | None, bool]:
+    """Why `reviewer` may not decide `proposal` now (None when they may), and whether they decide
+    it under an after-hours override rather than as one of its reviewers."""
+    why = requester_reason(proposal=proposal, user=reviewer)
+    if why:
+        return Refusal("requester", NotAllowed(f"{why}, so someone else must decide it")), False
+    by_override = not user_may_review(user=reviewer, workflow=proposal.workflow)
+    if by_override and proposal_overrides_for(user=reviewer, proposal=proposal).decide is None:
+        return Refusal(
+            "no_permission", NotAllowed(f"you may not review proposals of the workflow {proposal.workflow.slug}")
+        ), False
+    if proposal.status != ProposalStatus.PENDING:
+        return Refusal("already_decided", InvalidTransition(_already_decided(proposal))), by_override
+    if expected_revision is not None and expected_revision != proposal.revision:
+        return Refusal(
+            "changed",
+            InvalidTransition(f"proposal {proposal.pk} changed since you opened it; look at it again before deciding"),
+        ), by_override
+    return None, by_override
+
+
+def _lift_for_decision(proposal: Proposal, reviewer: User) -> tuple[dict[str, Any], Refusal | None]:
+    """For someone deciding under an after-hours override: record its use, now that the decision is
+    allowed, and name it in the decision's event. Refused when it ended a moment ago."""
+    override = override_lift_for_decision(proposal=proposal, user=reviewer)
+    if override is None:
+        return {}, Refusal(
+            "no_permission",
+            NotAllowed(f"the override that let you decide proposal {proposal.pk} has ended; the block is back"),
+        )
+    return {"override_id": override.pk, "override_reason": override.reason}, None
+
+
+def _record_refusal(*, proposal: Proposal, reviewer: User, attempted: str, refusal: Refusal) -> None:
+    audit_record(
+        action="proposal.decision_refused",
+        actor=Actor.user(reviewer),
+        reason=refusal.error.message,
+        details={
+            "attempted": attempted,
+            "refusal": refusal.code,
+            "status": proposal.status,
+            "revision": proposal.revision,
+        },
+        **proposal.trail_fields(),
+    )
+
+
+def _advance(proposal: Proposal, now: datetime) -> None:
+    """A step was taken: the revision moves on (pages drawn before it are stale) and the claim ends."""
+    proposal.claimed_by = None
+    proposal.claimed_until = None
+    proposal.updated_at = now
+    proposal.revision += 1
+
+
+def _approve_one(
+    *,
+    proposal_id: int,
+    reviewer: User,
+    note: str,
+    expected_revision: int | None,
+    require_fresh: bool = False,
+    send: bool = True,
+    details: dict[str, Any] | None = None,
+    policy: WritePolicy | None = None,
+) -> Outcome:
+    with transaction.atomic():
+        proposal = _lock(proposal_id)
+        earlier = list(proposal.approvals.select_related("user").order_by("approved_at", "id"))
+        refusal, by_override = _refusal(proposal=proposal, reviewer=reviewer, expected_revision=expected_revision)
+        if refusal is None and any(approval.user_id == reviewer.pk for approval in earlier):
+            refusal = Refusal(
+                "repeat_approval",
+                InvalidTransition(
+                    f"you already gave the first approval of proposal {proposal.pk}; the second must come from "
+                    "someone else"
+                ),
+            )
+        if refusal is None:
+            if policy is None:
+                policy = write_policy(workflow=proposal.workflow)
+            if why := policy.refusal(proposal=proposal, reviewed=True):
+                # The workflow's file changed since the AI proposed it; no one can approve what it may not write.
+                refusal = Refusal("policy", NotAllowed(f"{why}; reject proposal {proposal.pk}"))
+        if refusal is None and require_fresh:
+            try:
+                state = get_store().fetch(RecordRef(proposal.record_type, proposal.record_id))
+            except RecordNotFound:
+                state = None
+            stale = stale_fields(proposal=proposal, state=state)
+            if stale:
+                refusal = Refusal(
+                    "stale",
+                    InvalidTransition(
+                        f"the record no longer holds what the AI saw ({', '.join(stale)}); "
+                        f"review proposal {proposal.pk} on its own"
+                    ),
+                )
+        lifted: dict[str, Any] = {}
+        if refusal is None and by_override:
+            lifted, refusal = _lift_for_decision(proposal, reviewer)
+        if refusal is not None:
+            _record_refusal(proposal=proposal, reviewer=reviewer, attempted="approve", refusal=refusal)
+            return Outcome(proposal, refusal=refusal)
+        details = {**(details or {}), **lifted}
+
+        now = timezone.now()
+        ProposalApproval.objects.create(proposal=proposal, user=reviewer, approved_at=now, note=note)
+        approvers = [approval.user for approval in earlier] + [reviewer]
+        _advance(proposal, now)
+        if needs_two_approvals(proposal=proposal) and not earlier:
+            proposal.save(update_fields=["revision", "claimed_by", "claimed_until", "updated_at"])
+            audit_record(
+                action="proposal.approval_recorded",
+                actor=Actor.user(reviewer),
+                approver_label=user_label(reviewer),
+                decided_at=now,
+                reason=note,
+                details={"approvals": 1, "needed": 2, "revision": proposal.revision, **(details or {})},
+                **proposal.trail_fields(),
+            )
+            return Outcome(proposal, first_of_two=True)
+
+        proposal.status = ProposalStatus.APPROVED
+        proposal.approved_at = now
+        proposal.decided_at = now
+        proposal.decided_by = reviewer
+        proposal.decision_note = note
+        proposal.save(
+            update_fields=[
+                "status", "approved_at", "decided_at", "decided_by", "decision_note",
+                "revision", "claimed_by", "claimed_until", "updated_at",
+            ]
+        )  # fmt: skip
+        audit_record(
+            action="proposal.approved",
+            actor=Actor.user(reviewer),
+            approver_label=", ".join(user_label(user) for user in approvers),
+            decided_at=now,
+            reason=note,
+            details={
+                "approvers": [user.get_username() for user in approvers],
+                "action": proposal.action,
+                "changes": proposal.changes,
+                "merge_into": proposal.merge_into,
+                "revision": proposal.revision,
+                **(details or {}),
+            },
+            **proposal.trail_fields(),
+        )
+        if send:
+            _send_apply([proposal.pk])
+        return Outcome(proposal)
+
+
+def _reject_one(
+    *,
+    proposal_id: int,
+    reviewer: User,
+    reason: str,
+    expected_revision: int | None,
+    details: dict[str, Any] | None = None,
+    policy: WritePolicy | None = None,
+) -> Outcome:
+    with transaction.atomic():
+        proposal = _lock(proposal_id)
+        refusal, by_override = _refusal(proposal=proposal, reviewer=reviewer, expected_revision=expected_revision)
+        lifted: dict[str, Any] = {}
+        if refusal is None and by_override:
+            lifted, refusal = _lift_for_decision(proposal, reviewer)
+        if refusal is not None:
+            _record_refusal(proposal=proposal, reviewer=reviewer, attempted="reject", refusal=refusal)
+            return Outcome(proposal, refusal=refusal)
+        details = {**(details or {}), **lifted}
+        now = timezone.now()
+        _advance(proposal, now)
+        proposal.status = ProposalStatus.REJECTED
+        proposal.decided_at = now
+        proposal.decided_by = reviewer
+        proposal.decision_note = reason
+        proposal.save(
+            update_fields=[
+                "status", "decided_at", "decided_by", "decision_note",
+                "revision", "claimed_by", "claimed_until", "updated_at",
+            ]
+        )  # fmt: skip
+        audit_record(
+            action="proposal.rejected",
+            actor=Actor.user(reviewer),
+            approver_label=user_label(reviewer),
+            decided_at=now,
+            reason=reason,
+            details={"revision": proposal.revision, **(details or {})},
+            **proposal.trail_fields(),
+        )
+        return Outcome(proposal)
+
+
+def _clean_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ValidationFailed([("reason", f"a reason of at least {MIN_REASON_LENGTH} characters is required")])
+    return reason
+
+
+def proposal_approve(
+    *, proposal: Proposal, reviewer: User, note: str = "", expected_revision: int | None = None
+) -> Outcome:
+    """Approve `proposal`, or give the first of two approvals where the workflow needs two people.
+
+    Refused (and recorded as a security event) for the requester, without the workflow's review
+    permission, once decided, or when `expected_revision` is not the proposal's revision.
+    """
+    outcome = _approve_one(
+        proposal_id=proposal.pk, reviewer=reviewer, note=(note or "").strip(), expected_revision=expected_revision
+    )
+    if outcome.refusal is not None:
+        raise outcome.refusal.error
+    return outcome
+
+
+def proposal_reject(
+    *, proposal: Proposal, reviewer: User, reason: str, expected_revision: int | None = None
+) -> Outcome:
+    """Reject `proposal` with a reason. One rejection ends it, even where approving needs two people."""
+    reason = _clean_reason(reason)
+    outcome = _reject_one(
+        proposal_id=proposal.pk, reviewer=reviewer, reason=reason, expected_revision=expected_revision
+    )
+    if outcome.refusal is not None:
+        raise outcome.refusal.error
+    return outcome
+
+
+def proposal_claim(*, proposal: Proposal, reviewer: User, duration: timedelta = CLAIM_DURATION) -> Proposal:
+    """Mark `proposal` as being looked at by `reviewer` for a few minutes, so others pass it by.
+
+    Someone else's live claim stands (the proposal comes back with it). A reviewer holds one claim
+    at a time; a decision or the end of `duration` releases it.
+    """
+    with transaction.atomic():
+        locked = _lock(proposal.pk)
+        if requester_reason(proposal=locked, user=reviewer) or not (
+            user_may_review(user=reviewer, workflow=locked.workflow)
+            or proposal_overrides_for(user=reviewer, proposal=locked).decide is not None
+        ):
+            raise NotAllowed("only a reviewer who did not ask for this change may claim it")
+        if locked.status != ProposalStatus.PENDING:
+            raise InvalidTransition(f"proposal {locked.pk} is {locked.get_status_display().lower()}; nothing to claim")
+        now = timezone.now()
+        held_by_other = (
+            locked.claimed_by_id not in (None, reviewer.pk)
+            and locked.claimed_until is not None
+            and locked.claimed_until > now
+        )
+        if held_by_other:
+            return Proposal.objects.select_related("claimed_by").get(pk=locked.pk)
+        Proposal.objects.filter(claimed_by=reviewer).exclude(pk=locked.pk).update(claimed_by=None, claimed_until=None)
+        locked.claimed_by = reviewer
+        locked.claimed_until = now + duration
+        locked.save(update_fields=["claimed_by", "claimed_until"])
+    return locked
+
+
+def _refuse_group(*, batch: Batch, reviewer: User, attempted: str, code: str, error: ApplicationError) -> NoReturn:
+    with transaction.atomic():
+        audit_record(
+            action="proposal.decision_refused",
+            actor=Actor.user(reviewer),
+            batch_id=batch.pk,
+            workflow_slug=batch.workflow.slug,
+            reason=error.message,
+            details={"attempted": attempted, "refusal": code},
+        )
+    raise error
+
+
+def proposal_group_decide(
+    *,
+    batch: Batch,
+    key: GroupKey,
+    reviewer: User,
+    approve: bool,
+    expected_ids: Sequence[int],
+    note: str = "",
+    reason: str = "",
+) -> GroupResult:
+    """Approve or reject a matched group of a batch's proposals, each decided and audited on its own.
+
+    The group is worked out again now; if it is no longer exactly `expected_ids` (what the reviewer
+    was shown), nothing is decided. Stale proposals never belong to a group.
+    """
+    attempted = "approve_group" if approve else "reject_group"
+    if not approve:
+        reason = _clean_reason(reason)
+    if not user_may_review(user=reviewer, workflow=batch.workflow):
+        _refuse_group(
+            batch=batch,
+            reviewer=reviewer,
+            attempted=attempted,
+            code="no_permission",
+            error=NotAllowed(f"you may not review proposals of the workflow {batch.workflow.slug}"),
+        )
+    group = batch_groups(user=reviewer, batch=batch).group(key)
+    current = group.ids if group else []
+    if sorted(current) != sorted(expected_ids):
+        _refuse_group(
+            batch=batch,
+            reviewer=reviewer,
+            attempted=attempted,
+            code="changed",
+            error=InvalidTransition(
+                f"this group changed since you opened it: it held {len(expected_ids)} proposals and now holds "
+                f"{len(current)}; look at it again"
+            ),
+        )
+    result = GroupResult()
+    approved: list[int] = []
+    details = {"group": {"batch": batch.pk, "size": len(current)}}
+    policy = write_policies(workflow_ids=[batch.workflow_id]).get(batch.workflow_id) if approve else None
+    for proposal_id in current:
+        if approve:
+            outcome = _approve_one(
+                proposal_id=proposal_id,
+                reviewer=reviewer,
+                note=(note or "").strip(),
+                expected_revision=None,
+                require_fresh=True,
+                send=False,
+                details=details,
+                policy=policy,
+            )
+        else:
+            outcome = _reject_one(
+                proposal_id=proposal_id, reviewer=reviewer, reason=reason, expected_revision=None, details=details
+            )
+        if outcome.refusal is not None:
+            result.refused.append((proposal_id, outcome.refusal.error.message))
+        elif outcome.first_of_two:
+            result.first_of_two.append(proposal_id)
+        else:
+            result.decided.append(proposal_id)
+            if outcome.approved:
+                approved.append(proposal_id)
+    for start in range(0, len(approved), APPLY_CHUNK):
+        _send_apply(approved[start : start + APPLY_CHUNK])
+    return result
+
+
+def proposal_force_apply(*, proposal: Proposal, user: User, expected_version: int, note: str = "") -> Proposal:
+    """Write a proposal in conflict over what the record holds now, by a person's deliberate choice.
+
+    Needs a conflict override of this proposal that `user` may use (granted to the group on duty
+    now; never by or for the person who asked for it). The record's current values, at the version
+    `user` looked at, become the proposal's new base, and it is approved again: the worker writes it
+    through a Change like any other, under the same stop switches and canary cap, so it is audited
+    and can be undone. If the record changed again since `expected_version`, nothing happens.
+    """
+    with transaction.atomic():
+        proposal = _lock(proposal.pk)
+        why = requester_reason(proposal=proposal, user=user)
+        if why:
+            raise NotAllowed(f"{why}, so someone else must choose to write it over the record")
+        if proposal.status != ProposalStatus.CONFLICT:
+            raise InvalidTransition(
+                f"proposal {proposal.pk} is {proposal.get_status_display().lower()}, not in conflict"
+            )
+        if proposal_overrides_for(user=user, proposal=proposal).conflict is None:
+            raise NotAllowed(
+                f"writing proposal {proposal.pk} over the current values needs a conflict override in force "
+                "that you may use (the group on override duty grants it)"
+            )
+        try:
+            state = get_store().fetch(RecordRef(proposal.record_type, proposal.record_id), lock=True)
+        except RecordNotFound:
+            raise InvalidTransition(f"{proposal.record_type} {proposal.record_id} no longer exists") from None
+        if state.version != expected_version:
+            raise InvalidTransition(
+                f"{state.ref} changed again since you looked (it is now at version {state.version}, you saw "
+                f"{expected_version}); look at it again",
+                field="version",
+            )
+        hidden = "deleted" if state.deleted else "archived" if state.archived else ""
+        if hidden and not (proposal.action == Action.DELETE and not state.deleted):
+            raise InvalidTransition(f"{state.ref} is {hidden}; nothing can be written over it")
+        override = override_lift(
+            block=OverrideBlock.CONFLICT,
+            actor=Actor.user(user),
+            what="chose to write the proposed value over the current one",
+            proposal=proposal,
+        )
+        if override is None:
+            raise NotAllowed(f"the conflict override of proposal {proposal.pk} has ended; the block is back")
+        seen = {name for name in (proposal.base or {}) if name != "version"}
+        if proposal.action == Action.UPDATE:
+            seen |= set(proposal.changes or {})
+        rebased: dict[str, Any] = {name: state.values.get(name) for name in sorted(seen)}
+        if "version" in (proposal.base or {}):
+            rebased["version"] = state.version
+        before = {"base": proposal.base, "base_version": proposal.base_version}
+        proposed = proposal.changes if proposal.action == Action.UPDATE else {"merge_into": proposal.merge_into}
+        now = timezone.now()
+        proposal.base, proposal.base_version = rebased, state.version
+        proposal.status = ProposalStatus.APPROVED
+        proposal.last_error = ""
+        proposal.apply_attempts = 0
+        proposal.revision += 1
+        proposal.updated_at = now
+        proposal.save(
+            update_fields=["base", "base_version", "status", "last_error", "apply_attempts", "revision", "updated_at"]
+        )
+        audit_record(
+            action="proposal.forced",
+            actor=Actor.user(user),
+            approver_label=user_label(user),
+            decided_at=now,
+            reason=(note or "").strip() or override.reason,
+            details={
+                "override_id": override.pk,
+                "granted_by": override.granted_by.get_username(),
+                "before": before,
+                "base": rebased,
+                "version": state.version,
+                "proposed": proposed,
+                "revision": proposal.revision,
+            },
+            **proposal.trail_fields(),
+        )
+        _send_apply([proposal.pk])
+    return proposal

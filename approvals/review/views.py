@@ -1,0 +1,314 @@
+"""The review screens: the queue, one proposal, its decisions, and matched groups of a batch.
+
+With HTMX a view answers with the partial that changes (`page.html#partial`); without it, the same
+URL answers with the whole page, and a decision is a form POST followed by a redirect.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import push_url, trigger_client_event
+
+from approvals.applying.selectors import proposal_apply_wait_reason
+from approvals.models import Action, Batch, Proposal
+from approvals.review.groups import GroupKey, batch_for_review, batch_groups, group_sample
+from approvals.review.queue import (
+    AGE_CHOICES,
+    FIELD_CHOICES,
+    QueueFilters,
+    claim_of,
+    proposal_next_to_decide,
+    queue_counts,
+    review_queue_page,
+)
+from approvals.review.rights import Reviewable, proposal_for_viewer, reviewable_workflows
+from approvals.review.selectors import batch_progress, proposal_review_detail
+from approvals.review.services import (
+    Outcome,
+    proposal_approve,
+    proposal_claim,
+    proposal_force_apply,
+    proposal_group_decide,
+    proposal_reject,
+)
+from core.errors import ApplicationError, NotFound, ValidationFailed
+from core.types import AuthenticatedHtmxRequest
+
+QUEUE = "approvals/review_queue.html"
+DETAIL = "approvals/review_detail.html"
+BATCH = "approvals/review_batch.html"
+GROUP = "approvals/review_group.html"
+FORCE = "approvals/review_force.html"
+DECIDED_EVENT = "proposalDecided"
+
+
+def _wants_partial(request: AuthenticatedHtmxRequest) -> bool:
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _page_number(raw: str | None) -> int:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 9 else 1
+
+
+@login_required
+def review_queue(request: AuthenticatedHtmxRequest) -> HttpResponse:
+    filters, problems = QueueFilters.from_params(request.GET)
+    page = review_queue_page(user=request.user, filters=filters, page=_page_number(request.GET.get("page")))
+    context = {
+        "page": page,
+        "counts": page.counts,
+        "filters": filters,
+        "qs": filters.querystring(),
+        "problems": problems,
+        "actions": Action.choices,
+        "field_choices": FIELD_CHOICES,
+        "age_choices": AGE_CHOICES,
+    }
+    return TemplateResponse(request, f"{QUEUE}#queue" if _wants_partial(request) else QUEUE, context)
+
+
+@login_required
+def review_counts(request: AuthenticatedHtmxRequest) -> HttpResponse:
+    filters, _ = QueueFilters.from_params(request.GET)
+    context = {
+        "counts": queue_counts(user=request.user, filters=filters),
+        "filters": filters,
+        "qs": filters.querystring(),
+    }
+    return TemplateResponse(request, f"{QUEUE}#counts", context)
+
+
+def _visible(request: AuthenticatedHtmxRequest, proposal_id: int, reviewable: Reviewable | None = None) -> Proposal:
+    try:
+        return proposal_for_viewer(user=request.user, proposal_id=proposal_id, reviewable=reviewable)
+    except NotFound:
+        raise Http404("No such proposal") from None
+
+
+def _render_detail(
+    request: AuthenticatedHtmxRequest,
+    proposal: Proposal,
+    filters: QueueFilters,
+    *,
+    flash: str = "",
+    error: ApplicationError | None = None,
+    status: int = 200,
+    reviewable: Reviewable | None = None,
+) -> TemplateResponse:
+    detail = proposal_review_detail(user=request.user, proposal=proposal, filters=filters, reviewable=reviewable)
+    context = {
+        "detail": detail,
+        "p": detail.proposal,
+        "claim": detail.claim,
+        "filters": filters,
+        "qs": filters.querystring(),
+        "flash": flash,
+        "error": error.message if error else "",
+        "reason_error": isinstance(error, ValidationFailed) and error.field == "reason",
+    }
+    if _wants_partial(request):
+        return TemplateResponse(request, f"{DETAIL}#proposal", context, status=status)
+    context["counts"] = queue_counts(user=request.user, filters=filters, reviewable=detail.reviewable)
+    return TemplateResponse(request, DETAIL, context, status=status)
+
+
+@login_required
+def review_detail(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpResponse:
+    filters, _ = QueueFilters.from_params(request.GET)
+    reviewable = reviewable_workflows(user=request.user)
+    proposal = _visible(request, proposal_id, reviewable)
+    return _render_detail(request, proposal, filters, reviewable=reviewable)
+
+
+@login_required
+@require_POST
+def review_claim(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpResponse:
+    proposal = _visible(request, proposal_id)
+    try:
+        proposal = proposal_claim(proposal=proposal, reviewer=request.user)
+    except ApplicationError:
+        return HttpResponse(status=204)
+    context = {"p": proposal, "claim": claim_of(proposal=proposal, user=request.user)}
+    return TemplateResponse(request, f"{DETAIL}#claim", context)
+
+
+def _revision(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise ValidationFailed([("revision", "must be a whole number")])
+    return int(raw)
+
+
+def _flash(outcome: Outcome) -> str:
+    proposal = outcome.proposal
+    what = f"{proposal.get_action_display().lower()} of {proposal.record_id}"
+    if outcome.first_of_two:
+        return f"Recorded your approval of the {what}; a second person must approve it too."
+    if outcome.approved:
+        return f"Approved the {what}; it will be applied shortly."
+    return f"Rejected the {what}."
+
+
+def _decide(request: AuthenticatedHtmxRequest, proposal_id: int, *, approve: bool) -> HttpResponse:
+    filters, _ = QueueFilters.from_params(request.GET)
+    proposal = Proposal.objects.filter(pk=proposal_id).select_related("workflow", "batch").first()
+    if proposal is None:
+        raise Http404("No such proposal")
+    try:
+        revision = _revision(request.POST.get("revision"))
+        if approve:
+            outcome = proposal_approve(
+                proposal=proposal, reviewer=request.user, note=request.POST.get("note", ""), expected_revision=revision
+            )
+        else:
+            outcome = proposal_reject(
+                proposal=proposal,
+                reviewer=request.user,
+                reason=request.POST.get("reason", ""),
+                expected_revision=revision,
+            )
+    except ApplicationError as error:
+        # Someone who may not see the proposal learns nothing of it; the refusal is on the trail.
+        refreshed = _visible(request, proposal_id)
+        return _render_detail(request, refreshed, filters, error=error, status=error.status_code)
+
+    flash = _flash(outcome)
+    reviewable = reviewable_workflows(user=request.user)
+    next_id = proposal_next_to_decide(user=request.user, filters=filters, after=outcome.proposal, reviewable=reviewable)
+    qs = filters.querystring()
+    next_url = (reverse("review-detail", args=[next_id]) if next_id else reverse("review-queue")) + qs
+    if not request.htmx:
+        messages.success(request, flash)
+        return redirect(next_url)
+    if next_id is not None:
+        following = _visible(request, next_id, reviewable)
+        response: HttpResponse = _render_detail(request, following, filters, flash=flash, reviewable=reviewable)
+    else:
+        response = TemplateResponse(request, f"{DETAIL}#done", {"flash": flash, "qs": qs, "filters": filters})
+    push_url(response, next_url)
+    trigger_client_event(response, DECIDED_EVENT, {"id": outcome.proposal.pk, "status": outcome.proposal.status})
+    return response
+
+
+@login_required
+@require_POST
+def review_approve(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpResponse:
+    return _decide(request, proposal_id, approve=True)
+
+
+@login_required
+@require_POST
+def review_reject(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpResponse:
+    return _decide(request, proposal_id, approve=False)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_force_apply(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpResponse:
+    """A proposal in conflict: the three values side by side, and (under a conflict override) the
+    deliberate choice to write the proposed value over the current one, confirmed."""
+    proposal = _visible(request, proposal_id)
+    filters, _ = QueueFilters.from_params({})
+    error: ApplicationError | None = None
+    status = 200
+    if request.method == "POST":
+        try:
+            if request.POST.get("confirm") != "yes":
+                raise ValidationFailed([("confirm", "tick the box to confirm you mean to write over the record")])
+            version = _revision(request.POST.get("version"))
+            if version is None:
+                raise ValidationFailed([("version", "is required: the record version you looked at")])
+            forced = proposal_force_apply(
+                proposal=proposal, user=request.user, expected_version=version, note=request.POST.get("note", "")
+            )
+        except ApplicationError as refused:
+            error, status = refused, refused.status_code
+            proposal = _visible(request, proposal_id)
+        else:
+            waits = proposal_apply_wait_reason(proposal=forced)
+            text = f"Proposal {forced.pk} will be written over {forced.record_id}'s current values shortly."
+            messages.success(request, text + (f" It waits for now: {waits}." if waits else ""))
+            return redirect("trace-proposal", proposal_id=forced.pk)
+    detail = proposal_review_detail(user=request.user, proposal=proposal, filters=filters)
+    context = {"detail": detail, "p": detail.proposal, "error": error.message if error else ""}
+    return TemplateResponse(request, FORCE, context, status=status)
+
+
+def _batch(request: AuthenticatedHtmxRequest, batch_id: int) -> Batch:
+    try:
+        return batch_for_review(user=request.user, batch_id=batch_id)
+    except NotFound:
+        raise Http404("No such batch") from None
+
+
+@login_required
+def review_batch(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpResponse:
+    batch = _batch(request, batch_id)
+    context = {
+        "batch": batch,
+        "groups": batch_groups(user=request.user, batch=batch),
+        "progress": batch_progress(batch=batch),
+        "stop_batch": batch,  # the Stop control offers to halt this batch
+    }
+    return TemplateResponse(request, BATCH, context)
+
+
+def _ids(raw: str) -> list[int]:
+    parts = [part for part in raw.split(",") if part]
+    if not all(part.isdigit() and len(part) < 19 for part in parts):
+        raise ValidationFailed([("ids", "must be proposal numbers separated by commas")])
+    return [int(part) for part in parts]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_group(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpResponse:
+    batch = _batch(request, batch_id)
+    error: ApplicationError | None = None
+    status = 200
+    try:
+        key = GroupKey.from_params(request.GET)
+    except ValidationFailed as problem:
+        messages.error(request, f"That group link is not valid: {problem.message}")
+        return redirect("review-batch", batch_id=batch.pk)
+    if request.method == "POST":
+        decision = request.POST.get("decision")
+        try:
+            if decision not in ("approve", "reject"):
+                raise ValidationFailed([("decision", "must be approve or reject")])
+            result = proposal_group_decide(
+                batch=batch,
+                key=key,
+                reviewer=request.user,
+                approve=decision == "approve",
+                expected_ids=_ids(request.POST.get("ids", "")),
+                note=request.POST.get("note", ""),
+                reason=request.POST.get("reason", ""),
+            )
+        except ApplicationError as refusal:
+            error, status = refusal, refusal.status_code
+        else:
+            verb = "Approved" if decision == "approve" else "Rejected"
+            summary = f"{verb} {len(result.decided)} proposals one by one."
+            if result.first_of_two:
+                summary += f" Recorded the first of two approvals on {len(result.first_of_two)}."
+            if result.refused:
+                summary += f" {len(result.refused)} were refused: {result.refused[0][1]}."
+            messages.success(request, summary)
+            return redirect("review-batch", batch_id=batch.pk)
+    groups = batch_groups(user=request.user, batch=batch)
+    group = groups.group(key)
+    context = {
+        "batch": batch,
+        "key": key,
+        "group": group,
+        "sample": group_sample(groups=groups, group=group) if group else [],
+        "ids": ",".join(str(pk) for pk in group.ids) if group else "",
+        "error": error.message if error else "",
+    }
+    return TemplateResponse(request, GROUP, context, status=status)

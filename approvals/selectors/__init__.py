@@ -1,1 +1,0 @@
-"""Reads in the approvals app, one module per subdomain."""

@@ -1,1 +1,0 @@
-"""Writes in the approvals app, one module per subdomain."""

@@ -1,0 +1,34 @@
+from django import forms
+
+from approvals.models import Batch, StopScope, Workflow
+from approvals.stops.selectors import StopRights
+
+
+class StopForm(forms.Form):
+    scope = forms.ChoiceField(choices=StopScope.choices, widget=forms.RadioSelect)
+    workflow = forms.ModelChoiceField(queryset=Workflow.objects.none(), required=False, to_field_name="slug")
+    batch = forms.ModelChoiceField(
+        queryset=Batch.objects.select_related("workflow"), required=False, widget=forms.NumberInput
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    confirm = forms.BooleanField(
+        required=True, label="Yes: no write in this scope is applied until a person releases the switch"
+    )
+
+    def __init__(self, *args: object, rights: StopRights, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        workflows = Workflow.objects.order_by("slug")
+        if not rights.everything:
+            workflows = workflows.filter(pk__in=rights.workflow_ids)
+        self.fields["workflow"].queryset = workflows  # type: ignore[attr-defined]
+        if not rights.everything:
+            self.fields["scope"].choices = [c for c in StopScope.choices if c[0] != StopScope.GLOBAL]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        scope = data.get("scope")
+        if scope == StopScope.WORKFLOW and not data.get("workflow"):
+            self.add_error("workflow", "choose the workflow to stop")
+        if scope == StopScope.BATCH and not data.get("batch"):
+            self.add_error("batch", "give the number of the batch to stop")
+        return data

@@ -1,0 +1,125 @@
+"""Reads about stop switches: which are engaged, and whether one covers a workflow or batch."""
+
+from dataclasses import dataclass
+from datetime import UTC
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
+from django.db.models import QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from approvals.models import (
+    StopScope,
+    StopSwitch,
+    Workflow,
+)
+from core.roundtrip import Rows, Statement, built_once, run_together
+
+
+def stop_list_engaged() -> QuerySet[StopSwitch]:
+    return (
+        StopSwitch.objects.filter(released_at__isnull=True)
+        .select_related("workflow", "batch", "batch__workflow")
+        .order_by("engaged_at")
+    )
+
+
+@dataclass(frozen=True)
+class StopsQuery:
+    """The engaged switches over a workflow or batch, as one statement to send along with others."""
+
+    statement: Statement
+    targets: tuple[str, ...]
+
+    def switches(self, rows: Rows) -> list[StopSwitch]:
+        """The switches the statement found, global first, then workflow, then batch."""
+        engaged = {target: pk for pk, target in rows}
+        if not engaged:
+            return []
+        switches = StopSwitch.objects.select_related("workflow").in_bulk(list(engaged.values()))
+        return [switches[engaged[target]] for target in self.targets if target in engaged]
+
+
+def _stops_sql(targets: int, lock: bool) -> str:
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {quote('id')}, {quote('target')} FROM {quote(StopSwitch._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('target')} IN ({', '.join(['%s'] * targets)}) AND {quote('released_at')} IS NULL"
+    )
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    return sql
+
+
+def stops_engaged_query(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> StopsQuery:
+    """`stops_engaged_over` as a statement to send along with others (see `core.roundtrip`)."""
+    targets = ["global"]  # a switch's target names its scope: "global", "workflow:<id>", "batch:<id>"
+    if workflow_id is not None:
+        targets.append(f"workflow:{workflow_id}")
+    if batch_id is not None:
+        targets.append(f"batch:{batch_id}")
+    # Plain SQL: this runs inside every write's transaction, and is almost always empty.
+    sql = built_once(("stops engaged", len(targets), lock), lambda: _stops_sql(len(targets), lock))
+    return StopsQuery(Statement(sql, targets, prepared=True), tuple(targets))
+
+
+def stops_engaged_over(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> list[StopSwitch]:
+    """The engaged switches that halt writes for this workflow or batch: global, workflow, batch, in that order.
+
+    With `lock`, they are locked, so none is released while the write that read them is in flight;
+    an engage that commits meanwhile is seen by the next write.
+    """
+    query = stops_engaged_query(workflow_id=workflow_id, batch_id=batch_id, lock=lock)
+    return query.switches(run_together([query.statement])[0])
+
+
+def stop_covering(*, workflow_id: int | None, batch_id: int | None, lock: bool = False) -> StopSwitch | None:
+    """The engaged switch that halts writes for this workflow or batch (global first), or None."""
+    engaged = stops_engaged_over(workflow_id=workflow_id, batch_id=batch_id, lock=lock)
+    return engaged[0] if engaged else None
+
+
+@dataclass(frozen=True)
+class StopRights:
+    """Who may engage and release which switches: ops managers (and staff) any; approvers their workflows'."""
+
+    everything: bool
+    workflow_ids: frozenset[int]
+
+    @property
+    def any(self) -> bool:
+        return self.everything or bool(self.workflow_ids)
+
+    def may_stop(self, *, workflow_id: int | None) -> bool:
+        return self.everything or (workflow_id is not None and workflow_id in self.workflow_ids)
+
+    def may_release(self, switch: StopSwitch) -> bool:
+        if switch.scope == StopScope.GLOBAL:
+            return self.everything
+        return self.may_stop(workflow_id=switch.workflow_id)
+
+
+NO_STOP_RIGHTS = StopRights(everything=False, workflow_ids=frozenset())
+
+
+def stop_rights_for_user(*, user: AbstractBaseUser | AnonymousUser) -> StopRights:
+    if not user.is_authenticated or not user.is_active:
+        return NO_STOP_RIGHTS
+    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
+        return StopRights(everything=True, workflow_ids=frozenset())
+    if user.groups.filter(name=settings.COUNTERSIGN["OPS_MANAGER_GROUP"]).exists():  # type: ignore[union-attr, attr-defined]
+        return StopRights(everything=True, workflow_ids=frozenset())
+    reviewable = get_objects_for_user(user, "approvals.review_workflow", klass=Workflow, accept_global_perms=False)
+    return StopRights(everything=False, workflow_ids=frozenset(reviewable.values_list("pk", flat=True)))
+
+
+def describe_stop(switch: StopSwitch) -> str:
+    if switch.scope == StopScope.GLOBAL:
+        what = "everything"
+    elif switch.scope == StopScope.WORKFLOW:
+        what = f"workflow {switch.workflow.slug if switch.workflow else switch.workflow_id}"
+    else:
+        what = f"batch {switch.batch_id}"
+    when = switch.engaged_at.astimezone(UTC)
+    return f"stopped ({what}) by {switch.engaged_by_label} at {when:%Y-%m-%d %H:%M:%S} UTC: {switch.reason}"

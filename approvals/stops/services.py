@@ -1,0 +1,117 @@
+"""The stop switch: engaged by on-call staff, the CLI or a pipeline (for its own batch); released only by a person."""
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from approvals.jobs import apply_queue_sweep
+from approvals.models import Batch, ServiceAccount, StopScope, StopSwitch, Workflow
+from approvals.stops.selectors import stop_rights_for_user
+from audit.services import Actor, audit_record
+from core.errors import InvalidTransition, NotAllowed, ValidationFailed
+
+MIN_REASON_LENGTH = 3
+
+
+def _target(scope: str, workflow: Workflow | None, batch: Batch | None) -> str:
+    if scope == StopScope.GLOBAL:
+        return "global"
+    if scope == StopScope.WORKFLOW and workflow is not None:
+        return f"workflow:{workflow.pk}"
+    if scope == StopScope.BATCH and batch is not None:
+        return f"batch:{batch.pk}"
+    raise ValidationFailed([("scope", f"a {scope} stop needs its {scope}")])
+
+
+def stop_engage(
+    *,
+    scope: str,
+    reason: str,
+    actor: Actor,
+    user: User | None = None,
+    workflow: Workflow | None = None,
+    batch: Batch | None = None,
+) -> StopSwitch:
+    """Engage a switch. Engaging one that is already engaged is refused, naming who engaged it."""
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ValidationFailed([("reason", "a reason is required to engage the stop switch")])
+    if scope == StopScope.BATCH and batch is not None:
+        workflow = batch.workflow
+    target = _target(scope, workflow, batch)
+    try:
+        with transaction.atomic():
+            switch = StopSwitch.objects.create(
+                scope=scope,
+                target=target,
+                workflow=workflow if scope != StopScope.GLOBAL else None,
+                batch=batch if scope == StopScope.BATCH else None,
+                reason=reason,
+                engaged_by_label=actor.label,
+                engaged_by_user=user,
+            )
+            audit_record(
+                action="stop.engaged",
+                actor=actor,
+                workflow_slug=workflow.slug if workflow and scope != StopScope.GLOBAL else "",
+                batch_id=batch.pk if batch and scope == StopScope.BATCH else None,
+                reason=reason,
+                details={"scope": scope, "target": target, "stop_id": switch.pk},
+            )
+    except IntegrityError:
+        existing = StopSwitch.objects.filter(target=target, released_at__isnull=True).first()
+        who = f" by {existing.engaged_by_label} at {existing.engaged_at:%Y-%m-%d %H:%M:%S} UTC" if existing else ""
+        raise InvalidTransition(f"the stop switch for {target} is already engaged{who}") from None
+    return switch
+
+
+def stop_engage_for_own_batch(*, account: ServiceAccount, batch: Batch, reason: str) -> StopSwitch:
+    """A pipeline halts its own batch. It can never release it."""
+    if batch.workflow_id != account.workflow_id:
+        raise ValidationFailed([("batch", "belongs to another workflow")])
+    return stop_engage(scope=StopScope.BATCH, reason=reason, actor=Actor.service_account(account), batch=batch)
+
+
+def stop_release(*, switch: StopSwitch, user: User, note: str = "") -> StopSwitch:
+    """Release an engaged switch. Only a person does this; it is audited."""
+    with transaction.atomic():
+        switch = (
+            StopSwitch.objects.select_for_update(of=("self",)).select_related("workflow", "batch").get(pk=switch.pk)
+        )
+        if switch.released_at is not None:
+            raise InvalidTransition(f"the stop switch for {switch.label} was already released")
+        switch.released_at = timezone.now()
+        switch.released_by = user
+        switch.save(update_fields=["released_at", "released_by"])
+        audit_record(
+            action="stop.released",
+            actor=Actor.user(user),
+            workflow_slug=switch.workflow.slug if switch.workflow else "",
+            batch_id=switch.batch_id,
+            reason=note,
+            details={"scope": switch.scope, "target": switch.target, "stop_id": switch.pk},
+        )
+        # What the switch held stays approved; queue it again now that it may apply.
+        apply_queue_sweep()
+    return switch
+
+
+def stop_engage_by_person(
+    *, user: User, scope: str, reason: str, workflow: Workflow | None = None, batch: Batch | None = None
+) -> StopSwitch:
+    """A person engages a switch: ops managers anywhere, a workflow's approvers for that workflow and its batches."""
+    rights = stop_rights_for_user(user=user)
+    if scope == StopScope.GLOBAL and not rights.everything:
+        raise NotAllowed("only an ops manager may stop everything", field="scope")
+    if scope == StopScope.BATCH and batch is not None:
+        workflow = batch.workflow
+    if scope != StopScope.GLOBAL and workflow is not None and not rights.may_stop(workflow_id=workflow.pk):
+        raise NotAllowed(f"you may not stop workflow {workflow.slug}", field="workflow")
+    return stop_engage(scope=scope, reason=reason, actor=Actor.user(user), user=user, workflow=workflow, batch=batch)
+
+
+def stop_release_by_person(*, switch: StopSwitch, user: User, note: str = "") -> StopSwitch:
+    """A person releases a switch they may release (ops managers any; approvers their workflow's)."""
+    if not stop_rights_for_user(user=user).may_release(switch):
+        raise NotAllowed(f"you may not release the stop switch for {switch.label}")
+    return stop_release(switch=switch, user=user, note=note)

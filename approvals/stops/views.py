@@ -1,0 +1,89 @@
+"""Engaging and releasing the stop switch from the browser."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from approvals.applying.selectors import proposals_waiting_on_stop
+from approvals.models import Batch, StopScope, StopSwitch, Workflow
+from approvals.stops.forms import StopForm
+from approvals.stops.selectors import stop_rights_for_user
+from approvals.stops.services import stop_engage_by_person, stop_release_by_person
+from core.errors import ApplicationError
+from core.types import AuthenticatedHtmxRequest
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return "/"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def stop_new(request: AuthenticatedHtmxRequest) -> HttpResponse:
+    """Engage a stop switch: choose everything, a workflow or a batch, give a reason, confirm."""
+    rights = stop_rights_for_user(user=request.user)
+    if not rights.any:
+        return TemplateResponse(request, "approvals/stop_form.html", {"refused": True}, status=403)
+    status = 200
+    if request.method == "POST":
+        form = StopForm(request.POST, rights=rights)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                switch = stop_engage_by_person(
+                    user=request.user,
+                    scope=data["scope"],
+                    reason=data["reason"],
+                    workflow=data.get("workflow"),
+                    batch=data.get("batch"),
+                )
+            except ApplicationError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+                status = error.status_code
+            else:
+                messages.success(request, f"Stopped {switch.label}. No write in it is applied until it is released.")
+                return redirect(_next_url(request))
+        else:
+            status = 422
+    else:
+        workflow = Workflow.objects.filter(slug=request.GET.get("workflow", "")).first()
+        batch_id = request.GET.get("batch", "")
+        batch = Batch.objects.filter(pk=int(batch_id)).first() if batch_id.isdigit() else None
+        scope = StopScope.BATCH if batch else StopScope.WORKFLOW if workflow else ""
+        if not scope:
+            scope = StopScope.GLOBAL if rights.everything else StopScope.WORKFLOW
+        form = StopForm(
+            initial={"scope": scope, "workflow": workflow.slug if workflow else None, "batch": batch},
+            rights=rights,
+        )
+    context = {"form": form, "next": _next_url(request), "rights": rights}
+    return TemplateResponse(request, "approvals/stop_form.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def stop_release(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
+    """Release an engaged switch, after showing what will apply once it is released."""
+    switch = get_object_or_404(StopSwitch.objects.select_related("workflow", "batch"), pk=pk)
+    if request.method == "POST":
+        try:
+            stop_release_by_person(switch=switch, user=request.user, note=request.POST.get("note", ""))
+        except ApplicationError as error:
+            messages.error(request, error.message)
+            return redirect(_next_url(request))
+        messages.success(request, f"Released {switch.label}. What it held is being applied.")
+        return redirect(_next_url(request))
+    context = {
+        "switch": switch,
+        "waiting": proposals_waiting_on_stop(switch=switch),
+        "allowed": stop_rights_for_user(user=request.user).may_release(switch),
+        "next": _next_url(request),
+    }
+    return TemplateResponse(request, "approvals/stop_release.html", context)

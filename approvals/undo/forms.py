@@ -1,0 +1,61 @@
+from django import forms
+
+from approvals.models import Batch, UndoScope, Workflow
+from approvals.undo.selectors import UndoRights, UndoSelection
+
+
+class UndoSelectionForm(forms.Form):
+    """What a bulk undo covers: a batch, a workflow since a time, or a prompt version (optionally a window)."""
+
+    scope = forms.ChoiceField(choices=UndoScope.choices, widget=forms.RadioSelect, label="Undo")
+    batch = forms.IntegerField(required=False, min_value=1, label="Batch number")
+    workflow = forms.ModelChoiceField(queryset=Workflow.objects.none(), required=False, to_field_name="slug")
+    prompt_version = forms.CharField(required=False, max_length=100, label="Prompt version")
+    since = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), label="Since"
+    )
+    until = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), label="Until (optional)"
+    )
+
+    def __init__(self, *args: object, rights: UndoRights, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        workflows = Workflow.objects.order_by("slug")
+        if not rights.everything:
+            workflows = workflows.filter(slug__in=rights.workflow_slugs)
+        self.fields["workflow"].queryset = workflows  # type: ignore[attr-defined]
+        self.batch_object: Batch | None = None
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        scope = data.get("scope")
+        if scope == UndoScope.BATCH:
+            if not data.get("batch"):
+                self.add_error("batch", "give the number of the batch to undo")
+            else:
+                self.batch_object = Batch.objects.select_related("workflow").filter(pk=data["batch"]).first()
+                if self.batch_object is None:
+                    self.add_error("batch", f"there is no batch {data['batch']}")
+        elif scope == UndoScope.WORKFLOW:
+            if not data.get("workflow"):
+                self.add_error("workflow", "choose the workflow whose changes to undo")
+            if not data.get("since"):
+                self.add_error("since", "say from when its changes are undone")
+        elif scope == UndoScope.PROMPT_VERSION and not (data.get("prompt_version") or "").strip():
+            self.add_error("prompt_version", "give the prompt version, e.g. address-update@7")
+        since, until = data.get("since"), data.get("until")
+        if since and until and until <= since:
+            self.add_error("until", "must be after since")
+        return data
+
+    def selection(self) -> UndoSelection:
+        data = self.cleaned_data
+        scope = data["scope"]
+        return UndoSelection(
+            scope=scope,
+            batch=self.batch_object if scope == UndoScope.BATCH else None,
+            workflow=data.get("workflow") if scope == UndoScope.WORKFLOW else None,
+            since=data.get("since") if scope != UndoScope.BATCH else None,
+            until=data.get("until") if scope != UndoScope.BATCH else None,
+            prompt_version=(data.get("prompt_version") or "").strip() if scope == UndoScope.PROMPT_VERSION else "",
+        )

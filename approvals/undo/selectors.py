@@ -1,0 +1,224 @@
+"""Reads about undoing: who may undo what, which changes a bulk undo covers, and its dry run."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from approvals.models import Batch, FollowUp, FollowUpStatus, Proposal, RollbackDrill, UndoScope, Workflow
+from records.models import Change, ChangeAction
+from records.selectors import changes_undone
+from records.services.revert import RevertOutcome, RevertResult, RevertWorkspace, changes_revert_preview
+
+NOT_RETRACTABLE = (FollowUpStatus.SENDING, FollowUpStatus.SENT)
+PREVIEW_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class UndoRights:
+    """Who may undo: ops managers (and superusers) anything; others the workflows they hold `rollback_workflow` on."""
+
+    everything: bool
+    workflow_slugs: frozenset[str]
+
+    @property
+    def any(self) -> bool:
+        return self.everything or bool(self.workflow_slugs)
+
+    def may_undo(self, *, workflow_slug: str) -> bool:
+        return self.everything or (bool(workflow_slug) and workflow_slug in self.workflow_slugs)
+
+
+NO_UNDO_RIGHTS = UndoRights(everything=False, workflow_slugs=frozenset())
+
+
+def undo_rights_for_user(*, user: AbstractBaseUser | AnonymousUser) -> UndoRights:
+    if not user.is_authenticated or not user.is_active:
+        return NO_UNDO_RIGHTS
+    if getattr(user, "is_superuser", False):
+        return UndoRights(everything=True, workflow_slugs=frozenset())
+    if user.groups.filter(name=settings.COUNTERSIGN["OPS_MANAGER_GROUP"]).exists():  # type: ignore[union-attr, attr-defined]
+        return UndoRights(everything=True, workflow_slugs=frozenset())
+    allowed = get_objects_for_user(user, "approvals.rollback_workflow", klass=Workflow, accept_global_perms=False)
+    return UndoRights(everything=False, workflow_slugs=frozenset(allowed.values_list("slug", flat=True)))
+
+
+@dataclass(frozen=True)
+class UndoSelection:
+    """What a bulk undo covers: a batch, a workflow's changes since a time, or one prompt version."""
+
+    scope: str
+    batch: Batch | None = None
+    workflow: Workflow | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    prompt_version: str = ""
+
+    def describe(self) -> str:
+        window = f" until {self.until:%Y-%m-%d %H:%M} UTC" if self.until else ""
+        if self.scope == UndoScope.BATCH and self.batch is not None:
+            return f"batch {self.batch.pk} ({self.batch.name})"
+        if self.scope == UndoScope.WORKFLOW and self.workflow is not None and self.since is not None:
+            return f"workflow {self.workflow.slug} since {self.since:%Y-%m-%d %H:%M} UTC{window}"
+        since = f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else ""
+        return f"prompt version {self.prompt_version}{since}{window}"
+
+
+def undo_selection_changes(*, selection: UndoSelection) -> QuerySet[Change]:
+    """Every change the selection names (undos themselves excluded), newest first."""
+    changes = Change.objects.exclude(action=ChangeAction.REVERT)
+    if selection.scope == UndoScope.BATCH and selection.batch is not None:
+        changes = changes.filter(batch_id=selection.batch.pk)
+    elif selection.scope == UndoScope.WORKFLOW and selection.workflow is not None and selection.since is not None:
+        changes = changes.filter(workflow_slug=selection.workflow.slug, applied_at__gte=selection.since)
+    elif selection.scope == UndoScope.PROMPT_VERSION and selection.prompt_version:
+        changes = changes.filter(prompt_version=selection.prompt_version)
+        if selection.since is not None:
+            changes = changes.filter(applied_at__gte=selection.since)
+    else:
+        return Change.objects.none()
+    if selection.until is not None:
+        changes = changes.filter(applied_at__lte=selection.until)
+    return changes.order_by("-applied_at", "-version_after")
+
+
+@dataclass(frozen=True)
+class UndoCandidates:
+    changes: list[Change]
+    already_undone: int
+
+
+def undo_candidates(*, selection: UndoSelection, ids_only: bool = False) -> UndoCandidates:
+    """The selection's changes still in force, newest first (the order they are undone in).
+
+    With `ids_only`, each change comes with its id, record and workflow only (enough to plan a job).
+    """
+    selected = undo_selection_changes(selection=selection)
+    touched = Change.objects.filter(action=ChangeAction.REVERT, reverts__in=selected.values("pk"))
+    undone = set(changes_undone(change_ids=touched.values_list("reverts_id", flat=True).distinct()))
+    if ids_only:
+        selected = selected.only("id", "record_type", "record_id", "workflow_slug")
+    changes = [change for change in selected if change.id not in undone]
+    return UndoCandidates(changes=changes, already_undone=len(undone))
+
+
+@dataclass(frozen=True)
+class FollowUpsAffected:
+    """What undoing some changes does to their follow-ups."""
+
+    to_cancel: list[FollowUp] = field(default_factory=list)
+    not_retractable: list[FollowUp] = field(default_factory=list)
+
+
+def followups_affected(*, change_ids: list) -> FollowUpsAffected:
+    """Held follow-ups an undo cancels, and those already sending or sent (they cannot be retracted)."""
+    rows: list[FollowUp] = []
+    for start in range(0, len(change_ids), PREVIEW_CHUNK):
+        rows.extend(
+            FollowUp.objects.select_related("proposal")
+            .filter(change_id__in=change_ids[start : start + PREVIEW_CHUNK])
+            .order_by("change_id", "position")
+        )
+    return FollowUpsAffected(
+        to_cancel=[row for row in rows if row.status == FollowUpStatus.HELD],
+        not_retractable=[row for row in rows if row.status in NOT_RETRACTABLE],
+    )
+
+
+@dataclass
+class UndoPlan:
+    """A dry run: how many changes would be undone, which would conflict, and which follow-ups are affected."""
+
+    selection: UndoSelection
+    changes: list[Change]
+    already_undone: int
+    results: list[RevertResult]
+    followups: FollowUpsAffected
+    workflow_slugs: list[str]
+
+    @property
+    def total(self) -> int:
+        return len(self.changes)
+
+    @property
+    def conflicts(self) -> list[RevertResult]:
+        return [r for r in self.results if r.outcome in (RevertOutcome.CONFLICT, RevertOutcome.MISSING)]
+
+    @property
+    def would_revert(self) -> int:
+        return sum(1 for r in self.results if r.outcome == RevertOutcome.REVERTED)
+
+
+def undo_plan(*, selection: UndoSelection) -> UndoPlan:
+    """The dry run of a bulk undo: every change simulated in order, newest first; nothing written or locked."""
+    candidates = undo_candidates(selection=selection)
+    workspace = RevertWorkspace(dry_run=True)
+    results: list[RevertResult] = []
+    for start in range(0, len(candidates.changes), PREVIEW_CHUNK):
+        results.extend(
+            changes_revert_preview(changes=candidates.changes[start : start + PREVIEW_CHUNK], workspace=workspace)
+        )
+    return UndoPlan(
+        selection=selection,
+        changes=candidates.changes,
+        already_undone=candidates.already_undone,
+        results=results,
+        followups=followups_affected(change_ids=[change.id for change in candidates.changes]),
+        workflow_slugs=sorted({change.workflow_slug for change in candidates.changes}),
+    )
+
+
+@dataclass
+class ChangeUndoView:
+    """What the undo page of one change shows."""
+
+    change: Change
+    preview: RevertResult
+    proposal: Proposal | None
+    undone_by: Change | None
+    reverts: Change | None
+    followups: list[FollowUp]
+    may_undo: bool
+
+    @property
+    def can_undo(self) -> bool:
+        """Something can be undone without overwriting a later change."""
+        parts = self.preview.parts
+        blocked = any(part.conflict and part.required for part in parts)
+        return self.preview.outcome != "missing" and not blocked and any(not part.conflict for part in parts)
+
+
+def change_undo_view(*, change: Change, rights: UndoRights) -> ChangeUndoView:
+    """The change, what undoing it would do now (parts, conflicts), its follow-ups and who may undo it."""
+    [preview] = changes_revert_preview(changes=[change])
+    undone_by = None
+    if preview.undone_by is not None:
+        undone_by = Change.objects.filter(pk=preview.undone_by).first()
+    root = change
+    while root.action == ChangeAction.REVERT and root.reverts_id is not None:
+        root = Change.objects.get(pk=root.reverts_id)
+    proposal = None
+    if root.proposal_id is not None:
+        proposal = Proposal.objects.select_related("workflow", "batch").filter(pk=root.proposal_id).first()
+    return ChangeUndoView(
+        change=change,
+        preview=preview,
+        proposal=proposal,
+        undone_by=undone_by,
+        reverts=Change.objects.filter(pk=change.reverts_id).first() if change.reverts_id else None,
+        followups=list(FollowUp.objects.filter(change_id=root.id).order_by("position")),
+        may_undo=rights.may_undo(workflow_slug=change.workflow_slug),
+    )
+
+
+def workflow_undo_context(*, user: AbstractBaseUser | AnonymousUser, workflows: list[Workflow]) -> dict:
+    """For the workflows page: the workflows this person may undo changes of, and the last rollback drill."""
+    rights = undo_rights_for_user(user=user)
+    return {
+        "undoable_workflows": [w for w in workflows if rights.may_undo(workflow_slug=w.slug)],
+        "may_undo_anything": rights.any,
+        "last_drill": RollbackDrill.objects.order_by("-started_at").first(),
+    }
