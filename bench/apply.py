@@ -197,12 +197,12 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connections
 
+    from approvals import jobs
     from approvals.models import Batch, StopScope
     from approvals.stops.services import stop_engage, stop_release
     from audit.services import Actor, audit_verify_chain
-    from config.celery import app as celery_app
     from records.models import Change
-    from tests.worker import CeleryWorker, engage_counting_writes, purge_broker, quiet_after, writes_per_worker
+    from tests.helpers.worker import CeleryWorker, engage_counting_writes, purge_broker, quiet_after, writes_per_worker
 
     worker = None
     log_dir = Path(tempfile.mkdtemp(prefix="countersign-bench-"))
@@ -227,7 +227,7 @@ def main() -> None:
         worker.start(timeout=120)
         batch_id, ids = made["worker"]
         started = time.perf_counter()
-        celery_app.send_task("approvals.apply_approved", args=[ids])
+        jobs.send(jobs.APPLY, args=[ids])
         # Polled gently: on two cores, counting thousands of changes many times a second would take
         # time from the workers being measured.
         wait_for(batch_id, len(ids), timeout=900, interval=0.2)
@@ -235,7 +235,7 @@ def main() -> None:
 
         stop_batch, stop_ids = made["stop"]
         ops = User.objects.create_user("bench-ops", password=None)
-        celery_app.send_task("approvals.apply_approved", args=[stop_ids])
+        jobs.send(jobs.APPLY, args=[stop_ids])
         while applied(stop_batch) < len(stop_ids) // 4:
             time.sleep(0.005)
         switch, before = engage_counting_writes(

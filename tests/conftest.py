@@ -3,11 +3,13 @@ absent; with COUNTERSIGN_NO_SKIPS=1 (CI) any skip fails the run instead."""
 
 import os
 import shutil
+from typing import Any
 
 import pytest
 from django.db import connection
 
 from audit.triggers import install_append_only_triggers, remove_append_only_triggers
+from tests.helpers.queued import Queued
 
 
 def redis_available() -> bool:
@@ -93,10 +95,10 @@ def audit_guard_bypassed(db):  # type: ignore[no-untyped-def]
 def start_worker(transactional_db, tmp_path):  # type: ignore[no-untyped-def]
     """Start real Celery worker processes against the test database and broker; stopped at the end.
 
-    `start_worker(concurrency=2, beat=False, env={...})` returns a running `tests.worker.CeleryWorker`.
+    `start_worker(concurrency=2, beat=False, env={...})` returns a running `tests.helpers.worker.CeleryWorker`.
     Tests using it see the worker's commits, so they run with `transactional_db`.
     """
-    from tests.worker import CeleryWorker, database_url, purge_broker
+    from tests.helpers.worker import CeleryWorker, database_url, purge_broker
 
     started: list[CeleryWorker] = []
     purge_broker()
@@ -115,3 +117,21 @@ def start_worker(transactional_db, tmp_path):  # type: ignore[no-untyped-def]
     for worker in started:
         worker.stop()
     purge_broker()
+
+
+@pytest.fixture
+def queued(monkeypatch: pytest.MonkeyPatch) -> list[Queued]:
+    """What approvals queued for the workers through its one seam (`approvals.jobs`), in order.
+
+    Work is queued when the transaction commits: in a test inside one, run the code under
+    `django_capture_on_commit_callbacks(execute=True)` to see it.
+    """
+    from approvals import jobs
+
+    sent: list[Queued] = []
+
+    def send(name: str, *, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None, **options: Any) -> None:
+        sent.append(Queued(name, args, kwargs))
+
+    monkeypatch.setattr(jobs, "send", send)
+    return sent

@@ -1,23 +1,16 @@
 """Outcome callbacks: a pipeline learns each decision and outcome of its proposals without polling."""
 
-import uuid
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from approvals import jobs
 from approvals.applying.delivery import json_body, post_json
 from approvals.models import Proposal
 from audit.services import Actor, audit_record
 
-CALLBACK_TASK = "approvals.send_callback"
 CALLBACK_EVENTS = ("approved", "rejected", "applied", "conflict", "failed", "expired", "cancelled", "reverted")
-
-
-def _send_on_commit(proposal_id: int, event: str) -> None:
-    from config.celery import app as celery_app
-
-    transaction.on_commit(lambda: celery_app.send_task(CALLBACK_TASK, args=[proposal_id, event, str(uuid.uuid4())]))
 
 
 def callback_queue(*, proposal_id: int, event: str) -> None:
@@ -28,14 +21,14 @@ def callback_queue(*, proposal_id: int, event: str) -> None:
     if event not in CALLBACK_EVENTS:
         raise ValueError(f"'{event}' is not a callback event; use one of {', '.join(CALLBACK_EVENTS)}")
     if Proposal.objects.filter(pk=proposal_id, service_account__callback_url__gt="").exists():
-        _send_on_commit(proposal_id, event)
+        jobs.callback_queue(proposal_id=proposal_id, event=event)
 
 
 def callback_queue_for(*, proposal: Proposal, event: str) -> None:
     """As `callback_queue`, for a proposal loaded with its service account (no query)."""
     account = proposal.service_account
     if account is not None and account.callback_url:
-        _send_on_commit(proposal.pk, event)
+        jobs.callback_queue(proposal_id=proposal.pk, event=event)
 
 
 def callback_payload(*, proposal: Proposal, event: str, delivery_id: str) -> dict[str, Any]:

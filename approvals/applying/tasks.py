@@ -1,7 +1,6 @@
 """Celery tasks. They take ids, call one service, and leave every rule to it."""
 
 import logging
-import os
 from collections import Counter
 
 from celery import Task, shared_task
@@ -13,14 +12,9 @@ from approvals.applying.callbacks import callback_deliver, callback_give_up
 from approvals.applying.delivery import DeliveryFailed
 from approvals.applying.followups import followups_run_due
 from approvals.applying.services import apply_retry_later, apply_sweep, proposals_apply
-from approvals.jobs import apply_send_now
+from approvals.jobs import apply_send_now, worker_name
 
 logger = logging.getLogger(__name__)
-
-
-def worker_name(task: Task) -> str:
-    """This worker process: its node name and process id (a prefork worker has several processes)."""
-    return f"{task.request.hostname or 'worker'}/{os.getpid()}"
 
 
 @shared_task(

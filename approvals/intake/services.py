@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from approvals.applying.followups import followup_problems, webhook_allowed, webhook_host
 from approvals.applying.outcome import POLICY_APPROVER
+from approvals.jobs import apply_queue
 from approvals.models import (
     Access,
     Action,
@@ -39,7 +40,6 @@ from core.errors import ApplicationError, Halted, InvalidTransition, Locked, Not
 from records.catalogue import RECORD_TYPES, TAG_MAX_ITEMS, TAG_MAX_LENGTH, FieldSpec, Kind, Risk, clean_value
 from records.store import RecordState, get_store
 
-APPLY_TASK = "approvals.apply_approved"
 MAX_FOLLOW_UPS = 10
 MAX_REASON_LENGTH = 5000
 MAX_LABEL_LENGTH = 100
@@ -510,14 +510,8 @@ def proposal_submit_many(
         audit_record_many(event for proposal in accepted for event in _events(proposal, actor, account))
         approved = [p.pk for p in accepted if p.status == ProposalStatus.APPROVED]
         if approved:
-            transaction.on_commit(lambda: _send_apply(approved))
+            apply_queue(proposal_ids=approved)
     return results
-
-
-def _send_apply(proposal_ids: list[int]) -> None:
-    from config.celery import app as celery_app
-
-    celery_app.send_task(APPLY_TASK, args=[proposal_ids])
 
 
 def proposal_submit(*, account: ServiceAccount, data: ProposalData, batch: Batch | None = None) -> Proposal:

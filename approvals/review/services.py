@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from approvals.jobs import apply_queue
 from approvals.models import Action, Batch, OverrideBlock, Proposal, ProposalApproval, ProposalStatus
 from approvals.overrides.selectors import proposal_overrides_for
 from approvals.overrides.services import override_lift, override_lift_for_decision
@@ -23,12 +24,9 @@ from approvals.review.rights import needs_two_approvals, requester_reason, user_
 from approvals.review.selectors import stale_fields
 from approvals.workflows.selectors import WritePolicy, write_policies, write_policy
 from audit.services import Actor, audit_record, user_label
-from config.celery import app as celery_app
 from core.errors import ApplicationError, InvalidTransition, NotAllowed, NotFound, ValidationFailed
 from records.store import RecordNotFound, RecordRef, get_store
 
-APPLY_TASK = "approvals.apply_approved"
-APPLY_CHUNK = 100
 CLAIM_DURATION = timedelta(minutes=5)
 MIN_REASON_LENGTH = 3
 
@@ -55,11 +53,6 @@ class GroupResult:
     decided: list[int] = field(default_factory=list)
     first_of_two: list[int] = field(default_factory=list)
     refused: list[tuple[int, str]] = field(default_factory=list)
-
-
-def _send_apply(proposal_ids: list[int]) -> None:
-    ids = list(proposal_ids)
-    transaction.on_commit(lambda: celery_app.send_task(APPLY_TASK, args=[ids]))
 
 
 def _lock(proposal_id: int) -> Proposal:
@@ -233,7 +226,7 @@ def _approve_one(
             **proposal.trail_fields(),
         )
         if send:
-            _send_apply([proposal.pk])
+            apply_queue(proposal_ids=[proposal.pk])
         return Outcome(proposal)
 
 
@@ -426,8 +419,7 @@ def proposal_group_decide(
             result.decided.append(proposal_id)
             if outcome.approved:
                 approved.append(proposal_id)
-    for start in range(0, len(approved), APPLY_CHUNK):
-        _send_apply(approved[start : start + APPLY_CHUNK])
+    apply_queue(proposal_ids=approved)
     return result
 
 
@@ -510,5 +502,5 @@ def proposal_force_apply(*, proposal: Proposal, user: User, expected_version: in
             },
             **proposal.trail_fields(),
         )
-        _send_apply([proposal.pk])
+        apply_queue(proposal_ids=[proposal.pk])
     return proposal

@@ -4,7 +4,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.jobs import apply_queue_sweep
+from approvals.jobs import apply_sweep_queue
 from approvals.models import Batch, ServiceAccount, StopScope, StopSwitch, Workflow
 from approvals.stops.selectors import stop_rights_for_user
 from audit.services import Actor, audit_record
@@ -92,7 +92,7 @@ def stop_release(*, switch: StopSwitch, user: User, note: str = "") -> StopSwitc
             details={"scope": switch.scope, "target": switch.target, "stop_id": switch.pk},
         )
         # What the switch held stays approved; queue it again now that it may apply.
-        apply_queue_sweep()
+        apply_sweep_queue()
     return switch
 
 

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from approvals.applying.callbacks import callback_queue_for
+from approvals.jobs import undo_job_queue
 from approvals.models import (
     FollowUp,
     FollowUpKind,
@@ -45,7 +46,6 @@ from records.services.revert import RevertConflict, RevertOutcome, RevertPart, R
 
 logger = logging.getLogger(__name__)
 
-UNDO_TASK = "approvals.run_undo_job"
 MIN_REASON_LENGTH = 3
 
 
@@ -344,12 +344,6 @@ def undo_job_start(
         if queue:
             undo_job_queue(job_id=job.pk)
     return job
-
-
-def undo_job_queue(*, job_id: int) -> None:
-    from config.celery import app as celery_app
-
-    transaction.on_commit(lambda: celery_app.send_task(UNDO_TASK, args=[job_id]))
 
 
 def _job_actor(job: UndoJob) -> Actor:

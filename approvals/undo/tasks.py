@@ -3,7 +3,7 @@
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from approvals.applying.tasks import worker_name
+from approvals.jobs import worker_name
 from approvals.undo.services import undo_job_run, undo_jobs_sweep
 
 

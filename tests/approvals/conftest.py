@@ -3,7 +3,7 @@
 import pytest
 from guardian.shortcuts import assign_perm
 
-from tests.factories import GroupFactory, UserFactory, WorkflowFactory
+from tests.helpers.factories import GroupFactory, UserFactory, WorkflowFactory
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from audit.models import Artifact, AuditEvent, Tombstone
 from audit.retention import artifacts_purge_expired
 from audit.services import Actor, audit_record, audit_verify_chain
 from records.store import RecordRef, get_store
-from tests.factories import ArtifactFactory, CustomerFactory, RetentionRuleFactory, WorkflowFactory
+from tests.helpers.factories import ArtifactFactory, CustomerFactory, RetentionRuleFactory, WorkflowFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -10,7 +10,7 @@ from audit.models import Artifact, AuditEvent, Tombstone
 from audit.retention import artifacts_purge_expired
 from audit.services import audit_verify_chain
 from audit.tasks import purge_expired_artifacts
-from tests.factories import ArtifactFactory, RetentionRuleFactory, WorkflowFactory
+from tests.helpers.factories import ArtifactFactory, RetentionRuleFactory, WorkflowFactory
 
 
 def _expired(rule, *, ago=timedelta(minutes=5), **kwargs):

@@ -4,7 +4,6 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from unittest import mock
 
 import pytest
 from django.http import StreamingHttpResponse
@@ -15,7 +14,7 @@ from approvals.applying.services import proposal_apply
 from approvals.review.services import proposal_approve
 from audit.models import AuditEvent
 from audit.services import Actor, EventData, audit_record, audit_record_many, event_hash
-from tests.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.helpers.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
 
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 CHANGE = uuid.UUID("5b1c2d3e-1111-4000-8000-000000000001")
@@ -243,8 +242,7 @@ def test_an_approver_is_found_on_the_decision_and_on_the_write_by_name_or_userna
     lead.groups.add(workflow.approver_group)
     assign_perm("approvals.review_workflow", workflow.approver_group, workflow)
     proposal = ProposalFactory(workflow=workflow, record_id=CustomerFactory().record_id)
-    with mock.patch("approvals.review.services.celery_app.send_task"):
-        proposal_approve(proposal=proposal, reviewer=lead)
+    proposal_approve(proposal=proposal, reviewer=lead)
     proposal_apply(proposal_id=proposal.pk, worker="worker@test/1")
     UserFactory(username="sam", first_name="Sam", last_name="Okafor")
 

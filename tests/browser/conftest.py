@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from tests.browser.contexts import settled_context
+from tests.helpers.browser import settled_context
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

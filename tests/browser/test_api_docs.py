@@ -5,7 +5,7 @@ import pytest
 from approvals.intake.accounts import service_account_create
 from approvals.models import FieldPolicy
 from audit.services import Actor
-from tests.factories import CustomerFactory, WorkflowFactory
+from tests.helpers.factories import CustomerFactory, WorkflowFactory
 
 pytestmark = pytest.mark.browser
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.factories import UserFactory
+from tests.helpers.factories import UserFactory
 
 pytestmark = pytest.mark.browser
 

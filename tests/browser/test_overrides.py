@@ -8,7 +8,8 @@ from approvals.models import WEEKDAYS, Override, StopScope
 from approvals.stops.services import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
-from tests.approvals.override_setup import on_call_workflow
+from tests.helpers.overrides import on_call_workflow
+from tests.helpers.queued import Queued
 
 pytestmark = pytest.mark.browser
 
@@ -23,16 +24,7 @@ def after_hours_now():
     return on_call_workflow(override_days=days, override_timezone="UTC", override_max_minutes=120)
 
 
-@pytest.fixture
-def sent_tasks(monkeypatch):
-    from config.celery import app
-
-    sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args, **options: sent.append((name, args)))
-    return sent
-
-
-def test_ops_after_hours_overrides_a_halted_batch_and_sees_the_countdown(page, login, transactional_db, sent_tasks):
+def test_ops_after_hours_overrides_a_halted_batch_and_sees_the_countdown(page, login, transactional_db, queued):
     on_call = after_hours_now()
     batch = on_call.batch(name="address sweep")
     held = [on_call.proposal(batch=batch) for _ in range(2)]
@@ -71,7 +63,7 @@ def test_ops_after_hours_overrides_a_halted_batch_and_sees_the_countdown(page, l
     assert (override.granted_by, override.batch, override.reason) == (on_call.ops, batch, REASON)
     assert timedelta(minutes=29) < override.expires_at - datetime.now(UTC) <= timedelta(minutes=30)
     assert AuditEvent.objects.filter(action="override.granted", batch_id=batch.pk, actor_label="ops").exists()
-    assert sent_tasks == [("approvals.apply_approved", [[p.pk for p in held]])]
+    assert queued == [Queued("approvals.apply_approved", [[p.pk for p in held]])]
 
 
 def test_the_lead_after_hours_sees_the_block_but_no_override_button(page, login, transactional_db):
@@ -88,7 +80,7 @@ def test_the_lead_after_hours_sees_the_block_but_no_override_button(page, login,
     expect(page.get_by_role("button", name="Override")).to_have_count(0)
 
 
-def test_the_countdown_ends_and_the_block_is_back_on_screen(page, login, transactional_db, sent_tasks):
+def test_the_countdown_ends_and_the_block_is_back_on_screen(page, login, transactional_db, queued):
     on_call = after_hours_now()
     batch = on_call.batch(name="address sweep")
     on_call.proposal(batch=batch)
@@ -109,10 +101,10 @@ def test_the_countdown_ends_and_the_block_is_back_on_screen(page, login, transac
 
 
 def test_ops_after_hours_opens_a_waiting_proposal_from_blocked_overrides_it_and_approves(
-    page, login, transactional_db, sent_tasks
+    page, login, transactional_db, queued
 ):
     from approvals.models import Proposal, ProposalStatus
-    from tests.approvals.override_setup import after_hours_now as on_call_now
+    from tests.helpers.overrides import after_hours_now as on_call_now
 
     on_call = on_call_now()
     waiting = on_call.proposal(status=ProposalStatus.PENDING)
@@ -135,5 +127,5 @@ def test_ops_after_hours_opens_a_waiting_proposal_from_blocked_overrides_it_and_
     waiting.refresh_from_db()
     assert (waiting.status, waiting.decided_by) == (ProposalStatus.APPROVED, on_call.ops)
     assert AuditEvent.objects.filter(action="override.used", proposal_id=waiting.pk, actor_label="ops").exists()
-    assert ("approvals.apply_approved", [[waiting.pk]]) in sent_tasks
+    assert Queued("approvals.apply_approved", [[waiting.pk]]) in queued
     assert Proposal.objects.get(pk=waiting.pk).decided_by == on_call.ops

@@ -4,7 +4,7 @@ import pytest
 
 from approvals.models import RetentionRule
 from audit.models import AuditEvent
-from tests.factories import ArtifactFactory, RetentionRuleFactory, UserFactory, WorkflowFactory
+from tests.helpers.factories import ArtifactFactory, RetentionRuleFactory, UserFactory, WorkflowFactory
 
 pytestmark = pytest.mark.browser
 

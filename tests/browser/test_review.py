@@ -1,5 +1,4 @@
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -7,11 +6,17 @@ from guardian.shortcuts import assign_perm
 
 from approvals.models import Proposal, ProposalStatus
 from records.models import Change, Customer
-from tests.factories import BatchFactory, CustomerFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.helpers.factories import (
+    BatchFactory,
+    CustomerFactory,
+    GroupFactory,
+    ProposalFactory,
+    UserFactory,
+    WorkflowFactory,
+)
+from tests.helpers.queued import Queued
 
 pytestmark = pytest.mark.browser
-
-SEND_TASK = "approvals.review.services.celery_app.send_task"
 
 
 @pytest.fixture
@@ -24,13 +29,7 @@ def workflow(transactional_db):  # type: ignore[no-untyped-def]
     return workflow
 
 
-@pytest.fixture
-def send_task():  # type: ignore[no-untyped-def]
-    with mock.patch(SEND_TASK) as patched:
-        yield patched
-
-
-def queued(workflow, count: int):  # type: ignore[no-untyped-def]
+def pending(workflow, count: int):  # type: ignore[no-untyped-def]
     start = timezone.now() - timedelta(minutes=count + 1)
     return [ProposalFactory(workflow=workflow, created_at=start + timedelta(minutes=n)) for n in range(count)]
 
@@ -39,8 +38,8 @@ def heading(page) -> str:  # type: ignore[no-untyped-def]
     return page.get_by_role("heading", level=1).inner_text()
 
 
-def test_a_lead_approves_with_a_and_the_next_proposal_appears_without_navigation(page, login, workflow, send_task):
-    first, second, third = queued(workflow, 3)
+def test_a_lead_approves_with_a_and_the_next_proposal_appears_without_navigation(queued, page, login, workflow):
+    first, second, third = pending(workflow, 3)
     login("lead", "lead")
     page.goto(f"/review/{first.pk}/")
     assert first.record_id in heading(page)
@@ -58,7 +57,7 @@ def test_a_lead_approves_with_a_and_the_next_proposal_appears_without_navigation
     first.refresh_from_db()
     assert first.status == ProposalStatus.APPROVED
     assert first.decided_by is not None and first.decided_by.username == "lead"
-    send_task.assert_called_once_with("approvals.apply_approved", args=[[first.pk]])
+    assert queued == [Queued("approvals.apply_approved", [[first.pk]])]
 
     page.keyboard.press("j")
     page.get_by_role("heading", level=1).filter(has_text=third.record_id).wait_for()
@@ -67,8 +66,8 @@ def test_a_lead_approves_with_a_and_the_next_proposal_appears_without_navigation
     assert page.evaluate("window.stillTheSamePage") is True
 
 
-def test_a_lead_rejects_with_r_and_a_reason(page, login, workflow, send_task):
-    first, second = queued(workflow, 2)
+def test_a_lead_rejects_with_r_and_a_reason(queued, page, login, workflow):
+    first, second = pending(workflow, 2)
     login("lead", "lead")
     page.goto(f"/review/{first.pk}/")
     page.keyboard.press("r")
@@ -82,10 +81,10 @@ def test_a_lead_rejects_with_r_and_a_reason(page, login, workflow, send_task):
     first.refresh_from_db()
     assert first.status == ProposalStatus.REJECTED
     assert first.decision_note == "The ticket is about another customer"
-    send_task.assert_not_called()
+    assert queued == []
 
 
-def test_the_requester_sees_no_approve_button_and_a_direct_post_is_refused(page, login, workflow, send_task):
+def test_the_requester_sees_no_approve_button_and_a_direct_post_is_refused(queued, page, login, workflow):
     proposal = ProposalFactory(workflow=workflow, requested_by="lead")
     login("lead", "lead")
     page.goto(f"/review/{proposal.pk}/")
@@ -110,7 +109,7 @@ def test_the_requester_sees_no_approve_button_and_a_direct_post_is_refused(page,
     assert status == 403
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.PENDING
-    send_task.assert_not_called()
+    assert queued == []
 
 
 def test_a_six_field_proposal_fits_1366_by_768_without_scrolling(page, login, workflow):

@@ -1,11 +1,11 @@
 import pytest
 
+from approvals.jobs import apply_send_now
 from approvals.models import Proposal, ProposalStatus, StopSwitch
-from config.celery import app as celery_app
 from records.models import Change
-from tests.approvals.test_apply_worker import make_approved
-from tests.factories import BatchFactory, GroupFactory, UserFactory
-from tests.worker import wait_until
+from tests.approvals.applying.test_worker import make_approved
+from tests.helpers.factories import BatchFactory, GroupFactory, UserFactory
+from tests.helpers.worker import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
@@ -36,9 +36,9 @@ def test_an_ops_manager_stops_a_batch_from_the_page_and_release_finishes_it(page
     assert "engaged by ops" in banner.inner_text()
     assert "addresses look wrong" in banner.inner_text()
 
-    celery_app.send_task("approvals.apply_approved", args=[ids])
+    apply_send_now(ids)
     other = make_approved(1)
-    celery_app.send_task("approvals.apply_approved", args=[other])
+    apply_send_now(other)
     wait_until(lambda: Change.objects.filter(proposal_id__in=other).exists(), timeout=30, what="the other batch")
     assert not Change.objects.filter(proposal_id__in=ids).exists()
     assert Proposal.objects.filter(pk__in=ids, status=ProposalStatus.APPROVED).count() == 40

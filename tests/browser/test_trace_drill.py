@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from records.store import RecordRef
-from tests.browser.contexts import settled_context
-from tests.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
-from tests.trail_helpers import apply_update
+from tests.helpers.browser import settled_context
+from tests.helpers.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.helpers.trail import apply_update
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ from approvals.models import FollowUp, FollowUpStatus, ProposalStatus, UndoJob, 
 from records.models import Change, Customer
 from records.services.changes import ChangeOrigin, change_update
 from records.store import RecordRef
-from tests.factories import BatchFactory, ProposalFactory, UserFactory
+from tests.helpers.factories import BatchFactory, ProposalFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 

@@ -1,7 +1,7 @@
 import pytest
 
 from records.store import RecordNotFound, RecordRef, VersionMismatch, get_store
-from tests.factories import CustomerFactory, OrderFactory
+from tests.helpers.factories import CustomerFactory, OrderFactory
 
 
 def test_fetch_returns_plain_values_and_the_version(db):

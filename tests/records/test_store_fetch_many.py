@@ -1,5 +1,5 @@
 from records.store import RecordRef, get_store
-from tests.factories import CustomerFactory, OrderFactory
+from tests.helpers.factories import CustomerFactory, OrderFactory
 
 
 def test_fetch_many_reads_several_records_in_one_query_per_type(db, django_assert_num_queries):

@@ -10,8 +10,8 @@ from django.core.files.storage import default_storage
 
 from approvals.models import RetentionRule
 from audit.models import Artifact, AuditEvent
-from tests.approvals.api.conftest import make_pipeline, make_workflow, proposal_body
-from tests.factories import ProposalFactory
+from tests.helpers.factories import ProposalFactory
+from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
 
 NOW = datetime(2026, 11, 27, 14, 14, tzinfo=UTC)
 PROMPT = "Rewrite the address for CUS-10432 from ticket T-881"

@@ -7,8 +7,8 @@ from django.utils import timezone
 from approvals.intake.accounts import service_account_revoke
 from approvals.models import ServiceAccount
 from audit.services import Actor
-from tests.approvals.api.conftest import make_pipeline, make_workflow, proposal_body
-from tests.factories import BatchFactory, ProposalFactory
+from tests.helpers.factories import BatchFactory, ProposalFactory
+from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
 
 
 def assert_unauthorized(response) -> None:  # type: ignore[no-untyped-def]

@@ -4,8 +4,8 @@ import pytest
 
 from approvals.models import Batch, Proposal, StopSwitch, Workflow
 from audit.models import AuditEvent
-from tests.approvals.api.conftest import make_pipeline, make_workflow, proposal_body
-from tests.factories import BatchFactory, CustomerFactory, UserFactory
+from tests.helpers.factories import BatchFactory, CustomerFactory, UserFactory
+from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
 
 OPEN = {"name": "Nightly address sweep", "run_id": "run-2026-11-27", "expected_size": 3}
 

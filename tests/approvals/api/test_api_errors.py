@@ -6,7 +6,7 @@ import pytest
 
 from approvals.models import Proposal
 from audit.models import AuditEvent
-from tests.approvals.api.conftest import proposal_body
+from tests.helpers.pipeline import proposal_body
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "errors"}
 

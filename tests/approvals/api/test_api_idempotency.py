@@ -12,8 +12,8 @@ from approvals.intake.idempotency import request_fingerprint
 from approvals.intake.tasks import purge_idempotency_keys
 from approvals.models import IdempotencyKey, Proposal
 from audit.models import AuditEvent
-from tests.approvals.api.conftest import Pipeline, make_pipeline, make_workflow, proposal_body
-from tests.factories import CustomerFactory
+from tests.helpers.factories import CustomerFactory
+from tests.helpers.pipeline import Pipeline, make_pipeline, make_workflow, proposal_body
 
 KEY = {"Idempotency-Key": "run-42-item-7"}
 

@@ -10,8 +10,8 @@ from approvals.stops.services import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
 from records.models import Customer
-from tests.approvals.api.conftest import make_pipeline, make_workflow, proposal_body
-from tests.factories import CustomerFactory, OrderFactory, UserFactory
+from tests.helpers.factories import CustomerFactory, OrderFactory, UserFactory
+from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
 
 
 def refused(response, status: int, field: str | None) -> dict:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ import pytest
 
 from approvals.models import Proposal
 from config.celery import app as celery_app
-from tests.approvals.api.conftest import proposal_body
+from tests.helpers.pipeline import proposal_body
 
 
 def test_the_apply_task_reaches_the_broker_on_commit(pipeline, customer, django_capture_on_commit_callbacks):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.approvals.api.conftest import make_pipeline, make_workflow
-from tests.factories import CustomerFactory, OrderFactory
+from tests.helpers.factories import CustomerFactory, OrderFactory
+from tests.helpers.pipeline import make_pipeline, make_workflow
 
 SECRET_NOTE = "Customer disputes chargeback; do not contact"
 

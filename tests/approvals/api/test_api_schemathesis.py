@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
 
 from approvals.models import RetentionRule
 from config.wsgi import application
-from tests.approvals.api.conftest import proposal_body
-from tests.factories import CustomerFactory
+from tests.helpers.factories import CustomerFactory
+from tests.helpers.pipeline import proposal_body
 
 
 @contextmanager

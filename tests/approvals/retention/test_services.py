@@ -1,0 +1,307 @@
+import hashlib
+from datetime import timedelta
+
+import pytest
+import yaml
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm
+
+from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus
+from approvals.retention.services import (
+    artifact_copy_to_training,
+    retention_rule_change,
+    training_copy_decide,
+    training_copy_request,
+)
+from audit.models import Artifact, AuditEvent
+from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from tests.helpers.factories import ArtifactFactory, RetentionRuleFactory, UserFactory, WorkflowFactory
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(username="owner")
+
+
+@pytest.fixture
+def workflow(owner):
+    return WorkflowFactory(slug="duplicate-merge", owner=owner)
+
+
+@pytest.fixture
+def prompt_rule(workflow):
+    return RetentionRuleFactory(workflow=workflow, kind="prompt", bucket="live", window=timedelta(days=7))
+
+
+def _workflow_file(tmp_path, **changes):
+    workflow = {
+        "slug": "refund-notes",
+        "name": "Refund notes",
+        "owner": "owner",
+        "lane": "write",
+        "approvers": "support-leads",
+        "actions": ["update"],
+        "fields": {"order": {"refund_status": "suggest"}},
+        "retention": {"prompt": {"live": "7d"}, "output": {"live": "30d"}},
+        **changes,
+    }
+    path = tmp_path / "workflows.yaml"
+    path.write_text(yaml.safe_dump({"workflows": [workflow]}))
+    return path
+
+
+# Rules and expiry
+
+
+def test_the_expiry_of_a_loaded_rule_is_its_window_from_storage(owner, tmp_path):
+    call_command("load_workflows", str(_workflow_file(tmp_path)))
+    rule = RetentionRule.objects.get(workflow__slug="refund-notes", kind="output", bucket="live")
+    assert rule.window == timedelta(days=30)
+    assert rule.owner == owner
+    artifact = ArtifactFactory.create(rule=rule)
+    assert artifact.expires_at - artifact.created_at == timedelta(days=30)
+
+
+def test_a_rule_with_no_owner_is_refused_by_the_file(owner, tmp_path):
+    with pytest.raises(CommandError, match="retention_owner: every retention rule needs a named owner"):
+        call_command("load_workflows", str(_workflow_file(tmp_path, retention_owner=None)))
+    assert not RetentionRule.objects.exists()
+
+
+def test_a_rule_with_no_owner_is_refused_by_the_database(workflow):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RetentionRule.objects.create(workflow=workflow, kind="cache", bucket="live", window=timedelta(hours=1))
+
+
+def test_the_owner_changes_a_rule_and_the_trail_keeps_before_and_after(owner, prompt_rule):
+    retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(days=30))
+    prompt_rule.refresh_from_db()
+    assert prompt_rule.window == timedelta(days=30)
+    event = AuditEvent.objects.get(action="retention.changed")
+    assert event.actor_label == "owner"
+    assert event.workflow_slug == "duplicate-merge"
+    assert event.field == "prompt/live"
+    assert event.old_value == {"window": "7d", "owner": "owner"}
+    assert event.new_value == {"window": "30d", "owner": "owner"}
+
+
+def test_a_non_owner_cannot_change_a_rule(prompt_rule):
+    lead = UserFactory(username="lead", is_superuser=True)
+    with pytest.raises(NotAllowed, match="only the rule's owner, owner, may change"):
+        retention_rule_change(rule=prompt_rule, user=lead, window=timedelta(0))
+    prompt_rule.refresh_from_db()
+    assert prompt_rule.window == timedelta(days=7)
+    assert not AuditEvent.objects.filter(action="retention.changed").exists()
+
+
+def test_the_workflow_owner_is_not_the_rule_owner_when_another_is_named(owner, workflow):
+    keeper = UserFactory(username="dpo")
+    rule = RetentionRuleFactory(workflow=workflow, kind="cache", owner=keeper)
+    with pytest.raises(NotAllowed):
+        retention_rule_change(rule=rule, user=owner, window=timedelta(hours=1))
+    retention_rule_change(rule=rule, user=keeper, window=timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [(timedelta(seconds=-1), "must not be negative"), (timedelta(days=4000), "at most 3650d")],
+)
+def test_a_bad_window_is_refused_naming_the_field(owner, prompt_rule, window, message):
+    with pytest.raises(ValidationFailed, match=message) as refused:
+        retention_rule_change(rule=prompt_rule, user=owner, window=window)
+    assert refused.value.field == "window"
+
+
+def test_a_shorter_rule_shortens_what_is_already_stored(owner, prompt_rule):
+    now = timezone.now()
+    old = ArtifactFactory.create(rule=prompt_rule, created_at=now - timedelta(days=3))
+    new = ArtifactFactory.create(rule=prompt_rule, created_at=now)
+    other_rule = RetentionRuleFactory(workflow=prompt_rule.workflow, kind="output", window=timedelta(days=7))
+    untouched = ArtifactFactory.create(rule=other_rule, created_at=now)
+
+    retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(days=1))
+
+    old.refresh_from_db()
+    new.refresh_from_db()
+    untouched.refresh_from_db()
+    assert old.expires_at == old.created_at + timedelta(days=1)
+    assert new.expires_at == new.created_at + timedelta(days=1)
+    assert untouched.expires_at == untouched.created_at + timedelta(days=7)
+    event = AuditEvent.objects.get(action="retention.changed")
+    assert event.details["artifacts_shortened"] == 2
+
+
+def test_a_longer_rule_never_lengthens_what_is_already_stored(owner, prompt_rule):
+    artifact = ArtifactFactory.create(rule=prompt_rule)
+    retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(days=90))
+    artifact.refresh_from_db()
+    assert artifact.expires_at == artifact.created_at + timedelta(days=7)
+    event = AuditEvent.objects.get(action="retention.changed")
+    assert event.details["existing_artifacts"] == "keep their expiry"
+
+
+def test_a_zero_window_sends_what_is_stored_to_the_next_purge(owner, prompt_rule):
+    artifact = ArtifactFactory.create(rule=prompt_rule)
+    retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(0))
+    artifact.refresh_from_db()
+    assert artifact.expires_at == artifact.created_at <= timezone.now()
+
+
+def test_a_shorter_rule_in_the_file_shortens_what_is_stored_and_a_removed_rule_expires_it(owner, tmp_path):
+    call_command("load_workflows", str(_workflow_file(tmp_path)))
+    prompt = RetentionRule.objects.get(kind="prompt")
+    output = RetentionRule.objects.get(kind="output")
+    kept_prompt = ArtifactFactory.create(rule=prompt)
+    kept_output = ArtifactFactory.create(rule=output)
+
+    call_command("load_workflows", str(_workflow_file(tmp_path, retention={"prompt": {"live": "1h"}})))
+
+    kept_prompt.refresh_from_db()
+    kept_output.refresh_from_db()
+    assert kept_prompt.expires_at == kept_prompt.created_at + timedelta(hours=1)
+    assert kept_output.expires_at == kept_output.created_at
+    removed = AuditEvent.objects.filter(action="retention.changed", field="output/live").latest("id")
+    assert removed.new_value is None
+    assert removed.details["artifacts_shortened"] == 1
+
+
+# Training copies
+
+
+@pytest.fixture
+def output_rule(workflow):
+    return RetentionRuleFactory(workflow=workflow, kind="output", bucket="live", window=timedelta(days=7))
+
+
+@pytest.fixture
+def training_rule(workflow):
+    return RetentionRuleFactory(workflow=workflow, kind="output", bucket="training", window=timedelta(days=30))
+
+
+@pytest.fixture
+def lead(workflow):
+    user = UserFactory(username="lead")
+    assign_perm("view_workflow", user, workflow)
+    return user
+
+
+def test_a_training_copy_is_refused_without_an_approved_request(output_rule, training_rule, owner, lead):
+    artifact = ArtifactFactory.create(rule=output_rule)
+    with pytest.raises(NotAllowed, match="needs a request that the workflow owner approved"):
+        artifact_copy_to_training(artifact=artifact, request=None)
+    pending = training_copy_request(artifact=artifact, user=lead)
+    with pytest.raises(NotAllowed):
+        artifact_copy_to_training(artifact=artifact, request=pending)
+    rejected = training_copy_decide(request=pending, owner=owner, approve=False, note="customer data, no")
+    with pytest.raises(NotAllowed):
+        artifact_copy_to_training(artifact=artifact, request=rejected)
+    assert not Artifact.objects.filter(bucket="training").exists()
+
+
+def test_an_approved_request_makes_one_copy_that_expires_by_the_training_rule(output_rule, training_rule, owner, lead):
+    artifact = ArtifactFactory.create(rule=output_rule)
+    request = training_copy_request(artifact=artifact, user=lead, reason="good example of a merge refusal")
+    decided = training_copy_decide(request=request, owner=owner, approve=True)
+
+    assert decided.status == TrainingCopyStatus.APPROVED
+    copy = Artifact.objects.get(bucket="training")
+    assert decided.copy_id == copy.id
+    assert copy.copied_from == artifact.id
+    assert copy.rule_id == training_rule.pk
+    assert copy.sha256 == artifact.sha256
+    assert copy.content == artifact.content
+    assert copy.expires_at == copy.created_at + timedelta(days=30)
+    with pytest.raises(NotAllowed):
+        artifact_copy_to_training(artifact=artifact, request=decided)
+    assert Artifact.objects.filter(bucket="training").count() == 1
+
+    asked = AuditEvent.objects.get(action="artifact.training_requested")
+    assert asked.actor_label == "lead"
+    assert asked.reason == "good example of a merge refusal"
+    assert asked.details["artifact_id"] == str(artifact.id)
+    answered = AuditEvent.objects.get(action="artifact.training_decided")
+    assert answered.actor_label == "owner"
+    assert answered.details["approved"] is True
+    assert answered.details["copy_id"] == str(copy.id)
+
+
+def test_a_file_artifact_is_copied_through_storage(output_rule, training_rule, owner, lead, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    body = b"%PDF-1.7 merge evidence"
+    artifact = ArtifactFactory.create(rule=output_rule, content="", size=len(body))
+    artifact.sha256 = hashlib.sha256(body).hexdigest()
+    artifact.file.save("evidence.pdf", ContentFile(body), save=True)
+    request = training_copy_request(artifact=artifact, user=lead)
+    training_copy_decide(request=request, owner=owner, approve=True)
+    copy = Artifact.objects.get(bucket="training")
+    assert copy.file.name != artifact.file.name
+    with copy.file.open("rb") as stored:
+        assert stored.read() == body
+
+
+def test_only_the_workflow_owner_decides_and_never_their_own_request(output_rule, training_rule, owner, lead):
+    artifact = ArtifactFactory.create(rule=output_rule)
+    request = training_copy_request(artifact=artifact, user=lead)
+    with pytest.raises(NotAllowed, match="only the workflow's owner, owner"):
+        training_copy_decide(request=request, owner=lead, approve=True)
+    own = training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=owner)
+    with pytest.raises(NotAllowed, match="cannot approve it"):
+        training_copy_decide(request=own, owner=owner, approve=True)
+    assert TrainingCopyRequest.objects.filter(status=TrainingCopyStatus.PENDING).count() == 2
+    assert not AuditEvent.objects.filter(action="artifact.training_decided").exists()
+
+
+def test_a_request_is_decided_once_and_a_refusal_needs_a_reason(output_rule, training_rule, owner, lead):
+    request = training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=lead)
+    with pytest.raises(ValidationFailed) as refused:
+        training_copy_decide(request=request, owner=owner, approve=False)
+    assert refused.value.field == "note"
+    training_copy_decide(request=request, owner=owner, approve=False, note="holds a customer's words")
+    with pytest.raises(InvalidTransition, match="already decided"):
+        training_copy_decide(request=request, owner=owner, approve=True)
+
+
+def test_a_zero_training_rule_means_no_copy_may_be_kept(workflow, output_rule, lead):
+    RetentionRuleFactory(workflow=workflow, kind="output", bucket="training", window=timedelta(0))
+    with pytest.raises(ValidationFailed, match="is 0 .never store.: no copy may be kept") as refused:
+        training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=lead)
+    assert refused.value.field == "bucket"
+    assert not TrainingCopyRequest.objects.exists()
+
+
+def test_no_training_rule_means_no_copy(prompt_rule, lead):
+    with pytest.raises(ValidationFailed, match="has no training rule for prompt"):
+        training_copy_request(artifact=ArtifactFactory.create(rule=prompt_rule), user=lead)
+
+
+def test_a_flagged_artifact_is_never_copied_for_training(output_rule, training_rule, lead):
+    artifact = ArtifactFactory.create(rule=output_rule, flagged_fields=["customer.email"])
+    with pytest.raises(ValidationFailed, match=r"may not read \(customer.email\)"):
+        training_copy_request(artifact=artifact, user=lead)
+
+
+def test_someone_who_cannot_see_the_workflow_cannot_ask(output_rule, training_rule):
+    stranger = UserFactory(username="stranger")
+    with pytest.raises(NotAllowed):
+        training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=stranger)
+
+
+def test_one_request_and_one_copy_per_artifact(output_rule, training_rule, owner, lead):
+    artifact = ArtifactFactory.create(rule=output_rule)
+    request = training_copy_request(artifact=artifact, user=lead)
+    with pytest.raises(InvalidTransition, match="already waiting"):
+        training_copy_request(artifact=artifact, user=lead)
+    training_copy_decide(request=request, owner=owner, approve=True)
+    with pytest.raises(InvalidTransition, match="already has a training copy"):
+        training_copy_request(artifact=artifact, user=lead)
+
+
+def test_an_expired_artifact_cannot_be_asked_for(output_rule, training_rule, lead):
+    past = timezone.now() - timedelta(days=8)
+    artifact = ArtifactFactory.create(rule=output_rule, created_at=past)
+    with pytest.raises(NotFound, match="expired or was purged"):
+        training_copy_request(artifact=artifact, user=lead)

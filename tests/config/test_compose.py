@@ -1,0 +1,43 @@
+"""No Docker engine runs here, so the compose file is checked by reading it."""
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_services_and_images():
+    services = _compose()["services"]
+    assert {"web", "worker", "beat", "db", "redis"} <= set(services)
+    assert services["db"]["image"] == "postgres:16"
+    assert services["redis"]["image"] == "redis:7"
+    assert "noeviction" in " ".join(services["redis"]["command"])
+    for name in ("web", "worker", "beat", "db", "redis"):
+        assert "healthcheck" in services[name], name
+
+
+def test_app_services_share_one_image_and_production_settings():
+    services = _compose()["services"]
+    for name in ("web", "worker", "beat", "migrate"):
+        service = services[name]
+        assert service["build"] == "."
+        environment = service["environment"]
+        assert environment["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+        assert environment["DATABASE_URL"].startswith("postgres://")
+        assert environment["REDIS_URL"].startswith("redis://redis:6379")
+        assert "SECRET_KEY" in environment
+    assert services["web"]["command"][0] == "gunicorn"
+    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+
+
+def test_migrations_run_before_web_starts():
+    services = _compose()["services"]
+    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert (ROOT / "Dockerfile").is_file()
