@@ -44,7 +44,7 @@ def make_pipeline(workflow: Workflow, name: str = "nightly") -> Pipeline:
     return Pipeline(client=Client(), workflow=workflow, account=issued.account, token=issued.token)
 
 
-def make_workflow(slug: str = "address-updates", policies: dict | None = None, **attributes: Any) -> Any:
+def make_workflow(slug: str = "address-updates", policies: dict | None = None, **attributes: Any) -> Workflow:
     workflow = WorkflowFactory(slug=slug, **attributes)
     for (record_type, field), access in (POLICIES if policies is None else policies).items():
         FieldPolicyFactory(workflow=workflow, record_type=record_type, field=field, access=access)

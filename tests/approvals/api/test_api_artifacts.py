@@ -110,6 +110,7 @@ def test_an_attachment_goes_through_the_storage_api(pipeline, rules, proposal_id
     artifact = Artifact.objects.get()
     assert artifact.content == ""
     assert artifact.name == "invoice.pdf"
+    assert artifact.file.name is not None
     with default_storage.open(artifact.file.name, "rb") as stored:
         assert stored.read() == data
     assert artifact.sha256 == hashlib.sha256(data).hexdigest()

@@ -2,6 +2,7 @@
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -118,7 +119,7 @@ def test_while_the_first_is_in_flight_the_second_gets_409(monkeypatch):
         return submit(**kwargs)
 
     monkeypatch.setattr(endpoint, "proposal_submit", slow_submit)
-    answers: dict[str, object] = {}
+    answers: dict[str, Any] = {}
 
     def first_request() -> None:
         try:
@@ -137,10 +138,10 @@ def test_while_the_first_is_in_flight_the_second_gets_409(monkeypatch):
     assert second.json()["errors"][0]["field"] == "Idempotency-Key"
     assert "still being processed" in second.json()["detail"]
     first = answers["first"]
-    assert first.status_code == 201  # type: ignore[attr-defined]
+    assert first.status_code == 201
     replay = pipeline.post("/api/v1/proposals", proposal_body(), **KEY)
     assert replay.status_code == 201
-    assert replay.content == first.content  # type: ignore[attr-defined]
+    assert replay.content == first.content
     assert Proposal.objects.count() == 1
 
 

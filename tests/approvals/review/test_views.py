@@ -105,7 +105,7 @@ def _queue_of(workflow, size: int) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("size", [3, 40])
 def test_the_queue_page_runs_a_fixed_number_of_queries(client, workflow, lead, django_assert_num_queries, size):
     _queue_of(workflow, size)
-    first = Proposal.objects.order_by("id").first()
+    first = Proposal.objects.earliest("id")
     ProposalFactory(workflow=workflow, record_id=first.record_id).approvals.create(user=UserFactory())
     client.force_login(lead)
     # session, user, reviewable workflows, counts per workflow, rows, their approvals, batches with pending work,

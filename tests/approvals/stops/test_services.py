@@ -37,6 +37,7 @@ def test_reason_is_required_and_double_engage_is_refused(db):
 def test_the_global_stop_is_named_first_when_several_cover_a_batch(db):
     batch = BatchFactory()
     stop_engage(scope=StopScope.BATCH, batch=batch, reason="bad run", actor=Actor.system())
-    assert stop_covering(workflow_id=batch.workflow_id, batch_id=batch.pk).scope == StopScope.BATCH
+    covering = stop_covering(workflow_id=batch.workflow_id, batch_id=batch.pk)
+    assert covering is not None and covering.scope == StopScope.BATCH
     everything = stop_engage(scope=StopScope.GLOBAL, reason="incident", actor=Actor.system())
     assert stop_covering(workflow_id=batch.workflow_id, batch_id=batch.pk, lock=True) == everything

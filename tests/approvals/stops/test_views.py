@@ -146,7 +146,7 @@ def test_stop_and_release_from_the_command_line(db, capsys):
     call_command("release", "--workflow", "address-updates", "--user", "ops")
     assert "Released workflow address-updates." in capsys.readouterr().out
     switch.refresh_from_db()
-    assert switch.released_by.username == "ops"
+    assert switch.released_by is not None and switch.released_by.username == "ops"
     with pytest.raises(CommandError, match="no stop switch is engaged for global"):
         call_command("release", "--all", "--user", "ops")
     with pytest.raises(CommandError, match="no workflow 'nope'"):

@@ -147,7 +147,7 @@ def test_an_undone_change_links_to_its_undo_which_can_be_undone(client, ops):
     assert "undoing this puts that change back" in html and ">Undo</button>" in html
     client.post(reverse("change-undo", args=[revert.id]), {"field": ["shipping_address", "priority"]})
     assert Customer.objects.get(record_id=change.record_id).shipping_address == "12 Harbour Road, Leith"
-    assert Proposal.objects.get(pk=change.proposal_id).status == ProposalStatus.APPLIED
+    assert Proposal.objects.get(change_id=change.id).status == ProposalStatus.APPLIED
 
 
 def applied_batch(size: int, *, conflict_at: int | None = None):  # type: ignore[no-untyped-def]

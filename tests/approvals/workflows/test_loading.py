@@ -56,7 +56,8 @@ def _with(**changes):
 def test_loads_workflow_policies_groups_and_retention(owner, tmp_path):
     _load(tmp_path, WORKFLOW)
     workflow = Workflow.objects.get(slug="address-updates")
-    assert workflow.approver_group.name == "support-leads"
+    assert workflow.approver_group is not None and workflow.approver_group.name == "support-leads"
+    assert workflow.override_after_hours_group is not None
     assert workflow.override_after_hours_group.name == "ops-managers"
     assert workflow.override_max_minutes == 240
     assert {(p.field, p.access) for p in workflow.policies.all()} == {
