@@ -32,11 +32,6 @@ pytestmark = pytest.mark.django_db
 WORKER = "worker@test/1"
 
 
-@pytest.fixture
-def on_call(db):
-    return on_call_workflow()
-
-
 def halt(batch, on_call):
     return stop_engage(
         scope=StopScope.BATCH, batch=batch, reason="bad prompt in the sweep", actor=Actor.user(on_call.lead)

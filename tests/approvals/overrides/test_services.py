@@ -31,11 +31,6 @@ from tests.helpers.queued import Queued
 WORKER = Actor.worker("apply-worker")
 
 
-@pytest.fixture
-def on_call(db):
-    return on_call_workflow()
-
-
 def halt(batch, by):
     return stop_engage(scope=StopScope.BATCH, batch=batch, reason="bad prompt in the bulk job", actor=Actor.user(by))
 

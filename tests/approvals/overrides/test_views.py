@@ -19,11 +19,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def on_call(db):
-    return on_call_workflow()
-
-
-@pytest.fixture
 def halted(on_call):
     batch = on_call.batch(name="address sweep")
     for _ in range(3):

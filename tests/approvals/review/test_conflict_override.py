@@ -15,16 +15,11 @@ from audit.services import Actor
 from core.errors import InvalidTransition, NotAllowed
 from records.models import Change, Customer
 from tests.helpers.factories import CustomerFactory, UserFactory
-from tests.helpers.overrides import NIGHT, REASON, after_hours_now, on_call_workflow
+from tests.helpers.overrides import NIGHT, REASON, after_hours_now
 from tests.helpers.queued import Queued
 from tests.helpers.worker import wait_until
 
 WORKER = "worker@test/1"
-
-
-@pytest.fixture
-def on_call(db):
-    return on_call_workflow()
 
 
 def in_conflict(on_call, **kwargs):
