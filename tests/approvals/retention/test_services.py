@@ -276,18 +276,23 @@ def test_a_zero_training_rule_means_no_copy_may_be_kept(workflow, output_rule, l
 def test_no_training_rule_means_no_copy(prompt_rule, lead):
     with pytest.raises(ValidationFailed, match="has no training rule for prompt"):
         training_copy_request(artifact=ArtifactFactory.create(rule=prompt_rule), user=lead)
+    assert not TrainingCopyRequest.objects.exists()
+    assert not Artifact.objects.filter(bucket="training").exists()
 
 
 def test_a_flagged_artifact_is_never_copied_for_training(output_rule, training_rule, lead):
     artifact = ArtifactFactory.create(rule=output_rule, flagged_fields=["customer.email"])
     with pytest.raises(ValidationFailed, match=r"may not read \(customer.email\)"):
         training_copy_request(artifact=artifact, user=lead)
+    assert not TrainingCopyRequest.objects.exists()
+    assert not Artifact.objects.filter(bucket="training").exists()
 
 
 def test_someone_who_cannot_see_the_workflow_cannot_ask(output_rule, training_rule):
     stranger = UserFactory(username="stranger")
     with pytest.raises(NotAllowed):
         training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=stranger)
+    assert not TrainingCopyRequest.objects.exists()
 
 
 def test_one_request_and_one_copy_per_artifact(output_rule, training_rule, owner, lead):
@@ -298,6 +303,8 @@ def test_one_request_and_one_copy_per_artifact(output_rule, training_rule, owner
     training_copy_decide(request=request, owner=owner, approve=True)
     with pytest.raises(InvalidTransition, match="already has a training copy"):
         training_copy_request(artifact=artifact, user=lead)
+    assert TrainingCopyRequest.objects.filter(artifact_id=artifact.pk).count() == 1
+    assert Artifact.objects.filter(bucket="training", copied_from=artifact.pk).count() == 1
 
 
 def test_an_expired_artifact_cannot_be_asked_for(output_rule, training_rule, lead):
@@ -305,3 +312,4 @@ def test_an_expired_artifact_cannot_be_asked_for(output_rule, training_rule, lea
     artifact = ArtifactFactory.create(rule=output_rule, created_at=past)
     with pytest.raises(NotFound, match="expired or was purged"):
         training_copy_request(artifact=artifact, user=lead)
+    assert not TrainingCopyRequest.objects.exists()

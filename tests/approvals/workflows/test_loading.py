@@ -162,6 +162,7 @@ def test_unreadable_yaml_and_missing_file(db, tmp_path):
         call_command("load_workflows", str(path))
     with pytest.raises(CommandError, match="no such file"):
         call_command("load_workflows", str(tmp_path / "absent.yaml"))
+    assert not Workflow.objects.exists()
 
 
 def test_the_demo_file_loads(db):
