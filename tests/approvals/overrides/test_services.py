@@ -216,6 +216,7 @@ def test_a_second_override_of_the_same_block_is_refused_while_the_first_runs(on_
         grant_batch_override(on_call, batch, minutes=30)
         with pytest.raises(InvalidTransition, match="ops already overrides this until 22:30:00 UTC"):
             grant_batch_override(on_call, batch)
+    assert Override.objects.get().expires_at == NIGHT + timedelta(minutes=30)
     with time_machine.travel(NIGHT + timedelta(minutes=30), tick=False):
         assert grant_batch_override(on_call, batch)
 

@@ -103,7 +103,12 @@ def test_the_workflow_owner_is_not_the_rule_owner_when_another_is_named(owner, w
     rule = RetentionRuleFactory(workflow=workflow, kind="cache", owner=keeper)
     with pytest.raises(NotAllowed):
         retention_rule_change(rule=rule, user=owner, window=timedelta(hours=1))
+    rule.refresh_from_db()
+    assert rule.window == timedelta(days=7)
     retention_rule_change(rule=rule, user=keeper, window=timedelta(hours=1))
+    rule.refresh_from_db()
+    assert rule.window == timedelta(hours=1)
+    assert AuditEvent.objects.get(action="retention.changed").actor_label == "dpo"
 
 
 @pytest.mark.parametrize(
@@ -114,6 +119,8 @@ def test_a_bad_window_is_refused_naming_the_field(owner, prompt_rule, window, me
     with pytest.raises(ValidationFailed, match=message) as refused:
         retention_rule_change(rule=prompt_rule, user=owner, window=window)
     assert refused.value.field == "window"
+    prompt_rule.refresh_from_db()
+    assert prompt_rule.window == timedelta(days=7)
 
 
 def test_a_shorter_rule_shortens_what_is_already_stored(owner, prompt_rule):
