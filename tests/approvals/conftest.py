@@ -1,9 +1,10 @@
-"""People and a workflow for the review tests: two leads who review it, an agent who asks."""
+"""People and workflows for the approvals tests: two leads who review, an agent who asks, the on-call schedule."""
 
 import pytest
 from guardian.shortcuts import assign_perm
 
 from tests.helpers.factories import GroupFactory, UserFactory, WorkflowFactory
+from tests.helpers.overrides import OnCall, on_call_workflow
 
 
 @pytest.fixture
@@ -36,3 +37,9 @@ def second_lead(leads_group):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def agent(db):  # type: ignore[no-untyped-def]
     return UserFactory(username="agent", password="agent", first_name="Alex", last_name="Reid")
+
+
+@pytest.fixture
+def on_call(db: None) -> OnCall:
+    """A workflow with the demo's override schedule, its day-time lead and its ops manager on call."""
+    return on_call_workflow()

@@ -66,6 +66,7 @@ def test_the_orm_cannot_edit_an_event_either(db):
     event.reason = "rewritten history"
     with pytest.raises(DatabaseError), transaction.atomic():
         event.save()
+    assert AuditEvent.objects.get(pk=event.pk).reason == ""
 
 
 def test_verify_audit_names_the_altered_event(db, audit_guard_bypassed, capsys):

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBase, StreamingHttpResponse
 from django.urls import reverse
 from guardian.shortcuts import assign_perm
 
@@ -14,7 +14,7 @@ from approvals.applying.services import proposal_apply
 from approvals.review.services import proposal_approve
 from audit.models import AuditEvent
 from audit.services import Actor, EventData, audit_record, audit_record_many, event_hash
-from tests.helpers.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.helpers.factories import CustomerFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory
 
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 CHANGE = uuid.UUID("5b1c2d3e-1111-4000-8000-000000000001")
@@ -159,9 +159,9 @@ def test_htmx_search_swaps_only_the_results(staff, trail):
     assert _ids(html) == [trail["other"].pk]
 
 
-def _streamed(response) -> str:  # type: ignore[no-untyped-def]
+def _streamed(response: HttpResponseBase) -> str:
     assert isinstance(response, StreamingHttpResponse)
-    return b"".join(response.streaming_content).decode()
+    return response.getvalue().decode()
 
 
 def test_csv_export_streams_the_filtered_trail_oldest_first(staff, trail):
@@ -237,10 +237,11 @@ def test_event_content_is_escaped(staff, db):
 
 @pytest.mark.parametrize("typed", ["Dana Lee", "dana lee", "lead"])
 def test_an_approver_is_found_on_the_decision_and_on_the_write_by_name_or_username(staff, typed):
-    workflow = WorkflowFactory()
+    leads = GroupFactory()
+    workflow = WorkflowFactory(approver_group=leads)
     lead = UserFactory(username="lead", first_name="Dana", last_name="Lee")
-    lead.groups.add(workflow.approver_group)
-    assign_perm("approvals.review_workflow", workflow.approver_group, workflow)
+    lead.groups.add(leads)
+    assign_perm("approvals.review_workflow", leads, workflow)
     proposal = ProposalFactory(workflow=workflow, record_id=CustomerFactory().record_id)
     proposal_approve(proposal=proposal, reviewer=lead)
     proposal_apply(proposal_id=proposal.pk, worker="worker@test/1")

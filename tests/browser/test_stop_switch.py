@@ -3,7 +3,7 @@ import pytest
 from approvals.jobs import apply_send_now
 from approvals.models import Proposal, ProposalStatus, StopSwitch
 from records.models import Change
-from tests.approvals.applying.test_worker import make_approved
+from tests.helpers.approved import make_approved
 from tests.helpers.factories import BatchFactory, GroupFactory, UserFactory
 from tests.helpers.worker import wait_until
 

@@ -1,20 +1,35 @@
+"""Typed factory_boy factories for the models tests build: users, workflows, records, proposals, artifacts."""
+
 import hashlib
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import factory
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from approvals.models import FieldPolicy, Lane, Stage, Workflow
+from approvals.models import Batch, FieldPolicy, Lane, Proposal, RetentionRule, Stage, Workflow
 from approvals.workflows.selectors import write_policy
+from audit.models import Artifact
 from records.catalogue import RECORD_TYPES, Risk
 from records.models import Customer, Order, Ticket
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class ModelFactory[ModelT](factory.django.DjangoModelFactory[ModelT]):
+    """A Django model factory whose call, like its `create()`, is typed as the model it builds."""
+
     class Meta:
-        model = get_user_model()
+        abstract = True
+
+    if TYPE_CHECKING:
+        # factory_boy types only build() and create(); calling the factory goes through its metaclass,
+        # which mypy does not follow (python/mypy#14122), so the call is declared here.
+        def __new__(cls, **kwargs: Any) -> ModelT: ...  # type: ignore[misc]
+
+
+class UserFactory(ModelFactory[User]):
+    class Meta:
+        model = User
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
@@ -23,7 +38,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pw")
 
 
-class GroupFactory(factory.django.DjangoModelFactory):
+class GroupFactory(ModelFactory[Group]):
     class Meta:
         model = Group
         django_get_or_create = ("name",)
@@ -31,7 +46,7 @@ class GroupFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"group-{n}")
 
 
-class WorkflowFactory(factory.django.DjangoModelFactory):
+class WorkflowFactory(ModelFactory[Workflow]):
     class Meta:
         model = Workflow
 
@@ -44,7 +59,7 @@ class WorkflowFactory(factory.django.DjangoModelFactory):
     actions = factory.LazyFunction(lambda: ["update"])
 
 
-class FieldPolicyFactory(factory.django.DjangoModelFactory):
+class FieldPolicyFactory(ModelFactory[FieldPolicy]):
     class Meta:
         model = FieldPolicy
 
@@ -54,7 +69,7 @@ class FieldPolicyFactory(factory.django.DjangoModelFactory):
     access = "suggest"
 
 
-class CustomerFactory(factory.django.DjangoModelFactory):
+class CustomerFactory(ModelFactory[Customer]):
     class Meta:
         model = Customer
 
@@ -65,7 +80,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     shipping_address = "4 Old Mill Lane, Leith"
 
 
-class OrderFactory(factory.django.DjangoModelFactory):
+class OrderFactory(ModelFactory[Order]):
     class Meta:
         model = Order
 
@@ -75,7 +90,7 @@ class OrderFactory(factory.django.DjangoModelFactory):
     amount = "49.90"
 
 
-class TicketFactory(factory.django.DjangoModelFactory):
+class TicketFactory(ModelFactory[Ticket]):
     class Meta:
         model = Ticket
 
@@ -84,9 +99,9 @@ class TicketFactory(factory.django.DjangoModelFactory):
     subject = "Where is my order?"
 
 
-class BatchFactory(factory.django.DjangoModelFactory):
+class BatchFactory(ModelFactory[Batch]):
     class Meta:
-        model = "approvals.Batch"
+        model = Batch
 
     workflow = factory.SubFactory(WorkflowFactory)
     name = factory.Sequence(lambda n: f"bulk job {n}")
@@ -94,11 +109,37 @@ class BatchFactory(factory.django.DjangoModelFactory):
     expected_size = 10
 
 
-class ProposalFactory(factory.django.DjangoModelFactory):
+def open_workflow_to_proposal(proposal: Proposal, create: bool, extracted: bool | None, **kwargs: Any) -> None:
+    """Open the fields and action to the proposal's workflow, as intake needs before it stores a proposal;
+    `policy=False` leaves the workflow's file as it is."""
+    if not create or extracted is False:
+        return
+    workflow = proposal.workflow
+    if proposal.action not in workflow.actions:
+        workflow.actions = [*workflow.actions, proposal.action]
+        Workflow.objects.filter(pk=workflow.pk).update(actions=workflow.actions)
+    spec = RECORD_TYPES[proposal.record_type]
+    for name in {*(proposal.changes or {}), *(proposal.base or {})} - {"version"}:
+        if spec.has_field(name):
+            FieldPolicy.objects.get_or_create(
+                workflow=workflow,
+                record_type=proposal.record_type,
+                field=name,
+                defaults={"access": "write" if spec.field(name).risk == Risk.LOW else "suggest"},
+            )
+    policy = write_policy(workflow=workflow)
+    decided = proposal.status in ("approved", "applied", "conflict", "failed", "reverted")
+    if decided and proposal.decided_by_id is None and policy.refusal(proposal=proposal, reviewed=False):
+        # Past review, and not something intake lets through unreviewed: a person approved it.
+        proposal.decided_by = UserFactory()
+        Proposal.objects.filter(pk=proposal.pk).update(decided_by=proposal.decided_by)
+
+
+class ProposalFactory(ModelFactory[Proposal]):
     """A proposal as intake would store it; pass `status` to start it elsewhere in its lifecycle."""
 
     class Meta:
-        model = "approvals.Proposal"
+        model = Proposal
         skip_postgeneration_save = True
 
     workflow = factory.SubFactory(WorkflowFactory)
@@ -115,36 +156,12 @@ class ProposalFactory(factory.django.DjangoModelFactory):
     run_id = factory.Sequence(lambda n: f"run-{n}")
     requested_by = "agent"
 
-    @factory.post_generation
-    def policy(self, create: bool, extracted: bool | None, **kwargs):  # type: ignore[no-untyped-def]
-        """Open the fields and action to the workflow, as intake needs before it stores a proposal;
-        `policy=False` leaves the workflow's file as it is."""
-        if not create or extracted is False:
-            return
-        workflow = self.workflow
-        if self.action not in workflow.actions:
-            workflow.actions = [*workflow.actions, self.action]
-            Workflow.objects.filter(pk=workflow.pk).update(actions=workflow.actions)
-        spec = RECORD_TYPES[self.record_type]
-        for name in {*(self.changes or {}), *(self.base or {})} - {"version"}:
-            if spec.has_field(name):
-                FieldPolicy.objects.get_or_create(
-                    workflow=workflow,
-                    record_type=self.record_type,
-                    field=name,
-                    defaults={"access": "write" if spec.field(name).risk == Risk.LOW else "suggest"},
-                )
-        policy = write_policy(workflow=workflow)
-        decided = self.status in ("approved", "applied", "conflict", "failed", "reverted")
-        if decided and self.decided_by_id is None and policy.refusal(proposal=self, reviewed=False):
-            # Past review, and not something intake lets through unreviewed: a person approved it.
-            self.decided_by = UserFactory()
-            type(self).objects.filter(pk=self.pk).update(decided_by=self.decided_by)
+    policy = factory.PostGeneration(open_workflow_to_proposal)
 
 
-class RetentionRuleFactory(factory.django.DjangoModelFactory):
+class RetentionRuleFactory(ModelFactory[RetentionRule]):
     class Meta:
-        model = "approvals.RetentionRule"
+        model = RetentionRule
         django_get_or_create = ("workflow", "kind", "bucket")
 
     workflow = factory.SubFactory(WorkflowFactory)
@@ -154,11 +171,11 @@ class RetentionRuleFactory(factory.django.DjangoModelFactory):
     owner = factory.LazyAttribute(lambda o: o.workflow.owner)
 
 
-class ArtifactFactory(factory.django.DjangoModelFactory):
+class ArtifactFactory(ModelFactory[Artifact]):
     """An artifact kept under `rule`, expiring by it, as the store would keep it."""
 
     class Meta:
-        model = "audit.Artifact"
+        model = Artifact
         exclude = ("rule",)
 
     rule = factory.SubFactory(RetentionRuleFactory)

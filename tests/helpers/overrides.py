@@ -1,11 +1,12 @@
-"""A workflow with the demo's override schedule: support leads 08:00-18:00 on weekdays in London,
-ops managers on call outside those hours."""
+"""A workflow with the demo's override schedule: leads 08:00-18:00 weekdays in London, ops on call after."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
-from approvals.models import WEEKDAYS, ProposalStatus
+from django.contrib.auth.models import Group, User
+
+from approvals.models import WEEKDAYS, Batch, Proposal, ProposalStatus, Workflow
 from approvals.workflows.loading import workflow_group_permissions_sync
 from tests.helpers.factories import BatchFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory
 
@@ -17,18 +18,18 @@ REASON = "Pipeline fix verified on ten records; letting the rest through"
 
 @dataclass
 class OnCall:
-    workflow: Any
-    lead: Any
-    ops: Any
-    agent: Any
-    owner: Any
-    leads: Any
-    ops_managers: Any
+    workflow: Workflow
+    lead: User
+    ops: User
+    agent: User
+    owner: User
+    leads: Group
+    ops_managers: Group
 
-    def batch(self, **kwargs: Any) -> Any:
+    def batch(self, **kwargs: Any) -> Batch:
         return BatchFactory(workflow=self.workflow, **kwargs)
 
-    def proposal(self, **kwargs: Any) -> Any:
+    def proposal(self, **kwargs: Any) -> Proposal:
         kwargs.setdefault("status", ProposalStatus.APPROVED)
         kwargs.setdefault("requested_by", "agent")
         kwargs.setdefault("requested_by_user", self.agent)

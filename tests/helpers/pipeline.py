@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.test import Client
 
@@ -10,6 +10,10 @@ from approvals.intake.accounts import service_account_create
 from approvals.models import ServiceAccount, Workflow
 from audit.services import Actor
 from tests.helpers.factories import FieldPolicyFactory, WorkflowFactory
+
+if TYPE_CHECKING:
+    # The test client's response as django-stubs types it (json(), headers); it exists only in the stubs.
+    from django.test.client import _MonkeyPatchedWSGIResponse as Response
 
 POLICIES = {
     ("customer", "full_name"): "read",
@@ -31,10 +35,10 @@ class Pipeline:
     def headers(self, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", **extra}
 
-    def get(self, path: str, **headers: str) -> Any:
+    def get(self, path: str, **headers: str) -> "Response":
         return self.client.get(path, headers=self.headers(**headers))
 
-    def post(self, path: str, body: Any, **headers: str) -> Any:
+    def post(self, path: str, body: Any, **headers: str) -> "Response":
         raw = body if isinstance(body, bytes | str) else json.dumps(body)
         return self.client.post(path, raw, content_type="application/json", headers=self.headers(**headers))
 
@@ -44,7 +48,7 @@ def make_pipeline(workflow: Workflow, name: str = "nightly") -> Pipeline:
     return Pipeline(client=Client(), workflow=workflow, account=issued.account, token=issued.token)
 
 
-def make_workflow(slug: str = "address-updates", policies: dict | None = None, **attributes: Any) -> Any:
+def make_workflow(slug: str = "address-updates", policies: dict | None = None, **attributes: Any) -> Workflow:
     workflow = WorkflowFactory(slug=slug, **attributes)
     for (record_type, field), access in (POLICIES if policies is None else policies).items():
         FieldPolicyFactory(workflow=workflow, record_type=record_type, field=field, access=access)

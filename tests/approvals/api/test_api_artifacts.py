@@ -110,6 +110,7 @@ def test_an_attachment_goes_through_the_storage_api(pipeline, rules, proposal_id
     artifact = Artifact.objects.get()
     assert artifact.content == ""
     assert artifact.name == "invoice.pdf"
+    assert artifact.file.name is not None
     with default_storage.open(artifact.file.name, "rb") as stored:
         assert stored.read() == data
     assert artifact.sha256 == hashlib.sha256(data).hexdigest()
@@ -121,6 +122,7 @@ def test_bad_base64_is_422(pipeline, rules, proposal_id):
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "content_base64"
+    assert not Artifact.objects.exists()
 
 
 @pytest.mark.parametrize("extra", [{}, {"content": "a", "content_base64": "YQ=="}])
@@ -130,6 +132,7 @@ def test_exactly_one_content_is_required(pipeline, rules, proposal_id, extra):
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "content"
+    assert not Artifact.objects.exists()
 
 
 def test_another_workflows_proposal_is_404(pipeline, rules):
@@ -139,6 +142,8 @@ def test_another_workflows_proposal_is_404(pipeline, rules):
     )
     assert response.status_code == 404
     assert response.json()["errors"][0]["field"] == "proposal_id"
+    assert not Artifact.objects.exists()
+    assert not AuditEvent.objects.filter(action="artifact.stored").exists()
 
 
 def test_an_assist_workflow_stores_its_drafts(db):

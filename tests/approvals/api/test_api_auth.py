@@ -5,7 +5,7 @@ from django.test import Client
 from django.utils import timezone
 
 from approvals.intake.accounts import service_account_revoke
-from approvals.models import ServiceAccount
+from approvals.models import Proposal, ServiceAccount
 from audit.services import Actor
 from tests.helpers.factories import BatchFactory, ProposalFactory
 from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
@@ -24,6 +24,7 @@ def assert_unauthorized(response) -> None:  # type: ignore[no-untyped-def]
 def test_a_missing_token_is_401(db, customer):
     response = Client().post("/api/v1/proposals", proposal_body(), content_type="application/json")
     assert_unauthorized(response)
+    assert not Proposal.objects.exists()
 
 
 def test_an_unknown_token_is_401(db, customer):
@@ -45,6 +46,7 @@ def test_a_revoked_token_is_401(pipeline, customer):
 def test_an_expired_token_is_401(pipeline, customer):
     ServiceAccount.objects.filter(pk=pipeline.account.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert_unauthorized(pipeline.post("/api/v1/proposals", proposal_body()))
+    assert not Proposal.objects.exists()
 
 
 def test_use_is_recorded_on_the_account(pipeline, customer):

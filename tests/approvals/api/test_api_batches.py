@@ -42,7 +42,11 @@ def test_opening_a_batch_names_each_bad_field(pipeline, override, field):
 
 def test_a_paused_workflow_opens_no_batch(db):
     pipeline = make_pipeline(make_workflow(stage="paused"))
-    assert pipeline.post("/api/v1/batches", OPEN).status_code == 423
+    response = pipeline.post("/api/v1/batches", OPEN)
+    assert response.status_code == 423
+    assert response.json()["detail"].startswith("workflow address-updates is paused")
+    assert not Batch.objects.exists()
+    assert not AuditEvent.objects.filter(action="batch.opened").exists()
 
 
 def test_results_come_one_per_item_in_order_and_a_bad_item_sinks_nothing(pipeline, batch):
@@ -83,6 +87,7 @@ def test_results_come_one_per_item_in_order_and_a_bad_item_sinks_nothing(pipelin
 def test_a_bare_array_is_taken_too(pipeline, batch):
     response = pipeline.post(f"/api/v1/batches/{batch['id']}/proposals", [proposal_body(), proposal_body()])
     assert [r["status_code"] for r in response.json()["results"]] == [201, 201]
+    assert Proposal.objects.filter(batch_id=batch["id"], record_id="CUS-10432").count() == 2
 
 
 def test_the_batch_counts_by_status(pipeline, batch):
@@ -101,6 +106,8 @@ def test_more_than_1000_items_is_413_and_nothing_is_written(pipeline, batch):
     assert response.status_code == 413
     assert response.json()["errors"][0]["field"] == "proposals"
     assert "1000" in response.json()["detail"]
+    assert not Proposal.objects.exists()
+    assert not AuditEvent.objects.filter(action="proposal.submitted").exists()
 
 
 def test_a_body_over_the_size_limit_is_413(pipeline, batch, settings):
@@ -117,6 +124,7 @@ def test_a_batch_body_of_the_wrong_shape_is_422(pipeline, batch, body):
     response = pipeline.post(f"/api/v1/batches/{batch['id']}/proposals", body)
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "proposals"
+    assert not Proposal.objects.exists()
 
 
 def test_the_batch_of_another_workflow_is_404(pipeline, customer):
@@ -158,6 +166,8 @@ def test_stopping_twice_is_409(pipeline, batch):
     response = pipeline.post(f"/api/v1/batches/{batch['id']}/stop", {"reason": "again"})
     assert response.status_code == 409
     assert "already engaged" in response.json()["detail"]
+    assert list(StopSwitch.objects.values_list("batch_id", "reason")) == [(batch["id"], "the prompt is wrong")]
+    assert AuditEvent.objects.filter(action="stop.engaged").count() == 1
 
 
 def test_a_stop_needs_a_reason(pipeline, batch):
@@ -171,10 +181,14 @@ def test_a_pipeline_cannot_stop_another_workflows_batch(pipeline):
     other = BatchFactory(workflow=make_workflow(slug="other"))
     response = pipeline.post(f"/api/v1/batches/{other.pk}/stop", {"reason": "mine now"})
     assert response.status_code == 404
+    assert response.json()["errors"][0]["field"] == "batch_id"
     assert not StopSwitch.objects.exists()
+    assert not AuditEvent.objects.filter(action="stop.engaged").exists()
 
 
 def test_a_paused_workflow_takes_no_batch_items(pipeline, batch):
     Workflow.objects.filter(pk=pipeline.workflow.pk).update(stage="paused")
     response = pipeline.post(f"/api/v1/batches/{batch['id']}/proposals", [proposal_body()])
     assert response.status_code == 423
+    assert response.json()["detail"].startswith("workflow address-updates is paused")
+    assert not Proposal.objects.exists()

@@ -2,6 +2,7 @@
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from approvals.intake.idempotency import request_fingerprint
 from approvals.intake.tasks import purge_idempotency_keys
-from approvals.models import IdempotencyKey, Proposal
+from approvals.models import Batch, IdempotencyKey, Proposal
 from audit.models import AuditEvent
 from tests.helpers.factories import CustomerFactory
 from tests.helpers.pipeline import Pipeline, make_pipeline, make_workflow, proposal_body
@@ -63,6 +64,7 @@ def test_a_key_too_long_is_422_naming_the_header(pipeline, customer):
     response = pipeline.post("/api/v1/proposals", proposal_body(), **{"Idempotency-Key": "k" * 256})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert not Proposal.objects.exists()
 
 
 def test_an_unanswered_claim_left_by_a_dead_process_is_taken_over(pipeline, customer):
@@ -90,6 +92,8 @@ def test_the_same_key_on_another_endpoint_is_a_different_request(pipeline, custo
     pipeline.post("/api/v1/proposals", proposal_body(), **KEY)
     response = pipeline.post("/api/v1/batches", {"name": "nightly", "run_id": "r1", "expected_size": 2}, **KEY)
     assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert not Batch.objects.exists()
 
 
 def test_keys_are_kept_24_hours_then_purged(pipeline):
@@ -118,7 +122,7 @@ def test_while_the_first_is_in_flight_the_second_gets_409(monkeypatch):
         return submit(**kwargs)
 
     monkeypatch.setattr(endpoint, "proposal_submit", slow_submit)
-    answers: dict[str, object] = {}
+    answers: dict[str, Any] = {}
 
     def first_request() -> None:
         try:
@@ -137,10 +141,10 @@ def test_while_the_first_is_in_flight_the_second_gets_409(monkeypatch):
     assert second.json()["errors"][0]["field"] == "Idempotency-Key"
     assert "still being processed" in second.json()["detail"]
     first = answers["first"]
-    assert first.status_code == 201  # type: ignore[attr-defined]
+    assert first.status_code == 201
     replay = pipeline.post("/api/v1/proposals", proposal_body(), **KEY)
     assert replay.status_code == 201
-    assert replay.content == first.content  # type: ignore[attr-defined]
+    assert replay.content == first.content
     assert Proposal.objects.count() == 1
 
 

@@ -88,27 +88,41 @@ def test_a_write_policy_change_is_approved_at_once_without_review(pipeline, cust
     assert approved.proposal_id == proposal.pk
 
 
+def waits_for_a_person(response) -> None:  # type: ignore[no-untyped-def]
+    assert response.json()["status"] == "pending"
+    assert Proposal.objects.get(pk=response.json()["id"]).status == ProposalStatus.PENDING
+    assert not AuditEvent.objects.filter(action="proposal.approved").exists()
+
+
 def test_a_mix_of_write_and_suggest_fields_waits_for_a_person(pipeline, customer):
     sent = proposal_body(changes={"priority": "high", "shipping_address": "1 New Street"})
-    assert pipeline.post("/api/v1/proposals", sent).json()["status"] == "pending"
+    waits_for_a_person(pipeline.post("/api/v1/proposals", sent))
 
 
 def test_write_fields_in_a_canary_workflow_are_approved_too(db, customer):
     pipeline = make_pipeline(make_workflow(stage="canary"))
-    assert pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "low"})).json()["status"] == "approved"
+    response = pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "low"}))
+    assert response.json()["status"] == "approved"
+    assert Proposal.objects.get(pk=response.json()["id"]).status == ProposalStatus.APPROVED
+    assert AuditEvent.objects.get(action="proposal.approved").approver_label == "policy (write access)"
 
 
 def test_a_two_person_field_is_never_approved_without_review(db, customer):
     pipeline = make_pipeline(make_workflow(two_person_fields=["priority"]))
-    assert pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "low"})).json()["status"] == "pending"
+    waits_for_a_person(pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "low"})))
 
 
-def test_a_shadow_workflow_records_and_never_applies(db, customer):
+def test_a_shadow_workflow_records_and_never_applies(db, customer, queued, django_capture_on_commit_callbacks):
     pipeline = make_pipeline(make_workflow(stage="shadow"))
-    response = pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "urgent"}))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "urgent"}))
     assert response.status_code == 201
     assert response.json()["status"] == "shadowed"
+    assert Proposal.objects.get().status == ProposalStatus.SHADOWED
     assert AuditEvent.objects.filter(action="proposal.shadowed").count() == 1
+    assert queued == []
+    customer.refresh_from_db()
+    assert (customer.priority, customer.version) == ("normal", 1)
 
 
 @pytest.mark.parametrize("stage", ["paused", "draft"])

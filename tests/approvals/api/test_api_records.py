@@ -60,7 +60,9 @@ def test_asking_for_an_unknown_field_is_422(pipeline, customer_with_secrets):
 
 
 def test_an_empty_fields_list_is_422(pipeline, customer_with_secrets):
-    assert pipeline.get("/api/v1/records/customer/CUS-10432?fields=,").status_code == 422
+    response = pipeline.get("/api/v1/records/customer/CUS-10432?fields=,")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "fields"
 
 
 def test_an_unknown_record_type_is_404(pipeline):

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import time
-from itertools import count
 
 import pytest
 from django.db import connection, transaction
@@ -17,19 +16,18 @@ from django.utils import timezone
 from approvals.applying.selectors import proposal_apply_wait_reason
 from approvals.intake.accounts import service_account_create
 from approvals.jobs import apply_queue, apply_send_now
-from approvals.models import FieldPolicy, FollowUp, Proposal, ProposalStatus, Stage, StopScope
+from approvals.models import FollowUp, Proposal, ProposalStatus, Stage, StopScope
 from approvals.stops.services import stop_engage, stop_release
 from approvals.workflows.rollout import CANARY_CAP_REASON
 from audit.models import AuditEvent
 from audit.services import Actor
 from records.models import Change, Customer
+from tests.helpers.approved import make_approved
 from tests.helpers.factories import BatchFactory, CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
 from tests.helpers.receiver import Receiver
 from tests.helpers.worker import engage_counting_writes, quiet_after, wait_until, writes_per_worker
 
 pytestmark = pytest.mark.worker
-
-_numbers = count(30000)
 
 
 def approve(proposal: Proposal) -> None:
@@ -42,43 +40,6 @@ def approve(proposal: Proposal) -> None:
             updated_at=timezone.now(),
         )
         apply_queue(proposal_ids=[proposal.pk])  # as every service that approves does
-
-
-def make_approved(count_: int, *, workflow=None, batch=None) -> list[int]:  # type: ignore[no-untyped-def]
-    """`count_` customers, and an approved address change for each, all in one batch."""
-    batch = batch or BatchFactory(workflow=workflow or WorkflowFactory(), expected_size=count_)
-    FieldPolicy.objects.get_or_create(
-        workflow=batch.workflow, record_type="customer", field="shipping_address", defaults={"access": "suggest"}
-    )
-    lead = UserFactory(username="lead")
-    numbers = [next(_numbers) for _ in range(count_)]
-    Customer.objects.bulk_create(
-        Customer(record_id=f"CUS-{n}", full_name=f"Customer {n}", shipping_address="4 Old Mill Lane, Leith")
-        for n in numbers
-    )
-    now = timezone.now()
-    proposals = Proposal.objects.bulk_create(
-        Proposal(
-            workflow=batch.workflow,
-            batch=batch,
-            record_type="customer",
-            record_id=f"CUS-{n}",
-            action="update",
-            changes={"shipping_address": f"{n} Harbour Road, Leith"},
-            base={"shipping_address": "4 Old Mill Lane, Leith"},
-            reason="bulk address clean-up",
-            confidence=0.9,
-            model_name="gpt-x",
-            model_version="2026-10-01",
-            prompt_version="address-update@7",
-            status=ProposalStatus.APPROVED,
-            approved_at=now,
-            decided_by=lead,
-            updated_at=now,
-        )
-        for n in numbers
-    )
-    return [p.pk for p in proposals]
 
 
 def applied_count(ids: list[int]) -> int:

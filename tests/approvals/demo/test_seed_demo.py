@@ -1,8 +1,13 @@
+from typing import Any
+
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.db import transaction
 
-from approvals.models import ServiceAccount, Workflow
-from records.models import Customer, Order, Ticket
+from approvals.demo import records as demo_records
+from approvals.models import Proposal, ServiceAccount, Workflow
+from audit.models import Artifact
+from records.models import Change, Customer, Order, Ticket
 
 
 def test_seed_demo_loads_users_records_and_workflows_once(db, settings, tmp_path, capsys):
@@ -22,9 +27,71 @@ def test_seed_demo_loads_users_records_and_workflows_once(db, settings, tmp_path
     call_command("verify_audit")
 
 
-def test_seed_demo_is_deterministic(db, settings, tmp_path):
-    import random
+def test_seed_demo_stores_the_same_demo_on_every_empty_database(db, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    first = seeded_then_rolled_back()
+    second = seeded_then_rolled_back()
+    assert len(first["customers"]) == demo_records.CUSTOMERS
+    assert first["changes"] and first["proposals"]
+    for kind in first:
+        assert second[kind] == first[kind], kind
 
-    from approvals.demo.records import customers_csv
 
-    assert customers_csv(random.Random(1)) == customers_csv(random.Random(1))
+def seeded_then_rolled_back() -> dict[str, list[tuple[Any, ...]]]:
+    """What one run of seed_demo stores, leaving the database empty again for the next run."""
+    with transaction.atomic():
+        call_command("seed_demo")
+        stored = stored_demo()
+        transaction.set_rollback(True)
+    assert not Customer.objects.exists()
+    return stored
+
+
+def stored_demo() -> dict[str, list[tuple[Any, ...]]]:
+    """Every value the demo stores that a person sees, in the order it was stored; ids and times aside."""
+    return {
+        "customers": list(
+            Customer.objects.order_by("record_id").values_list(
+                "record_id",
+                "full_name",
+                "email",
+                "phone",
+                "shipping_address",
+                "billing_status",
+                "account_status",
+                "verified",
+                "priority",
+                "sentiment",
+                "tags",
+                "support_notes",
+                "internal_notes",
+                "version",
+            )
+        ),
+        "orders": list(
+            Order.objects.order_by("record_id").values_list(
+                "record_id", "customer__record_id", "order_number", "amount", "status", "refund_status", "version"
+            )
+        ),
+        "tickets": list(
+            Ticket.objects.order_by("record_id").values_list(
+                "record_id", "customer__record_id", "subject", "status", "priority", "resolution_note", "version"
+            )
+        ),
+        "workflows": list(Workflow.objects.order_by("slug").values_list("slug", "lane", "stage")),
+        "proposals": list(
+            Proposal.objects.order_by("pk").values_list(
+                "workflow__slug", "batch__name", "record_type", "record_id", "action", "changes", "base", "status"
+            )
+        ),
+        "changes": list(
+            Change.objects.order_by("record_type", "record_id", "applied_at").values_list(
+                "record_type", "record_id", "action", "before", "after"
+            )
+        ),
+        "artifacts": list(
+            Artifact.objects.order_by("workflow_slug", "name").values_list(
+                "workflow_slug", "name", "kind", "bucket", "sha256"
+            )
+        ),
+    }

@@ -129,6 +129,8 @@ def test_a_bulk_undo_needs_a_reason(db):
     batch, _ = applied_batch(1)
     with pytest.raises(CommandError, match="say why"):
         run("--batch", str(batch.pk))
+    assert not UndoJob.objects.exists()
+    assert not Change.objects.filter(action=ChangeAction.REVERT).exists()
 
 
 def test_a_workflow_since_a_window_and_a_prompt_version(db):
@@ -153,6 +155,8 @@ def test_the_person_named_needs_the_right(db):
     UserFactory(username="agent")
     with pytest.raises(CommandError, match="you may not undo changes of"):
         run("--batch", str(batch.pk), "--reason", "not mine", "--user", "agent")
+    assert not UndoJob.objects.exists()
+    assert not Change.objects.filter(action=ChangeAction.REVERT).exists()
 
 
 def test_the_drill_passes_prints_its_timings_and_is_shown_on_the_workflows_page(db, client):

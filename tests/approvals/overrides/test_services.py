@@ -31,11 +31,6 @@ from tests.helpers.queued import Queued
 WORKER = Actor.worker("apply-worker")
 
 
-@pytest.fixture
-def on_call(db):
-    return on_call_workflow()
-
-
 def halt(batch, by):
     return stop_engage(scope=StopScope.BATCH, batch=batch, reason="bad prompt in the bulk job", actor=Actor.user(by))
 
@@ -101,6 +96,7 @@ def test_a_superuser_outside_the_duty_group_is_refused(on_call):
     halt(batch, on_call.lead)
     with time_machine.travel(NIGHT, tick=False), pytest.raises(NotAllowed):
         override_grant(user=on_call.owner, block="stop_switch", scope="batch", batch=batch, reason=REASON)
+    assert not Override.objects.exists()
 
 
 @pytest.mark.parametrize("reason", ["", "   ", "ok", "too short", "         x"])
@@ -210,6 +206,7 @@ def test_granting_with_nothing_stopped_is_refused(on_call):
     batch = on_call.batch()
     with time_machine.travel(NIGHT, tick=False), pytest.raises(InvalidTransition, match="nothing to override"):
         grant_batch_override(on_call, batch)
+    assert not Override.objects.exists()
 
 
 def test_a_second_override_of_the_same_block_is_refused_while_the_first_runs(on_call):
@@ -219,6 +216,7 @@ def test_a_second_override_of_the_same_block_is_refused_while_the_first_runs(on_
         grant_batch_override(on_call, batch, minutes=30)
         with pytest.raises(InvalidTransition, match="ops already overrides this until 22:30:00 UTC"):
             grant_batch_override(on_call, batch)
+    assert Override.objects.get().expires_at == NIGHT + timedelta(minutes=30)
     with time_machine.travel(NIGHT + timedelta(minutes=30), tick=False):
         assert grant_batch_override(on_call, batch)
 
@@ -311,6 +309,7 @@ def test_canary_cap_holds_until_an_override_lifts_it(db):
 def test_a_canary_override_is_refused_for_a_workflow_that_is_not_in_canary(on_call):
     with time_machine.travel(NIGHT, tick=False), pytest.raises(InvalidTransition, match="not in canary"):
         override_grant(user=on_call.ops, block="canary_cap", scope="workflow", workflow=on_call.workflow, reason=REASON)
+    assert not Override.objects.exists()
 
 
 def test_after_hours_the_ops_manager_may_decide_a_proposal_waiting_for_the_leads_with_an_override(on_call):
@@ -337,6 +336,8 @@ def test_in_the_day_the_leads_decide_and_no_after_hours_override_is_granted(on_c
         override_grant(
             user=on_call.lead, block="after_hours_approval", scope="proposal", proposal=waiting, reason=REASON
         )
+    assert not Override.objects.exists()
+    assert "override.granted" not in actions()
 
 
 def test_an_after_hours_override_names_one_proposal(on_call):
@@ -344,6 +345,7 @@ def test_an_after_hours_override_names_one_proposal(on_call):
         override_grant(
             user=on_call.ops, block="after_hours_approval", scope="workflow", workflow=on_call.workflow, reason=REASON
         )
+    assert not Override.objects.exists()
 
 
 def test_a_person_writes_over_a_conflict_only_with_an_override(on_call):
@@ -406,6 +408,8 @@ def test_the_granter_does_not_review_their_own_override(on_call):
         mine = override_grant(user=on_call.lead, block="stop_switch", scope="batch", batch=batch, reason=REASON)
         with pytest.raises(NotAllowed, match="another approver reviews it"):
             override_acknowledge(override=mine, user=on_call.lead)
+    mine.refresh_from_db()
+    assert (mine.review, mine.reviewed_by) == (OverrideReview.PENDING, None)
 
 
 def test_every_step_of_an_override_is_in_the_trail(on_call):

@@ -19,11 +19,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def on_call(db):
-    return on_call_workflow()
-
-
-@pytest.fixture
 def halted(on_call):
     batch = on_call.batch(name="address sweep")
     for _ in range(3):
@@ -114,6 +109,8 @@ def test_the_lead_posting_at_night_is_refused_plainly(client, on_call, halted):
     assert "ops-managers is on override duty until 2026-11-30 08:00 UTC; you are not in that group" in (
         response.content.decode()
     )
+    assert not Override.objects.exists()
+    assert not AuditEvent.objects.filter(action="override.granted").exists()
 
 
 def test_a_target_the_user_may_not_see_is_not_found(client, on_call, halted):
@@ -126,8 +123,13 @@ def test_revoking_from_the_banner_brings_the_block_back(client, on_call, halted)
     with time_machine.travel(NIGHT, tick=False):
         override = override_grant(user=on_call.ops, block="stop_switch", scope="batch", batch=halted, reason=REASON)
         response = as_user(client, on_call.ops).post(reverse("override-revoke", args=[override.pk]), follow=True)
+        page = client.get(reverse("blocked")).content.decode()
     assert "revoked: the block is back" in response.content.decode()
     assert AuditEvent.objects.filter(action="override.revoked").count() == 1
+    override.refresh_from_db()
+    assert (override.revoked_at, override.revoked_by) == (NIGHT, on_call.ops)
+    assert "Override active:" not in page
+    assert '<button type="submit" class="danger">Override</button>' in page
 
 
 def make_blocks(on_call, size):
@@ -198,6 +200,8 @@ def test_flagging_needs_a_note_and_says_so_in_the_row(client, on_call, halted):
     client = as_user(client, on_call.lead)
     refused = client.post(reverse("override-flag", args=[override.pk]), {"note": "hm"}, **HTMX).content.decode()
     assert "note: write at least 10 characters saying what is wrong" in refused
+    override.refresh_from_db()
+    assert override.review == OverrideReview.PENDING
     flagged = client.post(
         reverse("override-flag", args=[override.pk]), {"note": "Batch was not fixed yet"}, **HTMX
     ).content.decode()
@@ -215,6 +219,8 @@ def test_ops_cannot_review_and_sees_no_buttons(client, on_call, halted):
     assert "Acknowledge</button>" not in client.get(reverse("override-review")).content.decode()
     response = client.post(reverse("override-acknowledge", args=[override.pk]), follow=True)
     assert "only the approver group of address-updates reviews its overrides" in response.content.decode()
+    override.refresh_from_db()
+    assert (override.review, override.reviewed_by) == (OverrideReview.PENDING, None)
 
 
 def test_the_morning_review_runs_a_fixed_number_of_queries(client, on_call, django_assert_num_queries):

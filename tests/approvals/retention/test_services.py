@@ -103,7 +103,12 @@ def test_the_workflow_owner_is_not_the_rule_owner_when_another_is_named(owner, w
     rule = RetentionRuleFactory(workflow=workflow, kind="cache", owner=keeper)
     with pytest.raises(NotAllowed):
         retention_rule_change(rule=rule, user=owner, window=timedelta(hours=1))
+    rule.refresh_from_db()
+    assert rule.window == timedelta(days=7)
     retention_rule_change(rule=rule, user=keeper, window=timedelta(hours=1))
+    rule.refresh_from_db()
+    assert rule.window == timedelta(hours=1)
+    assert AuditEvent.objects.get(action="retention.changed").actor_label == "dpo"
 
 
 @pytest.mark.parametrize(
@@ -114,6 +119,8 @@ def test_a_bad_window_is_refused_naming_the_field(owner, prompt_rule, window, me
     with pytest.raises(ValidationFailed, match=message) as refused:
         retention_rule_change(rule=prompt_rule, user=owner, window=window)
     assert refused.value.field == "window"
+    prompt_rule.refresh_from_db()
+    assert prompt_rule.window == timedelta(days=7)
 
 
 def test_a_shorter_rule_shortens_what_is_already_stored(owner, prompt_rule):
@@ -276,18 +283,23 @@ def test_a_zero_training_rule_means_no_copy_may_be_kept(workflow, output_rule, l
 def test_no_training_rule_means_no_copy(prompt_rule, lead):
     with pytest.raises(ValidationFailed, match="has no training rule for prompt"):
         training_copy_request(artifact=ArtifactFactory.create(rule=prompt_rule), user=lead)
+    assert not TrainingCopyRequest.objects.exists()
+    assert not Artifact.objects.filter(bucket="training").exists()
 
 
 def test_a_flagged_artifact_is_never_copied_for_training(output_rule, training_rule, lead):
     artifact = ArtifactFactory.create(rule=output_rule, flagged_fields=["customer.email"])
     with pytest.raises(ValidationFailed, match=r"may not read \(customer.email\)"):
         training_copy_request(artifact=artifact, user=lead)
+    assert not TrainingCopyRequest.objects.exists()
+    assert not Artifact.objects.filter(bucket="training").exists()
 
 
 def test_someone_who_cannot_see_the_workflow_cannot_ask(output_rule, training_rule):
     stranger = UserFactory(username="stranger")
     with pytest.raises(NotAllowed):
         training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=stranger)
+    assert not TrainingCopyRequest.objects.exists()
 
 
 def test_one_request_and_one_copy_per_artifact(output_rule, training_rule, owner, lead):
@@ -298,6 +310,8 @@ def test_one_request_and_one_copy_per_artifact(output_rule, training_rule, owner
     training_copy_decide(request=request, owner=owner, approve=True)
     with pytest.raises(InvalidTransition, match="already has a training copy"):
         training_copy_request(artifact=artifact, user=lead)
+    assert TrainingCopyRequest.objects.filter(artifact_id=artifact.pk).count() == 1
+    assert Artifact.objects.filter(bucket="training", copied_from=artifact.pk).count() == 1
 
 
 def test_an_expired_artifact_cannot_be_asked_for(output_rule, training_rule, lead):
@@ -305,3 +319,4 @@ def test_an_expired_artifact_cannot_be_asked_for(output_rule, training_rule, lea
     artifact = ArtifactFactory.create(rule=output_rule, created_at=past)
     with pytest.raises(NotFound, match="expired or was purged"):
         training_copy_request(artifact=artifact, user=lead)
+    assert not TrainingCopyRequest.objects.exists()

@@ -89,6 +89,8 @@ def test_without_javascript_an_edit_redirects_back(client, owner, workflow, prom
     response = client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "1h"}, follow=True)
     assert response.redirect_chain == [(_url(workflow), 302)]
     assert "now keeps artifacts for 1h" in response.content.decode()
+    prompt_rule.refresh_from_db()
+    assert prompt_rule.window == timedelta(hours=1)
 
 
 def test_a_bad_window_is_refused_naming_the_field(client, owner, workflow, prompt_rule):
@@ -98,6 +100,7 @@ def test_a_bad_window_is_refused_naming_the_field(client, owner, workflow, promp
     assert "window: &#x27;forever&#x27; is not a window such as 30s" in response.content.decode()
     prompt_rule.refresh_from_db()
     assert prompt_rule.window == timedelta(minutes=2)
+    assert not AuditEvent.objects.filter(action="retention.changed").exists()
 
 
 def test_a_non_owner_edit_is_refused(client, lead, workflow, prompt_rule):
@@ -110,6 +113,10 @@ def test_a_non_owner_edit_is_refused(client, lead, workflow, prompt_rule):
     htmx = client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "0d"}, headers={"HX-Request": "true"})
     assert htmx.status_code == 200
     assert 'role="alert"' in htmx.content.decode()
+    assert "only the rule&#x27;s owner, owner, may change" in htmx.content.decode()
+    prompt_rule.refresh_from_db()
+    assert prompt_rule.window == timedelta(minutes=2)
+    assert not AuditEvent.objects.filter(action="retention.changed").exists()
 
 
 def test_tombstones_appear_once_artifacts_are_purged(client, owner, workflow, prompt_rule):

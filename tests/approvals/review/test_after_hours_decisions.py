@@ -18,11 +18,6 @@ from tests.helpers.queued import Queued
 
 
 @pytest.fixture
-def on_call(db):
-    return on_call_workflow()
-
-
-@pytest.fixture
 def waiting(on_call):
     return on_call.proposal(status=ProposalStatus.PENDING)
 

@@ -15,16 +15,11 @@ from audit.services import Actor
 from core.errors import InvalidTransition, NotAllowed
 from records.models import Change, Customer
 from tests.helpers.factories import CustomerFactory, UserFactory
-from tests.helpers.overrides import NIGHT, REASON, after_hours_now, on_call_workflow
+from tests.helpers.overrides import NIGHT, REASON, after_hours_now
 from tests.helpers.queued import Queued
 from tests.helpers.worker import wait_until
 
 WORKER = "worker@test/1"
-
-
-@pytest.fixture
-def on_call(db):
-    return on_call_workflow()
 
 
 def in_conflict(on_call, **kwargs):
@@ -70,11 +65,15 @@ def test_under_a_conflict_override_the_proposed_value_is_written_over_the_curren
 
 
 def test_without_an_override_nobody_writes_over_a_conflict(on_call):
-    proposal, _ = in_conflict(on_call)
+    proposal, customer = in_conflict(on_call)
     with time_machine.travel(NIGHT, tick=False), pytest.raises(NotAllowed, match="needs a conflict override"):
         proposal_force_apply(proposal=proposal, user=on_call.ops, expected_version=2)
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.CONFLICT
+    assert not AuditEvent.objects.filter(action="proposal.forced").exists()
+    customer.refresh_from_db()
+    assert (customer.shipping_address, customer.version) == ("9 New Street, Leith", 2)
+    assert not Change.objects.filter(proposal_id=proposal.pk).exists()
 
 
 def test_only_someone_on_duty_or_who_granted_it_uses_the_override(on_call):
@@ -94,7 +93,9 @@ def test_the_person_who_asked_cannot_write_it_over_the_record(on_call):
         grant(on_call, proposal, user=second)
         with pytest.raises(NotAllowed, match="You asked for this change"):
             proposal_force_apply(proposal=proposal, user=on_call.ops, expected_version=2)
-    assert not AuditEvent.objects.filter(action="override.used").exists()
+    assert not AuditEvent.objects.filter(action__in=["override.used", "proposal.forced"]).exists()
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.CONFLICT
 
 
 def test_if_the_record_changed_again_since_the_person_looked_nothing_happens(on_call):

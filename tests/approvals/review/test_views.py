@@ -105,7 +105,7 @@ def _queue_of(workflow, size: int) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("size", [3, 40])
 def test_the_queue_page_runs_a_fixed_number_of_queries(client, workflow, lead, django_assert_num_queries, size):
     _queue_of(workflow, size)
-    first = Proposal.objects.order_by("id").first()
+    first = Proposal.objects.earliest("id")
     ProposalFactory(workflow=workflow, record_id=first.record_id).approvals.create(user=UserFactory())
     client.force_login(lead)
     # session, user, reviewable workflows, counts per workflow, rows, their approvals, batches with pending work,
@@ -282,6 +282,13 @@ def test_without_javascript_a_decision_is_a_post_and_a_redirect(client, workflow
     assert f"Rejected the update of {first.record_id}." in page
     response = client.post(reverse("review-approve", args=[second.pk]), {"revision": "1"})
     assert response["Location"] == reverse("review-queue")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.decision_note, second.status) == (
+        ProposalStatus.REJECTED,
+        "wrong customer",
+        ProposalStatus.APPROVED,
+    )
 
 
 def test_the_last_decision_over_htmx_says_the_queue_is_clear(client, workflow, lead):
@@ -289,6 +296,8 @@ def test_the_last_decision_over_htmx_says_the_queue_is_clear(client, workflow, l
     client.force_login(lead)
     response = client.post(reverse("review-reject", args=[proposal.pk]), {"reason": "duplicate"}, **HTMX)
     assert "Nothing left for you to decide here" in response.content.decode()
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.REJECTED
     assert response["HX-Push-Url"] == reverse("review-queue")
     assert "proposalDecided" in response["HX-Trigger"]
 
@@ -313,6 +322,8 @@ def test_a_stale_page_or_a_second_decision_is_refused_plainly(client, workflow, 
     response = client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "1"}, **HTMX)
     assert response.status_code == 409
     assert "changed since you opened it; look at it again before deciding" in response.content.decode()
+    proposal.refresh_from_db()
+    assert (proposal.status, proposal.revision) == (ProposalStatus.PENDING, 2)
     client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "2"}, **HTMX)
     client.force_login(second_lead)
     response = client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "3"})
@@ -320,6 +331,9 @@ def test_a_stale_page_or_a_second_decision_is_refused_plainly(client, workflow, 
     html = response.content.decode()
     assert "was already approved by Dana Lee; nothing was changed" in html
     assert "<html" in html  # without htmx the whole page comes back, with the message
+    proposal.refresh_from_db()
+    assert (proposal.status, proposal.decided_by) == (ProposalStatus.APPROVED, lead)
+    assert AuditEvent.objects.filter(action="proposal.approved", proposal_id=proposal.pk).count() == 1
 
 
 def test_a_direct_post_by_the_requester_is_refused(client, workflow, agent):

@@ -1,6 +1,6 @@
 import pytest
 
-from approvals.models import StopScope
+from approvals.models import StopScope, StopSwitch
 from approvals.stops.selectors import stop_covering
 from approvals.stops.services import stop_engage, stop_release
 from audit.models import AuditEvent
@@ -29,14 +29,18 @@ def test_reason_is_required_and_double_engage_is_refused(db):
     workflow = WorkflowFactory()
     with pytest.raises(ValidationFailed, match="reason"):
         stop_engage(scope=StopScope.WORKFLOW, workflow=workflow, reason=" ", actor=Actor.system())
+    assert not StopSwitch.objects.exists()
     stop_engage(scope=StopScope.WORKFLOW, workflow=workflow, reason="first", actor=Actor.system("cli"))
     with pytest.raises(InvalidTransition, match="already engaged by cli"):
         stop_engage(scope=StopScope.WORKFLOW, workflow=workflow, reason="second", actor=Actor.system())
+    assert list(StopSwitch.objects.values_list("reason", flat=True)) == ["first"]
+    assert AuditEvent.objects.filter(action="stop.engaged").count() == 1
 
 
 def test_the_global_stop_is_named_first_when_several_cover_a_batch(db):
     batch = BatchFactory()
     stop_engage(scope=StopScope.BATCH, batch=batch, reason="bad run", actor=Actor.system())
-    assert stop_covering(workflow_id=batch.workflow_id, batch_id=batch.pk).scope == StopScope.BATCH
+    covering = stop_covering(workflow_id=batch.workflow_id, batch_id=batch.pk)
+    assert covering is not None and covering.scope == StopScope.BATCH
     everything = stop_engage(scope=StopScope.GLOBAL, reason="incident", actor=Actor.system())
     assert stop_covering(workflow_id=batch.workflow_id, batch_id=batch.pk, lock=True) == everything

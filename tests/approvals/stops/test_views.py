@@ -82,11 +82,15 @@ def test_an_approver_stops_their_own_workflow_and_batch_only(client, approver):
     form = client.get(reverse("stop-new"), {"workflow": own.slug}).content.decode()
     assert "Everything" not in form
     assert 'value="refund-notes"' not in form
-    assert client.post(reverse("stop-new"), {"scope": "global", "reason": "x" * 5, "confirm": "on"}).status_code == 422
+    refused = client.post(reverse("stop-new"), {"scope": "global", "reason": "x" * 5, "confirm": "on"})
+    assert refused.status_code == 422
+    assert "global is not one of the available choices" in refused.content.decode()
     refused = client.post(
         reverse("stop-new"), {"scope": "workflow", "workflow": other.slug, "reason": "nope", "confirm": "on"}
     )
     assert refused.status_code == 422
+    assert "That choice is not one of the available choices" in refused.content.decode()
+    assert not StopSwitch.objects.exists()
     other_batch = BatchFactory(workflow=other)
     refused = client.post(
         reverse("stop-new"), {"scope": "batch", "batch": other_batch.pk, "reason": "nope", "confirm": "on"}
@@ -126,9 +130,11 @@ def test_an_approver_cannot_release_a_global_stop(client, ops, approver):
     switch = StopSwitch.objects.get()
     client.login(username="lead", password="lead")
     assert ">Release</button>" not in client.get(reverse("workflow-list")).content.decode()
-    client.post(reverse("stop-release", args=[switch.pk]))
+    response = client.post(reverse("stop-release", args=[switch.pk]), follow=True)
+    assert "you may not release the stop switch for everything" in response.content.decode()
     switch.refresh_from_db()
     assert switch.released_at is None
+    assert not AuditEvent.objects.filter(action="stop.released").exists()
 
 
 def test_stop_and_release_from_the_command_line(db, capsys):
@@ -146,7 +152,7 @@ def test_stop_and_release_from_the_command_line(db, capsys):
     call_command("release", "--workflow", "address-updates", "--user", "ops")
     assert "Released workflow address-updates." in capsys.readouterr().out
     switch.refresh_from_db()
-    assert switch.released_by.username == "ops"
+    assert switch.released_by is not None and switch.released_by.username == "ops"
     with pytest.raises(CommandError, match="no stop switch is engaged for global"):
         call_command("release", "--all", "--user", "ops")
     with pytest.raises(CommandError, match="no workflow 'nope'"):

@@ -111,7 +111,7 @@ def test_posting_a_conflicting_field_writes_nothing_and_shows_the_record_now(cli
 
 def test_a_merge_whose_duplicate_changed_since_cannot_be_undone_from_the_page(client, ops):
     survivor, duplicate = CustomerFactory(), CustomerFactory()
-    OrderFactory(customer=duplicate)
+    order = OrderFactory(customer=duplicate)
     merge = change_merge(
         duplicate=RecordRef("customer", duplicate.record_id),
         survivor=RecordRef("customer", survivor.record_id),
@@ -121,6 +121,12 @@ def test_a_merge_whose_duplicate_changed_since_cannot_be_undone_from_the_page(cl
     html = client.get(reverse("change-undo", args=[merge.id])).content.decode()
     assert "It changed since: undoing would overwrite later changes." in html
     assert ">Undo</button>" not in html
+    response = client.post(reverse("change-undo", args=[merge.id]), {"field": ["archived"]})
+    assert response.status_code == 422
+    assert "Nothing can be undone; leave the record alone." in response.content.decode()
+    assert not Change.objects.filter(action=ChangeAction.REVERT).exists()
+    order.refresh_from_db()
+    assert order.customer == survivor
 
 
 def test_without_the_right_there_is_no_button_and_a_post_is_refused(db, client):
@@ -147,7 +153,7 @@ def test_an_undone_change_links_to_its_undo_which_can_be_undone(client, ops):
     assert "undoing this puts that change back" in html and ">Undo</button>" in html
     client.post(reverse("change-undo", args=[revert.id]), {"field": ["shipping_address", "priority"]})
     assert Customer.objects.get(record_id=change.record_id).shipping_address == "12 Harbour Road, Leith"
-    assert Proposal.objects.get(pk=change.proposal_id).status == ProposalStatus.APPLIED
+    assert Proposal.objects.get(change_id=change.id).status == ProposalStatus.APPLIED
 
 
 def applied_batch(size: int, *, conflict_at: int | None = None):  # type: ignore[no-untyped-def]
@@ -187,7 +193,12 @@ def test_the_bulk_page_refuses_a_bad_selection_naming_the_field(client, ops):
     assert response.status_code == 422
     assert "Batch number: there is no batch 999" in response.content.decode()
     response = client.get(reverse("undo-bulk"), {"scope": "workflow"})
+    assert response.status_code == 422
     assert "Since: say from when its changes are undone" in response.content.decode()
+    response = client.post(reverse("undo-bulk"), {"scope": "batch", "batch": 999, "reason": "bad sweep"})
+    assert response.status_code == 422
+    assert "Batch number: there is no batch 999" in response.content.decode()
+    assert not UndoJob.objects.exists()
 
 
 def test_the_job_page_polls_while_running_and_stops_polling_when_done(client, ops, django_assert_num_queries):

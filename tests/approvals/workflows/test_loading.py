@@ -56,7 +56,8 @@ def _with(**changes):
 def test_loads_workflow_policies_groups_and_retention(owner, tmp_path):
     _load(tmp_path, WORKFLOW)
     workflow = Workflow.objects.get(slug="address-updates")
-    assert workflow.approver_group.name == "support-leads"
+    assert workflow.approver_group is not None and workflow.approver_group.name == "support-leads"
+    assert workflow.override_after_hours_group is not None
     assert workflow.override_after_hours_group.name == "ops-managers"
     assert workflow.override_max_minutes == 240
     assert {(p.field, p.access) for p in workflow.policies.all()} == {
@@ -161,6 +162,7 @@ def test_unreadable_yaml_and_missing_file(db, tmp_path):
         call_command("load_workflows", str(path))
     with pytest.raises(CommandError, match="no such file"):
         call_command("load_workflows", str(tmp_path / "absent.yaml"))
+    assert not Workflow.objects.exists()
 
 
 def test_the_demo_file_loads(db):

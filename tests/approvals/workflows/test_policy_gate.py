@@ -14,7 +14,7 @@ from approvals.workflows.selectors import write_policies
 from audit.models import AuditEvent
 from core.errors import NotAllowed
 from records.models import Change, Customer
-from tests.helpers.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.helpers.factories import CustomerFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory
 
 WORKER = "worker@test/1"
 
@@ -118,9 +118,10 @@ def test_a_chunk_reads_the_policies_once_and_fails_only_what_they_refuse(db):
 
 def test_a_lead_cannot_approve_what_the_workflow_may_no_longer_change_but_can_reject_it(queued, db):
     lead = UserFactory(username="lead")
-    workflow = WorkflowFactory()
-    workflow.approver_group.user_set.add(lead)
-    assign_perm("approvals.review_workflow", workflow.approver_group, workflow)
+    leads = GroupFactory()
+    workflow = WorkflowFactory(approver_group=leads)
+    leads.user_set.add(lead)
+    assign_perm("approvals.review_workflow", leads, workflow)
     proposal = ProposalFactory(workflow=workflow)
     narrow(workflow, "shipping_address", "read")
     message = f"workflow {workflow.slug} may no longer change customer.shipping_address; reject proposal {proposal.pk}"

@@ -65,6 +65,8 @@ def test_update_refuses_a_stale_version(db):
     with pytest.raises(VersionMismatch), transaction.atomic():
         change_update(ref=_ref(customer), values={"priority": "high"}, origin=ORIGIN, expected_version=3)
     assert not Change.objects.exists()
+    customer.refresh_from_db()
+    assert (customer.priority, customer.version) == ("normal", 1)
 
 
 def test_archive_and_delete_are_soft_and_restorable(db):

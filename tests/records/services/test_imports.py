@@ -62,3 +62,4 @@ def test_unknown_record_type_and_missing_file(db, tmp_path):
         call_command("import_records", "invoice", str(_write(tmp_path, "record_id\n")))
     with pytest.raises(CommandError, match="no such file"):
         call_command("import_records", "customer", str(tmp_path / "missing.csv"))
+    assert not Customer.objects.exists()

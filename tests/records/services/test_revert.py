@@ -225,7 +225,9 @@ def test_a_run_undoes_several_changes_to_one_record_newest_first(db):
     assert [r.outcome for r in results] == [RevertOutcome.REVERTED, RevertOutcome.REVERTED]
     customer.refresh_from_db()
     assert (customer.shipping_address, customer.version) == ("first", 5)
-    assert [(r.revert.version_before, r.revert.version_after) for r in results] == [(3, 4), (4, 5)]
+    reverts = Change.objects.filter(action=ChangeAction.REVERT).order_by("version_before")
+    assert [r.revert for r in results] == list(reverts)
+    assert [(r.version_before, r.version_after) for r in reverts] == [(3, 4), (4, 5)]
 
 
 def test_oldest_first_the_older_change_is_a_conflict(db):
