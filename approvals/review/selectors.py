@@ -13,7 +13,7 @@ from approvals.review.rights import Reviewable, Viewer, needs_two_approvals, req
 from approvals.workflows.selectors import write_policy
 from records.catalogue import RECORD_TYPES, FieldSpec, Kind
 from records.models import Change, Order, Ticket
-from records.store import RecordRef, RecordState, get_store
+from records.store import RecordRef, RecordState, fetch_refs
 
 RECENT_CHANGES = 5
 
@@ -110,8 +110,7 @@ def merge_view(*, proposal: Proposal) -> MergeView:
 
     The survivor keeps its own values, except where the proposal names a value for a field.
     """
-    store = get_store()
-    states = store.fetch_refs(
+    states = fetch_refs(
         [RecordRef(proposal.record_type, proposal.record_id), RecordRef(proposal.record_type, proposal.merge_into)]
     )
     duplicate = states.get(RecordRef(proposal.record_type, proposal.record_id))
@@ -239,7 +238,7 @@ def proposal_review_detail(
         merge = merge_view(proposal=proposal)
         state = merge.duplicate
     else:
-        state = get_store().fetch_refs([ref]).get(ref)
+        state = fetch_refs([ref]).get(ref)
     rows = field_rows(proposal=proposal, state=state) if proposal.action == Action.UPDATE else []
     record_rows: list[FieldRow] = []
     if proposal.action in (Action.ARCHIVE, Action.DELETE) and state is not None and record_type is not None:

@@ -45,7 +45,7 @@ from audit.models import AuditEvent
 from audit.services import Actor, EventData, audit_record, audit_record_many, audit_verify_chain
 from records.models import Change, ChangeAction, Customer, Order, Ticket
 from records.selectors import changes_undone, record_state_at
-from records.store import RecordRef, get_store
+from records.store import RecordRef, snapshot_refs
 
 DRILL_WORKFLOW = "rollback-drill"
 # The customer fields the drill's updates change; a person approves each, so `suggest` is enough.
@@ -102,7 +102,7 @@ def _drill_workflow(owner: User) -> Workflow:
 
 def _exact(refs: list[RecordRef]) -> dict[RecordRef, bytes]:
     """Each record's values and visibility as canonical JSON bytes (the version moves on by design)."""
-    found = get_store().snapshot_many(refs)
+    found = snapshot_refs(refs)
     return {
         ref: json.dumps(
             {
@@ -268,7 +268,7 @@ def _verify_trail(
 
 
 def _flags(refs: list[RecordRef]) -> dict[RecordRef, dict[str, Any]]:
-    found = get_store().snapshot_many(refs)
+    found = snapshot_refs(refs)
     return {
         ref: {
             "values": found[ref]["values"],
