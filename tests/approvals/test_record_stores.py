@@ -57,12 +57,21 @@ def _pipeline(workflow, **policies: str):  # type: ignore[no-untyped-def]
     return make_pipeline(workflow)
 
 
-def _review_page(lead, submitted) -> str:  # type: ignore[no-untyped-def]
+def _submitted_reviewed_approved_applied(pipeline, body, lead, *, on_review_screen: str) -> Proposal:  # type: ignore[no-untyped-def]
+    """Submit `body` through the API; the lead sees `on_review_screen`, read from the store, and approves;
+    the worker applies it."""
+    submitted = pipeline.post("/api/v1/proposals", body)
+    assert submitted.status_code == 201, submitted.content
     client = Client()
     client.force_login(lead)
-    response = client.get(submitted.json()["review_url"])
-    assert response.status_code == 200
-    return response.content.decode()
+    page = client.get(submitted.json()["review_url"])
+    assert page.status_code == 200
+    assert on_review_screen in page.content.decode()
+    proposal = Proposal.objects.get(pk=submitted.json()["id"])
+    proposal_approve(proposal=proposal, reviewer=lead)
+    [result] = proposals_apply(proposal_ids=[proposal.pk], worker=WORKER)
+    assert result.outcome == Outcome.APPLIED, result.detail
+    return proposal
 
 
 def test_an_update_to_a_record_held_elsewhere_is_applied_and_undone_through_the_gate(workflow, lead, ops, memory):
@@ -73,14 +82,8 @@ def test_an_update_to_a_record_held_elsewhere_is_applied_and_undone_through_the_
         {"full_name": "Maria Lopez", "shipping_address": "4 Old Mill Lane, Leith"},
     )
 
-    submitted = pipeline.post("/api/v1/proposals", proposal_body(follow_ups=...))
-    assert submitted.status_code == 201, submitted.content
-    proposal = Proposal.objects.get(pk=submitted.json()["id"])
-    assert "4 Old Mill Lane, Leith" in _review_page(lead, submitted)
-    proposal_approve(proposal=proposal, reviewer=lead)
-
-    [result] = proposals_apply(proposal_ids=[proposal.pk], worker=WORKER)
-    assert result.outcome == Outcome.APPLIED, result.detail
+    body = proposal_body(follow_ups=...)
+    proposal = _submitted_reviewed_approved_applied(pipeline, body, lead, on_review_screen="4 Old Mill Lane, Leith")
     held = memory.fetch(MARIA)
     assert (held.version, held.values["shipping_address"]) == (2, "12 Harbour Road, Leith")
     change = Change.objects.get(proposal_id=proposal.pk)
@@ -109,14 +112,7 @@ def test_a_merge_of_records_held_elsewhere_moves_their_orders_and_unmerges(workf
     body = proposal_body(
         record_id="CUS-10433", action="merge", merge_into="CUS-10432", changes=..., base={}, follow_ups=...
     )
-    submitted = pipeline.post("/api/v1/proposals", body)
-    assert submitted.status_code == 201, submitted.content
-    proposal = Proposal.objects.get(pk=submitted.json()["id"])
-    assert "1 order (ORD-50001)" in _review_page(lead, submitted)
-    proposal_approve(proposal=proposal, reviewer=lead)
-
-    [result] = proposals_apply(proposal_ids=[proposal.pk], worker=WORKER)
-    assert result.outcome == Outcome.APPLIED, result.detail
+    proposal = _submitted_reviewed_approved_applied(pipeline, body, lead, on_review_screen="1 order (ORD-50001)")
     order = RecordRef("order", "ORD-50001")
     assert (memory.fetch(order).values["customer"], memory.fetch(order).version) == ("CUS-10432", 2)
     assert memory.fetch(RecordRef("customer", "CUS-10433")).archived
