@@ -66,7 +66,7 @@ def seed() -> str:
     from approvals.intake.accounts import service_account_create
     from approvals.models import FieldPolicy, Workflow
     from audit.services import Actor
-    from records.models import Customer
+    from records.store import get_store
 
     call_command("migrate", verbosity=0)
     user_model = get_user_model()
@@ -83,9 +83,12 @@ def seed() -> str:
     )
     for field, access in (("full_name", "read"), ("shipping_address", "suggest"), ("priority", "write")):
         FieldPolicy.objects.create(workflow=workflow, record_type="customer", field=field, access=access)
-    Customer.objects.bulk_create(
-        Customer(record_id=f"CUS-{10001 + n}", full_name=f"Customer {n}", shipping_address=f"{n} Old Mill Lane")
-        for n in range(CUSTOMERS)
+    get_store("customer").create_many(
+        "customer",
+        [
+            (f"CUS-{10001 + n}", {"full_name": f"Customer {n}", "shipping_address": f"{n} Old Mill Lane"})
+            for n in range(CUSTOMERS)
+        ],
     )
     return service_account_create(workflow=workflow, name="bench", actor=Actor.system("bench")).token
 

@@ -271,7 +271,7 @@ def _run(url: str, args: argparse.Namespace) -> int:
     from approvals.models import Proposal, RetentionRule, Workflow
     from audit.services import Actor
     from bench.serve import start_server, stop_server
-    from records.models import Customer
+    from records.store import RecordRef, get_store
 
     call_command("migrate", verbosity=0)
     owner = get_user_model().objects.create_user(username="owner")
@@ -279,7 +279,10 @@ def _run(url: str, args: argparse.Namespace) -> int:
     rule = RetentionRule.objects.create(
         workflow=workflow, kind="prompt", bucket="live", window=timedelta(minutes=2), owner=owner
     )
-    customer = Customer.objects.create(record_id="CUS-10001", full_name="Maria Lopez")
+    customer = RecordRef("customer", "CUS-10001")
+    get_store(customer.record_type).create_many(
+        customer.record_type, [(customer.record_id, {"full_name": "Maria Lopez"})]
+    )
     Proposal.objects.bulk_create(
         [
             Proposal(

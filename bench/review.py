@@ -83,7 +83,7 @@ def create_people_and_workflows():  # type: ignore[no-untyped-def]
     from guardian.shortcuts import assign_perm
 
     from approvals.models import FieldPolicy, Workflow
-    from records.models import Customer
+    from records.store import get_store
 
     leads = Group.objects.create(name="bench-leads")
     reviewer = User.objects.create_user(REVIEWER, password=REVIEWER, first_name="Dana", last_name="Lee")
@@ -102,19 +102,21 @@ def create_people_and_workflows():  # type: ignore[no-untyped-def]
         )
         workflows.append(workflow)
     hidden = Workflow.objects.create(slug="bench-hidden", name="Not for the leads", owner=owner, lane="write")
-    Customer.objects.bulk_create(
+    get_store("customer").create_many(
+        "customer",
         [
-            Customer(
-                record_id=f"CUS-{100000 + n}",
-                full_name=f"Customer {n}",
-                email=f"customer{n}@example.com",
-                phone=f"+44 7700 9{n:05d}",
-                shipping_address=f"{n % 90 + 1} Old Mill Lane, Leith",
-                support_notes="Prefers email.",
+            (
+                f"CUS-{100000 + n}",
+                {
+                    "full_name": f"Customer {n}",
+                    "email": f"customer{n}@example.com",
+                    "phone": f"+44 7700 9{n:05d}",
+                    "shipping_address": f"{n % 90 + 1} Old Mill Lane, Leith",
+                    "support_notes": "Prefers email.",
+                },
             )
             for n in range(CUSTOMERS)
         ],
-        batch_size=2000,
     )
     return reviewer, workflows, hidden
 

@@ -192,10 +192,12 @@ def raw_loop(url: str, batch_id: int) -> tuple[float, int]:
 
 def restored(batch_id: int) -> tuple[int, int]:
     """(customers of the batch back at the old address, revert changes stored for the batch)."""
-    from records.models import Change, Customer
+    from records.models import Change
+    from records.store import get_store
 
-    record_ids = Change.objects.filter(batch_id=batch_id, action="update").values("record_id")
-    back = Customer.objects.filter(record_id__in=record_ids, shipping_address=OLD_ADDRESS, version=3).count()
+    record_ids = Change.objects.filter(batch_id=batch_id, action="update").values_list("record_id", flat=True)
+    states = get_store("customer").fetch_many("customer", record_ids, ["shipping_address"]).values()
+    back = sum(1 for state in states if state.values["shipping_address"] == OLD_ADDRESS and state.version == 3)
     return back, Change.objects.filter(batch_id=batch_id, action="revert").count()
 
 

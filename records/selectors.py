@@ -122,7 +122,11 @@ def record_state_at(*, ref: RecordRef, at: datetime, current: RecordState | None
     each one replaced. A Change applied exactly at `at` counts as done. Three queries (two given
     `current`), whatever the record's history. Raises RecordNotFound.
     """
-    now = current if current is not None and current.values.keys() >= _all_fields(ref) else get_store().fetch(ref)
+    now = (
+        current
+        if current is not None and current.values.keys() >= _all_fields(ref)
+        else get_store(ref.record_type).fetch(ref)
+    )
     values: dict[str, Any] = dict(now.values)
     visible = {"archived": now.archived, "deleted": now.deleted}
     version: int = now.version
@@ -207,7 +211,7 @@ def record_timeline(
     `current` is the record as the store holds it now, or None if the store no longer has it (its
     events still show). Raises RecordNotFound when the store never had it and the trail never saw it.
     """
-    store = get_store()
+    store = get_store(ref.record_type)
     scoped = replace(filters, record_type=ref.record_type, record_id=ref.record_id)
     page = audit_event_page(filters=scoped, older_than=older_than, newer_than=newer_than)
     try:
@@ -227,7 +231,8 @@ def record_timeline(
 
 def record_is_known(*, ref: RecordRef) -> bool:
     """Whether the store holds the record or the trail has seen it."""
-    return get_store().exists(ref) or AuditEvent.objects.filter(record_id=ref.record_id).exists()
+    held = get_store(ref.record_type).fetch_many(ref.record_type, [ref.record_id], fields=[])
+    return bool(held) or AuditEvent.objects.filter(record_id=ref.record_id).exists()
 
 
 def change_list_recent(*, limit: int = 20) -> list[Change]:

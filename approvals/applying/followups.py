@@ -178,7 +178,7 @@ def _customer_of(ref: RecordRef) -> RecordRef:
         return ref
     record_type = RECORD_TYPES[ref.record_type]
     reference = next(s.name for s in record_type.fields if s.kind == Kind.REF and s.ref_type == "customer")
-    return RecordRef("customer", get_store().fetch(ref, [reference]).values[reference])
+    return RecordRef("customer", get_store(ref.record_type).fetch(ref, [reference]).values[reference])
 
 
 def _render(text: str, context: dict[str, Any]) -> str:
@@ -191,10 +191,9 @@ def _send_email(row: FollowUp) -> None:
     template_name = row.params.get("template")
     if template_name not in EMAIL_TEMPLATES:
         raise FollowUpError(f"unknown email template '{template_name}'; known: {', '.join(EMAIL_TEMPLATES)}")
-    store = get_store()
     ref = RecordRef(proposal.record_type, proposal.record_id)
-    record = store.fetch(ref)
-    customer = record if ref.record_type == "customer" else store.fetch(_customer_of(ref))
+    record = get_store(ref.record_type).fetch(ref)
+    customer = record if ref.record_type == "customer" else get_store("customer").fetch(_customer_of(ref))
     address = customer.values.get("email")
     if not address:
         raise FollowUpError(f"{customer.ref} has no email address")

@@ -41,7 +41,7 @@ from core.roundtrip import Rows, Statement, built_once, run_together
 from records.catalogue import RECORD_TYPES, clean_value
 from records.models import Change
 from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
-from records.store import MODELS, DjangoRecordStore, RecordNotFound, RecordRef, RecordState, get_store
+from records.store import RecordNotFound, RecordRef, RecordState, get_store
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _conflicts(proposal: Proposal, state: RecordState) -> list[str]:
     if proposal.action == Action.MERGE:
         survivor = RecordRef(proposal.record_type, proposal.merge_into)
         try:
-            survivor_state = get_store().fetch(survivor, [])
+            survivor_state = get_store(survivor.record_type).fetch(survivor, [])
         except RecordNotFound:
             problems.append(f"the survivor {survivor} does not exist")
         else:
@@ -394,13 +394,9 @@ def _apply_locked(
             return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
         known = Known.of(proposal)
     first = [] if proposal is not None else [_lock_proposal_statement(proposal_id)]
-    store = get_store()
     ref = RecordRef(known.record_type, known.record_id)
-    record = (
-        store.fetch_query(ref, lock=True)
-        if isinstance(store, DjangoRecordStore) and ref.record_type in MODELS
-        else None
-    )
+    store = get_store(ref.record_type)
+    record = store.fetch_query(ref, lock=True)  # None: the store is not in this database, read it below
     stops = stops_engaged_query(workflow_id=known.workflow_id, batch_id=known.batch_id, lock=True)
     try:
         rows = run_together([*first, *([record.statement] if record else []), stops.statement])

@@ -8,42 +8,44 @@ import hashlib
 
 from django.utils import timezone
 
+from approvals.demo.records import demo_records
 from approvals.models import Proposal, RetentionRule
 from audit.models import Artifact
 from audit.services import Actor, EventData, audit_record_many
-from records.models import Customer, Order, Ticket
+from records.store import RecordState
 
 
-def _refund_notes(order: Order) -> list[tuple[str, str, str]]:
-    customer = order.customer
+def _refund_notes(order: RecordState, customer: RecordState) -> list[tuple[str, str, str]]:
+    record_id, values = order.ref.record_id, order.values
     return [
         (
             "prompt",
-            f"refund-{order.record_id}.prompt.txt",
-            f"Order {order.order_number} ({order.record_id}), amount {order.amount}, status {order.status}.\n"
-            f"Customer {customer.full_name} wrote: 'The parcel came back to you last week, "
+            f"refund-{record_id}.prompt.txt",
+            f"Order {values['order_number']} ({record_id}), amount {values['amount']}, status {values['status']}.\n"
+            f"Customer {customer.values['full_name']} wrote: 'The parcel came back to you last week, "
             "please refund me.'\nDecide the refund status and write a short support note.",
         ),
         (
             "output",
-            f"refund-{order.record_id}.output.json",
+            f"refund-{record_id}.output.json",
             '{"refund_status": "requested", "support_notes": "Parcel returned; refund requested.", "confidence": 0.88}',
         ),
     ]
 
 
-def _merge(survivor: Customer, duplicate: Customer) -> list[tuple[str, str, str]]:
+def _merge(survivor: RecordState, duplicate: RecordState) -> list[tuple[str, str, str]]:
+    kept, folded = survivor.ref.record_id, duplicate.ref.record_id
     return [
         (
             "prompt",
-            f"merge-{duplicate.record_id}.prompt.txt",
-            f"Are {survivor.record_id} ({survivor.full_name}) and {duplicate.record_id} ({duplicate.full_name}) "
+            f"merge-{folded}.prompt.txt",
+            f"Are {kept} ({survivor.values['full_name']}) and {folded} ({duplicate.values['full_name']}) "
             "the same person? Compare name, email, phone and address.",
         ),
         (
             "output",
-            f"merge-{duplicate.record_id}.output.json",
-            f'{{"same_person": false, "survivor": "{survivor.record_id}", "confidence": 0.41}}',
+            f"merge-{folded}.output.json",
+            f'{{"same_person": false, "survivor": "{kept}", "confidence": 0.41}}',
         ),
     ]
 
@@ -51,32 +53,35 @@ def _merge(survivor: Customer, duplicate: Customer) -> list[tuple[str, str, str]
 def store_demo_artifacts(*, actor: Actor) -> int:
     """Store a few artifacts per workflow that keeps any, each expiring by its rule. Returns how many."""
     rules = {(r.workflow.slug, r.kind, r.bucket): r for r in RetentionRule.objects.select_related("workflow")}
-    customers = list(Customer.objects.order_by("record_id")[:6])
+    customers = {customer.ref.record_id: customer for customer in demo_records("customer")}
     planned: list[tuple[str, str, str, str, str, int | None]] = []
     # Each refund note belongs to the refund proposal for its order, so its trace shows the artifact,
     # and, once the two minutes are up, its tombstone.
     refunds = dict(
         Proposal.objects.filter(workflow__slug="refund-notes", record_type="order").values_list("record_id", "pk")
     )
-    orders = Order.objects.select_related("customer").order_by("record_id")
-    for order in orders.filter(record_id__in=refunds) if refunds else orders[:3]:
+    orders = demo_records("order")
+    for order in [o for o in orders if o.ref.record_id in refunds] if refunds else orders[:3]:
+        customer = customers[order.values["customer"]]
         planned += [
-            ("refund-notes", kind, "live", name, text, refunds.get(order.record_id))
-            for kind, name, text in _refund_notes(order)
+            ("refund-notes", kind, "live", name, text, refunds.get(order.ref.record_id))
+            for kind, name, text in _refund_notes(order, customer)
         ]
-    for survivor, duplicate in zip(customers[0::2], customers[1::2], strict=True):
+    first = list(customers.values())[:6]
+    for survivor, duplicate in zip(first[0::2], first[1::2], strict=True):
         planned += [
             ("duplicate-merge", kind, "live", name, text, None) for kind, name, text in _merge(survivor, duplicate)
         ]
-    ticket = Ticket.objects.order_by("record_id").first()
-    if ticket is not None:
+    tickets = demo_records("ticket")
+    if tickets:
+        ticket, subject = tickets[0].ref.record_id, tickets[0].values["subject"]
         planned += [
-            ("address-updates", "prompt", "live", f"address-{ticket.record_id}.prompt.txt",
-             f"Ticket {ticket.record_id}: '{ticket.subject}'. Does the customer ask for a new shipping address?", None),
+            ("address-updates", "prompt", "live", f"address-{ticket}.prompt.txt",
+             f"Ticket {ticket}: '{subject}'. Does the customer ask for a new shipping address?", None),
             ("address-updates", "error_log", "live", "worker.log",
-             f"2026-11-27T09:14:03Z model timeout after 30s on {ticket.record_id}; retried once, succeeded", None),
-            ("reply-drafts", "cache", "live", f"reply-{ticket.record_id}.cache",
-             f"Draft reply for {ticket.record_id}: 'Thanks for getting in touch, we are looking into it.'", None),
+             f"2026-11-27T09:14:03Z model timeout after 30s on {ticket}; retried once, succeeded", None),
+            ("reply-drafts", "cache", "live", f"reply-{ticket}.cache",
+             f"Draft reply for {ticket}: 'Thanks for getting in touch, we are looking into it.'", None),
         ]  # fmt: skip
     now = timezone.now()
     artifacts: list[Artifact] = []

@@ -12,14 +12,14 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
+from approvals.demo.records import demo_records
 from approvals.intake.artifacts import artifact_attach
 from approvals.intake.services import ProposalData, batch_open, proposal_submit, proposal_submit_many
 from approvals.models import Proposal, ServiceAccount
 from approvals.review.services import proposal_approve
 from approvals.stops.services import stop_engage_for_own_batch
-from records.models import Customer, Order, Ticket
 from records.services.changes import ChangeOrigin, change_update
-from records.store import RecordRef
+from records.store import RecordState
 
 REQUESTER = "agent"
 BULK_SIZE = 30
@@ -45,13 +45,13 @@ def _update(
     )
 
 
-def _address_update(customer: Customer, n: int, run_id: str) -> ProposalData:
+def _address_update(customer: RecordState, n: int, run_id: str) -> ProposalData:
     address = f"{12 + n} {STREETS[n % len(STREETS)]}, {TOWNS[n % len(TOWNS)]}"
     return _update(
         "customer",
-        customer.record_id,
+        customer.ref.record_id,
         {"shipping_address": address},
-        {"shipping_address": customer.shipping_address},
+        {"shipping_address": customer.values["shipping_address"]},
         base_version=customer.version,
         reason=f"Customer wrote in ticket T-{801 + n}: 'please send everything to {address} from now on'",
         confidence=round(0.78 + (n % 20) / 100, 2),
@@ -66,7 +66,7 @@ def _address_update(customer: Customer, n: int, run_id: str) -> ProposalData:
 def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
     """Submit the demo proposals. Returns how many proposals each workflow got."""
     made: dict[str, int] = defaultdict(int)
-    customers = list(Customer.objects.order_by("record_id"))
+    customers = demo_records("customer")
 
     address = accounts["address-updates"]
     for n, customer in enumerate(customers[:6]):
@@ -78,9 +78,9 @@ def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
             account=address,
             data=_update(
                 "customer",
-                customer.record_id,
+                customer.ref.record_id,
                 {"phone": phone},
-                {"phone": customer.phone},
+                {"phone": customer.values["phone"]},
                 reason=f"Signature of the customer's last email gives the number {phone}",
                 confidence=0.88,
                 model_name="gpt-x",
@@ -101,15 +101,23 @@ def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
     made[address.workflow.slug] += len(proposal_submit_many(account=address, items=sweep, batch=batch))
 
     refunds = accounts["refund-notes"]
-    for n, order in enumerate(Order.objects.filter(refund_status="none", status="delivered").order_by("record_id")[:3]):
+    delivered = [
+        order
+        for order in demo_records("order")
+        if order.values["refund_status"] == "none" and order.values["status"] == "delivered"
+    ]
+    for n, order in enumerate(delivered[:3]):
         proposal_submit(
             account=refunds,
             data=_update(
                 "order",
-                order.record_id,
+                order.ref.record_id,
                 {"refund_status": "requested"},
-                {"refund_status": order.refund_status, "amount": str(order.amount)},
-                reason=f"The email of 26 Nov asks for a refund of order {order.order_number}: item arrived damaged",
+                {"refund_status": order.values["refund_status"], "amount": order.values["amount"]},
+                reason=(
+                    f"The email of 26 Nov asks for a refund of order {order.values['order_number']}: "
+                    "item arrived damaged"
+                ),
                 confidence=0.81 + n / 100,
                 model_name="gpt-x-mini",
                 model_version="2026-09-15",
@@ -123,7 +131,7 @@ def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
             account=refunds,
             data=_update(
                 "customer",
-                customer.record_id,
+                customer.ref.record_id,
                 {"support_notes": "Refund requested by email on 26 Nov; waiting for photos of the damage."},
                 {},
                 reason="Summarises the customer's refund emails for the next agent",
@@ -137,20 +145,20 @@ def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
         made[refunds.workflow.slug] += 1
 
     merges = accounts["duplicate-merge"]
-    by_name: dict[str, list[Customer]] = defaultdict(list)
+    by_name: dict[str, list[RecordState]] = defaultdict(list)
     for customer in customers:
-        by_name[customer.full_name].append(customer)
+        by_name[customer.values["full_name"]].append(customer)
     pairs = [(group[0], group[1]) for _, group in sorted(by_name.items()) if len(group) > 1][:3]
     for survivor, duplicate in pairs:
         proposal_submit(
             account=merges,
             data=ProposalData(
                 record_type="customer",
-                record_id=duplicate.record_id,
+                record_id=duplicate.ref.record_id,
                 action="merge",
-                merge_into=survivor.record_id,
-                base={"full_name": duplicate.full_name, "email": duplicate.email},
-                reason=f"Same name as {survivor.record_id}; the two profiles share orders placed from one address",
+                merge_into=survivor.ref.record_id,
+                base={"full_name": duplicate.values["full_name"], "email": duplicate.values["email"]},
+                reason=f"Same name as {survivor.ref.record_id}; the two profiles share orders placed from one address",
                 confidence=0.74,
                 model_name="dedupe-x",
                 model_version="2026-08-01",
@@ -160,15 +168,15 @@ def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
             ),
         )
         made[merges.workflow.slug] += 1
-    closed = list(Customer.objects.filter(account_status="closed").order_by("record_id")[:3])
+    closed = [customer for customer in customers if customer.values["account_status"] == "closed"][:3]
     for customer, action in zip(closed, ("archive", "archive", "delete"), strict=False):
         proposal_submit(
             account=merges,
             data=ProposalData(
                 record_type="customer",
-                record_id=customer.record_id,
+                record_id=customer.ref.record_id,
                 action=action,
-                base={"full_name": customer.full_name},
+                base={"full_name": customer.values["full_name"]},
                 reason="Account closed more than two years ago, with no orders or tickets since"
                 if action == "archive"
                 else "A test profile created by mistake; it holds no orders",
@@ -183,15 +191,16 @@ def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
         made[merges.workflow.slug] += 1
 
     triage = accounts["ticket-triage"]
-    for ticket in Ticket.objects.filter(status="open").order_by("record_id")[:4]:
+    open_tickets = [ticket for ticket in demo_records("ticket") if ticket.values["status"] == "open"]
+    for ticket in open_tickets[:4]:
         proposal_submit(
             account=triage,
             data=_update(
                 "ticket",
-                ticket.record_id,
+                ticket.ref.record_id,
                 {"priority": "high"},
-                {"priority": ticket.priority, "subject": ticket.subject},
-                reason=f"'{ticket.subject}' from a customer with an order in transit",
+                {"priority": ticket.values["priority"], "subject": ticket.values["subject"]},
+                reason=f"'{ticket.values['subject']}' from a customer with an order in transit",
                 confidence=0.67,
                 model_name="triage-x",
                 model_version="2026-11-01",
@@ -209,7 +218,7 @@ def seed_held_work(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
     comes to it, and a flagged prompt. Returns how many proposals it added."""
     address = accounts["address-updates"]
     lead = User.objects.get(username="lead")
-    customers = list(Customer.objects.order_by("record_id"))
+    customers = demo_records("customer")
 
     batch = batch_open(
         account=address,
@@ -231,24 +240,27 @@ def seed_held_work(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
     stale = proposal_submit(account=address, data=_address_update(customer, 60, "run-2026-11-27-0042"))
     proposal_approve(proposal=stale, reviewer=lead)
     change_update(
-        ref=RecordRef("customer", customer.record_id),
+        ref=customer.ref,
         values={"shipping_address": "Flat 2, 7 Shore Road, Leith"},
         origin=ChangeOrigin(applied_by="support desk", reason="Customer phoned with a corrected address"),
         expected_version=customer.version,
     )
 
     flagged = next(
-        (p, c) for p, c in _pending_address_updates(address, customers[:6]) if c.internal_notes or c.support_notes
+        (p, c)
+        for p, c in _pending_address_updates(address, customers[:6])
+        if c.values["internal_notes"] or c.values["support_notes"]
     )
     proposal, noted = flagged
-    notes = " ".join(note for note in (noted.support_notes, noted.internal_notes) if note)
+    notes = " ".join(note for note in (noted.values["support_notes"], noted.values["internal_notes"]) if note)
     artifact_attach(
         account=address,
         kind="prompt",
         bucket="live",
-        name=f"address-{noted.record_id}.prompt.txt",
+        name=f"address-{noted.ref.record_id}.prompt.txt",
         content=(
-            f"Ticket from {noted.full_name} <{noted.email}>: 'please send everything to my new address'.\n"
+            f"Ticket from {noted.values['full_name']} <{noted.values['email']}>: "
+            "'please send everything to my new address'.\n"
             f"Account notes: {notes}\nExtract the new shipping address."
         ),
         proposal_id=proposal.pk,
@@ -256,8 +268,10 @@ def seed_held_work(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
     return {address.workflow.slug: len(submitted) + 1}
 
 
-def _pending_address_updates(account: ServiceAccount, customers: list[Customer]) -> list[tuple[Proposal, Customer]]:
-    by_id = {customer.record_id: customer for customer in customers}
+def _pending_address_updates(
+    account: ServiceAccount, customers: list[RecordState]
+) -> list[tuple[Proposal, RecordState]]:
+    by_id = {customer.ref.record_id: customer for customer in customers}
     proposals = Proposal.objects.filter(
         workflow=account.workflow, status="pending", record_id__in=list(by_id), batch__isnull=True
     ).order_by("pk")

@@ -1,8 +1,11 @@
-"""Deterministic demo records, written as CSV and loaded through the import service."""
+"""Deterministic demo records, written as CSV and loaded through the import service, and read back
+through the store bound to each record type."""
 
 import csv
 import io
 import random
+
+from records.store import RecordState, get_store
 
 FIRST = [
     "Maria",
@@ -92,6 +95,31 @@ ORDERS = 420
 TICKETS = 320
 
 
+def _customer_id(n: int) -> str:
+    return f"CUS-{10001 + n}"
+
+
+DEMO_IDS = {
+    "customer": [_customer_id(n) for n in range(CUSTOMERS)],
+    "order": [f"ORD-{50001 + n}" for n in range(ORDERS)],
+    "ticket": [f"T-{801 + n}" for n in range(TICKETS)],
+}
+
+
+def demo_records(record_type: str) -> list[RecordState]:
+    """The demo's records of `record_type` as the store holds them now, ordered by record id."""
+    found = get_store(record_type).fetch_many(record_type, DEMO_IDS[record_type])
+    return [found[record_id] for record_id in sorted(found)]
+
+
+def demo_records_present() -> bool:
+    """Whether the store holds any record the demo would load."""
+    return any(
+        get_store(record_type).fetch_many(record_type, record_ids, fields=[])
+        for record_type, record_ids in DEMO_IDS.items()
+    )
+
+
 def _csv(header: list[str], rows: list[list[str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -106,7 +134,7 @@ def customers_csv(rng: random.Random) -> str:
         first, last = rng.choice(FIRST), rng.choice(LAST)
         rows.append(
             [
-                f"CUS-{10001 + n}",
+                DEMO_IDS["customer"][n],
                 f"{first} {last}",
                 f"{first}.{last}{n}@example.com".lower().replace("'", ""),
                 f"+44 7{rng.randint(100, 999)} {rng.randint(100000, 999999)}",
@@ -144,8 +172,8 @@ def orders_csv(rng: random.Random) -> str:
     for n in range(ORDERS):
         rows.append(
             [
-                f"ORD-{50001 + n}",
-                f"CUS-{10001 + rng.randrange(CUSTOMERS)}",
+                DEMO_IDS["order"][n],
+                _customer_id(rng.randrange(CUSTOMERS)),
                 f"#{880000 + n}",
                 f"{rng.randint(5, 900)}.{rng.randint(0, 99):02d}",
                 rng.choices(["placed", "shipped", "delivered", "cancelled"], weights=[15, 20, 60, 5])[0],
@@ -161,8 +189,8 @@ def tickets_csv(rng: random.Random) -> str:
         status = rng.choices(["open", "pending", "closed"], weights=[35, 20, 45])[0]
         rows.append(
             [
-                f"T-{801 + n}",
-                f"CUS-{10001 + rng.randrange(CUSTOMERS)}",
+                DEMO_IDS["ticket"][n],
+                _customer_id(rng.randrange(CUSTOMERS)),
                 rng.choice(SUBJECTS),
                 status,
                 rng.choices(["low", "normal", "high", "urgent"], weights=[20, 55, 20, 5])[0],

@@ -4,12 +4,11 @@ place, applied to 40 customers, two of which a support lead has since corrected 
 from django.contrib.auth import get_user_model
 
 from approvals.applying.services import proposals_apply
+from approvals.demo.records import demo_records
 from approvals.models import Batch, Workflow
 from approvals.undo.drill import proposals_submit_approved
 from audit.services import Actor
-from records.models import Customer
 from records.services.changes import ChangeOrigin, change_update
-from records.store import RecordRef
 
 SWEEP_SIZE = 40
 HAND_CORRECTED = 2
@@ -25,7 +24,7 @@ def _garbled(address: str) -> str:
 def applied_bad_batch(*, actor: Actor) -> Batch:
     users = get_user_model().objects.in_bulk(["lead", "agent"], field_name="username")
     workflow = Workflow.objects.get(slug="address-updates")
-    customers = list(Customer.objects.order_by("record_id")[200 : 200 + SWEEP_SIZE])
+    customers = demo_records("customer")[200 : 200 + SWEEP_SIZE]
     batch = Batch.objects.create(
         workflow=workflow,
         name="Address sweep from the ticket import (prompt 6)",
@@ -38,9 +37,9 @@ def applied_bad_batch(*, actor: Actor) -> Batch:
         plans=[
             {
                 "action": "update",
-                "record_id": customer.record_id,
-                "changes": {"shipping_address": _garbled(customer.shipping_address)},
-                "base": {"shipping_address": customer.shipping_address},
+                "record_id": customer.ref.record_id,
+                "changes": {"shipping_address": _garbled(customer.values["shipping_address"])},
+                "base": {"shipping_address": customer.values["shipping_address"]},
                 "follow_ups": [{"kind": "email_customer", "params": {"template": "address-confirmed"}}],
             }
             for customer in customers
@@ -54,8 +53,8 @@ def applied_bad_batch(*, actor: Actor) -> Batch:
     proposals_apply(proposal_ids=[p.pk for p in proposals], worker="demo-worker")
     for customer in customers[10 : 10 + HAND_CORRECTED]:
         change_update(
-            ref=RecordRef("customer", customer.record_id),
-            values={"shipping_address": f"{customer.shipping_address} (checked by phone)"},
+            ref=customer.ref,
+            values={"shipping_address": f"{customer.values['shipping_address']} (checked by phone)"},
             origin=ChangeOrigin(applied_by="lead", reason="corrected by hand after a call"),
         )
     return batch

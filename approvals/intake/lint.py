@@ -96,7 +96,7 @@ def _records_to_check(proposal: Proposal) -> list[RecordRef]:
     if not links:
         return [ref]
     try:
-        state = get_store().fetch(ref, list(links))
+        state = get_store(ref.record_type).fetch(ref, list(links))
     except RecordNotFound:
         return [ref]
     return [ref] + [RecordRef(links[name], state.values[name]) for name in links if state.values.get(name)]
@@ -112,7 +112,6 @@ def artifact_lint(*, artifact: Artifact) -> list[str]:
         return []
     policies = workflow_policy_map(workflow=proposal.workflow)
     content = _Content.of(_artifact_text(artifact))
-    store = get_store()
     hits: list[str] = []
     for ref in _records_to_check(proposal):
         unreadable = [
@@ -123,7 +122,7 @@ def artifact_lint(*, artifact: Artifact) -> list[str]:
         if not unreadable:
             continue
         try:
-            state = store.fetch(ref, unreadable)
+            state = get_store(ref.record_type).fetch(ref, unreadable)
         except RecordNotFound:
             continue
         hits.extend(f"{ref.record_type}.{name}" for name in unreadable if _found(state.values.get(name), content))

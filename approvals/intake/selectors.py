@@ -109,7 +109,7 @@ def record_context_for_workflow(
             raise UnreadableFields(workflow, record_type, unreadable)
         wanted = [name for name in readable if name in fields]
     try:
-        state = get_store().fetch(RecordRef(record_type, record_id), fields=wanted)
+        state = get_store(record_type).fetch(RecordRef(record_type, record_id), fields=wanted)
     except RecordNotFound:
         raise NotFound(f"no {record_type} '{record_id[:64]}'", field="record_id") from None
     return RecordContext(record_type=record_type, record_id=record_id, version=state.version, fields=state.values)

@@ -215,9 +215,8 @@ class _Context:
                 for name, value in data.changes.items():
                     if spec.has_field(name) and spec.field(name).kind == Kind.REF and isinstance(value, str):
                         wanted[spec.field(name).ref_type].add(value.strip())
-        store = get_store()
         records = {
-            record_type: store.fetch_many(record_type, {i for i in ids if "\x00" not in i}, fields=[])
+            record_type: get_store(record_type).fetch_many(record_type, {i for i in ids if "\x00" not in i}, fields=[])
             for record_type, ids in sorted(wanted.items())
         }
         names = {data.requested_by.strip() for data in items if data.requested_by.strip()}

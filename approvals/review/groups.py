@@ -11,7 +11,7 @@ from approvals.models import Action, Batch, Proposal, ProposalStatus
 from approvals.review.rights import Viewer, requester_reason, user_may_review, workflows_reviewable_by
 from approvals.review.selectors import FieldRow, field_rows, stale_fields
 from core.errors import NotFound, ValidationFailed
-from records.store import RecordRef, RecordState, get_store
+from records.store import RecordRef, RecordState, fetch_refs
 
 GROUP_SAMPLE = 5
 
@@ -79,7 +79,7 @@ def batch_groups(*, user: AbstractBaseUser, batch: Batch) -> BatchGroups:
         .order_by("created_at", "id")
     )
     decidable = [proposal for proposal in pending if not requester_reason(proposal=proposal, user=user)]
-    states = get_store().fetch_refs(RecordRef(p.record_type, p.record_id) for p in decidable)
+    states = fetch_refs(RecordRef(p.record_type, p.record_id) for p in decidable)
     grouped: dict[GroupKey, list[int]] = defaultdict(list)
     stale_ids = []
     for proposal in decidable:

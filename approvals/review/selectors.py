@@ -12,8 +12,8 @@ from approvals.review.queue import Claim, QueueFilters, claim_of, proposal_neigh
 from approvals.review.rights import Reviewable, Viewer, needs_two_approvals, requester_reason, reviewable_workflows
 from approvals.workflows.selectors import write_policy
 from records.catalogue import RECORD_TYPES, FieldSpec, Kind
-from records.models import Change, Order, Ticket
-from records.store import RecordRef, RecordState, get_store
+from records.models import Change
+from records.store import RecordRef, RecordState, fetch_refs, referring_refs
 
 RECENT_CHANGES = 5
 
@@ -110,11 +110,9 @@ def merge_view(*, proposal: Proposal) -> MergeView:
 
     The survivor keeps its own values, except where the proposal names a value for a field.
     """
-    store = get_store()
-    states = store.fetch_refs(
-        [RecordRef(proposal.record_type, proposal.record_id), RecordRef(proposal.record_type, proposal.merge_into)]
-    )
-    duplicate = states.get(RecordRef(proposal.record_type, proposal.record_id))
+    ref = RecordRef(proposal.record_type, proposal.record_id)
+    states = fetch_refs([ref, RecordRef(proposal.record_type, proposal.merge_into)])
+    duplicate = states.get(ref)
     survivor = states.get(RecordRef(proposal.record_type, proposal.merge_into))
     record_type = RECORD_TYPES[proposal.record_type]
     chosen = proposal.changes or {}
@@ -124,17 +122,12 @@ def merge_view(*, proposal: Proposal) -> MergeView:
         survivor_value = survivor.values.get(spec.name) if survivor else None
         surviving = chosen.get(spec.name, survivor_value)
         rows.append(MergeRow(spec.label, duplicate_value, survivor_value, surviving))
-    orders = list(
-        Order.objects.filter(customer__record_id=proposal.record_id)
-        .order_by("record_id")
-        .values_list("record_id", flat=True)
-    )
-    tickets = list(
-        Ticket.objects.filter(customer__record_id=proposal.record_id)
-        .order_by("record_id")
-        .values_list("record_id", flat=True)
-    )
-    return MergeView(duplicate, survivor, rows, orders, tickets)
+    moving = referring_refs(ref)
+
+    def moving_of(record_type: str) -> list[str]:
+        return sorted(row.record_id for row, _ in moving if row.record_type == record_type)
+
+    return MergeView(duplicate, survivor, rows, moving_of("order"), moving_of("ticket"))
 
 
 @dataclass
@@ -239,7 +232,7 @@ def proposal_review_detail(
         merge = merge_view(proposal=proposal)
         state = merge.duplicate
     else:
-        state = get_store().fetch_refs([ref]).get(ref)
+        state = fetch_refs([ref]).get(ref)
     rows = field_rows(proposal=proposal, state=state) if proposal.action == Action.UPDATE else []
     record_rows: list[FieldRow] = []
     if proposal.action in (Action.ARCHIVE, Action.DELETE) and state is not None and record_type is not None:

@@ -161,7 +161,7 @@ def _approve_one(
                 refusal = Refusal("policy", NotAllowed(f"{why}; reject proposal {proposal.pk}"))
         if refusal is None and require_fresh:
             try:
-                state = get_store().fetch(RecordRef(proposal.record_type, proposal.record_id))
+                state = get_store(proposal.record_type).fetch(RecordRef(proposal.record_type, proposal.record_id))
             except RecordNotFound:
                 state = None
             stale = stale_fields(proposal=proposal, state=state)
@@ -446,8 +446,9 @@ def proposal_force_apply(*, proposal: Proposal, user: User, expected_version: in
                 f"writing proposal {proposal.pk} over the current values needs a conflict override in force "
                 "that you may use (the group on override duty grants it)"
             )
+        ref = RecordRef(proposal.record_type, proposal.record_id)
         try:
-            state = get_store().fetch(RecordRef(proposal.record_type, proposal.record_id), lock=True)
+            state = get_store(ref.record_type).fetch(ref, lock=True)
         except RecordNotFound:
             raise InvalidTransition(f"{proposal.record_type} {proposal.record_id} no longer exists") from None
         if state.version != expected_version:

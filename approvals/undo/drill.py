@@ -43,9 +43,9 @@ from approvals.undo.selectors import UndoSelection, undo_plan
 from approvals.undo.services import undo_job_run, undo_job_start
 from audit.models import AuditEvent
 from audit.services import Actor, EventData, audit_record, audit_record_many, audit_verify_chain
-from records.models import Change, ChangeAction, Customer, Order, Ticket
+from records.models import Change, ChangeAction
 from records.selectors import changes_undone, record_state_at
-from records.store import RecordRef, get_store
+from records.store import RecordRef, get_store, snapshot_refs
 
 DRILL_WORKFLOW = "rollback-drill"
 # The customer fields the drill's updates change; a person approves each, so `suggest` is enough.
@@ -102,7 +102,7 @@ def _drill_workflow(owner: User) -> Workflow:
 
 def _exact(refs: list[RecordRef]) -> dict[RecordRef, bytes]:
     """Each record's values and visibility as canonical JSON bytes (the version moves on by design)."""
-    found = get_store().snapshot_many(refs)
+    found = snapshot_refs(refs)
     return {
         ref: json.dumps(
             {
@@ -125,48 +125,53 @@ def _records(run: DrillRun, count: int) -> tuple[list[RecordRef], list[dict[str,
     follow-up email, some archives and deletes, and merges of a duplicate into a neighbour.
     """
     tag = f"DRILL{run.drill.pk}{uuid.uuid4().hex[:6].upper()}"
-    customers = Customer.objects.bulk_create(
-        Customer(
-            record_id=f"CUS-{tag}-{n:04d}",
-            full_name=f"Drill customer {n}",
-            email=f"drill-{run.drill.pk}-{n}@example.invalid",
-            shipping_address=f"{n} Old Mill Lane",
-            priority="normal",
-            tags=["drill"],
+    customers: list[tuple[str, dict[str, Any]]] = [
+        (
+            f"CUS-{tag}-{n:04d}",
+            {
+                "full_name": f"Drill customer {n}",
+                "email": f"drill-{run.drill.pk}-{n}@example.invalid",
+                "shipping_address": f"{n} Old Mill Lane",
+                "priority": "normal",
+                "tags": ["drill"],
+            },
         )
         for n in range(count)
-    )
+    ]
     plans: list[dict[str, Any]] = []
     merged_into: set[int] = set()
-    for n, customer in enumerate(customers):
+    for n, (record_id, _) in enumerate(customers):
         kind = ("update", "update", "merge", "update", "archive", "update", "delete")[n % 7]
         if kind == "merge" and (n == 0 or n - 1 in merged_into or plans[n - 1]["action"] != "update"):
             kind = "update"
         if kind == "merge":
             merged_into.add(n)
-            plans.append({"action": "merge", "record_id": customer.record_id, "merge_into": customers[n - 1].record_id})
+            plans.append({"action": "merge", "record_id": record_id, "merge_into": customers[n - 1][0]})
         elif kind == "update":
             plans.append(
                 {
                     "action": "update",
-                    "record_id": customer.record_id,
+                    "record_id": record_id,
                     "changes": {"shipping_address": f"{n} Harbour Road", "priority": "high"},
                     "base": {"shipping_address": f"{n} Old Mill Lane", "priority": "normal"},
                     "follow_ups": [EMAIL],
                 }
             )
         else:
-            plans.append({"action": kind, "record_id": customer.record_id})
-    duplicates = [customers[n] for n in sorted(merged_into)]
-    orders = Order.objects.bulk_create(
-        Order(record_id=f"ORD-{tag}-{n:04d}", customer=c, order_number=f"#D{n}", amount="19.90")
-        for n, c in enumerate(duplicates)
-    )
-    tickets = Ticket.objects.bulk_create(
-        Ticket(record_id=f"T-{tag}-{n:04d}", customer=c, subject="Drill ticket") for n, c in enumerate(duplicates)
-    )
-    refs = [RecordRef("customer", c.record_id) for c in customers]
-    refs += [RecordRef("order", o.record_id) for o in orders] + [RecordRef("ticket", t.record_id) for t in tickets]
+            plans.append({"action": kind, "record_id": record_id})
+    duplicates = [customers[n][0] for n in sorted(merged_into)]
+    created: dict[str, list[tuple[str, dict[str, Any]]]] = {
+        "customer": customers,
+        "order": [
+            (f"ORD-{tag}-{n:04d}", {"customer": c, "order_number": f"#D{n}", "amount": "19.90"})
+            for n, c in enumerate(duplicates)
+        ],
+        "ticket": [(f"T-{tag}-{n:04d}", {"customer": c, "subject": "Drill ticket"}) for n, c in enumerate(duplicates)],
+    }
+    refs: list[RecordRef] = []
+    for record_type, records in created.items():
+        get_store(record_type).create_many(record_type, records)
+        refs += [RecordRef(record_type, record_id) for record_id, _ in records]
     return refs, plans
 
 
@@ -268,7 +273,7 @@ def _verify_trail(
 
 
 def _flags(refs: list[RecordRef]) -> dict[RecordRef, dict[str, Any]]:
-    found = get_store().snapshot_many(refs)
+    found = snapshot_refs(refs)
     return {
         ref: {
             "values": found[ref]["values"],

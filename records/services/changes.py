@@ -14,7 +14,7 @@ from core.errors import InvalidTransition, ValidationFailed
 from core.roundtrip import Statement, run_together
 from records.catalogue import RECORD_TYPES, clean_value
 from records.models import Change, ChangeAction
-from records.store import DjangoRecordStore, RecordNotFound, RecordRef, RecordState, get_store
+from records.store import RecordNotFound, RecordRef, RecordState, get_store, references_move
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _change(
 
 def _locked_state(ref: RecordRef, current: RecordState | None, fields: list[str] | None = None) -> RecordState:
     """The record under a row lock: `current` when the caller already read it locked in this transaction."""
-    return current if current is not None else get_store().fetch(ref, fields, lock=True)
+    return current if current is not None else get_store(ref.record_type).fetch(ref, fields, lock=True)
 
 
 def _refuse_hidden(state: RecordState, *, doing: str) -> None:
@@ -126,8 +126,9 @@ def change_update(
     hold every field in `values`); without it the record is read and locked here. Raises
     ValidationFailed naming a bad field, InvalidTransition for a hidden record, VersionMismatch.
     `change_id` names the Change to store (a new id when not given). `along` are the caller's own
-    statements for the same transaction, run first; with the built-in store on PostgreSQL they, the
-    write, the Change and the audit events all travel in one round trip.
+    statements for the same transaction, run first; with a store that writes through the default
+    database (the built-in one) on PostgreSQL they, the write, the Change and the audit events all
+    travel in one round trip.
     """
     if not values:
         raise ValidationFailed([("changes", "name at least one field to change")])
@@ -149,17 +150,17 @@ def change_update(
         _refuse_hidden(state, doing="updated")
         version = _version(state, expected_version)
         before = {name: state.values[name] for name in cleaned}
-        store = get_store()
+        store = get_store(ref.record_type)
         statements = list(along)
-        if isinstance(store, DjangoRecordStore):
+        write = store.write_query(ref, cleaned, expected_version=version)
+        if write is not None:
             # The write goes with the other statements: it is `version + 1` or nothing (the row is
             # locked and checked), and `write.state` raises if it was nothing.
-            write = store.write_query(ref, cleaned, expected_version=version)
             written_values, version_after = write.written, version + 1
             statements.append(write.statement)
         else:
             run_together(statements)
-            statements, write = [], None
+            statements = []
             written = store.write(ref, cleaned, expected_version=version)
             written_values, version_after = written.values, written.version
         after = {name: written_values[name] for name in cleaned}
@@ -193,7 +194,7 @@ def _change_hide(
     expected_version: int | None,
     current: RecordState | None,
 ) -> Change:
-    store = get_store()
+    store = get_store(ref.record_type)
     key = "deleted_at" if action == ChangeAction.DELETE else "archived_at"
     with transaction.atomic(savepoint=False):
         state = _locked_state(ref, current)
@@ -256,7 +257,7 @@ def change_merge(
         raise ValidationFailed([("merge_into", f"must be a {duplicate.record_type}, like the duplicate")])
     if duplicate.record_id == survivor.record_id:
         raise ValidationFailed([("merge_into", "a record cannot be merged into itself")])
-    store = get_store()
+    store = get_store(duplicate.record_type)
     with transaction.atomic(savepoint=False):
         state = _locked_state(duplicate, current)
         _refuse_hidden(state, doing="merged")
@@ -267,21 +268,19 @@ def change_merge(
         _refuse_hidden(survivor_state, doing="merged into")
         version = _version(state, expected_version)
         snapshot = store.snapshot(duplicate)
-        moved: list[dict[str, Any]] = []
-        for row, field in store.referring(duplicate):
-            row_state = store.fetch(row, [field], lock=True)
-            written = store.write(row, {field: survivor.record_id}, expected_version=row_state.version)
-            moved.append(
-                {
-                    "record_type": row.record_type,
-                    "record_id": row.record_id,
-                    "field": field,
-                    "from": duplicate.record_id,
-                    "to": survivor.record_id,
-                    "version_before": row_state.version,
-                    "version_after": written.version,
-                }
-            )
+        moves = references_move(source=duplicate, target=survivor)
+        moved = [
+            {
+                "record_type": move.ref.record_type,
+                "record_id": move.ref.record_id,
+                "field": move.field,
+                "from": duplicate.record_id,
+                "to": survivor.record_id,
+                "version_before": move.version_before,
+                "version_after": move.version_after,
+            }
+            for move in moves
+        ]
         hidden = store.set_hidden(duplicate, archived=True, deleted=False, expected_version=version)
         archived_at = store.snapshot(duplicate)["archived_at"]
         change = _change_create(
@@ -315,14 +314,14 @@ def change_merge(
         ]
         events.extend(
             origin.event(
-                ref=RecordRef(move["record_type"], move["record_id"]),
+                ref=move.ref,
                 change=change,
-                field=move["field"],
-                old_value=move["from"],
-                new_value=move["to"],
+                field=move.field,
+                old_value=duplicate.record_id,
+                new_value=survivor.record_id,
                 details=merge,
             )
-            for move in moved
+            for move in moves
         )
         audit_record_many(events)
     return change

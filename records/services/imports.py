@@ -1,10 +1,9 @@
-"""Loading records from CSV into the built-in store."""
+"""Loading new records from CSV, into the store bound to their record type."""
 
 import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -12,8 +11,7 @@ from django.db import transaction
 from audit.services import Actor, audit_record
 from core.errors import ValidationFailed
 from records.catalogue import RECORD_TYPES, Kind, clean_value
-from records.models import Customer
-from records.store import MODELS
+from records.store import get_store
 
 REQUIRED_FIELDS = {
     "customer": ["full_name"],
@@ -60,7 +58,7 @@ def records_import_csv(*, record_type: str, lines: Iterable[str], source: str, a
 
     rows: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
-    customer_refs: set[str] = set()
+    references: dict[str, set[str]] = {}
     for number, row in enumerate(reader, start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -86,42 +84,33 @@ def records_import_csv(*, record_type: str, lines: Iterable[str], source: str, a
                 problems.append((f"row {number}, {name}", str(error)))
                 continue
             if field.kind == Kind.REF:
-                customer_refs.add(values[name])
+                references.setdefault(field.ref_type, set()).add(values[name])
         rows.append((record_id, values))
 
-    model = MODELS[record_type]
-    existing = set(model.objects.filter(record_id__in=seen).values_list("record_id", flat=True))
-    for record_id in sorted(existing):
+    store = get_store(record_type)
+    for record_id in sorted(store.fetch_many(record_type, seen, fields=[])):
         problems.append(("record_id", f"{record_id} already exists; change it through a proposal, not an import"))
-    customers = {c.record_id: c for c in Customer.objects.filter(record_id__in=customer_refs)}
+    found = {
+        ref_type: set(get_store(ref_type).fetch_many(ref_type, record_ids, fields=[]))
+        for ref_type, record_ids in references.items()
+    }
     for number, (_, values) in enumerate(rows, start=2):
         for name, value in values.items():
-            if spec.field(name).kind == Kind.REF and value not in customers:
-                problems.append((f"row {number}, {name}", f"no customer '{value}'"))
+            field = spec.field(name)
+            if field.kind == Kind.REF and value not in found[field.ref_type]:
+                problems.append((f"row {number}, {name}", f"no {field.ref_type} '{value}'"))
     if problems:
         raise ValidationFailed(problems[:50], extra={"total_problems": len(problems)})
 
-    objects: list[Any] = []
-    for record_id, values in rows:
-        attributes: dict[str, Any] = {}
-        for name, value in values.items():
-            kind = spec.field(name).kind
-            if kind == Kind.REF:
-                attributes[name] = customers[value]
-            elif kind == Kind.DECIMAL:
-                attributes[name] = Decimal(value)
-            else:
-                attributes[name] = value
-        objects.append(model(record_id=record_id, **attributes))
     with transaction.atomic():
-        model.objects.bulk_create(objects, batch_size=1000)
+        store.create_many(record_type, rows)
         audit_record(
             action="record.imported",
             actor=actor,
             record_type=record_type,
-            details={"source": source, "count": len(objects)},
+            details={"source": source, "count": len(rows)},
         )
-    return ImportResult(record_type=record_type, created=len(objects))
+    return ImportResult(record_type=record_type, created=len(rows))
 
 
 def records_import_csv_text(*, record_type: str, text: str, source: str, actor: Actor) -> ImportResult:

@@ -14,7 +14,7 @@ from audit.services import Actor, EventData, audit_record_many
 from core.errors import InvalidTransition, NotFound, ValidationFailed
 from records.models import Change, ChangeAction
 from records.selectors import changes_undone
-from records.store import RecordRef, get_store
+from records.store import RecordRef, restore_refs, snapshot_refs
 
 VISIBILITY_FIELDS = ("archived_at", "deleted_at")
 
@@ -120,7 +120,7 @@ class RevertWorkspace:
         wanted = list(dict.fromkeys(ref for ref in refs if ref not in self.snapshots and ref not in self.missing))
         if not wanted:
             return
-        found = get_store().snapshot_many(wanted, lock=not self.dry_run)
+        found = snapshot_refs(wanted, lock=not self.dry_run)
         for ref in wanted:
             if ref in found:
                 self.snapshots[ref] = found[ref]
@@ -401,7 +401,7 @@ def changes_revert(
             changes=changes, workspace=workspace, fields=fields, actor=actor, applied_by=applied_by, reason=reason
         )
         if workspace.reverts:
-            get_store().restore_many(
+            restore_refs(
                 [
                     (
                         ref,

@@ -58,8 +58,8 @@ def test_purge_runs_alongside_record_writes_and_new_artifacts_without_errors():
 
     def writer(customer):
         def write():
-            store = get_store()
             ref = RecordRef("customer", customer.record_id)
+            store = get_store(ref.record_type)
             for n in range(WRITES_PER_WRITER):
                 with transaction.atomic():
                     state = store.fetch(ref, ["priority"], lock=True)

@@ -37,7 +37,7 @@ def _event(change: Change, action: str, **context: Any) -> None:
 def apply_update(
     ref: RecordRef, values: dict[str, Any], *, at: datetime, proposal: Any = None, **context: Any
 ) -> Change:
-    store = get_store()
+    store = get_store(ref.record_type)
     with transaction.atomic():
         current = store.fetch(ref, list(values), lock=True)
         written = store.write(ref, values, current.version)
@@ -68,7 +68,7 @@ def apply_update(
 
 def apply_hide(ref: RecordRef, action: str, *, at: datetime) -> Change:
     """Archive or delete (soft) the record."""
-    store = get_store()
+    store = get_store(ref.record_type)
     with transaction.atomic():
         current = store.fetch(ref, [], lock=True)
         hidden = store.set_hidden(
@@ -95,8 +95,8 @@ def apply_hide(ref: RecordRef, action: str, *, at: datetime) -> Change:
 
 def revert(original: Change, *, at: datetime) -> Change:
     """Undo `original`: put back what it replaced, as a new Change."""
-    store = get_store()
     ref = RecordRef(original.record_type, original.record_id)
+    store = get_store(ref.record_type)
     with transaction.atomic():
         if original.action == ChangeAction.UPDATE:
             current = store.fetch(ref, list(original.before), lock=True)

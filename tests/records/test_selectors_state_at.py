@@ -36,7 +36,7 @@ def test_state_at_walks_back_the_changes_made_since(db):
     assert [c.version_after for c in at_214.changes_since] == [3]
 
     now = record_state_at(ref=ref, at=T0 + timedelta(hours=1))
-    assert now.values == get_store().fetch(ref).values
+    assert now.values == get_store(ref.record_type).fetch(ref).values
 
 
 def test_a_change_applied_exactly_at_the_moment_counts_as_done(db):
@@ -107,7 +107,7 @@ OPERATIONS = st.lists(
 
 
 def _real(ref: RecordRef) -> tuple[dict, bool, bool, int]:
-    state = get_store().fetch(ref)
+    state = get_store(ref.record_type).fetch(ref)
     return state.values, state.archived, state.deleted, state.version
 
 
@@ -122,7 +122,7 @@ def test_state_at_any_moment_is_what_the_record_really_held(operations, probes):
     applied: list[Change] = []
     for kind, gap_ms, address, priority, tags, pick in operations:
         moment += timedelta(milliseconds=gap_ms)
-        state = get_store().fetch(ref)
+        state = get_store(ref.record_type).fetch(ref)
         if kind == "update":
             applied.append(
                 apply_update(ref, {"shipping_address": address, "priority": priority, "tags": tags}, at=moment)

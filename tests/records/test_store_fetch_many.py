@@ -1,8 +1,8 @@
-from records.store import RecordRef, get_store
+from records.store import RecordRef, fetch_refs
 from tests.helpers.factories import CustomerFactory, OrderFactory
 
 
-def test_fetch_many_reads_several_records_in_one_query_per_type(db, django_assert_num_queries):
+def test_fetch_refs_reads_several_records_in_one_query_per_type(db, django_assert_num_queries):
     customers = [CustomerFactory() for _ in range(3)]
     order = OrderFactory(customer=customers[0], amount="12.50")
     refs = [RecordRef("customer", c.record_id) for c in customers] + [
@@ -11,7 +11,7 @@ def test_fetch_many_reads_several_records_in_one_query_per_type(db, django_asser
         RecordRef("planet", "P-1"),
     ]
     with django_assert_num_queries(2):
-        states = get_store().fetch_refs(refs)
+        states = fetch_refs(refs)
     assert set(states) == set(refs[:4])
     assert states[refs[0]].values["full_name"] == customers[0].full_name
     assert states[refs[0]].title == customers[0].full_name

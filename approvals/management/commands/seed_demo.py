@@ -17,7 +17,6 @@ from approvals.models import Workflow
 from approvals.workflows.loading import workflows_load
 from audit.models import Artifact
 from audit.services import Actor
-from records.models import Customer
 from records.services.imports import records_import_csv_text
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
@@ -37,7 +36,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, if_empty: bool, **options: object) -> None:
         user_model = get_user_model()
-        if user_model.objects.filter(username__in=DEMO_USERS).exists() or Customer.objects.exists():
+        if user_model.objects.filter(username__in=DEMO_USERS).exists() or demo_records.demo_records_present():
             message = "The demo data is already loaded."
             if if_empty:
                 self.stdout.write(message)

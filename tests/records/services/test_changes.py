@@ -163,7 +163,7 @@ def test_state_at_a_time_is_rebuilt_from_the_changes(db):
     assert not before_archive.archived
     now = record_state_at(ref=ref, at=start + timedelta(minutes=5))
     assert now.archived and now.version == 4 and now.changes_after == 0
-    assert now.values == get_store().snapshot(ref)["values"]
+    assert now.values == get_store(ref.record_type).snapshot(ref)["values"]
 
 
 def test_state_at_a_time_follows_a_row_moved_by_a_merge(db):

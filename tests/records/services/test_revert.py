@@ -31,7 +31,7 @@ def _undo(change: Change, **kwargs) -> Change:  # type: ignore[no-untyped-def]
 
 
 def _state(ref: RecordRef) -> dict:
-    snapshot = get_store().snapshot(ref)
+    snapshot = get_store(ref.record_type).snapshot(ref)
     return {**snapshot["values"], "archived_at": snapshot["archived_at"], "deleted_at": snapshot["deleted_at"]}
 
 
@@ -64,12 +64,12 @@ def test_a_field_changed_since_is_a_conflict_and_nothing_is_written(db):
     ref = _ref(customer)
     change = change_update(ref=ref, values={"shipping_address": "ai", "priority": "high"}, origin=AI)
     change_update(ref=ref, values={"shipping_address": "typed by a person"}, origin=PERSON)
-    before_undo = get_store().snapshot(ref)
+    before_undo = get_store(ref.record_type).snapshot(ref)
 
     with pytest.raises(RevertConflict) as refused:
         _undo(change)
 
-    assert get_store().snapshot(ref) == before_undo
+    assert get_store(ref.record_type).snapshot(ref) == before_undo
     [conflict] = refused.value.result.conflicts
     assert (conflict.field, conflict.before, conflict.written, conflict.now) == (
         "shipping_address",
@@ -181,11 +181,11 @@ def test_a_moved_row_that_changed_since_is_a_conflict_and_can_be_left_with_the_s
     quiet, edited = OrderFactory(customer=duplicate), OrderFactory(customer=duplicate, refund_status="none")
     merge = change_merge(duplicate=_ref(duplicate), survivor=_ref(survivor), origin=AI)
     change_update(ref=_ref(edited), values={"refund_status": "requested"}, origin=PERSON)
-    before = {ref: get_store().snapshot(ref) for ref in map(_ref, (survivor, duplicate, quiet, edited))}
+    before = {ref: get_store(ref.record_type).snapshot(ref) for ref in map(_ref, (survivor, duplicate, quiet, edited))}
 
     with pytest.raises(RevertConflict) as refused:
         _undo(merge)
-    assert {ref: get_store().snapshot(ref) for ref in before} == before
+    assert {ref: get_store(ref.record_type).snapshot(ref) for ref in before} == before
     [conflict] = refused.value.result.conflicts
     assert (conflict.key, conflict.now) == (f"order:{edited.record_id}.customer", survivor.record_id)
     assert "changed since" in conflict.note
@@ -218,7 +218,7 @@ def test_a_run_undoes_several_changes_to_one_record_newest_first(db):
 
     preview = changes_revert_preview(changes=[two, one])
     assert [r.outcome for r in preview] == [RevertOutcome.REVERTED, RevertOutcome.REVERTED]
-    assert get_store().snapshot(ref)["values"]["shipping_address"] == "third"
+    assert get_store(ref.record_type).snapshot(ref)["values"]["shipping_address"] == "third"
     assert not Change.objects.filter(action=ChangeAction.REVERT).exists()
 
     results = changes_revert(changes=[two, one], actor=OPS, applied_by="ops")
@@ -237,7 +237,7 @@ def test_oldest_first_the_older_change_is_a_conflict(db):
     two = change_update(ref=ref, values={"shipping_address": "third"}, origin=AI)
     results = changes_revert(changes=[one, two], actor=OPS, applied_by="ops")
     assert [r.outcome for r in results] == [RevertOutcome.CONFLICT, RevertOutcome.REVERTED]
-    assert get_store().snapshot(ref)["values"]["shipping_address"] == "second"
+    assert get_store(ref.record_type).snapshot(ref)["values"]["shipping_address"] == "second"
 
 
 def test_the_state_at_any_moment_still_reads_through_undos(db):

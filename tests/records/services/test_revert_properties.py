@@ -19,7 +19,7 @@ from core.errors import InvalidTransition
 from records.models import Change
 from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
 from records.services.revert import RevertConflict, change_revert
-from records.store import RecordRef, get_store
+from records.store import RecordRef, snapshot_refs
 from tests.helpers.factories import CustomerFactory, OrderFactory
 
 AI = ChangeOrigin(applied_by="worker@test/1", batch_id=1, workflow_slug="wf", prompt_version="p@1")
@@ -108,7 +108,7 @@ def observed(refs: list[RecordRef]) -> dict[RecordRef, dict[str, Any]]:
     The model does not make those moments up; it takes each one from the change that set it, and
     from then on only compares them, so two archives of one record are never taken for the same.
     """
-    found = get_store().snapshot_many(refs)
+    found = snapshot_refs(refs)
     return {
         ref: {
             **found[ref]["values"],
@@ -121,7 +121,7 @@ def observed(refs: list[RecordRef]) -> dict[RecordRef, dict[str, Any]]:
 
 def exact(refs: list[RecordRef]) -> dict[RecordRef, dict[str, Any]]:
     """Every record byte for byte: its values and the exact moments it was archived or deleted."""
-    found = get_store().snapshot_many(refs)
+    found = snapshot_refs(refs)
     return {ref: {key: value for key, value in found[ref].items() if key != "version"} for ref in refs}
 
 

@@ -1,0 +1,35 @@
+"""How records are reached: the `RecordStore` protocol, the store bound to each record type, and
+reads and writes across several types. Everything outside `records.store` comes in here."""
+
+from records.store.many import fetch_refs, references_move, referring_refs, restore_refs, snapshot_refs
+from records.store.protocol import (
+    FetchQuery,
+    MovedReference,
+    RecordNotFound,
+    RecordRef,
+    RecordState,
+    RecordStore,
+    Snapshot,
+    VersionMismatch,
+    WriteQuery,
+)
+from records.store.registry import get_store, store_bind
+
+__all__ = [
+    "FetchQuery",
+    "MovedReference",
+    "RecordNotFound",
+    "RecordRef",
+    "RecordState",
+    "RecordStore",
+    "Snapshot",
+    "VersionMismatch",
+    "WriteQuery",
+    "fetch_refs",
+    "get_store",
+    "references_move",
+    "referring_refs",
+    "restore_refs",
+    "snapshot_refs",
+    "store_bind",
+]
