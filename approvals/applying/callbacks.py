@@ -13,19 +13,14 @@ from audit.services import Actor, audit_record
 CALLBACK_EVENTS = ("approved", "rejected", "applied", "conflict", "failed", "expired", "cancelled", "reverted")
 
 
-def callback_queue(*, proposal_id: int, event: str) -> None:
+def callback_queue_for(*, proposal: Proposal, event: str) -> None:
     """Tell the proposal's pipeline about `event`, from a worker, once the current transaction commits.
 
-    Nothing is queued when the proposal's service account has no callback URL.
+    Nothing is queued when its service account has no callback URL. `proposal` comes loaded with
+    its service account, so this costs no query.
     """
     if event not in CALLBACK_EVENTS:
         raise ValueError(f"'{event}' is not a callback event; use one of {', '.join(CALLBACK_EVENTS)}")
-    if Proposal.objects.filter(pk=proposal_id, service_account__callback_url__gt="").exists():
-        jobs.callback_queue(proposal_id=proposal_id, event=event)
-
-
-def callback_queue_for(*, proposal: Proposal, event: str) -> None:
-    """As `callback_queue`, for a proposal loaded with its service account (no query)."""
     account = proposal.service_account
     if account is not None and account.callback_url:
         jobs.callback_queue(proposal_id=proposal.pk, event=event)
