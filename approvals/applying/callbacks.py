@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from approvals import jobs
 from approvals.applying.delivery import json_body, post_json
+from approvals.applying.outcome import proposal_outcome
 from approvals.models import Proposal
 from audit.services import Actor, audit_record
 
@@ -27,30 +28,12 @@ def callback_queue_for(*, proposal: Proposal, event: str) -> None:
 
 
 def callback_payload(*, proposal: Proposal, event: str, delivery_id: str) -> dict[str, Any]:
-    decision = None
-    if proposal.decided_at is not None:
-        decision = {
-            "by": proposal.decided_by.get_username() if proposal.decided_by else None,
-            "at": proposal.decided_at,
-            "note": proposal.decision_note,
-        }
     return {
         "event": event,
         "delivery_id": delivery_id,
         "sent_at": timezone.now(),
-        "proposal": {
-            "id": proposal.pk,
-            "status": proposal.status,
-            "record_type": proposal.record_type,
-            "record_id": proposal.record_id,
-            "action": proposal.action,
-            "changes": proposal.changes,
-            "batch_id": proposal.batch_id,
-            "run_id": proposal.run_id,
-            "decision": decision,
-            "change_id": str(proposal.change_id) if proposal.change_id else None,
-            "error": proposal.last_error or None,
-        },
+        "proposal": proposal_outcome(proposal=proposal)
+        | {"batch_id": proposal.batch_id, "run_id": proposal.run_id, "error": proposal.last_error or None},
     }
 
 

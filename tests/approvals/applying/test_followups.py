@@ -16,7 +16,7 @@ from approvals.intake.accounts import service_account_create
 from approvals.models import FollowUp, FollowUpStatus, ProposalStatus, Workflow
 from audit.models import AuditEvent
 from audit.services import Actor
-from tests.helpers.factories import CustomerFactory, OrderFactory, ProposalFactory, WorkflowFactory
+from tests.helpers.factories import CustomerFactory, OrderFactory, ProposalFactory, UserFactory, WorkflowFactory
 from tests.helpers.receiver import Receiver
 
 WORKER = "worker@test/1"
@@ -179,7 +179,16 @@ def test_a_callback_carries_the_decision_and_is_signed(db):
         account = service_account_create(
             workflow=workflow, name="pipe", actor=Actor.system("test"), callback_url=f"{pipeline.url}/outcomes"
         ).account
-        proposal = ProposalFactory(workflow=workflow, service_account=account, status="rejected", decision_note="no")
+        lead = UserFactory(username="lead", first_name="Dana", last_name="Lee")
+        decided_at = timezone.now()
+        proposal = ProposalFactory(
+            workflow=workflow,
+            service_account=account,
+            status="rejected",
+            decided_by=lead,
+            decided_at=decided_at,
+            decision_note="no",
+        )
         assert callback_deliver(proposal_id=proposal.pk, event="rejected", delivery_id="d-1") == 200
         with pytest.raises(DeliveryFailed, match="answered 500"):
             callback_deliver(proposal_id=proposal.pk, event="rejected", delivery_id="d-2")
@@ -187,6 +196,32 @@ def test_a_callback_carries_the_decision_and_is_signed(db):
     body = json.loads(call.body)
     assert body["event"] == "rejected" and body["delivery_id"] == "d-1"
     assert body["proposal"]["status"] == "rejected"
+    decision = body["proposal"]["decision"]
+    assert (decision["by"], decision["note"]) == ("lead", "no")
+    assert decision["at"].startswith(decided_at.strftime("%Y-%m-%dT%H:%M:%S"))
     signed = "sha256=" + hmac.new(account.callback_secret.encode(), call.body, hashlib.sha256).hexdigest()
     assert call.headers["X-Countersign-Signature"] == signed
     assert call.headers["X-Countersign-Delivery"] == "d-1"
+
+
+def test_a_callback_names_the_decider_as_the_api_does_when_no_person_decided(db):
+    workflow = WorkflowFactory()
+    with Receiver(18527) as pipeline:
+        account = service_account_create(
+            workflow=workflow, name="pipe", actor=Actor.system("test"), callback_url=f"{pipeline.url}/outcomes"
+        ).account
+        now = timezone.now()
+        approved = ProposalFactory(
+            workflow=workflow,
+            service_account=account,
+            changes={"priority": "high"},
+            base={"priority": "normal"},
+            status="approved",
+            approved_at=now,
+            decided_at=now,
+        )
+        expired = ProposalFactory(workflow=workflow, service_account=account, status="expired", decided_at=now)
+        callback_deliver(proposal_id=approved.pk, event="approved", delivery_id="d-1")
+        callback_deliver(proposal_id=expired.pk, event="expired", delivery_id="d-2")
+    by = [json.loads(call.body)["proposal"]["decision"]["by"] for call in pipeline.received]
+    assert by == ["policy (write access)", "system"]
