@@ -10,7 +10,6 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -37,7 +36,7 @@ from approvals.workflows.selectors import workflow_policy_map
 from audit.services import Actor, EventData, audit_record_many
 from core.bulk import bulk_insert
 from core.errors import ApplicationError, Halted, InvalidTransition, Locked, NotAllowed, NotFound, ValidationFailed
-from records.catalogue import RECORD_TYPES, TAG_MAX_ITEMS, TAG_MAX_LENGTH, FieldSpec, Kind, Risk, clean_value
+from records.catalogue import RECORD_TYPES, Kind, Risk, clean_held_value, clean_value
 from records.store import RecordState, get_store
 
 MAX_FOLLOW_UPS = 10
@@ -110,35 +109,6 @@ def _refuse_stopped(workflow: Workflow, batch: Batch | None) -> None:
                 f"batch {batch.pk} is halted (stopped by {switch.engaged_by_label}: {switch.reason}); "
                 "it takes no more proposals"
             )
-
-
-def _clean_base_value(spec: FieldSpec, value: Any) -> Any:
-    """A value the AI saw, in plain form. Looser than `clean_value`: a record may hold an empty email."""
-    if spec.kind == Kind.BOOL:
-        if not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
-    if spec.kind == Kind.TAGS:
-        if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
-            raise ValueError("must be a list of strings")
-        if len(value) > TAG_MAX_ITEMS or any(len(tag) > TAG_MAX_LENGTH or "\x00" in tag for tag in value):
-            raise ValueError(f"must hold at most {TAG_MAX_ITEMS} tags of at most {TAG_MAX_LENGTH} characters")
-        return value
-    if spec.kind == Kind.DECIMAL:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ValueError('must be a decimal number such as "12.50"')
-        try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValueError(f"'{str(value)[:40]}' is not a decimal number") from None
-        if not number.is_finite() or abs(number) >= Decimal("100000000"):
-            raise ValueError("must be a decimal number below 100000000")
-        return str(number.quantize(Decimal("0.01")))
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    if len(value) > spec.max_length or "\x00" in value:
-        raise ValueError(f"must be at most {spec.max_length} characters, without NUL")
-    return value
 
 
 def _plain_json_problem(value: Any, depth: int = 0) -> str | None:
@@ -289,7 +259,7 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
             forbidden.append((where, f"workflow {workflow.slug} may not read {data.record_type}.{name}"))
             continue
         try:
-            base[name] = _clean_base_value(record_type.field(name), value)
+            base[name] = clean_held_value(record_type.field(name), value)
         except ValueError as error:
             problems.append((where, str(error)))
     follow_ups = _check_follow_ups(data.follow_ups, workflow, problems, forbidden)
