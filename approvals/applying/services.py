@@ -182,7 +182,7 @@ def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:
         model_name=proposal.model_name,
         model_version=proposal.model_version,
         # Named as the decision named them, so the trail finds both by the same approver.
-        approver_label=user_label(proposal.decided_by) if proposal.decided_by else "",
+        approver_label=user_label(proposal.decided_by),
         decided_at=proposal.decided_at,
         reason=proposal.reason,
     )

@@ -14,7 +14,7 @@ from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopySta
 from approvals.retention.selectors import retention_rule_for, workflow_visible_to
 from audit.models import Artifact, Bucket
 from audit.retention import artifacts_shorten_for_rule
-from audit.services import Actor, EventData, audit_record, audit_record_many
+from audit.services import Actor, EventData, audit_record, audit_record_many, user_label
 from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
 from core.timeutils import format_window
 
@@ -256,7 +256,7 @@ def training_copy_decide(
             action="artifact.training_decided",
             actor=Actor.user(owner),
             workflow_slug=workflow.slug,
-            approver_label=owner.get_username(),
+            approver_label=user_label(owner),
             decided_at=now,
             reason=note,
             details={

@@ -78,7 +78,7 @@ def test_an_override_of_a_batch_stop_lets_the_batch_be_written_and_records_each_
     override.refresh_from_db()
     assert override.use_count == 3
     used = AuditEvent.objects.filter(action="override.used").first()
-    assert (used.actor_kind, used.actor_label, used.approver_label) == ("worker", WORKER, "ops")
+    assert (used.actor_kind, used.actor_label, used.approver_label) == ("worker", WORKER, on_call.ops.get_full_name())
 
 
 def test_the_global_stop_holds_whatever_override_is_in_force(on_call):
