@@ -29,6 +29,7 @@ from approvals.models import (
     ProposalStatus,
     ServiceAccount,
     Stage,
+    StopScope,
     Workflow,
 )
 from approvals.stops.selectors import stop_covering
@@ -97,14 +98,13 @@ def _refuse_unready(workflow: Workflow) -> None:
 def _refuse_stopped(workflow: Workflow, batch: Batch | None) -> None:
     switch = stop_covering(workflow_id=workflow.pk, batch_id=None)
     if switch is not None:
-        what = "everything" if switch.scope == "global" else f"workflow {workflow.slug}"
         raise Locked(
-            f"the stop switch for {what} is engaged (by {switch.engaged_by_label}: {switch.reason}); "
+            f"the stop switch for {switch.label} is engaged (by {switch.engaged_by_label}: {switch.reason}); "
             "no proposals are taken until a person releases it"
         )
     if batch is not None:
         switch = stop_covering(workflow_id=None, batch_id=batch.pk)
-        if switch is not None and switch.scope == "batch":
+        if switch is not None and switch.scope == StopScope.BATCH:
             raise Halted(
                 f"batch {batch.pk} is halted (stopped by {switch.engaged_by_label}: {switch.reason}); "
                 "it takes no more proposals"
