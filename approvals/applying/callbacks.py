@@ -64,15 +64,11 @@ def callback_give_up(*, proposal_id: int, event: str, error: str, attempts: int)
         audit_record(
             action="callback.failed",
             actor=Actor.system("callbacks"),
-            record_type=proposal.record_type,
-            record_id=proposal.record_id,
-            proposal_id=proposal.pk,
-            batch_id=proposal.batch_id,
-            workflow_slug=proposal.workflow.slug,
             reason=error,
             details={
                 "event": event,
                 "attempts": attempts,
                 "url": proposal.service_account.callback_url if proposal.service_account else "",
             },
+            **proposal.trail_fields(),
         )

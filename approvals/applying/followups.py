@@ -111,16 +111,7 @@ def _event(row: FollowUp, action: str, actor: Actor, **fields: Any) -> EventData
     elif row.kind == FollowUpKind.EMAIL_CUSTOMER:
         details["template"] = str(row.params.get("template", ""))
     return EventData(
-        action=action,
-        actor=actor,
-        record_type=proposal.record_type,
-        record_id=proposal.record_id,
-        proposal_id=proposal.pk,
-        change_id=row.change_id,
-        batch_id=proposal.batch_id,
-        workflow_slug=proposal.workflow.slug,
-        details=details,
-        **fields,
+        action=action, actor=actor, change_id=row.change_id, details=details, **proposal.trail_fields(), **fields
     )
 
 

@@ -378,16 +378,7 @@ def _outcome(
 
 
 def _events(proposal: Proposal, actor: Actor, account: ServiceAccount) -> list[EventData]:
-    common: dict[str, Any] = {
-        "record_type": proposal.record_type,
-        "record_id": proposal.record_id,
-        "proposal_id": proposal.pk,
-        "batch_id": proposal.batch_id,
-        "workflow_slug": proposal.workflow.slug,
-        "model_name": proposal.model_name,
-        "model_version": proposal.model_version,
-        "prompt_version": proposal.prompt_version,
-    }
+    common = proposal.trail_fields()
     proposed: Any = proposal.changes or ({"merge_into": proposal.merge_into} if proposal.merge_into else None)
     events = [
         EventData(

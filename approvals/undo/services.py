@@ -124,15 +124,10 @@ def _settle(
             EventData(
                 action="proposal.reverted" if status == ProposalStatus.REVERTED else "proposal.reapplied",
                 actor=actor,
-                record_type=proposal.record_type,
-                record_id=proposal.record_id,
-                proposal_id=proposal.pk,
                 change_id=result.revert.id if result.revert else None,
-                batch_id=proposal.batch_id,
-                workflow_slug=proposal.workflow.slug,
-                prompt_version=proposal.prompt_version,
                 reason=reason,
                 details={"change": str(original.id)},
+                **proposal.trail_fields(),
             )
         )
     for new_status, group in changed.items():

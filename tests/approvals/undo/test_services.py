@@ -109,6 +109,8 @@ def test_a_follow_up_cancelled_by_an_undo_never_runs_and_the_trail_says_why(db):
         "wrong address source",
         "address-confirmed",
     )
+    # named on the trail as every event about the proposal names it
+    assert (event.proposal_id, event.model_name, event.prompt_version) == (proposal.pk, "gpt-x", "address-update@7")
     with time_machine.travel(timezone.now() + timedelta(hours=1), tick=False):
         assert followups_run_due(worker=WORKER) == 0
     assert mail.outbox == []
