@@ -21,10 +21,6 @@ from core.timeutils import format_window
 MAX_WINDOW = timedelta(days=3650)
 
 
-def _rule_snapshot(rule: RetentionRule) -> dict[str, str]:
-    return {"window": format_window(rule.window), "owner": rule.owner.get_username()}
-
-
 def retention_rule_change(*, rule: RetentionRule, user: Any, window: timedelta) -> RetentionRule:
     """Set a rule's window. Only the rule's owner may. Artifacts already kept under the rule follow a
     shorter window at once; a longer window applies only to what is stored from now on."""
@@ -48,7 +44,7 @@ def retention_rule_change(*, rule: RetentionRule, user: Any, window: timedelta) 
             )
         if window == locked.window:
             return locked
-        before = _rule_snapshot(locked)
+        before = RetentionRule.trail_value(window=locked.window, owner=locked.owner)
         shorter = window < locked.window
         locked.window = window
         locked.updated_at = timezone.now()
@@ -60,7 +56,7 @@ def retention_rule_change(*, rule: RetentionRule, user: Any, window: timedelta) 
             workflow_slug=locked.workflow.slug,
             field=f"{locked.kind}/{locked.bucket}",
             old_value=before,
-            new_value=_rule_snapshot(locked),
+            new_value=RetentionRule.trail_value(window=locked.window, owner=locked.owner),
             details={
                 "kind": locked.kind,
                 "bucket": locked.bucket,

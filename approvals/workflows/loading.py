@@ -27,7 +27,7 @@ from audit.models import ArtifactKind, Bucket
 from audit.retention import artifacts_shorten_for_rule
 from audit.services import Actor, EventData, audit_record_many
 from core.errors import ValidationFailed
-from core.timeutils import format_window, parse_window
+from core.timeutils import parse_window
 from records.catalogue import RECORD_TYPES, Risk
 
 APPROVER_PERMISSIONS = ("view_workflow", "review_workflow", "rollback_workflow")
@@ -435,14 +435,8 @@ def _write_spec(spec: WorkflowSpec, actor: Actor) -> tuple[str, list[EventData]]
     for key in sorted(set(current_rules) | set(spec.retention)):
         rule = current_rules.get(key)
         new_window = spec.retention.get(key)
-        old_rule: dict[str, str] | None = (
-            {"window": format_window(rule.window), "owner": rule.owner.get_username()} if rule else None
-        )
-        new_rule: dict[str, str] | None = (
-            {"window": format_window(new_window), "owner": rules_owner.get_username()}
-            if new_window is not None
-            else None
-        )
+        old_rule = RetentionRule.trail_value(window=rule.window, owner=rule.owner) if rule else None
+        new_rule = RetentionRule.trail_value(window=new_window, owner=rules_owner) if new_window is not None else None
         if old_rule == new_rule:
             continue
         shortened = 0
