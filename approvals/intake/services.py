@@ -8,7 +8,7 @@ A workflow in `draft` is not ready for intake: like a paused one, it is refused 
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ from approvals.workflows.selectors import workflow_policy_map
 from audit.services import Actor, EventData, audit_record_many
 from core.bulk import bulk_insert
 from core.errors import ApplicationError, Halted, InvalidTransition, Locked, NotAllowed, NotFound, ValidationFailed
-from records.catalogue import RECORD_TYPES, Kind, Risk, clean_held_value, clean_value
+from records.catalogue import RECORD_TYPES, Kind, RecordType, Risk, clean_held_value, clean_value
 from records.store import RecordState, get_store
 
 MAX_FOLLOW_UPS = 10
@@ -213,6 +213,18 @@ class _Context:
         return self.records.get(record_type, {}).get(record_id)
 
 
+def _known_fields(
+    part: str, values: dict[str, Any], record_type: RecordType, problems: list[tuple[str, str]]
+) -> Iterator[tuple[str, str, Any]]:
+    """(where, name, value) for each field of `values` the record type has; each other one is a problem."""
+    for name, value in values.items():
+        where = f"{part}.{name[:64]}"
+        if record_type.has_field(name):
+            yield where, name, value
+        else:
+            problems.append((where, f"{record_type.name} has no field '{name[:64]}'"))
+
+
 def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch: Batch | None) -> Proposal:
     """The proposal `data` describes, unsaved, or the refusal that names what is wrong."""
     workflow = context.workflow
@@ -232,11 +244,7 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
     forbidden: list[tuple[str, str]] = []
     problems: list[tuple[str, str]] = []
     changes: dict[str, Any] = {}
-    for name, value in data.changes.items():
-        where = f"changes.{name[:64]}"
-        if not record_type.has_field(name):
-            problems.append((where, f"{data.record_type} has no field '{name[:64]}'"))
-            continue
+    for where, name, value in _known_fields("changes", data.changes, record_type, problems):
         access = context.policies.get((data.record_type, name))
         if access not in (Access.SUGGEST, Access.WRITE):
             forbidden.append((where, f"workflow {workflow.slug} may not change {data.record_type}.{name}"))
@@ -250,11 +258,7 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
         if spec.kind == Kind.REF and context.record(spec.ref_type, changes[name]) is None:
             problems.append((where, f"no {spec.ref_type} '{changes[name][:64]}'"))
     base: dict[str, Any] = {}
-    for name, value in data.base.items():
-        where = f"base.{name[:64]}"
-        if not record_type.has_field(name):
-            problems.append((where, f"{data.record_type} has no field '{name[:64]}'"))
-            continue
+    for where, name, value in _known_fields("base", data.base, record_type, problems):
         if (data.record_type, name) not in context.policies:
             forbidden.append((where, f"workflow {workflow.slug} may not read {data.record_type}.{name}"))
             continue
