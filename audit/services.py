@@ -26,7 +26,9 @@ _CHAIN_LOCK_KEY = 7_318_220_461
 
 
 def user_label(user: Any) -> str:
-    """How the trail names a person who approved something: their full name, else their username."""
+    """How the trail and the pages name a person: their full name, else their username ("" for nobody)."""
+    if user is None:
+        return ""
     return user.get_full_name() or user.get_username()
 
 

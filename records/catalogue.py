@@ -2,7 +2,8 @@
 
 A value that crosses a boundary (API, CSV, a Change snapshot) is in its *plain* form:
 text, bool, a list of text, a decimal as a string ("12.50"), a reference as the record id
-staff use ("CUS-10432"). `clean_value` turns input into that form or says why it cannot.
+staff use ("CUS-10432"). `clean_value` turns input into that form or says why it cannot;
+`clean_held_value` does the same for a value a record may already hold, such as an empty email.
 """
 
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     max_length: int = 500
     ref_type: str = ""
+    optional: bool = False  # a record may leave it empty
 
     @property
     def label(self) -> str:
@@ -88,17 +90,17 @@ CUSTOMER = RecordType(
     title_field="full_name",
     fields=(
         FieldSpec("full_name", Kind.TEXT, _PII, _HIGH, max_length=200),
-        FieldSpec("email", Kind.EMAIL, _PII, _HIGH, max_length=254),
-        FieldSpec("phone", Kind.TEXT, _PII, _HIGH, max_length=40),
-        FieldSpec("shipping_address", Kind.TEXT, _PII, _HIGH, max_length=500),
+        FieldSpec("email", Kind.EMAIL, _PII, _HIGH, max_length=254, optional=True),
+        FieldSpec("phone", Kind.TEXT, _PII, _HIGH, max_length=40, optional=True),
+        FieldSpec("shipping_address", Kind.TEXT, _PII, _HIGH, max_length=500, optional=True),
         FieldSpec("billing_status", Kind.ENUM, _FIN, _HIGH, choices=("ok", "past_due", "refunded", "disputed")),
         FieldSpec("account_status", Kind.ENUM, _I, _HIGH, choices=("active", "verified", "high_risk", "closed")),
         FieldSpec("verified", Kind.BOOL, _I, _HIGH),
         FieldSpec("priority", Kind.ENUM, _I, _LOW, choices=PRIORITIES),
         FieldSpec("sentiment", Kind.ENUM, _I, _LOW, choices=("positive", "neutral", "negative")),
-        FieldSpec("tags", Kind.TAGS, _I, _LOW),
-        FieldSpec("support_notes", Kind.TEXT, _I, _HIGH, max_length=NOTE_MAX_LENGTH),
-        FieldSpec("internal_notes", Kind.TEXT, _I, _HIGH, max_length=NOTE_MAX_LENGTH),
+        FieldSpec("tags", Kind.TAGS, _I, _LOW, optional=True),
+        FieldSpec("support_notes", Kind.TEXT, _I, _HIGH, max_length=NOTE_MAX_LENGTH, optional=True),
+        FieldSpec("internal_notes", Kind.TEXT, _I, _HIGH, max_length=NOTE_MAX_LENGTH, optional=True),
     ),
 )
 
@@ -126,7 +128,7 @@ TICKET = RecordType(
         FieldSpec("subject", Kind.TEXT, _I, _LOW, max_length=200),
         FieldSpec("status", Kind.ENUM, _I, _HIGH, choices=("open", "pending", "closed")),
         FieldSpec("priority", Kind.ENUM, _I, _LOW, choices=PRIORITIES),
-        FieldSpec("resolution_note", Kind.TEXT, _I, _HIGH, max_length=NOTE_MAX_LENGTH),
+        FieldSpec("resolution_note", Kind.TEXT, _I, _HIGH, max_length=NOTE_MAX_LENGTH, optional=True),
     ),
 )
 
@@ -211,3 +213,15 @@ def clean_value(spec: FieldSpec, value: Any, *, from_text: bool = False) -> Any:
                 raise ValueError(f"must be a {spec.ref_type} id starting with {prefix}")
             return text
     raise ValueError(f"unknown field kind {spec.kind}")  # pragma: no cover - the match is exhaustive
+
+
+def clean_held_value(spec: FieldSpec, value: Any) -> Any:
+    """Return a value a record may hold for `spec` (one a pipeline saw) in plain form, or raise ValueError.
+
+    That is what `clean_value` accepts, and for an optional field also its empty value: a record
+    may hold an empty email, and a store may give None for an empty field (read as "" or no tags).
+    """
+    empty: Any = [] if spec.kind == Kind.TAGS else ""
+    if spec.optional and (value is None or value == empty):
+        return empty
+    return clean_value(spec, value)

@@ -12,7 +12,7 @@ from approvals.api.body import read_json, validate
 from approvals.api.problems import problems
 from approvals.api.responses import created_body, json_response, review_url_prefix, run_keyed
 from approvals.api.schemas import ArtifactIn, ArtifactOut, ProposalCreated, ProposalIn, ProposalOut
-from approvals.applying.outcome import proposal_decision
+from approvals.applying.outcome import proposal_outcome
 from approvals.intake.artifacts import artifact_attach
 from approvals.intake.selectors import proposal_get_for_workflow
 from approvals.intake.services import proposal_submit
@@ -70,17 +70,7 @@ def proposal_create(request: PipelineRequest, idempotency_key: str | None = KEY_
 )
 def proposal_read(request: PipelineRequest, proposal_id: int = Path(..., ge=1, le=MAX_ID)) -> dict[str, Any]:
     proposal = proposal_get_for_workflow(workflow=request.auth.workflow, proposal_id=proposal_id)
-    decision = proposal_decision(proposal=proposal)
-    return {
-        "id": proposal.pk,
-        "status": proposal.status,
-        "record_type": proposal.record_type,
-        "record_id": proposal.record_id,
-        "action": proposal.action,
-        "changes": proposal.changes,
-        "decision": None if decision is None else {"by": decision.by, "at": decision.at, "note": decision.note},
-        "change_id": proposal.change_id,
-    }
+    return proposal_outcome(proposal=proposal)
 
 
 def _artifact_content(payload: ArtifactIn) -> str | bytes:

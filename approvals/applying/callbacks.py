@@ -7,55 +7,33 @@ from django.utils import timezone
 
 from approvals import jobs
 from approvals.applying.delivery import json_body, post_json
+from approvals.applying.outcome import proposal_outcome
 from approvals.models import Proposal
 from audit.services import Actor, audit_record
 
 CALLBACK_EVENTS = ("approved", "rejected", "applied", "conflict", "failed", "expired", "cancelled", "reverted")
 
 
-def callback_queue(*, proposal_id: int, event: str) -> None:
+def callback_queue_for(*, proposal: Proposal, event: str) -> None:
     """Tell the proposal's pipeline about `event`, from a worker, once the current transaction commits.
 
-    Nothing is queued when the proposal's service account has no callback URL.
+    Nothing is queued when its service account has no callback URL. `proposal` comes loaded with
+    its service account, so this costs no query.
     """
     if event not in CALLBACK_EVENTS:
         raise ValueError(f"'{event}' is not a callback event; use one of {', '.join(CALLBACK_EVENTS)}")
-    if Proposal.objects.filter(pk=proposal_id, service_account__callback_url__gt="").exists():
-        jobs.callback_queue(proposal_id=proposal_id, event=event)
-
-
-def callback_queue_for(*, proposal: Proposal, event: str) -> None:
-    """As `callback_queue`, for a proposal loaded with its service account (no query)."""
     account = proposal.service_account
     if account is not None and account.callback_url:
         jobs.callback_queue(proposal_id=proposal.pk, event=event)
 
 
 def callback_payload(*, proposal: Proposal, event: str, delivery_id: str) -> dict[str, Any]:
-    decision = None
-    if proposal.decided_at is not None:
-        decision = {
-            "by": proposal.decided_by.get_username() if proposal.decided_by else None,
-            "at": proposal.decided_at,
-            "note": proposal.decision_note,
-        }
     return {
         "event": event,
         "delivery_id": delivery_id,
         "sent_at": timezone.now(),
-        "proposal": {
-            "id": proposal.pk,
-            "status": proposal.status,
-            "record_type": proposal.record_type,
-            "record_id": proposal.record_id,
-            "action": proposal.action,
-            "changes": proposal.changes,
-            "batch_id": proposal.batch_id,
-            "run_id": proposal.run_id,
-            "decision": decision,
-            "change_id": str(proposal.change_id) if proposal.change_id else None,
-            "error": proposal.last_error or None,
-        },
+        "proposal": proposal_outcome(proposal=proposal)
+        | {"batch_id": proposal.batch_id, "run_id": proposal.run_id, "error": proposal.last_error or None},
     }
 
 
@@ -86,15 +64,11 @@ def callback_give_up(*, proposal_id: int, event: str, error: str, attempts: int)
         audit_record(
             action="callback.failed",
             actor=Actor.system("callbacks"),
-            record_type=proposal.record_type,
-            record_id=proposal.record_id,
-            proposal_id=proposal.pk,
-            batch_id=proposal.batch_id,
-            workflow_slug=proposal.workflow.slug,
             reason=error,
             details={
                 "event": event,
                 "attempts": attempts,
                 "url": proposal.service_account.callback_url if proposal.service_account else "",
             },
+            **proposal.trail_fields(),
         )

@@ -111,46 +111,47 @@ def _event(row: FollowUp, action: str, actor: Actor, **fields: Any) -> EventData
     elif row.kind == FollowUpKind.EMAIL_CUSTOMER:
         details["template"] = str(row.params.get("template", ""))
     return EventData(
-        action=action,
-        actor=actor,
-        record_type=proposal.record_type,
-        record_id=proposal.record_id,
-        proposal_id=proposal.pk,
-        change_id=row.change_id,
-        batch_id=proposal.batch_id,
-        workflow_slug=proposal.workflow.slug,
-        details=details,
-        **fields,
+        action=action, actor=actor, change_id=row.change_id, details=details, **proposal.trail_fields(), **fields
     )
+
+
+# Once a follow-up is sending or sent, the customer may already have it: an undo cannot take it back.
+NOT_RETRACTABLE = (FollowUpStatus.SENDING, FollowUpStatus.SENT)
 
 
 @dataclass
 class FollowUpCancellation:
-    cancelled: list[FollowUp] = field(default_factory=list)
-    not_retractable: list[FollowUp] = field(default_factory=list)
+    """What undoing some changes did to their follow-ups, by change."""
+
+    cancelled: dict[UUID, list[FollowUp]] = field(default_factory=dict)
+    not_retractable: dict[UUID, list[FollowUp]] = field(default_factory=dict)
 
 
-def followups_cancel_for_change(*, change_id: UUID, actor: Actor, reason: str) -> FollowUpCancellation:
-    """Cancel the change's follow-ups that are still held; list those already sending or sent."""
+def followups_cancel_for_changes(*, change_ids: Collection[UUID], actor: Actor, reason: str) -> FollowUpCancellation:
+    """Cancel the follow-ups of these changes that are still held, and list those already sending or
+    sent. In the caller's transaction; each cancellation is on the trail with `reason`."""
     result = FollowUpCancellation()
-    with transaction.atomic():
-        rows = list(
-            FollowUp.objects.select_for_update(of=("self",))
-            .select_related("proposal__workflow")
-            .filter(change_id=change_id)
-            .order_by("position")
+    if not change_ids:
+        return result
+    rows = list(
+        FollowUp.objects.select_for_update(of=("self",))
+        .select_related("proposal__workflow")
+        .filter(change_id__in=list(change_ids))
+        .order_by("pk")
+    )
+    held = [row for row in rows if row.status == FollowUpStatus.HELD]
+    now = timezone.now()
+    if held:
+        FollowUp.objects.filter(pk__in=[row.pk for row in held]).update(
+            status=FollowUpStatus.CANCELLED, finished_at=now
         )
-        events = []
-        for row in rows:
-            if row.status == FollowUpStatus.HELD:
-                row.status = FollowUpStatus.CANCELLED
-                row.finished_at = timezone.now()
-                row.save(update_fields=["status", "finished_at"])
-                result.cancelled.append(row)
-                events.append(_event(row, "followup.cancelled", actor, reason=reason))
-            elif row.status in (FollowUpStatus.SENDING, FollowUpStatus.SENT):
-                result.not_retractable.append(row)
-        audit_record_many(events)
+    for row in held:
+        row.status, row.finished_at = FollowUpStatus.CANCELLED, now
+        result.cancelled.setdefault(row.change_id, []).append(row)
+    for row in rows:
+        if row.status in NOT_RETRACTABLE:
+            result.not_retractable.setdefault(row.change_id, []).append(row)
+    audit_record_many([_event(row, "followup.cancelled", actor, reason=reason) for row in held])
     return result
 
 

@@ -32,7 +32,7 @@ def proposal_apply_wait_reasons(*, proposals: Iterable[Proposal]) -> dict[int, s
     if not approved:
         return {}
     engaged = list(
-        StopSwitch.objects.filter(released_at__isnull=True).select_related("workflow").order_by("engaged_at")
+        StopSwitch.objects.filter(released_at__isnull=True).select_related("workflow", "batch").order_by("engaged_at")
     )
     global_stop = next((s for s in engaged if s.scope == StopScope.GLOBAL), None)
     by_workflow = {s.workflow_id: s for s in engaged if s.scope == StopScope.WORKFLOW}

@@ -38,7 +38,7 @@ from approvals.workflows.rollout import CANARY_CAP_REASON, STAGE_WAIT_REASONS
 from approvals.workflows.selectors import WritePolicy, write_policies
 from audit.services import Actor, audit_record, user_label
 from core.roundtrip import Rows, Statement, built_once, run_together
-from records.catalogue import RECORD_TYPES, clean_value
+from records.catalogue import RECORD_TYPES, clean_held_value
 from records.models import Change
 from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
 from records.store import RecordNotFound, RecordRef, RecordState, get_store
@@ -117,7 +117,7 @@ def _conflicts(proposal: Proposal, state: RecordState) -> list[str]:
             problems.append(f"{name}: {proposal.record_type} has no such field")
             continue
         try:
-            seen_value = clean_value(record_type.field(name), seen)
+            seen_value = clean_held_value(record_type.field(name), seen)
         except ValueError:
             seen_value = seen
         if seen_value != state.values.get(name):
@@ -182,7 +182,7 @@ def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:
         model_name=proposal.model_name,
         model_version=proposal.model_version,
         # Named as the decision named them, so the trail finds both by the same approver.
-        approver_label=user_label(proposal.decided_by) if proposal.decided_by else "",
+        approver_label=user_label(proposal.decided_by),
         decided_at=proposal.decided_at,
         reason=proposal.reason,
     )

@@ -8,9 +8,8 @@ A workflow in `draft` is not ready for intake: like a paused one, it is refused 
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -30,6 +29,7 @@ from approvals.models import (
     ProposalStatus,
     ServiceAccount,
     Stage,
+    StopScope,
     Workflow,
 )
 from approvals.stops.selectors import stop_covering
@@ -37,7 +37,7 @@ from approvals.workflows.selectors import workflow_policy_map
 from audit.services import Actor, EventData, audit_record_many
 from core.bulk import bulk_insert
 from core.errors import ApplicationError, Halted, InvalidTransition, Locked, NotAllowed, NotFound, ValidationFailed
-from records.catalogue import RECORD_TYPES, TAG_MAX_ITEMS, TAG_MAX_LENGTH, FieldSpec, Kind, Risk, clean_value
+from records.catalogue import RECORD_TYPES, Kind, RecordType, Risk, clean_held_value, clean_value
 from records.store import RecordState, get_store
 
 MAX_FOLLOW_UPS = 10
@@ -98,47 +98,17 @@ def _refuse_unready(workflow: Workflow) -> None:
 def _refuse_stopped(workflow: Workflow, batch: Batch | None) -> None:
     switch = stop_covering(workflow_id=workflow.pk, batch_id=None)
     if switch is not None:
-        what = "everything" if switch.scope == "global" else f"workflow {workflow.slug}"
         raise Locked(
-            f"the stop switch for {what} is engaged (by {switch.engaged_by_label}: {switch.reason}); "
+            f"the stop switch for {switch.label} is engaged (by {switch.engaged_by_label}: {switch.reason}); "
             "no proposals are taken until a person releases it"
         )
     if batch is not None:
         switch = stop_covering(workflow_id=None, batch_id=batch.pk)
-        if switch is not None and switch.scope == "batch":
+        if switch is not None and switch.scope == StopScope.BATCH:
             raise Halted(
                 f"batch {batch.pk} is halted (stopped by {switch.engaged_by_label}: {switch.reason}); "
                 "it takes no more proposals"
             )
-
-
-def _clean_base_value(spec: FieldSpec, value: Any) -> Any:
-    """A value the AI saw, in plain form. Looser than `clean_value`: a record may hold an empty email."""
-    if spec.kind == Kind.BOOL:
-        if not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
-    if spec.kind == Kind.TAGS:
-        if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
-            raise ValueError("must be a list of strings")
-        if len(value) > TAG_MAX_ITEMS or any(len(tag) > TAG_MAX_LENGTH or "\x00" in tag for tag in value):
-            raise ValueError(f"must hold at most {TAG_MAX_ITEMS} tags of at most {TAG_MAX_LENGTH} characters")
-        return value
-    if spec.kind == Kind.DECIMAL:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ValueError('must be a decimal number such as "12.50"')
-        try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValueError(f"'{str(value)[:40]}' is not a decimal number") from None
-        if not number.is_finite() or abs(number) >= Decimal("100000000"):
-            raise ValueError("must be a decimal number below 100000000")
-        return str(number.quantize(Decimal("0.01")))
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    if len(value) > spec.max_length or "\x00" in value:
-        raise ValueError(f"must be at most {spec.max_length} characters, without NUL")
-    return value
 
 
 def _plain_json_problem(value: Any, depth: int = 0) -> str | None:
@@ -242,6 +212,18 @@ class _Context:
         return self.records.get(record_type, {}).get(record_id)
 
 
+def _known_fields(
+    part: str, values: dict[str, Any], record_type: RecordType, problems: list[tuple[str, str]]
+) -> Iterator[tuple[str, str, Any]]:
+    """(where, name, value) for each field of `values` the record type has; each other one is a problem."""
+    for name, value in values.items():
+        where = f"{part}.{name[:64]}"
+        if record_type.has_field(name):
+            yield where, name, value
+        else:
+            problems.append((where, f"{record_type.name} has no field '{name[:64]}'"))
+
+
 def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch: Batch | None) -> Proposal:
     """The proposal `data` describes, unsaved, or the refusal that names what is wrong."""
     workflow = context.workflow
@@ -261,11 +243,7 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
     forbidden: list[tuple[str, str]] = []
     problems: list[tuple[str, str]] = []
     changes: dict[str, Any] = {}
-    for name, value in data.changes.items():
-        where = f"changes.{name[:64]}"
-        if not record_type.has_field(name):
-            problems.append((where, f"{data.record_type} has no field '{name[:64]}'"))
-            continue
+    for where, name, value in _known_fields("changes", data.changes, record_type, problems):
         access = context.policies.get((data.record_type, name))
         if access not in (Access.SUGGEST, Access.WRITE):
             forbidden.append((where, f"workflow {workflow.slug} may not change {data.record_type}.{name}"))
@@ -279,16 +257,12 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
         if spec.kind == Kind.REF and context.record(spec.ref_type, changes[name]) is None:
             problems.append((where, f"no {spec.ref_type} '{changes[name][:64]}'"))
     base: dict[str, Any] = {}
-    for name, value in data.base.items():
-        where = f"base.{name[:64]}"
-        if not record_type.has_field(name):
-            problems.append((where, f"{data.record_type} has no field '{name[:64]}'"))
-            continue
+    for where, name, value in _known_fields("base", data.base, record_type, problems):
         if (data.record_type, name) not in context.policies:
             forbidden.append((where, f"workflow {workflow.slug} may not read {data.record_type}.{name}"))
             continue
         try:
-            base[name] = _clean_base_value(record_type.field(name), value)
+            base[name] = clean_held_value(record_type.field(name), value)
         except ValueError as error:
             problems.append((where, str(error)))
     follow_ups = _check_follow_ups(data.follow_ups, workflow, problems, forbidden)
@@ -407,16 +381,7 @@ def _outcome(
 
 
 def _events(proposal: Proposal, actor: Actor, account: ServiceAccount) -> list[EventData]:
-    common: dict[str, Any] = {
-        "record_type": proposal.record_type,
-        "record_id": proposal.record_id,
-        "proposal_id": proposal.pk,
-        "batch_id": proposal.batch_id,
-        "workflow_slug": proposal.workflow.slug,
-        "model_name": proposal.model_name,
-        "model_version": proposal.model_version,
-        "prompt_version": proposal.prompt_version,
-    }
+    common = proposal.trail_fields()
     proposed: Any = proposal.changes or ({"merge_into": proposal.merge_into} if proposal.merge_into else None)
     events = [
         EventData(

@@ -51,9 +51,11 @@ class StopSwitch(models.Model):
 
     @property
     def label(self) -> str:
-        """What a person reads: "everything", "workflow address-updates" or "batch 12 (Nightly sweep)"."""
-        if self.scope == StopScope.BATCH and self.batch is not None:
-            return f"batch {self.batch_id} ({self.batch.name})"
-        if self.scope == StopScope.WORKFLOW and self.workflow is not None:
+        """What it stops, as every page, message and command names it: "everything", "workflow
+        address-updates" or "batch 12 (Nightly sweep, address-updates)". Load it with its workflow and batch."""
+        if self.batch is not None:
+            workflow = self.workflow or self.batch.workflow
+            return f"batch {self.batch_id} ({self.batch.name}, {workflow.slug})"
+        if self.workflow is not None:
             return f"workflow {self.workflow.slug}"
         return "everything"

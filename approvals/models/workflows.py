@@ -1,6 +1,7 @@
 """Workflows and what each may do: lanes, stages, actions, field policies, retention rules."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -8,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from core.timeutils import format_window
 
 
 class Lane(models.TextChoices):
@@ -136,3 +139,8 @@ class RetentionRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow}: {self.kind}/{self.bucket}"
+
+    @staticmethod
+    def trail_value(*, window: timedelta, owner: Any) -> dict[str, str]:
+        """A rule as the trail shows it, whether a workflow file or its owner in the app sets it."""
+        return {"window": format_window(window), "owner": owner.get_username()}

@@ -36,7 +36,7 @@ from approvals.overrides.selectors import override_active
 from approvals.stops.selectors import stops_engaged_over
 from approvals.workflows.rollout import canary_cap_reached
 from approvals.workflows.schedule import Shift, override_duty
-from audit.services import Actor, EventData, audit_record, audit_record_many
+from audit.services import Actor, EventData, audit_record, audit_record_many, user_label
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 
 DEFAULT_OVERRIDE_MINUTES = 60
@@ -295,7 +295,7 @@ def override_use(*, override: Override, actor: Actor, what: str, proposal: Propo
             action="override.used",
             actor=actor,
             reason=locked.reason,
-            approver_label=locked.granted_by.get_username(),
+            approver_label=user_label(locked.granted_by),
             details=_details(locked, what=what, granted_by=locked.granted_by.get_username()),
             **target,
         )

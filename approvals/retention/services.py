@@ -14,15 +14,11 @@ from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopySta
 from approvals.retention.selectors import retention_rule_for, workflow_visible_to
 from audit.models import Artifact, Bucket
 from audit.retention import artifacts_shorten_for_rule
-from audit.services import Actor, EventData, audit_record, audit_record_many
+from audit.services import Actor, EventData, audit_record, audit_record_many, user_label
 from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
 from core.timeutils import format_window
 
 MAX_WINDOW = timedelta(days=3650)
-
-
-def _rule_snapshot(rule: RetentionRule) -> dict[str, str]:
-    return {"window": format_window(rule.window), "owner": rule.owner.get_username()}
 
 
 def retention_rule_change(*, rule: RetentionRule, user: Any, window: timedelta) -> RetentionRule:
@@ -48,7 +44,7 @@ def retention_rule_change(*, rule: RetentionRule, user: Any, window: timedelta) 
             )
         if window == locked.window:
             return locked
-        before = _rule_snapshot(locked)
+        before = RetentionRule.trail_value(window=locked.window, owner=locked.owner)
         shorter = window < locked.window
         locked.window = window
         locked.updated_at = timezone.now()
@@ -60,7 +56,7 @@ def retention_rule_change(*, rule: RetentionRule, user: Any, window: timedelta) 
             workflow_slug=locked.workflow.slug,
             field=f"{locked.kind}/{locked.bucket}",
             old_value=before,
-            new_value=_rule_snapshot(locked),
+            new_value=RetentionRule.trail_value(window=locked.window, owner=locked.owner),
             details={
                 "kind": locked.kind,
                 "bucket": locked.bucket,
@@ -256,7 +252,7 @@ def training_copy_decide(
             action="artifact.training_decided",
             actor=Actor.user(owner),
             workflow_slug=workflow.slug,
-            approver_label=owner.get_username(),
+            approver_label=user_label(owner),
             decided_at=now,
             reason=note,
             details={

@@ -19,6 +19,7 @@ from approvals.review.rights import (
     requester_reason,
     reviewable_workflows,
 )
+from audit.services import user_label
 from core.timeutils import parse_window
 from records.catalogue import RECORD_TYPES
 
@@ -167,8 +168,7 @@ def claim_of(*, proposal: Proposal, user: Viewer, now: datetime | None = None) -
     now = now or timezone.now()
     if proposal.claimed_by_id is None or proposal.claimed_until is None or proposal.claimed_until <= now:
         return None
-    holder = proposal.claimed_by
-    label = (holder.get_full_name() or holder.get_username()) if holder is not None else "someone"
+    label = user_label(proposal.claimed_by) or "someone"
     return Claim(holder=label, until=proposal.claimed_until, mine=proposal.claimed_by_id == user.pk)
 
 

@@ -19,9 +19,7 @@ from core.roundtrip import Rows, Statement, built_once, run_together
 
 def stop_list_engaged() -> QuerySet[StopSwitch]:
     return (
-        StopSwitch.objects.filter(released_at__isnull=True)
-        .select_related("workflow", "batch", "batch__workflow")
-        .order_by("engaged_at")
+        StopSwitch.objects.filter(released_at__isnull=True).select_related("workflow", "batch").order_by("engaged_at")
     )
 
 
@@ -37,7 +35,7 @@ class StopsQuery:
         engaged = {target: pk for pk, target in rows}
         if not engaged:
             return []
-        switches = StopSwitch.objects.select_related("workflow").in_bulk(list(engaged.values()))
+        switches = StopSwitch.objects.select_related("workflow", "batch").in_bulk(list(engaged.values()))
         return [switches[engaged[target]] for target in self.targets if target in engaged]
 
 
@@ -115,11 +113,6 @@ def stop_rights_for_user(*, user: AbstractBaseUser | AnonymousUser) -> StopRight
 
 
 def describe_stop(switch: StopSwitch) -> str:
-    if switch.scope == StopScope.GLOBAL:
-        what = "everything"
-    elif switch.scope == StopScope.WORKFLOW:
-        what = f"workflow {switch.workflow.slug if switch.workflow else switch.workflow_id}"
-    else:
-        what = f"batch {switch.batch_id}"
+    """Why a write waits on `switch`: what it stops, who engaged it, when and why."""
     when = switch.engaged_at.astimezone(UTC)
-    return f"stopped ({what}) by {switch.engaged_by_label} at {when:%Y-%m-%d %H:%M:%S} UTC: {switch.reason}"
+    return f"stopped ({switch.label}) by {switch.engaged_by_label} at {when:%Y-%m-%d %H:%M:%S} UTC: {switch.reason}"

@@ -1,7 +1,6 @@
-"""Showing times in the viewer's zone (absolute and relative) and record values in plain words."""
+"""Showing times in the viewer's zone, absolute and relative, and how overdue a pending proposal looks."""
 
 from datetime import datetime
-from typing import Any
 
 from django import template
 from django.utils import timezone
@@ -33,18 +32,6 @@ def moment(value: datetime | None) -> SafeString | str:
 @register.filter
 def age(value: datetime | None) -> str:
     return humanize_age(value) if value else ""
-
-
-@register.filter
-def plain(value: Any) -> str:
-    """A record value as a reviewer reads it."""
-    if value is None or value == "":
-        return "(empty)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value) if value else "(none)"
-    return str(value)
 
 
 @register.filter

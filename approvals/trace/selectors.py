@@ -12,6 +12,7 @@ from uuid import UUID
 from approvals.models import Proposal, ProposalStatus
 from audit.models import Artifact, AuditEvent, Tombstone
 from audit.selectors import audit_events_for
+from audit.services import user_label
 from core.errors import NotFound
 from records.catalogue import RECORD_TYPES
 from records.models import Change, ChangeAction
@@ -75,10 +76,6 @@ class Trace:
         return " and ".join(a.label for a in self.approvals)
 
 
-def _person(user: Any) -> str:
-    return (user.get_full_name() or user.get_username()) if user is not None else ""
-
-
 def _event(events: list[AuditEvent], *actions: str) -> AuditEvent | None:
     """The latest event with one of these actions."""
     for event in reversed(events):
@@ -140,9 +137,9 @@ def _build(*, change: Change | None, proposal: Proposal | None, proposal_id: int
             proposal.decided_at,
             proposal.decision_note,
         )
-        trace.approvals = [Approver(_person(a.user), a.approved_at) for a in proposal.approvals.all()]
+        trace.approvals = [Approver(user_label(a.user), a.approved_at) for a in proposal.approvals.all()]
         if not trace.approvals and proposal.decided_by is not None and proposal.approved_at is not None:
-            trace.approvals = [Approver(_person(proposal.decided_by), proposal.approved_at)]
+            trace.approvals = [Approver(user_label(proposal.decided_by), proposal.approved_at)]
     elif source is not None:
         trace.workflow_slug = source.workflow_slug
         trace.model_name, trace.model_version = source.model_name, source.model_version

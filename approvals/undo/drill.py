@@ -42,7 +42,7 @@ from approvals.stops.services import stop_release
 from approvals.undo.selectors import UndoSelection, undo_plan
 from approvals.undo.services import undo_job_run, undo_job_start
 from audit.models import AuditEvent
-from audit.services import Actor, EventData, audit_record, audit_record_many, audit_verify_chain
+from audit.services import Actor, EventData, audit_record, audit_record_many, audit_verify_chain, user_label
 from records.models import Change, ChangeAction
 from records.selectors import changes_undone, record_state_at
 from records.store import RecordRef, get_store, snapshot_refs
@@ -234,7 +234,7 @@ def proposals_submit_approved(
     Proposal.objects.filter(pk__in=[p.pk for p in proposals]).update(
         status=ProposalStatus.APPROVED, approved_at=now, decided_at=now, decided_by=approver, updated_at=now
     )
-    audit_record_many(events("proposal.approved", approver_label=approver.get_username(), decided_at=now))
+    audit_record_many(events("proposal.approved", approver_label=user_label(approver), decided_at=now))
     return proposals
 
 

@@ -8,12 +8,12 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
+from approvals.applying.followups import NOT_RETRACTABLE
 from approvals.models import Batch, FollowUp, FollowUpStatus, Proposal, RollbackDrill, UndoScope, Workflow
 from records.models import Change, ChangeAction
 from records.selectors import changes_undone
 from records.services.revert import RevertOutcome, RevertResult, RevertWorkspace, changes_revert_preview
 
-NOT_RETRACTABLE = (FollowUpStatus.SENDING, FollowUpStatus.SENT)
 PREVIEW_CHUNK = 500
 
 

@@ -21,11 +21,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from approvals.applying.callbacks import callback_queue_for
+from approvals.applying.followups import followups_cancel_for_changes
 from approvals.jobs import undo_job_queue
 from approvals.models import (
     FollowUp,
-    FollowUpKind,
-    FollowUpStatus,
     Proposal,
     ProposalStatus,
     StopScope,
@@ -37,7 +36,7 @@ from approvals.models import (
     UndoScope,
 )
 from approvals.stops.services import stop_engage
-from approvals.undo.selectors import NOT_RETRACTABLE, UndoSelection, undo_candidates, undo_rights_for_user
+from approvals.undo.selectors import UndoSelection, undo_candidates, undo_rights_for_user
 from audit.services import Actor, EventData, audit_record, audit_record_many
 from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
 from core.updates import update_rows
@@ -92,26 +91,6 @@ def _original(change: Change) -> tuple[Change, bool]:
     return root, depth % 2 == 1
 
 
-def _followup_event(row: FollowUp, proposal: Proposal, actor: Actor, reason: str) -> EventData:
-    details: dict[str, Any] = {"follow_up_id": row.pk, "kind": row.kind, "attempts": row.attempts}
-    if row.kind == FollowUpKind.WEBHOOK:
-        details["url"] = str(row.params.get("url", ""))[:500]
-    elif row.kind == FollowUpKind.EMAIL_CUSTOMER:
-        details["template"] = str(row.params.get("template", ""))
-    return EventData(
-        action="followup.cancelled",
-        actor=actor,
-        record_type=proposal.record_type,
-        record_id=proposal.record_id,
-        proposal_id=proposal.pk,
-        change_id=row.change_id,
-        batch_id=proposal.batch_id,
-        workflow_slug=proposal.workflow.slug,
-        reason=reason,
-        details=details,
-    )
-
-
 def _settle(
     results: Sequence[RevertResult], proposals: dict[int, Proposal], *, actor: Actor, reason: str
 ) -> Settlement:
@@ -145,15 +124,10 @@ def _settle(
             EventData(
                 action="proposal.reverted" if status == ProposalStatus.REVERTED else "proposal.reapplied",
                 actor=actor,
-                record_type=proposal.record_type,
-                record_id=proposal.record_id,
-                proposal_id=proposal.pk,
                 change_id=result.revert.id if result.revert else None,
-                batch_id=proposal.batch_id,
-                workflow_slug=proposal.workflow.slug,
-                prompt_version=proposal.prompt_version,
                 reason=reason,
                 details={"change": str(original.id)},
+                **proposal.trail_fields(),
             )
         )
     for new_status, group in changed.items():
@@ -162,26 +136,11 @@ def _settle(
             event = "reverted" if new_status == ProposalStatus.REVERTED else "applied"
             for proposal in group:
                 callback_queue_for(proposal=proposal, event=event)
-    if undone_originals:
-        rows = list(
-            FollowUp.objects.select_for_update(of=("self",))
-            .select_related("proposal__workflow")
-            .filter(change_id__in=list(undone_originals))
-            .order_by("pk")
-        )
-        held = [row for row in rows if row.status == FollowUpStatus.HELD]
-        if held:
-            FollowUp.objects.filter(pk__in=[row.pk for row in held]).update(
-                status=FollowUpStatus.CANCELLED, finished_at=now
-            )
-        for row in rows:
-            if row.status == FollowUpStatus.HELD:
-                row.status, row.finished_at = FollowUpStatus.CANCELLED, now
-                settlement.cancelled.setdefault(row.change_id, []).append(row)
-                events.append(_followup_event(row, row.proposal, actor, reason or "the change was undone"))
-            elif row.status in NOT_RETRACTABLE:
-                settlement.not_retractable.setdefault(row.change_id, []).append(row)
     audit_record_many(events)
+    followups = followups_cancel_for_changes(
+        change_ids=list(undone_originals), actor=actor, reason=reason or "the change was undone"
+    )
+    settlement.cancelled, settlement.not_retractable = followups.cancelled, followups.not_retractable
     return settlement
 
 

@@ -1,7 +1,7 @@
 """Workflows as code: validate a whole workflow file, then create or update what it describes."""
 
 import re
-import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from typing import Any
@@ -22,11 +22,12 @@ from approvals.models import (
     Workflow,
     WorkflowGroupObjectPermission,
 )
+from approvals.workflows.schedule import DEFAULT_OVERRIDE_MINUTES, OverrideSchedule
 from audit.models import ArtifactKind, Bucket
 from audit.retention import artifacts_shorten_for_rule
 from audit.services import Actor, EventData, audit_record_many
 from core.errors import ValidationFailed
-from core.timeutils import format_window, parse_window
+from core.timeutils import parse_window
 from records.catalogue import RECORD_TYPES, Risk
 
 APPROVER_PERMISSIONS = ("view_workflow", "review_workflow", "rollback_workflow")
@@ -38,7 +39,6 @@ _WORKFLOW_KEYS = {
     "slug", "name", "owner", "lane", "stage", "canary_daily_limit", "approvers", "overrides",
     "actions", "two_person", "fields", "retention", "retention_owner", "webhooks",
 }  # fmt: skip
-MAX_OVERRIDE_MINUTES = 24 * 60
 
 
 @dataclass
@@ -48,8 +48,7 @@ class WorkflowSpec:
     slug: str
     attributes: dict[str, Any]
     approver_group: str | None
-    day_group: str | None
-    after_hours_group: str | None
+    schedule: OverrideSchedule
     policies: dict[tuple[str, str], str] = field(default_factory=dict)
     retention: dict[tuple[str, str], timedelta] = field(default_factory=dict)
 
@@ -69,6 +68,20 @@ class _Problems:
         self.items.append((where, message))
 
 
+# Reports a problem with one key of the workflow being checked.
+Bad = Callable[[str, str], None]
+
+# Where each part of an override schedule is written in the file.
+_SCHEDULE_KEYS = {
+    "days": "overrides.day.days",
+    "day_from": "overrides.day.from",
+    "day_to": "overrides.day.to",
+    "timezone": "overrides.day.timezone",
+    "after_hours_group": "overrides.after_hours",
+    "max_minutes": "overrides.max_minutes",
+}
+
+
 def _parse_time(value: Any) -> time | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
         # YAML 1.1 reads an unquoted 08:00 as sexagesimal minutes.
@@ -78,21 +91,8 @@ def _parse_time(value: Any) -> time | None:
     return None
 
 
-def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Problems) -> WorkflowSpec | None:
-    if not isinstance(raw, dict):
-        problems.add(f"workflows[{index}]", "must be a mapping")
-        return None
-    slug = raw.get("slug")
-    if not isinstance(slug, str) or not _SLUG.match(slug):
-        problems.add(f"workflows[{index}].slug", "must be lowercase letters, digits and dashes")
-        return None
-    where = f"workflow '{slug}'"
-
-    def bad(key: str, message: str) -> None:
-        problems.add(f"{where}: {key}", message)
-
-    for key in sorted(set(raw) - _WORKFLOW_KEYS):
-        bad(key, f"unknown key; known keys: {', '.join(sorted(_WORKFLOW_KEYS))}")
+def _check_people(raw: dict, users: dict[str, Any], bad: Bad) -> dict[str, Any]:
+    """Its name, owner and retention owner."""
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         bad("name", "is required")
@@ -104,6 +104,15 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
         bad("retention_owner", "every retention rule needs a named owner; name a user or leave the key out")
     elif retention_owner and retention_owner not in users:
         bad("retention_owner", f"no user '{retention_owner}'")
+    return {
+        "name": (name or "").strip() if isinstance(name, str) else "",
+        "owner": users.get(str(owner)),
+        "retention_owner": users.get(str(retention_owner)),
+    }
+
+
+def _check_rollout(raw: dict, bad: Bad) -> dict[str, Any]:
+    """Its lane, stage and canary limit."""
     lane = raw.get("lane")
     if lane not in Lane.values:
         bad("lane", f"'{lane}' is not one of {', '.join(Lane.values)}")
@@ -113,35 +122,50 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
     canary = raw.get("canary_daily_limit", 50)
     if not isinstance(canary, int) or isinstance(canary, bool) or canary < 0:
         bad("canary_daily_limit", "must be a whole number, 0 or more")
+        canary = 50
+    return {"lane": lane, "stage": stage, "canary_daily_limit": canary}
+
+
+def _check_approvers(raw: dict, lane: Any, bad: Bad) -> str | None:
     approvers = raw.get("approvers")
     if approvers is not None and (not isinstance(approvers, str) or not approvers.strip()):
         bad("approvers", "must be a group name")
     if lane == Lane.WRITE and not approvers:
         bad("approvers", "a write-lane workflow needs an approver group")
+    return approvers
 
+
+def _check_actions(raw: dict, lane: Any, bad: Bad) -> list[str]:
     actions = raw.get("actions", [])
     if not isinstance(actions, list) or any(a not in Action.values for a in actions):
         bad("actions", f"must be a list drawn from {', '.join(Action.values)}")
-        actions = []
+        return []
     if lane == Lane.ASSIST and actions:
         bad("actions", "an assist-lane workflow only reads and drafts; it can take no action")
+    return list(actions)
 
+
+def _check_webhooks(raw: dict, lane: Any, bad: Bad) -> list[str]:
     webhooks = raw.get("webhooks", []) or []
     if not isinstance(webhooks, list) or any(not isinstance(h, str) for h in webhooks):
         bad("webhooks", 'must be a list of host names, such as ["hooks.example.com", "crm.internal:8443"]')
-        webhooks = []
-    webhooks = [host.strip().lower() for host in webhooks]
-    for host in webhooks:
+        return []
+    hosts = [host.strip().lower() for host in webhooks]
+    for host in hosts:
         if len(host) > 260 or not _WEBHOOK_HOST.match(host) or (":" in host and int(host.rsplit(":", 1)[1]) > 65535):
             bad(f"webhooks.{host[:100]}", "must be a host name, or host:port, without scheme or path")
-    if lane == Lane.ASSIST and webhooks:
+    if lane == Lane.ASSIST and hosts:
         bad("webhooks", "an assist-lane workflow only reads and drafts; it calls no webhook")
+    return sorted(set(hosts))
 
+
+def _check_fields(raw: dict, lane: Any, bad: Bad) -> dict[tuple[str, str], str]:
+    """Its field policies, by (record type, field)."""
     policies: dict[tuple[str, str], str] = {}
     fields = raw.get("fields", {}) or {}
     if not isinstance(fields, dict):
         bad("fields", "must map record types to {field: access}")
-        fields = {}
+        return policies
     for record_type, entries in fields.items():
         if record_type not in RECORD_TYPES:
             bad(f"fields.{record_type}", f"unknown record type; known: {', '.join(RECORD_TYPES)}")
@@ -162,80 +186,75 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
                 bad(key, f"an assist-lane workflow may only read; '{access}' would let it change records")
             else:
                 policies[(record_type, field_name)] = access
+    return policies
 
+
+def _check_two_person(raw: dict, policies: dict[tuple[str, str], str], bad: Bad) -> dict[str, list[str]]:
+    """The actions and fields that need two different approvers."""
     two_person = raw.get("two_person", {}) or {}
-    two_actions: list[str] = []
-    two_fields: list[str] = []
     if not isinstance(two_person, dict) or set(two_person) - {"actions", "fields"}:
         bad("two_person", "must be {actions: [...], fields: [...]}")
-    else:
-        two_actions = two_person.get("actions", []) or []
-        two_fields = two_person.get("fields", []) or []
-        if not isinstance(two_actions, list) or any(a not in Action.values for a in two_actions):
-            bad("two_person.actions", f"must be a list drawn from {', '.join(Action.values)}")
-            two_actions = []
-        known_fields = {name for (_, name) in policies}
-        if not isinstance(two_fields, list) or any(not isinstance(f, str) for f in two_fields):
-            bad("two_person.fields", "must be a list of field names")
-            two_fields = []
-        for field_name in two_fields:
-            if field_name not in known_fields:
-                bad(f"two_person.fields.{field_name}", "is not a field in this workflow's policies")
+        return {"two_person_actions": [], "two_person_fields": []}
+    actions = two_person.get("actions", []) or []
+    fields = two_person.get("fields", []) or []
+    if not isinstance(actions, list) or any(a not in Action.values for a in actions):
+        bad("two_person.actions", f"must be a list drawn from {', '.join(Action.values)}")
+        actions = []
+    if not isinstance(fields, list) or any(not isinstance(f, str) for f in fields):
+        bad("two_person.fields", "must be a list of field names")
+        fields = []
+    known_fields = {name for (_, name) in policies}
+    for field_name in fields:
+        if field_name not in known_fields:
+            bad(f"two_person.fields.{field_name}", "is not a field in this workflow's policies")
+    return {"two_person_actions": list(actions), "two_person_fields": list(fields)}
 
+
+def _check_overrides(raw: dict, bad: Bad) -> OverrideSchedule:
+    """Its override schedule. The file's shape is checked here, the schedule's rules by the schedule."""
     overrides = raw.get("overrides", {}) or {}
-    day_group = after_group = None
-    days: list[str] = []
-    day_from = day_to = None
-    tz_name = "UTC"
-    max_minutes = 60
     if not isinstance(overrides, dict) or set(overrides) - {"day", "after_hours", "max_minutes"}:
         bad("overrides", "must be {day: {...}, after_hours: {...}, max_minutes: N}")
-    else:
-        day = overrides.get("day")
-        if day is not None:
-            if not isinstance(day, dict) or set(day) - {"group", "days", "from", "to", "timezone"}:
-                bad("overrides.day", "must be {group, days, from, to, timezone}")
-            else:
-                day_group = day.get("group")
-                if not isinstance(day_group, str) or not day_group:
-                    bad("overrides.day.group", "is required")
-                days = day.get("days", list(WEEKDAYS[:5]))
-                if not isinstance(days, list) or not days or any(d not in WEEKDAYS for d in days):
-                    bad("overrides.day.days", f"must be a list drawn from {', '.join(WEEKDAYS)}")
-                day_from, day_to = _parse_time(day.get("from")), _parse_time(day.get("to"))
-                if day_from is None:
-                    bad("overrides.day.from", 'must be a time such as "08:00"')
-                if day_to is None:
-                    bad("overrides.day.to", 'must be a time such as "18:00"')
-                if day_from and day_to and day_from >= day_to:
-                    bad("overrides.day", "'from' must be before 'to'")
-                tz_name = day.get("timezone", "UTC")
-                try:
-                    zoneinfo.ZoneInfo(str(tz_name))
-                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                    bad("overrides.day.timezone", f"unknown time zone '{tz_name}'")
-        after = overrides.get("after_hours")
-        if after is not None:
-            if not isinstance(after, dict) or set(after) != {"group"} or not isinstance(after["group"], str):
-                bad("overrides.after_hours", "must be {group: NAME}")
-            else:
-                after_group = after["group"]
-        if day is not None and after is None:
-            bad("overrides.after_hours", "is required when a day group is set: someone must be on duty at night")
-        max_minutes = overrides.get("max_minutes", 60)
-        if (
-            not isinstance(max_minutes, int)
-            or isinstance(max_minutes, bool)
-            or not 1 <= max_minutes <= MAX_OVERRIDE_MINUTES
-        ):
-            bad("overrides.max_minutes", f"must be a whole number from 1 to {MAX_OVERRIDE_MINUTES}")
-            max_minutes = 60
+        return OverrideSchedule()
+    day = overrides.get("day")
+    if day is not None and (not isinstance(day, dict) or set(day) - {"group", "days", "from", "to", "timezone"}):
+        bad("overrides.day", "must be {group, days, from, to, timezone}")
+        day = None
+    day_group = None
+    if day is not None:
+        day_group = day.get("group")
+        if not isinstance(day_group, str) or not day_group:
+            bad("overrides.day.group", "is required")
+            day_group = ""  # still a day shift: its hours are checked too
+    after = overrides.get("after_hours")
+    after_group = after.get("group") if isinstance(after, dict) and set(after) == {"group"} else None
+    if after is not None and not isinstance(after_group, str):
+        bad("overrides.after_hours", "must be {group: NAME}")
+        after_group = None
+    hours = day or {}
+    days = hours.get("days", list(WEEKDAYS[:5]))
+    schedule = OverrideSchedule(
+        day_group=day_group,
+        days=tuple(days) if isinstance(days, list) else (),
+        day_from=_parse_time(hours.get("from")),
+        day_to=_parse_time(hours.get("to")),
+        timezone=str(hours.get("timezone", "UTC")),
+        after_hours_group=after_group,
+        max_minutes=overrides.get("max_minutes", DEFAULT_OVERRIDE_MINUTES),
+    )
+    for part, message in schedule.problems():
+        if not (part == "after_hours_group" and after is not None):  # a misshapen block is reported above
+            bad(_SCHEDULE_KEYS[part], message)
+    return schedule
 
+
+def _check_retention(raw: dict, bad: Bad) -> dict[tuple[str, str], timedelta]:
+    """Its retention windows, by (artifact kind, bucket)."""
     retention: dict[tuple[str, str], timedelta] = {}
     raw_retention = raw.get("retention", {}) or {}
     if not isinstance(raw_retention, dict):
         bad("retention", "must map artifact kinds to {bucket: window}")
-        raw_retention = {}
+        return retention
     for kind, buckets in raw_retention.items():
         if kind not in ArtifactKind.values:
             bad(f"retention.{kind}", f"unknown artifact kind; known: {', '.join(ArtifactKind.values)}")
@@ -251,31 +270,38 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
                 retention[(kind, bucket)] = parse_window(window)
             except ValueError as error:
                 bad(f"retention.{kind}.{bucket}", str(error))
+    return retention
 
+
+def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Problems) -> WorkflowSpec | None:
+    """One workflow of the file, or None when it cannot even be named; every problem goes to `problems`."""
+    if not isinstance(raw, dict):
+        problems.add(f"workflows[{index}]", "must be a mapping")
+        return None
+    slug = raw.get("slug")
+    if not isinstance(slug, str) or not _SLUG.match(slug):
+        problems.add(f"workflows[{index}].slug", "must be lowercase letters, digits and dashes")
+        return None
+
+    def bad(key: str, message: str) -> None:
+        problems.add(f"workflow '{slug}': {key}", message)
+
+    for key in sorted(set(raw) - _WORKFLOW_KEYS):
+        bad(key, f"unknown key; known keys: {', '.join(sorted(_WORKFLOW_KEYS))}")
+    attributes = _check_people(raw, users, bad) | _check_rollout(raw, bad)
+    lane = attributes["lane"]
+    approvers = _check_approvers(raw, lane, bad)
+    attributes["actions"] = _check_actions(raw, lane, bad)
+    attributes["webhook_hosts"] = _check_webhooks(raw, lane, bad)
+    policies = _check_fields(raw, lane, bad)
+    attributes |= _check_two_person(raw, policies, bad)
     return WorkflowSpec(
         slug=slug,
-        attributes={
-            "name": (name or "").strip(),
-            "owner": users.get(str(owner)),
-            "retention_owner": users.get(str(retention_owner)),
-            "lane": lane,
-            "stage": stage,
-            "canary_daily_limit": canary if isinstance(canary, int) else 50,
-            "actions": list(actions),
-            "two_person_actions": list(two_actions),
-            "two_person_fields": list(two_fields),
-            "override_days": list(days),
-            "override_day_from": day_from,
-            "override_day_to": day_to,
-            "override_timezone": str(tz_name),
-            "override_max_minutes": max_minutes,
-            "webhook_hosts": sorted(set(webhooks)),
-        },
+        attributes=attributes,
         approver_group=approvers,
-        day_group=day_group,
-        after_hours_group=after_group,
+        schedule=_check_overrides(raw, bad),
         policies=policies,
-        retention=retention,
+        retention=_check_retention(raw, bad),
     )
 
 
@@ -318,15 +344,7 @@ def _comparable(workflow: Workflow) -> dict[str, Any]:
         "actions": workflow.actions,
         "two_person_actions": workflow.two_person_actions,
         "two_person_fields": workflow.two_person_fields,
-        "override_day_group": workflow.override_day_group.name if workflow.override_day_group else None,
-        "override_days": workflow.override_days,
-        "override_day_from": workflow.override_day_from.strftime("%H:%M") if workflow.override_day_from else None,
-        "override_day_to": workflow.override_day_to.strftime("%H:%M") if workflow.override_day_to else None,
-        "override_timezone": workflow.override_timezone,
-        "override_after_hours_group": workflow.override_after_hours_group.name
-        if workflow.override_after_hours_group
-        else None,
-        "override_max_minutes": workflow.override_max_minutes,
+        **OverrideSchedule.of(workflow).snapshot(),
         "webhook_hosts": workflow.webhook_hosts,
     }
 
@@ -357,12 +375,12 @@ def _write_spec(spec: WorkflowSpec, actor: Actor) -> tuple[str, list[EventData]]
     events: list[EventData] = []
     attributes = dict(spec.attributes)
     attributes["approver_group"] = _group(spec.approver_group)
-    attributes["override_day_group"] = _group(spec.day_group)
-    attributes["override_after_hours_group"] = _group(spec.after_hours_group)
     workflow = Workflow.objects.select_for_update().filter(slug=spec.slug).first()
     outcome = "unchanged"
     if workflow is None:
-        workflow = Workflow.objects.create(slug=spec.slug, **attributes)
+        workflow = Workflow(slug=spec.slug, **attributes)
+        spec.schedule.apply_to(workflow)
+        workflow.save(force_insert=True)
         outcome = "created"
         events.append(
             EventData(action="workflow.created", actor=actor, workflow_slug=spec.slug, new_value=_comparable(workflow))
@@ -371,6 +389,7 @@ def _write_spec(spec: WorkflowSpec, actor: Actor) -> tuple[str, list[EventData]]
         before = _comparable(workflow)
         for name, value in attributes.items():
             setattr(workflow, name, value)
+        spec.schedule.apply_to(workflow)
         after = _comparable(workflow)
         if before != after:
             workflow.save()
@@ -416,14 +435,8 @@ def _write_spec(spec: WorkflowSpec, actor: Actor) -> tuple[str, list[EventData]]
     for key in sorted(set(current_rules) | set(spec.retention)):
         rule = current_rules.get(key)
         new_window = spec.retention.get(key)
-        old_rule: dict[str, str] | None = (
-            {"window": format_window(rule.window), "owner": rule.owner.get_username()} if rule else None
-        )
-        new_rule: dict[str, str] | None = (
-            {"window": format_window(new_window), "owner": rules_owner.get_username()}
-            if new_window is not None
-            else None
-        )
+        old_rule = RetentionRule.trail_value(window=rule.window, owner=rule.owner) if rule else None
+        new_rule = RetentionRule.trail_value(window=new_window, owner=rules_owner) if new_window is not None else None
         if old_rule == new_rule:
             continue
         shortened = 0

@@ -1,4 +1,4 @@
-"""Showing trail events on a page: values in words, what an event changed, and links to the pages about it."""
+"""Showing trail events on a page: what an event changed, when, and links to the pages about it."""
 
 from typing import Any
 
@@ -12,40 +12,14 @@ from django.utils.safestring import SafeString, mark_safe
 from audit import links
 from audit.actions import ACTIONS
 from audit.models import AuditEvent
+from audit.templatetags.display import field_label, shown
 
 register = template.Library()
 
 
 @register.filter
-def shown(value: Any) -> str:
-    """A plain value as a person reads it."""
-    if value is None or value == "":
-        return "(empty)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(shown(item) for item in value) if value else "(none)"
-    if isinstance(value, dict):
-        return "; ".join(f"{str(key).replace('_', ' ')}: {shown(item)}" for key, item in value.items())
-    return str(value)
-
-
-@register.filter
-def quoted(value: Any) -> str:
-    """A value as it reads inside a sentence: text in quotes, the rest in words."""
-    if isinstance(value, str) and value:
-        return f"'{value}'"
-    return shown(value)
-
-
-@register.filter
 def action_label(action: str) -> str:
     return ACTIONS.get(action, action)
-
-
-@register.filter
-def field_label(name: str) -> str:
-    return name.replace("_", " ")
 
 
 @register.filter

@@ -1,6 +1,6 @@
 import pytest
 
-from records.catalogue import CUSTOMER, ORDER, RECORD_TYPES, Risk, clean_value
+from records.catalogue import CUSTOMER, ORDER, RECORD_TYPES, Risk, clean_held_value, clean_value
 
 
 def test_high_risk_fields_match_the_design():
@@ -62,3 +62,26 @@ def test_amounts_are_decimals_with_two_places():
 def test_text_spellings_from_csv():
     assert clean_value(CUSTOMER.field("verified"), "Yes", from_text=True) is True
     assert clean_value(CUSTOMER.field("tags"), "vip| b2b", from_text=True) == ["vip", "b2b"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [("email", "", ""), ("email", None, ""), ("phone", None, ""), ("tags", None, []), ("tags", [], [])],
+)
+def test_a_value_a_record_holds_may_be_empty_where_the_field_is_optional(field, value, expected):
+    assert clean_held_value(CUSTOMER.field(field), value) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "message"),
+    [
+        (CUSTOMER.field("full_name"), None, "must not be null"),
+        (CUSTOMER.field("priority"), "", "is not one of"),
+        (CUSTOMER.field("email"), "not-an-email", "is not a valid email address"),
+        (CUSTOMER.field("tags"), "", "list of strings"),
+        (ORDER.field("amount"), "-3", "between 0"),
+    ],
+)
+def test_a_value_a_record_holds_is_otherwise_cleaned_as_any_value(spec, value, message):
+    with pytest.raises(ValueError, match=message):
+        clean_held_value(spec, value)

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from approvals.intake.accounts import service_account_create
-from approvals.models import Workflow
+from approvals.management.arguments import workflow_named
 from audit.services import Actor
 from core.errors import ValidationFailed
 
@@ -19,9 +19,7 @@ class Command(BaseCommand):
     def handle(
         self, *args: object, workflow: str, name: str, expires: str | None, callback_url: str, **options: object
     ) -> None:
-        found = Workflow.objects.filter(slug=workflow).first()
-        if found is None:
-            raise CommandError(f"--workflow: no workflow '{workflow}'")
+        found = workflow_named(workflow)
         expires_at = parse_datetime(expires) if expires else None
         if expires and (expires_at is None or expires_at.tzinfo is None):
             raise CommandError(

@@ -1,7 +1,6 @@
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from approvals.management.arguments import add_scope_arguments, resolve_scope, target_of
+from approvals.management.arguments import add_scope_arguments, add_user_argument, resolve_scope, target_of, user_named
 from approvals.models import StopSwitch
 from approvals.stops.services import stop_release
 from core.errors import ApplicationError
@@ -12,14 +11,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         add_scope_arguments(parser)
-        parser.add_argument("--user", metavar="USERNAME", required=True, help="the person releasing it")
+        add_user_argument(parser, required=True, help="the person releasing it")
         parser.add_argument("--note", default="", help="kept in the trail")
 
     def handle(self, *args: object, **options: object) -> None:
         scope, workflow, batch = resolve_scope(options)
-        user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
-        if user is None:
-            raise CommandError(f"--user: no active user '{options['user']}'")
+        user = user_named(str(options["user"]))
         target = target_of(scope, workflow, batch)
         switch = StopSwitch.objects.filter(target=target, released_at__isnull=True).first()
         if switch is None:

@@ -3,12 +3,12 @@ import sys
 import uuid
 from datetime import UTC, datetime
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from approvals.models import Batch, UndoItemOutcome, UndoJob, UndoScope, Workflow
+from approvals.management.arguments import add_user_argument, batch_numbered, operator_from, workflow_named
+from approvals.models import UndoItemOutcome, UndoJob, UndoScope
 from approvals.undo.selectors import UndoSelection, undo_plan
 from approvals.undo.services import undo_change, undo_job_run, undo_job_start
 from audit.services import Actor
@@ -57,18 +57,14 @@ class Command(BaseCommand):
         parser.add_argument("--field", action="append", metavar="NAME", help="with --change: undo only these parts")
         parser.add_argument("--dry-run", action="store_true", help="say what would happen; write nothing")
         parser.add_argument("--reason", default="", help="why (kept in the trail; required for a bulk undo)")
-        parser.add_argument("--user", metavar="USERNAME", help="the person undoing (their permissions apply)")
+        add_user_argument(parser, help="the person undoing (their permissions apply)")
         parser.add_argument(
             "--queue", action="store_true", help="hand a bulk undo to a worker instead of running it here"
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
-            if user is None:
-                raise CommandError(f"--user: no active user '{options['user']}'")
-        actor = Actor.user(user) if user else Actor.system(f"cli:{getpass.getuser()}")
+        operator = operator_from(options)
+        user, actor = operator.user, operator.actor
         if options["change"]:
             self.one_change(str(options["change"]), options, user, actor)
             return
@@ -95,14 +91,9 @@ class Command(BaseCommand):
         since = parse_time(str(options["since"]), option="--since") if options["since"] else None
         until = parse_time(str(options["until"]), option="--until") if options["until"] else None
         if options["batch"]:
-            batch = Batch.objects.select_related("workflow").filter(pk=options["batch"]).first()
-            if batch is None:
-                raise CommandError(f"--batch: no batch {options['batch']}")
-            return UndoSelection(scope=UndoScope.BATCH, batch=batch)
+            return UndoSelection(scope=UndoScope.BATCH, batch=batch_numbered(options["batch"]))
         if options["workflow"]:
-            workflow = Workflow.objects.filter(slug=options["workflow"]).first()
-            if workflow is None:
-                raise CommandError(f"--workflow: no workflow '{options['workflow']}'")
+            workflow = workflow_named(options["workflow"])
             if since is None:
                 raise CommandError("--workflow needs --since: from when are its changes undone?")
             return UndoSelection(scope=UndoScope.WORKFLOW, workflow=workflow, since=since, until=until)

@@ -201,6 +201,40 @@ def test_base_of_the_wrong_type_is_422(pipeline, customer):
     refused(pipeline.post("/api/v1/proposals", proposal_body(base={"tags": "vip"})), 422, "base.tags")
 
 
+def test_base_takes_what_a_record_holds_for_an_empty_field(pipeline, customer):
+    sent = proposal_body(base={"shipping_address": "4 Old Mill Lane, Leith", "email": "", "phone": None})
+    assert pipeline.post("/api/v1/proposals", sent).status_code == 201
+    assert Proposal.objects.get().base == {"shipping_address": "4 Old Mill Lane, Leith", "email": "", "phone": ""}
+
+
+@pytest.mark.parametrize(
+    ("base", "field", "message"),
+    [
+        ({"priority": "extreme"}, "base.priority", "'extreme' is not one of low, normal, high, urgent"),
+        ({"email": "not-an-email"}, "base.email", "'not-an-email' is not a valid email address"),
+        ({"full_name": None}, "base.full_name", "must not be null"),
+        ({"tags": ""}, "base.tags", "must be a list of strings"),
+    ],
+)
+def test_base_is_cleaned_as_the_catalogue_says_naming_the_field(pipeline, customer, base, field, message):
+    body = refused(pipeline.post("/api/v1/proposals", proposal_body(base=base)), 422, None)
+    assert body["errors"] == [{"field": field, "message": message}]
+
+
+def test_a_negative_amount_seen_in_base_is_422_as_it_is_in_changes(db):
+    orders = make_pipeline(make_workflow(policies={("order", "amount"): "read", ("order", "status"): "suggest"}))
+    order = OrderFactory(status="placed")
+    sent = proposal_body(
+        record_type="order",
+        record_id=order.record_id,
+        changes={"status": "shipped"},
+        base={"amount": "-3"},
+        follow_ups=[],
+    )
+    body = refused(orders.post("/api/v1/proposals", sent), 422, None)
+    assert body["errors"] == [{"field": "base.amount", "message": "must be between 0 and 99999999.99"}]
+
+
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_an_empty_reason_is_422(pipeline, customer, reason):
     refused(pipeline.post("/api/v1/proposals", proposal_body(reason=reason)), 422, "reason")

@@ -8,15 +8,15 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from approvals.applying.callbacks import callback_deliver, callback_queue
+from approvals.applying.callbacks import callback_deliver, callback_queue_for
 from approvals.applying.delivery import DeliveryFailed
-from approvals.applying.followups import followup_problems, followups_cancel_for_change, followups_run_due
+from approvals.applying.followups import followup_problems, followups_run_due
 from approvals.applying.services import proposal_apply
 from approvals.intake.accounts import service_account_create
 from approvals.models import FollowUp, FollowUpStatus, ProposalStatus, Workflow
 from audit.models import AuditEvent
 from audit.services import Actor
-from tests.helpers.factories import CustomerFactory, OrderFactory, ProposalFactory, WorkflowFactory
+from tests.helpers.factories import CustomerFactory, OrderFactory, ProposalFactory, UserFactory, WorkflowFactory
 from tests.helpers.receiver import Receiver
 
 WORKER = "worker@test/1"
@@ -75,25 +75,6 @@ def test_an_order_email_goes_to_the_order_s_customer(db):
     [message] = mail.outbox
     assert message.to == ["pat@example.com"]
     assert f"order {order.order_number} is now: approved" in message.body
-
-
-def test_an_undo_cancels_what_is_still_held_and_lists_what_was_sent(db):
-    _, change_id = applied_with(
-        [
-            {"kind": "email_customer", "params": {"template": "address-confirmed"}},
-            {"kind": "webhook", "params": {"url": "http://127.0.0.1:18520/hook"}},
-        ]
-    )
-    sent = FollowUp.objects.get(position=0)
-    FollowUp.objects.filter(pk=sent.pk).update(status=FollowUpStatus.SENT)
-    result = followups_cancel_for_change(change_id=change_id, actor=Actor.system("undo"), reason="undo of a change")
-    assert [row.position for row in result.cancelled] == [1]
-    assert [row.position for row in result.not_retractable] == [0]
-    assert FollowUp.objects.get(position=1).status == FollowUpStatus.CANCELLED
-    event = AuditEvent.objects.get(action="followup.cancelled")
-    assert (event.change_id, event.reason) == (change_id, "undo of a change")
-    with after_hold():
-        assert followups_run_due(worker=WORKER) == 0
 
 
 def test_a_webhook_is_posted_signed_and_retried_then_given_up(db, settings):
@@ -178,13 +159,18 @@ def test_follow_up_problems_name_what_is_wrong(kind, params, problem):
     assert problem[1] in message
 
 
-def test_no_callback_is_queued_without_a_callback_url(db, django_capture_on_commit_callbacks):
-    proposal = ProposalFactory()
-    with django_capture_on_commit_callbacks() as callbacks:
-        callback_queue(proposal_id=proposal.pk, event="rejected")
-    assert callbacks == []
+def test_a_callback_is_queued_only_to_a_pipeline_with_a_callback_url(db, queued, django_capture_on_commit_callbacks):
+    silent = ProposalFactory()
+    account = service_account_create(
+        workflow=silent.workflow, name="pipe", actor=Actor.system("test"), callback_url="http://127.0.0.1:18526/cb"
+    ).account
+    listening = ProposalFactory(workflow=silent.workflow, service_account=account)
+    with django_capture_on_commit_callbacks(execute=True):
+        callback_queue_for(proposal=silent, event="rejected")
+        callback_queue_for(proposal=listening, event="rejected")
+    assert [(task.name, task.args[:2]) for task in queued] == [("approvals.send_callback", [listening.pk, "rejected"])]
     with pytest.raises(ValueError, match="not a callback event"):
-        callback_queue(proposal_id=proposal.pk, event="maybe")
+        callback_queue_for(proposal=listening, event="maybe")
 
 
 def test_a_callback_carries_the_decision_and_is_signed(db):
@@ -193,7 +179,16 @@ def test_a_callback_carries_the_decision_and_is_signed(db):
         account = service_account_create(
             workflow=workflow, name="pipe", actor=Actor.system("test"), callback_url=f"{pipeline.url}/outcomes"
         ).account
-        proposal = ProposalFactory(workflow=workflow, service_account=account, status="rejected", decision_note="no")
+        lead = UserFactory(username="lead", first_name="Dana", last_name="Lee")
+        decided_at = timezone.now()
+        proposal = ProposalFactory(
+            workflow=workflow,
+            service_account=account,
+            status="rejected",
+            decided_by=lead,
+            decided_at=decided_at,
+            decision_note="no",
+        )
         assert callback_deliver(proposal_id=proposal.pk, event="rejected", delivery_id="d-1") == 200
         with pytest.raises(DeliveryFailed, match="answered 500"):
             callback_deliver(proposal_id=proposal.pk, event="rejected", delivery_id="d-2")
@@ -201,6 +196,32 @@ def test_a_callback_carries_the_decision_and_is_signed(db):
     body = json.loads(call.body)
     assert body["event"] == "rejected" and body["delivery_id"] == "d-1"
     assert body["proposal"]["status"] == "rejected"
+    decision = body["proposal"]["decision"]
+    assert (decision["by"], decision["note"]) == ("lead", "no")
+    assert decision["at"].startswith(decided_at.strftime("%Y-%m-%dT%H:%M:%S"))
     signed = "sha256=" + hmac.new(account.callback_secret.encode(), call.body, hashlib.sha256).hexdigest()
     assert call.headers["X-Countersign-Signature"] == signed
     assert call.headers["X-Countersign-Delivery"] == "d-1"
+
+
+def test_a_callback_names_the_decider_as_the_api_does_when_no_person_decided(db):
+    workflow = WorkflowFactory()
+    with Receiver(18527) as pipeline:
+        account = service_account_create(
+            workflow=workflow, name="pipe", actor=Actor.system("test"), callback_url=f"{pipeline.url}/outcomes"
+        ).account
+        now = timezone.now()
+        approved = ProposalFactory(
+            workflow=workflow,
+            service_account=account,
+            changes={"priority": "high"},
+            base={"priority": "normal"},
+            status="approved",
+            approved_at=now,
+            decided_at=now,
+        )
+        expired = ProposalFactory(workflow=workflow, service_account=account, status="expired", decided_at=now)
+        callback_deliver(proposal_id=approved.pk, event="approved", delivery_id="d-1")
+        callback_deliver(proposal_id=expired.pk, event="expired", delivery_id="d-2")
+    by = [json.loads(call.body)["proposal"]["decision"]["by"] for call in pipeline.received]
+    assert by == ["policy (write access)", "system"]

@@ -73,7 +73,9 @@ def test_an_override_of_a_batch_stop_lets_the_batch_be_written_and_records_each_
     override.refresh_from_db()
     assert override.use_count == 3
     used = AuditEvent.objects.filter(action="override.used")
-    assert set(used.values_list("actor_kind", "actor_label", "approver_label")) == {("worker", WORKER, "ops")}
+    assert set(used.values_list("actor_kind", "actor_label", "approver_label")) == {
+        ("worker", WORKER, on_call.ops.get_full_name())
+    }
 
 
 def test_the_global_stop_holds_whatever_override_is_in_force(on_call):

@@ -35,6 +35,14 @@ def approved(**kwargs):  # type: ignore[no-untyped-def]
     return ProposalFactory(status=ProposalStatus.APPROVED, **kwargs)
 
 
+@pytest.mark.parametrize("seen", ["", None])
+def test_a_base_that_saw_an_empty_field_matches_a_record_that_holds_it_empty(db, seen):
+    customer = CustomerFactory(email="", shipping_address="4 Old Mill Lane, Leith")
+    base = {"shipping_address": "4 Old Mill Lane, Leith", "email": seen}
+    proposal = approved(record_id=customer.record_id, base=base)
+    assert proposal_apply(proposal_id=proposal.pk, worker=WORKER).outcome == Outcome.APPLIED
+
+
 def test_an_approved_update_is_applied_with_its_change_and_audit_event(db):
     lead = UserFactory(username="lead", first_name="Dana", last_name="Lee")
     customer = CustomerFactory()

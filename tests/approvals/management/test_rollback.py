@@ -172,6 +172,8 @@ def test_the_drill_passes_prints_its_timings_and_is_shown_on_the_workflows_page(
     assert set(drill.timings) == {"setup", "submit", "apply", "dry run", "undo", "verify"}
     assert not StopSwitch.objects.filter(released_at__isnull=True).exists()
     assert AuditEvent.objects.filter(action="drill.completed", reason="passed").exists()
+    approvers = AuditEvent.objects.filter(action="proposal.approved").values_list("approver_label", flat=True)
+    assert set(approvers) == {"Rollback drill"}  # named as a decision names its approver
     assert set(Proposal.objects.values_list("status", flat=True)) == {ProposalStatus.REVERTED}
     assert Change.objects.filter(action="merge").exists() and Change.objects.filter(action="archive").exists()
 

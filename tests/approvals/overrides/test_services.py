@@ -61,7 +61,7 @@ def test_ops_on_call_at_night_lifts_a_halted_batch_for_its_writes(on_call):
     used = AuditEvent.objects.get(action="override.used")
     assert (used.actor_label, used.proposal_id, used.record_id) == ("apply-worker", proposal.pk, proposal.record_id)
     assert used.details["override_id"] == override.pk
-    assert used.approver_label == "ops"
+    assert used.approver_label == on_call.ops.get_full_name()  # named as a decision names its approver
     override.refresh_from_db()
     assert override.use_count == 1
 

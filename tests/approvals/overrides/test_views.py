@@ -46,7 +46,7 @@ def test_at_night_ops_sees_the_override_button_and_lead_does_not(client, on_call
     with time_machine.travel(NIGHT, tick=False):
         as_ops = as_user(client, on_call.ops).get(reverse("blocked")).content.decode()
         as_lead = as_user(client, on_call.lead).get(reverse("blocked")).content.decode()
-    assert f"Batch {halted.pk} “address sweep”" in as_ops
+    assert f"Batch {halted.pk} (address sweep, address-updates)" in as_ops
     assert '<button type="submit" class="danger">Override</button>' in as_ops
     assert "Override</button>" not in as_lead
     assert "ops-managers on duty" in as_lead

@@ -232,6 +232,7 @@ def test_an_approved_request_makes_one_copy_that_expires_by_the_training_rule(ou
     assert asked.details["artifact_id"] == str(artifact.id)
     answered = AuditEvent.objects.get(action="artifact.training_decided")
     assert answered.actor_label == "owner"
+    assert answered.approver_label == owner.get_full_name()  # named as a decision names its approver
     assert answered.details["approved"] is True
     assert answered.details["copy_id"] == str(copy.id)
 

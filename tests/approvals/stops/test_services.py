@@ -1,7 +1,7 @@
 import pytest
 
 from approvals.models import StopScope, StopSwitch
-from approvals.stops.selectors import stop_covering
+from approvals.stops.selectors import describe_stop, stop_covering, stops_engaged_over
 from approvals.stops.services import stop_engage, stop_release
 from audit.models import AuditEvent
 from audit.services import Actor
@@ -44,3 +44,21 @@ def test_the_global_stop_is_named_first_when_several_cover_a_batch(db):
     assert covering is not None and covering.scope == StopScope.BATCH
     everything = stop_engage(scope=StopScope.GLOBAL, reason="incident", actor=Actor.system())
     assert stop_covering(workflow_id=batch.workflow_id, batch_id=batch.pk, lock=True) == everything
+
+
+def test_a_switch_is_described_one_way_wherever_a_write_waits_on_it(db):
+    workflow = WorkflowFactory(slug="address-updates")
+    batch = BatchFactory(workflow=workflow, name="Nightly sweep")
+    labels = [
+        stop_engage(scope=scope, reason="bad prompt", actor=Actor.system("ops"), **target).label
+        for scope, target in (
+            (StopScope.GLOBAL, {}),
+            (StopScope.WORKFLOW, {"workflow": workflow}),
+            (StopScope.BATCH, {"batch": batch}),
+        )
+    ]
+    assert labels == ["everything", "workflow address-updates", f"batch {batch.pk} (Nightly sweep, address-updates)"]
+    *_, batch_stop = stops_engaged_over(workflow_id=workflow.pk, batch_id=batch.pk)
+    assert describe_stop(batch_stop).startswith(
+        f"stopped (batch {batch.pk} (Nightly sweep, address-updates)) by ops at "
+    )

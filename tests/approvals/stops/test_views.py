@@ -228,7 +228,10 @@ def test_a_batch_still_writing_has_a_banner_with_a_stop_for_that_batch(client, o
     html = response.content.decode()
     assert "progress-banner" not in html  # the stop banner names it now
     assert f"batch {running.pk} (Nightly sweep, address-updates)" in html and "addresses look wrong" in html
-    assert f"Stopped batch {running.pk} (Nightly sweep). No write in it is applied until it is released." in html
+    stopped = (
+        f"Stopped batch {running.pk} (Nightly sweep, address-updates). No write in it is applied until it is released."
+    )
+    assert stopped in html
 
 
 def test_the_writing_banner_shows_only_batches_this_person_may_stop(client, approver):

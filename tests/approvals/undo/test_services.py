@@ -3,10 +3,13 @@
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
+from django.core import mail
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from approvals.applying.followups import followups_run_due
 from approvals.applying.services import Outcome, proposal_apply, proposals_apply
 from approvals.models import (
     FollowUp,
@@ -91,6 +94,27 @@ def test_undoing_a_change_reverts_its_proposal_and_cancels_held_follow_ups(db):
     assert actions[-3:] == [("change.reverted", "ops"), ("proposal.reverted", "ops"), ("followup.cancelled", "ops")]
     assert AuditEvent.objects.get(action="proposal.reverted").reason == "wrong address source"
     assert audit_verify_chain()[1] is None
+
+
+def test_a_follow_up_cancelled_by_an_undo_never_runs_and_the_trail_says_why(db):
+    ops = ops_user()
+    proposal = applied(follow_ups=[EMAIL])
+    change = Change.objects.get(pk=proposal.change_id)
+
+    undo_change(change=change, actor=Actor.user(ops), user=ops, reason="wrong address source")
+
+    event = AuditEvent.objects.get(action="followup.cancelled")
+    assert (event.change_id, event.reason, event.details["template"]) == (
+        change.id,
+        "wrong address source",
+        "address-confirmed",
+    )
+    # named on the trail as every event about the proposal names it
+    assert (event.proposal_id, event.model_name, event.prompt_version) == (proposal.pk, "gpt-x", "address-update@7")
+    with time_machine.travel(timezone.now() + timedelta(hours=1), tick=False):
+        assert followups_run_due(worker=WORKER) == 0
+    assert mail.outbox == []
+    assert FollowUp.objects.get().status == FollowUpStatus.CANCELLED
 
 
 def test_undo_of_an_undo_applies_the_proposal_again_and_leaves_follow_ups_cancelled(db):

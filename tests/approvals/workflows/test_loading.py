@@ -125,6 +125,19 @@ def test_refuses_write_on_billing_status_naming_the_field(owner, tmp_path):
             },
             "overrides.day.timezone: unknown time zone 'Mars/Olympus'",
         ),
+        (
+            {"overrides": {"day": {"group": "g", "from": "18:00", "to": "08:00"}, "after_hours": {"group": "o"}}},
+            "overrides.day.to: must be after the start of the day",
+        ),
+        (
+            {"overrides": {"day": {"group": "g", "from": "08:00", "to": "18:00"}}},
+            "overrides.after_hours: is required with a day group: someone must be on duty at night",
+        ),
+        (
+            {"overrides": {"day": {"group": "g", "days": "mon", "from": "08:00", "to": "18:00"}, "after_hours": {}}},
+            "overrides.after_hours: must be {group: NAME}",
+        ),
+        ({"overrides": {"max_minutes": 0}}, "overrides.max_minutes: must be a whole number from 1 to 1440"),
         ({"retention": {"prompt": {"live": "forever"}}}, "retention.prompt.live: 'forever' is not a window"),
         ({"colour": "blue"}, "colour: unknown key"),
         ({"webhooks": "hooks.example.com"}, "webhooks: must be a list of host names"),

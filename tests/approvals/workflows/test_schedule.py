@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from approvals.models import WEEKDAYS, Workflow
-from approvals.workflows.schedule import Shift, override_duty
+from approvals.workflows.schedule import OverrideSchedule, Shift, override_duty
 
 LEADS = Group(pk=1, name="support-leads")
 OPS = Group(pk=2, name="ops-managers")
@@ -161,3 +161,60 @@ def test_exactly_one_group_is_on_duty_and_it_changes_exactly_at_until(at, zone, 
     if no_transition_near and start < end:
         on_the_wall = WEEKDAYS[local.weekday()] in days and start <= local.time() < end
         assert (duty.group == LEADS) == on_the_wall
+
+
+# The schedule as the workflow file and the editor set it ------------------------------------------
+
+
+def test_a_day_shift_needs_its_days_its_hours_in_order_and_someone_at_night():
+    schedule = OverrideSchedule(day_group="support-leads", days=("mon", "someday"), day_from=time(18), day_to=time(8))
+    assert schedule.problems() == [
+        ("days", "choose at least one day from mon, tue, wed, thu, fri, sat, sun"),
+        ("day_to", "must be after the start of the day"),
+        ("after_hours_group", "is required with a day group: someone must be on duty at night"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"timezone": "Mars/Olympus"}, ("timezone", "unknown time zone 'Mars/Olympus'")),
+        ({"max_minutes": 0}, ("max_minutes", "must be a whole number from 1 to 1440")),
+        ({"max_minutes": 1441}, ("max_minutes", "must be a whole number from 1 to 1440")),
+        ({"max_minutes": True}, ("max_minutes", "must be a whole number from 1 to 1440")),
+    ],
+)
+def test_any_schedule_needs_a_real_zone_and_a_bounded_override(changes, problem):
+    assert OverrideSchedule(after_hours_group="ops-managers", **changes).problems() == [problem]
+
+
+def test_without_a_day_group_the_after_hours_group_is_always_on_duty_and_no_hours_are_kept():
+    schedule = OverrideSchedule(days=("mon",), day_from=time(8), day_to=time(18), after_hours_group="ops-managers")
+    assert schedule.problems() == []
+    snapshot = schedule.snapshot()
+    assert (snapshot["override_days"], snapshot["override_day_from"], snapshot["override_day_to"]) == ([], None, None)
+
+
+@pytest.mark.django_db
+def test_a_schedule_read_from_a_workflow_is_the_one_written_to_it():
+    schedule = OverrideSchedule(
+        day_group="support-leads",
+        days=("fri", "mon"),
+        day_from=time(8),
+        day_to=time(18),
+        timezone="Europe/London",
+        after_hours_group="ops-managers",
+        max_minutes=240,
+    )
+    target = Workflow(slug="address-updates")
+    schedule.apply_to(target)
+    assert OverrideSchedule.of(target) == OverrideSchedule(**{**schedule.__dict__, "days": ("mon", "fri")})
+    assert schedule.snapshot() == {
+        "override_day_group": "support-leads",
+        "override_days": ["mon", "fri"],
+        "override_day_from": "08:00",
+        "override_day_to": "18:00",
+        "override_timezone": "Europe/London",
+        "override_after_hours_group": "ops-managers",
+        "override_max_minutes": 240,
+    }
