@@ -17,9 +17,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from approvals import reasons
 from approvals.jobs import apply_queue
 from approvals.models import (
-    OVERRIDE_MIN_REASON_LENGTH,
     Batch,
     Override,
     OverrideBlock,
@@ -133,11 +133,9 @@ def override_grant(
     if workflow is None:
         raise ValidationFailed([("workflow", "an override needs the workflow it belongs to")])
 
+    if problem := reasons.OVERRIDE.problem(reason):
+        problems.append(problem)
     reason = (reason or "").strip()
-    if len(reason) < OVERRIDE_MIN_REASON_LENGTH:
-        problems.append(
-            ("reason", f"write at least {OVERRIDE_MIN_REASON_LENGTH} characters saying why this block should be lifted")
-        )
     maximum = workflow.override_max_minutes
     if minutes is None:
         minutes = min(DEFAULT_OVERRIDE_MINUTES, maximum)
@@ -492,11 +490,7 @@ def _review(*, override: Override, user: User, verdict: str, note: str) -> Overr
             raise NotAllowed(f"only the approver group of {override.workflow.slug} reviews its overrides")
         if override.granted_by_id == user.pk:
             raise NotAllowed("you granted this override; another approver reviews it")
-        note = note.strip()
-        if verdict == OverrideReview.FLAGGED and len(note) < OVERRIDE_MIN_REASON_LENGTH:
-            raise ValidationFailed(
-                [("note", f"write at least {OVERRIDE_MIN_REASON_LENGTH} characters saying what is wrong")]
-            )
+        note = reasons.OVERRIDE_FLAG.clean(note) if verdict == OverrideReview.FLAGGED else note.strip()
         override.review, override.reviewed_by, override.reviewed_at = verdict, user, timezone.now()
         override.review_note = note
         override.save(update_fields=["review", "reviewed_by", "reviewed_at", "review_note"])

@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from approvals import reasons
 from approvals.models import Override, OverrideBlock, OverrideScope
 from approvals.overrides.selectors import (
     blocked_overview,
@@ -77,6 +78,7 @@ def override_new(request: AuthenticatedHtmxRequest) -> HttpResponse:
         "duty": override_duty(workflow=workflow, at=timezone.now()),
         "max_minutes": workflow.override_max_minutes,
         "reason": source.get("reason", ""),
+        "reason_rule": reasons.OVERRIDE,
         "minutes": source.get("minutes", str(min(DEFAULT_OVERRIDE_MINUTES, workflow.override_max_minutes))),
         "errors": {},
         "next": _next_url(request, source.get("next", "")),

@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from approvals import reasons
 from approvals.jobs import apply_queue
 from approvals.models import Action, Batch, OverrideBlock, Proposal, ProposalApproval, ProposalStatus
 from approvals.overrides.selectors import proposal_overrides_for
@@ -24,11 +25,10 @@ from approvals.review.rights import needs_two_approvals, requester_reason, user_
 from approvals.review.selectors import stale_fields
 from approvals.workflows.selectors import WritePolicy, write_policies, write_policy
 from audit.services import Actor, audit_record, user_label
-from core.errors import ApplicationError, InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from core.errors import ApplicationError, InvalidTransition, NotAllowed, NotFound
 from records.store import RecordNotFound, RecordRef, get_store
 
 CLAIM_DURATION = timedelta(minutes=5)
-MIN_REASON_LENGTH = 3
 
 
 @dataclass(frozen=True)
@@ -273,13 +273,6 @@ def _reject_one(
         return Outcome(proposal)
 
 
-def _clean_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < MIN_REASON_LENGTH:
-        raise ValidationFailed([("reason", f"a reason of at least {MIN_REASON_LENGTH} characters is required")])
-    return reason
-
-
 def proposal_approve(
     *, proposal: Proposal, reviewer: User, note: str = "", expected_revision: int | None = None
 ) -> Outcome:
@@ -300,7 +293,7 @@ def proposal_reject(
     *, proposal: Proposal, reviewer: User, reason: str, expected_revision: int | None = None
 ) -> Outcome:
     """Reject `proposal` with a reason. One rejection ends it, even where approving needs two people."""
-    reason = _clean_reason(reason)
+    reason = reasons.REJECTION.clean(reason)
     outcome = _reject_one(
         proposal_id=proposal.pk, reviewer=reviewer, reason=reason, expected_revision=expected_revision
     )
@@ -369,7 +362,7 @@ def proposal_group_decide(
     """
     attempted = "approve_group" if approve else "reject_group"
     if not approve:
-        reason = _clean_reason(reason)
+        reason = reasons.REJECTION.clean(reason)
     if not user_may_review(user=reviewer, workflow=batch.workflow):
         _refuse_group(
             batch=batch,

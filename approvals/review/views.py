@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
+from approvals import reasons
 from approvals.applying.selectors import proposal_apply_wait_reason
 from approvals.models import Action, Batch, Proposal
 from approvals.review.groups import GroupKey, batch_for_review, batch_groups, group_sample
@@ -109,6 +110,7 @@ def _render_detail(
         "flash": flash,
         "error": error.message if error else "",
         "reason_error": isinstance(error, ValidationFailed) and error.field == "reason",
+        "reason_rule": reasons.REJECTION,
     }
     if _wants_partial(request):
         return TemplateResponse(request, f"{DETAIL}#proposal", context, status=status)
@@ -310,5 +312,6 @@ def review_group(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpRespon
         "sample": group_sample(groups=groups, group=group) if group else [],
         "ids": ",".join(str(pk) for pk in group.ids) if group else "",
         "error": error.message if error else "",
+        "reason_rule": reasons.REJECTION,
     }
     return TemplateResponse(request, GROUP, context, status=status)

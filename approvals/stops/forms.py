@@ -1,5 +1,6 @@
 from django import forms
 
+from approvals import reasons
 from approvals.models import Batch, StopScope, Workflow
 from approvals.stops.selectors import StopRights
 
@@ -10,7 +11,9 @@ class StopForm(forms.Form):
     batch = forms.ModelChoiceField(
         queryset=Batch.objects.select_related("workflow"), required=False, widget=forms.NumberInput
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "minlength": reasons.STOP.minimum}), max_length=2000
+    )
     confirm = forms.BooleanField(
         required=True, label="Yes: no write in this scope is applied until a person releases the switch"
     )
@@ -23,6 +26,11 @@ class StopForm(forms.Form):
         self.fields["workflow"].queryset = workflows  # type: ignore[attr-defined]
         if not rights.everything:
             self.fields["scope"].choices = [c for c in StopScope.choices if c[0] != StopScope.GLOBAL]  # type: ignore[attr-defined]
+
+    def clean_reason(self) -> str:
+        if problem := reasons.STOP.problem(self.cleaned_data["reason"]):
+            raise forms.ValidationError(problem[1])
+        return self.cleaned_data["reason"]
 
     def clean(self) -> dict:
         data = super().clean() or {}

@@ -4,13 +4,12 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from approvals import reasons
 from approvals.jobs import apply_sweep_queue
 from approvals.models import Batch, ServiceAccount, StopScope, StopSwitch, Workflow
 from approvals.stops.selectors import stop_rights_for_user
 from audit.services import Actor, audit_record
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
-
-MIN_REASON_LENGTH = 3
 
 
 def _target(scope: str, workflow: Workflow | None, batch: Batch | None) -> str:
@@ -33,9 +32,7 @@ def stop_engage(
     batch: Batch | None = None,
 ) -> StopSwitch:
     """Engage a switch. Engaging one that is already engaged is refused, naming who engaged it."""
-    reason = (reason or "").strip()
-    if len(reason) < MIN_REASON_LENGTH:
-        raise ValidationFailed([("reason", "a reason is required to engage the stop switch")])
+    reason = reasons.STOP.clean(reason)
     if scope == StopScope.BATCH and batch is not None:
         workflow = batch.workflow
     target = _target(scope, workflow, batch)

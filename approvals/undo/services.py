@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from approvals import reasons
 from approvals.applying.callbacks import callback_queue_for
 from approvals.jobs import undo_job_queue
 from approvals.models import (
@@ -39,25 +40,16 @@ from approvals.models import (
 from approvals.stops.services import stop_engage
 from approvals.undo.selectors import NOT_RETRACTABLE, UndoSelection, undo_candidates, undo_rights_for_user
 from audit.services import Actor, EventData, audit_record, audit_record_many
-from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from core.errors import InvalidTransition, NotAllowed, NotFound
 from core.updates import update_rows
 from records.models import Change, ChangeAction
 from records.services.revert import RevertConflict, RevertOutcome, RevertPart, RevertResult, changes_revert
 
 logger = logging.getLogger(__name__)
 
-MIN_REASON_LENGTH = 3
-
 
 def _chunk_size() -> int:
     return max(1, int(settings.COUNTERSIGN["UNDO_CHUNK_SIZE"]))
-
-
-def _check_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < MIN_REASON_LENGTH:
-        raise ValidationFailed([("reason", "say why these changes are being undone (it is kept in the trail)")])
-    return reason
 
 
 def _check_rights(user: User | None, workflow_slugs: Iterable[str]) -> None:
@@ -280,7 +272,7 @@ def undo_job_start(
     A batch is stopped first (its own stop switch, left engaged for a person to release), and the
     applies already in flight for it are waited for, so nothing new lands while the undo runs.
     """
-    reason = _check_reason(reason)
+    reason = reasons.UNDO.clean(reason)
     first = undo_candidates(selection=selection, ids_only=True)
     if not first.changes:
         detail = f" ({first.already_undone} already undone)" if first.already_undone else ""

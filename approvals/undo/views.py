@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from approvals import reasons
 from approvals.models import UndoItemOutcome, UndoJob, UndoScope
 from approvals.undo.forms import UndoSelectionForm
 from approvals.undo.selectors import change_undo_view, undo_plan, undo_rights_for_user
@@ -73,7 +74,7 @@ def undo_bulk(request: AuthenticatedHtmxRequest) -> HttpResponse:
     if not rights.any:
         return TemplateResponse(request, "approvals/undo_bulk.html", {"refused": True}, status=403)
     form = _initial_form(request, rights)
-    context: dict = {"form": form, "rights": rights}
+    context: dict = {"form": form, "rights": rights, "reason_rule": reasons.UNDO}
     status = 200
     if form.is_bound and form.is_valid():
         selection = form.selection()
