@@ -5,20 +5,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.db.models import Count, Min, Sum
 
 from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus, Workflow
 from audit.models import Artifact, ArtifactKind, Bucket, Tombstone
-
-
-def workflow_visible_to(*, user: AbstractUser | AnonymousUser, workflow: Workflow) -> bool:
-    """Whether `user` may see `workflow`: its owner, its rules' owner, or anyone granted view on it."""
-    if not user.is_authenticated:
-        return False
-    if user.pk in (workflow.owner_id, workflow.retention_owner_id):
-        return True
-    return user.has_perm("approvals.view_workflow") or user.has_perm("approvals.view_workflow", workflow)
 
 
 def retention_rule_for(*, workflow: Workflow, kind: str, bucket: str) -> RetentionRule | None:

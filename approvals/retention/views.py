@@ -11,8 +11,9 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from approvals.models import RetentionRule, TrainingCopyRequest, Workflow
-from approvals.retention.selectors import retention_overview, workflow_visible_to
+from approvals.retention.selectors import retention_overview
 from approvals.retention.services import retention_rule_change, training_copy_decide, training_copy_request
+from approvals.workflows.rights import workflow_visible_to
 from audit.models import Artifact, Bucket
 from core.errors import ApplicationError, NotFound, ValidationFailed
 from core.timeutils import format_window, parse_window

@@ -2,7 +2,7 @@ from django import forms
 
 from approvals import reasons
 from approvals.models import Batch, StopScope, Workflow
-from approvals.stops.selectors import StopRights
+from approvals.stops.rights import StopRights
 
 
 class StopForm(forms.Form):

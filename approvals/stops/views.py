@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from approvals.applying.selectors import proposals_waiting_on_stop
 from approvals.models import Batch, StopScope, StopSwitch, Workflow
 from approvals.stops.forms import StopForm
-from approvals.stops.selectors import stop_rights_for_user
+from approvals.stops.rights import stop_rights_for_user
 from approvals.stops.services import stop_engage_by_person, stop_release_by_person
 from core.errors import ApplicationError
 from core.types import AuthenticatedHtmxRequest

@@ -1,7 +1,8 @@
 from django import forms
 
 from approvals.models import Batch, UndoScope, Workflow
-from approvals.undo.selectors import UndoRights, UndoSelection
+from approvals.undo.rights import UndoRights
+from approvals.undo.selectors import UndoSelection
 
 
 class UndoSelectionForm(forms.Form):

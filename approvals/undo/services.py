@@ -38,9 +38,10 @@ from approvals.models import (
     UndoScope,
 )
 from approvals.stops.services import stop_engage
-from approvals.undo.selectors import NOT_RETRACTABLE, UndoSelection, undo_candidates, undo_rights_for_user
+from approvals.undo.rights import undo_rights_for_user
+from approvals.undo.selectors import NOT_RETRACTABLE, UndoSelection, undo_candidates
 from audit.services import Actor, EventData, audit_record, audit_record_many
-from core.errors import InvalidTransition, NotAllowed, NotFound
+from core.errors import InvalidTransition, NotFound
 from core.updates import update_rows
 from records.models import Change, ChangeAction
 from records.services.revert import RevertConflict, RevertOutcome, RevertPart, RevertResult, changes_revert
@@ -53,13 +54,9 @@ def _chunk_size() -> int:
 
 
 def _check_rights(user: User | None, workflow_slugs: Iterable[str]) -> None:
-    """A person needs `rollback_workflow` on every workflow involved, or to be an ops manager."""
-    if user is None:
-        return
-    rights = undo_rights_for_user(user=user)
-    refused = sorted({slug or "(no workflow)" for slug in workflow_slugs if not rights.may_undo(workflow_slug=slug)})
-    if refused:
-        raise NotAllowed(f"you may not undo changes of {', '.join(refused)}", field="workflow")
+    """A person (`user`) needs the right to undo every workflow involved; the CLI run without one does not."""
+    if user is not None:
+        undo_rights_for_user(user=user).check_undo(workflow_slugs)
 
 
 # Settling what an undo means beyond the record: proposals and follow-ups ---------------------------
@@ -500,9 +497,8 @@ def undo_jobs_sweep(*, stale_seconds: float | None = None) -> list[int]:
 
 def undo_job_cancel(*, job: UndoJob, actor: Actor, user: User | None = None) -> UndoJob:
     """Ask a bulk undo to stop. A queued job ends now; a running one ends after the chunk in flight."""
-    if user is not None and user.pk != job.requested_by_id:
-        slugs = set(Change.objects.filter(pk__in=job.items.values("change_id")).values_list("workflow_slug", flat=True))
-        _check_rights(user, slugs)
+    if user is not None:
+        undo_rights_for_user(user=user).check_cancel(job=job, user=user)
     with transaction.atomic():
         job = UndoJob.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=job.pk)
         if job.finished:

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from approvals import reasons
 from approvals.models import UndoItemOutcome, UndoJob, UndoScope
 from approvals.undo.forms import UndoSelectionForm
-from approvals.undo.selectors import change_undo_view, undo_plan, undo_rights_for_user
+from approvals.undo.rights import undo_rights_for_user
+from approvals.undo.selectors import change_undo_view, undo_plan
 from approvals.undo.services import undo_change, undo_job_cancel, undo_job_start
 from audit.services import Actor
 from core.errors import ApplicationError
@@ -92,7 +93,7 @@ def undo_bulk(request: AuthenticatedHtmxRequest) -> HttpResponse:
             else:
                 return redirect("undo-job", pk=job.pk)
         plan = undo_plan(selection=selection)
-        refused = [slug or "(no workflow)" for slug in plan.workflow_slugs if not rights.may_undo(workflow_slug=slug)]
+        refused = rights.refused(plan.workflow_slugs)
         context.update(plan=plan, refused_workflows=refused, conflicts_shown=plan.conflicts[:CONFLICTS_SHOWN])
     elif form.is_bound:
         status = 422
@@ -100,12 +101,7 @@ def undo_bulk(request: AuthenticatedHtmxRequest) -> HttpResponse:
 
 
 def _job_visible(request: AuthenticatedHtmxRequest, job: UndoJob) -> bool:
-    rights = undo_rights_for_user(user=request.user)
-    return (
-        rights.everything
-        or job.requested_by_id == request.user.pk
-        or (job.workflow is not None and rights.may_undo(workflow_slug=job.workflow.slug))
-    )
+    return undo_rights_for_user(user=request.user).may_follow(job=job, user=request.user)
 
 
 def _job_context(job: UndoJob) -> dict:
