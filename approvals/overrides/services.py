@@ -32,6 +32,14 @@ from approvals.models import (
     StopSwitch,
     Workflow,
 )
+from approvals.overrides.rights import (
+    asked_for_any,
+    duty_refusal,
+    group_ids_of,
+    may_decide_after_hours,
+    may_revoke,
+    review_refusal,
+)
 from approvals.overrides.selectors import override_active
 from approvals.stops.selectors import stops_engaged_over
 from approvals.workflows.rollout import canary_cap_reached
@@ -47,15 +55,6 @@ _SCOPES_FOR_BLOCK = {
     OverrideBlock.AFTER_HOURS_APPROVAL: {OverrideScope.PROPOSAL},
     OverrideBlock.CONFLICT: {OverrideScope.PROPOSAL},
 }
-_OPEN = (ProposalStatus.PENDING, ProposalStatus.APPROVED, ProposalStatus.CONFLICT)
-
-
-def _in_group(user: User, group_id: int | None) -> bool:
-    return group_id is not None and user.groups.filter(pk=group_id).exists()
-
-
-def _asked_for_by(user: User) -> Q:
-    return Q(requested_by_user=user) | Q(requested_by=user.get_username())
 
 
 def _event_target(override: Override) -> dict[str, Any]:
@@ -157,21 +156,9 @@ def override_grant(
             )
         now = timezone.now()
         duty = override_duty(workflow=workflow, at=now)
-        if duty.group is None:
-            raise NotAllowed(f"no group is on override duty for workflow {workflow.slug}")
-        if not _in_group(user, duty.group.pk):
-            until = f" until {duty.until:%Y-%m-%d %H:%M} UTC" if duty.until else ""
-            raise NotAllowed(f"{duty.group.name} is on override duty{until}; you are not in that group")
-
-        if proposal is not None:
-            own = proposal.requested_by_user_id == user.pk or proposal.requested_by == user.get_username()
-        elif batch is not None:
-            own = batch.requested_by == user.get_username() or (
-                batch.proposals.filter(_asked_for_by(user), status__in=_OPEN).exists()
-            )
-        else:
-            own = workflow.proposals.filter(_asked_for_by(user), status__in=_OPEN).exists()
-        if own:
+        if refusal := duty_refusal(workflow=workflow, duty=duty, group_ids=group_ids_of(user)):
+            raise NotAllowed(refusal)
+        if asked_for_any(user=user, workflow=workflow, batch=batch, proposal=proposal):
             raise NotAllowed(f"you asked for this {scope}'s changes; someone else on duty must override it")
         if problems:
             raise ValidationFailed(problems)
@@ -250,7 +237,7 @@ def override_revoke(*, override: Override, user: User, note: str = "") -> Overri
         if override.expires_at <= now:
             raise InvalidTransition(f"override {override.pk} already expired at {override.expires_at:%H:%M:%S} UTC")
         duty = override_duty(workflow=override.workflow, at=now)
-        if override.granted_by_id != user.pk and not (duty.group is not None and _in_group(user, duty.group.pk)):
+        if not may_revoke(user=user, override=override, duty=duty, group_ids=group_ids_of(user)):
             raise NotAllowed("only the person who granted it or the group on override duty may revoke it")
         override.revoked_at, override.revoked_by = now, user
         override.save(update_fields=["revoked_at", "revoked_by"])
@@ -435,10 +422,8 @@ def override_canary_holding(*, proposal: Proposal, actor: Actor) -> bool:
 def override_lift_for_decision(*, proposal: Proposal, user: User) -> Override | None:
     """The override that lets `user`, of the after-hours group, decide a proposal that waits for
     the daytime approvers; its use is recorded. None when `user` may not decide it this way."""
-    workflow = proposal.workflow
-    if not _in_group(user, workflow.override_after_hours_group_id):
-        return None
-    if proposal.requested_by_user_id == user.pk or proposal.requested_by == user.get_username():
+    group_ids = group_ids_of(user)
+    if not may_decide_after_hours(user=user, workflow=proposal.workflow, proposal=proposal, group_ids=group_ids):
         return None
     return override_lift(
         block=OverrideBlock.AFTER_HOURS_APPROVAL,
@@ -486,10 +471,8 @@ def _review(*, override: Override, user: User, verdict: str, note: str) -> Overr
         )
         if override.review != OverrideReview.PENDING:
             raise InvalidTransition(f"override {override.pk} was already {override.review}")
-        if not _in_group(user, override.workflow.approver_group_id):
-            raise NotAllowed(f"only the approver group of {override.workflow.slug} reviews its overrides")
-        if override.granted_by_id == user.pk:
-            raise NotAllowed("you granted this override; another approver reviews it")
+        if refusal := review_refusal(user=user, override=override, group_ids=group_ids_of(user)):
+            raise NotAllowed(refusal)
         note = reasons.OVERRIDE_FLAG.clean(note) if verdict == OverrideReview.FLAGGED else note.strip()
         override.review, override.reviewed_by, override.reviewed_at = verdict, user, timezone.now()
         override.review_note = note
