@@ -2,9 +2,9 @@
 reason, for a bounded time. Every grant, use, expiry, revocation and review is in the trail.
 
 The apply path reads `override_stop_hold` and `override_canary_hold`, and once it knows whether it
-writes or finds a conflict, records each use with `override_record_apply` (`override_stop_holding`
-and `override_canary_holding` do both at once). The decision path asks `override_lift_for_decision`
-and, for a conflict written over deliberately, `override_lift`; each records the use it permits.
+writes or finds a conflict, records each use with `override_record_apply`. The decision path asks
+`override_lift_for_decision` and, for a conflict written over deliberately, `override_lift`; each
+records the use it permits.
 """
 
 from collections.abc import Sequence
@@ -397,26 +397,6 @@ def override_record_apply(
     except InvalidTransition:
         return False
     return True
-
-
-def override_stop_holding(*, proposal: Proposal, actor: Actor, lock: bool = True) -> StopSwitch | None:
-    """The engaged stop switch that still holds `proposal`'s write, or None when it may be written.
-    Each override that lets the write through records its use."""
-    hold = override_stop_hold(proposal=proposal, lock=lock)
-    if hold.switch is not None or not hold.lifting:
-        return hold.switch
-    if not override_record_apply(overrides=hold.lifting, actor=actor, proposal=proposal):
-        return hold.engaged[0]
-    return None
-
-
-def override_canary_holding(*, proposal: Proposal, actor: Actor) -> bool:
-    """True while the workflow's canary cap for today is reached and no override lifts it for this
-    proposal (its own, its batch's or its workflow's). A lifted cap records the use."""
-    hold = override_canary_hold(proposal=proposal)
-    if hold.lifting is None:
-        return hold.reached
-    return not override_record_apply(overrides=[hold.lifting], actor=actor, proposal=proposal)
 
 
 def override_lift_for_decision(*, proposal: Proposal, user: User) -> Override | None:
