@@ -70,10 +70,6 @@ class Trace:
     def is_undo(self) -> bool:
         return self.change is not None and self.change.action == ChangeAction.REVERT
 
-    @property
-    def approver_names(self) -> str:
-        return " and ".join(a.label for a in self.approvals)
-
 
 def _person(user: Any) -> str:
     return (user.get_full_name() or user.get_username()) if user is not None else ""
