@@ -66,3 +66,8 @@ def is_ops_manager(user: Viewer) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
     return user.groups.filter(name=settings.COUNTERSIGN["OPS_MANAGER_GROUP"]).exists()  # type: ignore[union-attr, attr-defined]
+
+
+def owns_workflow(*, user: Viewer, workflow: Workflow) -> bool:
+    """The workflow's owner is the one person who changes its rules and revokes its service accounts."""
+    return user.is_authenticated and workflow.owner_id == user.pk
