@@ -1,4 +1,5 @@
 from django import forms
+from django.http import QueryDict
 
 from approvals import reasons
 from approvals.models import Batch, StopScope, Workflow
@@ -17,6 +18,19 @@ class StopForm(forms.Form):
     confirm = forms.BooleanField(
         required=True, label="Yes: no write in this scope is applied until a person releases the switch"
     )
+
+    @classmethod
+    def opened_from(cls, params: QueryDict, *, rights: StopRights) -> "StopForm":
+        """The form as the Stop control opens it: on the batch or workflow it was opened from, else on
+        the widest scope these rights reach."""
+        workflow = Workflow.objects.filter(slug=params.get("workflow", "")).first()
+        batch_id = params.get("batch", "")
+        batch = Batch.objects.filter(pk=int(batch_id)).first() if batch_id.isdigit() else None
+        scope = StopScope.BATCH if batch else StopScope.WORKFLOW if workflow else ""
+        if not scope:
+            scope = StopScope.GLOBAL if rights.everything else StopScope.WORKFLOW
+        initial = {"scope": scope, "workflow": workflow.slug if workflow else None, "batch": batch}
+        return cls(initial=initial, rights=rights)
 
     def __init__(self, *args: object, rights: StopRights, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
