@@ -67,13 +67,9 @@ def may_decide_after_hours(*, user: Viewer, workflow: Workflow, proposal: Propos
     )
 
 
-def may_use_conflict_override(*, user: Viewer, override: Override, duty: Duty, group_ids: set[int]) -> bool:
-    """Its granter, or anyone on duty now, may write a proposal in conflict under it."""
-    return override.granted_by_id == user.pk or on_duty(duty=duty, group_ids=group_ids)
-
-
-def may_revoke(*, user: Viewer, override: Override, duty: Duty, group_ids: set[int]) -> bool:
-    """Its granter, or anyone on duty now, may end an override early."""
+def may_act_under(*, user: Viewer, override: Override, duty: Duty, group_ids: set[int]) -> bool:
+    """Its granter, or anyone on duty now, may end an override early, and write a proposal in conflict
+    under a conflict override."""
     return override.granted_by_id == user.pk or on_duty(duty=duty, group_ids=group_ids)
 
 

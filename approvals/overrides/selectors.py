@@ -22,10 +22,9 @@ from approvals.models import (
 )
 from approvals.overrides.rights import (
     group_ids_of,
+    may_act_under,
     may_decide_after_hours,
     may_override_proposal,
-    may_revoke,
-    may_use_conflict_override,
     on_duty,
     review_refusal,
 )
@@ -135,9 +134,7 @@ def proposal_overrides_for(*, user: Viewer, proposal: Proposal, at: datetime | N
         offer = OverrideBlock.AFTER_HOURS_APPROVAL if waiting and may_override and active is None else ""
         return ProposalOverrides(duty, offer, decide, None)
     active = override_active(block=OverrideBlock.CONFLICT, proposal=proposal, at=at)
-    usable = active is not None and may_use_conflict_override(
-        user=user, override=active, duty=duty, group_ids=group_ids
-    )
+    usable = active is not None and may_act_under(user=user, override=active, duty=duty, group_ids=group_ids)
     offer = OverrideBlock.CONFLICT if may_override and active is None else ""
     return ProposalOverrides(duty, offer, None, active if usable else None)
 
@@ -387,7 +384,9 @@ def blocked_overview(*, user: Viewer, at: datetime | None = None) -> BlockedOver
         conflicts_more=len(conflicted) > BLOCKED_PROPOSALS_SHOWN,
         active=sorted(active, key=lambda o: o.expires_at),
         revocable={
-            o.pk for o in active if may_revoke(user=user, override=o, duty=duties[o.workflow_id], group_ids=group_ids)
+            o.pk
+            for o in active
+            if may_act_under(user=user, override=o, duty=duties[o.workflow_id], group_ids=group_ids)
         },
         to_review=to_review,
     )

@@ -36,8 +36,8 @@ from approvals.overrides.rights import (
     asked_for_any,
     duty_refusal,
     group_ids_of,
+    may_act_under,
     may_decide_after_hours,
-    may_revoke,
     review_refusal,
 )
 from approvals.overrides.selectors import override_active
@@ -237,7 +237,7 @@ def override_revoke(*, override: Override, user: User, note: str = "") -> Overri
         if override.expires_at <= now:
             raise InvalidTransition(f"override {override.pk} already expired at {override.expires_at:%H:%M:%S} UTC")
         duty = override_duty(workflow=override.workflow, at=now)
-        if not may_revoke(user=user, override=override, duty=duty, group_ids=group_ids_of(user)):
+        if not may_act_under(user=user, override=override, duty=duty, group_ids=group_ids_of(user)):
             raise NotAllowed("only the person who granted it or the group on override duty may revoke it")
         override.revoked_at, override.revoked_by = now, user
         override.save(update_fields=["revoked_at", "revoked_by"])

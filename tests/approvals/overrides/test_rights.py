@@ -8,7 +8,7 @@ import time_machine
 from django.urls import reverse
 
 from approvals.models import Override, ProposalStatus, StopScope
-from approvals.overrides.rights import asked_for_any, group_ids_of, may_revoke, on_duty, review_refusal
+from approvals.overrides.rights import asked_for_any, group_ids_of, may_act_under, on_duty, review_refusal
 from approvals.overrides.selectors import blocked_overview, proposal_overrides_for
 from approvals.overrides.services import override_grant
 from approvals.stops.services import stop_engage
@@ -88,9 +88,9 @@ def test_the_granter_or_the_group_on_duty_ends_an_override_and_another_approver_
     night = override_duty(workflow=on_call.workflow, at=NIGHT)
     day = override_duty(workflow=on_call.workflow, at=DAY)
     lead_groups = group_ids_of(on_call.lead)
-    assert may_revoke(user=on_call.ops, override=override, duty=day, group_ids=group_ids_of(on_call.ops))
-    assert may_revoke(user=on_call.lead, override=override, duty=day, group_ids=lead_groups)
-    assert not may_revoke(user=on_call.lead, override=override, duty=night, group_ids=lead_groups)
+    assert may_act_under(user=on_call.ops, override=override, duty=day, group_ids=group_ids_of(on_call.ops))
+    assert may_act_under(user=on_call.lead, override=override, duty=day, group_ids=lead_groups)
+    assert not may_act_under(user=on_call.lead, override=override, duty=night, group_ids=lead_groups)
     assert review_refusal(user=on_call.lead, override=override, group_ids=lead_groups) == ""
     on_call.ops.groups.add(on_call.leads)
     assert review_refusal(user=on_call.ops, override=override, group_ids=group_ids_of(on_call.ops)) == (
