@@ -1,5 +1,6 @@
 from django.urls import path
 
+from approvals.intake import views as intake
 from approvals.overrides import views as overrides
 from approvals.retention import views as retention
 from approvals.review import views as review
@@ -12,6 +13,11 @@ urlpatterns = [
     path("workflows/", workflows.workflow_list, name="workflow-list"),
     path("workflows/<slug:slug>/schedule/", workflows.workflow_schedule, name="workflow-schedule"),
     path("workflows/<slug:slug>/retention/", retention.workflow_retention, name="workflow-retention"),
+    path(
+        "workflows/<slug:slug>/service-accounts/<int:account_id>/revoke/",
+        intake.service_account_revoke,
+        name="service-account-revoke",
+    ),
     path("blocked/", overrides.blocked, name="blocked"),
     path("blocked/override/", overrides.override_new, name="override-grant"),
     path("overrides/<int:pk>/revoke/", overrides.override_end, name="override-revoke"),

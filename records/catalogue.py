@@ -135,11 +135,6 @@ TICKET = RecordType(
 RECORD_TYPES: dict[str, RecordType] = {t.name: t for t in (CUSTOMER, ORDER, TICKET)}
 
 
-def get_record_type(name: str) -> RecordType:
-    """The record type called `name`. Raises KeyError for an unknown one."""
-    return RECORD_TYPES[name]
-
-
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 

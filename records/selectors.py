@@ -47,20 +47,10 @@ class StateAt:
     deleted: bool
     changes_since: list[Change] = field(default_factory=list)
     last_change: Change | None = None
-    moves_since: int = 0
-
-    @property
-    def changes_after(self) -> int:
-        """How many writes to the record came after the moment (its own Changes and rows moved by merges)."""
-        return len(self.changes_since) + self.moves_since
 
     @property
     def hidden(self) -> bool:
         return self.archived or self.deleted
-
-    def differs_now(self, current: dict[str, Any]) -> set[str]:
-        """The fields whose value at that moment is not their value now."""
-        return {name for name, value in self.values.items() if current.get(name) != value}
 
 
 def _visibility_before(change: Change, name: str) -> bool | None:
@@ -158,7 +148,6 @@ def record_state_at(*, ref: RecordRef, at: datetime, current: RecordState | None
         deleted=visible["deleted"],
         changes_since=since,
         last_change=last_change,
-        moves_since=len(moves),
     )
 
 

@@ -9,7 +9,7 @@ from audit.forms import PageKeyForm
 from core.types import HtmxHttpRequest
 from records.catalogue import RECORD_TYPES
 from records.forms import RecordSearchForm, TimelineForm
-from records.selectors import change_list_recent, record_is_known, record_timeline
+from records.selectors import Timeline, change_list_recent, record_is_known, record_timeline
 from records.store import RecordNotFound, RecordRef
 
 
@@ -36,32 +36,31 @@ def record_timeline_page(request: HtmxHttpRequest, record_type: str, record_id: 
         raise Http404(f"unknown record type '{record_type}'")
     ref = RecordRef(record_type, record_id)
     form = TimelineForm(request.GET, record_type=RECORD_TYPES[record_type])
-    timeline = None
-    if form.is_valid():
-        try:
-            older_than, newer_than = PageKeyForm(request.GET).keys()
-            timeline = record_timeline(
-                ref=ref,
-                filters=form.filters(),
-                at=form.cleaned_data["at"],
-                older_than=older_than,
-                newer_than=newer_than,
-            )
-        except RecordNotFound:
-            raise Http404(f"no {record_type} {record_id}") from None
+    context = {
+        "ref": ref,
+        "spec": RECORD_TYPES[record_type],
+        "form": form,
+        "timeline": _timeline(request, ref, form) if form.is_valid() else None,
+        "query": _query_without_page_keys(request),
+        "zone": timezone.get_current_timezone_name(),
+    }
+    template = "records/timeline.html#events" if request.htmx else "records/timeline.html"
+    return TemplateResponse(request, template, context)
+
+
+def _timeline(request: HtmxHttpRequest, ref: RecordRef, form: TimelineForm) -> Timeline:
+    older_than, newer_than = PageKeyForm(request.GET).keys()
+    try:
+        return record_timeline(
+            ref=ref, filters=form.filters(), at=form.cleaned_data["at"], older_than=older_than, newer_than=newer_than
+        )
+    except RecordNotFound:
+        raise Http404(f"no {ref.record_type} {ref.record_id}") from None
+
+
+def _query_without_page_keys(request: HtmxHttpRequest) -> str:
+    """The page's query string for its paging links, which add their own key."""
     query = request.GET.copy()
     for key in ("older_than", "newer_than"):
         query.pop(key, None)
-    template = "records/timeline.html#events" if request.htmx else "records/timeline.html"
-    return TemplateResponse(
-        request,
-        template,
-        {
-            "ref": ref,
-            "spec": RECORD_TYPES[record_type],
-            "form": form,
-            "timeline": timeline,
-            "query": query.urlencode(),
-            "zone": timezone.get_current_timezone_name(),
-        },
-    )
+    return query.urlencode()

@@ -13,16 +13,26 @@ from approvals.api.responses import created_body, json_response, review_url_pref
 from approvals.api.schemas import MAX_BATCH_ITEMS, BatchIn, BatchItemsOut, BatchOut, ProposalIn, StopIn
 from approvals.intake.selectors import batch_get_for_workflow, batch_summary
 from approvals.intake.services import ProposalData, batch_open, proposal_submit_many
-from approvals.models import Batch
+from approvals.models import Batch, Proposal, StopSwitch
 from approvals.stops.services import stop_engage_for_own_batch
 from core.errors import ApplicationError, TooLarge, ValidationFailed
 
 router = Router(tags=["batches"])
 
 
+def _stop_body(stop: StopSwitch | None) -> dict[str, Any] | None:
+    if stop is None:
+        return None
+    return {
+        "scope": stop.scope,
+        "reason": stop.reason,
+        "engaged_at": stop.engaged_at,
+        "engaged_by": stop.engaged_by_label,
+    }
+
+
 def batch_body(batch: Batch) -> dict[str, Any]:
     summary = batch_summary(batch=batch)
-    stop = summary.stop
     return {
         "id": batch.pk,
         "name": batch.name,
@@ -32,15 +42,8 @@ def batch_body(batch: Batch) -> dict[str, Any]:
         "created_at": batch.created_at,
         "total": summary.total,
         "counts": summary.counts,
-        "stopped": stop is not None,
-        "stop": None
-        if stop is None
-        else {
-            "scope": stop.scope,
-            "reason": stop.reason,
-            "engaged_at": stop.engaged_at,
-            "engaged_by": stop.engaged_by_label,
-        },
+        "stopped": summary.stop is not None,
+        "stop": _stop_body(summary.stop),
     }
 
 
@@ -94,6 +97,16 @@ def _items(body: Any) -> list[Any]:
     return items
 
 
+def _item_answers(results: list[Proposal | ApplicationError], prefix: str) -> list[dict[str, Any]]:
+    """One answer per item, in order: 201 and the proposal created, or the problem that refused it."""
+    return [
+        {"index": index, "status_code": result.status_code, "body": error_body(result)}
+        if isinstance(result, ApplicationError)
+        else {"index": index, "status_code": 201, "body": created_body(result, prefix)}
+        for index, result in enumerate(results)
+    ]
+
+
 def _read_item(item: Any, check_plain: bool) -> ProposalData | ApplicationError:
     try:
         return validate(ProposalIn, item, root="proposal", check_plain=check_plain).to_data()
@@ -141,17 +154,11 @@ def batch_proposals_create(
     items = [_read_item(item, check_plain) for item in _items(body)]
 
     def work() -> tuple[int, Any]:
-        results = proposal_submit_many(account=account, items=items, batch=batch)
-        prefix = review_url_prefix(request)
-        answers = []
-        accepted = 0
-        for index, result in enumerate(results):
-            if isinstance(result, ApplicationError):
-                answers.append({"index": index, "status_code": result.status_code, "body": error_body(result)})
-            else:
-                accepted += 1
-                answers.append({"index": index, "status_code": 201, "body": created_body(result, prefix)})
-        return 200, {"batch_id": batch.pk, "accepted": accepted, "refused": len(results) - accepted, "results": answers}
+        answers = _item_answers(
+            proposal_submit_many(account=account, items=items, batch=batch), review_url_prefix(request)
+        )
+        accepted = sum(1 for answer in answers if answer["status_code"] == 201)
+        return 200, {"batch_id": batch.pk, "accepted": accepted, "refused": len(answers) - accepted, "results": answers}
 
     return run_keyed(request, account=account, key=idempotency_key, body=body, work=work)
 

@@ -2,7 +2,7 @@
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -94,44 +94,58 @@ def pydantic_problems(errors: Sequence[Mapping[str, Any]], *, root: str) -> list
     return found
 
 
+def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    return problem_response(error_body(exc))
+
+
+def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = []
+    for error in exc.errors:
+        loc = list(error.get("loc", ()))
+        source = str(loc.pop(0)) if loc else "request"
+        errors.append({"field": _field_of(loc) or source, "message": str(error.get("msg", "is not valid"))})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem_response(problem_body(status=422, title="Validation failed", detail=detail, errors=errors))
+
+
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc, AuthenticationError):
+        body = status_problem(401, "send a valid service account token: Authorization: Bearer <token>")
+        return problem_response(body, headers={"WWW-Authenticate": 'Bearer realm="countersign"'})
+    if isinstance(exc.__cause__, RequestDataTooBig):
+        return _too_big(request, exc.__cause__)
+    return problem_response(status_problem(exc.status_code, str(exc)))
+
+
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return problem_response(status_problem(404, "there is nothing at this address"))
+
+
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return problem_response(status_problem(413, "the request body is over the size limit"))
+
+
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    return problem_response(status_problem(400, "the request was refused as malformed"))
+
+
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("Unhandled error in %s %s", request.method, request.path)
+    return problem_response(status_problem(500, "something went wrong on our side; nothing was written"))
+
+
+_HANDLERS: tuple[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]], ...] = (
+    (ApplicationError, _application_error),
+    (NinjaValidationError, _validation_error),
+    (HttpError, _http_error),
+    (Http404, _not_found),
+    (RequestDataTooBig, _too_big),
+    (SuspiciousOperation, _suspicious),
+    (Exception, _unexpected),
+)
+
+
 def install_problem_handlers(api: NinjaAPI) -> None:
-    @api.exception_handler(ApplicationError)
-    def application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-        return problem_response(error_body(exc))
-
-    @api.exception_handler(NinjaValidationError)
-    def validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-        errors = []
-        for error in exc.errors:
-            loc = list(error.get("loc", ()))
-            source = str(loc.pop(0)) if loc else "request"
-            errors.append({"field": _field_of(loc) or source, "message": str(error.get("msg", "is not valid"))})
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        title = "Validation failed"
-        return problem_response(problem_body(status=422, title=title, detail=detail, errors=errors))
-
-    @api.exception_handler(HttpError)
-    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        if isinstance(exc, AuthenticationError):
-            body = status_problem(401, "send a valid service account token: Authorization: Bearer <token>")
-            return problem_response(body, headers={"WWW-Authenticate": 'Bearer realm="countersign"'})
-        if isinstance(exc.__cause__, RequestDataTooBig):
-            return problem_response(status_problem(413, "the request body is over the size limit"))
-        return problem_response(status_problem(exc.status_code, str(exc)))
-
-    @api.exception_handler(Http404)
-    def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-        return problem_response(status_problem(404, "there is nothing at this address"))
-
-    @api.exception_handler(RequestDataTooBig)
-    def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-        return problem_response(status_problem(413, "the request body is over the size limit"))
-
-    @api.exception_handler(SuspiciousOperation)
-    def suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
-        return problem_response(status_problem(400, "the request was refused as malformed"))
-
-    @api.exception_handler(Exception)
-    def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
-        logger.exception("Unhandled error in %s %s", request.method, request.path)
-        return problem_response(status_problem(500, "something went wrong on our side; nothing was written"))
+    """Every error the API can meet answers as a problem, a 500 included (logged, nothing written)."""
+    for exception, handler in _HANDLERS:
+        api.add_exception_handler(exception, handler)

@@ -15,7 +15,7 @@ from approvals.intake.idempotency import (
     idempotency_release,
     request_fingerprint,
 )
-from approvals.models import Proposal, ServiceAccount
+from approvals.models import IdempotencyKey, Proposal, ServiceAccount
 
 REVIEW_PATH = "/review/{id}/"
 
@@ -49,11 +49,8 @@ def run_keyed(
     body: Any,
     work: Callable[[], tuple[int, Any]],
 ) -> HttpResponse:
-    """Do `work` in one transaction and answer with its (status, body).
-
-    With an Idempotency-Key, the answer's exact text is stored in that same transaction and a replay
-    gets it again, byte for byte; a refusal stores nothing and frees the key.
-    """
+    """Do `work` in one transaction and answer with its (status, body); with an Idempotency-Key,
+    a replay gets the first answer again, byte for byte (see `_run_claimed`)."""
     if key is None:
         with transaction.atomic():
             status, answer = work()
@@ -62,6 +59,12 @@ def run_keyed(
     claim = idempotency_begin(account=account, key=key, fingerprint=fingerprint)
     if isinstance(claim, Replay):
         return json_response(claim.status_code, claim.body, headers={"Idempotent-Replayed": "true"})
+    return _run_claimed(claim, work)
+
+
+def _run_claimed(claim: IdempotencyKey, work: Callable[[], tuple[int, Any]]) -> HttpResponse:
+    """The answer's exact text is stored in the transaction that does the work; a refusal stores
+    nothing and frees the key."""
     try:
         with transaction.atomic():
             status, answer = work()

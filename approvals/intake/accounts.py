@@ -2,16 +2,20 @@
 
 import hashlib
 import secrets
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals.models import ServiceAccount, Workflow
+from approvals.workflows.rights import owns_workflow
 from audit.services import Actor, audit_record
-from core.errors import InvalidTransition, ValidationFailed
+from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
 
 TOKEN_PREFIX = "cs_"  # noqa: S105 - a public marker, not a secret
 
@@ -65,11 +69,45 @@ def service_account_create(
     return IssuedToken(account=account, token=token)
 
 
+def service_account_named(*, workflow_slug: str, name: str) -> ServiceAccount:
+    """The service account `name` of the workflow `workflow_slug`; NotFound naming what is missing."""
+    workflow = Workflow.objects.filter(slug=workflow_slug).first()
+    if workflow is None:
+        raise NotFound(f"no workflow '{workflow_slug}'", field="workflow")
+    account = ServiceAccount.objects.select_related("workflow").filter(workflow=workflow, name=name.strip()).first()
+    if account is None:
+        raise NotFound(f"workflow {workflow.slug} has no service account '{name}'", field="name")
+    return account
+
+
+def service_account_of(*, workflow_slug: str, account_id: int) -> ServiceAccount:
+    """One service account of the workflow `workflow_slug`, with its workflow and owner; NotFound else."""
+    account = (
+        ServiceAccount.objects.select_related("workflow__owner")
+        .filter(pk=account_id, workflow__slug=workflow_slug)
+        .first()
+    )
+    if account is None:
+        raise NotFound(f"workflow {workflow_slug} has no service account {account_id}")
+    return account
+
+
+def service_accounts_by_workflow(*, workflow_ids: Iterable[int]) -> dict[int, list[ServiceAccount]]:
+    """Each workflow's service accounts by name, active or not. One query."""
+    by_workflow: dict[int, list[ServiceAccount]] = defaultdict(list)
+    for account in ServiceAccount.objects.filter(workflow_id__in=list(workflow_ids)).order_by("name"):
+        by_workflow[account.workflow_id].append(account)
+    return dict(by_workflow)
+
+
 def service_account_revoke(*, account: ServiceAccount, actor: Actor) -> ServiceAccount:
+    """End the account's token now: the next request that sends it is refused with 401."""
     with transaction.atomic():
         account = ServiceAccount.objects.select_for_update().select_related("workflow").get(pk=account.pk)
         if account.revoked_at is not None:
-            raise InvalidTransition(f"service account {account} was already revoked")
+            raise InvalidTransition(
+                f"service account {account} was already revoked at {account.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
         account.revoked_at = timezone.now()
         account.save(update_fields=["revoked_at"])
         audit_record(
@@ -79,6 +117,16 @@ def service_account_revoke(*, account: ServiceAccount, actor: Actor) -> ServiceA
             details={"service_account": account.pk, "name": account.name, "prefix": account.token_prefix},
         )
     return account
+
+
+def service_account_revoke_by_owner(*, account: ServiceAccount, user: Any) -> ServiceAccount:
+    """The workflow's owner revokes one of its service accounts (from the workflows page)."""
+    workflow = account.workflow
+    if not owns_workflow(user=user, workflow=workflow):
+        raise NotAllowed(
+            f"only the owner of {workflow.slug}, {workflow.owner.get_username()}, revokes its service accounts"
+        )
+    return service_account_revoke(account=account, actor=Actor.user(user))
 
 
 def service_account_authenticate(*, token: str) -> ServiceAccount | None:

@@ -2,13 +2,7 @@
 
 from approvals.models.applying import FollowUp, FollowUpKind, FollowUpStatus
 from approvals.models.intake import Batch, IdempotencyKey, Proposal, ProposalApproval, ProposalStatus, ServiceAccount
-from approvals.models.overrides import (
-    OVERRIDE_MIN_REASON_LENGTH,
-    Override,
-    OverrideBlock,
-    OverrideReview,
-    OverrideScope,
-)
+from approvals.models.overrides import Override, OverrideBlock, OverrideReview, OverrideScope
 from approvals.models.retention import TrainingCopyRequest, TrainingCopyStatus
 from approvals.models.stops import StopScope, StopSwitch
 from approvals.models.undo import (
@@ -55,7 +49,6 @@ __all__ = [
     "OverrideScope",
     "OverrideBlock",
     "OverrideReview",
-    "OVERRIDE_MIN_REASON_LENGTH",
     "Override",
     "FollowUpKind",
     "FollowUpStatus",

@@ -7,6 +7,7 @@ from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
+from approvals import reasons
 from approvals.models.intake import Batch, Proposal
 from approvals.models.workflows import Workflow
 
@@ -31,9 +32,6 @@ class OverrideReview(models.TextChoices):
     PENDING = "pending", "To review"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     FLAGGED = "flagged", "Flagged"
-
-
-OVERRIDE_MIN_REASON_LENGTH = 10
 
 
 class Override(models.Model):
@@ -80,7 +78,7 @@ class Override(models.Model):
             ),
             models.CheckConstraint(condition=Q(expires_at__gt=F("granted_at")), name="override_expires_after_grant"),
             models.CheckConstraint(
-                condition=GreaterThanOrEqual(Length("reason"), OVERRIDE_MIN_REASON_LENGTH),
+                condition=GreaterThanOrEqual(Length("reason"), reasons.OVERRIDE.minimum),
                 name="override_reason_written",
             ),
             models.CheckConstraint(

@@ -3,12 +3,9 @@
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
-from guardian.shortcuts import get_objects_for_user
 
 from approvals.models import (
     Batch,
@@ -22,6 +19,21 @@ from approvals.models import (
     StopScope,
     StopSwitch,
     Workflow,
+)
+from approvals.overrides.rights import (
+    group_ids_of,
+    may_act_under,
+    may_decide_after_hours,
+    may_override_proposal,
+    on_duty,
+    review_refusal,
+)
+from approvals.requesters import requester_reason
+from approvals.workflows.rights import (
+    Viewer,
+    workflows_overridable_by,
+    workflows_reviewable_by,
+    workflows_visible_to,
 )
 from approvals.workflows.rollout import canary_writes_today
 from approvals.workflows.schedule import Duty, Shift, day_window_of, override_duty
@@ -96,43 +108,41 @@ class ProposalOverrides:
 NO_OVERRIDES = ProposalOverrides(None, "", None, None)
 
 
-def proposal_overrides_for(
-    *, user: AbstractBaseUser | AnonymousUser, proposal: Proposal, at: datetime | None = None
-) -> ProposalOverrides:
+def proposal_overrides_for(*, user: Viewer, proposal: Proposal, at: datetime | None = None) -> ProposalOverrides:
     """For a pending proposal waiting for off-duty approvers, or one in conflict: may `user`
     override its block now, and which override in force lets them act on it. Never for the
     person who asked for it."""
     if not user.is_authenticated or proposal.status not in (ProposalStatus.PENDING, ProposalStatus.CONFLICT):
         return NO_OVERRIDES
-    if _requested_by(proposal, user):
+    if requester_reason(proposal=proposal, user=user):
         return NO_OVERRIDES
     at = at or timezone.now()
     workflow = Workflow.objects.select_related("override_day_group", "override_after_hours_group").get(
         pk=proposal.workflow_id
     )
     duty = override_duty(workflow=workflow, at=at)
-    group_ids = _group_ids(user)
-    on_duty = user_may_override_now(user=user, duty=duty, group_ids=group_ids)
+    group_ids = group_ids_of(user)
+    may_override = on_duty(duty=duty, group_ids=group_ids)
     if proposal.status == ProposalStatus.PENDING:
         active = override_active(block=OverrideBlock.AFTER_HOURS_APPROVAL, proposal=proposal, at=at)
-        decide = active if active and workflow.override_after_hours_group_id in group_ids else None
+        decide = (
+            active
+            if active and may_decide_after_hours(user=user, workflow=workflow, proposal=proposal, group_ids=group_ids)
+            else None
+        )
         waiting = waits_for_day_approvers(workflow=workflow, duty=duty)
-        offer = OverrideBlock.AFTER_HOURS_APPROVAL if waiting and on_duty and active is None else ""
+        offer = OverrideBlock.AFTER_HOURS_APPROVAL if waiting and may_override and active is None else ""
         return ProposalOverrides(duty, offer, decide, None)
     active = override_active(block=OverrideBlock.CONFLICT, proposal=proposal, at=at)
-    usable = active is not None and (on_duty or active.granted_by_id == user.pk)
-    offer = OverrideBlock.CONFLICT if on_duty and active is None else ""
+    usable = active is not None and may_act_under(user=user, override=active, duty=duty, group_ids=group_ids)
+    offer = OverrideBlock.CONFLICT if may_override and active is None else ""
     return ProposalOverrides(duty, offer, None, active if usable else None)
 
 
-def user_may_override_now(*, user: AbstractBaseUser | AnonymousUser, duty: Duty, group_ids: set[int]) -> bool:
-    return user.is_authenticated and duty.group is not None and duty.group.pk in group_ids
-
-
-def visible_workflows(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Workflow]:
-    visible = get_objects_for_user(user, "approvals.view_workflow", klass=Workflow, accept_global_perms=True)
+def visible_workflows(*, user: Viewer) -> QuerySet[Workflow]:
+    """The workflows `user` may see, with the groups their duty is read from."""
     return (
-        Workflow.objects.filter(Q(pk__in=visible.values("pk")) | Q(owner_id=user.pk))
+        workflows_visible_to(user=user)
         .select_related("approver_group", "override_day_group", "override_after_hours_group")
         .order_by("slug")
     )
@@ -174,7 +184,7 @@ def overridden_within(
 
 
 def override_target(
-    *, user: AbstractBaseUser | AnonymousUser, block: str, scope: str, target_id: str
+    *, user: Viewer, block: str, scope: str, target_id: str
 ) -> tuple[Workflow, Batch | None, Proposal | None]:
     """The workflow, batch and proposal an override form names, among those `user` may see."""
     workflows = visible_workflows(user=user)
@@ -252,19 +262,13 @@ class BlockedOverview:
     to_review: int
 
 
-def _requested_by(proposal: Proposal, user: Any) -> bool:
-    return proposal.requested_by_user_id == user.pk or (
-        bool(proposal.requested_by) and proposal.requested_by == user.get_username()
-    )
-
-
-def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | None = None) -> BlockedOverview:
+def blocked_overview(*, user: Viewer, at: datetime | None = None) -> BlockedOverview:
     """Everything waiting on a block in the workflows `user` may see, in a fixed number of queries."""
     at = at or timezone.now()
     workflows = list(visible_workflows(user=user))
     by_id = {w.pk: w for w in workflows}
     ids = list(by_id)
-    group_ids = _group_ids(user)
+    group_ids = group_ids_of(user)
     duties = duty_by_workflow(workflows=workflows, at=at)
 
     active = list(
@@ -315,7 +319,7 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
                 switch.workflow_id,
             )
         override = active_for(OverrideBlock.STOP_SWITCH, scope, target)
-        may = duty is not None and user_may_override_now(user=user, duty=duty, group_ids=group_ids)
+        may = duty is not None and on_duty(duty=duty, group_ids=group_ids)
         stops.append(StopRow(switch, held, duty, may and override is None, scope, target, override))
 
     canary: list[CanaryRow] = []
@@ -329,7 +333,7 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
             continue
         duty = duties[workflow.pk]
         override = active_for(OverrideBlock.CANARY_CAP, OverrideScope.WORKFLOW, workflow.pk)
-        may = user_may_override_now(user=user, duty=duty, group_ids=group_ids)
+        may = on_duty(duty=duty, group_ids=group_ids)
         canary.append(CanaryRow(workflow, done, held, duty, may and override is None, override))
 
     off_duty = [w.pk for w in workflows if waits_for_day_approvers(workflow=w, duty=duties[w.pk])]
@@ -344,14 +348,11 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
         .order_by("updated_at")[: BLOCKED_PROPOSALS_SHOWN + 1]
     )
 
+    # The review screens open a waiting proposal to its reviewers and its override groups
+    # (review.rights.proposal_for_viewer).
     openable = set(
-        get_objects_for_user(
-            user,
-            ["approvals.review_workflow", "approvals.override_workflow"],
-            klass=Workflow.objects.filter(pk__in=ids),
-            any_perm=True,
-            with_superuser=False,
-            accept_global_perms=False,
+        Workflow.objects.filter(
+            Q(pk__in=workflows_reviewable_by(user=user)) | Q(pk__in=workflows_overridable_by(user=user)), pk__in=ids
         ).values_list("pk", flat=True)
     )
 
@@ -361,7 +362,7 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
             proposal.workflow = by_id[proposal.workflow_id]
             duty = duties[proposal.workflow_id]
             override = active_for(block, OverrideScope.PROPOSAL, proposal.pk)
-            may = user_may_override_now(user=user, duty=duty, group_ids=group_ids) and not _requested_by(proposal, user)
+            may = may_override_proposal(user=user, proposal=proposal, duty=duty, group_ids=group_ids)
             rows.append(
                 ProposalRow(proposal, duty, may and override is None, override, proposal.workflow_id in openable)
             )
@@ -371,7 +372,7 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
     return BlockedOverview(
         at=at,
         duties=[
-            DutyRow(w, duties[w.pk], user_may_override_now(user=user, duty=duties[w.pk], group_ids=group_ids))
+            DutyRow(w, duties[w.pk], on_duty(duty=duties[w.pk], group_ids=group_ids))
             for w in workflows
             if duties[w.pk].group is not None
         ],
@@ -385,8 +386,7 @@ def blocked_overview(*, user: AbstractBaseUser | AnonymousUser, at: datetime | N
         revocable={
             o.pk
             for o in active
-            if o.granted_by_id == user.pk
-            or user_may_override_now(user=user, duty=duties[o.workflow_id], group_ids=group_ids)
+            if may_act_under(user=user, override=o, duty=duties[o.workflow_id], group_ids=group_ids)
         },
         to_review=to_review,
     )
@@ -435,41 +435,30 @@ def _uses_by_override(ids: list[int]) -> dict[int, list[UseSummary]]:
     return {pk: list(summaries.values()) for pk, summaries in uses.items()}
 
 
-def _review_rows(
-    overrides: list[Override], *, user: AbstractBaseUser | AnonymousUser, group_ids: set[int]
-) -> list[ReviewRow]:
+def _review_rows(overrides: list[Override], *, user: Viewer, group_ids: set[int]) -> list[ReviewRow]:
     uses = _uses_by_override([o.pk for o in overrides])
     return [
         ReviewRow(
             override,
             uses.get(override.pk, []),
             override.review == OverrideReview.PENDING
-            and override.workflow.approver_group_id in group_ids
-            and override.granted_by_id != user.pk,
+            and not review_refusal(user=user, override=override, group_ids=group_ids),
         )
         for override in overrides
     ]
 
 
-def _reviewable(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Override]:
+def _reviewable(user: Viewer) -> QuerySet[Override]:
     return Override.objects.filter(workflow__in=visible_workflows(user=user)).select_related(
         "workflow", "batch", "proposal", "granted_by", "revoked_by", "reviewed_by"
     )
 
 
-def _group_ids(user: AbstractBaseUser | AnonymousUser) -> set[int]:
-    if not user.is_authenticated:
-        return set()
-    return set(Group.objects.filter(user=user.pk).values_list("pk", flat=True))
-
-
-def override_morning_review(
-    *, user: AbstractBaseUser | AnonymousUser, at: datetime | None = None, flagged_days: int = 7
-) -> MorningReview:
+def override_morning_review(*, user: Viewer, at: datetime | None = None, flagged_days: int = 7) -> MorningReview:
     """The overrides since the last acknowledgement (every one not yet reviewed), what was done
     under each, and those flagged lately. A fixed number of queries whatever the row count."""
     at = at or timezone.now()
-    group_ids = _group_ids(user)
+    group_ids = group_ids_of(user)
     pending = list(_reviewable(user).filter(review=OverrideReview.PENDING).order_by("granted_at"))
     flagged = list(
         _reviewable(user)
@@ -491,8 +480,8 @@ def override_morning_review(
     )
 
 
-def override_review_row(*, user: AbstractBaseUser | AnonymousUser, override_id: int) -> ReviewRow:
+def override_review_row(*, user: Viewer, override_id: int) -> ReviewRow:
     override = _reviewable(user).filter(pk=override_id).first()
     if override is None:
         raise NotFound(f"no override {override_id} you may see")
-    return _review_rows([override], user=user, group_ids=_group_ids(user))[0]
+    return _review_rows([override], user=user, group_ids=group_ids_of(user))[0]

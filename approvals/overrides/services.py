@@ -2,9 +2,9 @@
 reason, for a bounded time. Every grant, use, expiry, revocation and review is in the trail.
 
 The apply path reads `override_stop_hold` and `override_canary_hold`, and once it knows whether it
-writes or finds a conflict, records each use with `override_record_apply` (`override_stop_holding`
-and `override_canary_holding` do both at once). The decision path asks `override_lift_for_decision`
-and, for a conflict written over deliberately, `override_lift`; each records the use it permits.
+writes or finds a conflict, records each use with `override_record_apply`. The decision path asks
+`override_lift_for_decision` and, for a conflict written over deliberately, `override_lift`; each
+records the use it permits.
 """
 
 from collections.abc import Sequence
@@ -17,9 +17,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from approvals import reasons
 from approvals.jobs import apply_queue
 from approvals.models import (
-    OVERRIDE_MIN_REASON_LENGTH,
     Batch,
     Override,
     OverrideBlock,
@@ -31,6 +31,14 @@ from approvals.models import (
     StopScope,
     StopSwitch,
     Workflow,
+)
+from approvals.overrides.rights import (
+    asked_for_any,
+    duty_refusal,
+    group_ids_of,
+    may_act_under,
+    may_decide_after_hours,
+    review_refusal,
 )
 from approvals.overrides.selectors import override_active
 from approvals.stops.selectors import stops_engaged_over
@@ -47,15 +55,6 @@ _SCOPES_FOR_BLOCK = {
     OverrideBlock.AFTER_HOURS_APPROVAL: {OverrideScope.PROPOSAL},
     OverrideBlock.CONFLICT: {OverrideScope.PROPOSAL},
 }
-_OPEN = (ProposalStatus.PENDING, ProposalStatus.APPROVED, ProposalStatus.CONFLICT)
-
-
-def _in_group(user: User, group_id: int | None) -> bool:
-    return group_id is not None and user.groups.filter(pk=group_id).exists()
-
-
-def _asked_for_by(user: User) -> Q:
-    return Q(requested_by_user=user) | Q(requested_by=user.get_username())
 
 
 def _event_target(override: Override) -> dict[str, Any]:
@@ -133,11 +132,9 @@ def override_grant(
     if workflow is None:
         raise ValidationFailed([("workflow", "an override needs the workflow it belongs to")])
 
+    if problem := reasons.OVERRIDE.problem(reason):
+        problems.append(problem)
     reason = (reason or "").strip()
-    if len(reason) < OVERRIDE_MIN_REASON_LENGTH:
-        problems.append(
-            ("reason", f"write at least {OVERRIDE_MIN_REASON_LENGTH} characters saying why this block should be lifted")
-        )
     maximum = workflow.override_max_minutes
     if minutes is None:
         minutes = min(DEFAULT_OVERRIDE_MINUTES, maximum)
@@ -159,21 +156,9 @@ def override_grant(
             )
         now = timezone.now()
         duty = override_duty(workflow=workflow, at=now)
-        if duty.group is None:
-            raise NotAllowed(f"no group is on override duty for workflow {workflow.slug}")
-        if not _in_group(user, duty.group.pk):
-            until = f" until {duty.until:%Y-%m-%d %H:%M} UTC" if duty.until else ""
-            raise NotAllowed(f"{duty.group.name} is on override duty{until}; you are not in that group")
-
-        if proposal is not None:
-            own = proposal.requested_by_user_id == user.pk or proposal.requested_by == user.get_username()
-        elif batch is not None:
-            own = batch.requested_by == user.get_username() or (
-                batch.proposals.filter(_asked_for_by(user), status__in=_OPEN).exists()
-            )
-        else:
-            own = workflow.proposals.filter(_asked_for_by(user), status__in=_OPEN).exists()
-        if own:
+        if refusal := duty_refusal(workflow=workflow, duty=duty, group_ids=group_ids_of(user)):
+            raise NotAllowed(refusal)
+        if asked_for_any(user=user, workflow=workflow, batch=batch, proposal=proposal):
             raise NotAllowed(f"you asked for this {scope}'s changes; someone else on duty must override it")
         if problems:
             raise ValidationFailed(problems)
@@ -252,7 +237,7 @@ def override_revoke(*, override: Override, user: User, note: str = "") -> Overri
         if override.expires_at <= now:
             raise InvalidTransition(f"override {override.pk} already expired at {override.expires_at:%H:%M:%S} UTC")
         duty = override_duty(workflow=override.workflow, at=now)
-        if override.granted_by_id != user.pk and not (duty.group is not None and _in_group(user, duty.group.pk)):
+        if not may_act_under(user=user, override=override, duty=duty, group_ids=group_ids_of(user)):
             raise NotAllowed("only the person who granted it or the group on override duty may revoke it")
         override.revoked_at, override.revoked_by = now, user
         override.save(update_fields=["revoked_at", "revoked_by"])
@@ -414,33 +399,11 @@ def override_record_apply(
     return True
 
 
-def override_stop_holding(*, proposal: Proposal, actor: Actor, lock: bool = True) -> StopSwitch | None:
-    """The engaged stop switch that still holds `proposal`'s write, or None when it may be written.
-    Each override that lets the write through records its use."""
-    hold = override_stop_hold(proposal=proposal, lock=lock)
-    if hold.switch is not None or not hold.lifting:
-        return hold.switch
-    if not override_record_apply(overrides=hold.lifting, actor=actor, proposal=proposal):
-        return hold.engaged[0]
-    return None
-
-
-def override_canary_holding(*, proposal: Proposal, actor: Actor) -> bool:
-    """True while the workflow's canary cap for today is reached and no override lifts it for this
-    proposal (its own, its batch's or its workflow's). A lifted cap records the use."""
-    hold = override_canary_hold(proposal=proposal)
-    if hold.lifting is None:
-        return hold.reached
-    return not override_record_apply(overrides=[hold.lifting], actor=actor, proposal=proposal)
-
-
 def override_lift_for_decision(*, proposal: Proposal, user: User) -> Override | None:
     """The override that lets `user`, of the after-hours group, decide a proposal that waits for
     the daytime approvers; its use is recorded. None when `user` may not decide it this way."""
-    workflow = proposal.workflow
-    if not _in_group(user, workflow.override_after_hours_group_id):
-        return None
-    if proposal.requested_by_user_id == user.pk or proposal.requested_by == user.get_username():
+    group_ids = group_ids_of(user)
+    if not may_decide_after_hours(user=user, workflow=proposal.workflow, proposal=proposal, group_ids=group_ids):
         return None
     return override_lift(
         block=OverrideBlock.AFTER_HOURS_APPROVAL,
@@ -488,15 +451,9 @@ def _review(*, override: Override, user: User, verdict: str, note: str) -> Overr
         )
         if override.review != OverrideReview.PENDING:
             raise InvalidTransition(f"override {override.pk} was already {override.review}")
-        if not _in_group(user, override.workflow.approver_group_id):
-            raise NotAllowed(f"only the approver group of {override.workflow.slug} reviews its overrides")
-        if override.granted_by_id == user.pk:
-            raise NotAllowed("you granted this override; another approver reviews it")
-        note = note.strip()
-        if verdict == OverrideReview.FLAGGED and len(note) < OVERRIDE_MIN_REASON_LENGTH:
-            raise ValidationFailed(
-                [("note", f"write at least {OVERRIDE_MIN_REASON_LENGTH} characters saying what is wrong")]
-            )
+        if refusal := review_refusal(user=user, override=override, group_ids=group_ids_of(user)):
+            raise NotAllowed(refusal)
+        note = reasons.OVERRIDE_FLAG.clean(note) if verdict == OverrideReview.FLAGGED else note.strip()
         override.review, override.reviewed_by, override.reviewed_at = verdict, user, timezone.now()
         override.review_note = note
         override.save(update_fields=["review", "reviewed_by", "reviewed_at", "review_note"])

@@ -1,5 +1,6 @@
 """Blocked work, overrides and the morning review."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -8,29 +9,23 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from approvals.models import Override, OverrideBlock, OverrideScope
+from approvals.models import Override
+from approvals.overrides.forms import OverrideAsk
 from approvals.overrides.selectors import (
     blocked_overview,
     override_morning_review,
     override_review_row,
-    override_target,
     visible_workflows,
 )
-from approvals.overrides.services import (
-    DEFAULT_OVERRIDE_MINUTES,
-    override_acknowledge,
-    override_flag,
-    override_grant,
-    override_revoke,
-)
-from approvals.workflows.schedule import override_duty
+from approvals.overrides.services import override_acknowledge, override_flag, override_grant, override_revoke
 from core.errors import ApplicationError, NotFound, ValidationFailed
 from core.types import AuthenticatedHtmxRequest
+
+FORM = "approvals/override_form.html"
 
 
 def _next_url(request: AuthenticatedHtmxRequest, candidate: str) -> str:
@@ -58,58 +53,35 @@ def blocked(request: AuthenticatedHtmxRequest) -> HttpResponse:
 @login_required
 def override_new(request: AuthenticatedHtmxRequest) -> HttpResponse:
     source = request.POST if request.method == "POST" else request.GET
-    block, scope = source.get("block", ""), source.get("scope", "")
     try:
-        workflow, batch, proposal = override_target(
-            user=request.user, block=block, scope=scope, target_id=source.get("target", "")
-        )
+        ask = OverrideAsk.read(source, user=request.user)
     except NotFound as error:
-        return TemplateResponse(request, "approvals/override_form.html", {"error": error.message}, status=404)
-    context: dict[str, Any] = {
-        "block_kind": block,
-        "block_label": OverrideBlock(block).label if block in OverrideBlock.values else block,
-        "scope": scope,
-        "scope_label": OverrideScope(scope).label if scope in OverrideScope.values else scope,
-        "target": source.get("target", ""),
-        "workflow": workflow,
-        "batch": batch,
-        "proposal": proposal,
-        "duty": override_duty(workflow=workflow, at=timezone.now()),
-        "max_minutes": workflow.override_max_minutes,
-        "reason": source.get("reason", ""),
-        "minutes": source.get("minutes", str(min(DEFAULT_OVERRIDE_MINUTES, workflow.override_max_minutes))),
-        "errors": {},
-        "next": _next_url(request, source.get("next", "")),
-    }
+        return TemplateResponse(request, FORM, {"error": error.message}, status=404)
+    context = ask.context() | {"next": _next_url(request, source.get("next", ""))}
     if request.method != "POST":
-        return TemplateResponse(request, "approvals/override_form.html", context)
+        return TemplateResponse(request, FORM, context)
+    return _grant(request, ask, context)
+
+
+def _grant(request: AuthenticatedHtmxRequest, ask: OverrideAsk, context: dict[str, Any]) -> HttpResponse:
     try:
-        minutes_text = source.get("minutes", "").strip()
-        if minutes_text and not minutes_text.isdigit():
-            raise ValidationFailed([("minutes", "must be a whole number of minutes, 1 or more")])
         override = override_grant(
             user=request.user,
-            block=block,
-            scope=scope,
-            reason=source.get("reason", ""),
-            minutes=int(minutes_text) if minutes_text else None,
-            workflow=workflow,
-            batch=batch,
-            proposal=proposal,
+            block=ask.block,
+            scope=ask.scope,
+            reason=ask.reason,
+            minutes=ask.minutes(),
+            workflow=ask.workflow,
+            batch=ask.batch,
+            proposal=ask.proposal,
         )
     except ApplicationError as error:
         context |= {"error": error.message, "errors": _field_errors(error)}
         if request.htmx:
-            return TemplateResponse(request, "approvals/override_form.html#form", context)
-        return TemplateResponse(request, "approvals/override_form.html", context, status=error.status_code)
-    messages.success(
-        request,
-        f"Override granted: {override.get_block_display().lower()} lifted for {override.target_label} "
-        f"for {int((override.expires_at - override.granted_at).total_seconds() // 60)} minutes.",
-    )
-    if request.htmx:
-        return HttpResponseClientRedirect(context["next"])
-    return redirect(context["next"])
+            return TemplateResponse(request, f"{FORM}#form", context)
+        return TemplateResponse(request, FORM, context, status=error.status_code)
+    messages.success(request, _granted(override))
+    return HttpResponseClientRedirect(context["next"]) if request.htmx else redirect(context["next"])
 
 
 @login_required
@@ -134,26 +106,32 @@ def override_review(request: AuthenticatedHtmxRequest) -> HttpResponse:
     )
 
 
+def _granted(override: Override) -> str:
+    minutes = int((override.expires_at - override.granted_at).total_seconds() // 60)
+    return (
+        f"Override granted: {override.get_block_display().lower()} lifted for {override.target_label} "
+        f"for {minutes} minutes."
+    )
+
+
+_VERDICTS: dict[str, Callable[..., Override]] = {"flag": override_flag, "acknowledge": override_acknowledge}
+
+
 @login_required
 @require_POST
 def override_verdict(request: AuthenticatedHtmxRequest, pk: int, verdict: str) -> HttpResponse:
     override = get_object_or_404(Override, pk=pk, workflow__in=visible_workflows(user=request.user))
     note = request.POST.get("note", "")
-    error: ApplicationError | None = None
     try:
-        if verdict == "flag":
-            override_flag(override=override, user=request.user, note=note)
-        else:
-            override_acknowledge(override=override, user=request.user, note=note)
+        _VERDICTS[verdict](override=override, user=request.user, note=note)
     except ApplicationError as refused:
-        error = refused
+        error = refused.message
+    else:
+        error = ""
     if not request.htmx:
         if error:
-            messages.error(request, error.message)
+            messages.error(request, error)
         return redirect("override-review")
     row = override_review_row(user=request.user, override_id=override.pk)
-    return TemplateResponse(
-        request,
-        "approvals/override_review.html#row",
-        {"row": row, "error": error.message if error else "", "note": note if error else ""},
-    )
+    context = {"row": row, "error": error, "note": note if error else ""}
+    return TemplateResponse(request, "approvals/override_review.html#row", context)

@@ -5,20 +5,32 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.db.models import Count, Min, Sum
 
 from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus, Workflow
 from audit.models import Artifact, ArtifactKind, Bucket, Tombstone
+from core.errors import NotFound
 
 
-def workflow_visible_to(*, user: AbstractUser | AnonymousUser, workflow: Workflow) -> bool:
-    """Whether `user` may see `workflow`: its owner, its rules' owner, or anyone granted view on it."""
-    if not user.is_authenticated:
-        return False
-    if user.pk in (workflow.owner_id, workflow.retention_owner_id):
-        return True
-    return user.has_perm("approvals.view_workflow") or user.has_perm("approvals.view_workflow", workflow)
+def retention_rule_of(*, workflow: Workflow, rule_id: int) -> RetentionRule:
+    rule = RetentionRule.objects.filter(workflow=workflow, pk=rule_id).first()
+    if rule is None:
+        raise NotFound("no such retention rule in this workflow")
+    return rule
+
+
+def artifact_of(*, workflow: Workflow, artifact_id: uuid.UUID) -> Artifact:
+    artifact = Artifact.objects.filter(pk=artifact_id, workflow_id=workflow.pk).first()
+    if artifact is None:
+        raise NotFound("the artifact has expired or was purged; nothing is left to copy")
+    return artifact
+
+
+def training_request_of(*, workflow: Workflow, request_id: int) -> TrainingCopyRequest:
+    training = TrainingCopyRequest.objects.filter(workflow=workflow, pk=request_id).first()
+    if training is None:
+        raise NotFound("no such training copy request in this workflow")
+    return training
 
 
 def retention_rule_for(*, workflow: Workflow, kind: str, bucket: str) -> RetentionRule | None:
@@ -61,6 +73,16 @@ class RetentionOverview:
     tombstones: list[Tombstone]
     pending_training: list[TrainingCopyRequest]
     training_asked_for: set[uuid.UUID]
+
+    @property
+    def training_kinds(self) -> set[str]:
+        """The kinds a training copy may be asked for: those whose training rule keeps anything."""
+        return {
+            cell.kind
+            for row in self.rows
+            for cell in row.cells
+            if cell.bucket == Bucket.TRAINING and cell.rule and cell.rule.window
+        }
 
 
 def retention_overview(

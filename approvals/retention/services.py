@@ -11,7 +11,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus, Workflow
-from approvals.retention.selectors import retention_rule_for, workflow_visible_to
+from approvals.retention.selectors import retention_rule_for
+from approvals.workflows.rights import workflow_visible_to
 from audit.models import Artifact, Bucket
 from audit.retention import artifacts_shorten_for_rule
 from audit.services import Actor, EventData, audit_record, audit_record_many, user_label

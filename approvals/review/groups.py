@@ -8,8 +8,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import QueryDict
 
 from approvals.models import Action, Batch, Proposal, ProposalStatus
-from approvals.review.rights import Viewer, requester_reason, user_may_review, workflows_reviewable_by
+from approvals.requesters import requester_reason
+from approvals.review.rights import user_may_review
 from approvals.review.selectors import FieldRow, field_rows, stale_fields
+from approvals.workflows.rights import Viewer, workflows_reviewable_by
 from core.errors import NotFound, ValidationFailed
 from records.store import RecordRef, RecordState, fetch_refs
 

@@ -11,14 +11,9 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from approvals.models import Action, Batch, Proposal, ProposalApproval, ProposalStatus
-from approvals.review.rights import (
-    Reviewable,
-    Viewer,
-    _requested_by_q,
-    needs_two_approvals,
-    requester_reason,
-    reviewable_workflows,
-)
+from approvals.requesters import asked_for_by, requester_reason
+from approvals.review.rights import Reviewable, needs_two_approvals, reviewable_workflows
+from approvals.workflows.rights import Viewer
 from audit.services import user_label
 from core.timeutils import parse_window
 from records.catalogue import RECORD_TYPES
@@ -287,7 +282,7 @@ def proposal_next_to_decide(
     now = timezone.now()
     queue = (
         proposal_queue(user=user, filters=filters, now=now, reviewable=reviewable)
-        .exclude(_requested_by_q(user))
+        .exclude(asked_for_by(user))
         .exclude(Q(claimed_until__gt=now) & ~Q(claimed_by_id=user.pk))
         .exclude(approvals__user_id=user.pk)
     )

@@ -1,37 +1,19 @@
-"""Who may see and decide proposals: the one answer every view, template and task asks."""
+"""Who may see and decide proposals: the one answer every view, template and service asks.
+
+A workflow's proposals are countersigned by its approver group and by nobody else (being a
+superuser grants nothing here); while the daytime approvers are off duty, by the after-hours
+group under an override of the proposal; never by the person who asked for the change.
+"""
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
-from guardian.shortcuts import get_objects_for_user
+from django.db.models import Q
 
-from approvals.models import Proposal, ProposalStatus, Workflow
+from approvals.models import Override, Proposal, ProposalStatus, Workflow
+from approvals.overrides.selectors import ProposalOverrides, proposal_overrides_for
+from approvals.requesters import asked_for_by, requester_reason
+from approvals.workflows.rights import Viewer, workflows_overridable_by, workflows_reviewable_by
 from core.errors import NotFound
-
-Viewer = AbstractBaseUser | AnonymousUser
-
-
-def workflows_reviewable_by(*, user: Viewer) -> QuerySet[Workflow]:
-    """The workflows whose proposals `user` may review: the object permission, directly or by group.
-
-    Being a superuser grants nothing here: each workflow is countersigned by the people given its
-    review permission (its approver group), and by nobody else.
-    """
-    if not user.is_authenticated or not user.is_active:
-        return Workflow.objects.none()
-    return get_objects_for_user(
-        user, "approvals.review_workflow", klass=Workflow, with_superuser=False, accept_global_perms=False
-    )
-
-
-def workflows_overridable_by(*, user: Viewer) -> QuerySet[Workflow]:
-    """The workflows whose blocks `user` may override, by schedule: the object permission."""
-    if not user.is_authenticated or not user.is_active:
-        return Workflow.objects.none()
-    return get_objects_for_user(
-        user, "approvals.override_workflow", klass=Workflow, with_superuser=False, accept_global_perms=False
-    )
 
 
 def user_may_review(*, user: Viewer, workflow: Workflow) -> bool:
@@ -48,6 +30,9 @@ class Reviewable:
     def ids(self) -> list[int]:
         return list(self.workflows)
 
+    def covers(self, proposal: Proposal) -> bool:
+        return proposal.workflow_id in self.workflows
+
     def id_of(self, slug: str) -> int | None:
         return next((pk for pk, (known, _) in self.workflows.items() if known == slug), None)
 
@@ -57,24 +42,39 @@ def reviewable_workflows(*, user: Viewer) -> Reviewable:
     return Reviewable({pk: (slug, name) for pk, slug, name in rows})
 
 
-def requester_reason(*, proposal: Proposal, user: Viewer) -> str:
-    """Why `user` counts as the requester of `proposal`, as a sentence; empty when they do not."""
-    if not user.is_authenticated:
-        return ""
-    username = user.get_username().casefold()
-    if proposal.requested_by_user_id is not None and proposal.requested_by_user_id == user.pk:
-        return "You asked for this change"
-    if proposal.requested_by and proposal.requested_by.casefold() == username:
-        return "You asked for this change"
-    if proposal.batch_id is not None and proposal.batch is not None:
-        if proposal.batch.requested_by and proposal.batch.requested_by.casefold() == username:
-            return f"You started the batch it belongs to ({proposal.batch.name})"
-    return ""
+@dataclass(frozen=True)
+class DecideRight:
+    """How one person may decide one proposal."""
+
+    requester: str  # why they count as the person who asked for it ('' when they do not)
+    reviewer: bool  # in the approver group of its workflow
+    override: Override | None  # the after-hours override in force that lets them decide it otherwise
+
+    @property
+    def may(self) -> bool:
+        return not self.requester and (self.reviewer or self.override is not None)
 
 
-def _requested_by_q(user: Viewer) -> Q:
-    username = user.get_username()
-    return Q(requested_by_user_id=user.pk) | Q(requested_by__iexact=username) | Q(batch__requested_by__iexact=username)
+def decide_right(
+    *,
+    user: Viewer,
+    proposal: Proposal,
+    reviewable: Reviewable | None = None,
+    overrides: ProposalOverrides | None = None,
+) -> DecideRight:
+    """Whether `user` may decide `proposal` (its workflow and batch read), and as whom. `reviewable`
+    and `overrides`, when the caller has them already, save reading them again."""
+    requester = requester_reason(proposal=proposal, user=user)
+    if reviewable is not None:
+        reviewer = reviewable.covers(proposal)
+    else:
+        reviewer = user_may_review(user=user, workflow=proposal.workflow)
+    override = None
+    if not reviewer and not requester:
+        if overrides is None:
+            overrides = proposal_overrides_for(user=user, proposal=proposal)
+        override = overrides.decide
+    return DecideRight(requester=requester, reviewer=reviewer, override=override)
 
 
 def needs_two_approvals(*, proposal: Proposal) -> bool:
@@ -91,7 +91,7 @@ def proposal_for_viewer(*, user: Viewer, proposal_id: int, reviewable: Reviewabl
         Q(workflow__in=workflows_reviewable_by(user=user)) if reviewable is None else Q(workflow_id__in=reviewable.ids)
     )
     if user.is_authenticated:
-        visible |= _requested_by_q(user)
+        visible |= asked_for_by(user)
         visible |= Q(
             workflow__in=workflows_overridable_by(user=user),
             status__in=[ProposalStatus.PENDING, ProposalStatus.CONFLICT],

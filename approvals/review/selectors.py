@@ -9,7 +9,8 @@ from approvals.models import Action, Batch, Proposal, ProposalApproval, Proposal
 from approvals.overrides.selectors import NO_OVERRIDES, ProposalOverrides, proposal_overrides_for
 from approvals.review.diff import DiffPiece, list_diff, word_diff
 from approvals.review.queue import Claim, QueueFilters, claim_of, proposal_neighbours
-from approvals.review.rights import Reviewable, Viewer, needs_two_approvals, requester_reason, reviewable_workflows
+from approvals.review.rights import DecideRight, Reviewable, decide_right, needs_two_approvals, reviewable_workflows
+from approvals.workflows.rights import Viewer
 from approvals.workflows.selectors import write_policy
 from records.catalogue import RECORD_TYPES, FieldSpec, Kind
 from records.models import Change
@@ -167,8 +168,7 @@ class ReviewDetail:
     stale_rows: list[FieldRow]
     approvals: list[ProposalApproval]
     needs_two: bool
-    may_review: bool
-    requester_reason: str
+    right: DecideRight
     viewer_approved: bool
     claim: Claim | None
     batch: BatchProgress | None
@@ -188,13 +188,20 @@ class ReviewDetail:
         return self.proposal.status == ProposalStatus.PENDING
 
     @property
+    def may_review(self) -> bool:
+        return self.right.reviewer
+
+    @property
+    def requester_reason(self) -> str:
+        return self.right.requester
+
+    @property
     def may_decide(self) -> bool:
-        """As one of the workflow's reviewers, or under an after-hours override."""
-        return self.may_review or self.overrides.decide is not None
+        return self.right.may
 
     @property
     def can_decide(self) -> bool:
-        return self.is_pending and self.may_decide and not self.requester_reason
+        return self.is_pending and self.right.may
 
     @property
     def can_approve(self) -> bool:
@@ -254,7 +261,12 @@ def proposal_review_detail(
                 )
             )
     reviewable = reviewable or reviewable_workflows(user=user)
-    may_review = proposal.workflow_id in reviewable.workflows
+    may_review = reviewable.covers(proposal)
+    overrides = (
+        proposal_overrides_for(user=user, proposal=proposal)
+        if proposal.status == ProposalStatus.CONFLICT or not may_review
+        else NO_OVERRIDES
+    )
     approvals = list(proposal.approvals.select_related("user"))
     recent_changes = list(
         Change.objects.filter(record_type=proposal.record_type, record_id=proposal.record_id).order_by("-applied_at")[
@@ -292,8 +304,7 @@ def proposal_review_detail(
         stale_rows=[row for row in rows + record_rows if row.stale],
         approvals=approvals,
         needs_two=needs_two_approvals(proposal=proposal),
-        may_review=may_review,
-        requester_reason=requester_reason(proposal=proposal, user=user),
+        right=decide_right(user=user, proposal=proposal, reviewable=reviewable, overrides=overrides),
         viewer_approved=any(approval.user_id == user.pk for approval in approvals),
         claim=claim_of(proposal=proposal, user=user),
         batch=batch_progress(batch=proposal.batch) if proposal.batch is not None else None,
@@ -303,11 +314,7 @@ def proposal_review_detail(
         next_id=next_id,
         confidence_percent=round(proposal.confidence * 100),
         reviewable=reviewable,
-        overrides=(
-            proposal_overrides_for(user=user, proposal=proposal)
-            if proposal.status == ProposalStatus.CONFLICT or not may_review
-            else NO_OVERRIDES
-        ),
+        overrides=overrides,
         flagged_fields=flagged_field_labels(proposal=proposal),
         record_version=state.version if state is not None else None,
         policy_refusal=(

@@ -15,20 +15,21 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from approvals import reasons
 from approvals.jobs import apply_queue
 from approvals.models import Action, Batch, OverrideBlock, Proposal, ProposalApproval, ProposalStatus
 from approvals.overrides.selectors import proposal_overrides_for
 from approvals.overrides.services import override_lift, override_lift_for_decision
+from approvals.requesters import requester_reason
 from approvals.review.groups import GroupKey, batch_groups
-from approvals.review.rights import needs_two_approvals, requester_reason, user_may_review
+from approvals.review.rights import decide_right, needs_two_approvals, user_may_review
 from approvals.review.selectors import stale_fields
 from approvals.workflows.selectors import WritePolicy, write_policies, write_policy
 from audit.services import Actor, audit_record, user_label
-from core.errors import ApplicationError, InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from core.errors import ApplicationError, InvalidTransition, NotAllowed, NotFound
 from records.store import RecordNotFound, RecordRef, get_store
 
 CLAIM_DURATION = timedelta(minutes=5)
-MIN_REASON_LENGTH = 3
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,14 @@ def _already_decided(proposal: Proposal) -> str:
 def _refusal(*, proposal: Proposal, reviewer: User, expected_revision: int | None) -> tuple[Refusal | None, bool]:
     """Why `reviewer` may not decide `proposal` now (None when they may), and whether they decide
     it under an after-hours override rather than as one of its reviewers."""
-    why = requester_reason(proposal=proposal, user=reviewer)
-    if why:
-        return Refusal("requester", NotAllowed(f"{why}, so someone else must decide it")), False
-    by_override = not user_may_review(user=reviewer, workflow=proposal.workflow)
-    if by_override and proposal_overrides_for(user=reviewer, proposal=proposal).decide is None:
+    right = decide_right(user=reviewer, proposal=proposal)
+    if right.requester:
+        return Refusal("requester", NotAllowed(f"{right.requester}, so someone else must decide it")), False
+    if not right.may:
         return Refusal(
             "no_permission", NotAllowed(f"you may not review proposals of the workflow {proposal.workflow.slug}")
         ), False
+    by_override = not right.reviewer
     if proposal.status != ProposalStatus.PENDING:
         return Refusal("already_decided", InvalidTransition(_already_decided(proposal))), by_override
     if expected_revision is not None and expected_revision != proposal.revision:
@@ -273,13 +274,6 @@ def _reject_one(
         return Outcome(proposal)
 
 
-def _clean_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < MIN_REASON_LENGTH:
-        raise ValidationFailed([("reason", f"a reason of at least {MIN_REASON_LENGTH} characters is required")])
-    return reason
-
-
 def proposal_approve(
     *, proposal: Proposal, reviewer: User, note: str = "", expected_revision: int | None = None
 ) -> Outcome:
@@ -300,7 +294,7 @@ def proposal_reject(
     *, proposal: Proposal, reviewer: User, reason: str, expected_revision: int | None = None
 ) -> Outcome:
     """Reject `proposal` with a reason. One rejection ends it, even where approving needs two people."""
-    reason = _clean_reason(reason)
+    reason = reasons.REJECTION.clean(reason)
     outcome = _reject_one(
         proposal_id=proposal.pk, reviewer=reviewer, reason=reason, expected_revision=expected_revision
     )
@@ -317,10 +311,7 @@ def proposal_claim(*, proposal: Proposal, reviewer: User, duration: timedelta = 
     """
     with transaction.atomic():
         locked = _lock(proposal.pk)
-        if requester_reason(proposal=locked, user=reviewer) or not (
-            user_may_review(user=reviewer, workflow=locked.workflow)
-            or proposal_overrides_for(user=reviewer, proposal=locked).decide is not None
-        ):
+        if not decide_right(user=reviewer, proposal=locked).may:
             raise NotAllowed("only a reviewer who did not ask for this change may claim it")
         if locked.status != ProposalStatus.PENDING:
             raise InvalidTransition(f"proposal {locked.pk} is {locked.get_status_display().lower()}; nothing to claim")
@@ -369,7 +360,7 @@ def proposal_group_decide(
     """
     attempted = "approve_group" if approve else "reject_group"
     if not approve:
-        reason = _clean_reason(reason)
+        reason = reasons.REJECTION.clean(reason)
     if not user_may_review(user=reviewer, workflow=batch.workflow):
         _refuse_group(
             batch=batch,

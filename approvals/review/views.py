@@ -4,15 +4,18 @@ With HTMX a view answers with the partial that changes (`page.html#partial`); wi
 URL answers with the whole page, and a decision is a form POST followed by a redirect.
 """
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
+from approvals import reasons
 from approvals.applying.selectors import proposal_apply_wait_reason
 from approvals.models import Action, Batch, Proposal
 from approvals.review.groups import GroupKey, batch_for_review, batch_groups, group_sample
@@ -26,8 +29,9 @@ from approvals.review.queue import (
     review_queue_page,
 )
 from approvals.review.rights import Reviewable, proposal_for_viewer, reviewable_workflows
-from approvals.review.selectors import batch_progress, proposal_review_detail
+from approvals.review.selectors import ReviewDetail, batch_progress, proposal_review_detail
 from approvals.review.services import (
+    GroupResult,
     Outcome,
     proposal_approve,
     proposal_claim,
@@ -89,6 +93,22 @@ def _visible(request: AuthenticatedHtmxRequest, proposal_id: int, reviewable: Re
         raise Http404("No such proposal") from None
 
 
+def _detail_context(
+    detail: ReviewDetail, filters: QueueFilters, *, flash: str, error: ApplicationError | None
+) -> dict[str, Any]:
+    return {
+        "detail": detail,
+        "p": detail.proposal,
+        "claim": detail.claim,
+        "filters": filters,
+        "qs": filters.querystring(),
+        "flash": flash,
+        "error": error.message if error else "",
+        "reason_error": isinstance(error, ValidationFailed) and error.field == "reason",
+        "reason_rule": reasons.REJECTION,
+    }
+
+
 def _render_detail(
     request: AuthenticatedHtmxRequest,
     proposal: Proposal,
@@ -100,16 +120,7 @@ def _render_detail(
     reviewable: Reviewable | None = None,
 ) -> TemplateResponse:
     detail = proposal_review_detail(user=request.user, proposal=proposal, filters=filters, reviewable=reviewable)
-    context = {
-        "detail": detail,
-        "p": detail.proposal,
-        "claim": detail.claim,
-        "filters": filters,
-        "qs": filters.querystring(),
-        "flash": flash,
-        "error": error.message if error else "",
-        "reason_error": isinstance(error, ValidationFailed) and error.field == "reason",
-    }
+    context = _detail_context(detail, filters, flash=flash, error=error)
     if _wants_partial(request):
         return TemplateResponse(request, f"{DETAIL}#proposal", context, status=status)
     context["counts"] = queue_counts(user=request.user, filters=filters, reviewable=detail.reviewable)
@@ -160,23 +171,25 @@ def _decide(request: AuthenticatedHtmxRequest, proposal_id: int, *, approve: boo
     if proposal is None:
         raise Http404("No such proposal")
     try:
-        revision = _revision(request.POST.get("revision"))
-        if approve:
-            outcome = proposal_approve(
-                proposal=proposal, reviewer=request.user, note=request.POST.get("note", ""), expected_revision=revision
-            )
-        else:
-            outcome = proposal_reject(
-                proposal=proposal,
-                reviewer=request.user,
-                reason=request.POST.get("reason", ""),
-                expected_revision=revision,
-            )
+        outcome = _take_decision(request, proposal, approve=approve)
     except ApplicationError as error:
         # Someone who may not see the proposal learns nothing of it; the refusal is on the trail.
         refreshed = _visible(request, proposal_id)
         return _render_detail(request, refreshed, filters, error=error, status=error.status_code)
+    return _after_decision(request, outcome, filters)
 
+
+def _take_decision(request: AuthenticatedHtmxRequest, proposal: Proposal, *, approve: bool) -> Outcome:
+    revision = _revision(request.POST.get("revision"))
+    if approve:
+        note = request.POST.get("note", "")
+        return proposal_approve(proposal=proposal, reviewer=request.user, note=note, expected_revision=revision)
+    reason = request.POST.get("reason", "")
+    return proposal_reject(proposal=proposal, reviewer=request.user, reason=reason, expected_revision=revision)
+
+
+def _after_decision(request: AuthenticatedHtmxRequest, outcome: Outcome, filters: QueueFilters) -> HttpResponse:
+    """The next proposal to decide (or the queue, when none is left), with what was just done."""
     flash = _flash(outcome)
     reviewable = reviewable_workflows(user=request.user)
     next_id = proposal_next_to_decide(user=request.user, filters=filters, after=outcome.proposal, reviewable=reviewable)
@@ -213,30 +226,39 @@ def review_force_apply(request: AuthenticatedHtmxRequest, proposal_id: int) -> H
     """A proposal in conflict: the three values side by side, and (under a conflict override) the
     deliberate choice to write the proposed value over the current one, confirmed."""
     proposal = _visible(request, proposal_id)
-    filters, _ = QueueFilters.from_params({})
-    error: ApplicationError | None = None
-    status = 200
-    if request.method == "POST":
-        try:
-            if request.POST.get("confirm") != "yes":
-                raise ValidationFailed([("confirm", "tick the box to confirm you mean to write over the record")])
-            version = _revision(request.POST.get("version"))
-            if version is None:
-                raise ValidationFailed([("version", "is required: the record version you looked at")])
-            forced = proposal_force_apply(
-                proposal=proposal, user=request.user, expected_version=version, note=request.POST.get("note", "")
-            )
-        except ApplicationError as refused:
-            error, status = refused, refused.status_code
-            proposal = _visible(request, proposal_id)
-        else:
-            waits = proposal_apply_wait_reason(proposal=forced)
-            text = f"Proposal {forced.pk} will be written over {forced.record_id}'s current values shortly."
-            messages.success(request, text + (f" It waits for now: {waits}." if waits else ""))
-            return redirect("trace-proposal", proposal_id=forced.pk)
-    detail = proposal_review_detail(user=request.user, proposal=proposal, filters=filters)
+    if request.method == "GET":
+        return _force_page(request, proposal)
+    try:
+        forced = proposal_force_apply(
+            proposal=proposal,
+            user=request.user,
+            expected_version=_confirmed_version(request.POST),
+            note=request.POST.get("note", ""),
+        )
+    except ApplicationError as refused:
+        return _force_page(request, _visible(request, proposal_id), error=refused)
+    waits = proposal_apply_wait_reason(proposal=forced)
+    text = f"Proposal {forced.pk} will be written over {forced.record_id}'s current values shortly."
+    messages.success(request, text + (f" It waits for now: {waits}." if waits else ""))
+    return redirect("trace-proposal", proposal_id=forced.pk)
+
+
+def _confirmed_version(post: QueryDict) -> int:
+    """The record version the person looked at, once they ticked the box that they mean to write over it."""
+    if post.get("confirm") != "yes":
+        raise ValidationFailed([("confirm", "tick the box to confirm you mean to write over the record")])
+    version = _revision(post.get("version"))
+    if version is None:
+        raise ValidationFailed([("version", "is required: the record version you looked at")])
+    return version
+
+
+def _force_page(
+    request: AuthenticatedHtmxRequest, proposal: Proposal, error: ApplicationError | None = None
+) -> HttpResponse:
+    detail = proposal_review_detail(user=request.user, proposal=proposal, filters=QueueFilters())
     context = {"detail": detail, "p": detail.proposal, "error": error.message if error else ""}
-    return TemplateResponse(request, FORCE, context, status=status)
+    return TemplateResponse(request, FORCE, context, status=error.status_code if error else 200)
 
 
 def _batch(request: AuthenticatedHtmxRequest, batch_id: int) -> Batch:
@@ -269,38 +291,48 @@ def _ids(raw: str) -> list[int]:
 @require_http_methods(["GET", "POST"])
 def review_group(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpResponse:
     batch = _batch(request, batch_id)
-    error: ApplicationError | None = None
-    status = 200
     try:
         key = GroupKey.from_params(request.GET)
     except ValidationFailed as problem:
         messages.error(request, f"That group link is not valid: {problem.message}")
         return redirect("review-batch", batch_id=batch.pk)
-    if request.method == "POST":
-        decision = request.POST.get("decision")
-        try:
-            if decision not in ("approve", "reject"):
-                raise ValidationFailed([("decision", "must be approve or reject")])
-            result = proposal_group_decide(
-                batch=batch,
-                key=key,
-                reviewer=request.user,
-                approve=decision == "approve",
-                expected_ids=_ids(request.POST.get("ids", "")),
-                note=request.POST.get("note", ""),
-                reason=request.POST.get("reason", ""),
-            )
-        except ApplicationError as refusal:
-            error, status = refusal, refusal.status_code
-        else:
-            verb = "Approved" if decision == "approve" else "Rejected"
-            summary = f"{verb} {len(result.decided)} proposals one by one."
-            if result.first_of_two:
-                summary += f" Recorded the first of two approvals on {len(result.first_of_two)}."
-            if result.refused:
-                summary += f" {len(result.refused)} were refused: {result.refused[0][1]}."
-            messages.success(request, summary)
-            return redirect("review-batch", batch_id=batch.pk)
+    if request.method == "GET":
+        return _group_page(request, batch, key)
+    decision = request.POST.get("decision")
+    try:
+        result = _decide_group(request, batch, key, decision)
+    except ApplicationError as refusal:
+        return _group_page(request, batch, key, error=refusal)
+    messages.success(request, _group_summary(decision, result))
+    return redirect("review-batch", batch_id=batch.pk)
+
+
+def _decide_group(request: AuthenticatedHtmxRequest, batch: Batch, key: GroupKey, decision: str | None) -> GroupResult:
+    if decision not in ("approve", "reject"):
+        raise ValidationFailed([("decision", "must be approve or reject")])
+    return proposal_group_decide(
+        batch=batch,
+        key=key,
+        reviewer=request.user,
+        approve=decision == "approve",
+        expected_ids=_ids(request.POST.get("ids", "")),
+        note=request.POST.get("note", ""),
+        reason=request.POST.get("reason", ""),
+    )
+
+
+def _group_summary(decision: str | None, result: GroupResult) -> str:
+    summary = f"{'Approved' if decision == 'approve' else 'Rejected'} {len(result.decided)} proposals one by one."
+    if result.first_of_two:
+        summary += f" Recorded the first of two approvals on {len(result.first_of_two)}."
+    if result.refused:
+        summary += f" {len(result.refused)} were refused: {result.refused[0][1]}."
+    return summary
+
+
+def _group_page(
+    request: AuthenticatedHtmxRequest, batch: Batch, key: GroupKey, error: ApplicationError | None = None
+) -> HttpResponse:
     groups = batch_groups(user=request.user, batch=batch)
     group = groups.group(key)
     context = {
@@ -310,5 +342,6 @@ def review_group(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpRespon
         "sample": group_sample(groups=groups, group=group) if group else [],
         "ids": ",".join(str(pk) for pk in group.ids) if group else "",
         "error": error.message if error else "",
+        "reason_rule": reasons.REJECTION,
     }
-    return TemplateResponse(request, GROUP, context, status=status)
+    return TemplateResponse(request, GROUP, context, status=error.status_code if error else 200)

@@ -5,7 +5,8 @@ from django.utils.functional import SimpleLazyObject
 
 from approvals.applying.selectors import BatchInProgress, batches_in_progress
 from approvals.models import StopScope, StopSwitch
-from approvals.stops.selectors import NO_STOP_RIGHTS, StopRights, stop_list_engaged, stop_rights_for_user
+from approvals.stops.rights import NO_STOP_RIGHTS, StopRights, stop_rights_for_user
+from approvals.stops.selectors import stop_list_engaged
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 from django import forms
+from django.http import QueryDict
 
+from approvals import reasons
 from approvals.models import Batch, StopScope, Workflow
-from approvals.stops.selectors import StopRights
+from approvals.stops.rights import StopRights
 
 
 class StopForm(forms.Form):
@@ -10,10 +12,25 @@ class StopForm(forms.Form):
     batch = forms.ModelChoiceField(
         queryset=Batch.objects.select_related("workflow"), required=False, widget=forms.NumberInput
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "minlength": reasons.STOP.minimum}), max_length=2000
+    )
     confirm = forms.BooleanField(
         required=True, label="Yes: no write in this scope is applied until a person releases the switch"
     )
+
+    @classmethod
+    def opened_from(cls, params: QueryDict, *, rights: StopRights) -> "StopForm":
+        """The form as the Stop control opens it: on the batch or workflow it was opened from, else on
+        the widest scope these rights reach."""
+        workflow = Workflow.objects.filter(slug=params.get("workflow", "")).first()
+        batch_id = params.get("batch", "")
+        batch = Batch.objects.filter(pk=int(batch_id)).first() if batch_id.isdigit() else None
+        scope = StopScope.BATCH if batch else StopScope.WORKFLOW if workflow else ""
+        if not scope:
+            scope = StopScope.GLOBAL if rights.everything else StopScope.WORKFLOW
+        initial = {"scope": scope, "workflow": workflow.slug if workflow else None, "batch": batch}
+        return cls(initial=initial, rights=rights)
 
     def __init__(self, *args: object, rights: StopRights, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -23,6 +40,11 @@ class StopForm(forms.Form):
         self.fields["workflow"].queryset = workflows  # type: ignore[attr-defined]
         if not rights.everything:
             self.fields["scope"].choices = [c for c in StopScope.choices if c[0] != StopScope.GLOBAL]  # type: ignore[attr-defined]
+
+    def clean_reason(self) -> str:
+        if problem := reasons.STOP.problem(self.cleaned_data["reason"]):
+            raise forms.ValidationError(problem[1])
+        return self.cleaned_data["reason"]
 
     def clean(self) -> dict:
         data = super().clean() or {}

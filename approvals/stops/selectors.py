@@ -3,16 +3,11 @@
 from dataclasses import dataclass
 from datetime import UTC
 
-from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
 from django.db.models import QuerySet
-from guardian.shortcuts import get_objects_for_user
 
 from approvals.models import (
-    StopScope,
     StopSwitch,
-    Workflow,
 )
 from core.roundtrip import Rows, Statement, built_once, run_together
 
@@ -76,40 +71,6 @@ def stop_covering(*, workflow_id: int | None, batch_id: int | None, lock: bool =
     """The engaged switch that halts writes for this workflow or batch (global first), or None."""
     engaged = stops_engaged_over(workflow_id=workflow_id, batch_id=batch_id, lock=lock)
     return engaged[0] if engaged else None
-
-
-@dataclass(frozen=True)
-class StopRights:
-    """Who may engage and release which switches: ops managers (and staff) any; approvers their workflows'."""
-
-    everything: bool
-    workflow_ids: frozenset[int]
-
-    @property
-    def any(self) -> bool:
-        return self.everything or bool(self.workflow_ids)
-
-    def may_stop(self, *, workflow_id: int | None) -> bool:
-        return self.everything or (workflow_id is not None and workflow_id in self.workflow_ids)
-
-    def may_release(self, switch: StopSwitch) -> bool:
-        if switch.scope == StopScope.GLOBAL:
-            return self.everything
-        return self.may_stop(workflow_id=switch.workflow_id)
-
-
-NO_STOP_RIGHTS = StopRights(everything=False, workflow_ids=frozenset())
-
-
-def stop_rights_for_user(*, user: AbstractBaseUser | AnonymousUser) -> StopRights:
-    if not user.is_authenticated or not user.is_active:
-        return NO_STOP_RIGHTS
-    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
-        return StopRights(everything=True, workflow_ids=frozenset())
-    if user.groups.filter(name=settings.COUNTERSIGN["OPS_MANAGER_GROUP"]).exists():  # type: ignore[union-attr, attr-defined]
-        return StopRights(everything=True, workflow_ids=frozenset())
-    reviewable = get_objects_for_user(user, "approvals.review_workflow", klass=Workflow, accept_global_perms=False)
-    return StopRights(everything=False, workflow_ids=frozenset(reviewable.values_list("pk", flat=True)))
 
 
 def describe_stop(switch: StopSwitch) -> str:

@@ -4,13 +4,12 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from approvals import reasons
 from approvals.jobs import apply_sweep_queue
 from approvals.models import Batch, ServiceAccount, StopScope, StopSwitch, Workflow
-from approvals.stops.selectors import stop_rights_for_user
+from approvals.stops.rights import stop_rights_for_user
 from audit.services import Actor, audit_record
-from core.errors import InvalidTransition, NotAllowed, ValidationFailed
-
-MIN_REASON_LENGTH = 3
+from core.errors import InvalidTransition, ValidationFailed
 
 
 def _target(scope: str, workflow: Workflow | None, batch: Batch | None) -> str:
@@ -33,9 +32,7 @@ def stop_engage(
     batch: Batch | None = None,
 ) -> StopSwitch:
     """Engage a switch. Engaging one that is already engaged is refused, naming who engaged it."""
-    reason = (reason or "").strip()
-    if len(reason) < MIN_REASON_LENGTH:
-        raise ValidationFailed([("reason", "a reason is required to engage the stop switch")])
+    reason = reasons.STOP.clean(reason)
     if scope == StopScope.BATCH and batch is not None:
         workflow = batch.workflow
     target = _target(scope, workflow, batch)
@@ -100,18 +97,11 @@ def stop_engage_by_person(
     *, user: User, scope: str, reason: str, workflow: Workflow | None = None, batch: Batch | None = None
 ) -> StopSwitch:
     """A person engages a switch: ops managers anywhere, a workflow's approvers for that workflow and its batches."""
-    rights = stop_rights_for_user(user=user)
-    if scope == StopScope.GLOBAL and not rights.everything:
-        raise NotAllowed("only an ops manager may stop everything", field="scope")
-    if scope == StopScope.BATCH and batch is not None:
-        workflow = batch.workflow
-    if scope != StopScope.GLOBAL and workflow is not None and not rights.may_stop(workflow_id=workflow.pk):
-        raise NotAllowed(f"you may not stop workflow {workflow.slug}", field="workflow")
+    stop_rights_for_user(user=user).check_stop(scope=scope, workflow=workflow, batch=batch)
     return stop_engage(scope=scope, reason=reason, actor=Actor.user(user), user=user, workflow=workflow, batch=batch)
 
 
 def stop_release_by_person(*, switch: StopSwitch, user: User, note: str = "") -> StopSwitch:
     """A person releases a switch they may release (ops managers any; approvers their workflow's)."""
-    if not stop_rights_for_user(user=user).may_release(switch):
-        raise NotAllowed(f"you may not release the stop switch for {switch.label}")
+    stop_rights_for_user(user=user).check_release(switch)
     return stop_release(switch=switch, user=user, note=note)

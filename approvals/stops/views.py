@@ -9,12 +9,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from approvals.applying.selectors import proposals_waiting_on_stop
-from approvals.models import Batch, StopScope, StopSwitch, Workflow
+from approvals.models import StopSwitch
 from approvals.stops.forms import StopForm
-from approvals.stops.selectors import stop_rights_for_user
+from approvals.stops.rights import StopRights, stop_rights_for_user
 from approvals.stops.services import stop_engage_by_person, stop_release_by_person
 from core.errors import ApplicationError
 from core.types import AuthenticatedHtmxRequest
+
+STOP_FORM = "approvals/stop_form.html"
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -30,41 +32,37 @@ def stop_new(request: AuthenticatedHtmxRequest) -> HttpResponse:
     """Engage a stop switch: choose everything, a workflow or a batch, give a reason, confirm."""
     rights = stop_rights_for_user(user=request.user)
     if not rights.any:
-        return TemplateResponse(request, "approvals/stop_form.html", {"refused": True}, status=403)
-    status = 200
-    if request.method == "POST":
-        form = StopForm(request.POST, rights=rights)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                switch = stop_engage_by_person(
-                    user=request.user,
-                    scope=data["scope"],
-                    reason=data["reason"],
-                    workflow=data.get("workflow"),
-                    batch=data.get("batch"),
-                )
-            except ApplicationError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
-                status = error.status_code
-            else:
-                messages.success(request, f"Stopped {switch.label}. No write in it is applied until it is released.")
-                return redirect(_next_url(request))
-        else:
-            status = 422
-    else:
-        workflow = Workflow.objects.filter(slug=request.GET.get("workflow", "")).first()
-        batch_id = request.GET.get("batch", "")
-        batch = Batch.objects.filter(pk=int(batch_id)).first() if batch_id.isdigit() else None
-        scope = StopScope.BATCH if batch else StopScope.WORKFLOW if workflow else ""
-        if not scope:
-            scope = StopScope.GLOBAL if rights.everything else StopScope.WORKFLOW
-        form = StopForm(
-            initial={"scope": scope, "workflow": workflow.slug if workflow else None, "batch": batch},
-            rights=rights,
+        return TemplateResponse(request, STOP_FORM, {"refused": True}, status=403)
+    if request.method == "GET":
+        return _stop_form(request, StopForm.opened_from(request.GET, rights=rights), rights)
+    form = StopForm(request.POST, rights=rights)
+    if not form.is_valid():
+        return _stop_form(request, form, rights, status=422)
+    return _engage(request, form, rights)
+
+
+def _engage(request: AuthenticatedHtmxRequest, form: StopForm, rights: StopRights) -> HttpResponse:
+    data = form.cleaned_data
+    try:
+        switch = stop_engage_by_person(
+            user=request.user,
+            scope=data["scope"],
+            reason=data["reason"],
+            workflow=data.get("workflow"),
+            batch=data.get("batch"),
         )
+    except ApplicationError as error:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        return _stop_form(request, form, rights, status=error.status_code)
+    messages.success(request, f"Stopped {switch.label}. No write in it is applied until it is released.")
+    return redirect(_next_url(request))
+
+
+def _stop_form(
+    request: AuthenticatedHtmxRequest, form: StopForm, rights: StopRights, status: int = 200
+) -> HttpResponse:
     context = {"form": form, "next": _next_url(request), "rights": rights}
-    return TemplateResponse(request, "approvals/stop_form.html", context, status=status)
+    return TemplateResponse(request, STOP_FORM, context, status=status)
 
 
 @login_required

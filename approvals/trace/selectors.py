@@ -71,10 +71,6 @@ class Trace:
     def is_undo(self) -> bool:
         return self.change is not None and self.change.action == ChangeAction.REVERT
 
-    @property
-    def approver_names(self) -> str:
-        return " and ".join(a.label for a in self.approvals)
-
 
 def _event(events: list[AuditEvent], *actions: str) -> AuditEvent | None:
     """The latest event with one of these actions."""

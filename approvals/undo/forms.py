@@ -1,7 +1,9 @@
 from django import forms
+from django.http import QueryDict
 
 from approvals.models import Batch, UndoScope, Workflow
-from approvals.undo.selectors import UndoRights, UndoSelection
+from approvals.undo.rights import UndoRights
+from approvals.undo.selectors import UndoSelection
 
 
 class UndoSelectionForm(forms.Form):
@@ -17,6 +19,17 @@ class UndoSelectionForm(forms.Form):
     until = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), label="Until (optional)"
     )
+
+    @classmethod
+    def from_request(cls, params: QueryDict, *, rights: UndoRights) -> "UndoSelectionForm":
+        """The form as sent, or opened on the batch or workflow a link names (a batch is checked at once)."""
+        if "scope" in params:
+            return cls(params, rights=rights)
+        if params.get("batch", "").isdigit():
+            return cls({"scope": UndoScope.BATCH, "batch": params["batch"]}, rights=rights)
+        if params.get("workflow"):
+            return cls(initial={"scope": UndoScope.WORKFLOW, "workflow": params["workflow"]}, rights=rights)
+        return cls(initial={"scope": UndoScope.BATCH}, rights=rights)
 
     def __init__(self, *args: object, rights: UndoRights, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -1,49 +1,19 @@
-"""Reads about undoing: who may undo what, which changes a bulk undo covers, and its dry run."""
+"""Reads about undoing: which changes a bulk undo covers, its dry run, and what one change's undo does."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
-from guardian.shortcuts import get_objects_for_user
 
 from approvals.applying.followups import NOT_RETRACTABLE
 from approvals.models import Batch, FollowUp, FollowUpStatus, Proposal, RollbackDrill, UndoScope, Workflow
+from approvals.undo.rights import UndoRights, undo_rights_for_user
+from approvals.workflows.rights import Viewer
 from records.models import Change, ChangeAction
 from records.selectors import changes_undone
 from records.services.revert import RevertOutcome, RevertResult, RevertWorkspace, changes_revert_preview
 
 PREVIEW_CHUNK = 500
-
-
-@dataclass(frozen=True)
-class UndoRights:
-    """Who may undo: ops managers (and superusers) anything; others the workflows they hold `rollback_workflow` on."""
-
-    everything: bool
-    workflow_slugs: frozenset[str]
-
-    @property
-    def any(self) -> bool:
-        return self.everything or bool(self.workflow_slugs)
-
-    def may_undo(self, *, workflow_slug: str) -> bool:
-        return self.everything or (bool(workflow_slug) and workflow_slug in self.workflow_slugs)
-
-
-NO_UNDO_RIGHTS = UndoRights(everything=False, workflow_slugs=frozenset())
-
-
-def undo_rights_for_user(*, user: AbstractBaseUser | AnonymousUser) -> UndoRights:
-    if not user.is_authenticated or not user.is_active:
-        return NO_UNDO_RIGHTS
-    if getattr(user, "is_superuser", False):
-        return UndoRights(everything=True, workflow_slugs=frozenset())
-    if user.groups.filter(name=settings.COUNTERSIGN["OPS_MANAGER_GROUP"]).exists():  # type: ignore[union-attr, attr-defined]
-        return UndoRights(everything=True, workflow_slugs=frozenset())
-    allowed = get_objects_for_user(user, "approvals.rollback_workflow", klass=Workflow, accept_global_perms=False)
-    return UndoRights(everything=False, workflow_slugs=frozenset(allowed.values_list("slug", flat=True)))
 
 
 @dataclass(frozen=True)
@@ -214,7 +184,7 @@ def change_undo_view(*, change: Change, rights: UndoRights) -> ChangeUndoView:
     )
 
 
-def workflow_undo_context(*, user: AbstractBaseUser | AnonymousUser, workflows: list[Workflow]) -> dict:
+def workflow_undo_context(*, user: Viewer, workflows: list[Workflow]) -> dict:
     """For the workflows page: the workflows this person may undo changes of, and the last rollback drill."""
     rights = undo_rights_for_user(user=user)
     return {

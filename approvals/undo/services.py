@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from approvals import reasons
 from approvals.applying.callbacks import callback_queue_for
 from approvals.applying.followups import followups_cancel_for_changes
 from approvals.jobs import undo_job_queue
@@ -36,37 +37,25 @@ from approvals.models import (
     UndoScope,
 )
 from approvals.stops.services import stop_engage
-from approvals.undo.selectors import UndoSelection, undo_candidates, undo_rights_for_user
+from approvals.undo.rights import undo_rights_for_user
+from approvals.undo.selectors import UndoSelection, undo_candidates
 from audit.services import Actor, EventData, audit_record, audit_record_many
-from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from core.errors import InvalidTransition, NotFound
 from core.updates import update_rows
 from records.models import Change, ChangeAction
 from records.services.revert import RevertConflict, RevertOutcome, RevertPart, RevertResult, changes_revert
 
 logger = logging.getLogger(__name__)
 
-MIN_REASON_LENGTH = 3
-
 
 def _chunk_size() -> int:
     return max(1, int(settings.COUNTERSIGN["UNDO_CHUNK_SIZE"]))
 
 
-def _check_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < MIN_REASON_LENGTH:
-        raise ValidationFailed([("reason", "say why these changes are being undone (it is kept in the trail)")])
-    return reason
-
-
 def _check_rights(user: User | None, workflow_slugs: Iterable[str]) -> None:
-    """A person needs `rollback_workflow` on every workflow involved, or to be an ops manager."""
-    if user is None:
-        return
-    rights = undo_rights_for_user(user=user)
-    refused = sorted({slug or "(no workflow)" for slug in workflow_slugs if not rights.may_undo(workflow_slug=slug)})
-    if refused:
-        raise NotAllowed(f"you may not undo changes of {', '.join(refused)}", field="workflow")
+    """A person (`user`) needs the right to undo every workflow involved; the CLI run without one does not."""
+    if user is not None:
+        undo_rights_for_user(user=user).check_undo(workflow_slugs)
 
 
 # Settling what an undo means beyond the record: proposals and follow-ups ---------------------------
@@ -239,7 +228,7 @@ def undo_job_start(
     A batch is stopped first (its own stop switch, left engaged for a person to release), and the
     applies already in flight for it are waited for, so nothing new lands while the undo runs.
     """
-    reason = _check_reason(reason)
+    reason = reasons.UNDO.clean(reason)
     first = undo_candidates(selection=selection, ids_only=True)
     if not first.changes:
         detail = f" ({first.already_undone} already undone)" if first.already_undone else ""
@@ -467,9 +456,8 @@ def undo_jobs_sweep(*, stale_seconds: float | None = None) -> list[int]:
 
 def undo_job_cancel(*, job: UndoJob, actor: Actor, user: User | None = None) -> UndoJob:
     """Ask a bulk undo to stop. A queued job ends now; a running one ends after the chunk in flight."""
-    if user is not None and user.pk != job.requested_by_id:
-        slugs = set(Change.objects.filter(pk__in=job.items.values("change_id")).values_list("workflow_slug", flat=True))
-        _check_rights(user, slugs)
+    if user is not None:
+        undo_rights_for_user(user=user).check_cancel(job=job, user=user)
     with transaction.atomic():
         job = UndoJob.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=job.pk)
         if job.finished:

@@ -12,9 +12,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from approvals.models import UndoItemOutcome, UndoJob, UndoScope
+from approvals import reasons
+from approvals.models import UndoItemOutcome, UndoJob
 from approvals.undo.forms import UndoSelectionForm
-from approvals.undo.selectors import change_undo_view, undo_plan, undo_rights_for_user
+from approvals.undo.rights import UndoRights, undo_rights_for_user
+from approvals.undo.selectors import UndoSelection, change_undo_view, undo_plan
 from approvals.undo.services import undo_change, undo_job_cancel, undo_job_start
 from audit.services import Actor
 from core.errors import ApplicationError
@@ -25,44 +27,38 @@ from records.services.revert import RevertConflict
 CONFLICTS_SHOWN = 100
 
 
+CHANGE_UNDO = "approvals/change_undo.html"
+BULK = "approvals/undo_bulk.html"
+JOB = "approvals/undo_job.html"
+CHANGED_SINCE = "The record changed while you looked at it; nothing was written. Here it is now."
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def change_undo(request: AuthenticatedHtmxRequest, change_id: UUID) -> HttpResponse:
     """What undoing one change does, field by field, and the Undo button."""
     change = get_object_or_404(Change, pk=change_id)
-    rights = undo_rights_for_user(user=request.user)
-    context: dict = {}
-    status = 200
-    if request.method == "POST":
-        try:
-            context["result"] = undo_change(
-                change=change,
-                actor=Actor.user(request.user),
-                user=request.user,
-                fields=request.POST.getlist("field"),
-                reason=request.POST.get("reason", "").strip(),
-            )
-        except RevertConflict as error:
-            context["error"] = "The record changed while you looked at it; nothing was written. Here it is now."
-            status = error.status_code
-        except ApplicationError as error:
-            context["error"] = error.message
-            status = error.status_code
-    context["view"] = change_undo_view(change=change, rights=rights)
-    template = "approvals/change_undo.html#panel" if request.htmx else "approvals/change_undo.html"
+    context, status = _undo_now(request, change) if request.method == "POST" else ({}, 200)
+    context["view"] = change_undo_view(change=change, rights=undo_rights_for_user(user=request.user))
+    template = f"{CHANGE_UNDO}#panel" if request.htmx else CHANGE_UNDO
     return TemplateResponse(request, template, context, status=status)
 
 
-def _initial_form(request: AuthenticatedHtmxRequest, rights) -> UndoSelectionForm:  # type: ignore[no-untyped-def]
-    source = request.POST if request.method == "POST" else request.GET
-    if "scope" in source:
-        return UndoSelectionForm(source, rights=rights)
-    if source.get("batch", "").isdigit():
-        return UndoSelectionForm({"scope": UndoScope.BATCH, "batch": source["batch"]}, rights=rights)
-    initial: dict = {"scope": UndoScope.BATCH}
-    if source.get("workflow"):
-        initial = {"scope": UndoScope.WORKFLOW, "workflow": source["workflow"]}
-    return UndoSelectionForm(initial=initial, rights=rights)
+def _undo_now(request: AuthenticatedHtmxRequest, change: Change) -> tuple[dict, int]:
+    """Undo the change as asked: the result, or what stopped it, and the status to answer with."""
+    try:
+        result = undo_change(
+            change=change,
+            actor=Actor.user(request.user),
+            user=request.user,
+            fields=request.POST.getlist("field"),
+            reason=request.POST.get("reason", "").strip(),
+        )
+    except RevertConflict as error:
+        return {"error": CHANGED_SINCE}, error.status_code
+    except ApplicationError as error:
+        return {"error": error.message}, error.status_code
+    return {"result": result}, 200
 
 
 @login_required
@@ -71,40 +67,40 @@ def undo_bulk(request: AuthenticatedHtmxRequest) -> HttpResponse:
     """Choose what to undo, see the dry run, then start the job."""
     rights = undo_rights_for_user(user=request.user)
     if not rights.any:
-        return TemplateResponse(request, "approvals/undo_bulk.html", {"refused": True}, status=403)
-    form = _initial_form(request, rights)
-    context: dict = {"form": form, "rights": rights}
-    status = 200
-    if form.is_bound and form.is_valid():
-        selection = form.selection()
-        if request.method == "POST":
-            try:
-                job = undo_job_start(
-                    selection=selection,
-                    actor=Actor.user(request.user),
-                    user=request.user,
-                    reason=request.POST.get("reason", ""),
-                )
-            except ApplicationError as error:
-                context["error"] = error.message
-                status = error.status_code
-            else:
-                return redirect("undo-job", pk=job.pk)
-        plan = undo_plan(selection=selection)
-        refused = [slug or "(no workflow)" for slug in plan.workflow_slugs if not rights.may_undo(workflow_slug=slug)]
-        context.update(plan=plan, refused_workflows=refused, conflicts_shown=plan.conflicts[:CONFLICTS_SHOWN])
-    elif form.is_bound:
-        status = 422
-    return TemplateResponse(request, "approvals/undo_bulk.html", context, status=status)
+        return TemplateResponse(request, BULK, {"refused": True}, status=403)
+    form = UndoSelectionForm.from_request(request.POST if request.method == "POST" else request.GET, rights=rights)
+    context: dict = {"form": form, "rights": rights, "reason_rule": reasons.UNDO}
+    if not (form.is_bound and form.is_valid()):
+        return TemplateResponse(request, BULK, context, status=422 if form.is_bound else 200)
+    if request.method == "GET":
+        return _dry_run(request, form.selection(), context)
+    try:
+        job = undo_job_start(
+            selection=form.selection(),
+            actor=Actor.user(request.user),
+            user=request.user,
+            reason=request.POST.get("reason", ""),
+        )
+    except ApplicationError as error:
+        return _dry_run(request, form.selection(), context | {"error": error.message}, status=error.status_code)
+    return redirect("undo-job", pk=job.pk)
+
+
+def _dry_run(
+    request: AuthenticatedHtmxRequest, selection: UndoSelection, context: dict, status: int = 200
+) -> HttpResponse:
+    plan = undo_plan(selection=selection)
+    rights: UndoRights = context["rights"]
+    context |= {
+        "plan": plan,
+        "refused_workflows": rights.refused(plan.workflow_slugs),
+        "conflicts_shown": plan.conflicts[:CONFLICTS_SHOWN],
+    }
+    return TemplateResponse(request, BULK, context, status=status)
 
 
 def _job_visible(request: AuthenticatedHtmxRequest, job: UndoJob) -> bool:
-    rights = undo_rights_for_user(user=request.user)
-    return (
-        rights.everything
-        or job.requested_by_id == request.user.pk
-        or (job.workflow is not None and rights.may_undo(workflow_slug=job.workflow.slug))
-    )
+    return undo_rights_for_user(user=request.user).may_follow(job=job, user=request.user)
 
 
 def _job_context(job: UndoJob) -> dict:
@@ -123,8 +119,8 @@ def undo_job(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
     """A bulk undo's progress (done / total / conflicts), polled by HTMX while it runs."""
     job = get_object_or_404(UndoJob.objects.select_related("workflow", "batch", "stop"), pk=pk)
     if not _job_visible(request, job):
-        return TemplateResponse(request, "approvals/undo_job.html", {"refused": True}, status=403)
-    template = "approvals/undo_job.html#progress" if request.htmx else "approvals/undo_job.html"
+        return TemplateResponse(request, JOB, {"refused": True}, status=403)
+    template = f"{JOB}#progress" if request.htmx else JOB
     return TemplateResponse(request, template, _job_context(job))
 
 
@@ -133,7 +129,7 @@ def undo_job(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
 def undo_job_cancel_view(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(UndoJob.objects.select_related("workflow", "batch", "stop"), pk=pk)
     if not _job_visible(request, job):
-        return TemplateResponse(request, "approvals/undo_job.html", {"refused": True}, status=403)
+        return TemplateResponse(request, JOB, {"refused": True}, status=403)
     context: dict = {}
     status = 200
     try:
@@ -143,5 +139,5 @@ def undo_job_cancel_view(request: AuthenticatedHtmxRequest, pk: int) -> HttpResp
         status = error.status_code
     job.refresh_from_db()
     context.update(_job_context(job))
-    template = "approvals/undo_job.html#progress" if request.htmx else "approvals/undo_job.html"
+    template = f"{JOB}#progress" if request.htmx else JOB
     return TemplateResponse(request, template, context, status=status)

@@ -3,20 +3,17 @@
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Prefetch, Q, QuerySet
-from guardian.shortcuts import get_objects_for_user
 
 from approvals.models import Access, Action, FieldPolicy, Lane, Proposal, ProposalStatus, Workflow
+from approvals.workflows.rights import Viewer, workflows_visible_to
 from records.catalogue import RECORD_TYPES, Risk
 
 
-def workflow_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Workflow]:
-    """The workflows `user` may view (object permission, or owning them), with their policies."""
-    visible = get_objects_for_user(user, "approvals.view_workflow", klass=Workflow, accept_global_perms=True)
-    owned = Q(owner_id=user.pk)
+def workflow_list_for_user(*, user: Viewer) -> QuerySet[Workflow]:
+    """The workflows `user` may see, with their policies."""
     return (
-        Workflow.objects.filter(Q(pk__in=visible.values("pk")) | owned)
+        workflows_visible_to(user=user)
         .select_related("owner", "approver_group", "override_day_group", "override_after_hours_group")
         .prefetch_related(Prefetch("policies", queryset=FieldPolicy.objects.order_by("record_type", "field")))
         .annotate(pending_count=Count("proposals", filter=Q(proposals__status=ProposalStatus.PENDING)))

@@ -9,10 +9,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from approvals.intake.accounts import service_accounts_by_workflow
 from approvals.models import Workflow
 from approvals.overrides.selectors import duty_by_workflow
 from approvals.undo.selectors import workflow_undo_context
 from approvals.workflows.forms import ScheduleForm
+from approvals.workflows.rights import owns_workflow
 from approvals.workflows.schedule import override_duty
 from approvals.workflows.selectors import workflow_list_for_user
 from approvals.workflows.services import schedule_editable_by
@@ -24,7 +26,11 @@ from core.types import AuthenticatedHtmxRequest
 def workflow_list(request: HttpRequest) -> HttpResponse:
     workflows = list(workflow_list_for_user(user=request.user))
     duties = duty_by_workflow(workflows=workflows, at=timezone.now())
-    context = {"rows": [(workflow, duties[workflow.pk]) for workflow in workflows]}
+    accounts = service_accounts_by_workflow(workflow_ids=[workflow.pk for workflow in workflows])
+    context = {
+        "rows": [(workflow, duties[workflow.pk], accounts.get(workflow.pk, [])) for workflow in workflows],
+        "owned_ids": {workflow.pk for workflow in workflows if owns_workflow(user=request.user, workflow=workflow)},
+    }
     context.update(workflow_undo_context(user=request.user, workflows=workflows))
     return TemplateResponse(request, "approvals/workflow_list.html", context)
 

@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
@@ -20,17 +22,12 @@ class Command(BaseCommand):
         self, *args: object, workflow: str, name: str, expires: str | None, callback_url: str, **options: object
     ) -> None:
         found = workflow_named(workflow)
-        expires_at = parse_datetime(expires) if expires else None
-        if expires and (expires_at is None or expires_at.tzinfo is None):
-            raise CommandError(
-                f"--expires: '{expires}' is not an ISO date and time with a zone, e.g. 2027-01-31T00:00Z"
-            )
         try:
             issued = service_account_create(
                 workflow=found,
                 name=name,
                 actor=Actor.system("create_service_account"),
-                expires_at=expires_at,
+                expires_at=_expires_at(expires),
                 callback_url=callback_url,
             )
         except ValidationFailed as error:
@@ -39,3 +36,15 @@ class Command(BaseCommand):
         if issued.account.callback_secret:
             self.stdout.write(f"Callback signing secret: {issued.account.callback_secret}")
         self.stdout.write(issued.token)
+
+
+def _expires_at(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = parse_datetime(text)
+    except ValueError:  # well formed, but no such moment (30 February)
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise CommandError(f"--expires: '{text}' is not an ISO date and time with a zone, e.g. 2027-01-31T00:00Z")
+    return moment

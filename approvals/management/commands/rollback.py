@@ -8,9 +8,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from approvals.management.arguments import add_user_argument, batch_numbered, operator_from, workflow_named
-from approvals.models import UndoItemOutcome, UndoJob, UndoScope
+from approvals.models import UndoItemOutcome, UndoJob, UndoJobItem, UndoScope
 from approvals.undo.selectors import UndoSelection, undo_plan
-from approvals.undo.services import undo_change, undo_job_run, undo_job_start
+from approvals.undo.services import UndoResult, undo_change, undo_job_run, undo_job_start
 from audit.services import Actor
 from core.errors import ApplicationError
 from core.timeutils import parse_window
@@ -72,6 +72,9 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.dry_run(selection)
             return
+        self.bulk(selection, options, user, actor)
+
+    def bulk(self, selection: UndoSelection, options: dict, user, actor: Actor) -> None:  # type: ignore[no-untyped-def]
         try:
             job = undo_job_start(
                 selection=selection, actor=actor, user=user, reason=str(options["reason"]), queue=bool(options["queue"])
@@ -102,24 +105,10 @@ class Command(BaseCommand):
         )
 
     def one_change(self, change_id: str, options: dict, user, actor: Actor) -> None:  # type: ignore[no-untyped-def]
-        try:
-            change = Change.objects.filter(pk=uuid.UUID(change_id)).first()
-        except ValueError:
-            raise CommandError(f"--change: '{change_id}' is not a change id (a UUID)") from None
-        if change is None:
-            raise CommandError(f"--change: no change {change_id}")
+        change = _change(change_id)
         fields = options["field"]
         if options["dry_run"]:
-            [preview] = changes_revert_preview(changes=[change], fields={change.id: fields} if fields else None)
-            if preview.outcome == RevertOutcome.ALREADY_UNDONE:
-                self.stdout.write(f"Already undone by change {preview.undone_by}.")
-                return
-            for part in preview.parts:
-                chosen = fields is None or part.key in fields
-                mark = "CONFLICT" if part.conflict else ("restore " if chosen else "leave   ")
-                self.stdout.write(f"{mark} {describe(part)}")
-            if any(part.conflict for part in preview.parts if fields is None or part.key in fields):
-                sys.exit(1)
+            self.one_change_dry_run(change, fields)
             return
         try:
             result = undo_change(change=change, actor=actor, user=user, fields=fields, reason=str(options["reason"]))
@@ -133,7 +122,22 @@ class Command(BaseCommand):
             sys.exit(1)
         except ApplicationError as error:
             raise CommandError(error.message) from None
-        self.stdout.write(f"Undone: change {change.id} by change {result.revert.id}.")
+        self.undone(result)
+
+    def one_change_dry_run(self, change: Change, fields: list[str] | None) -> None:
+        [preview] = changes_revert_preview(changes=[change], fields={change.id: fields} if fields else None)
+        if preview.outcome == RevertOutcome.ALREADY_UNDONE:
+            self.stdout.write(f"Already undone by change {preview.undone_by}.")
+            return
+        for part in preview.parts:
+            chosen = fields is None or part.key in fields
+            mark = "CONFLICT" if part.conflict else ("restore " if chosen else "leave   ")
+            self.stdout.write(f"{mark} {describe(part)}")
+        if any(part.conflict for part in preview.parts if fields is None or part.key in fields):
+            sys.exit(1)
+
+    def undone(self, result: UndoResult) -> None:
+        self.stdout.write(f"Undone: change {result.change.id} by change {result.revert.id}.")
         for name, value in result.revert.after.items():
             self.stdout.write(f"  {name} restored to {value!r}")
         for move in (result.revert.merge_payload or {}).get("moved", []):
@@ -173,18 +177,35 @@ class Command(BaseCommand):
             f"{job.skipped} already undone, {job.failed} failed; follow-ups {job.followups_cancelled} cancelled, "
             f"{job.followups_not_retractable} sent — cannot be retracted."
         )
-        for item in job.items.filter(outcome__in=[UndoItemOutcome.CONFLICT, UndoItemOutcome.FAILED]).order_by(
-            "position"
-        ):
-            if item.outcome == UndoItemOutcome.FAILED:
-                self.stdout.write(f"FAILED {item.record_type} {item.record_id}: {item.detail.get('error')}")
-            for part in item.detail.get("conflicts", []):
-                line = (
-                    f"CONFLICT {part['record_type']} {part['record_id']} {part['field']}: before {part['before']!r},"
-                    f" we wrote {part['written']!r}, now {part['now']!r}"
-                )
-                self.stdout.write(f"{line} ({part['note']})" if part.get("note") else line)
-            if item.outcome == UndoItemOutcome.CONFLICT and not item.detail.get("conflicts"):
-                self.stdout.write(f"CONFLICT {item.record_type} {item.record_id}: {item.detail.get('detail')}")
+        left = job.items.filter(outcome__in=[UndoItemOutcome.CONFLICT, UndoItemOutcome.FAILED]).order_by("position")
+        for item in left:
+            for line in item_lines(item):
+                self.stdout.write(line)
         if job.conflicts or job.failed:
             sys.exit(1)
+
+
+def _change(change_id: str) -> Change:
+    try:
+        change = Change.objects.filter(pk=uuid.UUID(change_id)).first()
+    except ValueError:
+        raise CommandError(f"--change: '{change_id}' is not a change id (a UUID)") from None
+    if change is None:
+        raise CommandError(f"--change: no change {change_id}")
+    return change
+
+
+def item_lines(item: UndoJobItem) -> list[str]:
+    """What a bulk undo left for one record: the failure, or each field in conflict."""
+    lines = []
+    if item.outcome == UndoItemOutcome.FAILED:
+        lines.append(f"FAILED {item.record_type} {item.record_id}: {item.detail.get('error')}")
+    for part in item.detail.get("conflicts", []):
+        line = (
+            f"CONFLICT {part['record_type']} {part['record_id']} {part['field']}: before {part['before']!r},"
+            f" we wrote {part['written']!r}, now {part['now']!r}"
+        )
+        lines.append(f"{line} ({part['note']})" if part.get("note") else line)
+    if item.outcome == UndoItemOutcome.CONFLICT and not item.detail.get("conflicts"):
+        lines.append(f"CONFLICT {item.record_type} {item.record_id}: {item.detail.get('detail')}")
+    return lines

@@ -59,3 +59,20 @@ def test_last_used_is_noted_without_a_write_on_every_request(db, django_assert_n
 def test_unknown_workflow_is_named(db):
     with pytest.raises(CommandError, match="--workflow: no workflow 'ghost'"):
         call_command("create_service_account", "--workflow", "ghost", "--name", "x")
+
+
+@pytest.mark.parametrize("expires", ["next tuesday", "2027-01-31T00:00", "2027-02-30T00:00Z"])
+def test_an_expiry_that_is_not_a_moment_with_a_zone_is_named_and_nothing_is_created(db, expires):
+    WorkflowFactory(slug="address-updates")
+    with pytest.raises(CommandError, match=f"--expires: '{expires}' is not an ISO date and time with a zone"):
+        call_command("create_service_account", "--workflow", "address-updates", "--name", "x", "--expires", expires)
+    assert not ServiceAccount.objects.exists()
+
+
+def test_an_expiry_with_a_zone_is_kept(db):
+    WorkflowFactory(slug="address-updates")
+    call_command(
+        "create_service_account", "--workflow", "address-updates", "--name", "x", "--expires", "2099-01-31T00:00Z"
+    )
+    expires_at = ServiceAccount.objects.get().expires_at
+    assert expires_at is not None and expires_at.isoformat() == "2099-01-31T00:00:00+00:00"

@@ -4,18 +4,19 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
+from approvals.applying.services import Outcome, proposal_apply
 from approvals.models import Override, OverrideReview, ProposalStatus, Stage, StopScope
 from approvals.overrides.selectors import override_active
 from approvals.overrides.services import (
     override_acknowledge,
-    override_canary_holding,
+    override_canary_hold,
     override_expire_due,
     override_flag,
     override_grant,
     override_lift,
     override_lift_for_decision,
     override_revoke,
-    override_stop_holding,
+    override_stop_hold,
     override_use,
 )
 from approvals.overrides.tasks import expire_overrides
@@ -29,6 +30,15 @@ from tests.helpers.overrides import DAY, NIGHT, REASON, on_call_workflow
 from tests.helpers.queued import Queued
 
 WORKER = Actor.worker("apply-worker")
+
+
+def holding(proposal):
+    """The stop switch that still holds the proposal's write, as the apply path reads it."""
+    return override_stop_hold(proposal=proposal).switch
+
+
+def apply(proposal):
+    return proposal_apply(proposal_id=proposal.pk, worker="apply-worker").outcome
 
 
 def halt(batch, by):
@@ -49,11 +59,13 @@ def test_ops_on_call_at_night_lifts_a_halted_batch_for_its_writes(on_call):
     proposal = on_call.proposal(batch=batch)
     switch = halt(batch, on_call.lead)
     with time_machine.travel(NIGHT, tick=False):
-        assert override_stop_holding(proposal=proposal, actor=WORKER) == switch
+        assert holding(proposal) == switch
+        assert apply(proposal) == Outcome.STOPPED
         override = grant_batch_override(on_call, batch, minutes=30)
         assert override.expires_at == NIGHT + timedelta(minutes=30)
         assert override.granted_group == "ops-managers"
-        assert override_stop_holding(proposal=proposal, actor=WORKER) is None
+        assert holding(proposal) is None
+        assert apply(proposal) == Outcome.APPLIED
 
     granted = AuditEvent.objects.get(action="override.granted")
     assert (granted.actor_label, granted.reason, granted.batch_id) == ("ops", REASON, batch.pk)
@@ -161,13 +173,14 @@ def test_nobody_overrides_their_own_request(on_call):
 
 def test_the_global_stop_is_never_overridden(on_call):
     batch = on_call.batch()
-    proposal = on_call.proposal(batch=batch)
+    first, second = on_call.proposal(batch=batch), on_call.proposal(batch=batch)
     halt(batch, on_call.lead)
     with time_machine.travel(NIGHT, tick=False):
         grant_batch_override(on_call, batch)
-        assert override_stop_holding(proposal=proposal, actor=WORKER) is None
+        assert apply(first) == Outcome.APPLIED
         everything = stop_engage(scope=StopScope.GLOBAL, reason="incident 42", actor=Actor.user(on_call.lead))
-        assert override_stop_holding(proposal=proposal, actor=WORKER) == everything
+        assert holding(second) == everything
+        assert apply(second) == Outcome.STOPPED
         with pytest.raises(InvalidTransition, match="global stop is engaged; it is released, never overridden"):
             override_grant(
                 user=on_call.ops, block="stop_switch", scope="workflow", workflow=on_call.workflow, reason=REASON
@@ -191,15 +204,15 @@ def test_a_stop_is_lifted_only_by_an_override_inside_its_scope(on_call):
             scope=StopScope.WORKFLOW, workflow=on_call.workflow, reason="bad model", actor=Actor.user(on_call.ops)
         )
         grant_batch_override(on_call, first)
-        assert override_stop_holding(proposal=in_first, actor=WORKER) is None
-        assert override_stop_holding(proposal=in_second, actor=WORKER) == workflow_stop
+        assert holding(in_first) is None
+        assert holding(in_second) == workflow_stop
 
         batch_stop = halt(second, on_call.lead)
         override_grant(
             user=on_call.ops, block="stop_switch", scope="workflow", workflow=on_call.workflow, reason=REASON
         )
         # A workflow-wide exception does not reach into a batch someone halted on its own.
-        assert override_stop_holding(proposal=in_second, actor=WORKER) == batch_stop
+        assert holding(in_second) == batch_stop
 
 
 def test_granting_with_nothing_stopped_is_refused(on_call):
@@ -223,16 +236,17 @@ def test_a_second_override_of_the_same_block_is_refused_while_the_first_runs(on_
 
 def test_expiry_is_checked_at_the_moment_of_use_before_the_beat_task_runs(on_call):
     batch = on_call.batch()
-    proposal = on_call.proposal(batch=batch)
+    written, proposal = on_call.proposal(batch=batch), on_call.proposal(batch=batch)
     switch = halt(batch, on_call.lead)
     with time_machine.travel(NIGHT, tick=False):
         override = grant_batch_override(on_call, batch, minutes=30)
     with time_machine.travel(NIGHT + timedelta(minutes=29, seconds=59), tick=False):
         assert override_active(block="stop_switch", batch=batch) == override
-        assert override_stop_holding(proposal=proposal, actor=WORKER) is None
+        assert apply(written) == Outcome.APPLIED
     with time_machine.travel(NIGHT + timedelta(minutes=30), tick=False):
         assert override_active(block="stop_switch", batch=batch) is None
-        assert override_stop_holding(proposal=proposal, actor=WORKER) == switch
+        assert holding(proposal) == switch
+        assert apply(proposal) == Outcome.STOPPED
         with pytest.raises(InvalidTransition, match="expired at 22:30:00 UTC; the block is back"):
             override_use(override=override, actor=WORKER, what="write applied under a stop", proposal=proposal)
     override.refresh_from_db()
@@ -272,7 +286,8 @@ def test_a_revoked_override_permits_nothing_and_is_not_also_expired(on_call):
         with pytest.raises(NotAllowed, match="only the person who granted it or the group on override duty"):
             override_revoke(override=override, user=on_call.lead)
         override_revoke(override=override, user=on_call.ops, note="fix did not hold")
-        assert override_stop_holding(proposal=proposal, actor=WORKER) == switch
+        assert holding(proposal) == switch
+        assert apply(proposal) == Outcome.STOPPED
         with pytest.raises(InvalidTransition, match="already revoked"):
             override_revoke(override=override, user=on_call.ops)
     with time_machine.travel(NIGHT + timedelta(hours=1), tick=False):
@@ -294,13 +309,15 @@ def test_canary_cap_holds_until_an_override_lifts_it(db):
     change(NIGHT - timedelta(hours=23))  # Thursday in London: yesterday's count
     change(NIGHT - timedelta(hours=2))
     with time_machine.travel(NIGHT, tick=False):
-        assert override_canary_holding(proposal=proposal, actor=WORKER) is False
+        assert not override_canary_hold(proposal=proposal).holds
         change(NIGHT - timedelta(hours=1))
-        assert override_canary_holding(proposal=proposal, actor=WORKER) is True
+        assert override_canary_hold(proposal=proposal).holds
+        assert apply(proposal) == Outcome.WAITING
         override = override_grant(
             user=on_call.ops, block="canary_cap", scope="workflow", workflow=on_call.workflow, reason=REASON
         )
-        assert override_canary_holding(proposal=proposal, actor=WORKER) is False
+        assert override_canary_hold(proposal=proposal).lifting == override
+        assert apply(proposal) == Outcome.APPLIED
     used = AuditEvent.objects.get(action="override.used")
     assert used.details["what"] == "write applied beyond the canary daily cap"
     assert used.details["override_id"] == override.pk
@@ -418,7 +435,7 @@ def test_every_step_of_an_override_is_in_the_trail(on_call):
     halt(batch, on_call.lead)
     with time_machine.travel(NIGHT, tick=False):
         expiring = grant_batch_override(on_call, batch, minutes=10)
-        override_stop_holding(proposal=proposal, actor=WORKER)
+        assert apply(proposal) == Outcome.APPLIED
     with time_machine.travel(NIGHT + timedelta(minutes=10), tick=False):
         expire_overrides()
         revoked = grant_batch_override(on_call, batch, minutes=10)

@@ -6,8 +6,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from approvals.applying.services import Outcome, proposal_apply
 from approvals.models import Override, OverrideReview, ProposalStatus, Stage, StopScope
-from approvals.overrides.services import override_grant, override_stop_holding
+from approvals.overrides.services import override_grant
 from approvals.stops.services import stop_engage
 from audit.models import AuditEvent
 from audit.services import Actor
@@ -176,7 +177,7 @@ def test_the_morning_review_lists_what_was_done_and_the_lead_acknowledges(client
     proposal = halted.proposals.first()
     with time_machine.travel(NIGHT, tick=False):
         override = override_grant(user=on_call.ops, block="stop_switch", scope="batch", batch=halted, reason=REASON)
-        override_stop_holding(proposal=proposal, actor=Actor.worker("apply-worker"))
+        assert proposal_apply(proposal_id=proposal.pk, worker="apply-worker").outcome == Outcome.APPLIED
     client = as_user(client, on_call.lead)
     with time_machine.travel(NIGHT + timedelta(hours=10), tick=False):
         page = client.get(reverse("override-review")).content.decode()

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.template.loader import render_to_string
@@ -104,6 +106,17 @@ def test_an_approver_stops_their_own_workflow_and_batch_only(client, approver):
     assert response.status_code == 302
     switch = StopSwitch.objects.get()
     assert (switch.scope, switch.batch_id, switch.engaged_by_user) == ("batch", own_batch.pk, approver)
+
+
+def test_the_stop_form_opens_on_the_batch_it_came_from_and_ignores_a_batch_number_that_cannot_be(client, ops):
+    batch = BatchFactory()
+    client.login(username="ops", password="ops")
+    opened = client.get(reverse("stop-new"), {"batch": str(batch.pk)}).content.decode()
+    assert re.search(r'value="batch"[^>]* checked', opened)
+    assert f'name="batch" value="{batch.pk}"' in opened
+    huge = client.get(reverse("stop-new"), {"batch": "9" * 30})
+    assert huge.status_code == 200
+    assert re.search(r'value="global"[^>]* checked', huge.content.decode())
 
 
 def test_release_shows_what_will_apply_and_is_audited(client, ops):

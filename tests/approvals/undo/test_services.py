@@ -21,7 +21,8 @@ from approvals.models import (
     UndoJobStatus,
     UndoScope,
 )
-from approvals.undo.selectors import UndoSelection, undo_plan, undo_rights_for_user
+from approvals.undo.rights import undo_rights_for_user
+from approvals.undo.selectors import UndoSelection, undo_plan
 from approvals.undo.services import undo_change, undo_job_cancel, undo_job_run, undo_job_start
 from audit.models import AuditEvent
 from audit.services import Actor, audit_verify_chain
