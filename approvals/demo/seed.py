@@ -1,0 +1,109 @@
+"""The whole demo, loaded in one go: users per role, records, workflows, their pipelines and work to do."""
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from approvals.demo import records as demo_records
+from approvals.demo import undo as demo_undo
+from approvals.demo.artifacts import store_demo_artifacts
+from approvals.demo.proposals import HALTED_APPROVED, HALTED_BATCH, seed_held_work, seed_proposals
+from approvals.intake.accounts import service_account_create
+from approvals.models import Batch, ServiceAccount, Workflow
+from approvals.workflows.loading import workflows_load
+from audit.models import Artifact
+from audit.services import Actor
+from records.services.imports import records_import_csv_text
+
+WORKFLOWS_FILE = Path(__file__).resolve().parent / "workflows.yaml"
+# username: (first name, last name, group); each password is the username, in the embedded demo only.
+DEMO_USERS = {
+    "lead": ("Dana", "Lee", "support-leads"),
+    "ops": ("Sam", "Okafor", "ops-managers"),
+    "agent": ("Alex", "Reid", "support-agents"),
+    "owner": ("Morgan", "Hale", "workflow-owners"),
+}
+SEED = 20261127
+
+
+@dataclass(frozen=True)
+class DemoSeeded:
+    tokens: list[str]
+    proposals: int
+    held: int
+    bad_batch: Batch
+
+    def summary(self, *, token_file: Path) -> str:
+        return (
+            f"Demo loaded: {len(DEMO_USERS)} users, {demo_records.CUSTOMERS} customers, {demo_records.ORDERS} orders, "
+            f"{demo_records.TICKETS} tickets, {Workflow.objects.count()} workflows, "
+            f"{self.proposals} proposals (one bulk batch to approve as a group), "
+            f"{self.held} more held: '{HALTED_BATCH}' ({HALTED_APPROVED} approved, halted by its pipeline's "
+            "stop switch) and one approved change an agent's edit turns into a conflict; "
+            f"{Artifact.objects.count()} AI artifacts "
+            "(refund-notes keeps its prompts and outputs for 2 minutes: watch them being purged). "
+            f"Pipeline tokens for the demo are in {token_file}.\n"
+            f"A bad batch to undo: batch {self.bad_batch.pk} ({self.bad_batch.name}), "
+            f"at /undo/?batch={self.bad_batch.pk}"
+        )
+
+
+def demo_loaded() -> bool:
+    user_model = get_user_model()
+    return user_model.objects.filter(username__in=DEMO_USERS).exists() or demo_records.demo_records_present()
+
+
+def _users() -> None:
+    user_model = get_user_model()
+    for username, (first, last, group_name) in DEMO_USERS.items():
+        user = user_model.objects.create_user(
+            username=username,
+            password=username,
+            first_name=first,
+            last_name=last,
+            email=f"{username}@countersign.example",
+        )
+        user.groups.add(Group.objects.get_or_create(name=group_name)[0])
+        if username == "owner":
+            user.is_staff = user.is_superuser = True
+            user.save(update_fields=["is_staff", "is_superuser"])
+
+
+def _records(actor: Actor) -> None:
+    rng = random.Random(SEED)
+    for record_type, build in (
+        ("customer", demo_records.customers_csv),
+        ("order", demo_records.orders_csv),
+        ("ticket", demo_records.tickets_csv),
+    ):
+        records_import_csv_text(record_type=record_type, text=build(rng), source="seed_demo", actor=actor)
+
+
+def _pipelines(actor: Actor) -> tuple[list[str], dict[str, ServiceAccount]]:
+    tokens, accounts = [], {}
+    for workflow in Workflow.objects.order_by("slug"):
+        issued = service_account_create(workflow=workflow, name=f"{workflow.slug}-pipeline", actor=actor)
+        tokens.append(f"{workflow.slug}: {issued.token}")
+        accounts[workflow.slug] = issued.account
+    return tokens, accounts
+
+
+def demo_seed() -> DemoSeeded:
+    """Load the demo into an empty database; the caller checks `demo_loaded()` first."""
+    actor = Actor.system("seed_demo")
+    with transaction.atomic():
+        _users()
+        _records(actor)
+        workflows_load(document=yaml.safe_load(WORKFLOWS_FILE.read_text()), actor=actor)
+        tokens, accounts = _pipelines(actor)
+        proposals = seed_proposals(accounts=accounts)
+        held = seed_held_work(accounts=accounts)
+        store_demo_artifacts(actor=actor)
+    # Applied after the rest commits, as a worker would have: its changes are what the undo demo takes back.
+    bad_batch = demo_undo.applied_bad_batch(actor=actor)
+    return DemoSeeded(tokens=tokens, proposals=sum(proposals.values()), held=sum(held.values()), bad_batch=bad_batch)
