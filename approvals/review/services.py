@@ -123,6 +123,19 @@ def _record_refusal(*, proposal: Proposal, reviewer: User, attempted: str, refus
     )
 
 
+def _go_ahead(
+    proposal: Proposal, reviewer: User, attempted: str, refusal: Refusal | None, by_override: bool
+) -> tuple[dict[str, Any], Refusal | None]:
+    """The last word on a decision: a refusal goes on the trail; one taken under an after-hours override
+    uses it now (and is refused if it just ended). Returns what the decision's event says of the override."""
+    lifted: dict[str, Any] = {}
+    if refusal is None and by_override:
+        lifted, refusal = _lift_for_decision(proposal, reviewer)
+    if refusal is not None:
+        _record_refusal(proposal=proposal, reviewer=reviewer, attempted=attempted, refusal=refusal)
+    return lifted, refusal
+
+
 def _advance(proposal: Proposal, now: datetime) -> None:
     """A step was taken: the revision moves on (pages drawn before it are stale) and the claim ends."""
     proposal.claimed_by = None
@@ -174,11 +187,8 @@ def _approve_one(
                         f"review proposal {proposal.pk} on its own"
                     ),
                 )
-        lifted: dict[str, Any] = {}
-        if refusal is None and by_override:
-            lifted, refusal = _lift_for_decision(proposal, reviewer)
+        lifted, refusal = _go_ahead(proposal, reviewer, "approve", refusal, by_override)
         if refusal is not None:
-            _record_refusal(proposal=proposal, reviewer=reviewer, attempted="approve", refusal=refusal)
             return Outcome(proposal, refusal=refusal)
         details = {**(details or {}), **lifted}
 
@@ -243,11 +253,8 @@ def _reject_one(
     with transaction.atomic():
         proposal = _lock(proposal_id)
         refusal, by_override = _refusal(proposal=proposal, reviewer=reviewer, expected_revision=expected_revision)
-        lifted: dict[str, Any] = {}
-        if refusal is None and by_override:
-            lifted, refusal = _lift_for_decision(proposal, reviewer)
+        lifted, refusal = _go_ahead(proposal, reviewer, "reject", refusal, by_override)
         if refusal is not None:
-            _record_refusal(proposal=proposal, reviewer=reviewer, attempted="reject", refusal=refusal)
             return Outcome(proposal, refusal=refusal)
         details = {**(details or {}), **lifted}
         now = timezone.now()
