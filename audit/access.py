@@ -5,7 +5,8 @@ and making them staff or superuser or no longer (creating a user with a flag cou
 
 The actor is the person whose request made the change, read from `ActingUserMiddleware`; outside a
 request (a command, a worker, a shell) it is the process itself. Each event's details say which
-(`through`: "request" with its path, or "process").
+(`through`: "request" with its path, or "process"). Like every model signal, these do not see a bulk
+`update()` of users or rows written straight into the membership table.
 """
 
 import getpass
