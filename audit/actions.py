@@ -53,6 +53,8 @@ ACTIONS: dict[str, str] = {
     # outcome callbacks
     "callback.failed": "An outcome callback to a pipeline could not be delivered after every retry",
     # access
+    "access.granted": "A person was added to a group, or made staff or superuser",
+    "access.revoked": "A person was removed from a group, or is no longer staff or superuser",
     "token.created": "A service account token was created",
     "token.revoked": "A service account token was revoked",
     "login.failed": "Security: a failed login",

@@ -18,8 +18,9 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
-        from audit import signals  # noqa: F401 - connects the receivers
+        from audit import access, signals  # noqa: F401 - signals connects its receivers on import
         from core import navigation
 
+        access.connect()
         navigation.register("Trail", "trail", order=40)
         post_migrate.connect(_guard_after_migrate, sender=self)

@@ -21,11 +21,12 @@ def refuse_nul(**values: str | None) -> None:
 
 @router.get(
     "/records/{record_type}/{record_id}",
-    response={200: RecordOut, **problems(401, 403, 404, 422)},
+    response={200: RecordOut, **problems(401, 403, 404, 422, 423)},
     summary="Read a record's minimal context",
     description=(
         "Only the fields the workflow may read (any policy: read, suggest or write), plus `version`. "
-        "`?fields=a,b` narrows the answer; asking for a field outside the policy is 403 naming it."
+        "`?fields=a,b` narrows the answer; asking for a field outside the policy is 403 naming it. "
+        "A paused or draft workflow reads nothing: 423."
     ),
 )
 def record_read(

@@ -5,10 +5,10 @@ from typing import Any
 
 from django.db.models import Count
 
-from approvals.models import Batch, Proposal, ProposalStatus, StopSwitch, Workflow
+from approvals.models import Batch, Proposal, ProposalStatus, Stage, StopSwitch, Workflow
 from approvals.stops.selectors import stop_covering
 from approvals.workflows.selectors import workflow_policy_map
-from core.errors import NotAllowed, NotFound, ValidationFailed
+from core.errors import Locked, NotAllowed, NotFound, ValidationFailed
 from records.catalogue import RECORD_TYPES
 from records.store import RecordNotFound, RecordRef, get_store
 
@@ -77,6 +77,17 @@ def record_readable_fields(*, workflow: Workflow, record_type: str) -> list[str]
     return [name for name in RECORD_TYPES[record_type].field_names if (record_type, name) in policies]
 
 
+def _refuse_switched_off(workflow: Workflow) -> None:
+    """A paused or draft workflow's pipeline reads nothing, as intake takes nothing from it."""
+    if workflow.stage == Stage.PAUSED:
+        raise Locked(f"workflow {workflow.slug} is paused: its pipeline reads no records until a person resumes it")
+    if workflow.stage == Stage.DRAFT:
+        raise Locked(
+            f"workflow {workflow.slug} is still in draft: its pipeline reads records once it moves to shadow, "
+            "canary or live"
+        )
+
+
 def record_context_for_workflow(
     *, workflow: Workflow, record_type: str, record_id: str, fields: list[str] | None = None
 ) -> RecordContext:
@@ -84,8 +95,9 @@ def record_context_for_workflow(
 
     Asking for a field outside the policy is refused naming it; nothing else is ever returned.
     A record type the workflow has no policy on is refused before the record is looked up, so a
-    pipeline cannot even learn which records exist there.
+    pipeline cannot even learn which records exist there; a paused or draft workflow is refused first.
     """
+    _refuse_switched_off(workflow)
     spec = RECORD_TYPES.get(record_type)
     if spec is None:
         raise NotFound(

@@ -4,6 +4,7 @@ Each one is checked against the field catalogue and the workflow's policies, eve
 its field, and leaves as `shadowed` (shadow stage), `approved` (every changed field has `write`
 access, so no review; the worker still applies it) or `pending` (a person countersigns it).
 A workflow in `draft` is not ready for intake: like a paused one, it is refused with 423.
+`requested_by` must name an active user (see `approvals.requesters`); the account is stored with it.
 """
 
 import math
@@ -12,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from approvals.models import (
     StopScope,
     Workflow,
 )
+from approvals.requesters import Requester, requesters_named
 from approvals.stops.selectors import stop_covering
 from approvals.workflows.selectors import workflow_policy_map
 from audit.services import Actor, EventData, audit_record_many
@@ -170,10 +171,10 @@ class _Context:
     policies: dict[tuple[str, str], str]
     policy_types: set[str]
     records: dict[str, dict[str, RecordState]]
-    users: dict[str, int]
+    requesters: dict[str, Requester | str]
 
     @classmethod
-    def load(cls, workflow: Workflow, items: Sequence[ProposalData], batch: Batch | None) -> "_Context":
+    def load(cls, workflow: Workflow, items: Sequence[ProposalData]) -> "_Context":
         policies = workflow_policy_map(workflow=workflow)
         wanted: dict[str, set[str]] = defaultdict(set)
         for data in items:
@@ -189,23 +190,13 @@ class _Context:
             record_type: get_store(record_type).fetch_many(record_type, {i for i in ids if "\x00" not in i}, fields=[])
             for record_type, ids in sorted(wanted.items())
         }
-        names = {data.requested_by.strip() for data in items if data.requested_by.strip()}
-        if batch is not None and batch.requested_by:
-            names.add(batch.requested_by)
-        users: dict[str, int] = {}
-        if names:
-            user_model = get_user_model()
-            users = dict(
-                user_model.objects.filter(**{f"{user_model.USERNAME_FIELD}__in": names}).values_list(
-                    user_model.USERNAME_FIELD, "pk"
-                )
-            )
+        names = {name for data in items if (name := data.requested_by.strip())}
         return cls(
             workflow=workflow,
             policies=policies,
             policy_types={record_type for record_type, _ in policies},
             records=records,
-            users=users,
+            requesters=requesters_named(names) if names else {},
         )
 
     def record(self, record_type: str, record_id: str) -> RecordState | None:
@@ -314,8 +305,10 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
             problems.append((where, f"must be at most {MAX_LABEL_LENGTH} characters"))
     if len(data.run_id) > MAX_RUN_ID_LENGTH:
         problems.append(("run_id", f"must be at most {MAX_RUN_ID_LENGTH} characters"))
-    if len(data.requested_by) > MAX_USERNAME_LENGTH:
-        problems.append(("requested_by", f"must be at most {MAX_USERNAME_LENGTH} characters"))
+    if data.requested_by.strip() or batch is None:
+        requested_by, requested_by_user_id = _requester_of(data.requested_by.strip(), context.requesters, problems)
+    else:
+        requested_by, requested_by_user_id = batch.requested_by, batch.requested_by_user_id
     if problems:
         raise ValidationFailed(problems)
 
@@ -333,7 +326,6 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
                 field="merge_into",
             )
 
-    requested_by = data.requested_by.strip() or (batch.requested_by if batch else "")
     return Proposal(
         workflow=workflow,
         service_account_id=account.pk,
@@ -352,10 +344,27 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
         prompt_version=data.prompt_version.strip(),
         run_id=data.run_id or (batch.run_id if batch else ""),
         requested_by=requested_by,
-        requested_by_user_id=context.users.get(requested_by),
+        requested_by_user_id=requested_by_user_id,
         follow_ups=follow_ups,
         status=_outcome(workflow, data.action, changes, context.policies, data.record_type),
     )
+
+
+def _requester_of(
+    name: str, requesters: dict[str, Requester | str], problems: list[tuple[str, str]]
+) -> tuple[str, int | None]:
+    """The username and account of the active user `requested_by` names ('' and None when it names
+    nobody); a name that cannot be a username, or matches no active user, is a problem on `requested_by`."""
+    if not name:
+        return "", None
+    if len(name) > MAX_USERNAME_LENGTH:
+        problems.append(("requested_by", f"must be at most {MAX_USERNAME_LENGTH} characters"))
+        return "", None
+    match = requesters[name]
+    if isinstance(match, str):
+        problems.append(("requested_by", match))
+        return "", None
+    return match.username, match.user_id
 
 
 def _outcome(
@@ -447,7 +456,7 @@ def proposal_submit_many(
     _refuse_unready(workflow)
     _refuse_stopped(workflow, batch)
     datas = [item for item in items if isinstance(item, ProposalData)]
-    context = _Context.load(workflow, datas, batch)
+    context = _Context.load(workflow, datas)
     now = timezone.now()
     results: list[Proposal | ApplicationError] = []
     accepted: list[Proposal] = []
@@ -499,8 +508,8 @@ def batch_open(*, account: ServiceAccount, name: str, run_id: str, expected_size
         problems.append(("run_id", f"must be 1 to {MAX_RUN_ID_LENGTH} characters"))
     if isinstance(expected_size, bool) or not 1 <= expected_size <= MAX_BATCH_SIZE:
         problems.append(("expected_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}"))
-    if len(requested_by) > MAX_USERNAME_LENGTH:
-        problems.append(("requested_by", f"must be at most {MAX_USERNAME_LENGTH} characters"))
+    requesters = requesters_named([requested_by]) if requested_by else {}
+    requested_by, requested_by_user_id = _requester_of(requested_by, requesters, problems)
     if problems:
         raise ValidationFailed(problems)
     with transaction.atomic(savepoint=False):
@@ -511,6 +520,7 @@ def batch_open(*, account: ServiceAccount, name: str, run_id: str, expected_size
             run_id=run_id,
             expected_size=expected_size,
             requested_by=requested_by,
+            requested_by_user_id=requested_by_user_id,
         )
         audit_record_many(
             [

@@ -45,6 +45,10 @@ class Batch(models.Model):
     run_id = models.CharField(max_length=200)
     expected_size = models.PositiveIntegerField(default=0)
     requested_by = models.CharField(max_length=150, blank=True)
+    # The account `requested_by` named when the batch was opened, so later checks compare accounts.
+    requested_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -1,6 +1,8 @@
-"""Who may engage and release stop switches: ops managers (and staff) any switch; a workflow's
-approvers that workflow's switch and its batches'. A pipeline halts only its own batch, and only a
-person releases a switch. The Stop control, the stop pages and the services all ask here.
+"""Who may engage and release stop switches: ops managers any switch; a workflow's approvers that
+workflow's switch and its batches'. A pipeline halts only its own batch, and only a person releases a
+switch. The Stop control, the stop pages and the services all ask here.
+
+Only those groups give the right: being staff or a superuser (which opens the admin) gives none.
 """
 
 from dataclasses import dataclass
@@ -47,7 +49,7 @@ NO_STOP_RIGHTS = StopRights(everything=False, workflow_ids=frozenset())
 def stop_rights_for_user(*, user: Viewer) -> StopRights:
     if not user.is_authenticated or not user.is_active:
         return NO_STOP_RIGHTS
-    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False) or is_ops_manager(user):
+    if is_ops_manager(user):
         return StopRights(everything=True, workflow_ids=frozenset())
     approved = workflows_reviewable_by(user=user)
     return StopRights(everything=False, workflow_ids=frozenset(approved.values_list("pk", flat=True)))

@@ -1,7 +1,7 @@
-"""Who may undo: ops managers (and superusers) any change; others the changes of the workflows they
-were granted to undo (a workflow's approver group). A bulk undo's progress is also shown to the
-person who started it, and they may cancel it. The undo pages, the rollback command and the
-services all ask here.
+"""Who may undo: ops managers any change; others the changes of the workflows they were granted to
+undo (a workflow's approver group). Being staff or a superuser gives no right to undo. A bulk undo's
+progress is also shown to the person who started it, and they may cancel it. The undo pages, the
+rollback command and the services all ask here.
 """
 
 from collections.abc import Iterable
@@ -56,7 +56,7 @@ NO_UNDO_RIGHTS = UndoRights(everything=False, workflow_slugs=frozenset())
 def undo_rights_for_user(*, user: Viewer) -> UndoRights:
     if not user.is_authenticated or not user.is_active:
         return NO_UNDO_RIGHTS
-    if getattr(user, "is_superuser", False) or is_ops_manager(user):
+    if is_ops_manager(user):
         return UndoRights(everything=True, workflow_slugs=frozenset())
     granted = workflows_undoable_by(user=user)
     return UndoRights(everything=False, workflow_slugs=frozenset(granted.values_list("slug", flat=True)))

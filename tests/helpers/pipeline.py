@@ -9,7 +9,7 @@ from django.test import Client
 from approvals.intake.accounts import service_account_create
 from approvals.models import ServiceAccount, Workflow
 from audit.services import Actor
-from tests.helpers.factories import FieldPolicyFactory, WorkflowFactory
+from tests.helpers.factories import FieldPolicyFactory, UserFactory, WorkflowFactory
 
 if TYPE_CHECKING:
     # The test client's response as django-stubs types it (json(), headers); it exists only in the stubs.
@@ -43,7 +43,12 @@ class Pipeline:
         return self.client.post(path, raw, content_type="application/json", headers=self.headers(**headers))
 
 
+REQUESTER = "maria.lopez"
+
+
 def make_pipeline(workflow: Workflow, name: str = "nightly") -> Pipeline:
+    # `proposal_body` asks on behalf of this person; intake takes only a requester who is an active user.
+    UserFactory(username=REQUESTER, first_name="Maria", last_name="Lopez")
     issued = service_account_create(workflow=workflow, name=name, actor=Actor.system())
     return Pipeline(client=Client(), workflow=workflow, account=issued.account, token=issued.token)
 
@@ -67,7 +72,7 @@ def proposal_body(**overrides: Any) -> dict[str, Any]:
         "model": {"name": "gpt-x", "version": "2026-10-01"},
         "prompt_version": "address-update@7",
         "run_id": "run-2026-11-27-0042",
-        "requested_by": "maria.lopez",
+        "requested_by": REQUESTER,
         "follow_ups": [{"kind": "email_customer", "params": {"template": "address-confirmed"}}],
     }
     for key, value in overrides.items():

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from approvals.demo.seed import demo_loaded, demo_seed
 
@@ -13,6 +13,12 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="do nothing when the demo is already loaded")
 
     def handle(self, *args: object, if_empty: bool, **options: object) -> None:
+        if not settings.DEBUG:
+            # Each demo user's password is its name, and `owner` opens the admin: never in production.
+            raise CommandError(
+                "seed_demo loads demo users whose passwords are their names, so it runs only with DEBUG on "
+                "(make run turns it on); nothing was loaded"
+            )
         if demo_loaded():
             message = "The demo data is already loaded."
             if if_empty:

@@ -41,7 +41,7 @@ def test_a_proposal_is_accepted_pending_with_its_review_url(pipeline, customer):
         "address-update@7",
     )
     assert proposal.requested_by == "maria.lopez"
-    assert proposal.requested_by_user is None
+    assert proposal.requested_by_user_id == UserFactory(username="maria.lopez").pk
     assert proposal.follow_ups == [{"kind": "email_customer", "params": {"template": "address-confirmed"}}]
     event = AuditEvent.objects.get(action="proposal.submitted")
     assert event.proposal_id == proposal.pk

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.helpers.factories import CustomerFactory, OrderFactory
-from tests.helpers.pipeline import make_pipeline, make_workflow
+from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
 
 SECRET_NOTE = "Customer disputes chargeback; do not contact"
 
@@ -99,3 +99,36 @@ def test_an_assist_workflow_reads_too(db, customer_with_secrets):
         make_workflow(slug="reply-drafts", lane="assist", policies={("customer", "full_name"): "read"})
     )
     assert pipeline.get("/api/v1/records/customer/CUS-10432").json()["fields"] == {"full_name": "Maria Lopez"}
+
+
+@pytest.mark.parametrize(
+    ("stage", "detail"),
+    [
+        ("paused", "workflow address-updates is paused: its pipeline reads no records until a person resumes it"),
+        (
+            "draft",
+            "workflow address-updates is still in draft: its pipeline reads records once it moves to shadow, "
+            "canary or live",
+        ),
+    ],
+)
+def test_a_paused_or_draft_workflow_reads_nothing_423_as_intake_answers(db, customer_with_secrets, stage, detail):
+    pipeline = make_pipeline(make_workflow(stage=stage))
+    response = pipeline.get("/api/v1/records/customer/CUS-10432?fields=full_name")
+    assert response.status_code == 423
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    intake = pipeline.post("/api/v1/proposals", proposal_body())
+    assert intake.status_code == 423
+    assert {key: body[key] for key in ("type", "title", "status")} == {
+        key: intake.json()[key] for key in ("type", "title", "status")
+    }
+    assert body["detail"] == detail
+    assert "Maria" not in response.content.decode()
+
+
+def test_a_shadow_workflow_reads_as_a_live_one_does(db, customer_with_secrets):
+    pipeline = make_pipeline(make_workflow(stage="shadow"))
+    assert pipeline.get("/api/v1/records/customer/CUS-10432?fields=full_name").json()["fields"] == {
+        "full_name": "Maria Lopez"
+    }

@@ -1,7 +1,12 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import authenticate
-from django.core.management import call_command
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import CommandError, call_command
 from django.db import transaction
 
 from approvals.demo import records as demo_records
@@ -95,3 +100,30 @@ def stored_demo() -> dict[str, list[tuple[Any, ...]]]:
             )
         ),
     }
+
+
+def test_seed_demo_refuses_to_load_anything_with_debug_off(db, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    settings.DEBUG = False
+    for arguments in ([], ["--if-empty"]):
+        with pytest.raises(CommandError, match="runs only with DEBUG on"):
+            call_command("seed_demo", *arguments)
+    assert not get_user_model().objects.exists()
+    assert not Customer.objects.exists() and not Workflow.objects.exists()
+    assert not (tmp_path / "demo-tokens.txt").exists()
+
+
+def test_manage_py_has_debug_on_unless_told_otherwise_so_make_run_loads_the_demo():
+    # make run calls manage.py without DJANGO_SETTINGS_MODULE: its default settings turn DEBUG on.
+    env = {name: value for name, value in os.environ.items() if name not in ("DJANGO_SETTINGS_MODULE", "DEBUG")}
+    show = "from django.conf import settings; print(settings.DEBUG)"
+    run = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", show],
+        cwd=Path(__file__).resolve().parents[3],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert run.stdout.strip() == "True"

@@ -22,7 +22,10 @@ from tests.helpers.queued import Queued
 
 
 def actions() -> list[str]:
-    return list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    """What happened to proposals, oldest first (the fixtures' people joining their groups aside)."""
+    return list(
+        AuditEvent.objects.exclude(action__startswith="access.").order_by("id").values_list("action", flat=True)
+    )
 
 
 def refusals() -> list[AuditEvent]:
@@ -104,6 +107,22 @@ def test_the_requester_can_never_decide(queued, workflow, lead, how):
     ]
     assert refusals()[0].actor_label == "lead"
     assert refusals()[0].proposal_id == proposal.pk
+
+
+@pytest.mark.parametrize("recorded", ["LEAD", "lead\u200b", "ｌｅａｄ", "\u202dLead", "le\u00adad"])
+def test_the_requester_cannot_decide_whatever_spelling_of_their_name_was_stored(queued, workflow, lead, recorded):
+    # Intake now refuses such names and stores the account; these rows are as an older intake left them.
+    asked = ProposalFactory(workflow=workflow, requested_by=recorded, requested_by_user=None)
+    started = ProposalFactory(workflow=workflow, batch=BatchFactory(workflow=workflow, requested_by=recorded))
+    with pytest.raises(NotAllowed, match="You asked for this change, so someone else must decide it"):
+        proposal_approve(proposal=asked, reviewer=lead)
+    with pytest.raises(NotAllowed, match="You started the batch it belongs to"):
+        proposal_approve(proposal=started, reviewer=lead)
+    assert queued == []
+    assert [(e.proposal_id, e.details["refusal"]) for e in refusals()] == [
+        (asked.pk, "requester"),
+        (started.pk, "requester"),
+    ]
 
 
 def test_the_database_refuses_a_requester_as_decider(workflow, lead):
