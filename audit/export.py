@@ -2,7 +2,8 @@
 
 Times are ISO 8601 in UTC to the millisecond; the hashes are included so an export can be checked
 against the chain. JSON keeps every value exactly; CSV neutralises cells a spreadsheet would run
-as a formula.
+as a formula. A character the API refuses (`core.text`), held by an event stored before it did, is
+written as its escape: in JSON that is the same value, and in either it keeps the export whole.
 """
 
 import csv
@@ -14,6 +15,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 
 from audit.models import AuditEvent
+from core.text import escape_refused
 
 COLUMNS = [
     "id",
@@ -84,7 +86,7 @@ def csv_lines(events: Iterable[AuditEvent]) -> Iterator[str]:
     yield writer.writerow(COLUMNS)
     for event in events:
         row = event_as_dict(event)
-        yield writer.writerow([_cell(name, row[name]) for name in COLUMNS])
+        yield escape_refused(writer.writerow([_cell(name, row[name]) for name in COLUMNS]))
 
 
 def json_chunks(events: Iterable[AuditEvent]) -> Iterator[str]:
@@ -92,6 +94,6 @@ def json_chunks(events: Iterable[AuditEvent]) -> Iterator[str]:
     yield "["
     separator = "\n"
     for event in events:
-        yield separator + json.dumps(event_as_dict(event), cls=DjangoJSONEncoder, ensure_ascii=False)
+        yield separator + escape_refused(json.dumps(event_as_dict(event), cls=DjangoJSONEncoder, ensure_ascii=False))
         separator = ",\n"
     yield "\n]\n"

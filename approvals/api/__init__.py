@@ -69,7 +69,8 @@ api = PipelineAPI(
         "Propose changes to customer records; a person countersigns what changes the source of truth. "
         "Authenticate with `Authorization: Bearer <token>` (a service account's token, which belongs to one "
         "workflow). Errors are `application/problem+json` (RFC 9457) with `type`, `title`, `status`, `detail` and "
-        "`errors: [{field, message}]`."
+        "`errors: [{field, message}]`. No text in a request, keys included, may hold a NUL, a lone surrogate or a "
+        "bidirectional control character (U+202A to U+202E, U+2066 to U+2069): each field that does is named in a 422."
     ),
     urls_namespace="api-v1",
     auth=ServiceAccountBearer(),

@@ -6,7 +6,7 @@ from django.http import HttpResponse
 from ninja import Path, Router
 
 from approvals.api.auth import PipelineRequest
-from approvals.api.body import may_hold_nul, read_json, validate
+from approvals.api.body import read_json, validate
 from approvals.api.problems import error_body, problems
 from approvals.api.proposals import KEY_HEADER, MAX_ID, body_doc
 from approvals.api.responses import created_body, json_response, review_url_prefix, run_keyed
@@ -107,9 +107,9 @@ def _item_answers(results: list[Proposal | ApplicationError], prefix: str) -> li
     ]
 
 
-def _read_item(item: Any, check_plain: bool) -> ProposalData | ApplicationError:
+def _read_item(item: Any) -> ProposalData | ApplicationError:
     try:
-        return validate(ProposalIn, item, root="proposal", check_plain=check_plain).to_data()
+        return validate(ProposalIn, item, root="proposal").to_data()
     except ApplicationError as error:
         return error
 
@@ -150,8 +150,7 @@ def batch_proposals_create(
     account = request.auth
     batch = batch_get_for_workflow(workflow=account.workflow, batch_id=batch_id)
     body = read_json(request)
-    check_plain = may_hold_nul(request)
-    items = [_read_item(item, check_plain) for item in _items(body)]
+    items = [_read_item(item) for item in _items(body)]
 
     def work() -> tuple[int, Any]:
         answers = _item_answers(

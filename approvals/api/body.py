@@ -1,4 +1,4 @@
-"""Reading request bodies: JSON only, size-limited, no NUL characters, every refusal naming its field."""
+"""Reading request bodies: JSON only, size-limited, only text we accept (`core.text`), each refusal naming its field."""
 
 import json
 from typing import Any, NoReturn
@@ -8,8 +8,9 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
-from approvals.api.problems import pydantic_problems
+from approvals.api.problems import MAX_LISTED_ERRORS, pydantic_problems
 from core.errors import ApplicationError, TooLarge, ValidationFailed
+from core.text import refused_character, text_problem
 
 MAX_DEPTH = 32
 
@@ -46,43 +47,43 @@ def _path(parent: str, key: str | int) -> str:
     return f"{parent}.{key[:64]}" if parent else key[:64]
 
 
-def plain_problem(data: Any, *, root: str) -> tuple[str, str] | None:
-    """The first NUL character or excessive nesting in `data`, as (field, reason), or None."""
+def body_problems(data: Any, *, root: str) -> list[tuple[str, str]]:
+    """Each string in `data`, key or value, that is not text we accept (`core.text`), and each place
+    nested deeper than MAX_DEPTH, as (field, reason); a problem with the whole document names `root`.
+
+    A refused key is named by the object that holds it, and nothing under it is looked at: a field
+    path through it would carry the refused text back to the caller.
+    """
+    found: list[tuple[str, str]] = []
     stack: list[tuple[str, Any, int]] = [("", data, 0)]
-    while stack:
+    while stack and len(found) < MAX_LISTED_ERRORS:
         where, value, depth = stack.pop()
         if isinstance(value, str):
-            if "\x00" in value:
-                return where or root, "must not contain NUL characters"
-        elif isinstance(value, dict | list):
-            if depth >= MAX_DEPTH:
-                return where or root, f"is nested more than {MAX_DEPTH} levels deep"
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    if "\x00" in key:
-                        return where or root, "has a key with a NUL character"
-                    stack.append((_path(where, key), item, depth + 1))
-            else:
-                stack.extend((_path(where, index), item, depth + 1) for index, item in enumerate(value))
-    return None
+            if problem := text_problem(value):
+                found.append((where or root, problem))
+        elif isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            found.append((where or root, f"is nested more than {MAX_DEPTH} levels deep"))
+        elif isinstance(value, dict):
+            children = []
+            for key, item in value.items():
+                if character := refused_character(key):
+                    found.append((where or root, f"has a key with {character}"))
+                else:
+                    children.append((_path(where, key), item, depth + 1))
+            stack.extend(reversed(children))
+        elif isinstance(value, list):
+            stack.extend(reversed([(_path(where, index), item, depth + 1) for index, item in enumerate(value)]))
+    return found
 
 
-def may_hold_nul(request: HttpRequest) -> bool:
-    """Whether the JSON body could hold a NUL character: only as the escape \\u0000."""
-    return b"\\u0000" in request.body
-
-
-def validate[Model: pydantic.BaseModel](
-    model: type[Model], data: Any, *, root: str = "body", check_plain: bool = True
-) -> Model:
+def validate[Model: pydantic.BaseModel](model: type[Model], data: Any, *, root: str = "body") -> Model:
     """`data` checked against `model` (strict types, no unknown keys), or ValidationFailed naming each field.
 
-    `check_plain` looks for NUL characters and deep nesting first; skip it only when the raw body
-    cannot hold a NUL (see `may_hold_nul`).
+    Text we refuse and deep nesting are looked for first, anywhere in `data`, free-form values included.
     """
-    problem = plain_problem(data, root=root) if check_plain else None
-    if problem:
-        raise ValidationFailed([problem])
+    problems = body_problems(data, root=root)
+    if problems:
+        raise ValidationFailed(problems)
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as error:

@@ -9,12 +9,13 @@ from approvals.api.problems import problems
 from approvals.api.schemas import RecordOut
 from approvals.intake.selectors import record_context_for_workflow
 from core.errors import ValidationFailed
+from core.text import text_problem
 
 router = Router(tags=["records"])
 
 
-def refuse_nul(**values: str | None) -> None:
-    found = [(name, "must not contain NUL characters") for name, value in values.items() if value and "\x00" in value]
+def refuse_unaccepted_text(**values: str | None) -> None:
+    found = [(name, problem) for name, value in values.items() if value and (problem := text_problem(value))]
     if found:
         raise ValidationFailed(found)
 
@@ -35,7 +36,7 @@ def record_read(
     record_id: str = Path(..., max_length=64),
     fields: str | None = Query(None, max_length=2000, description="comma-separated field names"),
 ) -> dict[str, Any]:
-    refuse_nul(record_type=record_type, record_id=record_id, fields=fields)
+    refuse_unaccepted_text(record_type=record_type, record_id=record_id, fields=fields)
     names = None if fields is None else [name.strip() for name in fields.split(",") if name.strip()]
     context = record_context_for_workflow(
         workflow=request.auth.workflow, record_type=record_type, record_id=record_id, fields=names

@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 from approvals.models import RetentionRule
 from config.wsgi import application
 from tests.helpers.factories import CustomerFactory
+from tests.helpers.hostile import with_refused_text
 from tests.helpers.pipeline import proposal_body
 
 
@@ -46,8 +47,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 EXAMPLES = 12
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_the_api_keeps_its_documented_contract(pipeline, mode):
+@pytest.fixture
+def contract_pipeline(pipeline):  # type: ignore[no-untyped-def]
+    """The pipeline with a record, a retention rule, a proposal and a batch for the generated calls to find."""
     CustomerFactory(record_id="CUS-10432")
     RetentionRule.objects.create(
         workflow=pipeline.workflow,
@@ -58,12 +60,29 @@ def test_the_api_keeps_its_documented_contract(pipeline, mode):
     )
     pipeline.post("/api/v1/proposals", proposal_body())
     pipeline.post("/api/v1/batches", {"name": "n", "run_id": "r", "expected_size": 1})
+    return pipeline
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_the_api_keeps_its_documented_contract(contract_pipeline, mode):
     with connection_kept_open():
-        run_schemathesis(pipeline.token, mode)
+        run_schemathesis(contract_pipeline.token, mode)
 
 
-def run_schemathesis(token: str, mode: GenerationMode) -> None:
+def test_refused_text_in_any_string_of_a_body_gets_a_documented_answer(contract_pipeline):
+    """Valid bodies with one string, a key or a value, made hostile text (tests.helpers.hostile)."""
+    with connection_kept_open():
+        run_schemathesis(contract_pipeline.token, GenerationMode.POSITIVE, refused_text=True)
+
+
+def run_schemathesis(token: str, mode: GenerationMode, *, refused_text: bool = False) -> None:
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+    if refused_text:
+
+        @schema.hook
+        def flatmap_body(context, body):  # type: ignore[no-untyped-def]
+            return with_refused_text(body)
+
     checks = CHECKS + ([negative_data_rejection] if mode == GenerationMode.NEGATIVE else [])
     headers = {"Authorization": f"Bearer {token}"}
     results = list(schema.get_all_operations())
