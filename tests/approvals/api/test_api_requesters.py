@@ -53,7 +53,12 @@ def test_case_folding_is_unicode_s_not_only_ascii_s(pipeline, customer):
         ("leader", "'leader' is not the username of an active user"),
         ("retired", "'retired' is not the username of an active user"),
         ("lead\u200b", "must be a username without invisible or control characters (it holds U+200B)"),
-        ("\u202elead", "must be a username without invisible or control characters (it holds U+202E)"),
+        # A bidirectional control is refused at the edge, as in any text the API takes.
+        (
+            "\u202elead",
+            "must not contain a bidirectional control character, which makes text read out of order "
+            "(U+202E at character 1)",
+        ),
         ("le\u00adad", "must be a username without invisible or control characters (it holds U+00AD)"),
     ],
 )
