@@ -79,4 +79,3 @@ def scope_for(user: Any) -> ViewerScope:
         cached = _provider[0](user)
         setattr(user, _CACHE_ATTRIBUTE, cached)
     return cached
-
