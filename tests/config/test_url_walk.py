@@ -144,7 +144,7 @@ def _admin_object(world: TwoWorkflows, name: str) -> object:
 def _url(world: TwoWorkflows, name: str, params: list[str]) -> str:
     """The URL of `name` about workflow B's objects."""
     by_page = {"override": world.b_override.pk, "stop": world.b_stop.pk, "undo": world.b_undo_job.pk}
-    values = {
+    values: dict[str, object] = {
         "slug": world.b.workflow.slug,
         "account_id": world.b_account.pk,
         "proposal_id": world.b.applied.pk,
@@ -157,7 +157,7 @@ def _url(world: TwoWorkflows, name: str, params: list[str]) -> str:
         "id": world.people["agent"].pk,
         "content_type_id": ContentType.objects.get_for_model(Order).pk,
     }
-    kwargs = {}
+    kwargs: dict[str, object] = {}
     for param in params:
         if param == "pk":
             kwargs[param] = by_page[name.split("-")[0]]
