@@ -16,6 +16,7 @@ from guardian.shortcuts import get_objects_for_user
 
 from approvals.models import Workflow, WorkflowGroupObjectPermission, WorkflowUserObjectPermission
 from core.visibility import NOTHING, ViewerScope, scope_for
+from records.selectors import VISIBILITY
 
 Viewer = AbstractBaseUser | AnonymousUser
 
@@ -99,9 +100,11 @@ def viewer_scope(user: Viewer) -> ViewerScope:
         slugs.add(slug)
         if record_type and field:
             fields.setdefault(record_type, set()).add(field)
+    # Whether a record is archived or deleted, and since when, is shown with the record itself.
+    hidden_state = {name for flag in VISIBILITY for name in (flag, f"{flag}_at")}
     return ViewerScope(
         workflow_slugs=frozenset(slugs),
-        fields_by_record_type={record_type: frozenset(names) for record_type, names in fields.items()},
+        fields_by_record_type={record_type: frozenset(names | hidden_state) for record_type, names in fields.items()},
         may_export=may_export,
     )
 

@@ -101,3 +101,21 @@ def test_a_record_only_an_event_of_a_workflow_in_sight_touched_is_found(client, 
     assert client.get(_timeline(world, "order", world.order.record_id)).status_code == 200
     ticket = world.customer.tickets.get()
     assert client.get(_timeline(world, "ticket", ticket.record_id)).status_code == 404
+
+
+def test_whether_a_record_was_archived_is_shown_with_the_record(client, world):
+    from audit.services import Actor, audit_record
+
+    audit_record(
+        action="change.applied",
+        actor=Actor.worker("w/1"),
+        record_type="customer",
+        record_id=world.customer.record_id,
+        field="archived_at",
+        old_value=None,
+        new_value="2026-11-27T14:00:00+00:00",
+        workflow_slug=world.a.workflow.slug,
+    )
+    client.force_login(world.people["lead"])
+    html = client.get(_timeline(world)).content.decode()
+    assert '<span class="field-name">archived</span>: <del>(empty)</del> → <ins>2026-11-27T14:00:00+00:00</ins>' in html
