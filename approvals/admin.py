@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from approvals.models import Batch, FieldPolicy, Proposal, RetentionRule, ServiceAccount, StopSwitch, Workflow
+from core.admin import ForThoseWhoSeeEverything
 
 
 class ViewOnly:
@@ -36,14 +37,14 @@ class WorkflowAdmin(ViewOnly, admin.ModelAdmin):
 
 
 @admin.register(ServiceAccount)
-class ServiceAccountAdmin(ViewOnly, admin.ModelAdmin):
+class ServiceAccountAdmin(ForThoseWhoSeeEverything, ViewOnly, admin.ModelAdmin):
     list_display = ["name", "workflow", "token_prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
     readonly_fields = ["token_prefix", "token_hash", "last_used_at"]
     list_filter = ["workflow"]
 
 
 @admin.register(Proposal)
-class ProposalAdmin(ViewOnly, admin.ModelAdmin):
+class ProposalAdmin(ForThoseWhoSeeEverything, ViewOnly, admin.ModelAdmin):
     list_display = ["id", "workflow", "record_type", "record_id", "action", "status", "created_at"]
     list_filter = ["status", "action", "workflow"]
     search_fields = ["record_id", "run_id", "prompt_version"]
@@ -51,10 +52,10 @@ class ProposalAdmin(ViewOnly, admin.ModelAdmin):
 
 
 @admin.register(Batch)
-class BatchAdmin(ViewOnly, admin.ModelAdmin):
+class BatchAdmin(ForThoseWhoSeeEverything, ViewOnly, admin.ModelAdmin):
     list_display = ["id", "name", "workflow", "run_id", "expected_size", "created_at"]
 
 
 @admin.register(StopSwitch)
-class StopSwitchAdmin(ViewOnly, admin.ModelAdmin):
+class StopSwitchAdmin(ForThoseWhoSeeEverything, ViewOnly, admin.ModelAdmin):
     list_display = ["target", "reason", "engaged_by_label", "engaged_at", "released_at"]

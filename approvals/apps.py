@@ -6,11 +6,13 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Approvals"
 
     def ready(self) -> None:
+        from approvals.workflows.rights import viewer_scope
         from audit import links
-        from core import navigation
+        from core import navigation, visibility
 
         navigation.register("Workflows", "workflow-list", order=30)
         navigation.register("Blocked", "blocked", order=50)
         navigation.register("Review", "review-queue", order=10)
         links.register("change", "trace-change")
         links.register("proposal", "trace-proposal")
+        visibility.register(viewer_scope)

@@ -58,6 +58,7 @@ ACTIONS: dict[str, str] = {
     "token.created": "A service account token was created",
     "token.revoked": "A service account token was revoked",
     "login.failed": "Security: a failed login",
+    "trail.exported": "A person exported the trail (who, the filter, how many rows the file holds)",
     # records
     "record.imported": "Records were imported from a file",
 }

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from audit.models import AuditEvent
+from core.admin import ForThoseWhoSeeEverything
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ForThoseWhoSeeEverything, admin.ModelAdmin):
     list_display = ["id", "occurred_at", "action", "actor_label", "record_type", "record_id", "workflow_slug"]
     list_filter = ["action"]
     search_fields = ["record_id", "workflow_slug", "prompt_version"]

@@ -1,5 +1,6 @@
 """The trail's search form: turns query-string input into `TrailFilters`, naming the field of any mistake."""
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -53,6 +54,26 @@ class TrailSearchForm(TimeRangeForm):
             since=data["since"],
             until=data["until"],
         )
+
+
+EXPORT_WINDOW_DAYS = 31
+
+
+class TrailExportForm(TrailSearchForm):
+    """The trail search as an export: one file covers the window it names, at most 31 days, so no
+    export hands over the whole trail at once."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        limit = f"one file covers at most {EXPORT_WINDOW_DAYS} days"
+        if since is None and "since" not in self.errors:
+            self.add_error("since", f"give the start of the window to export (From); {limit}")
+        if until is None and "until" not in self.errors:
+            self.add_error("until", f"give the end of the window to export (Before); {limit}")
+        if since and until and until - since > timedelta(days=EXPORT_WINDOW_DAYS):
+            self.add_error("until", f"the window is longer than {EXPORT_WINDOW_DAYS} days; {limit}")
+        return cleaned
 
 
 class PageKeyForm(forms.Form):

@@ -61,6 +61,11 @@ class AuditEvent(models.Model):
             models.Index(fields=["approver_label", "id"], name="audit_approver_id", condition=Q(approver_label__gt="")),
         ]
         constraints = [models.UniqueConstraint(fields=["hash"], name="audit_hash_unique")]
+        # Held through a group (an auditors group, say); being staff or a superuser grants neither.
+        permissions = [
+            ("audit_trail", "Can see every workflow's trail, records and traces"),
+            ("export_trail", "Can export the trail it may see"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.record_type}:{self.record_id}"

@@ -1,4 +1,8 @@
-"""Reading the trail: filtered, keyset-paginated pages of events, and a streamed export."""
+"""Reading the trail: filtered, keyset-paginated pages of events, and a streamed export.
+
+Every read is of the events a viewer may see (`core.visibility.ViewerScope`): those of the workflows
+in their sight, with the value of each field none of those workflows covers withheld.
+"""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
@@ -6,10 +10,11 @@ from datetime import datetime
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet, Value
+from django.db.models import Max, Q, QuerySet, Value
 from django.db.models.functions import Concat
 
 from audit.models import AuditEvent
+from core.visibility import ViewerScope
 
 DECISION_ACTIONS = ("proposal.approved", "proposal.approval_recorded", "proposal.rejected")
 PAGE_SIZE = 50
@@ -37,6 +42,14 @@ class TrailFilters:
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) in (None, "") for f in fields(self))
 
+    def described(self) -> dict[str, str]:
+        """The filters that narrow, as text, for the trail to say what an export covered."""
+        return {
+            f.name: value.isoformat() if isinstance(value, datetime) else str(value)
+            for f in fields(self)
+            if (value := getattr(self, f.name)) not in (None, "")
+        }
+
 
 @dataclass(frozen=True)
 class EventPage:
@@ -61,8 +74,35 @@ def approver_labels(text: str) -> set[str]:
     return labels
 
 
-def _filtered(filters: TrailFilters) -> QuerySet[AuditEvent]:
-    events = AuditEvent.objects.all()
+def events_in_scope(scope: ViewerScope) -> QuerySet[AuditEvent]:
+    """The events of the workflows `scope` sees; an event that names no workflow only for everything."""
+    if scope.everything:
+        return AuditEvent.objects.all()
+    return AuditEvent.objects.filter(workflow_slug__in=sorted(scope.workflow_slugs))
+
+
+def as_seen(event: AuditEvent, scope: ViewerScope) -> AuditEvent:
+    """`event` with the value of each field `scope` does not see withheld, before and after, and in
+    the field-keyed maps its details carry (a conflict's base, current and proposed values). The
+    event is only read, never saved again: the trail refuses updates."""
+    if scope.everything:
+        return event
+    if event.field:
+        event.old_value = scope.shown(event.record_type, event.field, event.old_value)
+        event.new_value = scope.shown(event.record_type, event.field, event.new_value)
+    else:
+        event.old_value = scope.shown_values(event.record_type, event.old_value)
+        event.new_value = scope.shown_values(event.record_type, event.new_value)
+    if isinstance(event.details, dict):
+        event.details = {
+            key: scope.shown_values(event.record_type, value) if isinstance(value, dict) else value
+            for key, value in event.details.items()
+        }
+    return event
+
+
+def _filtered(filters: TrailFilters, scope: ViewerScope) -> QuerySet[AuditEvent]:
+    events = events_in_scope(scope)
     if filters.record_type:
         events = events.filter(record_type=filters.record_type)
     if filters.record_id:
@@ -98,15 +138,21 @@ def _filtered(filters: TrailFilters) -> QuerySet[AuditEvent]:
 
 
 def audit_event_page(
-    *, filters: TrailFilters, older_than: int | None = None, newer_than: int | None = None, size: int = PAGE_SIZE
+    *,
+    filters: TrailFilters,
+    scope: ViewerScope,
+    older_than: int | None = None,
+    newer_than: int | None = None,
+    size: int = PAGE_SIZE,
 ) -> EventPage:
-    """A page of the trail, newest first, keyed by event id: one query, whatever the trail's length.
+    """A page of the trail as `scope` sees it, newest first, keyed by event id: one query, whatever
+    the trail's length.
 
     `older_than` gives the page after an event id (going back in time), `newer_than` the page before it.
     """
-    events = _filtered(filters)
+    events = _filtered(filters, scope)
     if newer_than is not None:
-        rows = list(events.filter(id__gt=newer_than).order_by("id")[: size + 1])
+        rows = [as_seen(event, scope) for event in events.filter(id__gt=newer_than).order_by("id")[: size + 1]]
         more_newer = len(rows) > size
         rows = rows[:size][::-1]
         return EventPage(
@@ -116,7 +162,7 @@ def audit_event_page(
         )
     if older_than is not None:
         events = events.filter(id__lt=older_than)
-    rows = list(events.order_by("-id")[: size + 1])
+    rows = [as_seen(event, scope) for event in events.order_by("-id")[: size + 1]]
     more_older = len(rows) > size
     rows = rows[:size]
     return EventPage(
@@ -126,24 +172,38 @@ def audit_event_page(
     )
 
 
-def audit_event_iter(*, filters: TrailFilters) -> Iterator[AuditEvent]:
-    """Every event that matches, oldest first, read in chunks so memory stays flat whatever the count."""
-    return _filtered(filters).order_by("id").iterator(chunk_size=EXPORT_CHUNK_SIZE)
+def audit_event_last_id() -> int:
+    """The id of the newest event. Ids are drawn while the chain is locked, so every event up to it
+    has been appended for good: the events up to it are a fixed set to count and then read."""
+    return AuditEvent.objects.aggregate(last=Max("id"))["last"] or 0
+
+
+def audit_event_count(*, filters: TrailFilters, scope: ViewerScope, up_to: int) -> int:
+    """How many events match, of those up to event `up_to`."""
+    return _filtered(filters, scope).filter(id__lte=up_to).count()
+
+
+def audit_event_iter(*, filters: TrailFilters, scope: ViewerScope, up_to: int) -> Iterator[AuditEvent]:
+    """Every event that matches, of those up to event `up_to`, oldest first, as `scope` sees them;
+    read in chunks so memory stays flat whatever the count."""
+    events = _filtered(filters, scope).filter(id__lte=up_to).order_by("id").iterator(chunk_size=EXPORT_CHUNK_SIZE)
+    return (as_seen(event, scope) for event in events)
 
 
 def audit_events_around(
-    *, record_type: str, record_id: str, at: datetime, count: int = 5
+    *, record_type: str, record_id: str, at: datetime, scope: ViewerScope, count: int = 5
 ) -> tuple[list[AuditEvent], list[AuditEvent]]:
-    """The record's `count` events up to `at` and its `count` events after it, each list newest first."""
-    events = AuditEvent.objects.filter(record_id=record_id, record_type=record_type)
-    before = list(events.filter(occurred_at__lte=at).order_by("-occurred_at", "-id")[:count])
-    after = list(events.filter(occurred_at__gt=at).order_by("occurred_at", "id")[:count])
+    """The record's `count` events up to `at` and its `count` events after it, each list newest
+    first, of those `scope` sees."""
+    events = events_in_scope(scope).filter(record_id=record_id, record_type=record_type)
+    before = [as_seen(e, scope) for e in events.filter(occurred_at__lte=at).order_by("-occurred_at", "-id")[:count]]
+    after = [as_seen(e, scope) for e in events.filter(occurred_at__gt=at).order_by("occurred_at", "id")[:count]]
     return after[::-1], before
 
 
-def audit_events_for(*, proposal_id: int | None, change_ids: list[UUID]) -> list[AuditEvent]:
-    """Every event about a proposal or any of these changes, oldest first."""
+def audit_events_for(*, proposal_id: int | None, change_ids: list[UUID], scope: ViewerScope) -> list[AuditEvent]:
+    """Every event about a proposal or any of these changes that `scope` sees, oldest first."""
     condition = Q(change_id__in=change_ids) if change_ids else Q(pk__in=[])
     if proposal_id is not None:
         condition |= Q(proposal_id=proposal_id)
-    return list(AuditEvent.objects.filter(condition).order_by("id"))
+    return [as_seen(event, scope) for event in events_in_scope(scope).filter(condition).order_by("id")]

@@ -4,7 +4,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,9 +16,12 @@ from django.utils import timezone
 
 from audit.actions import is_known
 from audit.models import ActorKind, AuditEvent
+from audit.selectors import TrailFilters, audit_event_count, audit_event_iter, audit_event_last_id
 from audit.tombstones import tombstones_verify
 from core.bulk import bulk_insert
+from core.errors import NotAllowed
 from core.roundtrip import Rows, Statement, built_once, run_together
+from core.visibility import ViewerScope
 
 GENESIS_HASH = "0" * 64
 # Any constant works; it names the lock that serialises appends to the chain on PostgreSQL.
@@ -325,3 +328,41 @@ def audit_verify_chain(*, chunk_size: int = 5000) -> tuple[int, ChainBreak | Non
         previous = event.hash
         checked += 1
     return checked, None
+
+
+EXPORT_REFUSED = "exporting the trail needs the export_trail permission, given through a group"
+
+
+@dataclass(frozen=True)
+class TrailExport:
+    """An export under way: how many rows its file holds, and the events to write, oldest first."""
+
+    rows: int
+    events: Iterator[AuditEvent]
+
+
+def trail_export(*, filters: TrailFilters, scope: ViewerScope, actor: Actor, file_format: str) -> TrailExport:
+    """Open an export of the trail as `scope` sees it, and append `trail.exported` naming who, the
+    filter and the number of rows. Raises NotAllowed without the `export_trail` permission.
+
+    The rows are counted before the first is sent, and the event is appended then: a download cut
+    short ends without the server hearing of it, so the trail records what the file holds rather than
+    what arrived. Count and file agree because both stop at the newest event at this moment; ids are
+    drawn under the chain's lock and the trail is append-only, so the events up to it never change.
+    """
+    if not scope.may_export:
+        raise NotAllowed(EXPORT_REFUSED)
+    up_to = audit_event_last_id()
+    rows = audit_event_count(filters=filters, scope=scope, up_to=up_to)
+    audit_record(
+        action="trail.exported",
+        actor=actor,
+        details={
+            "format": file_format,
+            "filter": filters.described(),
+            "rows": rows,
+            "up_to_event": up_to,
+            "workflows": "every workflow" if scope.everything else sorted(scope.workflow_slugs),
+        },
+    )
+    return TrailExport(rows=rows, events=audit_event_iter(filters=filters, scope=scope, up_to=up_to))

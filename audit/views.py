@@ -6,30 +6,32 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from audit.export import csv_lines, json_chunks
-from audit.forms import PageKeyForm, TrailSearchForm
-from audit.selectors import audit_event_iter, audit_event_page
+from audit.forms import EXPORT_WINDOW_DAYS, PageKeyForm, TrailExportForm, TrailSearchForm
+from audit.selectors import audit_event_page
+from audit.services import EXPORT_REFUSED, Actor, trail_export
 from core.types import HtmxHttpRequest
+from core.visibility import scope_for
 
 
 @require_GET
 @login_required
 def trail(request: HtmxHttpRequest) -> HttpResponse:
+    scope = scope_for(request.user)
     form = TrailSearchForm(request.GET)
     page = None
     if form.is_valid():
         older_than, newer_than = PageKeyForm(request.GET).keys()
-        page = audit_event_page(filters=form.filters(), older_than=older_than, newer_than=newer_than)
+        page = audit_event_page(filters=form.filters(), scope=scope, older_than=older_than, newer_than=newer_than)
     template = "audit/trail.html#results" if request.htmx else "audit/trail.html"
-    return TemplateResponse(
-        request,
-        template,
-        {
-            "form": form,
-            "page": page,
-            "query": _query_without_page(request),
-            "zone": timezone.get_current_timezone_name(),
-        },
-    )
+    context: dict[str, object] = {
+        "form": form,
+        "page": page,
+        "query": _query_without_page(request),
+        "may_export": scope.may_export,
+    }
+    if scope.may_export:
+        context |= {"export_form": TrailExportForm(request.GET), "export_window_days": EXPORT_WINDOW_DAYS}
+    return TemplateResponse(request, template, context | {"zone": timezone.get_current_timezone_name()})
 
 
 def _query_without_page(request: HtmxHttpRequest) -> str:
@@ -39,18 +41,24 @@ def _query_without_page(request: HtmxHttpRequest) -> str:
     return query.urlencode()
 
 
-def _export(request: HtmxHttpRequest, fmt: str) -> HttpResponseBase:
-    form = TrailSearchForm(request.GET)
+def _refused(text: str, status: int) -> HttpResponse:
+    return HttpResponse(f"The export was not made. {text}\n", status=status, content_type="text/plain")
+
+
+def _export(request: HtmxHttpRequest, file_format: str) -> HttpResponseBase:
+    scope = scope_for(request.user)
+    if not scope.may_export:
+        return _refused(EXPORT_REFUSED, 403)
+    form = TrailExportForm(request.GET)
     if not form.is_valid():
         problems = "; ".join(f"{name}: {' '.join(str(e) for e in errors)}" for name, errors in form.errors.items())
-        return HttpResponse(f"The export was not made. {problems}\n", status=400, content_type="text/plain")
-    events = audit_event_iter(filters=form.filters())
+        return _refused(problems, 400)
+    export = trail_export(filters=form.filters(), scope=scope, actor=Actor.user(request.user), file_format=file_format)
+    rows = csv_lines(export.events) if file_format == "csv" else json_chunks(export.events)
+    content_type = "text/csv; charset=utf-8" if file_format == "csv" else "application/json"
+    response = StreamingHttpResponse(rows, content_type=content_type)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    if fmt == "csv":
-        response = StreamingHttpResponse(csv_lines(events), content_type="text/csv; charset=utf-8")
-    else:
-        response = StreamingHttpResponse(json_chunks(events), content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="trail-{stamp}.{fmt}"'
+    response["Content-Disposition"] = f'attachment; filename="trail-{stamp}.{file_format}"'
     return response
 
 

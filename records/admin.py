@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from core.admin import ForThoseWhoSeeEverything
 from records.models import Change, Customer, Order, Ticket
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records change only through a Change; the admin shows them and nothing more."""
+class ReadOnlyAdmin(ForThoseWhoSeeEverything, admin.ModelAdmin):
+    """Records change only through a Change; the admin shows them, to those who see everything, and
+    nothing more."""
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

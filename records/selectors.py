@@ -1,4 +1,8 @@
-"""Reads about records: finding one by the id staff use, its state at any moment, and its timeline."""
+"""Reads about records: finding one by the id staff use, its state at any moment, and its timeline.
+
+A person reads a record as their `ViewerScope` lets them: the events of the workflows they see, and
+the values of the fields those workflows cover; every other value is withheld.
+"""
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -9,7 +13,8 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from audit.models import AuditEvent
-from audit.selectors import EventPage, TrailFilters, audit_event_page, audit_events_around
+from audit.selectors import EventPage, TrailFilters, audit_event_page, audit_events_around, events_in_scope
+from core.visibility import WITHHELD, ViewerScope
 from records.catalogue import RECORD_TYPES, Kind, RecordType
 from records.models import Change, ChangeAction
 from records.store import RecordNotFound, RecordRef, RecordState, get_store
@@ -162,22 +167,38 @@ class FieldRow:
 
 @dataclass
 class Timeline:
-    """A record's page of events, newest first, and when asked, its state at a moment and the events around it."""
+    """A record's page of events, newest first, and when asked, its state at a moment and the events
+    around it, as `scope` sees them."""
 
     ref: RecordRef
     current: RecordState | None
     page: EventPage
+    scope: ViewerScope
     state_at: StateAt | None = None
     after_moment: list[AuditEvent] = field(default_factory=list)
     before_moment: list[AuditEvent] = field(default_factory=list)
 
     @property
+    def title(self) -> str:
+        """What the record is called (a customer's name), unless its field is withheld."""
+        if self.current is None:
+            return ""
+        return self.scope.shown(
+            self.ref.record_type, RECORD_TYPES[self.ref.record_type].title_field, self.current.title
+        )
+
+    @property
     def field_rows(self) -> list[FieldRow]:
-        """Each field of the record, its value now and, with a state asked for, its value then."""
+        """Each field of the record, its value now and, with a state asked for, its value then; a field
+        the viewer may not see is withheld, and so is whether it changed."""
         if self.current is None:
             return []
         rows = []
         for spec in RECORD_TYPES[self.ref.record_type].fields:
+            if not self.scope.sees_field(self.ref.record_type, spec.name):
+                then = None if self.state_at is None else WITHHELD
+                rows.append(FieldRow(spec.name, spec.label, WITHHELD, then))
+                continue
             now = self.current.values.get(spec.name)
             if self.state_at is None:
                 rows.append(FieldRow(spec.name, spec.label, now))
@@ -187,46 +208,64 @@ class Timeline:
         return rows
 
 
+def record_in_scope(*, ref: RecordRef, scope: ViewerScope) -> bool:
+    """Whether `scope` reaches the record: a workflow it sees covers a field of its type, or did
+    something to it. One query at most."""
+    if scope.sees_record_type(ref.record_type):
+        return True
+    return events_in_scope(scope).filter(record_id=ref.record_id, record_type=ref.record_type).exists()
+
+
 def record_timeline(
     *,
     ref: RecordRef,
     filters: TrailFilters,
+    scope: ViewerScope,
     older_than: int | None = None,
     newer_than: int | None = None,
     at: datetime | None = None,
 ) -> Timeline:
-    """Everything that happened to a record. A fixed number of queries, whatever its history.
+    """Everything that happened to a record, as `scope` sees it. A fixed number of queries, whatever
+    its history.
 
     `current` is the record as the store holds it now, or None if the store no longer has it (its
-    events still show). Raises RecordNotFound when the store never had it and the trail never saw it.
+    events still show). Raises RecordNotFound when the store never had it and the trail never saw
+    it, and when it is out of the viewer's scope, so that a page says nothing of what exists.
     """
+    if not record_in_scope(ref=ref, scope=scope):
+        raise RecordNotFound(ref)
     store = get_store(ref.record_type)
-    scoped = replace(filters, record_type=ref.record_type, record_id=ref.record_id)
-    page = audit_event_page(filters=scoped, older_than=older_than, newer_than=newer_than)
+    narrowed = replace(filters, record_type=ref.record_type, record_id=ref.record_id)
+    page = audit_event_page(filters=narrowed, scope=scope, older_than=older_than, newer_than=newer_than)
     try:
         current = store.fetch(ref)
     except RecordNotFound:
         if not page.events and filters.is_empty():
             raise
         current = None
-    timeline = Timeline(ref=ref, current=current, page=page)
+    timeline = Timeline(ref=ref, current=current, page=page, scope=scope)
     if at is not None and current is not None:
         timeline.state_at = record_state_at(ref=ref, at=at, current=current)
         timeline.after_moment, timeline.before_moment = audit_events_around(
-            record_type=ref.record_type, record_id=ref.record_id, at=at
+            record_type=ref.record_type, record_id=ref.record_id, at=at, scope=scope
         )
     return timeline
 
 
-def record_is_known(*, ref: RecordRef) -> bool:
-    """Whether the store holds the record or the trail has seen it."""
+def record_is_known(*, ref: RecordRef, scope: ViewerScope) -> bool:
+    """Whether the store holds the record or the trail has seen it, and `scope` reaches it."""
+    if not record_in_scope(ref=ref, scope=scope):
+        return False
     held = get_store(ref.record_type).fetch_many(ref.record_type, [ref.record_id], fields=[])
-    return bool(held) or AuditEvent.objects.filter(record_id=ref.record_id).exists()
+    return bool(held) or events_in_scope(scope).filter(record_id=ref.record_id).exists()
 
 
-def change_list_recent(*, limit: int = 20) -> list[Change]:
-    """The latest Changes to any record, newest first: one query."""
-    return list(Change.objects.order_by("-applied_at")[:limit])
+def change_list_recent(*, scope: ViewerScope, limit: int = 20) -> list[Change]:
+    """The latest Changes to any record by the workflows `scope` sees, newest first: one query."""
+    changes = Change.objects.all()
+    if not scope.everything:
+        changes = changes.filter(workflow_slug__in=sorted(scope.workflow_slugs))
+    return list(changes.order_by("-applied_at")[:limit])
 
 
 def changes_undone(*, change_ids: Iterable[UUID]) -> dict[UUID, UUID]:

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from audit.forms import PageKeyForm
 from core.types import HtmxHttpRequest
+from core.visibility import scope_for
 from records.catalogue import RECORD_TYPES
 from records.forms import RecordSearchForm, TimelineForm
 from records.selectors import Timeline, change_list_recent, record_is_known, record_timeline
@@ -16,16 +17,18 @@ from records.store import RecordNotFound, RecordRef
 @require_GET
 @login_required
 def record_search(request: HtmxHttpRequest) -> HttpResponse:
+    scope = scope_for(request.user)
     form = RecordSearchForm(request.GET or None)
     if form.is_bound and form.is_valid():
         ref: RecordRef = form.cleaned_data["q"]
-        if record_is_known(ref=ref):
+        if record_is_known(ref=ref, scope=scope):
             return redirect("record-timeline", record_type=ref.record_type, record_id=ref.record_id)
+        # The same words whether it does not exist or is out of sight: a search says nothing of what exists.
         form.add_error("q", f"No {ref.record_type} {ref.record_id} in the records or the trail")
     return TemplateResponse(
         request,
         "records/search.html",
-        {"form": form, "recent": change_list_recent(), "zone": timezone.get_current_timezone_name()},
+        {"form": form, "recent": change_list_recent(scope=scope), "zone": timezone.get_current_timezone_name()},
     )
 
 
@@ -52,7 +55,12 @@ def _timeline(request: HtmxHttpRequest, ref: RecordRef, form: TimelineForm) -> T
     older_than, newer_than = PageKeyForm(request.GET).keys()
     try:
         return record_timeline(
-            ref=ref, filters=form.filters(), at=form.cleaned_data["at"], older_than=older_than, newer_than=newer_than
+            ref=ref,
+            filters=form.filters(),
+            scope=scope_for(request.user),
+            at=form.cleaned_data["at"],
+            older_than=older_than,
+            newer_than=newer_than,
         )
     except RecordNotFound:
         raise Http404(f"no {ref.record_type} {ref.record_id}") from None

@@ -6,16 +6,35 @@ from datetime import UTC
 from django.db import connection
 from django.db.models import QuerySet
 
-from approvals.models import (
-    StopSwitch,
-)
+from approvals.models import StopScope, StopSwitch
+from core.errors import NotFound
 from core.roundtrip import Rows, Statement, built_once, run_together
+from core.visibility import ViewerScope
 
 
 def stop_list_engaged() -> QuerySet[StopSwitch]:
     return (
-        StopSwitch.objects.filter(released_at__isnull=True).select_related("workflow", "batch").order_by("engaged_at")
+        StopSwitch.objects.filter(released_at__isnull=True)
+        .select_related("workflow", "batch__workflow")
+        .order_by("engaged_at")
     )
+
+
+def stop_in_sight(switch: StopSwitch, scope: ViewerScope) -> bool:
+    """A global stop is there for everyone to see, since it holds every write; any other only for
+    those who see the workflow it stops. Needs its workflow and its batch's workflow loaded."""
+    if switch.scope == StopScope.GLOBAL:
+        return True
+    workflow = switch.workflow or (switch.batch.workflow if switch.batch is not None else None)
+    return workflow is not None and scope.sees_workflow(workflow.slug)
+
+
+def stop_for_viewer(*, stop_id: int, scope: ViewerScope) -> StopSwitch:
+    """The switch, if `scope` may see it; NotFound otherwise, as if there were none."""
+    switch = StopSwitch.objects.select_related("workflow", "batch__workflow").filter(pk=stop_id).first()
+    if switch is None or not stop_in_sight(switch, scope):
+        raise NotFound(f"no stop switch {stop_id} that you may see")
+    return switch
 
 
 @dataclass(frozen=True)

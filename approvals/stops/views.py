@@ -2,8 +2,8 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
@@ -12,9 +12,11 @@ from approvals.applying.selectors import proposals_waiting_on_stop
 from approvals.models import StopSwitch
 from approvals.stops.forms import StopForm
 from approvals.stops.rights import StopRights, stop_rights_for_user
+from approvals.stops.selectors import stop_for_viewer
 from approvals.stops.services import stop_engage_by_person, stop_release_by_person
-from core.errors import ApplicationError
+from core.errors import ApplicationError, NotFound
 from core.types import AuthenticatedHtmxRequest
+from core.visibility import scope_for
 
 STOP_FORM = "approvals/stop_form.html"
 
@@ -65,11 +67,19 @@ def _stop_form(
     return TemplateResponse(request, STOP_FORM, context, status=status)
 
 
+def _switch_in_sight(request: AuthenticatedHtmxRequest, pk: int) -> StopSwitch:
+    """The switch, or 404 for one this person may not see: the page says nothing of what exists."""
+    try:
+        return stop_for_viewer(stop_id=pk, scope=scope_for(request.user))
+    except NotFound as error:
+        raise Http404(error.message) from None
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def stop_release(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
     """Release an engaged switch, after showing what will apply once it is released."""
-    switch = get_object_or_404(StopSwitch.objects.select_related("workflow", "batch"), pk=pk)
+    switch = _switch_in_sight(request, pk)
     if request.method == "POST":
         try:
             stop_release_by_person(switch=switch, user=request.user, note=request.POST.get("note", ""))

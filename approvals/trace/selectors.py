@@ -1,7 +1,8 @@
 """The trace of one change or proposal: what changed, why, who asked, who approved, and how to undo it.
 
 Built from the proposal and the Change where they exist, and from the trail where they do not: the
-trail outlives both, so a trace still reads when only its events are left.
+trail outlives both, so a trace still reads when only its events are left. A trace is there only for
+those who see its workflow, with any value of a field their workflows do not cover withheld.
 """
 
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from audit.models import Artifact, AuditEvent, Tombstone
 from audit.selectors import audit_events_for
 from audit.services import user_label
 from core.errors import NotFound
+from core.visibility import ViewerScope
 from records.catalogue import RECORD_TYPES
 from records.models import Change, ChangeAction
 
@@ -80,7 +82,7 @@ def _event(events: list[AuditEvent], *actions: str) -> AuditEvent | None:
     return None
 
 
-def _field_changes(record_type: str, before: Any, after: Any) -> list[FieldChange]:
+def _field_changes(record_type: str, before: Any, after: Any, scope: ViewerScope) -> list[FieldChange]:
     before = before if isinstance(before, dict) else {}
     after = after if isinstance(after, dict) else {}
     before = before.get("values", before) if isinstance(before.get("values"), dict) else before
@@ -90,7 +92,9 @@ def _field_changes(record_type: str, before: Any, after: Any) -> list[FieldChang
     for name in dict.fromkeys([*after, *before]):
         if spec is None or not spec.has_field(name) or before.get(name) == after.get(name):
             continue
-        changes.append(FieldChange(name, spec.field(name).label, before.get(name), after.get(name)))
+        shown_before = scope.shown(record_type, name, before.get(name))
+        shown_after = scope.shown(record_type, name, after.get(name))
+        changes.append(FieldChange(name, spec.field(name).label, shown_before, shown_after))
     return changes
 
 
@@ -105,7 +109,7 @@ def _load_proposal(proposal_id: int | None) -> Proposal | None:
     )
 
 
-def _build(*, change: Change | None, proposal: Proposal | None, proposal_id: int | None) -> Trace:
+def _build(*, change: Change | None, proposal: Proposal | None, proposal_id: int | None, scope: ViewerScope) -> Trace:
     change_ids: list[UUID] = []
     reverted_by: list[Change] = []
     if change is not None:
@@ -114,7 +118,7 @@ def _build(*, change: Change | None, proposal: Proposal | None, proposal_id: int
             change_ids.append(change.reverts_id)
         reverted_by = list(Change.objects.filter(reverts_id=change.id).order_by("applied_at"))
         change_ids.extend(c.id for c in reverted_by)
-    events = audit_events_for(proposal_id=proposal_id, change_ids=change_ids)
+    events = audit_events_for(proposal_id=proposal_id, change_ids=change_ids, scope=scope)
     if change is None and proposal is None and not events:
         raise NotFound("nothing in the records or the trail has that id")
     trace = Trace(change=change, proposal=proposal, events=events, reverted_by=reverted_by)
@@ -157,9 +161,11 @@ def _build(*, change: Change | None, proposal: Proposal | None, proposal_id: int
         trace.workflow_slug = trace.workflow_slug or change.workflow_slug
         trace.prompt_version = trace.prompt_version or change.prompt_version
         trace.batch_id = trace.batch_id or change.batch_id
-        trace.field_changes = _field_changes(change.record_type, change.before, change.after)
+        trace.field_changes = _field_changes(change.record_type, change.before, change.after, scope)
     elif proposal is not None:
-        trace.field_changes = _field_changes(proposal.record_type, proposal.base, proposal.changes)
+        trace.field_changes = _field_changes(proposal.record_type, proposal.base, proposal.changes, scope)
+    if not scope.sees_workflow(trace.workflow_slug):
+        raise NotFound("nothing in the records or the trail has that id")
     if proposal_id is not None:
         trace.artifacts = list(Artifact.objects.filter(proposal_id=proposal_id).order_by("created_at"))
         trace.tombstones = list(Tombstone.objects.filter(proposal_id=proposal_id).order_by("id"))
@@ -196,17 +202,19 @@ def _follow_ups(proposal: Proposal | None, events: list[AuditEvent]) -> list[Fol
     return lines
 
 
-def trace_for_change(*, change_id: UUID) -> Trace:
-    """The trace of one applied change (or undo). Raises NotFound. A fixed number of queries."""
+def trace_for_change(*, change_id: UUID, scope: ViewerScope) -> Trace:
+    """The trace of one applied change (or undo), as `scope` sees it. Raises NotFound, also when its
+    workflow is out of sight. A fixed number of queries."""
     change = Change.objects.select_related("reverts").filter(pk=change_id).first()
     if change is None:
         raise NotFound(f"no change {change_id}")
     proposal_id = change.proposal_id
-    return _build(change=change, proposal=_load_proposal(proposal_id), proposal_id=proposal_id)
+    return _build(change=change, proposal=_load_proposal(proposal_id), proposal_id=proposal_id, scope=scope)
 
 
-def trace_for_proposal(*, proposal_id: int) -> Trace:
-    """The trace of one proposal, applied or not. Raises NotFound. A fixed number of queries."""
+def trace_for_proposal(*, proposal_id: int, scope: ViewerScope) -> Trace:
+    """The trace of one proposal, applied or not, as `scope` sees it. Raises NotFound, also when its
+    workflow is out of sight. A fixed number of queries."""
     proposal = _load_proposal(proposal_id)
     change = None
     if proposal is not None and proposal.change_id is not None:
@@ -218,4 +226,4 @@ def trace_for_proposal(*, proposal_id: int) -> Trace:
             .exclude(action=ChangeAction.REVERT)
             .first()
         )
-    return _build(change=change, proposal=proposal, proposal_id=proposal_id)
+    return _build(change=change, proposal=proposal, proposal_id=proposal_id, scope=scope)

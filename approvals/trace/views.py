@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from approvals.trace.selectors import Trace, trace_for_change, trace_for_proposal
 from core.errors import NotFound
+from core.visibility import scope_for
 
 
 def _trace_page(request: HttpRequest, trace: Trace, title: str) -> HttpResponse:
@@ -24,7 +25,7 @@ def _trace_page(request: HttpRequest, trace: Trace, title: str) -> HttpResponse:
 @login_required
 def trace_change(request: HttpRequest, change_id: UUID) -> HttpResponse:
     try:
-        trace = trace_for_change(change_id=change_id)
+        trace = trace_for_change(change_id=change_id, scope=scope_for(request.user))
     except NotFound as error:
         raise Http404(error.message) from None
     return _trace_page(request, trace, f"Change {change_id}")
@@ -34,7 +35,7 @@ def trace_change(request: HttpRequest, change_id: UUID) -> HttpResponse:
 @login_required
 def trace_proposal(request: HttpRequest, proposal_id: int) -> HttpResponse:
     try:
-        trace = trace_for_proposal(proposal_id=proposal_id)
+        trace = trace_for_proposal(proposal_id=proposal_id, scope=scope_for(request.user))
     except NotFound as error:
         raise Http404(error.message) from None
     return _trace_page(request, trace, f"Proposal {proposal_id}")

@@ -4,6 +4,7 @@ from django.http import QueryDict
 from approvals.models import Batch, UndoScope, Workflow
 from approvals.undo.rights import UndoRights
 from approvals.undo.selectors import UndoSelection
+from core.visibility import ViewerScope
 
 
 class UndoSelectionForm(forms.Form):
@@ -21,21 +22,27 @@ class UndoSelectionForm(forms.Form):
     )
 
     @classmethod
-    def from_request(cls, params: QueryDict, *, rights: UndoRights) -> "UndoSelectionForm":
+    def from_request(cls, params: QueryDict, *, rights: UndoRights, scope: ViewerScope) -> "UndoSelectionForm":
         """The form as sent, or opened on the batch or workflow a link names (a batch is checked at once)."""
         if "scope" in params:
-            return cls(params, rights=rights)
+            return cls(params, rights=rights, scope=scope)
         if params.get("batch", "").isdigit():
-            return cls({"scope": UndoScope.BATCH, "batch": params["batch"]}, rights=rights)
+            return cls({"scope": UndoScope.BATCH, "batch": params["batch"]}, rights=rights, scope=scope)
         if params.get("workflow"):
-            return cls(initial={"scope": UndoScope.WORKFLOW, "workflow": params["workflow"]}, rights=rights)
-        return cls(initial={"scope": UndoScope.BATCH}, rights=rights)
+            return cls(
+                initial={"scope": UndoScope.WORKFLOW, "workflow": params["workflow"]}, rights=rights, scope=scope
+            )
+        return cls(initial={"scope": UndoScope.BATCH}, rights=rights, scope=scope)
 
-    def __init__(self, *args: object, rights: UndoRights, **kwargs: object) -> None:
+    def __init__(self, *args: object, rights: UndoRights, scope: ViewerScope, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # Only workflows in the person's sight are offered or found: a batch of any other reads as none.
+        self.in_sight = None if scope.everything else scope.workflow_slugs
         workflows = Workflow.objects.order_by("slug")
         if not rights.everything:
             workflows = workflows.filter(slug__in=rights.workflow_slugs)
+        if self.in_sight is not None:
+            workflows = workflows.filter(slug__in=self.in_sight)
         self.fields["workflow"].queryset = workflows  # type: ignore[attr-defined]
         self.batch_object: Batch | None = None
 
@@ -46,7 +53,10 @@ class UndoSelectionForm(forms.Form):
             if not data.get("batch"):
                 self.add_error("batch", "give the number of the batch to undo")
             else:
-                self.batch_object = Batch.objects.select_related("workflow").filter(pk=data["batch"]).first()
+                batches = Batch.objects.select_related("workflow")
+                if self.in_sight is not None:
+                    batches = batches.filter(workflow__slug__in=self.in_sight)
+                self.batch_object = batches.filter(pk=data["batch"]).first()
                 if self.batch_object is None:
                     self.add_error("batch", f"there is no batch {data['batch']}")
         elif scope == UndoScope.WORKFLOW:
@@ -71,4 +81,5 @@ class UndoSelectionForm(forms.Form):
             since=data.get("since") if scope != UndoScope.BATCH else None,
             until=data.get("until") if scope != UndoScope.BATCH else None,
             prompt_version=(data.get("prompt_version") or "").strip() if scope == UndoScope.PROMPT_VERSION else "",
+            in_sight=self.in_sight,
         )

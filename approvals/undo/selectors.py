@@ -2,13 +2,16 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 from django.db.models import QuerySet
 
 from approvals.applying.followups import NOT_RETRACTABLE
-from approvals.models import Batch, FollowUp, FollowUpStatus, Proposal, RollbackDrill, UndoScope, Workflow
+from approvals.models import Batch, FollowUp, FollowUpStatus, Proposal, RollbackDrill, UndoJob, UndoScope, Workflow
 from approvals.undo.rights import UndoRights, undo_rights_for_user
 from approvals.workflows.rights import Viewer
+from core.errors import NotFound
+from core.visibility import ViewerScope, scope_for
 from records.models import Change, ChangeAction
 from records.selectors import changes_undone
 from records.services.revert import RevertOutcome, RevertResult, RevertWorkspace, changes_revert_preview
@@ -18,7 +21,10 @@ PREVIEW_CHUNK = 500
 
 @dataclass(frozen=True)
 class UndoSelection:
-    """What a bulk undo covers: a batch, a workflow's changes since a time, or one prompt version."""
+    """What a bulk undo covers: a batch, a workflow's changes since a time, or one prompt version.
+
+    `in_sight`, when given, narrows it to the changes of those workflows: a person undoes, and sees
+    in the dry run, only the changes of the workflows they may see."""
 
     scope: str
     batch: Batch | None = None
@@ -26,6 +32,7 @@ class UndoSelection:
     since: datetime | None = None
     until: datetime | None = None
     prompt_version: str = ""
+    in_sight: frozenset[str] | None = None
 
     def describe(self) -> str:
         window = f" until {self.until:%Y-%m-%d %H:%M} UTC" if self.until else ""
@@ -52,6 +59,8 @@ def undo_selection_changes(*, selection: UndoSelection) -> QuerySet[Change]:
         return Change.objects.none()
     if selection.until is not None:
         changes = changes.filter(applied_at__lte=selection.until)
+    if selection.in_sight is not None:
+        changes = changes.filter(workflow_slug__in=sorted(selection.in_sight))
     return changes.order_by("-applied_at", "-version_after")
 
 
@@ -161,6 +170,14 @@ class ChangeUndoView:
         return self.preview.outcome != "missing" and not blocked and any(not part.conflict for part in parts)
 
 
+def change_for_viewer(*, change_id: UUID, scope: ViewerScope) -> Change:
+    """The change, if `scope` sees its workflow; NotFound otherwise, as if there were none."""
+    change = Change.objects.filter(pk=change_id).first()
+    if change is None or not scope.sees_workflow(change.workflow_slug):
+        raise NotFound(f"no change {change_id} that you may see")
+    return change
+
+
 def change_undo_view(*, change: Change, rights: UndoRights) -> ChangeUndoView:
     """The change, what undoing it would do now (parts, conflicts), its follow-ups and who may undo it."""
     [preview] = changes_revert_preview(changes=[change])
@@ -182,6 +199,24 @@ def change_undo_view(*, change: Change, rights: UndoRights) -> ChangeUndoView:
         followups=list(FollowUp.objects.filter(change_id=root.id).order_by("position")),
         may_undo=rights.may_undo(workflow_slug=change.workflow_slug),
     )
+
+
+def undo_job_for_viewer(*, job_id: int, user: Viewer) -> UndoJob:
+    """A bulk undo, for its starter or someone who may undo its workflow, and only while they see every
+    workflow whose changes it covers. NotFound otherwise, as if there were none."""
+    job = UndoJob.objects.select_related("workflow", "batch", "stop").filter(pk=job_id).first()
+    if job is None or not undo_rights_for_user(user=user).may_follow(job=job, user=user):
+        raise NotFound(f"no undo job {job_id} that you may see")
+    scope = scope_for(user)
+    if job.workflow is not None:
+        covered = {job.workflow.slug}
+    else:
+        covered = set(
+            Change.objects.filter(pk__in=job.items.values("change_id")).values_list("workflow_slug", flat=True)
+        )
+    if not all(scope.sees_workflow(slug) for slug in covered):
+        raise NotFound(f"no undo job {job_id} that you may see")
+    return job
 
 
 def workflow_undo_context(*, user: Viewer, workflows: list[Workflow]) -> dict:

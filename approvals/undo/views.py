@@ -3,12 +3,13 @@
 They parse input, call one service or selector, and render; HTMX swaps the piece that changes.
 """
 
+from collections.abc import Callable
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -16,11 +17,18 @@ from approvals import reasons
 from approvals.models import UndoItemOutcome, UndoJob
 from approvals.undo.forms import UndoSelectionForm
 from approvals.undo.rights import UndoRights, undo_rights_for_user
-from approvals.undo.selectors import UndoSelection, change_undo_view, undo_plan
+from approvals.undo.selectors import (
+    UndoSelection,
+    change_for_viewer,
+    change_undo_view,
+    undo_job_for_viewer,
+    undo_plan,
+)
 from approvals.undo.services import undo_change, undo_job_cancel, undo_job_start
 from audit.services import Actor
-from core.errors import ApplicationError
+from core.errors import ApplicationError, NotFound
 from core.types import AuthenticatedHtmxRequest
+from core.visibility import scope_for
 from records.models import Change
 from records.services.revert import RevertConflict
 
@@ -37,7 +45,7 @@ CHANGED_SINCE = "The record changed while you looked at it; nothing was written.
 @require_http_methods(["GET", "POST"])
 def change_undo(request: AuthenticatedHtmxRequest, change_id: UUID) -> HttpResponse:
     """What undoing one change does, field by field, and the Undo button."""
-    change = get_object_or_404(Change, pk=change_id)
+    change = _visible(change_for_viewer, change_id=change_id, scope=scope_for(request.user))
     context, status = _undo_now(request, change) if request.method == "POST" else ({}, 200)
     context["view"] = change_undo_view(change=change, rights=undo_rights_for_user(user=request.user))
     template = f"{CHANGE_UNDO}#panel" if request.htmx else CHANGE_UNDO
@@ -68,7 +76,8 @@ def undo_bulk(request: AuthenticatedHtmxRequest) -> HttpResponse:
     rights = undo_rights_for_user(user=request.user)
     if not rights.any:
         return TemplateResponse(request, BULK, {"refused": True}, status=403)
-    form = UndoSelectionForm.from_request(request.POST if request.method == "POST" else request.GET, rights=rights)
+    params = request.POST if request.method == "POST" else request.GET
+    form = UndoSelectionForm.from_request(params, rights=rights, scope=scope_for(request.user))
     context: dict = {"form": form, "rights": rights, "reason_rule": reasons.UNDO}
     if not (form.is_bound and form.is_valid()):
         return TemplateResponse(request, BULK, context, status=422 if form.is_bound else 200)
@@ -99,8 +108,12 @@ def _dry_run(
     return TemplateResponse(request, BULK, context, status=status)
 
 
-def _job_visible(request: AuthenticatedHtmxRequest, job: UndoJob) -> bool:
-    return undo_rights_for_user(user=request.user).may_follow(job=job, user=request.user)
+def _visible[T](find: Callable[..., T], **ids: object) -> T:
+    """What `find` finds for this person, or 404: a page they may not see says nothing of what exists."""
+    try:
+        return find(**ids)
+    except NotFound as error:
+        raise Http404(error.message) from None
 
 
 def _job_context(job: UndoJob) -> dict:
@@ -117,9 +130,7 @@ def _job_context(job: UndoJob) -> dict:
 @login_required
 def undo_job(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
     """A bulk undo's progress (done / total / conflicts), polled by HTMX while it runs."""
-    job = get_object_or_404(UndoJob.objects.select_related("workflow", "batch", "stop"), pk=pk)
-    if not _job_visible(request, job):
-        return TemplateResponse(request, JOB, {"refused": True}, status=403)
+    job = _visible(undo_job_for_viewer, job_id=pk, user=request.user)
     template = f"{JOB}#progress" if request.htmx else JOB
     return TemplateResponse(request, template, _job_context(job))
 
@@ -127,9 +138,7 @@ def undo_job(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def undo_job_cancel_view(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(UndoJob.objects.select_related("workflow", "batch", "stop"), pk=pk)
-    if not _job_visible(request, job):
-        return TemplateResponse(request, JOB, {"refused": True}, status=403)
+    job = _visible(undo_job_for_viewer, job_id=pk, user=request.user)
     context: dict = {}
     status = 200
     try:

@@ -2,15 +2,21 @@
 
 The file grants its approver group view, review and rollback on the workflow, and its override
 groups view and override (see `loading.APPROVER_PERMISSIONS`). Who may decide, override, stop or
-undo is answered by the `rights` module of each of those packages, in terms of these grants.
+undo is answered by the `rights` module of each of those packages, in terms of these grants. Who
+may see what of records and the trail is answered here (`viewer_scope`) and handed down to audit
+and records through `core.visibility`.
 """
 
+from typing import cast
+
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from approvals.models import Workflow
+from approvals.models import Workflow, WorkflowGroupObjectPermission, WorkflowUserObjectPermission
+from core.visibility import NOTHING, ViewerScope, scope_for
+from records.selectors import VISIBILITY
 
 Viewer = AbstractBaseUser | AnonymousUser
 
@@ -40,25 +46,78 @@ def workflows_undoable_by(*, user: Viewer) -> QuerySet[Workflow]:
     return _granted(user, "rollback_workflow")
 
 
-def workflows_visible_to(*, user: Viewer) -> QuerySet[Workflow]:
-    """The workflows `user` may see: those they own or keep the retention rules of, and those they
-    may view (granted on the workflow or globally; a superuser sees every one)."""
-    if not user.is_authenticated or not user.is_active:
-        return Workflow.objects.none()
-    viewable = get_objects_for_user(user, "approvals.view_workflow", klass=Workflow, accept_global_perms=True)
+# What puts a person in sight of a workflow: what its file grants them (view, review, roll back,
+# override); owning it or keeping its retention rules; being an ops manager, who may stop and undo
+# any workflow and so must see them all. An `audit_trail` group permission sees every workflow and
+# every field. Staff and superuser status grant nothing here: permissions are read from groups.
+SEEING_PERMISSIONS = ("view_workflow", "review_workflow", "rollback_workflow", "override_workflow")
+AUDIT_TRAIL = ("audit", "audit_trail")
+EXPORT_TRAIL = ("audit", "export_trail")
+
+
+def _workflows_in_sight(user_id: int, group_names: set[str]) -> QuerySet[Workflow]:
+    if settings.COUNTERSIGN["OPS_MANAGER_GROUP"] in group_names:
+        return Workflow.objects.all()
+    granted = Q(permission__codename__in=SEEING_PERMISSIONS)
+    by_group = WorkflowGroupObjectPermission.objects.filter(granted, group__user=user_id)
+    by_user = WorkflowUserObjectPermission.objects.filter(granted, user=user_id)
     return Workflow.objects.filter(
-        Q(pk__in=viewable.values("pk")) | Q(owner_id=user.pk) | Q(retention_owner_id=user.pk)
+        Q(owner_id=user_id)
+        | Q(retention_owner_id=user_id)
+        | Q(pk__in=by_group.values("content_object"))
+        | Q(pk__in=by_user.values("content_object"))
     )
+
+
+def viewer_scope(user: Viewer) -> ViewerScope:
+    """What `user` may see of records and the trail: the workflows in sight and the fields of each
+    record type those workflows may read, suggest or write. Two queries (one for an auditor).
+
+    Pages ask it through `core.visibility.scope_for`, which keeps the answer for the request."""
+    if not user.is_authenticated or not user.is_active:
+        return NOTHING
+    user_id = cast(int, user.pk)
+    memberships = Group.objects.filter(user=user_id).values_list(
+        "name", "permissions__content_type__app_label", "permissions__codename"
+    )
+    group_names: set[str] = set()
+    group_permissions: set[tuple[str, str]] = set()
+    for name, app_label, codename in memberships:
+        group_names.add(name)
+        if codename:
+            group_permissions.add((app_label, codename))
+    may_export = EXPORT_TRAIL in group_permissions
+    if AUDIT_TRAIL in group_permissions:
+        return ViewerScope(everything=True, may_export=may_export)
+    slugs: set[str] = set()
+    fields: dict[str, set[str]] = {}
+    rows = (
+        _workflows_in_sight(user_id, group_names)
+        .order_by()
+        .values_list("slug", "policies__record_type", "policies__field")
+    )
+    for slug, record_type, field in rows:
+        slugs.add(slug)
+        if record_type and field:
+            fields.setdefault(record_type, set()).add(field)
+    # Whether a record is archived or deleted, and since when, is shown with the record itself.
+    hidden_state = {name for flag in VISIBILITY for name in (flag, f"{flag}_at")}
+    return ViewerScope(
+        workflow_slugs=frozenset(slugs),
+        fields_by_record_type={record_type: frozenset(names | hidden_state) for record_type, names in fields.items()},
+        may_export=may_export,
+    )
+
+
+def workflows_visible_to(*, user: Viewer) -> QuerySet[Workflow]:
+    """The workflows `user` may see (`viewer_scope`), as a queryset to narrow further."""
+    scope = scope_for(user)
+    return Workflow.objects.all() if scope.everything else Workflow.objects.filter(slug__in=scope.workflow_slugs)
 
 
 def workflow_visible_to(*, user: Viewer, workflow: Workflow) -> bool:
     """`workflows_visible_to` for one workflow already read."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if user.pk in (workflow.owner_id, workflow.retention_owner_id):
-        return True
-    has_perm = user.has_perm  # type: ignore[union-attr, attr-defined]
-    return has_perm("approvals.view_workflow") or has_perm("approvals.view_workflow", workflow)
+    return scope_for(user).sees_workflow(workflow.slug)
 
 
 def is_ops_manager(user: Viewer) -> bool:

@@ -4,7 +4,7 @@ import zoneinfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -14,7 +14,7 @@ from approvals.models import Workflow
 from approvals.overrides.selectors import duty_by_workflow
 from approvals.undo.selectors import workflow_undo_context
 from approvals.workflows.forms import ScheduleForm
-from approvals.workflows.rights import owns_workflow
+from approvals.workflows.rights import owns_workflow, workflow_visible_to
 from approvals.workflows.schedule import override_duty
 from approvals.workflows.selectors import workflow_list_for_user
 from approvals.workflows.services import schedule_editable_by
@@ -53,6 +53,8 @@ def workflow_schedule(request: AuthenticatedHtmxRequest, slug: str) -> HttpRespo
     workflow = get_object_or_404(
         Workflow.objects.select_related("override_day_group", "override_after_hours_group"), slug=slug
     )
+    if not workflow_visible_to(user=request.user, workflow=workflow):
+        raise Http404("no such workflow")
     if not schedule_editable_by(workflow=workflow, user=request.user):
         refusal = f"only the owner of {workflow.slug} changes its override schedule"
         return _schedule_page(request, workflow, None, status=403, error=refusal)

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from audit.services import user_label
+from core.visibility import Withheld
 
 register = template.Library()
 
@@ -23,6 +24,8 @@ def person(user: Any) -> str:
 @register.filter
 def shown(value: Any, field: str = "") -> str:
     """A plain value as a person reads it; given its field, a hidden-state moment reads as a flag."""
+    if isinstance(value, Withheld):
+        return str(value)
     if field in VISIBILITY:
         absent, present = VISIBILITY[field]
         if not value:
@@ -43,7 +46,7 @@ def shown(value: Any, field: str = "") -> str:
 @register.filter
 def quoted(value: Any) -> str:
     """A value as it reads inside a sentence: text in quotes, the rest in words."""
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value and not isinstance(value, Withheld):
         return f"'{value}'"
     return shown(value)
 

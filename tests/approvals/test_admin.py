@@ -1,11 +1,14 @@
-"""Nothing that the trail must record can be changed behind its back through the admin."""
+"""Nothing that the trail must record can be changed behind its back through the admin, and what it
+shows of records and the trail is shown to auditors only."""
 
 import pytest
 from django.urls import reverse
 
 from approvals.models import StopSwitch, Workflow
 from audit.models import AuditEvent
+from records.models import Customer
 from tests.helpers.factories import BatchFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.helpers.seeing import make_auditor
 
 
 @pytest.fixture
@@ -34,3 +37,24 @@ def test_workflows_policies_and_stops_are_view_only_in_the_admin(admin_client):
     assert workflow.stage == "live"
     assert Workflow.objects.count() == 1 and not StopSwitch.objects.exists()
     assert AuditEvent.objects.exclude(action="login.failed").count() == before
+
+
+def test_records_changes_proposals_and_the_trail_are_shown_in_the_admin_to_auditors_only(admin_client):
+    proposal = ProposalFactory(reason="refund agreed in the email of 3 May")
+    customer = Customer.objects.get(record_id=proposal.record_id)
+    pages = [
+        reverse("admin:approvals_proposal_changelist"),
+        reverse("admin:approvals_proposal_change", args=[proposal.pk]),
+        reverse("admin:records_customer_change", args=[customer.pk]),
+        reverse("admin:records_change_changelist"),
+        reverse("admin:audit_auditevent_changelist"),
+    ]
+    for url in pages:
+        assert admin_client.get(url).status_code == 403
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    assert "Customers" not in index and "Audit events" not in index and "Workflows" in index
+    auditor = make_auditor(UserFactory(username="auditor", is_staff=True))
+    admin_client.force_login(auditor)
+    for url in pages:
+        assert admin_client.get(url).status_code == 200
+    assert customer.full_name in admin_client.get(pages[2]).content.decode()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.http import HttpResponseBase, StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from approvals.applying.services import proposal_apply
@@ -15,17 +16,23 @@ from approvals.review.services import proposal_approve
 from audit.models import AuditEvent
 from audit.services import Actor, EventData, audit_record, audit_record_many, event_hash
 from tests.helpers.factories import CustomerFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.helpers.seeing import make_auditor
 
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+# An export covers a window of at most 31 days; this one holds the whole day of the trail below.
+DAY = {"since": "2026-11-27T00:00", "until": "2026-11-28T00:00"}
 CHANGE = uuid.UUID("5b1c2d3e-1111-4000-8000-000000000001")
 
 # Every page shows the stop and override banners: engaged stops, the viewer's stop rights, active overrides.
 BANNERS = 3
+# What the viewer may see: an auditor's groups say it is everything.
+SCOPE = 1
 
 
 @pytest.fixture
 def staff(client, db):  # type: ignore[no-untyped-def]
-    client.force_login(UserFactory(username="owner"))
+    """An auditor who may export: they see every workflow's events."""
+    client.force_login(make_auditor(UserFactory(username="owner")))
     return client
 
 
@@ -133,10 +140,10 @@ def test_search_refuses_bad_input_naming_the_field(staff, trail):
 def test_search_pages_by_id_and_runs_a_fixed_number_of_queries(staff, db, django_assert_num_queries):
     actor = Actor.system("seed")
     audit_record_many([EventData(action="record.imported", actor=actor, record_id="CUS-1") for _ in range(3)])
-    with django_assert_num_queries(3 + BANNERS):  # session, user, one page of events
+    with django_assert_num_queries(3 + SCOPE + BANNERS):  # session, user, one page of events
         small = staff.get(reverse("trail"), {"record": "CUS-1"})
     audit_record_many([EventData(action="record.imported", actor=actor, record_id="CUS-1") for _ in range(117)])
-    with django_assert_num_queries(3 + BANNERS):
+    with django_assert_num_queries(3 + SCOPE + BANNERS):
         large = staff.get(reverse("trail"), {"record": "CUS-1"})
     assert len(_ids(small.content.decode())) == 3
     first = large.content.decode()
@@ -144,7 +151,7 @@ def test_search_pages_by_id_and_runs_a_fixed_number_of_queries(staff, db, django
     seen = _ids(first)
     older = re.search(r'older_than=(\d+)" rel="next"', first)
     while older:
-        with django_assert_num_queries(3 + BANNERS):
+        with django_assert_num_queries(3 + SCOPE + BANNERS):
             html = staff.get(reverse("trail"), {"record": "CUS-1", "older_than": older.group(1)}).content.decode()
         assert "record=CUS-1&amp;older_than=" in html or not re.search(r'rel="next"', html)
         seen += _ids(html)
@@ -165,7 +172,7 @@ def _streamed(response: HttpResponseBase) -> str:
 
 
 def test_csv_export_streams_the_filtered_trail_oldest_first(staff, trail):
-    response = staff.get(reverse("trail-export-csv"), {"record": "CUS-10432"})
+    response = staff.get(reverse("trail-export-csv"), {"record": "CUS-10432", **DAY})
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="trail-')
     rows = list(csv.DictReader(io.StringIO(_streamed(response))))
@@ -181,7 +188,7 @@ def test_csv_export_streams_the_filtered_trail_oldest_first(staff, trail):
 
 
 def test_json_export_keeps_every_value_exactly_and_can_be_checked_against_the_chain(staff, trail):
-    body = _streamed(staff.get(reverse("trail-export-json"), {"prompt_version": "address-update@7"}))
+    body = _streamed(staff.get(reverse("trail-export-json"), {"prompt_version": "address-update@7", **DAY}))
     events = json.loads(body)
     assert [e["id"] for e in events] == [trail["approved"].pk, trail["applied"].pk]
     first = events[1]
@@ -193,8 +200,10 @@ def test_json_export_keeps_every_value_exactly_and_can_be_checked_against_the_ch
 
 
 def test_an_empty_export_is_still_well_formed(staff, db):
-    assert json.loads(_streamed(staff.get(reverse("trail-export-json"), {"record": "CUS-0"}))) == []
-    assert _streamed(staff.get(reverse("trail-export-csv"), {"record": "CUS-0"})).splitlines()[0].startswith("id,")
+    assert json.loads(_streamed(staff.get(reverse("trail-export-json"), {"record": "CUS-0", **DAY}))) == []
+    assert (
+        _streamed(staff.get(reverse("trail-export-csv"), {"record": "CUS-0", **DAY})).splitlines()[0].startswith("id,")
+    )
 
 
 def test_export_builds_each_event_only_as_it_is_sent(staff, db, monkeypatch):
@@ -208,7 +217,8 @@ def test_export_builds_each_event_only_as_it_is_sent(staff, db, monkeypatch):
         return original(cls, *args, **kwargs)
 
     monkeypatch.setattr(AuditEvent, "from_db", classmethod(counting_from_db))
-    response = staff.get(reverse("trail-export-json"))
+    today = {"since": (timezone.now() - timedelta(hours=1)).isoformat(), "until": timezone.now().isoformat()}
+    response = staff.get(reverse("trail-export-json"), today)
     chunks = iter(response.streaming_content)
     assert next(chunks) == b"["
     next(chunks), next(chunks)

@@ -7,6 +7,7 @@ import pytest
 from records.store import RecordRef
 from tests.helpers.browser import settled_context
 from tests.helpers.factories import CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.helpers.seeing import make_auditor
 from tests.helpers.trail import apply_update
 
 pytestmark = pytest.mark.browser
@@ -15,7 +16,7 @@ APPROVED_AT = datetime(2026, 11, 27, 14, 14, 7, tzinfo=UTC)
 
 
 def _applied_change() -> str:
-    UserFactory(username="ops", password="ops", first_name="Sam", last_name="Okafor")
+    make_auditor(UserFactory(username="ops", password="ops", first_name="Sam", last_name="Okafor"))
     dana = UserFactory(username="lead", password="lead", first_name="Dana", last_name="Lee")
     customer = CustomerFactory(record_id="CUS-10432", full_name="Ada Byron", shipping_address="4 Old Mill Lane")
     CustomerFactory(record_id="CUS-10433")

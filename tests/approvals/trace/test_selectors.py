@@ -11,6 +11,7 @@ from audit.models import Artifact, Tombstone
 from audit.services import Actor, audit_record
 from records.store import RecordRef
 from tests.helpers.factories import BatchFactory, CustomerFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.helpers.seeing import make_auditor
 from tests.helpers.trail import apply_update, revert
 
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
@@ -18,7 +19,8 @@ T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 
 @pytest.fixture
 def viewer(client, db):  # type: ignore[no-untyped-def]
-    client.force_login(UserFactory(username="ops"))
+    """An auditor: these tests are about what a trace says; who may open one is tested in test_scope."""
+    client.force_login(make_auditor(UserFactory(username="ops")))
     return client
 
 
@@ -200,12 +202,12 @@ def test_unknown_ids_are_404_and_pages_need_a_login(client, viewer):
 
 def test_the_trace_runs_a_fixed_number_of_queries(viewer, django_assert_num_queries):
     proposal, change = _applied_proposal(follow_ups=[{"kind": "email_customer", "params": {}}])
-    # session, user, change, proposal, its approvals, undos, events, artifacts, tombstones,
-    # and the banners on every page (engaged stops, the viewer's stop rights, active overrides): 3
-    with django_assert_num_queries(12):
+    # session, user, what the viewer may see, change, proposal, its approvals, undos, events, artifacts,
+    # tombstones, and the banners on every page (engaged stops, the viewer's stop rights, active overrides): 3
+    with django_assert_num_queries(13):
         viewer.get(reverse("trace-change", args=[change.id]))
     for n in range(5):
         audit_record(action="followup.failed", actor=Actor.worker("w"), proposal_id=proposal.pk, details={"index": n})
     revert(change, at=T0 + timedelta(hours=1))
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         viewer.get(reverse("trace-change", args=[change.id]))
