@@ -52,7 +52,9 @@ def _email(proposal: Proposal, params: dict[str, Any], policies: dict[tuple[str,
 def _webhook(proposal: Proposal, params: dict[str, Any]) -> FollowUpPreview:
     body = webhook_content(proposal=proposal, params=params, follow_up_id=None, change_id=None)
     text = json.dumps(body, cls=DjangoJSONEncoder, indent=2, sort_keys=True, ensure_ascii=False)
-    return FollowUpPreview(FollowUpKind.WEBHOOK, url=str(params.get("url", "")), body=text)
+    # Text as it reads; what no page can show (a lone surrogate stored before intake refused it) as its escape.
+    shown = text.encode("utf-8", "backslashreplace").decode()
+    return FollowUpPreview(FollowUpKind.WEBHOOK, url=str(params.get("url", "")), body=shown)
 
 
 def followup_previews(*, proposal: Proposal) -> list[FollowUpPreview]:

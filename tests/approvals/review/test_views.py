@@ -552,3 +552,12 @@ def test_a_group_decision_shows_the_follow_ups_its_proposals_share_and_what_each
     assert set(Proposal.objects.filter(follow_ups=[EMAIL]).values_list("status", flat=True)) == {"approved"}
     assert Proposal.objects.get(pk=without.pk).status == ProposalStatus.PENDING
     assert mail.outbox == []
+
+
+def test_a_webhook_body_holding_text_no_page_can_show_is_shown_escaped(client, workflow, lead):
+    stored = {"kind": "webhook", "params": {"url": "https://hooks.example.com/a", "payload": {"note": "Müller \udfff"}}}
+    proposal = ProposalFactory(workflow=workflow, follow_ups=[stored])
+    client.force_login(lead)
+    response = client.get(reverse("review-detail", args=[proposal.pk]))
+    assert response.status_code == 200
+    assert "&quot;note&quot;: &quot;Müller \\udfff&quot;" in response.content.decode()
