@@ -33,6 +33,11 @@ class FollowUpPreview:
         return str(FollowUpKind(self.kind).label) if self.kind in FollowUpKind.values else self.kind
 
 
+def _showable(text: str) -> str:
+    """Text as it reads; what no page can show (a lone surrogate stored before intake refused it) as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode()
+
+
 def _email(proposal: Proposal, params: dict[str, Any], policies: dict[tuple[str, str], str]) -> FollowUpPreview:
     template = str(params.get("template", ""))
     try:
@@ -42,19 +47,17 @@ def _email(proposal: Proposal, params: dict[str, Any], policies: dict[tuple[str,
     return FollowUpPreview(
         FollowUpKind.EMAIL_CUSTOMER,
         template=template,
-        recipient=email.recipient,
-        recipient_of=f"{email.customer.record_type} {email.customer.record_id}",
-        subject=email.subject,
-        first_lines=email.first_lines(),
+        recipient=_showable(email.recipient),
+        recipient_of=_showable(f"{email.customer.record_type} {email.customer.record_id}"),
+        subject=_showable(email.subject),
+        first_lines=_showable(email.first_lines()),
     )
 
 
 def _webhook(proposal: Proposal, params: dict[str, Any]) -> FollowUpPreview:
     body = webhook_content(proposal=proposal, params=params, follow_up_id=None, change_id=None)
     text = json.dumps(body, cls=DjangoJSONEncoder, indent=2, sort_keys=True, ensure_ascii=False)
-    # Text as it reads; what no page can show (a lone surrogate stored before intake refused it) as its escape.
-    shown = text.encode("utf-8", "backslashreplace").decode()
-    return FollowUpPreview(FollowUpKind.WEBHOOK, url=str(params.get("url", "")), body=shown)
+    return FollowUpPreview(FollowUpKind.WEBHOOK, url=_showable(str(params.get("url", ""))), body=_showable(text))
 
 
 def followup_previews(*, proposal: Proposal) -> list[FollowUpPreview]:
