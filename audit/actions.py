@@ -50,6 +50,7 @@ ACTIONS: dict[str, str] = {
     "followup.sent": "A follow-up ran",
     "followup.cancelled": "A follow-up was cancelled before it ran",
     "followup.failed": "A follow-up failed",
+    "followup.unknown": "A follow-up's sending was never reported back: it may have arrived, so it is not sent again",
     # outcome callbacks
     "callback.failed": "An outcome callback to a pipeline could not be delivered after every retry",
     # access

@@ -1,10 +1,15 @@
-"""Outgoing HTTP for webhooks and outcome callbacks: JSON bodies, signed, with a timeout."""
+"""Outgoing HTTP for webhooks and outcome callbacks: JSON bodies, signed, with a timeout.
+
+Redirects are never followed (a 3xx could lead the POST to a host nobody allowed). A webhook
+resolves its host once, has the address checked, and connects to that very address, so a second
+DNS answer cannot send it elsewhere between the check and the call.
+"""
 
 import hashlib
 import hmac
+import http.client
 import json
-import urllib.error
-import urllib.request
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,33 +32,62 @@ def signature(*, secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect could lead the POST to a host nobody allowed, so a 3xx answer is a failure."""
+def resolve(*, host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, in the resolver's order. Raises DeliveryFailed."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        raise DeliveryFailed(f"{host} could not be resolved: {error}") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection to `address` rather than to whatever the host name resolves to now."""
+
+    address = ""
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+class _PinnedHTTPSConnection(http.client.HTTPSConnection, _PinnedHTTPConnection):
+    """As above over TLS: the certificate is still checked against the host name (sent as SNI)."""
 
 
-def post_json(*, url: str, body: bytes, headers: dict[str, str], secret: str = "") -> int:
-    """POST `body` to `url`; returns the status code of a 2xx answer, raises DeliveryFailed otherwise.
+def _connection(url: str, address: str | None, timeout: float) -> http.client.HTTPConnection:
+    split = urlsplit(url)
+    secure = split.scheme == "https"
+    if address is None:
+        plain = http.client.HTTPSConnection if secure else http.client.HTTPConnection
+        return plain(split.hostname or "", split.port, timeout=timeout)
+    pinned = (_PinnedHTTPSConnection if secure else _PinnedHTTPConnection)(
+        split.hostname or "", split.port, timeout=timeout
+    )
+    pinned.address = address
+    return pinned
 
-    Redirects are not followed: a 3xx answer is a failure like any other.
-    """
-    if urlsplit(url).scheme not in {"http", "https"}:
+
+def post_json(*, url: str, body: bytes, headers: dict[str, str], secret: str = "", address: str | None = None) -> int:
+    """POST `body` to `url` (connecting to `address` when given); returns the status code of a 2xx
+    answer, raises DeliveryFailed otherwise. Redirects are not followed: a 3xx answer is a failure."""
+    split = urlsplit(url)
+    if split.scheme not in {"http", "https"} or not split.hostname:
         raise DeliveryFailed(f"'{url[:200]}' is not an http or https URL")
     all_headers = {"Content-Type": "application/json", "User-Agent": "Countersign", **headers}
     if secret:
         all_headers[SIGNATURE_HEADER] = signature(secret=secret, body=body)
-    request = urllib.request.Request(url, data=body, headers=all_headers, method="POST")  # noqa: S310 - scheme checked above
-    timeout = float(settings.COUNTERSIGN["HTTP_TIMEOUT_SECONDS"])
+    path = split.path or "/"
+    target = f"{path}?{split.query}" if split.query else path
+    connection = _connection(url, address, float(settings.COUNTERSIGN["HTTP_TIMEOUT_SECONDS"]))
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        unfollowed = " (redirects are not followed)" if 300 <= error.code < 400 else ""
-        raise DeliveryFailed(f"{url} answered {error.code}{unfollowed}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        raise DeliveryFailed(f"{url} could not be reached: {getattr(error, 'reason', error)}") from None
+        connection.request("POST", target, body=body, headers=all_headers)
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as error:
+        raise DeliveryFailed(f"{url} could not be reached: {error}") from None
+    finally:
+        connection.close()
+    if not 200 <= status < 300:
+        unfollowed = " (redirects are not followed)" if 300 <= status < 400 else ""
+        raise DeliveryFailed(f"{url} answered {status}{unfollowed}")
+    return status

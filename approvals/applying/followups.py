@@ -1,94 +1,58 @@
-"""Follow-ups: outbox rows made when a change is applied, held so an undo can cancel them, then run."""
+"""Follow-ups: outbox rows made when a change is applied, held so an undo can cancel them, then
+each delivered at most once, and never while a stop switch covers its proposal.
+
+A run claims due rows for a while (`FOLLOWUP_CLAIM_SECONDS`), skipping those a stop switch holds
+(they wait, saying why, and run after the release). Right before its handler runs, a row is marked
+started under that claim, once the stop switches are read again; a stop engaged since the claim
+puts it back to wait. A claim that ends before its row was started only lets another run take it;
+a row started is never taken again, since the customer may already have it. If the run that
+started it never reports back within `FOLLOWUP_UNKNOWN_AFTER_SECONDS` (far beyond any send's
+timeout), its outcome is recorded as unknown, and it is not sent again.
+"""
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import Q
-from django.template import engines
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from approvals.applying.delivery import json_body, post_json
-from approvals.models import FollowUp, FollowUpKind, FollowUpStatus, Proposal
+from approvals.applying.delivery import json_body, post_json, resolve
+from approvals.applying.followup_content import CannotRender, email_content, webhook_content
+from approvals.models import FollowUp, FollowUpKind, FollowUpStatus, Proposal, StopScope, StopSwitch
+from approvals.stops.selectors import describe_stop, stop_covering, stop_list_engaged
+from approvals.workflows.followups import address_refusal, followup_refusal, webhook_target
 from audit.services import Actor, EventData, audit_record_many
-from records.catalogue import RECORD_TYPES, Kind
-from records.store import RecordRef, get_store
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
-MAX_WEBHOOK_URL_LENGTH = 2000
 
-# Subject and body of each email a proposal may ask for. The context holds `customer` (the
-# customer's fields), `record` (the changed record's fields) and `changes` (what was applied).
-EMAIL_TEMPLATES: dict[str, tuple[str, str]] = {
-    "address-confirmed": (
-        "Your shipping address has been updated",
-        "Hello {{ customer.full_name }},\n\nWe have updated the shipping address on your account to:\n\n"
-        "{{ customer.shipping_address }}\n\nIf you did not ask for this, please reply to this email.\n",
-    ),
-    "refund-update": (
-        "An update on your refund",
-        "Hello {{ customer.full_name }},\n\nThe refund for order {{ record.order_number }} is now: "
-        "{{ record.refund_status }}.\n",
-    ),
-    "ticket-update": (
-        "An update on your request: {{ record.subject }}",
-        'Hello {{ customer.full_name }},\n\nYour request "{{ record.subject }}" is now {{ record.status }}.\n'
-        "{% if record.resolution_note %}\n{{ record.resolution_note }}\n{% endif %}",
-    ),
-}
+def _seconds(name: str) -> timedelta:
+    return timedelta(seconds=float(settings.COUNTERSIGN[name]))
+
+
+def _unknown_after() -> timedelta:
+    """How long a started send may go unreported before its outcome counts as unknown: never less
+    than ten times the longest a send may take."""
+    longest = max(float(settings.COUNTERSIGN[name]) for name in ("HTTP_TIMEOUT_SECONDS", "EMAIL_TIMEOUT_SECONDS"))
+    return max(_seconds("FOLLOWUP_UNKNOWN_AFTER_SECONDS"), timedelta(seconds=10 * longest))
 
 
 class FollowUpError(Exception):
     """A follow-up cannot run, and trying again would not help: the reason is kept on the row and in the trail."""
 
 
-def webhook_host(url: str) -> str | None:
-    """The `host` or `host:port` an http or https URL calls, lowercased; None when it is no such URL."""
-    try:
-        split = urlsplit(url)
-        port = split.port
-    except ValueError:
-        return None
-    if split.scheme not in {"http", "https"} or not split.hostname or split.username or split.password:
-        return None
-    return f"{split.hostname}:{port}" if port else split.hostname
-
-
-def webhook_allowed(*, host: str, allowed: Collection[str]) -> bool:
-    """Whether a workflow whose webhooks may go to `allowed` may call `host` (a bare name allows any port)."""
-    return host in allowed or host.rsplit(":", 1)[0] in allowed
-
-
-def followup_problems(*, kind: Any, params: Any) -> list[tuple[str, str]]:
-    """What is wrong with a follow-up as a pipeline sent it, each naming its part (empty when it can run)."""
-    if kind not in FollowUpKind.values:
-        return [("kind", f"'{str(kind)[:40]}' is not a follow-up kind; use one of {', '.join(FollowUpKind.values)}")]
-    if not isinstance(params, dict):
-        return [("params", "must be an object")]
-    if kind == FollowUpKind.EMAIL_CUSTOMER and params.get("template") not in EMAIL_TEMPLATES:
-        return [("params.template", f"must be one of {', '.join(EMAIL_TEMPLATES)}")]
-    if kind == FollowUpKind.WEBHOOK:
-        url = params.get("url")
-        if not isinstance(url, str) or len(url) > MAX_WEBHOOK_URL_LENGTH or webhook_host(url) is None:
-            limit = MAX_WEBHOOK_URL_LENGTH
-            return [("params.url", f"must be an http or https URL with a host, at most {limit} characters")]
-    return []
-
-
 def followups_create_for_change(*, proposal: Proposal, change_id: UUID) -> list[FollowUp]:
     """Put the proposal's follow-ups in the outbox, held for the configured window. Caller's transaction."""
     if not proposal.follow_ups:
         return []
-    due_at = timezone.now() + timedelta(seconds=float(settings.COUNTERSIGN["FOLLOWUP_HOLD_SECONDS"]))
+    due_at = timezone.now() + _seconds("FOLLOWUP_HOLD_SECONDS")
     rows = [
         FollowUp(
             proposal=proposal,
@@ -105,7 +69,7 @@ def followups_create_for_change(*, proposal: Proposal, change_id: UUID) -> list[
 
 def _event(row: FollowUp, action: str, actor: Actor, **fields: Any) -> EventData:
     proposal = row.proposal
-    details = {"follow_up_id": row.pk, "kind": row.kind, "attempts": row.attempts}
+    details = {"follow_up_id": row.pk, "index": row.position, "kind": row.kind, "attempts": row.attempts}
     if row.kind == FollowUpKind.WEBHOOK:
         details["url"] = str(row.params.get("url", ""))[:500]
     elif row.kind == FollowUpKind.EMAIL_CUSTOMER:
@@ -115,8 +79,9 @@ def _event(row: FollowUp, action: str, actor: Actor, **fields: Any) -> EventData
     )
 
 
-# Once a follow-up is sending or sent, the customer may already have it: an undo cannot take it back.
-NOT_RETRACTABLE = (FollowUpStatus.SENDING, FollowUpStatus.SENT)
+# Once a follow-up is sending, sent or of unknown outcome, the customer may already have it: an undo
+# cannot take it back.
+NOT_RETRACTABLE = (FollowUpStatus.SENDING, FollowUpStatus.SENT, FollowUpStatus.UNKNOWN)
 
 
 @dataclass
@@ -155,128 +120,204 @@ def followups_cancel_for_changes(*, change_ids: Collection[UUID], actor: Actor, 
     return result
 
 
-def followups_claim_due(*, limit: int = 50) -> list[int]:
-    """Take due follow-ups (and ones whose sender died mid-way) for this worker; returns their ids."""
-    now = timezone.now()
-    with transaction.atomic():
-        rows = list(
-            FollowUp.objects.select_for_update(skip_locked=True)
-            .filter(
-                Q(status=FollowUpStatus.HELD, due_at__lte=now) | Q(status=FollowUpStatus.SENDING, lease_until__lt=now)
-            )
-            .order_by("due_at", "pk")[:limit]
+def _stops_first_to_last(switches: Iterable[StopSwitch]) -> list[StopSwitch]:
+    """The switches in the order they say why a follow-up waits: global, then workflow, then batch."""
+    order = {StopScope.GLOBAL: 0, StopScope.WORKFLOW: 1, StopScope.BATCH: 2}
+    return sorted(switches, key=lambda switch: order.get(StopScope(switch.scope), 3))
+
+
+def _covered_by(switch: StopSwitch) -> Q:
+    if switch.scope == StopScope.GLOBAL:
+        return Q(pk__isnull=False)
+    if switch.scope == StopScope.WORKFLOW:
+        return Q(proposal__workflow_id=switch.workflow_id)
+    return Q(proposal__batch_id=switch.batch_id)
+
+
+def _hold_stopped(due: QuerySet[FollowUp], switches: Iterable[StopSwitch]) -> Q | None:
+    """Note on each due follow-up that an engaged stop covers why it waits (the first switch that
+    covers it says so); returns what those switches cover, for the claim to leave alone."""
+    covered: Q | None = None
+    for switch in _stops_first_to_last(switches):
+        reason = f"held by the stop switch: {describe_stop(switch)}"
+        mine = due.filter(_covered_by(switch))
+        if covered is not None:
+            mine = mine.exclude(covered)
+        mine.exclude(wait_reason=reason).update(wait_reason=reason)
+        covered = _covered_by(switch) if covered is None else covered | _covered_by(switch)
+    return covered
+
+
+def _give_up_unanswered(now: datetime, actor: Actor) -> None:
+    """Record as unknown the follow-ups whose sending began and was never reported back in time."""
+    rows = list(
+        FollowUp.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("proposal__workflow")
+        .filter(status=FollowUpStatus.SENDING, started_at__isnull=False, lease_until__lt=now)
+    )
+    for row in rows:
+        row.status, row.finished_at = FollowUpStatus.UNKNOWN, now
+        row.last_error = (
+            f"the run that began sending it at {row.started_at:%Y-%m-%d %H:%M:%S} UTC never reported back; "
+            "it may or may not have arrived, so it is not sent again"
         )
-        for row in rows:
-            row.status = FollowUpStatus.SENDING
-            row.attempts += 1
-            row.lease_until = now + LEASE
-            row.save(update_fields=["status", "attempts", "lease_until"])
-    return [row.pk for row in rows]
+    FollowUp.objects.bulk_update(rows, ["status", "finished_at", "last_error"])
+    audit_record_many([_event(row, "followup.unknown", actor, reason=row.last_error) for row in rows])
 
 
-def _customer_of(ref: RecordRef) -> RecordRef:
-    if ref.record_type == "customer":
-        return ref
-    record_type = RECORD_TYPES[ref.record_type]
-    reference = next(s.name for s in record_type.fields if s.kind == Kind.REF and s.ref_type == "customer")
-    return RecordRef("customer", get_store(ref.record_type).fetch(ref, [reference]).values[reference])
+@dataclass(frozen=True)
+class FollowUpClaim:
+    """The follow-ups one run took, under its own token."""
+
+    token: UUID
+    ids: list[int]
 
 
-def _render(text: str, context: dict[str, Any]) -> str:
-    """Plain-text mail: no HTML escaping."""
-    return engines["django"].from_string("{% autoescape off %}" + text + "{% endautoescape %}").render(context)
+def followups_claim_due(*, worker: str, limit: int = 50) -> FollowUpClaim:
+    """Take the due follow-ups that no stop switch holds for one run, until its claim ends. A claim
+    that ended before its follow-up was started gives it back; a send never reported back is given up."""
+    now = timezone.now()
+    claim = FollowUpClaim(uuid4(), [])
+    with transaction.atomic():
+        FollowUp.objects.filter(status=FollowUpStatus.SENDING, started_at__isnull=True, lease_until__lt=now).update(
+            status=FollowUpStatus.HELD, claim=None, lease_until=None
+        )
+        _give_up_unanswered(now, Actor.worker(worker))
+        held = _hold_stopped(FollowUp.objects.filter(status=FollowUpStatus.HELD, due_at__lte=now), stop_list_engaged())
+        due = FollowUp.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            status=FollowUpStatus.HELD, due_at__lte=now
+        )
+        if held is not None:
+            due = due.exclude(held)
+        claim.ids.extend(due.order_by("due_at", "pk").values_list("pk", flat=True)[:limit])
+        FollowUp.objects.filter(pk__in=claim.ids).update(
+            status=FollowUpStatus.SENDING,
+            claim=claim.token,
+            lease_until=now + _seconds("FOLLOWUP_CLAIM_SECONDS"),
+            wait_reason="",
+        )
+    return claim
+
+
+def _start(*, followup_id: int, claim: UUID) -> FollowUp | None:
+    """Mark a claimed follow-up as being sent, unless its claim was lost or a stop switch now covers
+    it (then it waits again, saying why). None when it is not to be sent now."""
+    with transaction.atomic():
+        row = (
+            FollowUp.objects.select_for_update(of=("self",))
+            .select_related("proposal__workflow", "proposal__service_account")
+            .filter(pk=followup_id)
+            .first()
+        )
+        if row is None or row.status != FollowUpStatus.SENDING or row.claim != claim or row.started_at is not None:
+            return None
+        switch = stop_covering(workflow_id=row.proposal.workflow_id, batch_id=row.proposal.batch_id)
+        if switch is not None:
+            row.status, row.claim, row.lease_until = FollowUpStatus.HELD, None, None
+            row.wait_reason = f"held by the stop switch: {describe_stop(switch)}"
+            row.save(update_fields=["status", "claim", "lease_until", "wait_reason"])
+            return None
+        now = timezone.now()
+        row.attempts += 1
+        row.started_at, row.lease_until = now, now + _unknown_after()
+        row.save(update_fields=["attempts", "started_at", "lease_until"])
+    return row
 
 
 def _send_email(row: FollowUp) -> None:
-    proposal = row.proposal
-    template_name = row.params.get("template")
-    if template_name not in EMAIL_TEMPLATES:
-        raise FollowUpError(f"unknown email template '{template_name}'; known: {', '.join(EMAIL_TEMPLATES)}")
-    ref = RecordRef(proposal.record_type, proposal.record_id)
-    record = get_store(ref.record_type).fetch(ref)
-    customer = record if ref.record_type == "customer" else get_store("customer").fetch(_customer_of(ref))
-    address = customer.values.get("email")
-    if not address:
-        raise FollowUpError(f"{customer.ref} has no email address")
-    subject, body = EMAIL_TEMPLATES[template_name]
-    context = {"customer": customer.values, "record": record.values, "changes": proposal.changes}
+    try:
+        email = email_content(proposal=row.proposal, template=str(row.params.get("template")))
+    except CannotRender as problem:
+        raise FollowUpError(str(problem)) from None
     EmailMessage(
-        subject=" ".join(_render(subject, context).split()),
-        body=_render(body, context),
+        subject=email.subject,
+        body=email.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[address],
-        headers={"X-Countersign-Change": str(row.change_id)},
+        to=[email.recipient],
+        headers={"X-Countersign-Change": str(row.change_id), "X-Countersign-Follow-Up": str(row.pk)},
     ).send()
+
+
+def _checked_address(name: str, port: int, hosts: Collection[str]) -> str:
+    """The first address `name` resolves to that the workflow's webhooks may reach."""
+    refusals = []
+    for address in resolve(host=name, port=port):
+        refusal = address_refusal(address=address, allowed=hosts)
+        if not refusal:
+            return address
+        refusals.append(refusal)
+    raise FollowUpError(f"{name} was not called: {'; '.join(refusals) or 'it resolves to no address'}")
 
 
 def _call_webhook(row: FollowUp) -> None:
     proposal = row.proposal
     url = row.params.get("url")
-    host = webhook_host(url) if isinstance(url, str) else None
-    if host is None:
+    target = webhook_target(url) if isinstance(url, str) else None
+    if target is None:
         raise FollowUpError("params.url is not an http or https URL")
-    if not webhook_allowed(host=host, allowed=proposal.workflow.webhook_hosts):
-        slug = proposal.workflow.slug
-        raise FollowUpError(f"workflow {slug} may not call {host}: it is not one of its webhook hosts")
-    body = json_body(
-        {
-            "event": "follow_up",
-            "follow_up_id": row.pk,
-            "proposal_id": proposal.pk,
-            "change_id": str(row.change_id),
-            "workflow": proposal.workflow.slug,
-            "record_type": proposal.record_type,
-            "record_id": proposal.record_id,
-            "payload": row.params.get("payload", {}),
-        }
-    )
+    address = _checked_address(*target, proposal.workflow.webhook_hosts or [])
+    body = webhook_content(proposal=proposal, params=row.params, follow_up_id=row.pk, change_id=row.change_id)
     secret = proposal.service_account.callback_secret if proposal.service_account else ""
-    post_json(url=url, body=body, headers={"X-Countersign-Event": "follow_up"}, secret=secret)
+    # The follow-up's id lets a receiver drop a repeat of one it already has.
+    headers = {"X-Countersign-Event": "follow_up", "Idempotency-Key": str(row.pk)}
+    post_json(url=str(url), body=json_body(body), headers=headers, secret=secret, address=address)
 
 
 HANDLERS = {FollowUpKind.EMAIL_CUSTOMER: _send_email, FollowUpKind.WEBHOOK: _call_webhook}
 
 
-def followup_run(*, followup_id: int, worker: str) -> FollowUp:
-    """Run one claimed follow-up through its handler and record how it went."""
-    row = FollowUp.objects.select_related("proposal__workflow", "proposal__service_account").get(pk=followup_id)
-    if row.status != FollowUpStatus.SENDING:
-        return row
+def _deliver(row: FollowUp) -> tuple[str, bool]:
+    """Run the row's handler, after asking its workflow's file as it stands now. Returns the error
+    ('' when it went out) and whether trying again could help."""
     handler = HANDLERS.get(FollowUpKind(row.kind)) if row.kind in FollowUpKind.values else None
-    error = ""
-    final = False
     try:
         if handler is None:
             raise FollowUpError(f"no handler for follow-up kind '{row.kind}'")
+        params = row.params if isinstance(row.params, dict) else {}
+        refusal = followup_refusal(workflow=row.proposal.workflow, kind=row.kind, params=params)
+        if refusal is not None:
+            raise FollowUpError(refusal[1])
         handler(row)
     except Exception as failure:  # any failure of a handler is kept on the row, never lost
         error = f"{type(failure).__name__}: {failure}"[:2000]
-        final = isinstance(failure, FollowUpError)
         logger.warning("follow-up %s failed: %s", row.pk, error)
+        return error, not isinstance(failure, FollowUpError)
+    return "", False
+
+
+def _finish(*, followup_id: int, claim: UUID, error: str, retry: bool, worker: str) -> FollowUp:
+    """Record how the run that started the follow-up went (even if it was given up as unknown meanwhile)."""
     actor = Actor.worker(worker)
     with transaction.atomic():
         row = FollowUp.objects.select_for_update(of=("self",)).select_related("proposal__workflow").get(pk=followup_id)
-        if row.status != FollowUpStatus.SENDING:
+        if row.claim != claim or row.status not in (FollowUpStatus.SENDING, FollowUpStatus.UNKNOWN):
             return row
         now = timezone.now()
-        row.lease_until = None
+        row.claim = row.started_at = row.lease_until = None
         if not error:
             row.status, row.finished_at, row.last_error = FollowUpStatus.SENT, now, ""
             audit_record_many([_event(row, "followup.sent", actor)])
-        elif final or row.attempts >= int(settings.COUNTERSIGN["FOLLOWUP_MAX_ATTEMPTS"]):
+        elif not retry or row.attempts >= int(settings.COUNTERSIGN["FOLLOWUP_MAX_ATTEMPTS"]):
             row.status, row.finished_at, row.last_error = FollowUpStatus.FAILED, now, error
             audit_record_many([_event(row, "followup.failed", actor, reason=error)])
         else:
-            row.status, row.last_error = FollowUpStatus.HELD, error
-            retry = float(settings.COUNTERSIGN["FOLLOWUP_RETRY_SECONDS"]) * 2 ** (row.attempts - 1)
-            row.due_at = now + timedelta(seconds=min(retry, 3600))
-        row.save(update_fields=["status", "finished_at", "last_error", "lease_until", "due_at"])
+            row.status, row.finished_at, row.last_error = FollowUpStatus.HELD, None, error
+            retry_in = float(settings.COUNTERSIGN["FOLLOWUP_RETRY_SECONDS"]) * 2 ** (row.attempts - 1)
+            row.due_at = now + timedelta(seconds=min(retry_in, 3600))
+        row.save(update_fields=["status", "finished_at", "last_error", "claim", "started_at", "lease_until", "due_at"])
     return row
 
 
+def followup_run(*, followup_id: int, claim: UUID, worker: str) -> FollowUp | None:
+    """Send one claimed follow-up, once, and record how it went. None when it was not sent now."""
+    row = _start(followup_id=followup_id, claim=claim)
+    if row is None:
+        return None
+    error, retry = _deliver(row)
+    return _finish(followup_id=followup_id, claim=claim, error=error, retry=retry, worker=worker)
+
+
 def followups_run_due(*, worker: str, limit: int = 50) -> int:
-    """Claim and run the follow-ups that are due. Returns how many were run."""
-    claimed = followups_claim_due(limit=limit)
-    for followup_id in claimed:
-        followup_run(followup_id=followup_id, worker=worker)
-    return len(claimed)
+    """Claim and send the follow-ups that are due. Returns how many were sent or tried."""
+    claim = followups_claim_due(worker=worker, limit=limit)
+    return sum(followup_run(followup_id=pk, claim=claim.token, worker=worker) is not None for pk in claim.ids)

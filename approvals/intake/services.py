@@ -16,14 +16,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from approvals.applying.followups import followup_problems, webhook_allowed, webhook_host
 from approvals.applying.outcome import POLICY_APPROVER
 from approvals.jobs import apply_queue
 from approvals.models import (
     Access,
     Action,
     Batch,
-    FollowUpKind,
     Lane,
     Proposal,
     ProposalStatus,
@@ -34,6 +32,7 @@ from approvals.models import (
 )
 from approvals.requesters import Requester, requesters_named
 from approvals.stops.selectors import stop_covering
+from approvals.workflows.followups import followup_problems, followup_refusal
 from approvals.workflows.selectors import workflow_policy_map
 from audit.services import Actor, EventData, audit_record_many
 from core.bulk import bulk_insert
@@ -152,13 +151,10 @@ def _check_follow_ups(
         if found:
             problems.extend((f"{where}.{part}", message) for part, message in found)
             continue
-        if kind == FollowUpKind.WEBHOOK:
-            host = webhook_host(params["url"])
-            if host is None or not webhook_allowed(host=host, allowed=workflow.webhook_hosts):
-                allowed = ", ".join(workflow.webhook_hosts) or "none"
-                message = f"workflow {workflow.slug} may not call {host} (its webhook hosts: {allowed})"
-                forbidden.append((f"{where}.params.url", message))
-                continue
+        refusal = followup_refusal(workflow=workflow, kind=str(kind), params=params)
+        if refusal is not None:
+            forbidden.append((f"{where}.{refusal[0]}", refusal[1]))
+            continue
         cleaned.append({"kind": kind, "params": params})
     return cleaned
 
@@ -346,7 +342,7 @@ def _check(data: ProposalData, context: _Context, account: ServiceAccount, batch
         requested_by=requested_by,
         requested_by_user_id=requested_by_user_id,
         follow_ups=follow_ups,
-        status=_outcome(workflow, data.action, changes, context.policies, data.record_type),
+        status=_outcome(workflow, data.action, changes, context.policies, data.record_type, follow_ups),
     )
 
 
@@ -368,14 +364,22 @@ def _requester_of(
 
 
 def _outcome(
-    workflow: Workflow, action: str, changes: dict[str, Any], policies: dict[tuple[str, str], str], record_type: str
+    workflow: Workflow,
+    action: str,
+    changes: dict[str, Any],
+    policies: dict[tuple[str, str], str],
+    record_type: str,
+    follow_ups: list[dict[str, Any]],
 ) -> str:
+    """Shadowed in shadow; else approved without review only for a plain update of low-risk `write`
+    fields that asks for no follow-up (an email or a webhook goes out only once a person saw it)."""
     if workflow.stage == Stage.SHADOW:
         return ProposalStatus.SHADOWED
     spec = RECORD_TYPES[record_type]
     without_review = (
         workflow.lane == Lane.WRITE
         and workflow.stage in (Stage.CANARY, Stage.LIVE)
+        and not follow_ups
         and action == Action.UPDATE
         and action not in workflow.two_person_actions
         and bool(changes)

@@ -19,6 +19,8 @@ class FollowUpStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # The run sending it never reported back: it may have arrived, so it is never sent again.
+    UNKNOWN = "unknown", "Outcome unknown (not sent again)"
 
 
 class FollowUp(models.Model):
@@ -33,6 +35,12 @@ class FollowUp(models.Model):
     due_at = models.DateTimeField()
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Why a due follow-up still waits: the stop switch that holds it, as it was when it was held.
+    wait_reason = models.TextField(blank=True)
+    # While sending: the run that claimed it, when that run began to send it (empty until then), and
+    # when the claim ends (before sending) or the outcome counts as unknown (once sending began).
+    claim = models.UUIDField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -66,6 +66,8 @@ class Workflow(models.Model):
     override_max_minutes = models.PositiveIntegerField(default=60)
     # The hosts ("host" or "host:port") that the workflow's webhook follow-ups may call; none when empty.
     webhook_hosts = models.JSONField(default=list, blank=True)
+    # The email templates its follow-ups may send, by follow-up kind ({"email_customer": [...]}); none when empty.
+    follow_up_templates = models.JSONField(default=dict, blank=True)
     retention_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

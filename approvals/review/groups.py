@@ -2,13 +2,15 @@
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import QueryDict
 
-from approvals.models import Action, Batch, Proposal, ProposalStatus
+from approvals.models import Action, Batch, FollowUpKind, Proposal, ProposalStatus
 from approvals.requesters import requester_reason
+from approvals.review.followups import FollowUpPreview, followup_previews
 from approvals.review.rights import user_may_review
 from approvals.review.selectors import FieldRow, field_rows, stale_fields
 from approvals.workflows.rights import Viewer, workflows_reviewable_by
@@ -18,17 +20,29 @@ from records.store import RecordRef, RecordState, fetch_refs
 GROUP_SAMPLE = 5
 
 
+def _follow_up_shape(item: Any) -> tuple[str, str]:
+    """What a follow-up is, apart from the record it is about: its kind, and its template or URL."""
+    if not isinstance(item, dict):
+        return ("", "")
+    params = item.get("params")
+    params = params if isinstance(params, dict) else {}
+    return (str(item.get("kind", "")), str(params.get("template") or params.get("url") or ""))
+
+
 @dataclass(frozen=True)
 class GroupKey:
-    """What the proposals of a group share, beside their batch (and so their workflow)."""
+    """What the proposals of a group share, beside their batch (and so their workflow): the action,
+    the fields, the prompt version, and the follow-ups they ask for (kind and template or URL)."""
 
     action: str
     fields: tuple[str, ...]
     prompt_version: str
+    follow_ups: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, proposal: Proposal) -> "GroupKey":
-        return cls(proposal.action, tuple(sorted(proposal.changes or {})), proposal.prompt_version)
+        follow_ups = tuple(_follow_up_shape(item) for item in proposal.follow_ups or [])
+        return cls(proposal.action, tuple(sorted(proposal.changes or {})), proposal.prompt_version, follow_ups)
 
     @classmethod
     def from_params(cls, params: QueryDict | dict[str, str]) -> "GroupKey":
@@ -39,12 +53,22 @@ class GroupKey:
         prompt_version = str(params.get("prompt_version") or "")
         if not prompt_version:
             raise ValidationFailed([("prompt_version", "is required")])
-        return cls(action, fields, prompt_version)
+        shapes = params.getlist("follow_up") if isinstance(params, QueryDict) else [params.get("follow_up", "")]
+        follow_ups = tuple((kind, detail) for kind, _, detail in (str(s).partition(" ") for s in shapes if s))
+        return cls(action, fields, prompt_version, follow_ups)
 
     def querystring(self) -> str:
-        return "?" + urlencode(
-            {"action": self.action, "fields": ",".join(self.fields), "prompt_version": self.prompt_version}
-        )
+        key = {"action": self.action, "fields": ",".join(self.fields), "prompt_version": self.prompt_version}
+        return "?" + urlencode([*key.items(), *(("follow_up", f"{kind} {detail}") for kind, detail in self.follow_ups)])
+
+    @property
+    def follow_up_labels(self) -> list[str]:
+        """Each follow-up as a person reads it: "Email the customer (address-confirmed)"."""
+        labels = []
+        for kind, detail in self.follow_ups:
+            label = str(FollowUpKind(kind).label) if kind in FollowUpKind.values else kind
+            labels.append(f"{label} ({detail})" if detail else label)
+        return labels
 
 
 @dataclass
@@ -92,7 +116,7 @@ def batch_groups(*, user: AbstractBaseUser, batch: Batch) -> BatchGroups:
             grouped[GroupKey.of(proposal)].append(proposal.pk)
     groups = sorted(
         (ProposalGroup(key, ids) for key, ids in grouped.items()),
-        key=lambda group: (-group.count, group.key.action, group.key.fields, group.key.prompt_version),
+        key=lambda g: (-g.count, g.key.action, g.key.fields, g.key.prompt_version, g.key.follow_ups),
     )
     return BatchGroups(batch, groups, stale_ids, len(pending) - len(decidable), states)
 
@@ -102,16 +126,17 @@ class GroupSampleItem:
     proposal: Proposal
     title: str
     rows: list[FieldRow]
+    follow_ups: list[FollowUpPreview]
 
 
 def group_sample(*, groups: BatchGroups, group: ProposalGroup, size: int = GROUP_SAMPLE) -> list[GroupSampleItem]:
+    """The first proposals of a group, each with its fields and the follow-ups it would send."""
     proposals = Proposal.objects.filter(pk__in=group.ids[:size]).select_related("workflow").order_by("created_at", "id")
     items = []
     for proposal in proposals:
         state = groups.states.get(RecordRef(proposal.record_type, proposal.record_id))
-        items.append(
-            GroupSampleItem(proposal, state.title if state else "", field_rows(proposal=proposal, state=state))
-        )
+        title, rows = (state.title if state else ""), field_rows(proposal=proposal, state=state)
+        items.append(GroupSampleItem(proposal, title, rows, followup_previews(proposal=proposal)))
     return items
 
 

@@ -1,6 +1,6 @@
 """Reads for one proposal's review screen: its fields, diffs, merge view and batch progress."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count
@@ -8,6 +8,7 @@ from django.db.models import Count
 from approvals.models import Action, Batch, Proposal, ProposalApproval, ProposalStatus
 from approvals.overrides.selectors import NO_OVERRIDES, ProposalOverrides, proposal_overrides_for
 from approvals.review.diff import DiffPiece, list_diff, word_diff
+from approvals.review.followups import FollowUpPreview, followup_previews
 from approvals.review.queue import Claim, QueueFilters, claim_of, proposal_neighbours
 from approvals.review.rights import DecideRight, Reviewable, decide_right, needs_two_approvals, reviewable_workflows
 from approvals.workflows.rights import Viewer
@@ -182,6 +183,7 @@ class ReviewDetail:
     flagged_fields: list[str]
     record_version: int | None
     policy_refusal: str = ""  # why no one may approve it now that the workflow's file changed
+    follow_ups: list[FollowUpPreview] = field(default_factory=list)  # what goes out once it is applied
 
     @property
     def is_pending(self) -> bool:
@@ -322,4 +324,5 @@ def proposal_review_detail(
             if proposal.status == ProposalStatus.PENDING
             else ""
         ),
+        follow_ups=followup_previews(proposal=proposal),
     )

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from approvals.models import Proposal, ProposalStatus
+from approvals.models import FollowUpStatus, Proposal, ProposalStatus
 from audit.models import Artifact, AuditEvent, Tombstone
 from audit.selectors import audit_events_for
 from audit.services import user_label
@@ -20,7 +20,12 @@ from records.catalogue import RECORD_TYPES
 from records.models import Change, ChangeAction
 
 WAITING_STATUSES = {ProposalStatus.PENDING, ProposalStatus.APPROVED}
-FOLLOW_UP_OUTCOMES = {"followup.sent": "sent", "followup.cancelled": "cancelled", "followup.failed": "failed"}
+FOLLOW_UP_OUTCOMES = {
+    "followup.sent": "sent",
+    "followup.cancelled": "cancelled",
+    "followup.failed": "failed",
+    "followup.unknown": "outcome unknown (not sent again)",
+}
 
 
 @dataclass(frozen=True)
@@ -174,7 +179,7 @@ def _build(*, change: Change | None, proposal: Proposal | None, proposal_id: int
 
 
 def _follow_ups(proposal: Proposal | None, events: list[AuditEvent]) -> list[FollowUp]:
-    """The follow-ups the proposal asked for, each with what became of it.
+    """The follow-ups the proposal asked for, each with what became of it, or why it still waits.
 
     An outcome event names its follow-up by `index` (its place in the proposal's list) or by `kind`.
     """
@@ -186,13 +191,19 @@ def _follow_ups(proposal: Proposal | None, events: list[AuditEvent]) -> list[Fol
             key = event.details.get("index", event.details.get("kind"))
             if isinstance(key, int | str):
                 outcomes[key] = event
+    outbox = {row.position: row for row in proposal.outbox.all()} if proposal.follow_ups else {}
     lines = []
     for index, request in enumerate(proposal.follow_ups or []):
         kind = str(request.get("kind", "")) if isinstance(request, dict) else str(request)
         params = request.get("params", {}) if isinstance(request, dict) else {}
         outcome = outcomes.get(index) or outcomes.get(kind)
+        row = outbox.get(index)
         if outcome is not None:
             lines.append(FollowUp(kind, params, FOLLOW_UP_OUTCOMES[outcome.action], outcome.occurred_at))
+        elif row is not None and row.status == FollowUpStatus.HELD and row.wait_reason:
+            lines.append(FollowUp(kind, params, f"waiting, {row.wait_reason}"))
+        elif row is not None and row.status == FollowUpStatus.SENDING:
+            lines.append(FollowUp(kind, params, "sending"))
         elif proposal.status == ProposalStatus.APPLIED:
             lines.append(FollowUp(kind, params, "waiting to run"))
         elif proposal.status in WAITING_STATUSES:

@@ -91,6 +91,7 @@ def _drill_workflow(owner: User) -> Workflow:
             "lane": Lane.WRITE,
             "stage": Stage.LIVE,
             "actions": [Action.UPDATE, Action.ARCHIVE, Action.DELETE, Action.MERGE],
+            "follow_up_templates": {"email_customer": ["address-confirmed"]},  # what EMAIL sends
         },
     )
     for name in DRILL_FIELDS:

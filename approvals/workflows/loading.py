@@ -16,12 +16,14 @@ from approvals.models import (
     Access,
     Action,
     FieldPolicy,
+    FollowUpKind,
     Lane,
     RetentionRule,
     Stage,
     Workflow,
     WorkflowGroupObjectPermission,
 )
+from approvals.workflows.followups import DECLARED_TEMPLATES
 from approvals.workflows.schedule import DEFAULT_OVERRIDE_MINUTES, OverrideSchedule
 from audit.models import ArtifactKind, Bucket
 from audit.retention import artifacts_shorten_for_rule
@@ -37,7 +39,7 @@ _WEBHOOK_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _WORKFLOW_KEYS = {
     "slug", "name", "owner", "lane", "stage", "canary_daily_limit", "approvers", "overrides",
-    "actions", "two_person", "fields", "retention", "retention_owner", "webhooks",
+    "actions", "two_person", "fields", "retention", "retention_owner", "webhooks", "follow_ups",
 }  # fmt: skip
 
 
@@ -157,6 +159,32 @@ def _check_webhooks(raw: dict, lane: Any, bad: Bad) -> list[str]:
     if lane == Lane.ASSIST and hosts:
         bad("webhooks", "an assist-lane workflow only reads and drafts; it calls no webhook")
     return sorted(set(hosts))
+
+
+def _check_follow_ups(raw: dict, lane: Any, bad: Bad) -> dict[str, list[str]]:
+    """The templates its follow-ups may send, by kind (webhooks are allowed by their hosts instead)."""
+    follow_ups = raw.get("follow_ups", {}) or {}
+    if not isinstance(follow_ups, dict):
+        bad("follow_ups", "must map follow-up kinds to template names, such as {email_customer: [address-confirmed]}")
+        return {}
+    declared: dict[str, list[str]] = {}
+    for kind, names in follow_ups.items():
+        key = f"follow_ups.{str(kind)[:40]}"
+        if kind not in DECLARED_TEMPLATES:
+            hint = "; webhooks are allowed by the hosts listed under webhooks" if kind == FollowUpKind.WEBHOOK else ""
+            bad(key, f"unknown follow-up kind; known: {', '.join(DECLARED_TEMPLATES)}{hint}")
+        elif not isinstance(names, list) or any(not isinstance(name, str) for name in names):
+            bad(key, "must be a list of template names")
+        else:
+            known = DECLARED_TEMPLATES[kind]
+            for name in names:
+                if name not in known:
+                    bad(f"{key}.{name[:64]}", f"unknown template; known: {', '.join(known)}")
+            if names:
+                declared[kind] = sorted(set(names))
+    if lane == Lane.ASSIST and follow_ups:
+        bad("follow_ups", "an assist-lane workflow only reads and drafts; it asks for no follow-up")
+    return declared
 
 
 def _check_fields(raw: dict, lane: Any, bad: Bad) -> dict[tuple[str, str], str]:
@@ -293,6 +321,7 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
     approvers = _check_approvers(raw, lane, bad)
     attributes["actions"] = _check_actions(raw, lane, bad)
     attributes["webhook_hosts"] = _check_webhooks(raw, lane, bad)
+    attributes["follow_up_templates"] = _check_follow_ups(raw, lane, bad)
     policies = _check_fields(raw, lane, bad)
     attributes |= _check_two_person(raw, policies, bad)
     return WorkflowSpec(
@@ -346,6 +375,7 @@ def _comparable(workflow: Workflow) -> dict[str, Any]:
         "two_person_fields": workflow.two_person_fields,
         **OverrideSchedule.of(workflow).snapshot(),
         "webhook_hosts": workflow.webhook_hosts,
+        "follow_up_templates": workflow.follow_up_templates,
     }
 
 

@@ -41,12 +41,15 @@ class WritePolicy:
         """Why this policy no longer lets `proposal` be written ('' when it does).
 
         One a person approves, or approved, needs its action and every changed field still open to
-        the workflow; one approved without review (`reviewed` false) also needs every field still
-        `write`, low risk and outside the two-person rules, as intake asked when it let it through.
+        the workflow; one approved without review (`reviewed` false) also needs no follow-ups and
+        every field still `write`, low risk and outside the two-person rules, as intake asked when it
+        let it through.
         """
         if self.lane != Lane.WRITE or proposal.action not in self.actions:
             return f"workflow {self.slug} may no longer {proposal.action} records"
         unreviewed = not reviewed
+        if unreviewed and proposal.follow_ups:
+            return f"a proposal with follow-ups needs a person's approval (workflow {self.slug})"
         if unreviewed and proposal.action in self.two_person_actions:
             return f"a {proposal.action} by workflow {self.slug} now needs two people to approve it"
         if proposal.action != Action.UPDATE:

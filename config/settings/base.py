@@ -129,20 +129,6 @@ STORAGES = {
 # Requests: the API refuses bodies beyond this size with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
-# Outgoing mail (follow-ups). The embedded default writes messages as files under var/mail.
-_EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
-MAILERS = {
-    "default": {
-        "BACKEND": _EMAIL_BACKEND,
-        "OPTIONS": (
-            {"file_path": os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))}
-            if _EMAIL_BACKEND.endswith("filebased.EmailBackend")
-            else {}
-        ),
-    }
-}
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "countersign@localhost")
-
 # Celery. Without REDIS_URL the broker is the filesystem under var/, served by a real worker.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_TASK_ACKS_LATE = True
@@ -228,11 +214,35 @@ COUNTERSIGN.update(
             "FOLLOWUP_MAX_ATTEMPTS": 5,
             "FOLLOWUP_RETRY_SECONDS": 30,
             "HTTP_TIMEOUT_SECONDS": 10,
+            "EMAIL_TIMEOUT_SECONDS": 10,
+            # A claimed follow-up not yet started may be taken by another run after this; one
+            # started and never reported back is recorded as of unknown outcome after this.
+            "FOLLOWUP_CLAIM_SECONDS": 300,
+            "FOLLOWUP_UNKNOWN_AFTER_SECONDS": 3600,
             "CALLBACK_MAX_RETRIES": 6,
             "CALLBACK_RETRY_SECONDS": 5,
         }.items()
     }
 )
+# Outgoing mail (follow-ups). The embedded default writes messages as files under var/mail; SMTP is
+# reached at EMAIL_HOST, and a server that does not answer fails the send after the timeout.
+_EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+_EMAIL_OPTIONS: dict[str, dict[str, Any]] = {
+    "django.core.mail.backends.filebased.EmailBackend": {
+        "file_path": os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+    },
+    "django.core.mail.backends.smtp.EmailBackend": {
+        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "port": int(os.environ["EMAIL_PORT"]) if os.environ.get("EMAIL_PORT") else None,
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": os.environ.get("EMAIL_USE_TLS", "").lower() in {"1", "true", "yes"},
+        "timeout": COUNTERSIGN["EMAIL_TIMEOUT_SECONDS"],
+    },
+}
+MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS.get(_EMAIL_BACKEND, {})}}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "countersign@localhost")
+
 COUNTERSIGN["OPS_MANAGER_GROUP"] = os.environ.get("COUNTERSIGN_OPS_MANAGER_GROUP", "ops-managers")
 CELERY_BEAT_SCHEDULE["approvals-apply-sweeper"] = {
     "task": "approvals.sweep_approved",

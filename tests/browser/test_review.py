@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from approvals.models import Proposal, ProposalStatus
+from approvals.models import Proposal, ProposalStatus, Workflow
 from records.models import Change, Customer
 from tests.helpers.factories import (
     BatchFactory,
@@ -185,3 +185,45 @@ def test_a_stale_proposal_shows_all_three_values(page, login, workflow):
     assert row.locator("td.current").inner_text() == "9 Quay Street, Leith"
     assert row.locator("td.proposed").inner_text() == "12 Harbour Road, Leith"
     assert Proposal.objects.get(pk=proposal.pk).status == ProposalStatus.PENDING
+
+
+def test_a_proposal_s_follow_ups_show_on_one_screen_before_the_decision(page, login, workflow):
+    customer = CustomerFactory(full_name="Maria Lopez", email="maria.lopez@example.com")
+    Workflow.objects.filter(pk=workflow.pk).update(webhook_hosts=["hooks.example.com"])
+    proposal = ProposalFactory(
+        workflow=workflow,
+        record_id=customer.record_id,
+        follow_ups=[
+            {"kind": "email_customer", "params": {"template": "address-confirmed"}},
+            {
+                "kind": "webhook",
+                "params": {
+                    "url": "https://hooks.example.com/crm/address-changed",
+                    "payload": {"ticket": "T-881", "channel": "email", "note": "Customer confirmed by phone"},
+                },
+            },
+        ],
+    )
+    login("lead", "lead")
+    page.goto(f"/review/{proposal.pk}/")
+    page.wait_for_load_state("networkidle")
+    follow_ups = page.get_by_role("region", name="Follow-ups")
+    assert "m•••@example.com" in follow_ups.inner_text()
+    assert "https://hooks.example.com/crm/address-changed" in follow_ups.inner_text()
+    viewport = page.evaluate("window.innerHeight")
+    assert page.evaluate("document.documentElement.scrollHeight") <= viewport
+    for element in (follow_ups.get_by_text("Subject:"), follow_ups.get_by_label("JSON body")):
+        box = element.bounding_box()
+        assert box is not None and box["y"] < viewport
+    box = page.get_by_role("button", name="Approve").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= viewport
+
+    # On a phone they stack above the decision, as wide as the screen, rather than squeezed beside it.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    box = page.get_by_role("region", name="Follow-ups").bounding_box()
+    approve = page.get_by_role("button", name="Approve").bounding_box()
+    assert box is not None and approve is not None
+    assert box["x"] >= 0 and box["width"] > 300 and box["x"] + box["width"] <= 390
+    assert box["y"] + box["height"] <= approve["y"]

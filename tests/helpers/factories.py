@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from approvals.models import Batch, FieldPolicy, Lane, Proposal, RetentionRule, Stage, Workflow
+from approvals.workflows.followups import EMAIL_TEMPLATES
 from approvals.workflows.selectors import write_policy
 from audit.models import Artifact
 from records.catalogue import RECORD_TYPES, Risk
@@ -57,6 +58,8 @@ class WorkflowFactory(ModelFactory[Workflow]):
     stage = Stage.LIVE
     approver_group = factory.SubFactory(GroupFactory)
     actions = factory.LazyFunction(lambda: ["update"])
+    # Every email a follow-up may send; tests of what a workflow file refuses set their own.
+    follow_up_templates = factory.LazyFunction(lambda: {"email_customer": list(EMAIL_TEMPLATES)})
 
 
 class FieldPolicyFactory(ModelFactory[FieldPolicy]):

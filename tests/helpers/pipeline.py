@@ -54,6 +54,8 @@ def make_pipeline(workflow: Workflow, name: str = "nightly") -> Pipeline:
 
 
 def make_workflow(slug: str = "address-updates", policies: dict | None = None, **attributes: Any) -> Workflow:
+    """A workflow whose file allows what `proposal_body` sends: its fields, and its follow-up email."""
+    attributes.setdefault("follow_up_templates", {"email_customer": ["address-confirmed"]})
     workflow = WorkflowFactory(slug=slug, **attributes)
     for (record_type, field), access in (POLICIES if policies is None else policies).items():
         FieldPolicyFactory(workflow=workflow, record_type=record_type, field=field, access=access)

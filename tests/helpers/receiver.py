@@ -1,6 +1,7 @@
 """A local HTTP server on 127.0.0.1 that records what is POSTed to it, for webhook and callback tests."""
 
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,9 +14,10 @@ class Received:
 
 
 class Receiver:
-    """Answers each POST with the next status in `statuses` (the last one repeats), and `location` if given."""
+    """Answers each POST with the next status in `statuses` (the last one repeats), and `location` if
+    given, `delay` seconds after it has read the request (a slow receiver)."""
 
-    def __init__(self, port: int, statuses: list[int] | None = None, location: str = "") -> None:
+    def __init__(self, port: int, statuses: list[int] | None = None, location: str = "", delay: float = 0) -> None:
         self.received: list[Received] = []
         self.statuses = list(statuses or [200])
         receiver = self
@@ -26,6 +28,7 @@ class Receiver:
                 with lock:
                     receiver.received.append(Received(self.path, dict(self.headers.items()), body))
                     status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                time.sleep(delay)
                 self.send_response(status)
                 if location:
                     self.send_header("Location", location)

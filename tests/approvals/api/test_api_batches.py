@@ -58,7 +58,7 @@ def test_results_come_one_per_item_in_order_and_a_bad_item_sinks_nothing(pipelin
         proposal_body(changes={"email": "x@example.com"}),
         {"record_type": "customer"},
         "not a proposal",
-        proposal_body(record_id="CUS-10433", changes={"priority": "high"}),
+        proposal_body(record_id="CUS-10433", changes={"priority": "high"}, follow_ups=[]),
     ]
     response = pipeline.post(f"/api/v1/batches/{batch['id']}/proposals", {"proposals": items})
     assert response.status_code == 200
@@ -91,7 +91,7 @@ def test_a_bare_array_is_taken_too(pipeline, batch):
 
 
 def test_the_batch_counts_by_status(pipeline, batch):
-    items = [proposal_body(), proposal_body(), proposal_body(changes={"priority": "low"})]
+    items = [proposal_body(), proposal_body(), proposal_body(changes={"priority": "low"}, follow_ups=[])]
     pipeline.post(f"/api/v1/batches/{batch['id']}/proposals", {"proposals": items})
     answer = pipeline.get(f"/api/v1/batches/{batch['id']}").json()
     assert answer["total"] == 3

@@ -76,7 +76,7 @@ def test_without_a_key_every_post_is_a_new_proposal(pipeline, customer):
 
 
 def test_a_write_policy_change_is_approved_at_once_without_review(pipeline, customer):
-    sent = proposal_body(changes={"priority": "high", "tags": ["vip"]}, base={"priority": "normal"})
+    sent = proposal_body(changes={"priority": "high", "tags": ["vip"]}, base={"priority": "normal"}, follow_ups=[])
     response = pipeline.post("/api/v1/proposals", sent)
     assert response.json()["status"] == "approved"
     proposal = Proposal.objects.get()
@@ -101,7 +101,7 @@ def test_a_mix_of_write_and_suggest_fields_waits_for_a_person(pipeline, customer
 
 def test_write_fields_in_a_canary_workflow_are_approved_too(db, customer):
     pipeline = make_pipeline(make_workflow(stage="canary"))
-    response = pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "low"}))
+    response = pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "low"}, follow_ups=[]))
     assert response.json()["status"] == "approved"
     assert Proposal.objects.get(pk=response.json()["id"]).status == ProposalStatus.APPROVED
     assert AuditEvent.objects.get(action="proposal.approved").approver_label == "policy (write access)"
@@ -302,7 +302,8 @@ def test_a_webhook_to_a_host_the_workflow_does_not_list_is_403_naming_the_url(db
 def test_a_webhook_to_a_listed_host_is_kept_with_the_proposal(db, customer):
     pipeline = make_pipeline(make_workflow(webhook_hosts=["hooks.example.com", "crm.internal:8443"]))
     follow_ups = [
-        {"kind": "webhook", "params": {"url": "https://HOOKS.example.com:9000/a", "payload": {"ticket": "T-881"}}},
+        {"kind": "webhook", "params": {"url": "https://HOOKS.example.com/a", "payload": {"ticket": "T-881"}}},
+        {"kind": "webhook", "params": {"url": "http://hooks.example.com:80/a"}},
         {"kind": "webhook", "params": {"url": "https://crm.internal:8443/b"}},
     ]
     response = pipeline.post("/api/v1/proposals", proposal_body(follow_ups=follow_ups))
@@ -310,6 +311,80 @@ def test_a_webhook_to_a_listed_host_is_kept_with_the_proposal(db, customer):
     assert Proposal.objects.get().follow_ups == follow_ups
     other_port = proposal_body(follow_ups=[{"kind": "webhook", "params": {"url": "https://crm.internal:9443/b"}}])
     assert pipeline.post("/api/v1/proposals", other_port).status_code == 403
+
+
+def test_a_listed_host_without_a_port_takes_only_443_and_80(db, customer):
+    pipeline = make_pipeline(make_workflow(webhook_hosts=["hooks.example.com"]))
+    sent = proposal_body(follow_ups=[{"kind": "webhook", "params": {"url": "https://hooks.example.com:9000/a"}}])
+    body = refused(pipeline.post("/api/v1/proposals", sent), 403, "follow_ups[0].params.url")
+    assert body["errors"][0]["message"] == (
+        "workflow address-updates may not call hooks.example.com:9000 (its webhook hosts: hooks.example.com); "
+        "a host listed without a port takes only ports 443 and 80"
+    )
+
+
+@pytest.mark.parametrize(
+    ("declared", "follow_up", "field", "message"),
+    [
+        (
+            {"email_customer": ["address-confirmed"]},
+            {"kind": "email_customer", "params": {"template": "refund-update"}},
+            "follow_ups[0].params.template",
+            "workflow address-updates may not send the template 'refund-update' (it may: address-confirmed)",
+        ),
+        (
+            {},
+            {"kind": "email_customer", "params": {"template": "address-confirmed"}},
+            "follow_ups[0].kind",
+            "workflow address-updates may not ask for email_customer follow-ups: its file declares none",
+        ),
+        (
+            {"email_customer": ["address-confirmed"]},
+            {"kind": "webhook", "params": {"url": "https://hooks.example.com/a"}},
+            "follow_ups[0].kind",
+            "workflow address-updates may not call webhooks: its file lists no webhook hosts",
+        ),
+    ],
+)
+def test_a_follow_up_the_workflow_file_does_not_declare_is_403_naming_it(
+    db, customer, declared, follow_up, field, message
+):
+    pipeline = make_pipeline(make_workflow(follow_up_templates=declared))
+    body = refused(pipeline.post("/api/v1/proposals", proposal_body(follow_ups=[follow_up])), 403, field)
+    assert body["errors"] == [{"field": field, "message": message}]
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        {"kind": "webhook", "params": {"url": "https://hooks.example.com/shipping", "payload": {"ticket": "T-881"}}},
+        {"kind": "email_customer", "params": {"template": "address-confirmed"}},
+    ],
+)
+def test_write_fields_with_a_follow_up_wait_for_a_person(
+    db, customer, queued, django_capture_on_commit_callbacks, follow_up
+):
+    pipeline = make_pipeline(make_workflow(webhook_hosts=["hooks.example.com"]))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = pipeline.post(
+            "/api/v1/proposals", proposal_body(changes={"priority": "high"}, follow_ups=[follow_up])
+        )
+    assert (response.status_code, response.json()["status"]) == (201, "pending")
+    assert Proposal.objects.get().status == ProposalStatus.PENDING
+    assert not AuditEvent.objects.filter(action="proposal.approved").exists()
+    assert queued == []
+
+
+def test_a_batch_item_asking_for_an_undeclared_follow_up_is_refused_alone(db, customer):
+    pipeline = make_pipeline(make_workflow())
+    batch = pipeline.post("/api/v1/batches", {"name": "sweep", "run_id": "run-1", "expected_size": 2}).json()
+    items = [
+        proposal_body(),
+        proposal_body(follow_ups=[{"kind": "email_customer", "params": {"template": "ticket-update"}}]),
+    ]
+    answer = pipeline.post(f"/api/v1/batches/{batch['id']}/proposals", {"proposals": items}).json()
+    assert [result["status_code"] for result in answer["results"]] == [201, 403]
+    assert answer["results"][1]["body"]["errors"][0]["field"] == "follow_ups[0].params.template"
 
 
 def test_a_deleted_record_is_409(pipeline, customer):
@@ -402,7 +477,7 @@ def test_read_a_proposal_with_its_decision_and_change(pipeline, customer):
 
 
 def test_an_approved_by_policy_proposal_names_the_policy_as_decider(pipeline, customer):
-    created = pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "high"})).json()
+    created = pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "high"}, follow_ups=[])).json()
     decision = pipeline.get(f"/api/v1/proposals/{created['id']}").json()["decision"]
     assert decision["by"] == "policy (write access)"
 

@@ -14,7 +14,7 @@ def test_the_apply_task_reaches_the_broker_on_commit(pipeline, customer, django_
         queue = connection.SimpleQueue(queue_name)
         queue.clear()
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            response = pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "urgent"}))
+            response = pipeline.post("/api/v1/proposals", proposal_body(changes={"priority": "urgent"}, follow_ups=[]))
         assert response.json()["status"] == "approved"
         with pytest.raises(queue.Empty):
             queue.get(block=False)  # nothing is queued before the transaction commits

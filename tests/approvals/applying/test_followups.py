@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from approvals.applying.callbacks import callback_deliver, callback_queue_for
 from approvals.applying.delivery import DeliveryFailed
-from approvals.applying.followups import followup_problems, followups_run_due
+from approvals.applying.followups import followups_run_due
 from approvals.applying.services import proposal_apply
 from approvals.intake.accounts import service_account_create
 from approvals.models import FollowUp, FollowUpStatus, ProposalStatus, Workflow
+from approvals.workflows.followups import followup_problems
 from audit.models import AuditEvent
 from audit.services import Actor
 from tests.helpers.factories import CustomerFactory, OrderFactory, ProposalFactory, UserFactory, WorkflowFactory
@@ -125,13 +126,13 @@ def test_a_webhook_to_a_host_taken_off_the_list_fails_at_once_without_calling_it
         assert hook.received == []
     row = FollowUp.objects.get()
     assert (row.status, row.attempts) == (FollowUpStatus.FAILED, 1)
-    expected = f"workflow {workflow.slug} may not call 127.0.0.1:18523: it is not one of its webhook hosts"
+    expected = f"workflow {workflow.slug} may not call 127.0.0.1:18523 (its webhook hosts: hooks.example.com)"
     assert expected in row.last_error
     assert expected in AuditEvent.objects.get(action="followup.failed").reason
 
 
 def test_a_webhook_that_redirects_is_not_followed(db):
-    workflow = WorkflowFactory(webhook_hosts=["127.0.0.1"])
+    workflow = WorkflowFactory(webhook_hosts=["127.0.0.1:18524"])
     with Receiver(18525) as target, Receiver(18524, statuses=[302], location=f"{target.url}/elsewhere") as hook:
         applied_with([{"kind": "webhook", "params": {"url": f"{hook.url}/hook"}}], workflow=workflow)
         with after_hold():

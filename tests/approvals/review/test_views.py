@@ -1,14 +1,16 @@
 import json
 from datetime import timedelta
+from html import unescape as html_unescape
 
 import pytest
+from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from approvals.models import Proposal, ProposalStatus
+from approvals.models import FieldPolicy, FollowUp, Proposal, ProposalStatus
 from audit.models import AuditEvent
 from records.models import Change, Customer
 from tests.helpers.factories import (
@@ -22,6 +24,7 @@ from tests.helpers.factories import (
     WorkflowFactory,
 )
 from tests.helpers.queued import Queued
+from tests.helpers.receiver import Receiver
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -470,3 +473,91 @@ def test_only_the_object_permission_opens_the_queue_not_being_a_superuser(client
     assert client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "1"}).status_code == 404
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.PENDING
+
+
+WEBHOOK = {"kind": "webhook", "params": {"url": "https://hooks.example.com/shipping", "payload": {"ticket": "T-881"}}}
+EMAIL = {"kind": "email_customer", "params": {"template": "address-confirmed"}}
+
+
+def test_the_review_screen_shows_each_follow_up_before_the_decision_and_sends_nothing(client, workflow, lead):
+    customer = CustomerFactory(full_name="Maria Lopez", email="maria@example.com")
+    proposal = ProposalFactory(workflow=workflow, record_id=customer.record_id, follow_ups=[EMAIL, WEBHOOK])
+    with Receiver(18551) as receiver:
+        client.force_login(lead)
+        html = client.get(reverse("review-detail", args=[proposal.pk])).content.decode()
+        assert receiver.received == []
+    assert mail.outbox == []
+    assert not FollowUp.objects.exists()
+    panel = html.split('aria-label="Follow-ups"')[1].split("</section>")[0]
+    assert "Email the customer" in panel and "<code>address-confirmed</code>" in panel
+    # The workflow may not read the customer's email or name: the reviewer sees them masked, as it would.
+    assert f'to the email of customer {customer.record_id}: <span class="recipient">m•••@example.com</span>' in panel
+    assert "Subject: <strong>Your shipping address has been updated</strong>" in panel
+    assert "Hello •••," in panel and "12 Harbour Road, Leith" in panel  # the address as it will be
+    assert "maria@example.com" not in html and "Maria Lopez" not in panel
+    assert "Call a webhook" in panel and '<code class="url">https://hooks.example.com/shipping</code>' in panel
+    body = json.loads(html_unescape(panel.split('aria-label="JSON body">')[1].split("</pre>")[0]))
+    assert body == {
+        "event": "follow_up",
+        "follow_up_id": None,
+        "proposal_id": proposal.pk,
+        "change_id": None,
+        "workflow": "address-updates",
+        "record_type": "customer",
+        "record_id": customer.record_id,
+        "payload": {"ticket": "T-881"},
+    }
+    assert html.index('aria-label="Follow-ups"') < html.index(">Approve</button>")
+
+
+def test_a_recipient_the_workflow_may_read_is_shown_whole(client, workflow, lead):
+    customer = CustomerFactory(full_name="Maria Lopez", email="maria@example.com")
+    FieldPolicy.objects.create(workflow=workflow, record_type="customer", field="email", access="read")
+    FieldPolicy.objects.create(workflow=workflow, record_type="customer", field="full_name", access="read")
+    proposal = ProposalFactory(workflow=workflow, record_id=customer.record_id, follow_ups=[EMAIL])
+    client.force_login(lead)
+    html = client.get(reverse("review-detail", args=[proposal.pk])).content.decode()
+    assert '<span class="recipient">maria@example.com</span>' in html
+    assert "Hello Maria Lopez," in html
+
+
+def test_an_email_that_could_not_go_out_says_why_on_the_review_screen(client, workflow, lead):
+    customer = CustomerFactory(email="")
+    proposal = ProposalFactory(workflow=workflow, record_id=customer.record_id, follow_ups=[EMAIL])
+    client.force_login(lead)
+    html = client.get(reverse("review-detail", args=[proposal.pk])).content.decode()
+    assert f"It cannot be shown: customer {customer.record_id} has no email address." in html
+
+
+def test_a_group_decision_shows_the_follow_ups_its_proposals_share_and_what_each_sends(client, workflow, lead):
+    batch = BatchFactory(workflow=workflow, requested_by="agent")
+    with_email = [ProposalFactory(workflow=workflow, batch=batch, follow_ups=[EMAIL]) for _ in range(2)]
+    without = ProposalFactory(workflow=workflow, batch=batch)
+    client.force_login(lead)
+    html = client.get(reverse("review-batch", args=[batch.pk])).content.decode()
+    assert "<td>Email the customer (address-confirmed)</td>" in html and "<td>none</td>" in html
+    group_url = (
+        reverse("review-group", args=[batch.pk])
+        + "?action=update&fields=shipping_address&prompt_version=address-update%407"
+        + "&follow_up=email_customer+address-confirmed"
+    )
+    assert group_url.replace("&", "&amp;") in html
+    html = client.get(group_url).content.decode()
+    assert "<strong>2 proposals</strong> in this group" in html
+    assert "Once applied, each one also sends: <strong>Email the customer (address-confirmed)</strong>" in html
+    assert html.count("Subject: <strong>Your shipping address has been updated</strong>") == 2
+    assert without.record_id not in html
+    response = client.post(group_url, {"decision": "approve", "ids": ",".join(str(p.pk) for p in with_email)})
+    assert response.status_code == 302
+    assert set(Proposal.objects.filter(follow_ups=[EMAIL]).values_list("status", flat=True)) == {"approved"}
+    assert Proposal.objects.get(pk=without.pk).status == ProposalStatus.PENDING
+    assert mail.outbox == []
+
+
+def test_a_webhook_body_holding_text_no_page_can_show_is_shown_escaped(client, workflow, lead):
+    stored = {"kind": "webhook", "params": {"url": "https://hooks.example.com/a", "payload": {"note": "Müller \udfff"}}}
+    proposal = ProposalFactory(workflow=workflow, follow_ups=[stored])
+    client.force_login(lead)
+    response = client.get(reverse("review-detail", args=[proposal.pk]))
+    assert response.status_code == 200
+    assert "&quot;note&quot;: &quot;Müller \\udfff&quot;" in response.content.decode()

@@ -203,11 +203,12 @@ def test_unknown_ids_are_404_and_pages_need_a_login(client, viewer):
 def test_the_trace_runs_a_fixed_number_of_queries(viewer, django_assert_num_queries):
     proposal, change = _applied_proposal(follow_ups=[{"kind": "email_customer", "params": {}}])
     # session, user, what the viewer may see, change, proposal, its approvals, undos, events, artifacts,
-    # tombstones, and the banners on every page (engaged stops, the viewer's stop rights, active overrides): 3
-    with django_assert_num_queries(13):
+    # tombstones, its follow-ups in the outbox, and the banners on every page (engaged stops, the
+    # viewer's stop rights, active overrides): 3
+    with django_assert_num_queries(14):
         viewer.get(reverse("trace-change", args=[change.id]))
     for n in range(5):
         audit_record(action="followup.failed", actor=Actor.worker("w"), proposal_id=proposal.pk, details={"index": n})
     revert(change, at=T0 + timedelta(hours=1))
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         viewer.get(reverse("trace-change", args=[change.id]))

@@ -143,6 +143,18 @@ def test_refuses_write_on_billing_status_naming_the_field(owner, tmp_path):
         ({"webhooks": "hooks.example.com"}, "webhooks: must be a list of host names"),
         ({"webhooks": ["https://hooks.example.com/x"]}, "webhooks.https://hooks.example.com/x: must be a host name"),
         ({"webhooks": ["hooks.example.com:70000"]}, "webhooks.hooks.example.com:70000: must be a host name"),
+        ({"follow_ups": ["address-confirmed"]}, "follow_ups: must map follow-up kinds to template names"),
+        ({"follow_ups": {"email_customer": ["welcome"]}}, "follow_ups.email_customer.welcome: unknown template"),
+        ({"follow_ups": {"email_customer": "address-confirmed"}}, "follow_ups.email_customer: must be a list"),
+        ({"follow_ups": {"sms": ["hello"]}}, "follow_ups.sms: unknown follow-up kind; known: email_customer"),
+        (
+            {"follow_ups": {"webhook": ["x"]}},
+            "follow_ups.webhook: unknown follow-up kind; known: email_customer; webhooks",
+        ),
+        (
+            {"lane": "assist", "actions": [], "fields": {}, "follow_ups": {"email_customer": ["address-confirmed"]}},
+            "follow_ups: an assist-lane workflow only reads and drafts; it asks for no follow-up",
+        ),
     ],
 )
 def test_refusals_name_the_workflow_and_key(owner, tmp_path, changes, message):
@@ -159,6 +171,33 @@ def test_webhook_hosts_are_kept_lowercase_and_a_change_is_audited(owner, tmp_pat
     event = AuditEvent.objects.get(action="workflow.changed")
     assert event.old_value == {"webhook_hosts": ["crm.internal:8443", "hooks.example.com"]}
     assert event.new_value == {"webhook_hosts": ["hooks.example.com"]}
+
+
+def test_the_email_templates_a_workflow_may_send_are_kept_and_loading_again_changes_nothing(owner, tmp_path):
+    declared = _with(follow_ups={"email_customer": ["ticket-update", "address-confirmed", "ticket-update"]})
+    _load(tmp_path, declared)
+    workflow = Workflow.objects.get()
+    assert workflow.follow_up_templates == {"email_customer": ["address-confirmed", "ticket-update"]}
+    created = AuditEvent.objects.get(action="workflow.created").new_value
+    assert created is not None
+    assert created["follow_up_templates"] == {"email_customer": ["address-confirmed", "ticket-update"]}
+    _load(tmp_path, declared)
+    assert not AuditEvent.objects.filter(action="workflow.changed").exists()
+    _load(tmp_path, _with(follow_ups={"email_customer": ["address-confirmed"]}))
+    event = AuditEvent.objects.get(action="workflow.changed")
+    assert event.old_value == {"follow_up_templates": {"email_customer": ["address-confirmed", "ticket-update"]}}
+    assert event.new_value == {"follow_up_templates": {"email_customer": ["address-confirmed"]}}
+    _load(tmp_path, WORKFLOW)
+    assert Workflow.objects.get().follow_up_templates == {}
+
+
+def test_the_demo_file_declares_the_follow_ups_its_demo_proposals_ask_for(db):
+    UserFactory(username="owner")
+    call_command("load_workflows", str(DEMO_FILE))
+    address = Workflow.objects.get(slug="address-updates")
+    assert address.follow_up_templates == {"email_customer": ["address-confirmed"]}
+    assert address.webhook_hosts == ["hooks.example.com"]
+    assert {w.slug for w in Workflow.objects.exclude(follow_up_templates={})} == {"address-updates"}
 
 
 def test_one_bad_workflow_loads_nothing(owner, tmp_path):

@@ -8,7 +8,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from approvals.applying.services import Outcome, proposal_apply, proposals_apply
-from approvals.models import FieldPolicy, ProposalStatus, Workflow
+from approvals.models import FieldPolicy, FollowUp, ProposalStatus, Workflow
 from approvals.review.services import proposal_approve, proposal_reject
 from approvals.workflows.selectors import write_policies
 from audit.models import AuditEvent
@@ -89,6 +89,25 @@ def test_a_write_approved_without_review_waits_for_no_one_once_the_field_needs_a
     assert proposal_apply(proposal_id=reviewed.pk, worker=WORKER).outcome == Outcome.APPLIED
     customer.refresh_from_db()
     assert customer.priority == "high"
+
+
+def test_an_unreviewed_write_asking_for_a_follow_up_is_never_written_by_the_worker(db):
+    customer = CustomerFactory(priority="normal")
+    webhook = {"kind": "webhook", "params": {"url": "https://hooks.example.com/a"}}
+    unreviewed = ProposalFactory(
+        status=ProposalStatus.APPROVED,
+        record_id=customer.record_id,
+        changes={"priority": "high"},
+        base={"priority": "normal"},
+        follow_ups=[webhook],
+        workflow=WorkflowFactory(webhook_hosts=["hooks.example.com"]),
+        policy=False,  # as if it had come in approved without review: no person decided it
+    )
+    FieldPolicy.objects.create(workflow=unreviewed.workflow, record_type="customer", field="priority", access="write")
+    reason = f"a proposal with follow-ups needs a person's approval (workflow {unreviewed.workflow.slug})"
+    assert proposal_apply(proposal_id=unreviewed.pk, worker=WORKER).outcome == Outcome.FAILED
+    assert_failed_unwritten(unreviewed, customer, {"priority": "normal"}, reason)
+    assert not FollowUp.objects.exists()
 
 
 def test_a_chunk_reads_the_policies_once_and_fails_only_what_they_refuse(db):
