@@ -22,11 +22,13 @@ from tests.helpers.factories import (
     ArtifactFactory,
     BatchFactory,
     CustomerFactory,
+    FieldPolicyFactory,
     GroupFactory,
     ProposalFactory,
     UserFactory,
     WorkflowFactory,
 )
+from tests.helpers.seeing import make_exporter
 from tests.helpers.trail import apply_update
 
 # What each database could be left holding: PostgreSQL never stored a lone surrogate or a NUL.
@@ -60,6 +62,8 @@ def stored(db):  # type: ignore[no-untyped-def]
     workflow = WorkflowFactory(slug="address-updates", approver_group=leads, owner=lead)
     for codename in ("view_workflow", "review_workflow", "rollback_workflow"):
         assign_perm(f"approvals.{codename}", leads, workflow)
+    FieldPolicyFactory(workflow=workflow, record_type="customer", field="tags", access="write")
+    make_exporter(lead)
     CustomerFactory(record_id="CUS-10432", shipping_address="4 Old Mill Lane")
     batch = BatchFactory(workflow=workflow, name=f"Address fixes{HELD_IN_TEXT}")
     pending = ProposalFactory(
@@ -105,16 +109,20 @@ def test_the_trail_shows_stored_refused_text_escaped(client, stored):
     assert_shown_escaped(client.get("/trail/"))
 
 
+def _today() -> dict[str, str]:
+    return {"since": (timezone.now() - timedelta(hours=1)).isoformat(), "until": timezone.now().isoformat()}
+
+
 def test_the_csv_export_is_whole_and_shows_it_escaped(client, stored):
     client.force_login(stored["lead"])
-    body = assert_shown_escaped(client.get("/trail/export.csv"))
+    body = assert_shown_escaped(client.get("/trail/export.csv", _today()))
     rows = list(csv.DictReader(io.StringIO(body)))
     assert {row["action"] for row in rows} >= {"change.applied", "proposal.submitted"}
 
 
 def test_the_json_export_keeps_the_stored_value_exactly(client, stored):
     client.force_login(stored["lead"])
-    body = assert_shown_escaped(client.get("/trail/export.json"))
+    body = assert_shown_escaped(client.get("/trail/export.json", _today()))
     events = {event["action"]: event for event in json.loads(body)}
     assert events["change.applied"]["new_value"] == {"tags": [TAG]}
     assert events["proposal.submitted"]["details"] == {"base": {"shipping_address": BASE}}

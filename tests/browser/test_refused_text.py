@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from audit.services import Actor, audit_record
-from tests.helpers.factories import UserFactory, WorkflowFactory
+from tests.helpers.factories import FieldPolicyFactory, UserFactory, WorkflowFactory
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +31,8 @@ def table_width(page) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_the_trail_shows_refused_text_escaped_and_as_wide_as_before(page, login, transactional_db):
-    WorkflowFactory(slug="address-updates", owner=UserFactory(username="lead", password="lead"))
+    workflow = WorkflowFactory(slug="address-updates", owner=UserFactory(username="lead", password="lead"))
+    FieldPolicyFactory(workflow=workflow, record_type="customer", field="tags", access="write")  # else withheld
     record_tags(["vip"])
     login("lead", "lead")
     page.set_viewport_size({"width": 390, "height": 844})

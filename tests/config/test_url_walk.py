@@ -41,8 +41,8 @@ PAGES: dict[str, str] = {
     "override-review": "302 200 200 200 200 200",
     "override-acknowledge": "302 405 405 405 405 405",
     "override-flag": "302 405 405 405 405 405",
-    # Stopping and undoing are powers, not sight: the superuser's flags still grant them here.
-    "stop-new": "302 403 200 200 403 200",
+    # Stopping and undoing are powers from named groups: the superuser's flags grant neither.
+    "stop-new": "302 403 200 200 403 403",
     "stop-release": "302 404 404 200 200 404",
     "review-queue": "302 200 200 200 200 200",
     "review-counts": "302 200 200 200 200 200",
@@ -56,7 +56,7 @@ PAGES: dict[str, str] = {
     "trace-change": "302 404 404 200 200 404",
     "trace-proposal": "302 404 404 200 200 404",
     "change-undo": "302 404 404 200 200 404",
-    "undo-bulk": "302 403 200 200 403 200",
+    "undo-bulk": "302 403 200 200 403 403",
     "undo-job": "302 404 404 200 404 404",  # its starter (ops) and those who may undo B follow it
     "undo-job-cancel": "302 405 405 405 405 405",
     "api-v1:openapi-json": "200 200 200 200 200 200",

@@ -8,12 +8,14 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from approvals.models import Batch, IdempotencyKey, Proposal, RetentionRule, StopSwitch
 from audit.models import Artifact, AuditEvent
 from tests.helpers.factories import CustomerFactory, GroupFactory, UserFactory
 from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
+from tests.helpers.seeing import make_exporter
 
 REFUSED = {"NUL": "\x00", "lone surrogate": "\udfff", "bidirectional control": "\u202e"}
 KINDS = list(REFUSED)
@@ -198,11 +200,12 @@ def test_after_refused_text_the_trail_blocked_page_and_exports_answer(client, pi
     leads = GroupFactory(name="support-leads")
     for codename in ("view_workflow", "review_workflow"):
         assign_perm(f"approvals.{codename}", leads, pipeline.workflow)
-    lead = UserFactory(username="lead")
+    lead = make_exporter(UserFactory(username="lead"))
     lead.groups.add(leads)
     client.force_login(lead)
+    today = {"since": (timezone.now() - timedelta(hours=1)).isoformat(), "until": timezone.now().isoformat()}
     for page in ("/trail/", "/blocked/", "/trail/export.csv", "/trail/export.json"):
-        response = client.get(page)
+        response = client.get(page, today if "export" in page else {})
         assert response.status_code == 200, page
         body = b"".join(response.streaming_content if response.streaming else [response.content]).decode()
         assert "CUS-10433" in body or page == "/blocked/"
