@@ -12,7 +12,7 @@ from django.db.models import Q
 from approvals.models import Override, Proposal, ProposalStatus, Workflow
 from approvals.overrides.selectors import ProposalOverrides, proposal_overrides_for
 from approvals.requesters import asked_for_by, requester_reason
-from approvals.workflows.rights import Viewer, workflows_overridable_by, workflows_reviewable_by
+from approvals.workflows.rights import Viewer, workflows_overridable_by, workflows_reviewable_by, workflows_visible_to
 from core.errors import NotFound
 
 
@@ -85,13 +85,15 @@ def needs_two_approvals(*, proposal: Proposal) -> bool:
 
 
 def proposal_for_viewer(*, user: Viewer, proposal_id: int, reviewable: Reviewable | None = None) -> Proposal:
-    """The proposal, if `user` may review its workflow or asked for it, or may override the workflow's
-    blocks and it waits for a decision or is in conflict. Anything else is NotFound."""
+    """The proposal, if `user` may review its workflow, or asked for it in a workflow they may see, or
+    may override the workflow's blocks and it waits for a decision or is in conflict. Anything else is
+    NotFound: being named as its requester (a pipeline may name anyone) shows nobody a workflow they
+    cannot otherwise see."""
     visible = (
         Q(workflow__in=workflows_reviewable_by(user=user)) if reviewable is None else Q(workflow_id__in=reviewable.ids)
     )
     if user.is_authenticated:
-        visible |= asked_for_by(user)
+        visible |= asked_for_by(user) & Q(workflow__in=workflows_visible_to(user=user))
         visible |= Q(
             workflow__in=workflows_overridable_by(user=user),
             status__in=[ProposalStatus.PENDING, ProposalStatus.CONFLICT],

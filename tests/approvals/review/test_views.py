@@ -232,7 +232,11 @@ def test_the_requester_sees_why_there_are_no_buttons(client, workflow, agent, le
     html = client.get(reverse("review-detail", args=[mine.pk])).content.decode()
     assert "You asked for this change, so you cannot approve or reject it" in html
     assert ">Approve</button>" not in html and ">Reject</button>" not in html
-    client.force_login(agent)  # agent reviews nothing, but may look at what they asked for
+    client.force_login(agent)  # agent reviews nothing: being named as requester shows no workflow
+    assert client.get(reverse("review-detail", args=[theirs.pk])).status_code == 404
+    agents = GroupFactory(name="support-agents")
+    agent.groups.add(agents)
+    assign_perm("approvals.view_workflow", agents, workflow)  # agents may now see the workflow
     html = client.get(reverse("review-detail", args=[theirs.pk])).content.decode()
     assert "You asked for this change" in html and ">Approve</button>" not in html
 
@@ -341,6 +345,9 @@ def test_a_stale_page_or_a_second_decision_is_refused_plainly(client, workflow, 
 
 def test_a_direct_post_by_the_requester_is_refused(client, workflow, agent):
     proposal = ProposalFactory(workflow=workflow, requested_by="agent")
+    agents = GroupFactory(name="support-agents")
+    agent.groups.add(agents)
+    assign_perm("approvals.view_workflow", agents, workflow)
     client.force_login(agent)
     response = client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "1"})
     assert response.status_code == 403
