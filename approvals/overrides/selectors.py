@@ -183,6 +183,40 @@ def overridden_within(
     return proposals, batches
 
 
+def stop_overrides_in_force(*, switches: list[StopSwitch], at: datetime | None = None) -> dict[int, Override]:
+    """For each engaged workflow or batch switch, the override in force that lets every write it
+    holds pass (one of the workflow for a workflow's stop, of the batch for a batch's), latest to
+    end first; none for the global stop, which is never overridden. One query when there is such a
+    switch, none otherwise."""
+    at = at or timezone.now()
+    by_target = {
+        (OverrideScope.WORKFLOW, switch.workflow_id)
+        if switch.scope == StopScope.WORKFLOW
+        else (OverrideScope.BATCH, switch.batch_id): switch.pk
+        for switch in switches
+        if switch.scope != StopScope.GLOBAL
+    }
+    if not by_target:
+        return {}
+    covering = Q(pk__in=[])
+    for scope, target_id in by_target:
+        if scope == OverrideScope.WORKFLOW:
+            covering |= Q(scope=scope, workflow_id=target_id)
+        else:
+            covering |= Q(scope=scope, batch_id=target_id)
+    found: dict[int, Override] = {}
+    for override in (
+        Override.objects.filter(
+            covering, block=OverrideBlock.STOP_SWITCH, revoked_at__isnull=True, granted_at__lte=at, expires_at__gt=at
+        )
+        .select_related("granted_by")
+        .order_by("expires_at")
+    ):
+        target = override.workflow_id if override.scope == OverrideScope.WORKFLOW else override.batch_id
+        found[by_target[(OverrideScope(override.scope), target)]] = override
+    return found
+
+
 def override_target(
     *, user: Viewer, block: str, scope: str, target_id: str
 ) -> tuple[Workflow, Batch | None, Proposal | None]:

@@ -11,13 +11,13 @@ from core.errors import NotFound
 from core.roundtrip import Rows, Statement, built_once, run_together
 from core.visibility import ViewerScope
 
+# What naming a switch and asking who may release it read: its workflow, that workflow's override
+# groups (who is on duty), and its batch.
+SWITCH_RELATED = ("workflow__override_day_group", "workflow__override_after_hours_group", "batch__workflow")
+
 
 def stop_list_engaged() -> QuerySet[StopSwitch]:
-    return (
-        StopSwitch.objects.filter(released_at__isnull=True)
-        .select_related("workflow", "batch__workflow")
-        .order_by("engaged_at")
-    )
+    return StopSwitch.objects.filter(released_at__isnull=True).select_related(*SWITCH_RELATED).order_by("engaged_at")
 
 
 def stop_in_sight(switch: StopSwitch, scope: ViewerScope) -> bool:
@@ -31,7 +31,7 @@ def stop_in_sight(switch: StopSwitch, scope: ViewerScope) -> bool:
 
 def stop_for_viewer(*, stop_id: int, scope: ViewerScope) -> StopSwitch:
     """The switch, if `scope` may see it; NotFound otherwise, as if there were none."""
-    switch = StopSwitch.objects.select_related("workflow", "batch__workflow").filter(pk=stop_id).first()
+    switch = StopSwitch.objects.select_related(*SWITCH_RELATED).filter(pk=stop_id).first()
     if switch is None or not stop_in_sight(switch, scope):
         raise NotFound(f"no stop switch {stop_id} that you may see")
     return switch
