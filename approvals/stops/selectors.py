@@ -6,7 +6,7 @@ from datetime import UTC
 from django.db import connection
 from django.db.models import QuerySet
 
-from approvals.models import StopScope, StopSwitch
+from approvals.models import FollowUp, FollowUpStatus, Proposal, ProposalStatus, StopScope, StopSwitch
 from core.errors import NotFound
 from core.roundtrip import Rows, Statement, built_once, run_together
 from core.visibility import ViewerScope
@@ -96,3 +96,37 @@ def describe_stop(switch: StopSwitch) -> str:
     """Why a write waits on `switch`: what it stops, who engaged it, when and why."""
     when = switch.engaged_at.astimezone(UTC)
     return f"stopped ({switch.label}) by {switch.engaged_by_label} at {when:%Y-%m-%d %H:%M:%S} UTC: {switch.reason}"
+
+
+@dataclass(frozen=True)
+class BatchLeftToHold:
+    """What of a batch a stop switch over it still holds back: proposals a person may still decide or
+    the worker may still write, and follow-ups of applied changes not yet sent."""
+
+    proposals: int
+    follow_ups: int
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.proposals or self.follow_ups)
+
+    def describe(self) -> str:
+        parts = []
+        if self.proposals:
+            parts.append(
+                f"{self.proposals} proposal{'s' if self.proposals != 1 else ''} pending, approved or in conflict"
+            )
+        if self.follow_ups:
+            parts.append(f"{self.follow_ups} follow-up{'s' if self.follow_ups != 1 else ''} not yet sent")
+        return " and ".join(parts)
+
+
+OPEN_STATUSES = (ProposalStatus.PENDING, ProposalStatus.APPROVED, ProposalStatus.CONFLICT)
+
+
+def batch_left_to_hold(*, batch_id: int) -> BatchLeftToHold:
+    """Two queries."""
+    return BatchLeftToHold(
+        proposals=Proposal.objects.filter(batch_id=batch_id, status__in=OPEN_STATUSES).count(),
+        follow_ups=FollowUp.objects.filter(proposal__batch_id=batch_id, status=FollowUpStatus.HELD).count(),
+    )

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from approvals import reasons
 from approvals.models import UndoItemOutcome, UndoJob
+from approvals.stops.selectors import batch_left_to_hold
 from approvals.undo.forms import UndoSelectionForm
 from approvals.undo.rights import UndoRights, undo_rights_for_user
 from approvals.undo.selectors import (
@@ -119,11 +120,13 @@ def _visible[T](find: Callable[..., T], **ids: object) -> T:
 def _job_context(job: UndoJob) -> dict:
     conflicts = list(job.items.filter(outcome=UndoItemOutcome.CONFLICT).order_by("position")[:CONFLICTS_SHOWN])
     failed = list(job.items.filter(outcome=UndoItemOutcome.FAILED).order_by("position")[:CONFLICTS_SHOWN])
+    kept = job.finished and job.stop is not None and job.stop.released_at is None and job.batch_id is not None
     return {
         "job": job,
         "conflict_items": conflicts,
         "failed_items": failed,
         "poll_seconds": settings.COUNTERSIGN["UNDO_POLL_SECONDS"],
+        "stop_holds": batch_left_to_hold(batch_id=job.batch_id) if kept and job.batch_id else None,
     }
 
 
