@@ -82,8 +82,10 @@ def override_active(
 
 
 def waits_for_day_approvers(*, workflow: Workflow, duty: Duty) -> bool:
-    """Whether a pending proposal of `workflow` waits for daytime approvers who are off duty: the
-    block an after-hours override lifts. Needs the workflow's override groups selected."""
+    """Whether a pending proposal of `workflow` is outside its approvers' hours, where the after-hours
+    group, on duty, may decide it only under an override: the block an after-hours override lifts.
+    The approver group itself decides at any hour (see `review.rights`); what waits is everyone
+    else. Needs the workflow's override groups selected."""
     return (
         duty.shift == Shift.AFTER_HOURS
         and day_window_of(workflow) is not None
@@ -272,6 +274,7 @@ class ProposalRow:
     may_override: bool
     override: Override | None
     openable: bool  # the viewer may open it on the review screens
+    approver: bool = False  # the viewer is in its approver group, who decide it at any hour
 
 
 @dataclass
@@ -383,12 +386,9 @@ def blocked_overview(*, user: Viewer, at: datetime | None = None) -> BlockedOver
     )
 
     # The review screens open a waiting proposal to its reviewers and its override groups
-    # (review.rights.proposal_for_viewer).
-    openable = set(
-        Workflow.objects.filter(
-            Q(pk__in=workflows_reviewable_by(user=user)) | Q(pk__in=workflows_overridable_by(user=user)), pk__in=ids
-        ).values_list("pk", flat=True)
-    )
+    # (review.rights.proposal_for_viewer); its reviewers decide it at any hour.
+    reviewing = set(workflows_reviewable_by(user=user).filter(pk__in=ids).values_list("pk", flat=True))
+    openable = reviewing | set(workflows_overridable_by(user=user).filter(pk__in=ids).values_list("pk", flat=True))
 
     def proposal_rows(proposals: list[Proposal], block: str) -> list[ProposalRow]:
         rows = []
@@ -398,7 +398,14 @@ def blocked_overview(*, user: Viewer, at: datetime | None = None) -> BlockedOver
             override = active_for(block, OverrideScope.PROPOSAL, proposal.pk)
             may = may_override_proposal(user=user, proposal=proposal, duty=duty, group_ids=group_ids)
             rows.append(
-                ProposalRow(proposal, duty, may and override is None, override, proposal.workflow_id in openable)
+                ProposalRow(
+                    proposal,
+                    duty,
+                    may and override is None,
+                    override,
+                    proposal.workflow_id in openable,
+                    approver=proposal.workflow_id in reviewing and not requester_reason(proposal=proposal, user=user),
+                )
             )
         return rows
 
