@@ -22,6 +22,7 @@ from approvals.undo.selectors import (
     UndoSelection,
     change_for_viewer,
     change_undo_view,
+    recent_batches_to_undo,
     undo_job_for_viewer,
     undo_plan,
 )
@@ -34,6 +35,8 @@ from records.models import Change
 from records.services.revert import RevertConflict
 
 CONFLICTS_SHOWN = 100
+# A dry run's list longer than this (conflicts, follow-ups already sent) starts folded, below its result.
+FOLDED_AFTER = 5
 
 
 CHANGE_UNDO = "approvals/change_undo.html"
@@ -78,21 +81,28 @@ def undo_bulk(request: AuthenticatedHtmxRequest) -> HttpResponse:
     if not rights.any:
         return TemplateResponse(request, BULK, {"refused": True}, status=403)
     params = request.POST if request.method == "POST" else request.GET
-    form = UndoSelectionForm.from_request(params, rights=rights, scope=scope_for(request.user))
-    context: dict = {"form": form, "rights": rights, "reason_rule": reasons.UNDO}
+    scope = scope_for(request.user)
+    form = UndoSelectionForm.from_request(params, rights=rights, scope=scope)
+    recent = recent_batches_to_undo(rights=rights, scope=scope)
+    context: dict = {"form": form, "rights": rights, "reason_rule": reasons.UNDO, "recent": recent}
     if not (form.is_bound and form.is_valid()):
         return TemplateResponse(request, BULK, context, status=422 if form.is_bound else 200)
     if request.method == "GET":
         return _dry_run(request, form.selection(), context)
+    return _start(request, form.selection(), context)
+
+
+def _start(request: AuthenticatedHtmxRequest, selection: UndoSelection, context: dict) -> HttpResponse:
+    """Start the job the dry run showed, or show the dry run again with why it did not start."""
     try:
         job = undo_job_start(
-            selection=form.selection(),
+            selection=selection,
             actor=Actor.user(request.user),
             user=request.user,
             reason=request.POST.get("reason", ""),
         )
     except ApplicationError as error:
-        return _dry_run(request, form.selection(), context | {"error": error.message}, status=error.status_code)
+        return _dry_run(request, selection, context | {"error": error.message}, status=error.status_code)
     return redirect("undo-job", pk=job.pk)
 
 
@@ -105,6 +115,7 @@ def _dry_run(
         "plan": plan,
         "refused_workflows": rights.refused(plan.workflow_slugs),
         "conflicts_shown": plan.conflicts[:CONFLICTS_SHOWN],
+        "folded_after": FOLDED_AFTER,
     }
     return TemplateResponse(request, BULK, context, status=status)
 
