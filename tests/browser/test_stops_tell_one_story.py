@@ -147,6 +147,4 @@ def test_an_override_that_lets_writes_pass_counts_down_in_the_banner(page, login
     expect(banner).not_to_contain_text("No write in it is applied")
     countdown = banner.locator(".countdown")
     # The banner counts the override down on its own; at the end it says the stop holds again.
-    expect(countdown).to_have_text(
-        "until just now: the override has ended and the stop holds again", timeout=75_000
-    )
+    expect(countdown).to_have_text("until just now: the override has ended and the stop holds again", timeout=75_000)
