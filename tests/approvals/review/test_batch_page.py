@@ -88,7 +88,7 @@ def test_a_batch_link_in_the_queue_opens_the_batch_page(client, on_call, sweep):
 
 def test_the_proposal_screen_of_a_batch_keeps_its_decided_count(client, on_call, sweep):
     batch, _ = sweep
-    pending = Proposal.objects.filter(batch=batch, status=ProposalStatus.PENDING).first()
+    pending = Proposal.objects.filter(batch=batch, status=ProposalStatus.PENDING)[0]
     client.force_login(on_call.lead)
     html = client.get(reverse("review-detail", args=[pending.pk])).content.decode()
     assert "5 of 10 decided" in html
