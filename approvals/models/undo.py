@@ -46,6 +46,8 @@ class UndoJob(models.Model):
     failed = models.PositiveIntegerField(default=0)
     followups_cancelled = models.PositiveIntegerField(default=0)
     followups_not_retractable = models.PositiveIntegerField(default=0)
+    # The stop switch this job engaged to hold its batch (none when the batch was already stopped): it
+    # is released when the job ends unless some of the batch is still left for it to hold.
     stop = models.ForeignKey(StopSwitch, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -82,8 +82,10 @@ def override_active(
 
 
 def waits_for_day_approvers(*, workflow: Workflow, duty: Duty) -> bool:
-    """Whether a pending proposal of `workflow` waits for daytime approvers who are off duty: the
-    block an after-hours override lifts. Needs the workflow's override groups selected."""
+    """Whether a pending proposal of `workflow` is outside its approvers' hours, where the after-hours
+    group, on duty, may decide it only under an override: the block an after-hours override lifts.
+    The approver group itself decides at any hour (see `review.rights`); what waits is everyone
+    else. Needs the workflow's override groups selected."""
     return (
         duty.shift == Shift.AFTER_HOURS
         and day_window_of(workflow) is not None
@@ -183,6 +185,40 @@ def overridden_within(
     return proposals, batches
 
 
+def stop_overrides_in_force(*, switches: list[StopSwitch], at: datetime | None = None) -> dict[int, Override]:
+    """For each engaged workflow or batch switch, the override in force that lets every write it
+    holds pass (one of the workflow for a workflow's stop, of the batch for a batch's), latest to
+    end first; none for the global stop, which is never overridden. One query when there is such a
+    switch, none otherwise."""
+    at = at or timezone.now()
+    by_target = {
+        (OverrideScope.WORKFLOW, switch.workflow_id)
+        if switch.scope == StopScope.WORKFLOW
+        else (OverrideScope.BATCH, switch.batch_id): switch.pk
+        for switch in switches
+        if switch.scope != StopScope.GLOBAL
+    }
+    if not by_target:
+        return {}
+    covering = Q(pk__in=[])
+    for scope, target_id in by_target:
+        if scope == OverrideScope.WORKFLOW:
+            covering |= Q(scope=scope, workflow_id=target_id)
+        else:
+            covering |= Q(scope=scope, batch_id=target_id)
+    found: dict[int, Override] = {}
+    for override in (
+        Override.objects.filter(
+            covering, block=OverrideBlock.STOP_SWITCH, revoked_at__isnull=True, granted_at__lte=at, expires_at__gt=at
+        )
+        .select_related("granted_by")
+        .order_by("expires_at")
+    ):
+        target = override.workflow_id if override.scope == OverrideScope.WORKFLOW else override.batch_id
+        found[by_target[(OverrideScope(override.scope), target)]] = override
+    return found
+
+
 def override_target(
     *, user: Viewer, block: str, scope: str, target_id: str
 ) -> tuple[Workflow, Batch | None, Proposal | None]:
@@ -238,6 +274,7 @@ class ProposalRow:
     may_override: bool
     override: Override | None
     openable: bool  # the viewer may open it on the review screens
+    approver: bool = False  # the viewer is in its approver group, who decide it at any hour
 
 
 @dataclass
@@ -349,12 +386,9 @@ def blocked_overview(*, user: Viewer, at: datetime | None = None) -> BlockedOver
     )
 
     # The review screens open a waiting proposal to its reviewers and its override groups
-    # (review.rights.proposal_for_viewer).
-    openable = set(
-        Workflow.objects.filter(
-            Q(pk__in=workflows_reviewable_by(user=user)) | Q(pk__in=workflows_overridable_by(user=user)), pk__in=ids
-        ).values_list("pk", flat=True)
-    )
+    # (review.rights.proposal_for_viewer); its reviewers decide it at any hour.
+    reviewing = set(workflows_reviewable_by(user=user).filter(pk__in=ids).values_list("pk", flat=True))
+    openable = reviewing | set(workflows_overridable_by(user=user).filter(pk__in=ids).values_list("pk", flat=True))
 
     def proposal_rows(proposals: list[Proposal], block: str) -> list[ProposalRow]:
         rows = []
@@ -364,7 +398,14 @@ def blocked_overview(*, user: Viewer, at: datetime | None = None) -> BlockedOver
             override = active_for(block, OverrideScope.PROPOSAL, proposal.pk)
             may = may_override_proposal(user=user, proposal=proposal, duty=duty, group_ids=group_ids)
             rows.append(
-                ProposalRow(proposal, duty, may and override is None, override, proposal.workflow_id in openable)
+                ProposalRow(
+                    proposal,
+                    duty,
+                    may and override is None,
+                    override,
+                    proposal.workflow_id in openable,
+                    approver=proposal.workflow_id in reviewing and not requester_reason(proposal=proposal, user=user),
+                )
             )
         return rows
 

@@ -6,14 +6,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q
 from django.http import QueryDict
 
 from approvals.models import Action, Batch, FollowUpKind, Proposal, ProposalStatus
 from approvals.requesters import requester_reason
 from approvals.review.followups import FollowUpPreview, followup_previews
 from approvals.review.rights import user_may_review
-from approvals.review.selectors import FieldRow, field_rows, stale_fields
-from approvals.workflows.rights import Viewer, workflows_reviewable_by
+from approvals.review.selectors import BatchProgress, FieldRow, batch_progress, field_rows, stale_fields
+from approvals.workflows.rights import Viewer, workflows_overridable_by, workflows_reviewable_by
 from core.errors import NotFound, ValidationFailed
 from records.store import RecordRef, RecordState, fetch_refs
 
@@ -138,6 +139,35 @@ def group_sample(*, groups: BatchGroups, group: ProposalGroup, size: int = GROUP
         title, rows = (state.title if state else ""), field_rows(proposal=proposal, state=state)
         items.append(GroupSampleItem(proposal, title, rows, followup_previews(proposal=proposal)))
     return items
+
+
+@dataclass
+class BatchPage:
+    """A batch's page: how far it has got, and, for those who decide it, its matched groups."""
+
+    batch: Batch
+    progress: BatchProgress
+    groups: BatchGroups | None  # None for someone who may only override its blocks
+
+
+def batch_page(*, user: Viewer, batch_id: int, with_groups: bool = True) -> BatchPage:
+    """The page of a batch, for its workflow's approvers and for its override groups (who may lift a
+    stop on it, on duty or not, as they may open its waiting proposals); NotFound for anyone else.
+    Without `with_groups`, only its progress (what the page asks again while writes run)."""
+    batch = (
+        Batch.objects.filter(
+            Q(workflow__in=workflows_reviewable_by(user=user)) | Q(workflow__in=workflows_overridable_by(user=user)),
+            pk=batch_id,
+        )
+        .select_related("workflow")
+        .first()
+    )
+    if batch is None:
+        raise NotFound(f"no batch {batch_id} that you may see")
+    groups = None
+    if with_groups and user_may_review(user=user, workflow=batch.workflow):
+        groups = batch_groups(user=user, batch=batch)  # type: ignore[arg-type]
+    return BatchPage(batch, batch_progress(batch=batch), groups)
 
 
 def batch_for_review(*, user: Viewer, batch_id: int) -> Batch:

@@ -127,28 +127,39 @@ class QueueCounts:
     workflows: list[WorkflowCount]
     total: int  # under the workflow filter too
     all_total: int
+    filtered: bool = False  # counted under the filters other than the workflow
 
 
-def queue_counts(*, user: Viewer, filters: QueueFilters, reviewable: Reviewable | None = None) -> QueueCounts:
-    """Pending proposals per workflow `user` may review: the workload, whatever else is filtered.
+def queue_counts(
+    *, user: Viewer, filters: QueueFilters, reviewable: Reviewable | None = None, now: datetime | None = None
+) -> QueueCounts:
+    """Pending proposals per workflow `user` may review, under the filters in force other than the
+    workflow (which the counts choose between). Every workflow with pending work keeps its count,
+    if only a zero, so the choice of workflow stays offered.
 
-    Counted by workflow id alone, so PostgreSQL answers from the partial index of pending proposals.
+    Counted by workflow id alone, so PostgreSQL answers from the partial index of pending proposals;
+    under other filters, one more count for what they let through.
     """
     reviewable = reviewable or reviewable_workflows(user=user)
-    counted = dict(
-        Proposal.objects.filter(status=ProposalStatus.PENDING, workflow_id__in=reviewable.ids)
-        .order_by()
-        .values_list("workflow_id")
-        .annotate(count=Count("*"))
-    )
+    pending = Proposal.objects.filter(status=ProposalStatus.PENDING, workflow_id__in=reviewable.ids)
+    counted = _per_workflow(pending)
+    filtered = any(key != "workflow" for key in filters.params())
+    if filtered:
+        shown = _per_workflow(filters.apply(pending, now=now or timezone.now(), reviewable=reviewable, workflow=False))
+    else:
+        shown = counted
     workflows = [
-        WorkflowCount(slug=slug, name=name, count=counted[pk], selected=slug == filters.workflow)
+        WorkflowCount(slug=slug, name=name, count=shown.get(pk, 0), selected=slug == filters.workflow)
         for pk, (slug, name) in reviewable.workflows.items()
         if counted.get(pk)
     ]
     all_total = sum(count.count for count in workflows)
     total = sum(count.count for count in workflows if count.selected) if filters.workflow else all_total
-    return QueueCounts(workflows=workflows, total=total, all_total=all_total)
+    return QueueCounts(workflows=workflows, total=total, all_total=all_total, filtered=filtered)
+
+
+def _per_workflow(proposals: QuerySet[Proposal]) -> dict[int, int]:
+    return dict(proposals.order_by().values_list("workflow_id").annotate(count=Count("*")))
 
 
 @dataclass(frozen=True)
@@ -183,7 +194,7 @@ class QueuePage:
     counts: QueueCounts
     number: int
     has_next: bool
-    total: int | None  # known without counting again only when nothing but the workflow is filtered
+    total: int | None  # what the filters let through, from the counts
     start: int
     end: int
     batches: list[Batch]
@@ -203,9 +214,8 @@ def review_queue_page(
     """
     now = now or timezone.now()
     reviewable = reviewable_workflows(user=user)
-    counts = queue_counts(user=user, filters=filters, reviewable=reviewable)
-    only_workflow = not filters.active or filters.params().keys() == {"workflow"}
-    total = counts.total if only_workflow else None
+    counts = queue_counts(user=user, filters=filters, reviewable=reviewable, now=now)
+    total = counts.total
     number = max(1, page)
     if total is not None:
         number = min(number, max(1, -(-total // per_page)))

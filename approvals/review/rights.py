@@ -1,8 +1,11 @@
 """Who may see and decide proposals: the one answer every view, template and service asks.
 
-A workflow's proposals are countersigned by its approver group and by nobody else (being a
-superuser grants nothing here); while the daytime approvers are off duty, by the after-hours
-group under an override of the proposal; never by the person who asked for the change.
+Who may approve, and when: a workflow's approver group decides its proposals at any hour, in its
+hours and outside them; the override schedule says who lifts blocks, not who approves. Outside the
+day group's hours, the after-hours group on override duty may also decide one proposal, under an
+after-hours override of that proposal (the block `overrides.selectors.waits_for_day_approvers`
+names). Nobody else decides (being a superuser grants nothing here), and never the person who
+asked for the change. The Blocked page, the review screen and the README say the same.
 """
 
 from dataclasses import dataclass

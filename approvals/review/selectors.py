@@ -150,6 +150,38 @@ class BatchProgress:
     def percent_decided(self) -> int:
         return round(100 * self.decided / self.total) if self.total else 0
 
+    def _count(self, *statuses: str) -> int:
+        return sum(self.by_status.get(status, 0) for status in statuses)
+
+    @property
+    def approved(self) -> int:
+        """Approved by a person (or by policy), whatever came of it since: still to write, written,
+        written and undone, or stopped at the write by a conflict or a failure."""
+        return self._count(*APPROVED_SINCE)
+
+    @property
+    def written(self) -> int:
+        """Written to the record by the worker, undone since or not."""
+        return self._count(ProposalStatus.APPLIED, ProposalStatus.REVERTED)
+
+    @property
+    def to_write(self) -> int:
+        """Approved and not yet written: what the worker still has to do."""
+        return self._count(ProposalStatus.APPROVED)
+
+    @property
+    def percent_written(self) -> int:
+        return round(100 * self.written / self.approved) if self.approved else 0
+
+
+APPROVED_SINCE = (
+    ProposalStatus.APPROVED,
+    ProposalStatus.APPLIED,
+    ProposalStatus.REVERTED,
+    ProposalStatus.CONFLICT,
+    ProposalStatus.FAILED,
+)
+
 
 def batch_progress(*, batch: Batch) -> BatchProgress:
     counts = dict(Proposal.objects.filter(batch=batch).order_by().values_list("status").annotate(count=Count("id")))

@@ -6,6 +6,7 @@ URL answers with the whole page, and a decision is a form POST followed by a red
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, QueryDict
@@ -18,7 +19,7 @@ from django_htmx.http import push_url, trigger_client_event
 from approvals import reasons
 from approvals.applying.selectors import proposal_apply_wait_reason
 from approvals.models import Action, Batch, Proposal
-from approvals.review.groups import GroupKey, batch_for_review, batch_groups, group_sample
+from approvals.review.groups import GroupKey, batch_for_review, batch_groups, batch_page, group_sample
 from approvals.review.queue import (
     AGE_CHOICES,
     FIELD_CHOICES,
@@ -29,7 +30,7 @@ from approvals.review.queue import (
     review_queue_page,
 )
 from approvals.review.rights import Reviewable, proposal_for_viewer, reviewable_workflows
-from approvals.review.selectors import ReviewDetail, batch_progress, proposal_review_detail
+from approvals.review.selectors import ReviewDetail, proposal_review_detail
 from approvals.review.services import (
     GroupResult,
     Outcome,
@@ -270,14 +271,20 @@ def _batch(request: AuthenticatedHtmxRequest, batch_id: int) -> Batch:
 
 @login_required
 def review_batch(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpResponse:
-    batch = _batch(request, batch_id)
+    """A batch's progress and matched groups; with HTMX, its progress alone, asked again while writes run."""
+    partial = _wants_partial(request)
+    try:
+        page = batch_page(user=request.user, batch_id=batch_id, with_groups=not partial)
+    except NotFound:
+        raise Http404("No such batch") from None
     context = {
-        "batch": batch,
-        "groups": batch_groups(user=request.user, batch=batch),
-        "progress": batch_progress(batch=batch),
-        "stop_batch": batch,  # the Stop control offers to halt this batch
+        "batch": page.batch,
+        "groups": page.groups,
+        "progress": page.progress,
+        "poll_seconds": settings.COUNTERSIGN["BATCH_POLL_SECONDS"],
+        "stop_batch": page.batch,  # the Stop control offers to halt this batch
     }
-    return TemplateResponse(request, BATCH, context)
+    return TemplateResponse(request, f"{BATCH}#progress" if partial else BATCH, context)
 
 
 def _ids(raw: str) -> list[int]:

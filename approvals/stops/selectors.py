@@ -6,18 +6,18 @@ from datetime import UTC
 from django.db import connection
 from django.db.models import QuerySet
 
-from approvals.models import StopScope, StopSwitch
+from approvals.models import FollowUp, FollowUpStatus, Proposal, ProposalStatus, StopScope, StopSwitch
 from core.errors import NotFound
 from core.roundtrip import Rows, Statement, built_once, run_together
 from core.visibility import ViewerScope
 
+# What naming a switch and asking who may release it read: its workflow, that workflow's override
+# groups (who is on duty), and its batch.
+SWITCH_RELATED = ("workflow__override_day_group", "workflow__override_after_hours_group", "batch__workflow")
+
 
 def stop_list_engaged() -> QuerySet[StopSwitch]:
-    return (
-        StopSwitch.objects.filter(released_at__isnull=True)
-        .select_related("workflow", "batch__workflow")
-        .order_by("engaged_at")
-    )
+    return StopSwitch.objects.filter(released_at__isnull=True).select_related(*SWITCH_RELATED).order_by("engaged_at")
 
 
 def stop_in_sight(switch: StopSwitch, scope: ViewerScope) -> bool:
@@ -31,7 +31,7 @@ def stop_in_sight(switch: StopSwitch, scope: ViewerScope) -> bool:
 
 def stop_for_viewer(*, stop_id: int, scope: ViewerScope) -> StopSwitch:
     """The switch, if `scope` may see it; NotFound otherwise, as if there were none."""
-    switch = StopSwitch.objects.select_related("workflow", "batch__workflow").filter(pk=stop_id).first()
+    switch = StopSwitch.objects.select_related(*SWITCH_RELATED).filter(pk=stop_id).first()
     if switch is None or not stop_in_sight(switch, scope):
         raise NotFound(f"no stop switch {stop_id} that you may see")
     return switch
@@ -96,3 +96,37 @@ def describe_stop(switch: StopSwitch) -> str:
     """Why a write waits on `switch`: what it stops, who engaged it, when and why."""
     when = switch.engaged_at.astimezone(UTC)
     return f"stopped ({switch.label}) by {switch.engaged_by_label} at {when:%Y-%m-%d %H:%M:%S} UTC: {switch.reason}"
+
+
+@dataclass(frozen=True)
+class BatchLeftToHold:
+    """What of a batch a stop switch over it still holds back: proposals a person may still decide or
+    the worker may still write, and follow-ups of applied changes not yet sent."""
+
+    proposals: int
+    follow_ups: int
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.proposals or self.follow_ups)
+
+    def describe(self) -> str:
+        parts = []
+        if self.proposals:
+            parts.append(
+                f"{self.proposals} proposal{'s' if self.proposals != 1 else ''} pending, approved or in conflict"
+            )
+        if self.follow_ups:
+            parts.append(f"{self.follow_ups} follow-up{'s' if self.follow_ups != 1 else ''} not yet sent")
+        return " and ".join(parts)
+
+
+OPEN_STATUSES = (ProposalStatus.PENDING, ProposalStatus.APPROVED, ProposalStatus.CONFLICT)
+
+
+def batch_left_to_hold(*, batch_id: int) -> BatchLeftToHold:
+    """Two queries."""
+    return BatchLeftToHold(
+        proposals=Proposal.objects.filter(batch_id=batch_id, status__in=OPEN_STATUSES).count(),
+        follow_ups=FollowUp.objects.filter(proposal__batch_id=batch_id, status=FollowUpStatus.HELD).count(),
+    )

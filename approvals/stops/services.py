@@ -8,6 +8,7 @@ from approvals import reasons
 from approvals.jobs import apply_sweep_queue
 from approvals.models import Batch, ServiceAccount, StopScope, StopSwitch, Workflow
 from approvals.stops.rights import stop_rights_for_user
+from approvals.stops.selectors import batch_left_to_hold
 from audit.services import Actor, audit_record
 from core.errors import InvalidTransition, ValidationFailed
 
@@ -72,24 +73,51 @@ def stop_engage_for_own_batch(*, account: ServiceAccount, batch: Batch, reason: 
 def stop_release(*, switch: StopSwitch, user: User, note: str = "") -> StopSwitch:
     """Release an engaged switch. Only a person does this; it is audited."""
     with transaction.atomic():
-        switch = (
-            StopSwitch.objects.select_for_update(of=("self",)).select_related("workflow", "batch").get(pk=switch.pk)
-        )
+        switch = _locked(switch)
         if switch.released_at is not None:
             raise InvalidTransition(f"the stop switch for {switch.label} was already released")
-        switch.released_at = timezone.now()
-        switch.released_by = user
-        switch.save(update_fields=["released_at", "released_by"])
-        audit_record(
-            action="stop.released",
-            actor=Actor.user(user),
-            workflow_slug=switch.workflow.slug if switch.workflow else "",
-            batch_id=switch.batch_id,
-            reason=note,
-            details={"scope": switch.scope, "target": switch.target, "stop_id": switch.pk},
-        )
-        # What the switch held stays approved; queue it again now that it may apply.
-        apply_sweep_queue()
+        return _release(switch, actor=Actor.user(user), user=user, note=note)
+
+
+def stop_release_for_undo_job(*, switch: StopSwitch, job_id: int, actor: Actor, user: User | None) -> bool:
+    """The undo job `job_id` has ended: release the switch it engaged to hold its batch, in the
+    name of the person who started it, when nothing of the batch is left for the switch to hold
+    (no proposal pending, approved or in conflict, no follow-up still held). Otherwise the switch
+    stays engaged for a person to release, since releasing it would write part of a batch that was
+    just undone; so does one whose job no person started (the command line without --user), since
+    only a person releases a switch. In the caller's transaction. Whether it was released."""
+    if user is None:
+        return False
+    switch = _locked(switch)
+    if switch.released_at is not None or switch.batch_id is None:
+        return False
+    if not batch_left_to_hold(batch_id=switch.batch_id).nothing:
+        return False
+    _release(switch, actor=actor, user=user, note=f"undo job {job_id} ended", details={"undo_job": job_id})
+    return True
+
+
+def _locked(switch: StopSwitch) -> StopSwitch:
+    return StopSwitch.objects.select_for_update(of=("self",)).select_related("workflow", "batch").get(pk=switch.pk)
+
+
+def _release(
+    switch: StopSwitch, *, actor: Actor, user: User | None, note: str, details: dict | None = None
+) -> StopSwitch:
+    """Release `switch`, locked and still engaged, and put that on the trail."""
+    switch.released_at = timezone.now()
+    switch.released_by = user
+    switch.save(update_fields=["released_at", "released_by"])
+    audit_record(
+        action="stop.released",
+        actor=actor,
+        workflow_slug=switch.workflow.slug if switch.workflow else "",
+        batch_id=switch.batch_id,
+        reason=note,
+        details={"scope": switch.scope, "target": switch.target, "stop_id": switch.pk} | (details or {}),
+    )
+    # What the switch held stays approved; queue it again now that it may apply.
+    apply_sweep_queue()
     return switch
 
 

@@ -78,9 +78,11 @@ def _switch_in_sight(request: AuthenticatedHtmxRequest, pk: int) -> StopSwitch:
 @login_required
 @require_http_methods(["GET", "POST"])
 def stop_release(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
-    """Release an engaged switch, after showing what will apply once it is released."""
+    """Release an engaged switch, after showing what will apply once it is released. Someone without
+    the release right of its scope is told why, and a POST from them is refused with 403."""
     switch = _switch_in_sight(request, pk)
-    if request.method == "POST":
+    refusal = stop_rights_for_user(user=request.user).release_refusal(switch)
+    if request.method == "POST" and not refusal:
         try:
             stop_release_by_person(switch=switch, user=request.user, note=request.POST.get("note", ""))
         except ApplicationError as error:
@@ -91,7 +93,8 @@ def stop_release(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
     context = {
         "switch": switch,
         "waiting": proposals_waiting_on_stop(switch=switch),
-        "allowed": stop_rights_for_user(user=request.user).may_release(switch),
+        "refusal": refusal,
         "next": _next_url(request),
     }
-    return TemplateResponse(request, "approvals/stop_release.html", context)
+    status = 403 if refusal and request.method == "POST" and switch.released_at is None else 200
+    return TemplateResponse(request, "approvals/stop_release.html", context, status=status)

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from approvals.applying.followups import NOT_RETRACTABLE
 from approvals.models import Batch, FollowUp, FollowUpStatus, Proposal, RollbackDrill, UndoJob, UndoScope, Workflow
@@ -199,6 +199,37 @@ def change_undo_view(*, change: Change, rights: UndoRights) -> ChangeUndoView:
         followups=list(FollowUp.objects.filter(change_id=root.id).order_by("position")),
         may_undo=rights.may_undo(workflow_slug=change.workflow_slug),
     )
+
+
+RECENT_BATCHES = 8
+
+
+@dataclass(frozen=True)
+class RecentBatch:
+    batch: Batch
+    changes: int  # the changes it wrote (undos of them not counted)
+    last_applied_at: datetime
+
+
+def recent_batches_to_undo(*, rights: UndoRights, scope: ViewerScope, limit: int = RECENT_BATCHES) -> list[RecentBatch]:
+    """The batches whose changes this person may undo and see, the one written to most recently
+    first, each with the number of changes it wrote: what the bulk undo form offers to pick. Two
+    queries."""
+    written = Change.objects.exclude(action=ChangeAction.REVERT).filter(batch_id__isnull=False)
+    if not rights.everything:
+        written = written.filter(workflow_slug__in=sorted(rights.workflow_slugs))
+    if not scope.everything:
+        written = written.filter(workflow_slug__in=sorted(scope.workflow_slugs))
+    rows = list(
+        written.order_by()
+        .values("batch_id")
+        .annotate(changes=Count("id"), last=Max("applied_at"))
+        .order_by("-last", "-batch_id")[:limit]
+    )
+    batches = Batch.objects.select_related("workflow").in_bulk([row["batch_id"] for row in rows])
+    return [
+        RecentBatch(batches[row["batch_id"]], row["changes"], row["last"]) for row in rows if row["batch_id"] in batches
+    ]
 
 
 def undo_job_for_viewer(*, job_id: int, user: Viewer) -> UndoJob:

@@ -36,7 +36,7 @@ from approvals.models import (
     UndoJobStatus,
     UndoScope,
 )
-from approvals.stops.services import stop_engage
+from approvals.stops.services import stop_engage, stop_release_for_undo_job
 from approvals.undo.rights import undo_rights_for_user
 from approvals.undo.selectors import UndoSelection, undo_candidates
 from audit.services import Actor, EventData, audit_record, audit_record_many
@@ -203,13 +203,14 @@ def undo_change(
 # Many changes, as a job ---------------------------------------------------------------------------
 
 
-def _batch_stop(job_batch: Any, *, reason: str, actor: Actor, user: User | None) -> StopSwitch:
-    """The batch's own stop switch: the one already engaged, or a new one engaged now."""
+def _batch_stop(job_batch: Any, *, reason: str, actor: Actor, user: User | None) -> tuple[StopSwitch, bool]:
+    """The batch's own stop switch, and whether the undo engaged it now: the one already engaged (by
+    someone else, who releases it), or a new one engaged now."""
     engaged = StopSwitch.objects.filter(target=f"batch:{job_batch.pk}", released_at__isnull=True).first()
     if engaged is not None:
-        return engaged
+        return engaged, False
     try:
-        return stop_engage(
+        switch = stop_engage(
             scope=StopScope.BATCH,
             batch=job_batch,
             reason=f"undoing the batch: {reason}",
@@ -217,7 +218,8 @@ def _batch_stop(job_batch: Any, *, reason: str, actor: Actor, user: User | None)
             user=user,
         )
     except InvalidTransition:  # engaged by someone else a moment ago
-        return StopSwitch.objects.get(target=f"batch:{job_batch.pk}", released_at__isnull=True)
+        return StopSwitch.objects.get(target=f"batch:{job_batch.pk}", released_at__isnull=True), False
+    return switch, True
 
 
 def undo_job_start(
@@ -225,8 +227,10 @@ def undo_job_start(
 ) -> UndoJob:
     """Start a bulk undo: the changes still in force are fixed now, newest first, and queued for a worker.
 
-    A batch is stopped first (its own stop switch, left engaged for a person to release), and the
-    applies already in flight for it are waited for, so nothing new lands while the undo runs.
+    A batch is stopped first (its own stop switch), and the applies already in flight for it are
+    waited for, so nothing new lands while the undo runs. A switch the undo engaged is the job's
+    `stop`, released when the job ends if nothing of the batch is left for it to hold (see
+    `stop_release_for_undo_job`); one already engaged stays for whoever engaged it to release.
     """
     reason = reasons.UNDO.clean(reason)
     first = undo_candidates(selection=selection, ids_only=True)
@@ -234,9 +238,9 @@ def undo_job_start(
         detail = f" ({first.already_undone} already undone)" if first.already_undone else ""
         raise InvalidTransition(f"nothing to undo in {selection.describe()}{detail}")
     _check_rights(user, {change.workflow_slug for change in first.changes})
-    stop = None
+    stop, engaged_now = None, False
     if selection.scope == UndoScope.BATCH and selection.batch is not None:
-        stop = _batch_stop(selection.batch, reason=reason, actor=actor, user=user)
+        stop, engaged_now = _batch_stop(selection.batch, reason=reason, actor=actor, user=user)
     with transaction.atomic():
         if selection.batch is not None:
             # An apply in flight holds its proposal's row: wait for those, so their changes are in the plan.
@@ -256,7 +260,7 @@ def undo_job_start(
             until=selection.until,
             reason=reason,
             total=len(candidates.changes),
-            stop=stop,
+            stop=stop if engaged_now else None,
             requested_by=user,
             requested_by_label=actor.label,
         )
@@ -322,6 +326,8 @@ def _finish(job: UndoJob, status: str, actor: Actor) -> None:
             "cancelled_by": job.cancel_requested_by_label,
         },
     )
+    if job.stop_id is not None and job.stop is not None:
+        stop_release_for_undo_job(switch=job.stop, job_id=job.pk, actor=actor, user=job.requested_by)
 
 
 def _record_outcomes(

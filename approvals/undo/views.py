@@ -15,12 +15,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from approvals import reasons
 from approvals.models import UndoItemOutcome, UndoJob
+from approvals.stops.selectors import batch_left_to_hold
 from approvals.undo.forms import UndoSelectionForm
 from approvals.undo.rights import UndoRights, undo_rights_for_user
 from approvals.undo.selectors import (
     UndoSelection,
     change_for_viewer,
     change_undo_view,
+    recent_batches_to_undo,
     undo_job_for_viewer,
     undo_plan,
 )
@@ -33,6 +35,8 @@ from records.models import Change
 from records.services.revert import RevertConflict
 
 CONFLICTS_SHOWN = 100
+# A dry run's list longer than this (conflicts, follow-ups already sent) starts folded, below its result.
+FOLDED_AFTER = 5
 
 
 CHANGE_UNDO = "approvals/change_undo.html"
@@ -77,21 +81,28 @@ def undo_bulk(request: AuthenticatedHtmxRequest) -> HttpResponse:
     if not rights.any:
         return TemplateResponse(request, BULK, {"refused": True}, status=403)
     params = request.POST if request.method == "POST" else request.GET
-    form = UndoSelectionForm.from_request(params, rights=rights, scope=scope_for(request.user))
-    context: dict = {"form": form, "rights": rights, "reason_rule": reasons.UNDO}
+    scope = scope_for(request.user)
+    form = UndoSelectionForm.from_request(params, rights=rights, scope=scope)
+    recent = recent_batches_to_undo(rights=rights, scope=scope)
+    context: dict = {"form": form, "rights": rights, "reason_rule": reasons.UNDO, "recent": recent}
     if not (form.is_bound and form.is_valid()):
         return TemplateResponse(request, BULK, context, status=422 if form.is_bound else 200)
     if request.method == "GET":
         return _dry_run(request, form.selection(), context)
+    return _start(request, form.selection(), context)
+
+
+def _start(request: AuthenticatedHtmxRequest, selection: UndoSelection, context: dict) -> HttpResponse:
+    """Start the job the dry run showed, or show the dry run again with why it did not start."""
     try:
         job = undo_job_start(
-            selection=form.selection(),
+            selection=selection,
             actor=Actor.user(request.user),
             user=request.user,
             reason=request.POST.get("reason", ""),
         )
     except ApplicationError as error:
-        return _dry_run(request, form.selection(), context | {"error": error.message}, status=error.status_code)
+        return _dry_run(request, selection, context | {"error": error.message}, status=error.status_code)
     return redirect("undo-job", pk=job.pk)
 
 
@@ -104,6 +115,7 @@ def _dry_run(
         "plan": plan,
         "refused_workflows": rights.refused(plan.workflow_slugs),
         "conflicts_shown": plan.conflicts[:CONFLICTS_SHOWN],
+        "folded_after": FOLDED_AFTER,
     }
     return TemplateResponse(request, BULK, context, status=status)
 
@@ -119,11 +131,13 @@ def _visible[T](find: Callable[..., T], **ids: object) -> T:
 def _job_context(job: UndoJob) -> dict:
     conflicts = list(job.items.filter(outcome=UndoItemOutcome.CONFLICT).order_by("position")[:CONFLICTS_SHOWN])
     failed = list(job.items.filter(outcome=UndoItemOutcome.FAILED).order_by("position")[:CONFLICTS_SHOWN])
+    kept = job.finished and job.stop is not None and job.stop.released_at is None and job.batch_id is not None
     return {
         "job": job,
         "conflict_items": conflicts,
         "failed_items": failed,
         "poll_seconds": settings.COUNTERSIGN["UNDO_POLL_SECONDS"],
+        "stop_holds": batch_left_to_hold(batch_id=job.batch_id) if kept and job.batch_id else None,
     }
 
 

@@ -253,6 +253,9 @@ CELERY_BEAT_SCHEDULE["approvals-follow-ups"] = {
     "schedule": COUNTERSIGN["FOLLOWUP_POLL_SECONDS"],
 }
 
+# How often a batch's page asks for news while the worker still has approved proposals of it to write.
+COUNTERSIGN["BATCH_POLL_SECONDS"] = _env_number("COUNTERSIGN_BATCH_POLL_SECONDS", 2)
+
 # Undo: changes per transaction in a bulk undo, and how often its progress bar asks for news.
 COUNTERSIGN["UNDO_CHUNK_SIZE"] = int(_env_number("COUNTERSIGN_UNDO_CHUNK_SIZE", 200))
 COUNTERSIGN["UNDO_POLL_SECONDS"] = _env_number("COUNTERSIGN_UNDO_POLL_SECONDS", 1)

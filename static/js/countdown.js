@@ -8,17 +8,25 @@
     return h ? h + ":" + mm : mm;
   }
 
+  // A countdown inside a sentence ("for 42 more minutes: writes pass") counts whole minutes,
+  // rounded up, and says what it ends in with the words the page gives.
+  function formatMinutes(seconds, element) {
+    var minutes = Math.ceil(seconds / 60);
+    return "for " + minutes + " more minute" + (minutes === 1 ? "" : "s") + (element.dataset.countdownSuffix || "");
+  }
+
   function start(element) {
     if (element.dataset.countdownStarted) return;
     element.dataset.countdownStarted = "1";
     var total = parseInt(element.dataset.countdownSeconds, 10) || 0;
     var began = performance.now();
+    var inMinutes = element.dataset.countdownFormat === "minutes";
     function tick() {
       var left = Math.max(0, total - Math.floor((performance.now() - began) / 1000));
-      element.textContent = format(left);
+      element.textContent = inMinutes ? formatMinutes(left, element) : format(left);
       if (left === 0) {
         element.classList.add("ended");
-        element.textContent = "0:00 (ended; the block is back)";
+        element.textContent = element.dataset.countdownEnded || "0:00 (ended; the block is back)";
         // A moment's grace so the server's clock has passed the end too when it is asked again.
         setTimeout(function () {
           element.dispatchEvent(new CustomEvent("countdown-ended", { bubbles: true }));

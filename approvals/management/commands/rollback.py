@@ -8,7 +8,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from approvals.management.arguments import add_user_argument, batch_numbered, operator_from, workflow_named
-from approvals.models import UndoItemOutcome, UndoJob, UndoJobItem, UndoScope
+from approvals.models import StopSwitch, UndoItemOutcome, UndoJob, UndoJobItem, UndoScope
+from approvals.stops.selectors import batch_left_to_hold
 from approvals.undo.selectors import UndoSelection, undo_plan
 from approvals.undo.services import UndoResult, undo_change, undo_job_run, undo_job_start
 from audit.services import Actor
@@ -83,7 +84,7 @@ class Command(BaseCommand):
             raise CommandError(error.message) from None
         self.stdout.write(f"Undo job {job.pk}: {job.total} change(s) in {selection.describe()}, newest first.")
         if job.stop_id:
-            self.stdout.write(f"Batch {job.batch_id} is stopped (switch {job.stop_id}) until a person releases it.")
+            self.stdout.write(f"Batch {job.batch_id} is stopped (switch {job.stop_id}) while the undo runs.")
         if options["queue"]:
             self.stdout.write(f"Queued for a worker. Follow it at /undo/jobs/{job.pk}/")
             return
@@ -181,8 +182,20 @@ class Command(BaseCommand):
         for item in left:
             for line in item_lines(item):
                 self.stdout.write(line)
+        if job.stop_id and job.batch_id:
+            self.stdout.write(stop_after_undo(stop_id=job.stop_id, batch_id=job.batch_id))
         if job.conflicts or job.failed:
             sys.exit(1)
+
+
+def stop_after_undo(*, stop_id: int, batch_id: int) -> str:
+    """What became of the stop an undo job engaged on its batch once the job ended."""
+    stop = StopSwitch.objects.get(pk=stop_id)
+    if stop.released_at is not None:
+        return f"Released the stop on batch {batch_id}: nothing of the batch was left for it to hold."
+    held = batch_left_to_hold(batch_id=batch_id)
+    still = f": {held.describe()} would go through once it is released" if not held.nothing else ""
+    return f"Batch {batch_id} stays stopped (switch {stop.pk}){still}. A person releases it."
 
 
 def _change(change_id: str) -> Change:

@@ -113,6 +113,7 @@ def test_a_batch_dry_run_counts_and_exits_1_on_conflicts_then_the_undo_leaves_th
     job = UndoJob.objects.get()
     assert (job.status, job.reverted, job.conflicts) == (UndoJobStatus.DONE, 2, 1)
     assert f"Batch {batch.pk} is stopped" in out
+    assert f"Batch {batch.pk} stays stopped" in out and "1 follow-up not yet sent would go through" in out
     assert "undo job" in out.lower() and "2 undone, 1 conflict(s)" in out
     assert f"CONFLICT customer {proposals[1].record_id} shipping_address" in out
     assert StopSwitch.objects.filter(batch=batch, released_at__isnull=True).exists()

@@ -128,7 +128,7 @@ def test_at_night_the_ops_manager_opens_the_waiting_proposal_and_is_offered_an_o
     response = page(client, on_call.ops, waiting)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "waits for support-leads, who are off duty" in html
+    assert "support-leads decide this, at any hour; it is outside their hours until" in html
     assert "block=after_hours_approval&amp;scope=proposal&amp;target=" in html
     assert ">Approve</button>" not in html
 
@@ -208,3 +208,30 @@ def test_the_review_screen_names_each_field_the_lint_found_and_never_its_value(c
     assert "maria.lopez@example.com" not in html
     assert "never to call before noon" not in html
     assert html.index("The AI was given more") < html.index(">Approve</button>")
+
+
+# One rule, said the same everywhere -----------------------------------------------------------------
+
+
+def test_the_approver_group_decides_at_any_hour_so_the_lead_approves_at_night(on_call, waiting, queued):
+    with time_machine.travel(NIGHT, tick=False):
+        outcome = proposal_approve(proposal=waiting, reviewer=on_call.lead)
+    assert outcome.approved
+    assert not AuditEvent.objects.filter(action="override.used").exists()
+
+
+def test_at_night_blocked_tells_the_lead_they_may_decide_and_offers_ops_the_override(client, on_call, waiting):
+    client.force_login(on_call.lead)
+    with time_machine.travel(NIGHT, tick=False):
+        as_lead = client.get(reverse("blocked")).content.decode()
+        client.force_login(on_call.ops)
+        as_ops = client.get(reverse("blocked")).content.decode()
+    section = "Pending outside the approvers' hours"
+    rule = "A workflow's approver group decides its proposals at any hour, also outside its hours."
+    assert section in as_lead and rule in as_lead
+    lead_row = as_lead.split(f'id="proposal-{waiting.pk}"')[1].split("</tr>")[0]
+    assert "You may decide it now" in lead_row and "Override</button>" not in lead_row
+    assert 'support-leads <span class="tag">you</span>, Mon 30 Nov 08:00' in lead_row
+    ops_row = as_ops.split(f'id="proposal-{waiting.pk}"')[1].split("</tr>")[0]
+    assert "Override</button>" in ops_row and "You may decide it now" not in ops_row
+    assert "wait" not in lead_row.lower()

@@ -340,5 +340,8 @@ def test_an_already_engaged_batch_stop_is_kept_not_engaged_twice(db):
     job = undo_job_start(
         selection=UndoSelection(scope=UndoScope.BATCH, batch=batch), actor=Actor.system("ops"), reason="x y z"
     )
-    assert job.stop == switch
+    assert job.stop is None  # not the job's to release
     assert StopSwitch.objects.count() == 1
+    undo_job_run(job_id=job.pk, worker=WORKER)
+    switch.refresh_from_db()
+    assert switch.released_at is None

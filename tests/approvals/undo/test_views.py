@@ -232,8 +232,9 @@ def test_the_job_page_reads_a_fixed_number_of_queries(client, ops, django_assert
         job = UndoJob.objects.get(batch=batch)
         undo_job_run(job_id=job.pk, worker="w/1")
         assert job.items.filter(outcome="conflict").count() == size
-        # session, user, the job, ops membership, what ops may see (groups; workflows), conflicts, failures
-        with django_assert_num_queries(8):
+        # session, user, the job, ops membership, what ops may see (groups; workflows), conflicts, failures,
+        # and what the stop the job kept still holds (proposals; follow-ups)
+        with django_assert_num_queries(10):
             client.get(reverse("undo-job", args=[job.pk]), headers={"HX-Request": "true"})
 
 
