@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -39,6 +40,7 @@ from approvals.review.services import (
     proposal_group_decide,
     proposal_reject,
 )
+from approvals.review.sight import SETTLE_MS, group_shown, proposal_shown, sight_token
 from core.errors import ApplicationError, NotFound, ValidationFailed
 from core.types import AuthenticatedHtmxRequest
 
@@ -94,11 +96,13 @@ def _visible(request: AuthenticatedHtmxRequest, proposal_id: int, reviewable: Re
 
 
 def _detail_context(
-    detail: ReviewDetail, filters: QueueFilters, *, flash: str, error: ApplicationError | None
+    detail: ReviewDetail, filters: QueueFilters, *, flash: str, error: ApplicationError | None, user: User
 ) -> dict[str, Any]:
     return {
         "detail": detail,
         "p": detail.proposal,
+        "shown": sight_token(shown=proposal_shown(detail.proposal), user=user) if detail.can_decide else "",
+        "settle_ms": SETTLE_MS,
         "claim": detail.claim,
         "filters": filters,
         "qs": filters.querystring(),
@@ -120,7 +124,7 @@ def _render_detail(
     reviewable: Reviewable | None = None,
 ) -> TemplateResponse:
     detail = proposal_review_detail(user=request.user, proposal=proposal, filters=filters, reviewable=reviewable)
-    context = _detail_context(detail, filters, flash=flash, error=error)
+    context = _detail_context(detail, filters, flash=flash, error=error, user=request.user)
     if _wants_partial(request):
         return TemplateResponse(request, f"{DETAIL}#proposal", context, status=status)
     context["counts"] = queue_counts(user=request.user, filters=filters, reviewable=detail.reviewable)
@@ -180,12 +184,16 @@ def _decide(request: AuthenticatedHtmxRequest, proposal_id: int, *, approve: boo
 
 
 def _take_decision(request: AuthenticatedHtmxRequest, proposal: Proposal, *, approve: bool) -> Outcome:
-    revision = _revision(request.POST.get("revision"))
+    revision, shown = _revision(request.POST.get("revision")), request.POST.get("shown", "")
     if approve:
         note = request.POST.get("note", "")
-        return proposal_approve(proposal=proposal, reviewer=request.user, note=note, expected_revision=revision)
+        return proposal_approve(
+            proposal=proposal, reviewer=request.user, note=note, expected_revision=revision, shown_token=shown
+        )
     reason = request.POST.get("reason", "")
-    return proposal_reject(proposal=proposal, reviewer=request.user, reason=reason, expected_revision=revision)
+    return proposal_reject(
+        proposal=proposal, reviewer=request.user, reason=reason, expected_revision=revision, shown_token=shown
+    )
 
 
 def _after_decision(request: AuthenticatedHtmxRequest, outcome: Outcome, filters: QueueFilters) -> HttpResponse:
@@ -234,6 +242,7 @@ def review_force_apply(request: AuthenticatedHtmxRequest, proposal_id: int) -> H
             user=request.user,
             expected_version=_confirmed_version(request.POST),
             note=request.POST.get("note", ""),
+            shown_token=request.POST.get("shown", ""),
         )
     except ApplicationError as refused:
         return _force_page(request, _visible(request, proposal_id), error=refused)
@@ -257,7 +266,13 @@ def _force_page(
     request: AuthenticatedHtmxRequest, proposal: Proposal, error: ApplicationError | None = None
 ) -> HttpResponse:
     detail = proposal_review_detail(user=request.user, proposal=proposal, filters=QueueFilters())
-    context = {"detail": detail, "p": detail.proposal, "error": error.message if error else ""}
+    context = {
+        "detail": detail,
+        "p": detail.proposal,
+        "error": error.message if error else "",
+        "shown": sight_token(shown=proposal_shown(detail.proposal), user=request.user),
+        "settle_ms": SETTLE_MS,
+    }
     return TemplateResponse(request, FORCE, context, status=error.status_code if error else 200)
 
 
@@ -318,6 +333,7 @@ def _decide_group(request: AuthenticatedHtmxRequest, batch: Batch, key: GroupKey
         expected_ids=_ids(request.POST.get("ids", "")),
         note=request.POST.get("note", ""),
         reason=request.POST.get("reason", ""),
+        shown_token=request.POST.get("shown", ""),
     )
 
 
@@ -341,6 +357,8 @@ def _group_page(
         "group": group,
         "sample": group_sample(groups=groups, group=group) if group else [],
         "ids": ",".join(str(pk) for pk in group.ids) if group else "",
+        "shown": sight_token(shown=group_shown(batch_id=batch.pk, ids=group.ids), user=request.user) if group else "",
+        "settle_ms": SETTLE_MS,
         "error": error.message if error else "",
         "reason_rule": reasons.REJECTION,
     }
