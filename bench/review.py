@@ -281,6 +281,8 @@ def measure_keyboard(url: str, dsn: str, port: int) -> list[float]:
             page.wait_for_load_state("networkidle")
             page.evaluate("window.stillTheSamePage = true")
             for _ in range(KEY_PRESSES + 3):
+                # A press on a proposal shown for less than the settle time is refused: look first.
+                page.locator("[data-proposal][data-settled]").wait_for()
                 before = page.locator("[data-proposal]").get_attribute("data-proposal")
                 page.evaluate(
                     """(before) => {

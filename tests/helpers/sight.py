@@ -1,5 +1,7 @@
 """What a review page posts with a decision: the token of a page that showed it long enough ago."""
 
+from typing import Any
+
 from django.contrib.auth.models import User
 from django.utils import timezone
 
@@ -21,3 +23,10 @@ def group_looked_at(batch: Batch, proposals: list[Proposal], user: User) -> dict
     ids = [proposal.pk for proposal in proposals]
     token = sight_token(shown=group_shown(batch_id=batch.pk, ids=ids), user=user, at=timezone.now() - LONG_ENOUGH)
     return {"ids": ",".join(str(pk) for pk in ids), "shown": token}
+
+
+def settled(page: Any, proposal: Proposal | None = None) -> None:
+    """Wait in the browser until what the page offers to decide (`proposal`, when named) has been on
+    screen for the settle time, as a person who looked at it would."""
+    shown = f"[data-proposal='{proposal.pk}']" if proposal is not None else "[data-sight]"
+    page.locator(f"{shown}[data-settled]").first.wait_for()
