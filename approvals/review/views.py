@@ -19,6 +19,7 @@ from django_htmx.http import push_url, trigger_client_event
 from approvals import reasons
 from approvals.applying.selectors import proposal_apply_wait_reason
 from approvals.models import Action, Batch, Proposal
+from approvals.review.confirmations import group_confirmation, proposal_confirmation
 from approvals.review.groups import GroupKey, batch_for_review, batch_groups, group_sample
 from approvals.review.queue import (
     AGE_CHOICES,
@@ -103,6 +104,9 @@ def _detail_context(
         "p": detail.proposal,
         "shown": sight_token(shown=proposal_shown(detail.proposal), user=user) if detail.can_decide else "",
         "settle_ms": SETTLE_MS,
+        "confirmation": proposal_confirmation(proposal=detail.proposal, merge=detail.merge)
+        if detail.can_approve
+        else None,
         "claim": detail.claim,
         "filters": filters,
         "qs": filters.querystring(),
@@ -122,9 +126,12 @@ def _render_detail(
     error: ApplicationError | None = None,
     status: int = 200,
     reviewable: Reviewable | None = None,
+    confirming: bool = False,
 ) -> TemplateResponse:
     detail = proposal_review_detail(user=request.user, proposal=proposal, filters=filters, reviewable=reviewable)
     context = _detail_context(detail, filters, flash=flash, error=error, user=request.user)
+    # Asked again without JavaScript: the question is the page's second step, the note kept.
+    context |= {"confirming": confirming, "note": request.POST.get("note", "") if confirming else ""}
     if _wants_partial(request):
         return TemplateResponse(request, f"{DETAIL}#proposal", context, status=status)
     context["counts"] = queue_counts(user=request.user, filters=filters, reviewable=detail.reviewable)
@@ -174,6 +181,9 @@ def _decide(request: AuthenticatedHtmxRequest, proposal_id: int, *, approve: boo
     proposal = Proposal.objects.filter(pk=proposal_id).select_related("workflow", "batch").first()
     if proposal is None:
         raise Http404("No such proposal")
+    confirmation = proposal_confirmation(proposal=proposal) if approve else None
+    if confirmation is not None and not confirmation.given(request.POST):
+        return _render_detail(request, _visible(request, proposal_id), filters, confirming=True)
     try:
         outcome = _take_decision(request, proposal, approve=approve)
     except ApplicationError as error:
@@ -314,12 +324,23 @@ def review_group(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpRespon
     if request.method == "GET":
         return _group_page(request, batch, key)
     decision = request.POST.get("decision")
+    if decision == "approve" and not _group_confirmed(request, batch, key):
+        return _group_page(request, batch, key, confirming=True)
     try:
         result = _decide_group(request, batch, key, decision)
     except ApplicationError as refusal:
         return _group_page(request, batch, key, error=refusal)
     messages.success(request, _group_summary(decision, result))
     return redirect("review-batch", batch_id=batch.pk)
+
+
+def _group_confirmed(request: AuthenticatedHtmxRequest, batch: Batch, key: GroupKey) -> bool:
+    """Whether the person answered the question approving as many proposals as their page showed asks."""
+    try:
+        count = len(_ids(request.POST.get("ids", "")))
+    except ValidationFailed:
+        return True  # the decision itself refuses these ids, naming the field
+    return group_confirmation(batch=batch, key=key, count=count).given(request.POST)
 
 
 def _decide_group(request: AuthenticatedHtmxRequest, batch: Batch, key: GroupKey, decision: str | None) -> GroupResult:
@@ -347,11 +368,18 @@ def _group_summary(decision: str | None, result: GroupResult) -> str:
 
 
 def _group_page(
-    request: AuthenticatedHtmxRequest, batch: Batch, key: GroupKey, error: ApplicationError | None = None
+    request: AuthenticatedHtmxRequest,
+    batch: Batch,
+    key: GroupKey,
+    error: ApplicationError | None = None,
+    confirming: bool = False,
 ) -> HttpResponse:
     groups = batch_groups(user=request.user, batch=batch)
     group = groups.group(key)
     context = {
+        "confirmation": group_confirmation(batch=batch, key=key, count=group.count) if group else None,
+        "confirming": confirming,
+        "note": request.POST.get("note", "") if confirming else "",
         "batch": batch,
         "key": key,
         "group": group,

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from approvals import reasons
@@ -21,6 +22,8 @@ from approvals.undo.selectors import (
     UndoSelection,
     change_for_viewer,
     change_undo_view,
+    undo_confirmation,
+    undo_confirmed,
     undo_job_for_viewer,
     undo_plan,
 )
@@ -83,15 +86,26 @@ def undo_bulk(request: AuthenticatedHtmxRequest) -> HttpResponse:
         return TemplateResponse(request, BULK, context, status=422 if form.is_bound else 200)
     if request.method == "GET":
         return _dry_run(request, form.selection(), context)
+    return _start(request, form.selection(), context)
+
+
+def _start(request: AuthenticatedHtmxRequest, selection: UndoSelection, context: dict) -> HttpResponse:
+    """Start the undo as confirmed; a form sent without the answer (no JavaScript) is asked the question."""
+    if not undo_confirmed(selection=selection, answer=request.POST.get("confirmed")):
+        dry_run = request.POST.copy()
+        for sent_with_it in ("csrfmiddlewaretoken", "reason", "confirmed"):
+            dry_run.pop(sent_with_it, None)
+        cancel_url = f"{reverse('undo-bulk')}?{dry_run.urlencode()}"
+        return _dry_run(request, selection, context | {"confirming": True, "cancel_url": cancel_url})
     try:
         job = undo_job_start(
-            selection=form.selection(),
+            selection=selection,
             actor=Actor.user(request.user),
             user=request.user,
             reason=request.POST.get("reason", ""),
         )
     except ApplicationError as error:
-        return _dry_run(request, form.selection(), context | {"error": error.message}, status=error.status_code)
+        return _dry_run(request, selection, context | {"error": error.message}, status=error.status_code)
     return redirect("undo-job", pk=job.pk)
 
 
@@ -104,6 +118,8 @@ def _dry_run(
         "plan": plan,
         "refused_workflows": rights.refused(plan.workflow_slugs),
         "conflicts_shown": plan.conflicts[:CONFLICTS_SHOWN],
+        "confirmation": undo_confirmation(plan=plan),
+        "reason": request.POST.get("reason", ""),
     }
     return TemplateResponse(request, BULK, context, status=status)
 

@@ -54,6 +54,8 @@
       if (event.key === "Escape") event.target.blur();
       return;
     }
+    // A question asked before approving (confirm.js) has the keys: Enter answers it, Esc closes it.
+    if (document.querySelector("dialog.confirm[open]")) return;
     var help = document.getElementById("review-help");
     if (help && help.open && event.key !== "?") return;
     switch (event.key) {

@@ -431,7 +431,13 @@ def test_a_matched_group_is_opened_from_the_batch_and_approved_with_one_confirma
     html = client.get(group_url).content.decode()
     assert "<strong>3 proposals</strong> in this group, none stale" in html
     assert ">Approve all 3</button>" in html
-    response = client.post(group_url, {"decision": "approve", **group_looked_at(batch, proposals, lead)})
+    assert f"Approve 3 shipping address changes in batch {batch.pk}?" in html  # the dialog's question
+    decision = {"decision": "approve", **group_looked_at(batch, proposals, lead)}
+    response = client.post(group_url, decision)  # without JavaScript: asked in the page
+    assert response.status_code == 200
+    assert '<div class="confirm-step"' in response.content.decode()
+    assert set(Proposal.objects.values_list("status", flat=True)) == {"pending"}
+    response = client.post(group_url, {**decision, "confirmed": "3"})
     assert response.status_code == 302
     assert set(Proposal.objects.filter(pk__in=[p.pk for p in proposals]).values_list("status", flat=True)) == {
         "approved"
@@ -439,7 +445,7 @@ def test_a_matched_group_is_opened_from_the_batch_and_approved_with_one_confirma
     stale.refresh_from_db()
     assert stale.status == ProposalStatus.PENDING
     assert "Approved 3 proposals one by one." in client.get(response["Location"]).content.decode()
-    response = client.post(group_url, {"decision": "approve", **group_looked_at(batch, proposals, lead)})
+    response = client.post(group_url, {**decision, "confirmed": "3"})
     assert response.status_code == 409
     html = response.content.decode()
     assert "this group changed since you opened it: it held 3 proposals and now holds 0" in html
@@ -551,7 +557,9 @@ def test_a_group_decision_shows_the_follow_ups_its_proposals_share_and_what_each
     assert "Once applied, each one also sends: <strong>Email the customer (address-confirmed)</strong>" in html
     assert html.count("Subject: <strong>Your shipping address has been updated</strong>") == 2
     assert without.record_id not in html
-    response = client.post(group_url, {"decision": "approve", **group_looked_at(batch, with_email, lead)})
+    response = client.post(
+        group_url, {"decision": "approve", "confirmed": "2", **group_looked_at(batch, with_email, lead)}
+    )
     assert response.status_code == 302
     assert set(Proposal.objects.filter(follow_ups=[EMAIL]).values_list("status", flat=True)) == {"approved"}
     assert Proposal.objects.get(pk=without.pk).status == ProposalStatus.PENDING
