@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db.models import Count
 
-from approvals.models import Action, Batch, Proposal, ProposalApproval, ProposalStatus
+from approvals.models import Action, Batch, FollowUp, Proposal, ProposalApproval, ProposalStatus
 from approvals.overrides.selectors import NO_OVERRIDES, ProposalOverrides, proposal_overrides_for
 from approvals.review.diff import DiffPiece, list_diff, word_diff
 from approvals.review.followups import FollowUpPreview, followup_previews
@@ -102,10 +102,11 @@ class Written:
     undone_by: Change | None
     moved_orders: list[str]
     moved_tickets: list[str]
+    follow_ups: list[FollowUp]  # what it asked to send, as the outbox holds it now
 
 
 def proposal_written(*, proposal: Proposal) -> Written | None:
-    """The write `proposal` made, or None while it has made none. Two queries when it has."""
+    """The write `proposal` made, or None while it has made none. Three queries when it has."""
     if proposal.change_id is None:
         return None
     change = Change.objects.filter(pk=proposal.change_id).first()
@@ -116,7 +117,8 @@ def proposal_written(*, proposal: Proposal) -> Written | None:
     moved_of = {
         kind: sorted(row["record_id"] for row in moved if row["record_type"] == kind) for kind in ("order", "ticket")
     }
-    return Written(change, undone_by, moved_of["order"], moved_of["ticket"])
+    follow_ups = list(FollowUp.objects.filter(change_id=change.pk).order_by("position"))
+    return Written(change, undone_by, moved_of["order"], moved_of["ticket"], follow_ups)
 
 
 def written_rows(*, proposal: Proposal, written: Written, state: RecordState | None) -> list[FieldRow]:

@@ -37,11 +37,14 @@ def approved_and_written(proposal, lead) -> Change:  # type: ignore[no-untyped-d
 def test_an_applied_update_shows_who_approved_it_the_change_it_made_and_no_alarm_about_its_own_write(
     client, workflow, lead
 ):
-    proposal = ProposalFactory(workflow=workflow)
+    email = {"kind": "email_customer", "params": {"template": "address-confirmed"}}
+    proposal = ProposalFactory(workflow=workflow, follow_ups=[email])
     change = approved_and_written(proposal, lead)
     html = screen(client, lead, proposal)
     assert ALARM not in html
     assert "Applied</strong>" in html
+    assert "<h2>Follow-ups of this change</h2>" in html and "Once applied, this also sends" not in html
+    assert "<strong>Email the customer</strong> · template <code>address-confirmed</code> · held (an undo" in html
     assert "Approved by Dana Lee" in html and "“Matches ticket T-881”" in html
     short = str(change.id)[:8]
     assert f'Written as change <a href="{reverse("trace-change", args=[change.id])}"><code>{short}</code></a>' in html
@@ -114,3 +117,14 @@ def test_an_applied_delete_says_it_was_deleted_not_that_the_record_is_gone(clien
     assert f"{customer.record_id} was deleted (soft: hidden, and restorable by Undo)" in html
     assert "The record is deleted." not in html and "The record is gone." not in html
     assert "Written as change" in html
+
+
+def test_a_proposal_in_conflict_says_it_was_not_written_rather_than_if_approved(client, workflow, lead):
+    proposal = ProposalFactory(workflow=workflow)
+    proposal_approve(proposal=proposal, reviewer=lead)
+    Customer.objects.filter(record_id=proposal.record_id).update(shipping_address="9 Quay Street, Leith")
+    proposals_apply(proposal_ids=[proposal.pk], worker="worker/1")
+    html = screen(client, lead, proposal)
+    assert "Conflict</strong>" in html and "Approved by Dana Lee" in html
+    assert f"{ALARM}</strong> shipping address: the AI saw “<strong>4 Old Mill Lane, Leith</strong>”" in html
+    assert "So it was not written over the newer value." in html and "If approved" not in html
