@@ -18,7 +18,7 @@ from django_htmx.http import push_url, trigger_client_event
 
 from approvals import reasons
 from approvals.applying.selectors import proposal_apply_wait_reason
-from approvals.models import Action, Batch, Proposal
+from approvals.models import Action, Batch, Proposal, ProposalStatus
 from approvals.review.confirmations import group_confirmation, proposal_confirmation
 from approvals.review.groups import GroupKey, batch_for_review, batch_groups, group_sample
 from approvals.review.queue import (
@@ -30,7 +30,7 @@ from approvals.review.queue import (
     queue_counts,
     review_queue_page,
 )
-from approvals.review.rights import Reviewable, proposal_for_viewer, reviewable_workflows
+from approvals.review.rights import Reviewable, decide_right, proposal_for_viewer, reviewable_workflows
 from approvals.review.selectors import ReviewDetail, batch_progress, proposal_review_detail
 from approvals.review.services import (
     GroupResult,
@@ -181,8 +181,7 @@ def _decide(request: AuthenticatedHtmxRequest, proposal_id: int, *, approve: boo
     proposal = Proposal.objects.filter(pk=proposal_id).select_related("workflow", "batch").first()
     if proposal is None:
         raise Http404("No such proposal")
-    confirmation = proposal_confirmation(proposal=proposal) if approve else None
-    if confirmation is not None and not confirmation.given(request.POST):
+    if approve and _unconfirmed(request, proposal):
         return _render_detail(request, _visible(request, proposal_id), filters, confirming=True)
     try:
         outcome = _take_decision(request, proposal, approve=approve)
@@ -191,6 +190,15 @@ def _decide(request: AuthenticatedHtmxRequest, proposal_id: int, *, approve: boo
         refreshed = _visible(request, proposal_id)
         return _render_detail(request, refreshed, filters, error=error, status=error.status_code)
     return _after_decision(request, outcome, filters)
+
+
+def _unconfirmed(request: AuthenticatedHtmxRequest, proposal: Proposal) -> bool:
+    """An approval its page asks about first (a delete, a merge), sent without the answer by someone who
+    may give it: the page asks. Anyone else's is refused by the decision itself, on the trail."""
+    confirmation = proposal_confirmation(proposal=proposal)
+    if confirmation is None or confirmation.given(request.POST):
+        return False
+    return proposal.status == ProposalStatus.PENDING and decide_right(user=request.user, proposal=proposal).may
 
 
 def _take_decision(request: AuthenticatedHtmxRequest, proposal: Proposal, *, approve: bool) -> Outcome:

@@ -123,3 +123,12 @@ def test_a_group_s_question_says_what_each_sends_once_applied(workflow):
         "Email the customer (address-confirmed)."
     )
     assert group_confirmation(batch=batch, key=key, count=1).question.startswith("Approve 1 shipping address change ")
+
+
+def test_someone_who_may_not_approve_a_delete_is_refused_rather_than_asked(client, every_action, agent):
+    proposal = ProposalFactory(workflow=every_action, action="delete", changes={}, requested_by="agent")
+    client.force_login(agent)
+    response = client.post(reverse("review-approve", args=[proposal.pk]), looked_at(proposal, agent))
+    assert response.status_code == 403
+    assert "You asked for this change, so someone else must decide it" in response.content.decode()
+    assert AuditEvent.objects.get(action="proposal.decision_refused").details["refusal"] == "requester"
