@@ -11,7 +11,7 @@ ACTIONS: dict[str, str] = {
     "proposal.conflict": "The record no longer held what the AI saw; nothing was written",
     "proposal.failed": "Applying kept failing; the proposal was given up",
     "proposal.shadowed": "A shadow-stage workflow recorded a proposal that will never apply",
-    "proposal.decision_refused": "Security: a decision was refused (self-approval, no permission, stale)",
+    "proposal.decision_refused": "Security: a decision was refused (self-approval, no permission, stale, unseen)",
     "proposal.artifact_flagged": "An artifact held a value of a field the workflow may not read",
     "proposal.reverted": "The change a proposal made was undone",
     "proposal.reapplied": "An undo was itself undone: the proposal's change is in force again",

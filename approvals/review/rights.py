@@ -89,9 +89,9 @@ def needs_two_approvals(*, proposal: Proposal) -> bool:
 
 def proposal_for_viewer(*, user: Viewer, proposal_id: int, reviewable: Reviewable | None = None) -> Proposal:
     """The proposal, if `user` may review its workflow, or asked for it in a workflow they may see, or
-    may override the workflow's blocks and it waits for a decision or is in conflict. Anything else is
-    NotFound: being named as its requester (a pipeline may name anyone) shows nobody a workflow they
-    cannot otherwise see."""
+    may override the workflow's blocks and it waits on one: for a decision, to be written (approved), or
+    in conflict. Anything else is NotFound: being named as its requester (a pipeline may name anyone)
+    shows nobody a workflow they cannot otherwise see."""
     visible = (
         Q(workflow__in=workflows_reviewable_by(user=user)) if reviewable is None else Q(workflow_id__in=reviewable.ids)
     )
@@ -99,7 +99,7 @@ def proposal_for_viewer(*, user: Viewer, proposal_id: int, reviewable: Reviewabl
         visible |= asked_for_by(user) & Q(workflow__in=workflows_visible_to(user=user))
         visible |= Q(
             workflow__in=workflows_overridable_by(user=user),
-            status__in=[ProposalStatus.PENDING, ProposalStatus.CONFLICT],
+            status__in=[ProposalStatus.PENDING, ProposalStatus.APPROVED, ProposalStatus.CONFLICT],
         )
     proposal = (
         Proposal.objects.filter(visible, pk=proposal_id)

@@ -5,10 +5,11 @@ from typing import Any
 
 from django.db.models import Count
 
-from approvals.models import Action, Batch, Proposal, ProposalApproval, ProposalStatus
+from approvals.models import Action, Batch, FollowUp, Proposal, ProposalApproval, ProposalStatus
 from approvals.overrides.selectors import NO_OVERRIDES, ProposalOverrides, proposal_overrides_for
 from approvals.review.diff import DiffPiece, list_diff, word_diff
 from approvals.review.followups import FollowUpPreview, followup_previews
+from approvals.review.holds import Hold, proposal_hold
 from approvals.review.queue import Claim, QueueFilters, claim_of, proposal_neighbours
 from approvals.review.rights import DecideRight, Reviewable, decide_right, needs_two_approvals, reviewable_workflows
 from approvals.workflows.rights import Viewer
@@ -24,6 +25,8 @@ OTHER_PENDING = 5
 
 
 _MISSING = object()
+# The statuses whose write is still to come, or to be chosen: what the record holds now matters to them.
+_TO_WRITE = (ProposalStatus.PENDING, ProposalStatus.APPROVED, ProposalStatus.CONFLICT)
 
 
 @dataclass
@@ -37,6 +40,8 @@ class FieldRow:
     has_base: bool = False
     stale: bool = False
     diff: list[DiffPiece] | None = None
+    now: Any = None  # once written: what the record holds now
+    changed_since: bool = False  # once written: the record no longer holds what was written
 
     @property
     def changed(self) -> bool:
@@ -50,12 +55,26 @@ def _spec(record_type: str, name: str) -> FieldSpec | None:
         return None
 
 
+def _in_catalogue_order(record_type: str, names: Any) -> list[str]:
+    known = RECORD_TYPES.get(record_type)
+    order = {name: index for index, name in enumerate(known.field_names)} if known else {}
+    return sorted(names, key=lambda n: (order.get(n, len(order)), n))
+
+
+def _with_diff(row: FieldRow, spec: FieldSpec | None) -> FieldRow:
+    """`row` with the word (or tag) difference from its current to its proposed value, where one reads."""
+    current, proposed = row.current, row.proposed
+    if spec is not None and spec.kind in (Kind.TEXT, Kind.EMAIL) and isinstance(proposed, str):
+        row.diff = word_diff(current if isinstance(current, str) else "", proposed)
+    elif spec is not None and spec.kind == Kind.TAGS and isinstance(proposed, list):
+        row.diff = list_diff(current if isinstance(current, list) else [], proposed)
+    return row
+
+
 def field_rows(*, proposal: Proposal, state: RecordState | None) -> list[FieldRow]:
     """For an update: each changed field with its current, proposed and (if given) base value."""
-    record_type = RECORD_TYPES.get(proposal.record_type)
-    order = {name: index for index, name in enumerate(record_type.field_names)} if record_type else {}
     rows = []
-    for name in sorted(proposal.changes or {}, key=lambda n: (order.get(n, len(order)), n)):
+    for name in _in_catalogue_order(proposal.record_type, proposal.changes or {}):
         spec = _spec(proposal.record_type, name)
         proposed = proposal.changes[name]
         current = state.values.get(name) if state is not None else None
@@ -71,11 +90,56 @@ def field_rows(*, proposal: Proposal, state: RecordState | None) -> list[FieldRo
             has_base=has_base,
             stale=state is not None and has_base and base != current,
         )
-        if spec is not None and spec.kind in (Kind.TEXT, Kind.EMAIL) and isinstance(proposed, str):
-            row.diff = word_diff(current if isinstance(current, str) else "", proposed)
-        elif spec is not None and spec.kind == Kind.TAGS and isinstance(proposed, list):
-            row.diff = list_diff(current if isinstance(current, list) else [], proposed)
-        rows.append(row)
+        rows.append(_with_diff(row, spec))
+    return rows
+
+
+@dataclass
+class Written:
+    """What a proposal's write did: its Change, the undo of it if there is one, and the rows a merge moved."""
+
+    change: Change
+    undone_by: Change | None
+    moved_orders: list[str]
+    moved_tickets: list[str]
+    follow_ups: list[FollowUp]  # what it asked to send, as the outbox holds it now
+
+
+def proposal_written(*, proposal: Proposal) -> Written | None:
+    """The write `proposal` made, or None while it has made none. Three queries when it has."""
+    if proposal.change_id is None:
+        return None
+    change = Change.objects.filter(pk=proposal.change_id).first()
+    if change is None:
+        return None
+    undone_by = Change.objects.filter(reverts=change).order_by("-applied_at").first()
+    moved = (change.merge_payload or {}).get("moved", [])
+    moved_of = {
+        kind: sorted(row["record_id"] for row in moved if row["record_type"] == kind) for kind in ("order", "ticket")
+    }
+    follow_ups = list(FollowUp.objects.filter(change_id=change.pk).order_by("position"))
+    return Written(change, undone_by, moved_of["order"], moved_of["ticket"], follow_ups)
+
+
+def written_rows(*, proposal: Proposal, written: Written, state: RecordState | None) -> list[FieldRow]:
+    """For an update that was written: each field with the value it replaced, the value written, and what
+    the record holds now; while it is in force, a field changed since says so."""
+    rows = []
+    change = written.change
+    in_force = proposal.status == ProposalStatus.APPLIED
+    for name in _in_catalogue_order(proposal.record_type, change.after):
+        spec = _spec(proposal.record_type, name)
+        now = state.values.get(name) if state is not None else None
+        row = FieldRow(
+            name=name,
+            label=spec.label if spec else name.replace("_", " "),
+            kind=str(spec.kind) if spec else "text",
+            current=change.before.get(name),
+            proposed=change.after[name],
+            now=now,
+            changed_since=in_force and state is not None and now != change.after[name],
+        )
+        rows.append(_with_diff(row, spec))
     return rows
 
 
@@ -216,10 +280,17 @@ class ReviewDetail:
     record_version: int | None
     policy_refusal: str = ""  # why no one may approve it now that the workflow's file changed
     follow_ups: list[FollowUpPreview] = field(default_factory=list)  # what goes out once it is applied
+    written: Written | None = None  # what its write did, once it made one
+    hold: Hold | None = None  # what keeps it from being written, once approved
 
     @property
     def is_pending(self) -> bool:
         return self.proposal.status == ProposalStatus.PENDING
+
+    @property
+    def to_write(self) -> bool:
+        """Its write is still to come (or to be chosen, in conflict): the record's state now is its business."""
+        return self.proposal.status in _TO_WRITE
 
     @property
     def may_review(self) -> bool:
@@ -274,7 +345,14 @@ def proposal_review_detail(
         state = merge.duplicate
     else:
         state = fetch_refs([ref]).get(ref)
-    rows = field_rows(proposal=proposal, state=state) if proposal.action == Action.UPDATE else []
+    written = proposal_written(proposal=proposal)
+    rows: list[FieldRow] = []
+    if proposal.action == Action.UPDATE:
+        rows = (
+            written_rows(proposal=proposal, written=written, state=state)
+            if written
+            else field_rows(proposal=proposal, state=state)
+        )
     record_rows: list[FieldRow] = []
     if proposal.action in (Action.ARCHIVE, Action.DELETE) and state is not None and record_type is not None:
         base = proposal.base or {}
@@ -294,6 +372,11 @@ def proposal_review_detail(
                     stale=spec.name in base and base[spec.name] != current,
                 )
             )
+    if proposal.status not in _TO_WRITE:
+        # Decided for good: what the AI saw is history, and the record moving on since (its own write
+        # first of all) is no alarm.
+        for row in rows + record_rows:
+            row.stale = False
     reviewable = reviewable or reviewable_workflows(user=user)
     may_review = reviewable.covers(proposal)
     overrides = (
@@ -357,4 +440,6 @@ def proposal_review_detail(
             else ""
         ),
         follow_ups=followup_previews(proposal=proposal),
+        written=written,
+        hold=proposal_hold(user=user, proposal=proposal),
     )

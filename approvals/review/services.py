@@ -24,6 +24,7 @@ from approvals.requesters import requester_reason
 from approvals.review.groups import GroupKey, batch_groups
 from approvals.review.rights import decide_right, needs_two_approvals, user_may_review
 from approvals.review.selectors import stale_fields
+from approvals.review.sight import group_shown, proposal_shown, unseen
 from approvals.workflows.selectors import WritePolicy, write_policies, write_policy
 from audit.services import Actor, audit_record, user_label
 from core.errors import ApplicationError, InvalidTransition, NotAllowed, NotFound
@@ -34,8 +35,9 @@ CLAIM_DURATION = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class Refusal:
-    code: str  # requester, no_permission, already_decided, changed, repeat_approval, stale, policy
+    code: str  # requester, no_permission, already_decided, changed, unseen, repeat_approval, stale, policy
     error: ApplicationError
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +75,17 @@ def _already_decided(proposal: Proposal) -> str:
     if proposal.decided_by is not None:
         text += f" by {user_label(proposal.decided_by)}"
     return text + "; nothing was changed"
+
+
+def _unseen_refusal(*, proposal: Proposal, reviewer: User, shown_token: str | None) -> Refusal | None:
+    """A decision from a page that did not show `reviewer` this proposal as it is now, long enough.
+    None when it did, or when no page was involved (`shown_token` None: the demo's own decisions)."""
+    if shown_token is None:
+        return None
+    why = unseen(token=shown_token, shown=proposal_shown(proposal), user=reviewer)
+    if why is None:
+        return None
+    return Refusal("unseen", InvalidTransition(why.message(f"proposal {proposal.pk}")), {"sight": str(why)})
 
 
 def _refusal(*, proposal: Proposal, reviewer: User, expected_revision: int | None) -> tuple[Refusal | None, bool]:
@@ -118,6 +131,7 @@ def _record_refusal(*, proposal: Proposal, reviewer: User, attempted: str, refus
             "refusal": refusal.code,
             "status": proposal.status,
             "revision": proposal.revision,
+            **refusal.details,
         },
         **proposal.trail_fields(),
     )
@@ -150,6 +164,7 @@ def _approve_one(
     reviewer: User,
     note: str,
     expected_revision: int | None,
+    shown_token: str | None = None,
     require_fresh: bool = False,
     send: bool = True,
     details: dict[str, Any] | None = None,
@@ -187,6 +202,7 @@ def _approve_one(
                         f"review proposal {proposal.pk} on its own"
                     ),
                 )
+        refusal = refusal or _unseen_refusal(proposal=proposal, reviewer=reviewer, shown_token=shown_token)
         lifted, refusal = _go_ahead(proposal, reviewer, "approve", refusal, by_override)
         if refusal is not None:
             return Outcome(proposal, refusal=refusal)
@@ -247,12 +263,14 @@ def _reject_one(
     reviewer: User,
     reason: str,
     expected_revision: int | None,
+    shown_token: str | None = None,
     details: dict[str, Any] | None = None,
     policy: WritePolicy | None = None,
 ) -> Outcome:
     with transaction.atomic():
         proposal = _lock(proposal_id)
         refusal, by_override = _refusal(proposal=proposal, reviewer=reviewer, expected_revision=expected_revision)
+        refusal = refusal or _unseen_refusal(proposal=proposal, reviewer=reviewer, shown_token=shown_token)
         lifted, refusal = _go_ahead(proposal, reviewer, "reject", refusal, by_override)
         if refusal is not None:
             return Outcome(proposal, refusal=refusal)
@@ -282,15 +300,27 @@ def _reject_one(
 
 
 def proposal_approve(
-    *, proposal: Proposal, reviewer: User, note: str = "", expected_revision: int | None = None
+    *,
+    proposal: Proposal,
+    reviewer: User,
+    note: str = "",
+    expected_revision: int | None = None,
+    shown_token: str | None = None,
 ) -> Outcome:
     """Approve `proposal`, or give the first of two approvals where the workflow needs two people.
 
     Refused (and recorded as a security event) for the requester, without the workflow's review
-    permission, once decided, or when `expected_revision` is not the proposal's revision.
+    permission, once decided, when `expected_revision` is not the proposal's revision, or when
+    `shown_token` is not that of a page that showed `reviewer` this proposal as it is now, at least
+    the settle time ago (`review.sight`). Every decision taken on a page passes its token, an empty
+    one if the page sent none; only a decision no page was involved in (the demo's) passes None.
     """
     outcome = _approve_one(
-        proposal_id=proposal.pk, reviewer=reviewer, note=(note or "").strip(), expected_revision=expected_revision
+        proposal_id=proposal.pk,
+        reviewer=reviewer,
+        note=(note or "").strip(),
+        expected_revision=expected_revision,
+        shown_token=shown_token,
     )
     if outcome.refusal is not None:
         raise outcome.refusal.error
@@ -298,12 +328,22 @@ def proposal_approve(
 
 
 def proposal_reject(
-    *, proposal: Proposal, reviewer: User, reason: str, expected_revision: int | None = None
+    *,
+    proposal: Proposal,
+    reviewer: User,
+    reason: str,
+    expected_revision: int | None = None,
+    shown_token: str | None = None,
 ) -> Outcome:
-    """Reject `proposal` with a reason. One rejection ends it, even where approving needs two people."""
+    """Reject `proposal` with a reason. One rejection ends it, even where approving needs two people.
+    Refused as `proposal_approve` is, `shown_token` included."""
     reason = reasons.REJECTION.clean(reason)
     outcome = _reject_one(
-        proposal_id=proposal.pk, reviewer=reviewer, reason=reason, expected_revision=expected_revision
+        proposal_id=proposal.pk,
+        reviewer=reviewer,
+        reason=reason,
+        expected_revision=expected_revision,
+        shown_token=shown_token,
     )
     if outcome.refusal is not None:
         raise outcome.refusal.error
@@ -337,7 +377,15 @@ def proposal_claim(*, proposal: Proposal, reviewer: User, duration: timedelta = 
     return locked
 
 
-def _refuse_group(*, batch: Batch, reviewer: User, attempted: str, code: str, error: ApplicationError) -> NoReturn:
+def _refuse_group(
+    *,
+    batch: Batch,
+    reviewer: User,
+    attempted: str,
+    code: str,
+    error: ApplicationError,
+    details: dict[str, Any] | None = None,
+) -> NoReturn:
     with transaction.atomic():
         audit_record(
             action="proposal.decision_refused",
@@ -345,7 +393,7 @@ def _refuse_group(*, batch: Batch, reviewer: User, attempted: str, code: str, er
             batch_id=batch.pk,
             workflow_slug=batch.workflow.slug,
             reason=error.message,
-            details={"attempted": attempted, "refusal": code},
+            details={"attempted": attempted, "refusal": code, **(details or {})},
         )
     raise error
 
@@ -359,11 +407,13 @@ def proposal_group_decide(
     expected_ids: Sequence[int],
     note: str = "",
     reason: str = "",
+    shown_token: str | None = None,
 ) -> GroupResult:
     """Approve or reject a matched group of a batch's proposals, each decided and audited on its own.
 
     The group is worked out again now; if it is no longer exactly `expected_ids` (what the reviewer
-    was shown), nothing is decided. Stale proposals never belong to a group.
+    was shown), nothing is decided, nor when `shown_token` is not that of a page that showed
+    `reviewer` those proposals at least the settle time ago. Stale proposals never belong to a group.
     """
     attempted = "approve_group" if approve else "reject_group"
     if not approve:
@@ -375,6 +425,16 @@ def proposal_group_decide(
             attempted=attempted,
             code="no_permission",
             error=NotAllowed(f"you may not review proposals of the workflow {batch.workflow.slug}"),
+        )
+    shown = group_shown(batch_id=batch.pk, ids=expected_ids)
+    if shown_token is not None and (why := unseen(token=shown_token, shown=shown, user=reviewer)):
+        _refuse_group(
+            batch=batch,
+            reviewer=reviewer,
+            attempted=attempted,
+            code="unseen",
+            error=InvalidTransition(why.message("this group")),
+            details={"sight": str(why)},
         )
     group = batch_groups(user=reviewer, batch=batch).group(key)
     current = group.ids if group else []
@@ -421,17 +481,38 @@ def proposal_group_decide(
     return result
 
 
-def proposal_force_apply(*, proposal: Proposal, user: User, expected_version: int, note: str = "") -> Proposal:
+def _refuse_unseen(*, proposal_id: int, user: User, shown_token: str, attempted: str) -> int:
+    """The revision of the proposal that `shown_token`'s page showed `user` long enough; otherwise
+    the refusal goes on the trail and is raised."""
+    with transaction.atomic():
+        proposal = _lock(proposal_id)
+        refusal = _unseen_refusal(proposal=proposal, reviewer=user, shown_token=shown_token)
+        if refusal is not None:
+            _record_refusal(proposal=proposal, reviewer=user, attempted=attempted, refusal=refusal)
+    if refusal is not None:
+        raise refusal.error
+    return proposal.revision
+
+
+def proposal_force_apply(
+    *, proposal: Proposal, user: User, expected_version: int, note: str = "", shown_token: str | None = None
+) -> Proposal:
     """Write a proposal in conflict over what the record holds now, by a person's deliberate choice.
 
     Needs a conflict override of this proposal that `user` may use (granted to the group on duty
     now; never by or for the person who asked for it). The record's current values, at the version
     `user` looked at, become the proposal's new base, and it is approved again: the worker writes it
     through a Change like any other, under the same stop switches and canary cap, so it is audited
-    and can be undone. If the record changed again since `expected_version`, nothing happens.
+    and can be undone. If the record changed again since `expected_version`, nothing happens; nor
+    when `shown_token` is not that of a page that showed `user` the proposal long enough.
     """
+    seen_revision = None
+    if shown_token is not None:
+        seen_revision = _refuse_unseen(proposal_id=proposal.pk, user=user, shown_token=shown_token, attempted="force")
     with transaction.atomic():
         proposal = _lock(proposal.pk)
+        if seen_revision is not None and proposal.revision != seen_revision:
+            raise InvalidTransition(f"proposal {proposal.pk} changed since you opened it; look at it again")
         why = requester_reason(proposal=proposal, user=user)
         if why:
             raise NotAllowed(f"{why}, so someone else must choose to write it over the record")

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -18,7 +19,8 @@ from django_htmx.http import push_url, trigger_client_event
 
 from approvals import reasons
 from approvals.applying.selectors import proposal_apply_wait_reason
-from approvals.models import Action, Batch, Proposal
+from approvals.models import Action, Batch, Proposal, ProposalStatus
+from approvals.review.confirmations import group_confirmation, proposal_confirmation
 from approvals.review.groups import GroupKey, batch_for_review, batch_groups, batch_page, group_sample
 from approvals.review.queue import (
     AGE_CHOICES,
@@ -29,7 +31,7 @@ from approvals.review.queue import (
     queue_counts,
     review_queue_page,
 )
-from approvals.review.rights import Reviewable, proposal_for_viewer, reviewable_workflows
+from approvals.review.rights import Reviewable, decide_right, proposal_for_viewer, reviewable_workflows
 from approvals.review.selectors import ReviewDetail, proposal_review_detail
 from approvals.review.services import (
     GroupResult,
@@ -40,6 +42,7 @@ from approvals.review.services import (
     proposal_group_decide,
     proposal_reject,
 )
+from approvals.review.sight import SETTLE_MS, group_shown, proposal_shown, sight_token
 from core.errors import ApplicationError, NotFound, ValidationFailed
 from core.types import AuthenticatedHtmxRequest
 
@@ -95,11 +98,16 @@ def _visible(request: AuthenticatedHtmxRequest, proposal_id: int, reviewable: Re
 
 
 def _detail_context(
-    detail: ReviewDetail, filters: QueueFilters, *, flash: str, error: ApplicationError | None
+    detail: ReviewDetail, filters: QueueFilters, *, flash: str, error: ApplicationError | None, user: User
 ) -> dict[str, Any]:
     return {
         "detail": detail,
         "p": detail.proposal,
+        "shown": sight_token(shown=proposal_shown(detail.proposal), user=user) if detail.can_decide else "",
+        "settle_ms": SETTLE_MS,
+        "confirmation": proposal_confirmation(proposal=detail.proposal, merge=detail.merge)
+        if detail.can_approve
+        else None,
         "claim": detail.claim,
         "filters": filters,
         "qs": filters.querystring(),
@@ -119,9 +127,12 @@ def _render_detail(
     error: ApplicationError | None = None,
     status: int = 200,
     reviewable: Reviewable | None = None,
+    confirming: bool = False,
 ) -> TemplateResponse:
     detail = proposal_review_detail(user=request.user, proposal=proposal, filters=filters, reviewable=reviewable)
-    context = _detail_context(detail, filters, flash=flash, error=error)
+    context = _detail_context(detail, filters, flash=flash, error=error, user=request.user)
+    # Asked again without JavaScript: the question is the page's second step, the note kept.
+    context |= {"confirming": confirming, "note": request.POST.get("note", "") if confirming else ""}
     if _wants_partial(request):
         return TemplateResponse(request, f"{DETAIL}#proposal", context, status=status)
     context["counts"] = queue_counts(user=request.user, filters=filters, reviewable=detail.reviewable)
@@ -171,6 +182,8 @@ def _decide(request: AuthenticatedHtmxRequest, proposal_id: int, *, approve: boo
     proposal = Proposal.objects.filter(pk=proposal_id).select_related("workflow", "batch").first()
     if proposal is None:
         raise Http404("No such proposal")
+    if approve and _unconfirmed(request, proposal):
+        return _render_detail(request, _visible(request, proposal_id), filters, confirming=True)
     try:
         outcome = _take_decision(request, proposal, approve=approve)
     except ApplicationError as error:
@@ -180,13 +193,26 @@ def _decide(request: AuthenticatedHtmxRequest, proposal_id: int, *, approve: boo
     return _after_decision(request, outcome, filters)
 
 
+def _unconfirmed(request: AuthenticatedHtmxRequest, proposal: Proposal) -> bool:
+    """An approval its page asks about first (a delete, a merge), sent without the answer by someone who
+    may give it: the page asks. Anyone else's is refused by the decision itself, on the trail."""
+    confirmation = proposal_confirmation(proposal=proposal)
+    if confirmation is None or confirmation.given(request.POST):
+        return False
+    return proposal.status == ProposalStatus.PENDING and decide_right(user=request.user, proposal=proposal).may
+
+
 def _take_decision(request: AuthenticatedHtmxRequest, proposal: Proposal, *, approve: bool) -> Outcome:
-    revision = _revision(request.POST.get("revision"))
+    revision, shown = _revision(request.POST.get("revision")), request.POST.get("shown", "")
     if approve:
         note = request.POST.get("note", "")
-        return proposal_approve(proposal=proposal, reviewer=request.user, note=note, expected_revision=revision)
+        return proposal_approve(
+            proposal=proposal, reviewer=request.user, note=note, expected_revision=revision, shown_token=shown
+        )
     reason = request.POST.get("reason", "")
-    return proposal_reject(proposal=proposal, reviewer=request.user, reason=reason, expected_revision=revision)
+    return proposal_reject(
+        proposal=proposal, reviewer=request.user, reason=reason, expected_revision=revision, shown_token=shown
+    )
 
 
 def _after_decision(request: AuthenticatedHtmxRequest, outcome: Outcome, filters: QueueFilters) -> HttpResponse:
@@ -235,6 +261,7 @@ def review_force_apply(request: AuthenticatedHtmxRequest, proposal_id: int) -> H
             user=request.user,
             expected_version=_confirmed_version(request.POST),
             note=request.POST.get("note", ""),
+            shown_token=request.POST.get("shown", ""),
         )
     except ApplicationError as refused:
         return _force_page(request, _visible(request, proposal_id), error=refused)
@@ -258,7 +285,13 @@ def _force_page(
     request: AuthenticatedHtmxRequest, proposal: Proposal, error: ApplicationError | None = None
 ) -> HttpResponse:
     detail = proposal_review_detail(user=request.user, proposal=proposal, filters=QueueFilters())
-    context = {"detail": detail, "p": detail.proposal, "error": error.message if error else ""}
+    context = {
+        "detail": detail,
+        "p": detail.proposal,
+        "error": error.message if error else "",
+        "shown": sight_token(shown=proposal_shown(detail.proposal), user=request.user),
+        "settle_ms": SETTLE_MS,
+    }
     return TemplateResponse(request, FORCE, context, status=error.status_code if error else 200)
 
 
@@ -306,12 +339,23 @@ def review_group(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpRespon
     if request.method == "GET":
         return _group_page(request, batch, key)
     decision = request.POST.get("decision")
+    if decision == "approve" and not _group_confirmed(request, batch, key):
+        return _group_page(request, batch, key, confirming=True)
     try:
         result = _decide_group(request, batch, key, decision)
     except ApplicationError as refusal:
         return _group_page(request, batch, key, error=refusal)
     messages.success(request, _group_summary(decision, result))
     return redirect("review-batch", batch_id=batch.pk)
+
+
+def _group_confirmed(request: AuthenticatedHtmxRequest, batch: Batch, key: GroupKey) -> bool:
+    """Whether the person answered the question approving as many proposals as their page showed asks."""
+    try:
+        count = len(_ids(request.POST.get("ids", "")))
+    except ValidationFailed:
+        return True  # the decision itself refuses these ids, naming the field
+    return group_confirmation(batch=batch, key=key, count=count).given(request.POST)
 
 
 def _decide_group(request: AuthenticatedHtmxRequest, batch: Batch, key: GroupKey, decision: str | None) -> GroupResult:
@@ -325,6 +369,7 @@ def _decide_group(request: AuthenticatedHtmxRequest, batch: Batch, key: GroupKey
         expected_ids=_ids(request.POST.get("ids", "")),
         note=request.POST.get("note", ""),
         reason=request.POST.get("reason", ""),
+        shown_token=request.POST.get("shown", ""),
     )
 
 
@@ -338,16 +383,25 @@ def _group_summary(decision: str | None, result: GroupResult) -> str:
 
 
 def _group_page(
-    request: AuthenticatedHtmxRequest, batch: Batch, key: GroupKey, error: ApplicationError | None = None
+    request: AuthenticatedHtmxRequest,
+    batch: Batch,
+    key: GroupKey,
+    error: ApplicationError | None = None,
+    confirming: bool = False,
 ) -> HttpResponse:
     groups = batch_groups(user=request.user, batch=batch)
     group = groups.group(key)
     context = {
+        "confirmation": group_confirmation(batch=batch, key=key, count=group.count) if group else None,
+        "confirming": confirming,
+        "note": request.POST.get("note", "") if confirming else "",
         "batch": batch,
         "key": key,
         "group": group,
         "sample": group_sample(groups=groups, group=group) if group else [],
         "ids": ",".join(str(pk) for pk in group.ids) if group else "",
+        "shown": sight_token(shown=group_shown(batch_id=batch.pk, ids=group.ids), user=request.user) if group else "",
+        "settle_ms": SETTLE_MS,
         "error": error.message if error else "",
         "reason_rule": reasons.REJECTION,
     }

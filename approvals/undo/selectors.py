@@ -10,6 +10,7 @@ from approvals.applying.followups import NOT_RETRACTABLE
 from approvals.models import Batch, FollowUp, FollowUpStatus, Proposal, RollbackDrill, UndoJob, UndoScope, Workflow
 from approvals.undo.rights import UndoRights, undo_rights_for_user
 from approvals.workflows.rights import Viewer
+from core.confirmations import Confirmation
 from core.errors import NotFound
 from core.visibility import ViewerScope, scope_for
 from records.models import Change, ChangeAction
@@ -148,6 +149,34 @@ def undo_plan(*, selection: UndoSelection) -> UndoPlan:
         followups=followups_affected(change_ids=[change.id for change in candidates.changes]),
         workflow_slugs=sorted({change.workflow_slug for change in candidates.changes}),
     )
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def undo_confirmation(*, plan: UndoPlan) -> Confirmation:
+    """The question starting a bulk undo asks first: how many changes, of what, and what is left."""
+    selection = plan.selection
+    where = "in" if selection.scope == UndoScope.BATCH else "of"
+    left = []
+    if conflicts := len(plan.conflicts):
+        left.append(
+            f"{_counted(conflicts, 'record')} changed since: left as {'it is' if conflicts == 1 else 'they are'}"
+        )
+    if sent := len(plan.followups.not_retractable):
+        left.append(f"{_counted(sent, 'follow-up')} already sent cannot be retracted")
+    return Confirmation(
+        question=f"Undo {_counted(plan.total, 'change')} {where} {selection.describe()}?",
+        detail="; ".join(left) + "." if left else "Each record gets back what the change replaced.",
+        verb=f"Undo {_counted(plan.total, 'change')}",
+        answer=str(plan.total),
+    )
+
+
+def undo_confirmed(*, selection: UndoSelection, answer: str | None) -> bool:
+    """Whether `answer` confirms undoing as many changes as the selection still holds."""
+    return answer == str(len(undo_candidates(selection=selection, ids_only=True).changes))
 
 
 @dataclass

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from approvals import reasons
@@ -23,6 +24,8 @@ from approvals.undo.selectors import (
     change_for_viewer,
     change_undo_view,
     recent_batches_to_undo,
+    undo_confirmation,
+    undo_confirmed,
     undo_job_for_viewer,
     undo_plan,
 )
@@ -93,7 +96,13 @@ def undo_bulk(request: AuthenticatedHtmxRequest) -> HttpResponse:
 
 
 def _start(request: AuthenticatedHtmxRequest, selection: UndoSelection, context: dict) -> HttpResponse:
-    """Start the job the dry run showed, or show the dry run again with why it did not start."""
+    """Start the undo as confirmed; a form sent without the answer (no JavaScript) is asked the question."""
+    if not undo_confirmed(selection=selection, answer=request.POST.get("confirmed")):
+        dry_run = request.POST.copy()
+        for sent_with_it in ("csrfmiddlewaretoken", "reason", "confirmed"):
+            dry_run.pop(sent_with_it, None)
+        cancel_url = f"{reverse('undo-bulk')}?{dry_run.urlencode()}"
+        return _dry_run(request, selection, context | {"confirming": True, "cancel_url": cancel_url})
     try:
         job = undo_job_start(
             selection=selection,
@@ -116,6 +125,8 @@ def _dry_run(
         "refused_workflows": rights.refused(plan.workflow_slugs),
         "conflicts_shown": plan.conflicts[:CONFLICTS_SHOWN],
         "folded_after": FOLDED_AFTER,
+        "confirmation": undo_confirmation(plan=plan),
+        "reason": request.POST.get("reason", ""),
     }
     return TemplateResponse(request, BULK, context, status=status)
 

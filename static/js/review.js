@@ -54,12 +54,17 @@
       if (event.key === "Escape") event.target.blur();
       return;
     }
+    // A question asked before approving (confirm.js) has the keys: Enter answers it, Esc closes it.
+    if (document.querySelector("dialog.confirm[open]")) return;
     var help = document.getElementById("review-help");
     if (help && help.open && event.key !== "?") return;
     switch (event.key) {
       case "a":
-        // While a decision is on its way its button is disabled, so a second press does nothing.
-        if (press("[data-key='approve']")) event.preventDefault();
+        // While a decision is on its way its button is disabled, so a second press does nothing; a press
+        // on a proposal that has only just been painted is refused (sight.js), so it never decides the next.
+        var approve = document.querySelector("[data-key='approve']");
+        if (approve && window.countersignSight && !countersignSight.allows(approve, event)) event.preventDefault();
+        else if (press("[data-key='approve']")) event.preventDefault();
         break;
       case "r":
         var reason = document.querySelector("[data-key='reason']");

@@ -10,6 +10,7 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from tests.helpers.overrides import on_call_workflow
 from tests.helpers.queued import Queued
+from tests.helpers.sight import settled
 
 pytestmark = pytest.mark.browser
 
@@ -122,6 +123,7 @@ def test_ops_after_hours_opens_a_waiting_proposal_from_blocked_overrides_it_and_
     page.wait_for_url(f"**/review/{waiting.pk}/")
     expect(page.get_by_role("note").filter(has_text="after-hours override")).to_contain_text(REASON)
 
+    settled(page, waiting)
     page.keyboard.press("a")
     expect(page.get_by_role("status").filter(has_text="Approved the update")).to_be_visible()
     waiting.refresh_from_db()

@@ -15,6 +15,7 @@ from tests.helpers.factories import (
     WorkflowFactory,
 )
 from tests.helpers.queued import Queued
+from tests.helpers.sight import settled
 
 pytestmark = pytest.mark.browser
 
@@ -45,6 +46,7 @@ def test_a_lead_approves_with_a_and_the_next_proposal_appears_without_navigation
     assert first.record_id in heading(page)
     page.evaluate("window.stillTheSamePage = true")
 
+    settled(page, first)
     page.keyboard.press("a")
     page.get_by_role("heading", level=1).filter(has_text=second.record_id).wait_for()
     assert page.evaluate("window.stillTheSamePage") is True  # swapped in, not a page load
@@ -70,6 +72,7 @@ def test_a_lead_rejects_with_r_and_a_reason(queued, page, login, workflow):
     first, second = pending(workflow, 2)
     login("lead", "lead")
     page.goto(f"/review/{first.pk}/")
+    settled(page, first)
     page.keyboard.press("r")
     reason = page.get_by_label("Reason for rejecting")
     assert reason.evaluate("element => element === document.activeElement")

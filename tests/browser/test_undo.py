@@ -77,6 +77,10 @@ def test_a_batch_undo_shows_its_dry_run_then_a_progress_bar_filled_by_the_worker
 
     page.get_by_label("Reason (required, kept in the trail)").fill("The sweep used prompt 6, which garbles addresses")
     page.get_by_role("button", name="Undo", exact=True).click()
+    confirm = page.get_by_role("dialog", name=f"Undo {SIZE} changes in batch {batch.pk} (address sweep)?")
+    expect(confirm).to_contain_text("1 record changed since: left as it is.")
+    assert not UndoJob.objects.exists()
+    confirm.get_by_role("button", name=f"Undo {SIZE} changes").click()
     page.wait_for_url(re.compile(r"/undo/jobs/\d+/$"))
     job = UndoJob.objects.get()
 

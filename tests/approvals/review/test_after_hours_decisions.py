@@ -15,6 +15,7 @@ from core.errors import NotAllowed
 from tests.helpers.factories import UserFactory
 from tests.helpers.overrides import DAY, NIGHT, REASON, on_call_workflow
 from tests.helpers.queued import Queued
+from tests.helpers.sight import looked_at
 
 
 @pytest.fixture
@@ -140,7 +141,7 @@ def test_under_the_override_the_review_screen_lets_ops_approve(client, on_call, 
     assert "You decide this under the after-hours override granted by ops" in html
     assert ">Approve</button>" in html and ">Reject</button>" in html
     with time_machine.travel(NIGHT, tick=False):
-        response = client.post(reverse("review-approve", args=[waiting.pk]), {"revision": waiting.revision})
+        response = client.post(reverse("review-approve", args=[waiting.pk]), looked_at(waiting, on_call.ops))
     assert response.status_code == 302
     waiting.refresh_from_db()
     assert (waiting.status, waiting.decided_by) == (ProposalStatus.APPROVED, on_call.ops)

@@ -17,6 +17,7 @@ from records.models import Change, Customer
 from tests.helpers.factories import CustomerFactory, UserFactory
 from tests.helpers.overrides import NIGHT, REASON, after_hours_now
 from tests.helpers.queued import Queued
+from tests.helpers.sight import looked_at
 from tests.helpers.worker import wait_until
 
 WORKER = "worker@test/1"
@@ -131,8 +132,9 @@ def test_the_confirmation_page_shows_the_three_values_and_needs_the_box_ticked(c
         assert "4 Old Mill Lane, Leith" in html and "9 New Street, Leith" in html and "12 Harbour Road" in html
         assert "block=conflict&amp;scope=proposal" in html  # on duty: offered the override first
         grant(on_call, proposal)
-        unconfirmed = client.post(url, {"version": "2"})
-        confirmed = client.post(url, {"version": "2", "confirm": "yes"})
+        seen = looked_at(proposal, on_call.ops)
+        unconfirmed = client.post(url, {"version": "2", **seen})
+        confirmed = client.post(url, {"version": "2", "confirm": "yes", **seen})
     assert unconfirmed.status_code == 422
     assert "tick the box to confirm" in unconfirmed.content.decode()
     assert (confirmed.status_code, confirmed["Location"]) == (302, reverse("trace-proposal", args=[proposal.pk]))

@@ -25,6 +25,7 @@ from tests.helpers.factories import (
 )
 from tests.helpers.queued import Queued
 from tests.helpers.receiver import Receiver
+from tests.helpers.sight import group_looked_at, looked_at
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -262,7 +263,7 @@ def test_approve_over_htmx_swaps_in_the_next_proposal_pushes_its_url_and_fires_t
     client.force_login(lead)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("review-approve", args=[first.pk]) + "?workflow=address-updates", {"revision": "1"}, **HTMX
+            reverse("review-approve", args=[first.pk]) + "?workflow=address-updates", looked_at(first, lead), **HTMX
         )
     assert queued == [Queued("approvals.apply_approved", [[first.pk]])]
     assert response.status_code == 200
@@ -282,12 +283,14 @@ def test_without_javascript_a_decision_is_a_post_and_a_redirect(client, workflow
     first = ProposalFactory(workflow=workflow, created_at=ago(minutes=2))
     second = ProposalFactory(workflow=workflow, created_at=ago(minutes=1))
     client.force_login(lead)
-    response = client.post(reverse("review-reject", args=[first.pk]), {"revision": "1", "reason": "wrong customer"})
+    response = client.post(
+        reverse("review-reject", args=[first.pk]), {**looked_at(first, lead), "reason": "wrong customer"}
+    )
     assert response.status_code == 302
     assert response["Location"] == reverse("review-detail", args=[second.pk])
     page = client.get(response["Location"]).content.decode()
     assert f"Rejected the update of {first.record_id}." in page
-    response = client.post(reverse("review-approve", args=[second.pk]), {"revision": "1"})
+    response = client.post(reverse("review-approve", args=[second.pk]), looked_at(second, lead))
     assert response["Location"] == reverse("review-queue")
     first.refresh_from_db()
     second.refresh_from_db()
@@ -301,7 +304,8 @@ def test_without_javascript_a_decision_is_a_post_and_a_redirect(client, workflow
 def test_the_last_decision_over_htmx_says_the_queue_is_clear(client, workflow, lead):
     proposal = ProposalFactory(workflow=workflow)
     client.force_login(lead)
-    response = client.post(reverse("review-reject", args=[proposal.pk]), {"reason": "duplicate"}, **HTMX)
+    seen = looked_at(proposal, lead) | {"revision": "", "reason": "duplicate"}  # a page that sent no revision
+    response = client.post(reverse("review-reject", args=[proposal.pk]), seen, **HTMX)
     assert "Nothing left for you to decide here" in response.content.decode()
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.REJECTED
@@ -331,9 +335,10 @@ def test_a_stale_page_or_a_second_decision_is_refused_plainly(client, workflow, 
     assert "changed since you opened it; look at it again before deciding" in response.content.decode()
     proposal.refresh_from_db()
     assert (proposal.status, proposal.revision) == (ProposalStatus.PENDING, 2)
-    client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "2"}, **HTMX)
+    client.post(reverse("review-approve", args=[proposal.pk]), looked_at(proposal, lead), **HTMX)
     client.force_login(second_lead)
-    response = client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "3"})
+    proposal.refresh_from_db()
+    response = client.post(reverse("review-approve", args=[proposal.pk]), looked_at(proposal, second_lead))
     assert response.status_code == 409
     html = response.content.decode()
     assert "was already approved by Dana Lee; nothing was changed" in html
@@ -368,7 +373,7 @@ def test_approving_a_field_the_workflow_lost_since_is_refused_on_the_screen(queu
     )
     assert 'data-key="approve"' not in html
     assert 'data-key="reject"' in html
-    response = client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "1"}, **HTMX)
+    response = client.post(reverse("review-approve", args=[proposal.pk]), looked_at(proposal, lead), **HTMX)
     assert response.status_code == 403
     assert (
         "workflow address-updates may no longer change customer.shipping_address; "
@@ -433,8 +438,13 @@ def test_a_matched_group_is_opened_from_the_batch_and_approved_with_one_confirma
     html = client.get(group_url).content.decode()
     assert "<strong>3 proposals</strong> in this group, none stale" in html
     assert ">Approve all 3</button>" in html
-    ids = ",".join(str(p.pk) for p in proposals)
-    response = client.post(group_url, {"decision": "approve", "ids": ids})
+    assert f"Approve 3 shipping address changes in batch {batch.pk}?" in html  # the dialog's question
+    decision = {"decision": "approve", **group_looked_at(batch, proposals, lead)}
+    response = client.post(group_url, decision)  # without JavaScript: asked in the page
+    assert response.status_code == 200
+    assert '<div class="confirm-step"' in response.content.decode()
+    assert set(Proposal.objects.values_list("status", flat=True)) == {"pending"}
+    response = client.post(group_url, {**decision, "confirmed": "3"})
     assert response.status_code == 302
     assert set(Proposal.objects.filter(pk__in=[p.pk for p in proposals]).values_list("status", flat=True)) == {
         "approved"
@@ -442,7 +452,7 @@ def test_a_matched_group_is_opened_from_the_batch_and_approved_with_one_confirma
     stale.refresh_from_db()
     assert stale.status == ProposalStatus.PENDING
     assert "Approved 3 proposals one by one." in client.get(response["Location"]).content.decode()
-    response = client.post(group_url, {"decision": "approve", "ids": ids})
+    response = client.post(group_url, {**decision, "confirmed": "3"})
     assert response.status_code == 409
     html = response.content.decode()
     assert "this group changed since you opened it: it held 3 proposals and now holds 0" in html
@@ -555,7 +565,9 @@ def test_a_group_decision_shows_the_follow_ups_its_proposals_share_and_what_each
     assert "Once applied, each one also sends: <strong>Email the customer (address-confirmed)</strong>" in html
     assert html.count("Subject: <strong>Your shipping address has been updated</strong>") == 2
     assert without.record_id not in html
-    response = client.post(group_url, {"decision": "approve", "ids": ",".join(str(p.pk) for p in with_email)})
+    response = client.post(
+        group_url, {"decision": "approve", "confirmed": "2", **group_looked_at(batch, with_email, lead)}
+    )
     assert response.status_code == 302
     assert set(Proposal.objects.filter(follow_ups=[EMAIL]).values_list("status", flat=True)) == {"approved"}
     assert Proposal.objects.get(pk=without.pk).status == ProposalStatus.PENDING

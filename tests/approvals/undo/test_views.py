@@ -182,8 +182,20 @@ def test_the_bulk_page_shows_the_dry_run_then_starts_the_job(client, ops, queued
     assert "9 Typed Street" in html
     assert not Change.objects.filter(action=ChangeAction.REVERT).exists()
 
+    # Without JavaScript the form comes back once, asking the question the dialog asks.
+    start = {"scope": "batch", "batch": batch.pk, "reason": "bad sweep"}
+    response = client.post(reverse("undo-bulk"), start)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"Undo 4 changes in batch {batch.pk} (address sweep)?" in html
+    assert "1 record changed since: left as it is." in html
+    assert '<button type="submit" name="confirmed" value="4" class="danger" autofocus>Undo 4 changes</button>' in html
+    assert f'<a href="{reverse("undo-bulk")}?scope=batch&amp;batch={batch.pk}">Cancel</a>' in html
+    assert ">bad sweep</textarea>" in html
+    assert not UndoJob.objects.exists()
+
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": "bad sweep"})
+        response = client.post(reverse("undo-bulk"), {**start, "confirmed": "4"})
     job = UndoJob.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("undo-job", args=[job.pk])
     assert queued == [Queued("approvals.run_undo_job", [job.pk])]
@@ -205,7 +217,7 @@ def test_the_bulk_page_refuses_a_bad_selection_naming_the_field(client, ops):
 
 def test_the_job_page_polls_while_running_and_stops_polling_when_done(client, ops, django_assert_num_queries):
     batch, _ = applied_batch(3, conflict_at=0)
-    client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": "bad sweep"})
+    client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": "bad sweep", "confirmed": "3"})
     job = UndoJob.objects.get()
     page = client.get(reverse("undo-job", args=[job.pk])).content.decode()
     assert 'role="progressbar"' in page and 'aria-valuenow="0"' in page and "0 / 3" in page
@@ -228,7 +240,8 @@ def test_the_job_page_reads_a_fixed_number_of_queries(client, ops, django_assert
             change_update(
                 ref=RecordRef("customer", proposal.record_id), values={"shipping_address": "typed"}, origin=PERSON
             )
-        client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": "bad sweep"})
+        start = {"scope": "batch", "batch": batch.pk, "reason": "bad sweep", "confirmed": str(size)}
+        client.post(reverse("undo-bulk"), start)
         job = UndoJob.objects.get(batch=batch)
         undo_job_run(job_id=job.pk, worker="w/1")
         assert job.items.filter(outcome="conflict").count() == size
@@ -240,7 +253,7 @@ def test_the_job_page_reads_a_fixed_number_of_queries(client, ops, django_assert
 
 def test_cancel_from_the_job_page(client, ops):
     batch, _ = applied_batch(2)
-    client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": "bad sweep"})
+    client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": "bad sweep", "confirmed": "2"})
     job = UndoJob.objects.get()
     response = client.post(reverse("undo-job-cancel", args=[job.pk]), headers={"HX-Request": "true"})
     assert "Cancelled before it started" in response.content.decode()
