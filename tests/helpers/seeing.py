@@ -2,7 +2,9 @@
 holding `audit.export_trail`, as an operator would set them up in the admin."""
 
 from django.contrib.auth.models import Group, Permission, User
+from guardian.shortcuts import assign_perm
 
+from approvals.models import Workflow
 from tests.helpers.factories import GroupFactory
 
 
@@ -23,4 +25,12 @@ def make_auditor(user: User, *, export: bool = True) -> User:
 def make_exporter(user: User) -> User:
     """`user` may export the trail they see, and sees no more for it."""
     user.groups.add(_group_with("trail-exporters", "export_trail"))
+    return user
+
+
+def let_see(user: User, workflow: Workflow) -> User:
+    """`user` may see `workflow` (its view permission, through a group), and no more for it."""
+    viewers = GroupFactory(name=f"{workflow.slug}-viewers")
+    assign_perm("approvals.view_workflow", viewers, workflow)
+    user.groups.add(viewers)
     return user

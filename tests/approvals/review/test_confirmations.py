@@ -9,6 +9,7 @@ from approvals.review.confirmations import group_confirmation
 from approvals.review.groups import GroupKey
 from audit.models import AuditEvent
 from tests.helpers.factories import BatchFactory, CustomerFactory, OrderFactory, ProposalFactory, TicketFactory
+from tests.helpers.seeing import let_see
 from tests.helpers.sight import looked_at
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -127,7 +128,7 @@ def test_a_group_s_question_says_what_each_sends_once_applied(workflow):
 
 def test_someone_who_may_not_approve_a_delete_is_refused_rather_than_asked(client, every_action, agent):
     proposal = ProposalFactory(workflow=every_action, action="delete", changes={}, requested_by="agent")
-    client.force_login(agent)
+    client.force_login(let_see(agent, every_action))  # a requester looks only where they may see
     response = client.post(reverse("review-approve", args=[proposal.pk]), looked_at(proposal, agent))
     assert response.status_code == 403
     assert "You asked for this change, so someone else must decide it" in response.content.decode()

@@ -17,6 +17,7 @@ from audit.models import AuditEvent
 from core.errors import InvalidTransition
 from tests.helpers.factories import BatchFactory, ProposalFactory
 from tests.helpers.queued import Queued
+from tests.helpers.seeing import let_see
 from tests.helpers.sight import looked_at
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -161,7 +162,7 @@ def test_a_page_shown_to_one_lead_does_not_carry_another_s_decision(client, work
 
 def test_a_decided_or_undecidable_proposal_gives_its_own_reason_before_the_sight_check(client, workflow, agent):
     proposal = ProposalFactory(workflow=workflow, requested_by="agent")
-    client.force_login(agent)
+    client.force_login(let_see(agent, workflow))  # a requester looks only where they may see
     response = client.post(reverse("review-approve", args=[proposal.pk]), {"revision": "1"})
     assert response.status_code == 403
     assert refusals() == [("requester", "")]
