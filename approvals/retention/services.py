@@ -253,10 +253,11 @@ def training_copy_decide(
             action="artifact.training_decided",
             actor=Actor.user(owner),
             workflow_slug=workflow.slug,
-            approver_label=user_label(owner),
+            approver_label=user_label(owner) if approve else "",
             decided_at=now,
             reason=note,
             details={
+                **({} if approve else {"refused_by": user_label(owner)}),
                 "request_id": locked.pk,
                 "artifact_id": str(locked.artifact_id),
                 "kind": locked.artifact_kind,

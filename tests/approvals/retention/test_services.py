@@ -269,6 +269,9 @@ def test_a_request_is_decided_once_and_a_refusal_needs_a_reason(output_rule, tra
         training_copy_decide(request=request, owner=owner, approve=False)
     assert refused.value.field == "note"
     training_copy_decide(request=request, owner=owner, approve=False, note="holds a customer's words")
+    refused_event = AuditEvent.objects.get(action="artifact.training_decided")
+    assert refused_event.approver_label == ""  # a refusal is no approval, in the trail or its exports
+    assert refused_event.details["refused_by"] == owner.get_full_name()
     with pytest.raises(InvalidTransition, match="already decided"):
         training_copy_decide(request=request, owner=owner, approve=True)
 
