@@ -22,6 +22,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def server_error(request: HttpRequest) -> HttpResponse:
     """The 500 page, in the app frame with its menu. Drawn from the navigation alone, without the
     request: the database, the session or the user may be what failed, so none of them is read."""
+    body: str
     try:
         body = loader.render_to_string("500.html", {"nav_entries": entries(), "frame_without_user": True})
     except Exception:
