@@ -96,6 +96,8 @@ def _visible(request: AuthenticatedHtmxRequest, proposal_id: int, reviewable: Re
 def _detail_context(
     detail: ReviewDetail, filters: QueueFilters, *, flash: str, error: ApplicationError | None
 ) -> dict[str, Any]:
+    # A reason too short is said next to the reason box; any other refusal on top.
+    reason_error, rest = error.on_fields({"reason"}) if error else ({}, "")
     return {
         "detail": detail,
         "p": detail.proposal,
@@ -103,8 +105,8 @@ def _detail_context(
         "filters": filters,
         "qs": filters.querystring(),
         "flash": flash,
-        "error": error.message if error else "",
-        "reason_error": isinstance(error, ValidationFailed) and error.field == "reason",
+        "error": rest,
+        "reason_error": reason_error.get("reason", ""),
         "reason_rule": reasons.REJECTION,
     }
 
@@ -257,7 +259,7 @@ def _force_page(
     request: AuthenticatedHtmxRequest, proposal: Proposal, error: ApplicationError | None = None
 ) -> HttpResponse:
     detail = proposal_review_detail(user=request.user, proposal=proposal, filters=QueueFilters())
-    context = {"detail": detail, "p": detail.proposal, "error": error.message if error else ""}
+    context = {"detail": detail, "p": detail.proposal, "error": error.plain if error else ""}
     return TemplateResponse(request, FORCE, context, status=error.status_code if error else 200)
 
 
@@ -294,7 +296,7 @@ def review_group(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpRespon
     try:
         key = GroupKey.from_params(request.GET)
     except ValidationFailed as problem:
-        messages.error(request, f"That group link is not valid: {problem.message}")
+        messages.error(request, f"That group link is not valid: {problem.plain}")
         return redirect("review-batch", batch_id=batch.pk)
     if request.method == "GET":
         return _group_page(request, batch, key)
@@ -341,7 +343,7 @@ def _group_page(
         "group": group,
         "sample": group_sample(groups=groups, group=group) if group else [],
         "ids": ",".join(str(pk) for pk in group.ids) if group else "",
-        "error": error.message if error else "",
+        "error": error.plain if error else "",
         "reason_rule": reasons.REJECTION,
     }
     return TemplateResponse(request, GROUP, context, status=error.status_code if error else 200)
