@@ -9,6 +9,8 @@ from typing import Any
 
 from django import forms
 
+from core.errors import ApplicationError
+
 _REQUIRED = "Fill this in."
 _CHOOSE = "Choose one of the options offered."
 
@@ -53,6 +55,15 @@ class PlainForm(forms.Form):
             for code, text in _plain_messages(field).items():
                 if field.error_messages.get(code) == stock.get(code):
                     field.error_messages[code] = text
+
+    def add_refusal(self, error: ApplicationError) -> None:
+        """A service's refusal of what this form sent: each problem next to its field, the rest above
+        the form, in plain words."""
+        by_field, rest = error.on_fields(self.fields)
+        for field, message in by_field.items():
+            self.add_error(field, message)
+        if rest:
+            self.add_error(None, rest)
 
     def add_error_once(self, field: str, message: str) -> None:
         """`message` on `field`, unless the field already says what is wrong with it."""

@@ -54,11 +54,7 @@ def _engage(request: AuthenticatedHtmxRequest, form: StopForm, rights: StopRight
             batch=data.get("batch"),
         )
     except ApplicationError as error:
-        by_field, rest = error.on_fields(form.fields)
-        for field, message in by_field.items():
-            form.add_error(field, message)
-        if rest:
-            form.add_error(None, rest)
+        form.add_refusal(error)
         return _stop_form(request, form, rights, status=error.status_code)
     messages.success(request, f"Stopped {switch.label}. No write in it is applied until it is released.")
     return redirect(_next_url(request))

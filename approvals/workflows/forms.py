@@ -59,10 +59,6 @@ class ScheduleForm(PlainForm):
         try:
             workflow_schedule_update(workflow=self.workflow, user=user, schedule=self.schedule())
         except ValidationFailed as error:
-            by_field, rest = error.on_fields(self.fields)
-            for field, message in by_field.items():
-                self.add_error(field, message)
-            if rest:
-                self.add_error(None, rest)
+            self.add_refusal(error)
             return False
         return True

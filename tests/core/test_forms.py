@@ -2,6 +2,7 @@
 
 from django import forms
 
+from core.errors import ValidationFailed
 from core.forms import PlainForm
 
 
@@ -34,3 +35,10 @@ def test_a_check_across_fields_adds_nothing_to_a_field_that_already_says_what_is
 
 def test_words_a_field_was_given_where_it_is_declared_are_kept():
     assert Sample({"colour": "red", "count": "2", "note": "long"}).errors == {"note": ["A note this long is a letter."]}
+
+
+def test_a_services_refusal_goes_next_to_the_fields_it_names_and_the_rest_above_the_form():
+    form = Sample({"colour": "red", "count": "2"})
+    assert form.is_valid()
+    form.add_refusal(ValidationFailed([("count", "too many for this batch"), ("revision", "reload the page")]))
+    assert form.errors == {"count": ["too many for this batch"], "__all__": ["reload the page"]}
