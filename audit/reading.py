@@ -124,7 +124,7 @@ def decider(event: AuditEvent) -> Decider | None:
     if not event.approver_label:
         return None
     if event.action == "proposal.forced":
-        return Decider("written over a conflict by", event.approver_label)
+        return Decider("forced over a conflict by", event.approver_label)
     if event.action == "override.used":
         return Decider("under an override granted by", event.approver_label)
     return Decider("approved by", event.approver_label)

@@ -147,7 +147,7 @@ def _proposed_changes(
 
 
 def _decisions(trace: Trace, proposal: Proposal | None, events: list[AuditEvent]) -> None:
-    """Who rejected it, and who wrote it over a conflict, from the proposal or else from the trail."""
+    """Who rejected it, and who forced it over a conflict, from the proposal or else from the trail."""
     rejected = _event(events, "proposal.rejected")
     if proposal is not None and proposal.status == ProposalStatus.REJECTED:
         label = user_label(proposal.decided_by) or (_decider_label(rejected) if rejected else "")

@@ -88,7 +88,7 @@ def test_an_approval_still_reads_approved_by(auditor):
 def test_a_write_forced_over_a_conflict_names_who_forced_it(auditor):
     _event("proposal.forced", actor=Actor(kind="user", id="9", label="ops"), approver_label="Sam Okafor", decided_at=T0)
     row = _row(auditor, "proposal.forced")
-    assert "written over a conflict by Sam Okafor at" in row
+    assert "forced over a conflict by Sam Okafor at" in row
     assert "approved by" not in row
 
 

@@ -117,9 +117,9 @@ def test_a_write_forced_over_a_conflict_names_who_forced_it_in_the_headline(page
 
     page.goto(f"/trace/proposal/{proposal.pk}/")
     summary = page.get_by_label("Summary")
-    expect(summary).to_contain_text("then written over a conflict by Sam Okafor at")
+    expect(summary).to_contain_text("then forced over a conflict by Sam Okafor at")
     expect(summary).to_contain_text("under a conflict override")
-    expect(_row(page, "proposal.forced")).to_contain_text("written over a conflict by Sam Okafor at")
+    expect(_row(page, "proposal.forced")).to_contain_text("forced over a conflict by Sam Okafor at")
 
 
 def test_a_lint_event_names_the_field_it_flagged(page, login, auditor):

@@ -306,6 +306,6 @@ def test_a_write_forced_over_a_conflict_names_who_forced_it_in_the_headline(view
     )
     summary = _summary(viewer.get(reverse("trace-proposal", args=[proposal.pk])).content.decode())
     assert summary.startswith(
-        "Approved by Dana Lee at 14:14:07 on 27 Nov 2026, then written over a conflict by Sam Okafor "
+        "Approved by Dana Lee at 14:14:07 on 27 Nov 2026, then forced over a conflict by Sam Okafor "
         "at 14:14:08 on 27 Nov 2026 under a conflict override ·"
     )
