@@ -6,6 +6,7 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Approvals"
 
     def ready(self) -> None:
+        from approvals.workflows.landing import landing_page
         from approvals.workflows.rights import viewer_scope
         from audit import links
         from core import navigation, visibility
@@ -16,3 +17,4 @@ class ApprovalsConfig(AppConfig):
         links.register("change", "trace-change")
         links.register("proposal", "trace-proposal")
         visibility.register(viewer_scope)
+        navigation.register_landing(lambda user: landing_page(user=user))

@@ -23,6 +23,12 @@ class ReasonRule:
             return None
         return self.field, self.refusal.format(minimum=self.minimum)
 
+    @property
+    def sentence(self) -> str:
+        """The refusal as a page shows it next to its field: a sentence of its own."""
+        text = self.refusal.format(minimum=self.minimum)
+        return f"{text[:1].upper()}{text[1:]}."
+
     def clean(self, text: str | None) -> str:
         """`text` stripped, or ValidationFailed naming the field when it is too short."""
         if problem := self.problem(text):

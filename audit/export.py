@@ -4,6 +4,11 @@ Times are ISO 8601 in UTC to the millisecond; the hashes are included so an expo
 against the chain. JSON keeps every value exactly; CSV neutralises cells a spreadsheet would run
 as a formula. A character the API refuses (`core.text`), held by an event stored before it did, is
 written as its escape: in JSON that is the same value, and in either it keeps the export whole.
+
+Every column is the event as stored, so that it still checks against its hash. `approver_label`
+names who approved; a rejection names who rejected as its actor and in its details (`rejected_by`).
+Rejections recorded before that was so named their person in `approver_label`: the action column
+(`proposal.rejected`) tells those rows apart.
 """
 
 import csv

@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 
 from audit.selectors import TrailFilters
+from core.forms import PlainForm
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -17,7 +18,7 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(attrs={"step": "1", **(attrs or {})}, format="%Y-%m-%dT%H:%M:%S")
 
 
-class TimeRangeForm(forms.Form):
+class TimeRangeForm(PlainForm):
     since = forms.DateTimeField(required=False, label="From", widget=DateTimeLocalInput())
     until = forms.DateTimeField(required=False, label="Before", widget=DateTimeLocalInput())
 
@@ -25,7 +26,7 @@ class TimeRangeForm(forms.Form):
         cleaned = super().clean() or {}
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since >= until:
-            self.add_error("until", "must be later than From")
+            self.add_error_once("until", "Must be later than From.")
         return cleaned
 
 
@@ -66,13 +67,13 @@ class TrailExportForm(TrailSearchForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         since, until = cleaned.get("since"), cleaned.get("until")
-        limit = f"one file covers at most {EXPORT_WINDOW_DAYS} days"
-        if since is None and "since" not in self.errors:
-            self.add_error("since", f"give the start of the window to export (From); {limit}")
-        if until is None and "until" not in self.errors:
-            self.add_error("until", f"give the end of the window to export (Before); {limit}")
+        limit = f"one file covers at most {EXPORT_WINDOW_DAYS} days."
+        if since is None:
+            self.add_error_once("since", f"Give the start of the window to export; {limit}")
+        if until is None:
+            self.add_error_once("until", f"Give the end of the window to export; {limit}")
         if since and until and until - since > timedelta(days=EXPORT_WINDOW_DAYS):
-            self.add_error("until", f"the window is longer than {EXPORT_WINDOW_DAYS} days; {limit}")
+            self.add_error_once("until", f"The window is longer than {EXPORT_WINDOW_DAYS} days; {limit}")
         return cleaned
 
 

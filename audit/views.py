@@ -41,6 +41,16 @@ def _query_without_page(request: HtmxHttpRequest) -> str:
     return query.urlencode()
 
 
+def _problems_in_words(form: TrailExportForm) -> str:
+    """What is wrong with an export's query, each problem named by the label of its field on the trail
+    page (a file answer has no field to put it next to)."""
+    return " ".join(
+        f"{form.fields[name].label}: {error}" if name in form.fields else str(error)
+        for name, errors in form.errors.items()
+        for error in errors
+    )
+
+
 def _refused(text: str, status: int) -> HttpResponse:
     return HttpResponse(f"The export was not made. {text}\n", status=status, content_type="text/plain")
 
@@ -51,8 +61,7 @@ def _export(request: HtmxHttpRequest, file_format: str) -> HttpResponseBase:
         return _refused(EXPORT_REFUSED, 403)
     form = TrailExportForm(request.GET)
     if not form.is_valid():
-        problems = "; ".join(f"{name}: {' '.join(str(e) for e in errors)}" for name, errors in form.errors.items())
-        return _refused(problems, 400)
+        return _refused(_problems_in_words(form), 400)
     export = trail_export(filters=form.filters(), scope=scope, actor=Actor.user(request.user), file_format=file_format)
     rows = csv_lines(export.events) if file_format == "csv" else json_chunks(export.events)
     content_type = "text/csv; charset=utf-8" if file_format == "csv" else "application/json"

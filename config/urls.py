@@ -15,3 +15,6 @@ urlpatterns = [
     path("", include("records.urls")),
     path("", include("approvals.urls")),
 ]
+
+# 404 and 403 are Django's own views drawing templates/404.html and 403.html in the app frame.
+handler500 = "core.views.server_error"

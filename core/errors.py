@@ -1,6 +1,15 @@
-"""The errors that services raise. Views and the API translate them; nothing else does."""
+"""The errors that services raise. Views and the API translate them; nothing else does.
 
+The API names each field in its problem document. A page shows a problem next to the field it is
+about (`on_fields`) and the rest in plain words (`plain`), never with the code's field names.
+"""
+
+from collections.abc import Collection
 from typing import Any
+
+
+def _joined(texts: list[str]) -> str:
+    return "; ".join(dict.fromkeys(texts))
 
 
 class ApplicationError(Exception):
@@ -19,6 +28,27 @@ class ApplicationError(Exception):
     def errors(self) -> list[dict[str, str]]:
         return [{"field": self.field, "message": self.message}] if self.field else []
 
+    def problems_shown(self) -> list[tuple[str | None, str]]:
+        """(field or None, what is wrong) for each problem, in the words a page shows."""
+        return [(self.field, self.message)]
+
+    @property
+    def plain(self) -> str:
+        """The whole refusal as a page says it: in plain words, without the code's field names."""
+        return _joined([text for _, text in self.problems_shown()])
+
+    def on_fields(self, shown: Collection[str]) -> tuple[dict[str, str], str]:
+        """What a page with these fields says: the problem of each field it shows, to go next to that
+        field, and the rest in plain words ("" when nothing is left)."""
+        by_field: dict[str, list[str]] = {}
+        rest: list[str] = []
+        for field, text in self.problems_shown():
+            if field is not None and field in shown:
+                by_field.setdefault(field, []).append(text)
+            else:
+                rest.append(text)
+        return {field: _joined(texts) for field, texts in by_field.items()}, _joined(rest) if rest else ""
+
 
 class ValidationFailed(ApplicationError):
     """Input did not pass validation. Carries every problem found, each naming its field."""
@@ -34,6 +64,9 @@ class ValidationFailed(ApplicationError):
     @property
     def errors(self) -> list[dict[str, str]]:
         return [{"field": field, "message": text} for field, text in self.problems]
+
+    def problems_shown(self) -> list[tuple[str | None, str]]:
+        return list(self.problems)
 
 
 class NotFound(ApplicationError):

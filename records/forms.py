@@ -6,20 +6,26 @@ from django import forms
 
 from audit.forms import DateTimeLocalInput, TimeRangeForm
 from audit.selectors import TrailFilters
+from core.forms import PlainForm
 from records.catalogue import RECORD_TYPES, RecordType
 from records.selectors import record_ref_for_id
 from records.store import RecordRef
 
 
-class RecordSearchForm(forms.Form):
+def _a(noun: str) -> str:
+    """`noun` with its indefinite article: a customer, an order."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
+class RecordSearchForm(PlainForm):
     q = forms.CharField(max_length=64, label="Record id", strip=True)
 
     def clean_q(self) -> RecordRef:
         text = self.cleaned_data["q"]
         ref = record_ref_for_id(text)
         if ref is None:
-            prefixes = ", ".join(f"{t.id_prefix}… for a {t.label.lower()}" for t in RECORD_TYPES.values())
-            raise forms.ValidationError(f"'{text}' is not a record id; ids start with {prefixes}")
+            prefixes = ", ".join(f"{t.id_prefix}… for {_a(t.label.lower())}" for t in RECORD_TYPES.values())
+            raise forms.ValidationError(f"'{text}' is not a record id; ids start with {prefixes}.")
         return ref
 
 
@@ -35,6 +41,9 @@ class TimelineForm(TimeRangeForm):
     def __init__(self, *args: Any, record_type: RecordType, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["field"].choices = [("", "any field"), *((f.name, f.label) for f in record_type.fields)]  # type: ignore[attr-defined]
+        self.fields["field"].error_messages["invalid_choice"] = (
+            f"Choose one of the fields of {_a(record_type.label.lower())}."
+        )
 
     def state_fields(self) -> list[forms.BoundField]:
         return [self["at"]]

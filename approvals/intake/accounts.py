@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from approvals.models import ServiceAccount, Workflow
 from approvals.workflows.rights import owns_workflow
-from audit.services import Actor, audit_record
+from audit.services import Actor, audit_record, user_label
 from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
 
 TOKEN_PREFIX = "cs_"  # noqa: S105 - a public marker, not a secret
@@ -124,7 +124,7 @@ def service_account_revoke_by_owner(*, account: ServiceAccount, user: Any) -> Se
     workflow = account.workflow
     if not owns_workflow(user=user, workflow=workflow):
         raise NotAllowed(
-            f"only the owner of {workflow.slug}, {workflow.owner.get_username()}, revokes its service accounts"
+            f"only the owner of {workflow.slug}, {user_label(workflow.owner)}, revokes its service accounts"
         )
     return service_account_revoke(account=account, actor=Actor.user(user))
 

@@ -173,6 +173,8 @@ class _Context:
     def load(cls, workflow: Workflow, items: Sequence[ProposalData]) -> "_Context":
         policies = workflow_policy_map(workflow=workflow)
         wanted: dict[str, set[str]] = defaultdict(set)
+        # What each record holds in the fields its proposals change goes on the trail with them.
+        changed: dict[str, set[str]] = defaultdict(set)
         for data in items:
             if data.record_type in RECORD_TYPES:
                 wanted[data.record_type].add(data.record_id)
@@ -180,10 +182,14 @@ class _Context:
                     wanted[data.record_type].add(data.merge_into)
                 spec = RECORD_TYPES[data.record_type]
                 for name, value in data.changes.items():
+                    if spec.has_field(name):
+                        changed[data.record_type].add(name)
                     if spec.has_field(name) and spec.field(name).kind == Kind.REF and isinstance(value, str):
                         wanted[spec.field(name).ref_type].add(value.strip())
         records = {
-            record_type: get_store(record_type).fetch_many(record_type, {i for i in ids if "\x00" not in i}, fields=[])
+            record_type: get_store(record_type).fetch_many(
+                record_type, {i for i in ids if "\x00" not in i}, fields=sorted(changed[record_type])
+            )
             for record_type, ids in sorted(wanted.items())
         }
         names = {name for data in items if (name := data.requested_by.strip())}
@@ -393,17 +399,22 @@ def _outcome(
     return ProposalStatus.APPROVED if without_review else ProposalStatus.PENDING
 
 
-def _events(proposal: Proposal, actor: Actor, account: ServiceAccount) -> list[EventData]:
+def _events(proposal: Proposal, actor: Actor, account: ServiceAccount, context: _Context) -> list[EventData]:
     common = proposal.trail_fields()
     proposed: Any = proposal.changes or ({"merge_into": proposal.merge_into} if proposal.merge_into else None)
+    record = context.record(proposal.record_type, proposal.record_id)
+    # What the record held when the proposal arrived, field by field; what the AI saw is its `base`,
+    # kept apart in the details (see `audit.reading`).
+    held = {name: record.values.get(name) for name in proposal.changes} if record and proposal.changes else None
     events = [
         EventData(
             action="proposal.submitted",
             actor=actor,
-            old_value=proposal.base or None,
+            old_value=held,
             new_value=proposed,
             reason=proposal.reason,
             details={
+                "base": proposal.base,
                 "action": proposal.action,
                 "status": proposal.status,
                 "confidence": proposal.confidence,
@@ -484,7 +495,7 @@ def proposal_submit_many(
     actor = Actor.service_account(account)
     with transaction.atomic(savepoint=False):
         bulk_insert(Proposal, accepted)
-        audit_record_many(event for proposal in accepted for event in _events(proposal, actor, account))
+        audit_record_many(event for proposal in accepted for event in _events(proposal, actor, account, context))
         approved = [p.pk for p in accepted if p.status == ProposalStatus.APPROVED]
         if approved:
             apply_queue(proposal_ids=approved)

@@ -31,6 +31,6 @@ def service_account_revoke(request: AuthenticatedHtmxRequest, slug: str, account
     try:
         revoked = service_account_revoke_by_owner(account=account, user=request.user)
     except ApplicationError as error:
-        return TemplateResponse(request, CONFIRM, context | {"error": error.message}, status=error.status_code)
+        return TemplateResponse(request, CONFIRM, context | {"error": error.plain}, status=error.status_code)
     messages.success(request, f"Service account {revoked} revoked: its token is refused from now on.")
     return redirect("workflow-list")

@@ -120,7 +120,7 @@ def override_grant(
         raise ValidationFailed([("block", f"'{block}' cannot be overridden; only these blocks can: {kinds}")])
     if scope not in _SCOPES_FOR_BLOCK[OverrideBlock(block)]:
         allowed = " or ".join(sorted(_SCOPES_FOR_BLOCK[OverrideBlock(block)]))
-        raise ValidationFailed([("scope", f"a {block} override names a {allowed}, not a {scope}")])
+        raise ValidationFailed([("scope", f"an override of {block} names a {allowed}, not a {scope}")])
     if scope == OverrideScope.PROPOSAL and proposal is None:
         raise ValidationFailed([("proposal", "a proposal override needs its proposal")])
     if scope == OverrideScope.BATCH and batch is None:

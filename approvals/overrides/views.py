@@ -22,7 +22,7 @@ from approvals.overrides.selectors import (
     visible_workflows,
 )
 from approvals.overrides.services import override_acknowledge, override_flag, override_grant, override_revoke
-from core.errors import ApplicationError, NotFound, ValidationFailed
+from core.errors import ApplicationError, NotFound
 from core.types import AuthenticatedHtmxRequest
 
 FORM = "approvals/override_form.html"
@@ -37,10 +37,8 @@ def _next_url(request: AuthenticatedHtmxRequest, candidate: str) -> str:
     return reverse("blocked")
 
 
-def _field_errors(error: ApplicationError) -> dict[str, str]:
-    if isinstance(error, ValidationFailed):
-        return {field: text for field, text in error.problems}
-    return {}
+# The override form's own fields: a problem with one of them is shown next to it, and only there.
+FORM_FIELDS = ("reason", "minutes")
 
 
 @login_required
@@ -56,7 +54,7 @@ def override_new(request: AuthenticatedHtmxRequest) -> HttpResponse:
     try:
         ask = OverrideAsk.read(source, user=request.user)
     except NotFound as error:
-        return TemplateResponse(request, FORM, {"error": error.message}, status=404)
+        return TemplateResponse(request, FORM, {"error": error.plain}, status=404)
     context = ask.context() | {"next": _next_url(request, source.get("next", ""))}
     if request.method != "POST":
         return TemplateResponse(request, FORM, context)
@@ -76,7 +74,8 @@ def _grant(request: AuthenticatedHtmxRequest, ask: OverrideAsk, context: dict[st
             proposal=ask.proposal,
         )
     except ApplicationError as error:
-        context |= {"error": error.message, "errors": _field_errors(error)}
+        errors, rest = error.on_fields(FORM_FIELDS)
+        context |= {"error": rest, "errors": errors}
         if request.htmx:
             return TemplateResponse(request, f"{FORM}#form", context)
         return TemplateResponse(request, FORM, context, status=error.status_code)
@@ -91,7 +90,7 @@ def override_end(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
     try:
         override_revoke(override=override, user=request.user, note=request.POST.get("note", ""))
     except ApplicationError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.plain)
     else:
         messages.success(request, f"Override {override.pk} revoked: the block is back.")
     if request.htmx:
@@ -125,7 +124,7 @@ def override_verdict(request: AuthenticatedHtmxRequest, pk: int, verdict: str) -
     try:
         _VERDICTS[verdict](override=override, user=request.user, note=note)
     except ApplicationError as refused:
-        error = refused.message
+        error = refused.plain
     else:
         error = ""
     if not request.htmx:

@@ -40,7 +40,7 @@ def retention_rule_change(*, rule: RetentionRule, user: Any, window: timedelta) 
             raise NotFound("this retention rule no longer exists")
         if user.pk != locked.owner_id:
             raise NotAllowed(
-                f"only the rule's owner, {locked.owner.get_username()}, may change the "
+                f"only the rule's owner, {user_label(locked.owner)}, may change the "
                 f"{locked.kind}/{locked.bucket} rule of {locked.workflow.slug}"
             )
         if window == locked.window:
@@ -226,7 +226,7 @@ def training_copy_decide(
         )
         workflow = locked.workflow
         if owner.pk != workflow.owner_id:
-            raise NotAllowed(f"only the workflow's owner, {workflow.owner.get_username()}, decides training copies")
+            raise NotAllowed(f"only the workflow's owner, {user_label(workflow.owner)}, decides training copies")
         if owner.pk == locked.requested_by_id:
             raise NotAllowed("the person who asked for a training copy cannot approve it")
         if locked.status != TrainingCopyStatus.PENDING:
@@ -253,10 +253,11 @@ def training_copy_decide(
             action="artifact.training_decided",
             actor=Actor.user(owner),
             workflow_slug=workflow.slug,
-            approver_label=user_label(owner),
+            approver_label=user_label(owner) if approve else "",
             decided_at=now,
             reason=note,
             details={
+                **({} if approve else {"refused_by": user_label(owner)}),
                 "request_id": locked.pk,
                 "artifact_id": str(locked.artifact_id),
                 "kind": locked.artifact_kind,

@@ -19,6 +19,8 @@ from core.timeutils import format_window, parse_window
 from core.types import AuthenticatedHtmxRequest
 
 RETENTION = "approvals/workflow_retention.html"
+# A form of this page only sends such values when it was changed by hand, or is out of date.
+RELOAD = "reload the page and try again"
 
 
 def _change_rule(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str:
@@ -35,7 +37,7 @@ def _ask_for_training_copy(request: AuthenticatedHtmxRequest, workflow: Workflow
     try:
         artifact_id = uuid.UUID(request.POST["artifact"])
     except ValueError:
-        raise ValidationFailed([("artifact", "is not an artifact id")]) from None
+        raise ValidationFailed([("artifact", f"the form named no artifact; {RELOAD}")]) from None
     artifact = artifact_of(workflow=workflow, artifact_id=artifact_id)
     training_copy_request(artifact=artifact, user=request.user, reason=request.POST.get("reason", ""))
     return f"Training copy of the {artifact.kind} requested; the workflow's owner decides."
@@ -61,14 +63,14 @@ def _retention_post(request: AuthenticatedHtmxRequest, workflow: Workflow) -> st
     for field, carry_out in _FORMS:
         if field in request.POST:
             return carry_out(request, workflow)
-    raise ValidationFailed([("form", "nothing to do: send a rule, an artifact or a training request")])
+    raise ValidationFailed([("form", f"the form asked for nothing this page does; {RELOAD}")])
 
 
 def _int(value: str, field: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValidationFailed([(field, "is not a number")]) from None
+        raise ValidationFailed([(field, f"the form sent no {field.replace('_', ' ')} number; {RELOAD}")]) from None
 
 
 def _visible_workflow(request: AuthenticatedHtmxRequest, slug: str) -> Workflow:
@@ -93,6 +95,23 @@ def workflow_retention(request: AuthenticatedHtmxRequest, slug: str) -> HttpResp
     return _retention_page(request, workflow, notice=notice)
 
 
+def _where_shown(request: AuthenticatedHtmxRequest, problem: ApplicationError | None) -> dict[str, object]:
+    """A refusal as the page shows it: a bad window or note next to the one form that sent it (the
+    rule or training request it names), with what was typed; the rest on top."""
+    if problem is None:
+        return {}
+    by_field, rest = problem.on_fields({"window", "note"})
+    sent = request.POST
+    return {
+        "problem": rest,
+        "window_problem": by_field.get("window", ""),
+        "window_rule_id": int(sent["rule"]) if sent.get("rule", "").isdigit() else None,
+        "window_sent": sent.get("window", ""),
+        "note_problem": by_field.get("note", ""),
+        "note_request_id": int(sent["training_request"]) if sent.get("training_request", "").isdigit() else None,
+    }
+
+
 def _retention_page(
     request: AuthenticatedHtmxRequest, workflow: Workflow, *, notice: str = "", problem: ApplicationError | None = None
 ) -> HttpResponse:
@@ -100,9 +119,9 @@ def _retention_page(
         "workflow": workflow,
         "overview": retention_overview(workflow=workflow),
         "notice": notice,
-        "problem": problem,
         "purge_every": settings.ARTIFACT_PURGE_EVERY_SECONDS,
         "now": timezone.now(),
+        **_where_shown(request, problem),
     }
     if request.htmx:
         # htmx swaps only 2xx answers; the partial carries the refusal and its reason.

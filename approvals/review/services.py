@@ -290,10 +290,10 @@ def _reject_one(
         audit_record(
             action="proposal.rejected",
             actor=Actor.user(reviewer),
-            approver_label=user_label(reviewer),
+            # Named apart from the approver column, which only ever names who approved.
             decided_at=now,
             reason=reason,
-            details={"revision": proposal.revision, **(details or {})},
+            details={"rejected_by": user_label(reviewer), "revision": proposal.revision, **(details or {})},
             **proposal.trail_fields(),
         )
         return Outcome(proposal)

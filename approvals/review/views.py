@@ -100,6 +100,8 @@ def _visible(request: AuthenticatedHtmxRequest, proposal_id: int, reviewable: Re
 def _detail_context(
     detail: ReviewDetail, filters: QueueFilters, *, flash: str, error: ApplicationError | None, user: User
 ) -> dict[str, Any]:
+    # A reason too short is said next to the reason box; any other refusal on top.
+    reason_error, rest = error.on_fields({"reason"}) if error else ({}, "")
     return {
         "detail": detail,
         "p": detail.proposal,
@@ -112,8 +114,8 @@ def _detail_context(
         "filters": filters,
         "qs": filters.querystring(),
         "flash": flash,
-        "error": error.message if error else "",
-        "reason_error": isinstance(error, ValidationFailed) and error.field == "reason",
+        "error": rest,
+        "reason_error": reason_error.get("reason", ""),
         "reason_rule": reasons.REJECTION,
     }
 
@@ -288,7 +290,7 @@ def _force_page(
     context = {
         "detail": detail,
         "p": detail.proposal,
-        "error": error.message if error else "",
+        "error": error.plain if error else "",
         "shown": sight_token(shown=proposal_shown(detail.proposal), user=request.user),
         "settle_ms": SETTLE_MS,
     }
@@ -334,7 +336,7 @@ def review_group(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpRespon
     try:
         key = GroupKey.from_params(request.GET)
     except ValidationFailed as problem:
-        messages.error(request, f"That group link is not valid: {problem.message}")
+        messages.error(request, f"That group link is not valid: {problem.plain}")
         return redirect("review-batch", batch_id=batch.pk)
     if request.method == "GET":
         return _group_page(request, batch, key)
@@ -402,7 +404,7 @@ def _group_page(
         "ids": ",".join(str(pk) for pk in group.ids) if group else "",
         "shown": sight_token(shown=group_shown(batch_id=batch.pk, ids=group.ids), user=request.user) if group else "",
         "settle_ms": SETTLE_MS,
-        "error": error.message if error else "",
+        "error": error.plain if error else "",
         "reason_rule": reasons.REJECTION,
     }
     return TemplateResponse(request, GROUP, context, status=error.status_code if error else 200)

@@ -4,16 +4,31 @@ from django.http import QueryDict
 from approvals import reasons
 from approvals.models import Batch, StopScope, Workflow
 from approvals.stops.rights import StopRights
+from core.forms import PlainForm
 
 
-class StopForm(forms.Form):
-    scope = forms.ChoiceField(choices=StopScope.choices, widget=forms.RadioSelect)
-    workflow = forms.ModelChoiceField(queryset=Workflow.objects.none(), required=False, to_field_name="slug")
+class StopForm(PlainForm):
+    scope = forms.ChoiceField(
+        choices=StopScope.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose what to stop.", "invalid_choice": "Choose what to stop."},
+    )
+    workflow = forms.ModelChoiceField(
+        queryset=Workflow.objects.none(),
+        required=False,
+        to_field_name="slug",
+        error_messages={"invalid_choice": "Choose one of the workflows listed."},
+    )
     batch = forms.ModelChoiceField(
-        queryset=Batch.objects.select_related("workflow"), required=False, widget=forms.NumberInput
+        queryset=Batch.objects.select_related("workflow"),
+        required=False,
+        widget=forms.NumberInput,
+        error_messages={"invalid_choice": "There is no batch with that number."},
     )
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "minlength": reasons.STOP.minimum}), max_length=2000
+        widget=forms.Textarea(attrs={"rows": 3, "minlength": reasons.STOP.minimum}),
+        max_length=2000,
+        error_messages={"required": reasons.STOP.sentence},
     )
     confirm = forms.BooleanField(
         required=True, label="Yes: no write in this scope is applied until a person releases the switch"
@@ -42,15 +57,15 @@ class StopForm(forms.Form):
             self.fields["scope"].choices = [c for c in StopScope.choices if c[0] != StopScope.GLOBAL]  # type: ignore[attr-defined]
 
     def clean_reason(self) -> str:
-        if problem := reasons.STOP.problem(self.cleaned_data["reason"]):
-            raise forms.ValidationError(problem[1])
+        if reasons.STOP.problem(self.cleaned_data["reason"]):
+            raise forms.ValidationError(reasons.STOP.sentence)
         return self.cleaned_data["reason"]
 
     def clean(self) -> dict:
         data = super().clean() or {}
         scope = data.get("scope")
         if scope == StopScope.WORKFLOW and not data.get("workflow"):
-            self.add_error("workflow", "choose the workflow to stop")
+            self.add_error_once("workflow", "Choose the workflow to stop.")
         if scope == StopScope.BATCH and not data.get("batch"):
-            self.add_error("batch", "give the number of the batch to stop")
+            self.add_error_once("batch", "Give the number of the batch to stop.")
         return data

@@ -54,7 +54,7 @@ def _engage(request: AuthenticatedHtmxRequest, form: StopForm, rights: StopRight
             batch=data.get("batch"),
         )
     except ApplicationError as error:
-        form.add_error(error.field if error.field in form.fields else None, error.message)
+        form.add_refusal(error)
         return _stop_form(request, form, rights, status=error.status_code)
     messages.success(request, f"Stopped {switch.label}. No write in it is applied until it is released.")
     return redirect(_next_url(request))
@@ -86,7 +86,7 @@ def stop_release(request: AuthenticatedHtmxRequest, pk: int) -> HttpResponse:
         try:
             stop_release_by_person(switch=switch, user=request.user, note=request.POST.get("note", ""))
         except ApplicationError as error:
-            messages.error(request, error.message)
+            messages.error(request, error.plain)
             return redirect(_next_url(request))
         messages.success(request, f"Released {switch.label}. What it held is being applied.")
         return redirect(_next_url(request))

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from approvals.models import FollowUpStatus, Proposal, ProposalStatus
 from audit.models import Artifact, AuditEvent, Tombstone
+from audit.reading import NOT_RECORDED, EventValue, decider, submitted_values
 from audit.selectors import audit_events_for
 from audit.services import user_label
 from core.errors import NotFound
@@ -30,10 +31,17 @@ FOLLOW_UP_OUTCOMES = {
 
 @dataclass(frozen=True)
 class FieldChange:
+    """One field a change wrote, or a proposal would write. A proposal's `before` is what the record
+    held when it arrived, unknown (`before_known` false) for one submitted before that was kept;
+    `saw` is what the AI says it saw there, when that differs."""
+
     name: str
     label: str
     before: Any
     after: Any
+    before_known: bool = True
+    saw: Any = None
+    saw_differs: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ class Trace:
     decision: str = ""
     decided_at: datetime | None = None
     decision_note: str = ""
+    rejection: Approver | None = None
+    forced: Approver | None = None
 
     @property
     def is_undo(self) -> bool:
@@ -101,6 +111,57 @@ def _field_changes(record_type: str, before: Any, after: Any, scope: ViewerScope
         shown_after = scope.shown(record_type, name, after.get(name))
         changes.append(FieldChange(name, spec.field(name).label, shown_before, shown_after))
     return changes
+
+
+def _proposed_changes(
+    record_type: str, submitted: AuditEvent | None, proposal: Proposal | None, scope: ViewerScope
+) -> list[FieldChange]:
+    """What a proposal not (yet) applied would change, as its submission recorded it; for a proposal
+    whose submission is not on the trail, only what it proposes and what the AI saw."""
+    if submitted is not None:
+        values = submitted_values(submitted)
+    elif proposal is not None:
+        base = proposal.base or {}
+        values = [
+            EventValue(name, NOT_RECORDED, value, base.get(name, NOT_RECORDED))
+            for name, value in (proposal.changes or {}).items()
+        ]
+    else:
+        return []
+    spec = RECORD_TYPES.get(record_type)
+    if spec is None:
+        return []
+    return [
+        FieldChange(
+            value.field,
+            spec.field(value.field).label,
+            scope.shown(record_type, value.field, value.before) if value.before_known else None,
+            scope.shown(record_type, value.field, value.after),
+            before_known=value.before_known,
+            saw=scope.shown(record_type, value.field, value.saw) if value.saw_differs else None,
+            saw_differs=value.saw_differs,
+        )
+        for value in values
+        if spec.has_field(value.field)
+    ]
+
+
+def _decisions(trace: Trace, proposal: Proposal | None, events: list[AuditEvent]) -> None:
+    """Who rejected it, and who forced it over a conflict, from the proposal or else from the trail."""
+    rejected = _event(events, "proposal.rejected")
+    if proposal is not None and proposal.status == ProposalStatus.REJECTED:
+        label = user_label(proposal.decided_by) or (_decider_label(rejected) if rejected else "")
+        trace.rejection = Approver(label or "a reviewer", proposal.decided_at)
+    elif proposal is None and rejected is not None:
+        trace.rejection = Approver(_decider_label(rejected), rejected.decided_at or rejected.occurred_at)
+        trace.decision_note = rejected.reason
+    if forced := _event(events, "proposal.forced"):
+        trace.forced = Approver(_decider_label(forced), forced.decided_at or forced.occurred_at)
+
+
+def _decider_label(event: AuditEvent) -> str:
+    decided = decider(event)
+    return decided.label if decided else event.actor_label
 
 
 def _load_proposal(proposal_id: int | None) -> Proposal | None:
@@ -161,14 +222,15 @@ def _build(*, change: Change | None, proposal: Proposal | None, proposal_id: int
                 (approved.decided_at or approved.occurred_at) if approved else (applied.decided_at if applied else None)
             )
             trace.approvals = [Approver(label, at)]
+    _decisions(trace, proposal, events)
     if change is not None:
         trace.record_type, trace.record_id = change.record_type, change.record_id
         trace.workflow_slug = trace.workflow_slug or change.workflow_slug
         trace.prompt_version = trace.prompt_version or change.prompt_version
         trace.batch_id = trace.batch_id or change.batch_id
         trace.field_changes = _field_changes(change.record_type, change.before, change.after, scope)
-    elif proposal is not None:
-        trace.field_changes = _field_changes(proposal.record_type, proposal.base, proposal.changes, scope)
+    else:
+        trace.field_changes = _proposed_changes(trace.record_type, submitted, proposal, scope)
     if not scope.sees_workflow(trace.workflow_slug):
         raise NotFound("nothing in the records or the trail has that id")
     if proposal_id is not None:

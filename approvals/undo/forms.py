@@ -4,15 +4,26 @@ from django.http import QueryDict
 from approvals.models import Batch, UndoScope, Workflow
 from approvals.undo.rights import UndoRights
 from approvals.undo.selectors import UndoSelection
+from core.forms import PlainForm
 from core.visibility import ViewerScope
 
 
-class UndoSelectionForm(forms.Form):
+class UndoSelectionForm(PlainForm):
     """What a bulk undo covers: a batch, a workflow since a time, or a prompt version (optionally a window)."""
 
-    scope = forms.ChoiceField(choices=UndoScope.choices, widget=forms.RadioSelect, label="Undo")
+    scope = forms.ChoiceField(
+        choices=UndoScope.choices,
+        widget=forms.RadioSelect,
+        label="Undo",
+        error_messages={"required": "Choose what to undo.", "invalid_choice": "Choose what to undo."},
+    )
     batch = forms.IntegerField(required=False, min_value=1, label="Batch number")
-    workflow = forms.ModelChoiceField(queryset=Workflow.objects.none(), required=False, to_field_name="slug")
+    workflow = forms.ModelChoiceField(
+        queryset=Workflow.objects.none(),
+        required=False,
+        to_field_name="slug",
+        error_messages={"invalid_choice": "Choose one of the workflows listed."},
+    )
     prompt_version = forms.CharField(required=False, max_length=100, label="Prompt version")
     since = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), label="Since"
@@ -51,24 +62,24 @@ class UndoSelectionForm(forms.Form):
         scope = data.get("scope")
         if scope == UndoScope.BATCH:
             if not data.get("batch"):
-                self.add_error("batch", "give the number of the batch to undo")
+                self.add_error_once("batch", "Give the number of the batch to undo.")
             else:
                 batches = Batch.objects.select_related("workflow")
                 if self.in_sight is not None:
                     batches = batches.filter(workflow__slug__in=self.in_sight)
                 self.batch_object = batches.filter(pk=data["batch"]).first()
                 if self.batch_object is None:
-                    self.add_error("batch", f"there is no batch {data['batch']}")
+                    self.add_error("batch", f"There is no batch {data['batch']}.")
         elif scope == UndoScope.WORKFLOW:
             if not data.get("workflow"):
-                self.add_error("workflow", "choose the workflow whose changes to undo")
+                self.add_error_once("workflow", "Choose the workflow whose changes to undo.")
             if not data.get("since"):
-                self.add_error("since", "say from when its changes are undone")
+                self.add_error_once("since", "Say from when its changes are undone.")
         elif scope == UndoScope.PROMPT_VERSION and not (data.get("prompt_version") or "").strip():
-            self.add_error("prompt_version", "give the prompt version, e.g. address-update@7")
+            self.add_error_once("prompt_version", "Give the prompt version, such as address-update@7.")
         since, until = data.get("since"), data.get("until")
         if since and until and until <= since:
-            self.add_error("until", "must be after since")
+            self.add_error_once("until", "Must be later than Since.")
         return data
 
     def selection(self) -> UndoSelection:

@@ -72,7 +72,7 @@ def _undo_now(request: AuthenticatedHtmxRequest, change: Change) -> tuple[dict, 
     except RevertConflict as error:
         return {"error": CHANGED_SINCE}, error.status_code
     except ApplicationError as error:
-        return {"error": error.message}, error.status_code
+        return {"error": error.plain}, error.status_code
     return {"result": result}, 200
 
 
@@ -111,7 +111,9 @@ def _start(request: AuthenticatedHtmxRequest, selection: UndoSelection, context:
             reason=request.POST.get("reason", ""),
         )
     except ApplicationError as error:
-        return _dry_run(request, selection, context | {"error": error.message}, status=error.status_code)
+        errors, rest = error.on_fields({"reason"})
+        refused = {"error": rest, "errors": errors, "reason": request.POST.get("reason", "")}
+        return _dry_run(request, selection, context | refused, status=error.status_code)
     return redirect("undo-job", pk=job.pk)
 
 
@@ -169,7 +171,7 @@ def undo_job_cancel_view(request: AuthenticatedHtmxRequest, pk: int) -> HttpResp
     try:
         job = undo_job_cancel(job=job, actor=Actor.user(request.user), user=request.user)
     except ApplicationError as error:
-        context["error"] = error.message
+        context["error"] = error.plain
         status = error.status_code
     job.refresh_from_db()
     context.update(_job_context(job))

@@ -5,9 +5,10 @@ from approvals.models import WEEKDAYS, Workflow
 from approvals.workflows.schedule import MAX_OVERRIDE_MINUTES, OverrideSchedule
 from approvals.workflows.services import workflow_schedule_update
 from core.errors import ValidationFailed
+from core.forms import PlainForm
 
 
-class ScheduleForm(forms.Form):
+class ScheduleForm(PlainForm):
     """A workflow's override schedule as its owner edits it; the schedule itself says what is valid."""
 
     day_group = forms.ModelChoiceField(queryset=Group.objects.order_by("name"), required=False, label="Day group")
@@ -58,8 +59,6 @@ class ScheduleForm(forms.Form):
         try:
             workflow_schedule_update(workflow=self.workflow, user=user, schedule=self.schedule())
         except ValidationFailed as error:
-            for field, message in error.problems:
-                self.add_error(field, message)
-            self.add_error(None, error.message)
+            self.add_refusal(error)
             return False
         return True

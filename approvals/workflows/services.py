@@ -9,7 +9,7 @@ from django.utils import timezone
 from approvals.models import Workflow
 from approvals.workflows.loading import workflow_group_permissions_sync
 from approvals.workflows.schedule import SCHEDULE_FIELDS, OverrideSchedule
-from audit.services import Actor, audit_record
+from audit.services import Actor, audit_record, user_label
 from core.errors import NotAllowed, ValidationFailed
 
 
@@ -28,7 +28,9 @@ def workflow_schedule_update(*, workflow: Workflow, user: User, schedule: Overri
             .get(pk=workflow.pk)
         )
         if not schedule_editable_by(workflow=workflow, user=user):
-            raise NotAllowed(f"only the owner of {workflow.slug} ({workflow.owner}) changes its override schedule")
+            raise NotAllowed(
+                f"only the owner of {workflow.slug}, {user_label(workflow.owner)}, changes its override schedule"
+            )
         if problems:
             raise ValidationFailed(problems)
         before = OverrideSchedule.of(workflow).snapshot()

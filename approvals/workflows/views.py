@@ -64,7 +64,7 @@ def workflow_schedule(request: AuthenticatedHtmxRequest, slug: str) -> HttpRespo
     try:
         saved = form.save(user=request.user)
     except NotAllowed as error:
-        return _schedule_page(request, workflow, form, status=403, error=error.message)
+        return _schedule_page(request, workflow, form, status=403, error=error.plain)
     if not saved:
         return _schedule_page(request, workflow, form, status=422)
     messages.success(request, f"Override schedule of {workflow.slug} saved.")

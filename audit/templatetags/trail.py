@@ -12,6 +12,7 @@ from django.utils.safestring import SafeString, mark_safe
 from audit import links
 from audit.actions import ACTIONS
 from audit.models import AuditEvent
+from audit.reading import EventValue, decider, event_values, flagged_field
 from audit.templatetags.display import field_label, shown
 
 register = template.Library()
@@ -20,20 +21,6 @@ register = template.Library()
 @register.filter
 def action_label(action: str) -> str:
     return ACTIONS.get(action, action)
-
-
-@register.filter
-def event_changes(event: AuditEvent) -> list[tuple[str, Any, Any]]:
-    """(field, before, after) for each field the event names: its own field, or the keys of its values."""
-    if event.field:
-        return [(event.field, event.old_value, event.new_value)]
-    old = event.old_value if isinstance(event.old_value, dict) else None
-    new = event.new_value if isinstance(event.new_value, dict) else None
-    if old is None and new is None:
-        return []
-    old, new = old or {}, new or {}
-    names = list(dict.fromkeys([*old, *new]))
-    return [(name, old.get(name), new.get(name)) for name in names]
 
 
 @register.simple_tag
@@ -69,23 +56,43 @@ def _linked(url: str, text: object) -> SafeString:
     return format_html('<a href="{}">{}</a>', url, text) if url else format_html("{}", text)
 
 
+def _value_line(value: EventValue) -> SafeString:
+    """One field of an event: before → after, or, where the event does not hold the value before,
+    only what was proposed; with what the AI saw when that is news."""
+    if value.before_known:
+        line = format_html("<del>{}</del> → <ins>{}</ins>", shown(value.before), shown(value.after))
+    else:
+        line = format_html("proposed <ins>{}</ins>", shown(value.after))
+    if value.saw_differs:
+        line = format_html('{} <span class="muted">(the AI saw {})</span>', line, shown(value.saw))
+    return format_html('<div><span class="field-name">{}</span>: {}</div>', field_label(value.field), line)
+
+
+def _flagged_line(event: AuditEvent, flagged: str) -> SafeString:
+    record_type, _, name = flagged.rpartition(".")
+    kind = event.details.get("kind", "artifact") if isinstance(event.details, dict) else "artifact"
+    return format_html(
+        '<div>flagged <span class="field-name">{}</span> in its {}</div>',
+        f"{record_type} {field_label(name)}".strip(),
+        kind,
+    )
+
+
 def _event_row(event: AuditEvent, trail_url: str) -> SafeString:
     record = _MUTED_DASH
     if event.record_id:
         record = _linked(links.link_for("record", event.record_type, event.record_id), event.record_id)
-    values = format_html_join(
-        "",
-        '<div><span class="field-name">{}</span>: <del>{}</del> → <ins>{}</ins></div>',
-        ((field_label(name), shown(before), shown(after)) for name, before, after in event_changes(event)),
-    )
+    values = format_html_join("", "{}", ((_value_line(value),) for value in event_values(event)))
+    if flagged := flagged_field(event):
+        values = _flagged_line(event, flagged)
     who = format_html(
         '{} <span class="muted">({})</span>',
         event.actor_label or event.actor_kind,
         event.get_actor_kind_display().lower(),
     )
-    if event.approver_label:
+    if decided := decider(event):
         at = format_html(" at {}", clock(event.decided_at)) if event.decided_at else SafeString("")
-        who = format_html("{}<br>approved by {}{}", who, event.approver_label, at)
+        who = format_html("{}<br>{} {}{}", who, decided.verb, decided.label, at)
     source = format_html("{}", event.workflow_slug or "—")
     if event.model_name:
         source = format_html("{}<br>{} {}", source, event.model_name, event.model_version)

@@ -58,7 +58,7 @@ def test_a_stop_with_too_short_a_reason_is_refused_in_the_form_s_words_and_nothi
     client.force_login(ops)
     answer = client.post(reverse("stop-new"), {"scope": "global", "reason": " ab ", "confirm": "on"})
     assert answer.status_code == 422
-    assert reasons.STOP.refusal in answer.content.decode()
+    assert reasons.STOP.sentence in answer.content.decode()
     assert not StopSwitch.objects.exists()
 
 

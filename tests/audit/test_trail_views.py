@@ -16,6 +16,7 @@ from approvals.review.services import proposal_approve
 from audit.models import AuditEvent
 from audit.services import Actor, EventData, audit_record, audit_record_many, event_hash
 from tests.helpers.factories import CustomerFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory
+from tests.helpers.pages import error_messages
 from tests.helpers.seeing import make_auditor
 
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
@@ -132,13 +133,18 @@ def test_search_refuses_bad_input_naming_the_field(staff, trail):
     response = staff.get(reverse("trail"), {"change": "not-a-uuid", "batch": "x", "since": "soon"})
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Change id: Enter a valid UUID." in html
-    assert "Batch id: Enter a whole number." in html
-    assert "From: Enter a valid date/time." in html
+    assert error_messages(html) == [
+        "Enter the whole id, such as 0b7c8a4e-5a43-4b3a-9d3e-6d1f2b0e7c11.",
+        "Enter a whole number, such as 12.",
+        "Enter a date and time, such as 2026-11-27 14:00.",
+        "Fix the search above to see the trail.",
+    ]
+    # each inside the label of its own field
+    assert re.search(r"Change id\s*<input[^>]*>\s*<span class=\"error\" role=\"alert\">Enter the whole id", html)
     assert _ids(html) == []
     export = staff.get(reverse("trail-export-csv"), {"batch": "-4"})
     assert export.status_code == 400
-    assert "batch: Ensure this value is greater than or equal to 1." in export.content.decode()
+    assert "Batch id: Enter 1 or more." in export.content.decode()
 
 
 def test_search_pages_by_id_and_runs_a_fixed_number_of_queries(staff, db, django_assert_num_queries):

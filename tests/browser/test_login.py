@@ -17,3 +17,5 @@ def test_a_wrong_password_is_told_plainly(page, login, transactional_db):
     UserFactory(username="lead", password="lead")
     login("lead", "wrong")
     assert page.get_by_role("alert").inner_text().startswith("Your username and password didn't match")
+    assert page.get_by_label("Username").input_value() == "lead"  # only the password is typed again
+    assert page.get_by_label("Password").evaluate("element => element === document.activeElement")

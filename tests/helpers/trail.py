@@ -4,6 +4,7 @@ Each helper writes through the record store, stores a Change with the exact valu
 and appends the matching `change.applied` or `change.reverted` event, all at the moment given.
 """
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -126,3 +127,16 @@ def revert(original: Change, *, at: datetime) -> Change:
         )
         _event(change, "change.reverted")
     return change
+
+
+def trail_rows(html: str, action: str) -> list[str]:
+    """The words of each event row of `action` on a page (trail, timeline or trace), as a person reads
+    them: cells and lines apart, words inside a line together."""
+    rows = re.findall(r'<tr id="event-\d+">.*?</tr>', html, re.S)
+    return [_words(row) for row in rows if f"<strong>{action}</strong>" in row]
+
+
+def _words(html: str) -> str:
+    html = re.sub(r"<(?:/td|/div|br)[^>]*>", " | ", html)
+    text = re.sub(r"<[^>]+>", "", html).replace("&#x27;", "'")
+    return re.sub(r"\s+", " ", text).strip()

@@ -7,6 +7,7 @@ from django.urls import reverse
 from audit.services import Actor, audit_record
 from records.store import RecordRef
 from tests.helpers.factories import CustomerFactory, OrderFactory, ProposalFactory, UserFactory
+from tests.helpers.pages import error_messages
 from tests.helpers.seeing import make_auditor
 from tests.helpers.trail import apply_update
 
@@ -165,10 +166,13 @@ def test_timeline_refuses_bad_filters_naming_the_field(lead_client):
     response = lead_client.get(url, {"at": "yesterday-ish", "field": "shoe_size"})
     assert response.status_code == 200
     html = response.content.decode()
-    assert "State at: Enter a valid date/time." in html
-    assert "Field: Select a valid choice. shoe_size is not one of the available choices." in html
+    assert error_messages(html) == [
+        "Enter a date and time, such as 2026-11-27 14:00.",
+        "Choose one of the fields of a customer.",
+        "Fix the form above to see the timeline.",
+    ]
     response = lead_client.get(url, {"since": "2026-11-27T15:00", "until": "2026-11-27T14:00"})
-    assert "Before: must be later than From" in response.content.decode()
+    assert "Must be later than From." in error_messages(response)
 
 
 def test_state_at_shows_the_record_as_it_was_and_the_events_around_it(lead_client):
@@ -221,3 +225,10 @@ def test_htmx_filtering_swaps_only_the_timeline(lead_client):
     assert html.lstrip().startswith('<div id="timeline">')
     assert "<html" not in html
     assert len(_event_ids(html)) == 2
+
+
+def test_a_search_for_something_that_is_no_record_id_names_each_prefix_in_plain_words(lead_client):
+    response = lead_client.get(reverse("record-search"), {"q": "zzz"})
+    assert error_messages(response) == [
+        "'zzz' is not a record id; ids start with CUS-… for a customer, ORD-… for an order, T-… for a ticket."
+    ]

@@ -17,7 +17,7 @@ RECORD = "/api/v1/records/customer/CUS-10432"
 
 @pytest.fixture
 def owner(db):  # type: ignore[no-untyped-def]
-    return UserFactory(username="owner", password="owner")
+    return UserFactory(username="owner", password="owner", first_name="Morgan", last_name="Hale")
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_someone_else_sees_no_button_and_a_direct_post_is_refused_with_403(clien
     assert ">Revoke</a>" not in client.get(reverse("workflow-list")).content.decode()
     refused = client.post(revoke_url(pipeline))
     assert refused.status_code == 403
-    assert "only the owner of address-updates, owner, revokes its service accounts" in refused.content.decode()
+    assert "only the owner of address-updates, Morgan Hale, revokes its service accounts" in refused.content.decode()
     assert client.get(revoke_url(pipeline)).status_code == 403
     assert ServiceAccount.objects.get(pk=pipeline.account.pk).revoked_at is None
     assert pipeline.get(RECORD).status_code == 200

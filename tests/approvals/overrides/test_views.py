@@ -15,6 +15,7 @@ from audit.services import Actor
 from records.models import Change
 from tests.helpers.factories import UserFactory
 from tests.helpers.overrides import DAY, NIGHT, REASON, on_call_workflow
+from tests.helpers.pages import error_after, error_messages
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -96,10 +97,13 @@ def test_a_short_reason_comes_back_on_the_form_naming_the_field(client, on_call,
     assert partial.status_code == 200
     html = partial.content.decode()
     assert "<html" not in html
-    assert "write at least 10 characters saying why this block should be lifted" in html
+    # Once, next to the reason box, without the code's field name; nothing on top of the form.
+    assert error_messages(html) == ["write at least 10 characters saying why this block should be lifted"]
+    assert error_after(html, "override-reason") == error_messages(html)[0]
+    assert "reason:" not in html
     assert ">because</textarea>" in html
     assert page.status_code == 422
-    assert "at most 240 minutes for workflow address-updates" in page.content.decode()
+    assert error_after(page, "override-minutes").startswith("at most 240 minutes for workflow address-updates")
     assert not Override.objects.exists()
 
 
@@ -200,7 +204,8 @@ def test_flagging_needs_a_note_and_says_so_in_the_row(client, on_call, halted):
         override = override_grant(user=on_call.ops, block="stop_switch", scope="batch", batch=halted, reason=REASON)
     client = as_user(client, on_call.lead)
     refused = client.post(reverse("override-flag", args=[override.pk]), {"note": "hm"}, **HTMX).content.decode()
-    assert "note: write at least 10 characters saying what is wrong" in refused
+    assert "write at least 10 characters saying what is wrong" in refused
+    assert "note:" not in refused
     override.refresh_from_db()
     assert override.review == OverrideReview.PENDING
     flagged = client.post(
@@ -276,9 +281,12 @@ def test_a_bad_schedule_is_refused_naming_each_field(client, on_call):
     )
     assert response.status_code == 422
     html = response.content.decode()
-    assert "must be after the start of the day" in html
-    assert "is required with a day group: someone must be on duty at night" in html
-    assert "unknown time zone &#x27;Mars/Olympus&#x27;" in html
+    # Each next to its own field, once, and none repeated on top with the code's field names.
+    assert error_after(html, "id_day_to") == "must be after the start of the day"
+    assert error_after(html, "id_after_hours_group") == "is required with a day group: someone must be on duty at night"
+    assert error_after(html, "id_timezone") == "unknown time zone 'Mars/Olympus'"
+    assert len(error_messages(html)) == 3
+    assert "day_to:" not in html and "timezone:" not in html
     assert not AuditEvent.objects.filter(action="workflow.changed").exists()
 
 

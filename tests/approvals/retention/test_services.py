@@ -24,7 +24,7 @@ from tests.helpers.factories import ArtifactFactory, RetentionRuleFactory, UserF
 
 @pytest.fixture
 def owner(db):
-    return UserFactory(username="owner")
+    return UserFactory(username="owner", first_name="Morgan", last_name="Hale")
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_the_owner_changes_a_rule_and_the_trail_keeps_before_and_after(owner, pr
 
 def test_a_non_owner_cannot_change_a_rule(prompt_rule):
     lead = UserFactory(username="lead", is_superuser=True)
-    with pytest.raises(NotAllowed, match="only the rule's owner, owner, may change"):
+    with pytest.raises(NotAllowed, match="only the rule's owner, Morgan Hale, may change"):
         retention_rule_change(rule=prompt_rule, user=lead, window=timedelta(0))
     prompt_rule.refresh_from_db()
     assert prompt_rule.window == timedelta(days=7)
@@ -254,7 +254,7 @@ def test_a_file_artifact_is_copied_through_storage(output_rule, training_rule, o
 def test_only_the_workflow_owner_decides_and_never_their_own_request(output_rule, training_rule, owner, lead):
     artifact = ArtifactFactory.create(rule=output_rule)
     request = training_copy_request(artifact=artifact, user=lead)
-    with pytest.raises(NotAllowed, match="only the workflow's owner, owner"):
+    with pytest.raises(NotAllowed, match="only the workflow's owner, Morgan Hale"):
         training_copy_decide(request=request, owner=lead, approve=True)
     own = training_copy_request(artifact=ArtifactFactory.create(rule=output_rule), user=owner)
     with pytest.raises(NotAllowed, match="cannot approve it"):
@@ -269,6 +269,9 @@ def test_a_request_is_decided_once_and_a_refusal_needs_a_reason(output_rule, tra
         training_copy_decide(request=request, owner=owner, approve=False)
     assert refused.value.field == "note"
     training_copy_decide(request=request, owner=owner, approve=False, note="holds a customer's words")
+    refused_event = AuditEvent.objects.get(action="artifact.training_decided")
+    assert refused_event.approver_label == ""  # a refusal is no approval, in the trail or its exports
+    assert refused_event.details["refused_by"] == owner.get_full_name()
     with pytest.raises(InvalidTransition, match="already decided"):
         training_copy_decide(request=request, owner=owner, approve=True)
 

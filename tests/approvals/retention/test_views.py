@@ -9,11 +9,12 @@ from approvals.models import TrainingCopyRequest, TrainingCopyStatus
 from audit.models import Artifact, AuditEvent
 from audit.retention import artifacts_purge_expired
 from tests.helpers.factories import ArtifactFactory, RetentionRuleFactory, UserFactory, WorkflowFactory
+from tests.helpers.pages import error_messages
 
 
 @pytest.fixture
 def owner(db):
-    return UserFactory(username="owner", password="owner")
+    return UserFactory(username="owner", password="owner", first_name="Morgan", last_name="Hale")
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_the_page_shows_each_rule_with_what_is_stored_under_it(client, owner, wo
     html = response.content.decode()
     cell = html.split('data-kind="prompt" data-bucket="live"')[1].split("</td>")[0]
     assert 'value="2m"' in cell
-    assert "owner owner" in cell
+    assert "kept by Morgan Hale" in cell
     assert "2 stored · 2.0\xa0KB" in cell
     assert "next purge" in cell
     no_rule = html.split('data-kind="attachment" data-bucket="live"')[1].split("</td>")[0]
@@ -97,7 +98,11 @@ def test_a_bad_window_is_refused_naming_the_field(client, owner, workflow, promp
     client.force_login(owner)
     response = client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "forever"})
     assert response.status_code == 422
-    assert "window: &#x27;forever&#x27; is not a window such as 30s" in response.content.decode()
+    # Once, in the cell of the rule that was sent, with what was typed there to correct.
+    assert error_messages(response) == ["'forever' is not a window such as 30s, 15m, 12h or 7d"]
+    cell = response.content.decode().split('data-kind="prompt" data-bucket="live"')[1].split("</td>")[0]
+    assert error_messages(cell) == ["'forever' is not a window such as 30s, 15m, 12h or 7d"]
+    assert 'value="forever"' in cell
     prompt_rule.refresh_from_db()
     assert prompt_rule.window == timedelta(minutes=2)
     assert not AuditEvent.objects.filter(action="retention.changed").exists()
@@ -107,13 +112,13 @@ def test_a_non_owner_edit_is_refused(client, lead, workflow, prompt_rule):
     client.force_login(lead)
     response = client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "0d"})
     assert response.status_code == 403
-    assert "only the rule&#x27;s owner, owner, may change" in response.content.decode()
+    assert "only the rule&#x27;s owner, Morgan Hale, may change" in response.content.decode()
     prompt_rule.refresh_from_db()
     assert prompt_rule.window == timedelta(minutes=2)
     htmx = client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "0d"}, headers={"HX-Request": "true"})
     assert htmx.status_code == 200
     assert 'role="alert"' in htmx.content.decode()
-    assert "only the rule&#x27;s owner, owner, may change" in htmx.content.decode()
+    assert "only the rule&#x27;s owner, Morgan Hale, may change" in htmx.content.decode()
     prompt_rule.refresh_from_db()
     assert prompt_rule.window == timedelta(minutes=2)
     assert not AuditEvent.objects.filter(action="retention.changed").exists()
@@ -142,7 +147,7 @@ def test_a_training_copy_is_asked_for_and_approved_on_the_page(client, owner, le
     client.post(_url(workflow), {"artifact": str(artifact.pk)})
     request = TrainingCopyRequest.objects.get(artifact_id=artifact.pk)
     html = client.get(_url(workflow)).content.decode()
-    assert "waiting for owner" in html
+    assert "waiting for Morgan Hale" in html
     assert "Approve" not in html
     assert "Request training copy" not in html
     assert "training copy asked for" in html

@@ -82,6 +82,9 @@ def test_rejecting_needs_a_reason_and_is_recorded(queued, workflow, lead, django
     assert event.reason == "the ticket asks for a different address"
     assert event.decided_at is not None
     assert event.actor_label == "lead"
+    # The approver column (and so every export of it) names only who approved.
+    assert event.approver_label == ""
+    assert event.details["rejected_by"] == "Dana Lee"
 
 
 @pytest.mark.parametrize("how", ["requested_by", "requested_by_user", "batch"])

@@ -23,6 +23,7 @@ from tests.helpers.factories import (
     UserFactory,
     WorkflowFactory,
 )
+from tests.helpers.pages import error_messages
 from tests.helpers.queued import Queued
 from tests.helpers.receiver import Receiver
 from tests.helpers.sight import group_looked_at, looked_at
@@ -320,7 +321,10 @@ def test_a_reject_without_reason_comes_back_as_the_partial_with_the_message(clie
     assert response.status_code == 422
     html = response.content.decode()
     assert html.lstrip().startswith('<article class="proposal"')
-    assert "reason: a reason of at least 3 characters is required" in html
+    # Next to the reason box, once, in plain words.
+    assert error_messages(html) == ["a reason of at least 3 characters is required"]
+    assert 'aria-describedby="reject-reason-error"' in html and 'id="reject-reason-error"' in html
+    assert "reason:" not in html
     assert 'aria-invalid="true"' in html
     assert "HX-Trigger" not in response
     proposal.refresh_from_db()

@@ -86,12 +86,14 @@ def test_an_approver_stops_their_own_workflow_and_batch_only(client, approver):
     assert 'value="refund-notes"' not in form
     refused = client.post(reverse("stop-new"), {"scope": "global", "reason": "x" * 5, "confirm": "on"})
     assert refused.status_code == 422
-    assert "global is not one of the available choices" in refused.content.decode()
+    assert "Choose what to stop." in refused.content.decode()  # everything is not among the choices offered
+    assert "Select a valid choice" not in refused.content.decode()
     refused = client.post(
         reverse("stop-new"), {"scope": "workflow", "workflow": other.slug, "reason": "nope", "confirm": "on"}
     )
     assert refused.status_code == 422
-    assert "That choice is not one of the available choices" in refused.content.decode()
+    assert "Choose one of the workflows listed." in refused.content.decode()
+    assert "Choose the workflow to stop." not in refused.content.decode()  # one mistake, one message
     assert not StopSwitch.objects.exists()
     other_batch = BatchFactory(workflow=other)
     refused = client.post(

@@ -157,8 +157,10 @@ def test_the_trace_of_a_proposal_not_applied(viewer):
     assert rejected_summary.startswith(
         "Rejected by Dana Lee at 14:00:00 on 27 Nov 2026: “wrong customer” · AI workflow"
     )
-    assert "proposed to change shipping address from '4 Old Mill Lane, Leith' to '12 Harbour Road, Leith'" in (
-        rejected_summary
+    # Its submission is not on the trail: what the record held then is not known, only what the AI saw.
+    assert (
+        "proposed to change shipping address to '12 Harbour Road, Leith' (the AI saw '4 Old Mill Lane, Leith')"
+        in rejected_summary
     )
     pending_html = viewer.get(reverse("trace-proposal", args=[pending.pk])).content.decode()
     assert _summary(pending_html).startswith("Waiting for review since 14:00:00 on 27 Nov 2026")
@@ -212,3 +214,98 @@ def test_the_trace_runs_a_fixed_number_of_queries(viewer, django_assert_num_quer
     revert(change, at=T0 + timedelta(hours=1))
     with django_assert_num_queries(14):
         viewer.get(reverse("trace-change", args=[change.id]))
+
+
+def _submitted(proposal_id: int, *, old_value, new_value, details=None) -> None:  # type: ignore[no-untyped-def]
+    audit_record(
+        action="proposal.submitted",
+        actor=Actor.system("pipeline"),
+        proposal_id=proposal_id,
+        record_type="order",
+        record_id="ORD-50001",
+        workflow_slug="refund-notes",
+        prompt_version="refund@3",
+        old_value=old_value,
+        new_value=new_value,
+        details=details or {},
+    )
+
+
+def test_a_pending_proposal_is_traced_from_what_the_record_held_when_it_arrived(viewer):
+    proposal = ProposalFactory(
+        workflow=WorkflowFactory(slug="refund-notes"),
+        record_type="order",
+        record_id="ORD-50001",
+        changes={"refund_status": "requested"},
+        base={"refund_status": "none", "amount": "140.56"},
+        status="pending",
+    )
+    _submitted(
+        proposal.pk,
+        old_value={"refund_status": "approved"},
+        new_value={"refund_status": "requested"},
+        details={"base": {"refund_status": "none", "amount": "140.56"}},
+    )
+    summary = _summary(viewer.get(reverse("trace-proposal", args=[proposal.pk])).content.decode())
+    assert "proposed to change refund status from 'approved' to 'requested' (the AI saw 'none') ·" in summary
+    assert "amount" not in summary
+
+
+def test_a_submission_stored_before_held_values_were_kept_never_reads_the_ais_base_as_a_change(viewer):
+    """Such an event kept the AI's base in old_value, with a field the proposal does not change."""
+    _submitted(4242, old_value={"amount": "140.56"}, new_value={"refund_status": "requested"})
+    summary = _summary(viewer.get(reverse("trace-proposal", args=[4242])).content.decode())
+    assert "proposed to change refund status to 'requested'" in summary
+    assert "amount" not in summary and "(empty)" not in summary
+
+
+def test_a_rejection_is_told_as_one_even_after_a_first_approval(viewer):
+    first = UserFactory(username="first", first_name="Ann", last_name="First")
+    second = UserFactory(username="second", first_name="Ben", last_name="Second")
+    proposal = ProposalFactory(status="rejected", decided_by=second, decided_at=T0, decision_note="not this one")
+    ProposalApproval.objects.create(proposal=proposal, user=first, approved_at=T0 - timedelta(minutes=5))
+    summary = _summary(viewer.get(reverse("trace-proposal", args=[proposal.pk])).content.decode())
+    assert summary.startswith(
+        "Rejected by Ben Second at 14:00:00 on 27 Nov 2026: “not this one” (after a first approval by Ann First) ·"
+    )
+    assert "Approved by" not in summary
+
+
+def test_a_rejection_read_from_the_trail_alone_names_who_rejected(viewer):
+    _submitted(
+        5151, old_value={"refund_status": "none"}, new_value={"refund_status": "requested"}, details={"base": {}}
+    )
+    for approver_label, details in (("", {"rejected_by": "Dana Lee"}), ("Dana Lee", {})):  # as stored now, and before
+        audit_record(
+            action="proposal.rejected",
+            actor=Actor(kind="user", id="4", label="lead"),
+            proposal_id=5151 if approver_label == "" else 5252,
+            workflow_slug="refund-notes",
+            approver_label=approver_label,
+            decided_at=T0,
+            reason="wrong order",
+            details=details,
+        )
+    summary = _summary(viewer.get(reverse("trace-proposal", args=[5151])).content.decode())
+    assert summary.startswith("Rejected by Dana Lee at 14:00:00 on 27 Nov 2026: “wrong order” ·")
+    assert "proposed to change refund status from 'none' to 'requested'" in summary
+    older = _summary(viewer.get(reverse("trace-proposal", args=[5252])).content.decode())
+    assert older.startswith("Rejected by Dana Lee at 14:00:00 on 27 Nov 2026: “wrong order” ·")
+
+
+def test_a_write_forced_over_a_conflict_names_who_forced_it_in_the_headline(viewer):
+    proposal, _change = _applied_proposal()
+    audit_record(
+        action="proposal.forced",
+        actor=Actor(kind="user", id="9", label="ops"),
+        proposal_id=proposal.pk,
+        workflow_slug="address-updates",
+        approver_label="Sam Okafor",
+        decided_at=T0 + timedelta(minutes=14, seconds=8),
+        details={"granted_by": "ops"},
+    )
+    summary = _summary(viewer.get(reverse("trace-proposal", args=[proposal.pk])).content.decode())
+    assert summary.startswith(
+        "Approved by Dana Lee at 14:14:07 on 27 Nov 2026, then forced over a conflict by Sam Okafor "
+        "at 14:14:08 on 27 Nov 2026 under a conflict override ·"
+    )

@@ -28,7 +28,7 @@ def test_a_bulk_undo_offers_and_finds_only_what_is_in_sight(client, db):
     form = client.get(reverse("undo-bulk")).content.decode()
     assert re.findall(r'<option value="([a-z-]+)"', form) == [world.a.workflow.slug]
     response = client.get(reverse("undo-bulk"), {"scope": "batch", "batch": world.b.batch.pk})
-    assert f"there is no batch {world.b.batch.pk}" in response.content.decode()
+    assert f"There is no batch {world.b.batch.pk}." in response.content.decode()
     assert B_MARK not in response.content.decode()
     dry_run = client.get(reverse("undo-bulk"), {"scope": "prompt_version", "prompt_version": f"refund@{B_MARK}"})
     assert "<strong>0</strong> changes to undo" in dry_run.content.decode()

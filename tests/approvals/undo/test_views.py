@@ -23,6 +23,7 @@ from tests.helpers.factories import (
     UserFactory,
     WorkflowFactory,
 )
+from tests.helpers.pages import error_after, error_messages
 from tests.helpers.queued import Queued
 
 EMAIL = {"kind": "email_customer", "params": {"template": "address-confirmed"}}
@@ -205,13 +206,13 @@ def test_the_bulk_page_shows_the_dry_run_then_starts_the_job(client, ops, queued
 def test_the_bulk_page_refuses_a_bad_selection_naming_the_field(client, ops):
     response = client.get(reverse("undo-bulk"), {"scope": "batch", "batch": 999})
     assert response.status_code == 422
-    assert "Batch number: there is no batch 999" in response.content.decode()
+    assert error_after(response, "id_batch") == "There is no batch 999."
     response = client.get(reverse("undo-bulk"), {"scope": "workflow"})
     assert response.status_code == 422
-    assert "Since: say from when its changes are undone" in response.content.decode()
+    assert error_after(response, "id_since") == "Say from when its changes are undone."
     response = client.post(reverse("undo-bulk"), {"scope": "batch", "batch": 999, "reason": "bad sweep"})
     assert response.status_code == 422
-    assert "Batch number: there is no batch 999" in response.content.decode()
+    assert error_after(response, "id_batch") == "There is no batch 999."
     assert not UndoJob.objects.exists()
 
 
@@ -293,4 +294,14 @@ def test_a_batch_link_lands_on_its_dry_run_and_a_workflow_takes_a_time_from_the_
         reverse("undo-bulk"),
         {"scope": "workflow", "workflow": batch.workflow.slug, "since": since, "until": "2001-01-01T00:00"},
     )
-    assert response.status_code == 422 and "Until (optional): must be after since" in response.content.decode()
+    assert response.status_code == 422 and error_after(response, "id_until") == "Must be later than Since."
+
+
+def test_starting_an_undo_without_a_reason_says_so_next_to_the_reason_box(client, ops):
+    batch, _ = applied_batch(2)
+    response = client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": " "})
+    assert response.status_code == 422
+    assert error_messages(response) == ["say why these changes are being undone (it is kept in the trail)"]
+    assert error_after(response, "undo-reason") == error_messages(response)[0]
+    assert "reason:" not in response.content.decode()
+    assert not UndoJob.objects.exists()
