@@ -299,7 +299,7 @@ def test_a_batch_link_lands_on_its_dry_run_and_a_workflow_takes_a_time_from_the_
 
 def test_starting_an_undo_without_a_reason_says_so_next_to_the_reason_box(client, ops):
     batch, _ = applied_batch(2)
-    response = client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": " "})
+    response = client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": " ", "confirmed": "2"})
     assert response.status_code == 422
     assert error_messages(response) == ["say why these changes are being undone (it is kept in the trail)"]
     assert error_after(response, "undo-reason") == error_messages(response)[0]
