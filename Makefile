@@ -23,14 +23,14 @@ $(UV):
 install: .venv/.installed
 
 run: install
-	@mkdir -p var
+	@mkdir -p "$${COUNTERSIGN_VAR_DIR:-var}"
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty
 	@echo ""
 	@echo "  Countersign is starting at http://$(HOST):$(PORT)/"
 	@echo "  Demo logins (user / password): lead / lead (support lead), ops / ops (ops manager),"
 	@echo "                                 agent / agent (support agent), owner / owner (workflow owner, admin)"
-	@echo "  Pipeline tokens for the demo: var/demo-tokens.txt   API docs: http://$(HOST):$(PORT)/api/v1/docs"
+	@echo "  Pipeline tokens for the demo: $${COUNTERSIGN_VAR_DIR:-var}/demo-tokens.txt   API docs: http://$(HOST):$(PORT)/api/v1/docs"
 	@echo "  Press Ctrl-C to stop the web server, the worker and beat."
 	@echo ""
 	exec env PATH="$(CURDIR)/.venv/bin:$$PATH" COUNTERSIGN_APPLY_PAUSE_SECONDS="$${COUNTERSIGN_APPLY_PAUSE_SECONDS:-1}" \

@@ -7,3 +7,23 @@
     }
   } catch (e) { /* keep the site's zone */ }
 })();
+
+// A table wider than the screen scrolls inside its own box (a phone); a keyboard can scroll it only if
+// the box can take focus. Only a table that scrolls takes it, so a wide screen keeps its tab order.
+(function () {
+  function markScrollingTables() {
+    document.querySelectorAll("main table").forEach(function (table) {
+      var scrolls = table.scrollWidth > table.clientWidth + 1;
+      if (scrolls && !table.hasAttribute("tabindex")) {
+        table.setAttribute("tabindex", "0");
+        table.setAttribute("data-scroll-focus", "");
+      } else if (!scrolls && table.hasAttribute("data-scroll-focus")) {
+        table.removeAttribute("tabindex");
+        table.removeAttribute("data-scroll-focus");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", markScrollingTables);
+  document.addEventListener("htmx:afterSettle", markScrollingTables);
+  window.addEventListener("resize", markScrollingTables);
+})();

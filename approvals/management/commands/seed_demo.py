@@ -19,15 +19,26 @@ class Command(BaseCommand):
                 "seed_demo loads demo users whose passwords are their names, so it runs only with DEBUG on "
                 "(make run turns it on); nothing was loaded"
             )
+        # Wherever COUNTERSIGN_VAR_DIR puts the embedded database, the tokens are kept beside it.
+        token_file = Path(settings.VAR_DIR) / "demo-tokens.txt"
         if demo_loaded():
             message = "The demo data is already loaded."
             if if_empty:
-                self.stdout.write(message)
+                self.stdout.write(f"{message} {_where_the_tokens_are(token_file)}")
                 return
             self.stderr.write(message + " Start from an empty database to load it again.")
             raise SystemExit(1)
         seeded = demo_seed()
-        token_file = Path(settings.VAR_DIR) / "demo-tokens.txt"
         token_file.write_text("\n".join(seeded.tokens) + "\n")
         token_file.chmod(0o600)
         self.stdout.write(seeded.summary(token_file=token_file))
+
+
+def _where_the_tokens_are(token_file: Path) -> str:
+    if token_file.exists():
+        return f"Pipeline tokens for the demo are in {token_file}."
+    # A token is shown once, when it is issued: one lost with its file can only be replaced.
+    return (
+        f"Its pipeline tokens are not in {token_file}; issue a new one with "
+        "manage.py create_service_account --workflow SLUG --name NAME."
+    )

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 
 from approvals.demo import records as demo_records
+from approvals.intake.accounts import service_account_authenticate
 from approvals.models import Proposal, ServiceAccount, Workflow
 from audit.models import Artifact
 from records.models import Change, Customer, Order, Ticket
@@ -113,13 +114,49 @@ def test_seed_demo_refuses_to_load_anything_with_debug_off(db, settings, tmp_pat
     assert not (tmp_path / "demo-tokens.txt").exists()
 
 
+REPOSITORY = Path(__file__).resolve().parents[3]
+
+
+def test_seed_demo_names_the_token_file_in_its_var_dir_on_every_start(db, settings, tmp_path, capsys):
+    # COUNTERSIGN_VAR_DIR moves the database, so the tokens live there too; make run prints this line.
+    settings.VAR_DIR = tmp_path
+    token_file = tmp_path / "demo-tokens.txt"
+    call_command("seed_demo", "--if-empty")
+    assert f"Pipeline tokens for the demo are in {token_file}." in capsys.readouterr().out
+    call_command("seed_demo", "--if-empty")
+    assert capsys.readouterr().out.strip() == (
+        f"The demo data is already loaded. Pipeline tokens for the demo are in {token_file}."
+    )
+    token_file.unlink()
+    call_command("seed_demo", "--if-empty")
+    assert f"Its pipeline tokens are not in {token_file}; issue a new one with" in capsys.readouterr().out
+
+
+def test_the_readme_reads_the_demo_token_from_the_var_dir_seed_demo_wrote_it_to(db, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo")
+    readme = (REPOSITORY / "README.md").read_text()
+    [snippet] = [line for line in readme.splitlines() if line.startswith("TOKEN=$(")]
+    run = subprocess.run(
+        ["bash", "-c", f'{snippet}\nprintf %s "$TOKEN"'],
+        cwd=REPOSITORY,
+        env={"PATH": os.environ["PATH"], "COUNTERSIGN_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
+    account = service_account_authenticate(token=run.stdout)
+    assert account is not None and account.workflow.slug == "address-updates", run.stderr
+
+
 def test_manage_py_has_debug_on_unless_told_otherwise_so_make_run_loads_the_demo():
     # make run calls manage.py without DJANGO_SETTINGS_MODULE: its default settings turn DEBUG on.
     env = {name: value for name, value in os.environ.items() if name not in ("DJANGO_SETTINGS_MODULE", "DEBUG")}
     show = "from django.conf import settings; print(settings.DEBUG)"
     run = subprocess.run(
         [sys.executable, "manage.py", "shell", "--no-imports", "-c", show],
-        cwd=Path(__file__).resolve().parents[3],
+        cwd=REPOSITORY,
         env=env,
         capture_output=True,
         text=True,
