@@ -14,6 +14,7 @@ from approvals.models import Proposal
 from records.models import Change, Customer
 from tests.helpers.axe import assert_no_serious_violations, axe_violations
 from tests.helpers.demo import demo_after_hours, first_pending
+from tests.helpers.sight import settled
 
 pytestmark = pytest.mark.browser
 
@@ -121,6 +122,7 @@ def test_the_keys_help_and_the_next_proposal_swapped_in_after_a_decision_pass_to
     expect(page.locator("#review-help")).to_be_visible()
     assert_no_serious_violations(page)
     page.keyboard.press("Escape")
+    settled(page)  # a decision is taken only on a proposal that has been on screen a moment
     page.get_by_label("Reason for rejecting").fill("The ticket is about another customer")
     page.get_by_role("button", name="Reject").click()
     expect(page.get_by_role("status").filter(has_text="Rejected the update")).to_be_visible()
