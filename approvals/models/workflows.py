@@ -71,6 +71,11 @@ class Workflow(models.Model):
     retention_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The second owner of the retention rules ("the CTO plus one person from security, legal, or
+    # operations"): a change one owner makes waits for the other's countersignature.
+    retention_co_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -39,7 +39,7 @@ _WEBHOOK_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _WORKFLOW_KEYS = {
     "slug", "name", "owner", "lane", "stage", "canary_daily_limit", "approvers", "overrides",
-    "actions", "two_person", "fields", "retention", "retention_owner", "webhooks", "follow_ups",
+    "actions", "two_person", "fields", "retention", "retention_owner", "retention_co_owner", "webhooks", "follow_ups",
 }  # fmt: skip
 
 
@@ -106,10 +106,16 @@ def _check_people(raw: dict, users: dict[str, Any], bad: Bad) -> dict[str, Any]:
         bad("retention_owner", "every retention rule needs a named owner; name a user or leave the key out")
     elif retention_owner and retention_owner not in users:
         bad("retention_owner", f"no user '{retention_owner}'")
+    co_owner = raw.get("retention_co_owner")
+    if co_owner is not None and co_owner not in users:
+        bad("retention_co_owner", f"no user '{co_owner}'")
+    elif co_owner is not None and co_owner == retention_owner:
+        bad("retention_co_owner", "must be someone other than the retention owner: two people own the rules")
     return {
         "name": (name or "").strip() if isinstance(name, str) else "",
         "owner": users.get(str(owner)),
         "retention_owner": users.get(str(retention_owner)),
+        "retention_co_owner": users.get(str(co_owner)) if co_owner is not None else None,
     }
 
 
@@ -342,7 +348,12 @@ def workflows_check(document: Any) -> list[WorkflowSpec]:
     for key in sorted(set(document) - {"workflows"}):
         problems.add(key, "unknown top-level key; only 'workflows' is read")
     user_model = get_user_model()
-    names = {raw.get(k) for raw in document["workflows"] if isinstance(raw, dict) for k in ("owner", "retention_owner")}
+    names = {
+        raw.get(k)
+        for raw in document["workflows"]
+        if isinstance(raw, dict)
+        for k in ("owner", "retention_owner", "retention_co_owner")
+    }
     users = {
         u.get_username(): u for u in user_model.objects.filter(**{f"{user_model.USERNAME_FIELD}__in": names - {None}})
     }
@@ -366,6 +377,7 @@ def _comparable(workflow: Workflow) -> dict[str, Any]:
         "name": workflow.name,
         "owner": workflow.owner.get_username(),
         "retention_owner": workflow.retention_owner.get_username() if workflow.retention_owner else None,
+        "retention_co_owner": workflow.retention_co_owner.get_username() if workflow.retention_co_owner else None,
         "lane": workflow.lane,
         "stage": workflow.stage,
         "canary_daily_limit": workflow.canary_daily_limit,

@@ -238,3 +238,17 @@ def test_the_workflows_page_names_the_hosts_a_workflow_may_call(owner, tmp_path,
 def test_two_person_fields_leave_the_workflow_name_alone(owner, tmp_path):
     _load(tmp_path, _with(name="Refund notes", two_person={"fields": ["shipping_address"]}))
     assert Workflow.objects.get(slug="address-updates").name == "Refund notes"
+
+
+def test_the_second_owner_of_the_retention_rules_is_kept_and_must_be_someone_else(owner, tmp_path):
+    UserFactory(username="security")
+    _load(tmp_path, _with(retention_co_owner="security"))
+    assert Workflow.objects.get().retention_co_owner.get_username() == "security"
+    _load(tmp_path, _with())
+    assert Workflow.objects.get().retention_co_owner is None
+    event = AuditEvent.objects.filter(action="workflow.changed").last()
+    assert event is not None and event.old_value == {"retention_co_owner": "security"}
+    for named, message in (("nobody", "no user 'nobody'"), ("owner", "must be someone other than the retention owner")):
+        with pytest.raises(CommandError, match=message):
+            _load(tmp_path, _with(retention_co_owner=named))
+    assert Workflow.objects.get().retention_co_owner is None
