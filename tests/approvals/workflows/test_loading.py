@@ -243,7 +243,8 @@ def test_two_person_fields_leave_the_workflow_name_alone(owner, tmp_path):
 def test_the_second_owner_of_the_retention_rules_is_kept_and_must_be_someone_else(owner, tmp_path):
     UserFactory(username="security")
     _load(tmp_path, _with(retention_co_owner="security"))
-    assert Workflow.objects.get().retention_co_owner.get_username() == "security"
+    co_owner = Workflow.objects.get().retention_co_owner
+    assert co_owner is not None and co_owner.get_username() == "security"
     _load(tmp_path, _with())
     assert Workflow.objects.get().retention_co_owner is None
     event = AuditEvent.objects.filter(action="workflow.changed").last()
