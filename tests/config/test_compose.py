@@ -41,3 +41,15 @@ def test_migrations_run_before_web_starts():
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert (ROOT / "Dockerfile").is_file()
+
+
+def test_the_embedded_demo_serves_its_pages_with_debug_off():
+    """`make run` shows the app's own error pages, not Django's debug page: its processes run with DEBUG off."""
+    processes = {
+        name: command.strip()
+        for name, _, command in (
+            line.partition(":") for line in (ROOT / "Procfile.embedded").read_text().splitlines() if line[:1].isalpha()
+        )
+    }
+    assert set(processes) == {"web", "worker", "beat"}
+    assert all(command.startswith("env DEBUG=false ") for command in processes.values())
