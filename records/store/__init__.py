@@ -10,6 +10,7 @@ from records.store.protocol import (
     RecordState,
     RecordStore,
     Snapshot,
+    StoreUnavailable,
     VersionMismatch,
     WriteQuery,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "RecordState",
     "RecordStore",
     "Snapshot",
+    "StoreUnavailable",
     "VersionMismatch",
     "WriteQuery",
     "fetch_refs",

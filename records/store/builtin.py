@@ -130,6 +130,8 @@ def _plain(record_type: RecordType, record: Record, name: str) -> Any:
 class DjangoRecordStore:
     """The built-in store: one Django model per record type, in the default database."""
 
+    in_default_database = True
+
     def _queryset(self, record_type: str, *, lock: bool) -> models.QuerySet:
         queryset: models.QuerySet = _model(record_type).objects.all()
         references = [spec.name for spec in RECORD_TYPES[record_type].fields if spec.kind == Kind.REF]

@@ -49,6 +49,16 @@ class VersionMismatch(Exception):
         self.actual = actual
 
 
+class StoreUnavailable(Exception):
+    """The store could not be reached, or did not answer in time. For a write, whether it landed is
+    unknown: the caller keeps the work and finds out later by reading the record again."""
+
+    def __init__(self, store: str, reason: str) -> None:
+        super().__init__(f"{store} is unreachable: {reason}")
+        self.store = store
+        self.reason = reason
+
+
 Snapshot = dict[str, Any]
 """Everything needed to put a record back exactly, as JSON (it is kept in a Change's merge payload):
 `values` (plain, every field, or for `restore_many` the fields to set), `version`, and `archived_at`
@@ -100,6 +110,10 @@ class RecordStore(Protocol):
     checked. The built-in store's writes roll back with that transaction; a store that lives elsewhere
     cannot, and relies on each write being one compare-and-set on the version.
     """
+
+    in_default_database: bool
+    """True when the records live in Countersign's own database, so a write rolls back with the
+    caller's transaction; False for a system of record elsewhere, whose writes cannot."""
 
     def fetch(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> RecordState:
         """The record's plain values for `fields` (every field when None, none for `[]`), its version,

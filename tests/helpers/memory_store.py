@@ -49,6 +49,9 @@ def _default(spec: FieldSpec) -> Any:
 
 
 class MemoryRecordStore(RecordStore):
+    # Held in this process, not in the database: a write does not roll back with the caller's transaction.
+    in_default_database = False
+
     def __init__(self) -> None:
         self.rows: dict[RecordRef, _Row] = {}
 
