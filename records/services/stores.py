@@ -226,10 +226,23 @@ class StoreCheckResult:
 
 
 def stores_check() -> list[StoreCheckResult]:
-    """Check every bound store (see `ConnectedStore.check`) and record on its binding when, whether
-    it answered, and what it found or what is wrong."""
+    """Check the store of every record type (see `ConnectedStore.check`), and record on each binding
+    when, whether the store answered, and what it found or what is wrong."""
+    bindings = {binding.record_type: binding for binding in StoreBinding.objects.all()}
     results = []
-    for binding in StoreBinding.objects.all():
+    for record_type in RECORD_TYPES:
+        binding = bindings.get(record_type)
+        if binding is None:
+            results.append(
+                StoreCheckResult(
+                    record_type,
+                    BUILTIN,
+                    connector_class(BUILTIN)
+                    .from_binding(record_type=record_type, settings={}, fields={}, side_effects={})
+                    .check(record_type),
+                )
+            )
+            continue
         as_read = Binding(
             binding.record_type,
             binding.connector,
@@ -239,11 +252,11 @@ def stores_check() -> list[StoreCheckResult]:
             binding.digest,
         )
         try:
-            check = binding_store(as_read).check(binding.record_type)
+            check = binding_store(as_read).check(record_type)
         except StoreUnavailable as error:
             check = StoreCheck(reachable=False, problems=[("store", error.reason)])
         StoreBinding.objects.filter(pk=binding.pk).update(
             checked_at=timezone.now(), reachable=check.reachable, check_message=check.message[:2000]
         )
-        results.append(StoreCheckResult(binding.record_type, binding.connector, check))
+        results.append(StoreCheckResult(record_type, binding.connector, check))
     return results
