@@ -25,12 +25,14 @@ from approvals.models import (
 )
 from approvals.workflows.followups import DECLARED_TEMPLATES
 from approvals.workflows.schedule import DEFAULT_OVERRIDE_MINUTES, OverrideSchedule
+from approvals.workflows.stores import workflow_store_refusals
 from audit.models import ArtifactKind, Bucket
 from audit.retention import artifacts_shorten_for_rule
 from audit.services import Actor, EventData, audit_record_many
 from core.errors import ValidationFailed
 from core.timeutils import parse_window
 from records.catalogue import RECORD_TYPES, Risk
+from records.selectors import store_terms
 
 APPROVER_PERMISSIONS = ("view_workflow", "review_workflow", "rollback_workflow")
 OVERRIDER_PERMISSIONS = ("view_workflow", "override_workflow")
@@ -359,6 +361,7 @@ def workflows_check(document: Any) -> list[WorkflowSpec]:
     }
     specs: list[WorkflowSpec] = []
     seen: set[str] = set()
+    terms = store_terms()
     for index, raw in enumerate(document["workflows"]):
         spec = _check_workflow(raw, index, users, problems)
         if spec is None:
@@ -367,6 +370,15 @@ def workflows_check(document: Any) -> list[WorkflowSpec]:
             problems.add(f"workflow '{spec.slug}'", "appears twice in the file")
         seen.add(spec.slug)
         specs.append(spec)
+        for refusal in workflow_store_refusals(policies=spec.policies, actions=spec.attributes["actions"], terms=terms):
+            key = (
+                f"fields.{refusal.record_type}.{refusal.field}"
+                if refusal.field
+                else f"actions.{refusal.action}"
+                if refusal.action
+                else f"fields.{refusal.record_type}"
+            )
+            problems.add(f"workflow '{spec.slug}': {key}", refusal.reason)
     if problems.items:
         raise ValidationFailed(problems.items)
     return specs
