@@ -41,6 +41,7 @@ ACTIONS: dict[str, str] = {
     "workflow.changed": "A workflow's settings changed",
     "policy.changed": "A field policy changed",
     "retention.changed": "A retention rule changed",
+    "store.configured": "A record type was bound to a system of record, or its binding changed (the stores file)",
     # artifacts
     "artifact.stored": "An artifact was stored",
     "artifacts.purged": "Expired artifacts were purged under their retention rules (one tombstone each)",

@@ -259,6 +259,8 @@ COUNTERSIGN.update(
             "FOLLOWUP_UNKNOWN_AFTER_SECONDS": 3600,
             "CALLBACK_MAX_RETRIES": 6,
             "CALLBACK_RETRY_SECONDS": 5,
+            # How often a process reads the record-store bindings again (see records.store.registry).
+            "STORES_REFRESH_SECONDS": 5,
         }.items()
     }
 )
