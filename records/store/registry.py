@@ -7,6 +7,7 @@ changes, since everything asks `get_store(record_type)` and speaks only the `Rec
 
 from records.catalogue import RECORD_TYPES
 from records.store.builtin import DjangoRecordStore
+from records.store.observed import observed
 from records.store.protocol import RecordNotFound, RecordStore
 
 _BUILTIN: RecordStore = DjangoRecordStore()
@@ -25,10 +26,11 @@ def store_bind(*, record_type: str, store: RecordStore) -> RecordStore:
     """From now on, in this process, reach `record_type` through `store`. Answers the store it replaces.
 
     Raises ValueError for a type the catalogue does not know: a store serves the catalogue's record
-    types (their fields, kinds and risks), it does not bring its own.
+    types (their fields, kinds and risks), it does not bring its own. A store outside the database
+    is bound observed (`records.store.observed`), so that edits made there show on the trail.
     """
     if record_type not in RECORD_TYPES:
         raise ValueError(f"unknown record type '{record_type}'; the catalogue has {', '.join(RECORD_TYPES)}")
     replaced = _BOUND[record_type]
-    _BOUND[record_type] = store
+    _BOUND[record_type] = observed(store)
     return replaced
