@@ -64,6 +64,7 @@ ACTIONS: dict[str, str] = {
     "trail.exported": "A person exported the trail (who, the filter, how many rows the file holds)",
     # records
     "record.imported": "Records were imported from a file",
+    "record.changed_outside": "A record held outside Countersign was changed there, not through Countersign",
 }
 
 

@@ -142,3 +142,26 @@ class StoreBinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_type} on {self.connector}"
+
+
+class RecordSighting(models.Model):
+    """The last state Countersign saw or wrote of a record held by a store outside its database.
+
+    A read that finds the record at another version, or with other values, learns that someone
+    changed it outside Countersign since `seen_at` (see `records.store.observed`). Built-in records
+    have none: every write to them goes through a Change.
+    """
+
+    record_type = models.CharField(max_length=32)
+    record_id = models.CharField(max_length=64)
+    version = models.PositiveIntegerField()
+    values = models.JSONField(encoder=DjangoJSONEncoder)
+    archived = models.BooleanField(default=False)
+    deleted = models.BooleanField(default=False)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["record_type", "record_id"], name="sighting_one_per_record")]
+
+    def __str__(self) -> str:
+        return f"{self.record_type}:{self.record_id} v{self.version} at {self.seen_at.isoformat()}"
