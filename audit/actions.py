@@ -62,6 +62,9 @@ ACTIONS: dict[str, str] = {
     "trail.exported": "A person exported the trail (who, the filter, how many rows the file holds)",
     # records
     "record.imported": "Records were imported from a file",
+    # stores
+    "store.unreachable": "A record type's store stopped answering: its approved changes wait",
+    "store.reachable": "A record type's store answered again",
 }
 
 
