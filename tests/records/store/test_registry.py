@@ -9,6 +9,7 @@ from records.models import StoreBinding
 from records.store import StoreUnavailable, get_store, store_bind
 from records.store.connectors import CONNECTORS, UnknownConnector, connector_class
 from records.store.registry import bindings_reload
+from records.store.observed import ObservedStore
 from records.store.sql import SqlRecordStore
 from tests.helpers.crm import STORES_FILE
 from tests.helpers.memory_store import MemoryRecordStore
@@ -31,7 +32,7 @@ def test_a_record_type_without_a_binding_is_on_the_built_in_store(db):
 def test_a_bound_record_type_is_reached_through_its_connector_built_from_the_environment(db, stores_file):
     call_command("load_stores", str(stores_file))
     store = get_store("customer")
-    assert isinstance(store, SqlRecordStore)
+    assert isinstance(store, ObservedStore) and isinstance(store.inner, SqlRecordStore)
     assert store.url == CRM_URL
     assert store.columns["shipping_address"] == "postal_address"
     assert get_store("customer") is store, "built once, so its connection is kept"
@@ -61,9 +62,11 @@ def test_a_pinned_store_comes_before_the_binding_until_it_is_unpinned(db, stores
     call_command("load_stores", str(stores_file))
     memory = MemoryRecordStore()
     assert store_bind(record_type="customer", store=memory) is None
-    assert get_store("customer") is memory
-    assert store_bind(record_type="customer", store=None) is memory
-    assert isinstance(get_store("customer"), SqlRecordStore)
+    pinned = get_store("customer")
+    assert isinstance(pinned, ObservedStore) and pinned.inner is memory  # outside the database: observed
+    assert store_bind(record_type="customer", store=None) is pinned
+    bound = get_store("customer")
+    assert isinstance(bound, ObservedStore) and isinstance(bound.inner, SqlRecordStore)
 
 
 @override_settings(COUNTERSIGN={"STORES_REFRESH_SECONDS": 0})
@@ -77,7 +80,7 @@ def test_a_process_reads_the_bindings_again_after_the_interval(db, stores_file):
         fields={"full_name": "name"},
         digest="from-another-process",
     )
-    assert isinstance(get_store("customer"), SqlRecordStore)
+    assert isinstance(get_store("customer").inner, SqlRecordStore)  # type: ignore[attr-defined]
 
 
 def test_within_the_interval_the_bindings_are_not_read_again(db, stores_file, django_assert_num_queries):
