@@ -205,3 +205,31 @@ class StoreOutage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store} ({self.record_type}) unreachable since {self.since}"
+
+
+class ConnectorRecord(models.Model):
+    """What Countersign knows of one record kept in a system of record that has no version of its own
+    (BottleCRM): the system's id for it, and the last version and values Countersign wrote or saw.
+
+    A read whose values differ from `values` is a new version: `version` moves up one and `values`
+    become the ones read. `system` names the instance (its base URL), so two instances never share ids.
+    """
+
+    system = models.CharField(max_length=32)
+    record_type = models.CharField(max_length=32)
+    record_id = models.CharField(max_length=64)
+    remote_id = models.CharField(max_length=64)
+    version = models.PositiveIntegerField(default=1)
+    fingerprint = models.CharField(max_length=64)
+    values = models.JSONField(encoder=DjangoJSONEncoder, default=dict)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["system", "record_type", "record_id"], name="connector_record_id"),
+            models.UniqueConstraint(fields=["system", "record_type", "remote_id"], name="connector_remote_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_type}:{self.record_id} = {self.remote_id} at {self.system}"

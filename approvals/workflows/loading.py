@@ -33,6 +33,7 @@ from core.errors import ValidationFailed
 from core.timeutils import parse_window
 from records.catalogue import RECORD_TYPES, Risk
 from records.selectors import store_terms
+from records.store import StoreUnavailable, store_side_effects
 
 APPROVER_PERMISSIONS = ("view_workflow", "review_workflow", "rollback_workflow")
 OVERRIDER_PERMISSIONS = ("view_workflow", "override_workflow")
@@ -210,6 +211,10 @@ def _check_fields(raw: dict, lane: Any, bad: Bad) -> dict[tuple[str, str], str]:
             bad(f"fields.{record_type}", "must map field names to read, suggest or write")
             continue
         spec = RECORD_TYPES[record_type]
+        try:
+            side_effects = store_side_effects(record_type=record_type)
+        except StoreUnavailable:
+            side_effects = {}  # the store cannot be built here: `workflow_store_refusals` says why
         for field_name, access in entries.items():
             key = f"fields.{record_type}.{field_name}"
             if not spec.has_field(field_name):
@@ -218,6 +223,9 @@ def _check_fields(raw: dict, lane: Any, bad: Bad) -> dict[tuple[str, str], str]:
                 bad(key, f"'{access}' is not one of {', '.join(Access.values)}")
             elif access == Access.WRITE and spec.field(field_name).risk == Risk.HIGH:
                 bad(key, f"write is refused on the high-risk field {field_name}; use suggest so a person approves")
+            elif access == Access.WRITE and field_name in side_effects:
+                effect = side_effects[field_name].sentence
+                bad(key, f"write is refused on {field_name}: {effect}; use suggest so a person approves")
             elif lane == Lane.ASSIST and access != Access.READ:
                 bad(key, f"an assist-lane workflow may only read; '{access}' would let it change records")
             else:
