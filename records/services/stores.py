@@ -131,7 +131,9 @@ def _check_binding(record_type: Any, raw: Any) -> tuple[BindingSpec | None, Prob
             problems.append((f"{where}.side_effects.{field_name}", "not a field this binding maps under fields"))
     settings = {key: value for key, value in raw.items() if key not in _BINDING_KEYS}
     problems += _check_settings(where, settings)
-    problems += [(f"{where}.{key}", reason) for key, reason in connector.validate(settings, fields)]
+    problems += [
+        (f"{where}.{key}", reason) for key, reason in connector.validate(settings, fields, record_type=record_type)
+    ]
     spec = BindingSpec(
         record_type=record_type, connector=name, settings=settings, fields=fields, side_effects=side_effects
     )
