@@ -46,7 +46,8 @@ def test_a_changed_binding_builds_a_new_store(db, stores_file, monkeypatch):
     call_command("load_stores", str(stores_file))
     second = get_store("customer")
     assert second is not first
-    assert isinstance(second, SqlRecordStore) and second.table_name == "contacts"
+    assert isinstance(second, ObservedStore) and isinstance(second.inner, SqlRecordStore)
+    assert second.table_name == "contacts"
 
 
 def test_a_variable_missing_when_the_store_is_built_makes_it_unavailable(db, stores_file, monkeypatch):
