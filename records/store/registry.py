@@ -11,6 +11,7 @@ read per process per interval, whatever the number of writes. A binding whose di
 keeps its built store. `store_bind` pins a store for a record type in this process, over any binding.
 """
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -46,13 +47,12 @@ class _Bindings:
 
     def __init__(self) -> None:
         self.by_type: dict[str, Binding] = {}
-        self.read_at: float | None = None
+        self.fresh_until = -math.inf  # time.monotonic() until which they are not read again
         self.built: dict[tuple[str, str], ConnectedStore] = {}
         self.observed: dict[tuple[str, str], RecordStore] = {}
 
     def current(self) -> dict[str, Binding]:
-        interval = float(settings.COUNTERSIGN.get("STORES_REFRESH_SECONDS", 5))
-        if self.read_at is None or time.monotonic() - self.read_at >= interval:
+        if time.monotonic() >= self.fresh_until:
             self.read()
         return self.by_type
 
@@ -61,7 +61,7 @@ class _Bindings:
             "record_type", "connector", "settings", "fields", "side_effects", "digest"
         )
         self.by_type = {row[0]: Binding(*row) for row in rows}
-        self.read_at = time.monotonic()
+        self.fresh_until = time.monotonic() + float(settings.COUNTERSIGN.get("STORES_REFRESH_SECONDS", 5))
         wanted = {(binding.record_type, binding.digest) for binding in self.by_type.values()}
         for key in set(self.observed) - wanted:
             del self.observed[key]
@@ -71,7 +71,7 @@ class _Bindings:
                 close()
 
     def forget(self) -> None:
-        self.read_at = None
+        self.fresh_until = -math.inf
 
 
 _bindings = _Bindings()

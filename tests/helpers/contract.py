@@ -7,13 +7,23 @@ unreachable. `CONNECTORS` lists them by name; the suite runs every case against 
 """
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+import yaml
+from django.db import connection
+
+from audit.services import Actor
 from records.catalogue import RECORD_TYPES
-from records.store import RecordRef, RecordStore, StoreUnavailable, get_store
+from records.services.stores import store_bindings_check, store_bindings_write
+from records.store import RecordRef, RecordStore, StoreUnavailable, get_store, store_bind
+from records.store.registry import bindings_reload
+from records.store.sql import SqlRecordStore
+from tests.helpers.crm import COLUMNS, STORES_FILE, Crm, crm_prepared
 from tests.helpers.memory_store import MemoryRecordStore, bound
 
 _numbers = itertools.count(70_001)
@@ -140,9 +150,64 @@ def memory() -> Connector:
     )
 
 
+def sql() -> Connector:
+    """The `sql` connector on the company's CRM database (`tests.helpers.crm`), bound by loading the
+    tests' stores file. Needs PostgreSQL: skipped with the reason on SQLite."""
+    crm: list[Crm] = []
+
+    @contextmanager
+    def bind() -> Iterator[None]:
+        if connection.vendor != "postgresql":
+            pytest.skip("the sql connector needs PostgreSQL: set DATABASE_URL=postgres://...")
+        crm.append(crm_prepared())
+        previous = os.environ.get("CRM_DATABASE_URL")
+        os.environ["CRM_DATABASE_URL"] = crm[0].url
+        try:
+            store_bindings_write(specs=store_bindings_check(yaml.safe_load(STORES_FILE)), actor=Actor.system("test"))
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("CRM_DATABASE_URL", None)
+            else:
+                os.environ["CRM_DATABASE_URL"] = previous
+            bindings_reload()
+
+    @contextmanager
+    def unreachable() -> Iterator[None]:
+        closed = SqlRecordStore(
+            record_type="customer",
+            url="postgres://postgres@127.0.0.1:1/crm",
+            table="crm_contacts",
+            key="contact_ref",
+            version="row_version",
+            fields=dict(COLUMNS),
+        )
+        replaced = store_bind(record_type="customer", store=closed)
+        try:
+            yield
+        finally:
+            store_bind(record_type="customer", store=replaced)
+
+    return Connector(
+        name="sql",
+        record_type="customer",
+        field="priority",
+        values=("normal", "high", "urgent"),
+        title_field="full_name",
+        missing_id="CUS-404404",
+        outside=True,
+        hides=True,
+        bind=bind,
+        create=_create_through_store("customer"),
+        edit_outside=lambda ref, values: crm[0].edit(ref.record_id, values),
+        unreachable=unreachable,
+    )
+
+
 # Every connector the contract suite runs against. A new connector joins by adding its own here
-# (the `sql` connector with its second PostgreSQL database, `bottlecrm` with a running BottleCRM).
+# (`bottlecrm` with a running BottleCRM).
 CONNECTORS: dict[str, Callable[[], Connector]] = {
     "builtin": builtin,
     "memory": memory,
+    "sql": sql,
 }

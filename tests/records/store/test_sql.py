@@ -23,7 +23,7 @@ AIKO = RecordRef("customer", "CUS-9003")
 def store(db, crm, tmp_path) -> SqlRecordStore:
     call_command("load_stores", str(crm.stores_file(tmp_path)))
     bound = get_store("customer")
-    assert isinstance(bound, ObservedStore), "a store outside the database is bound observed"
+    assert isinstance(bound, ObservedStore), "reached observed, as every store outside the database"
     assert isinstance(bound.inner, SqlRecordStore)
     return bound.inner
 
