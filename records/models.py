@@ -139,6 +139,56 @@ class Change(models.Model):
         return f"{self.action} {self.record_type}:{self.record_id} ({self.id})"
 
 
+class StoreBinding(models.Model):
+    """A record type bound to a system of record by the stores file (`manage.py load_stores`).
+
+    `settings` are kept as the file wrote them: a `${VAR}` placeholder stays a placeholder and is
+    read from the environment only when the store is built, so no secret is ever stored here.
+    `digest` names the binding's configuration; a process rebuilds its store when it changes.
+    A record type without a binding is on the built-in store.
+    """
+
+    record_type = models.CharField(max_length=32, unique=True)
+    connector = models.CharField(max_length=32)
+    settings = models.JSONField(default=dict)
+    fields = models.JSONField(default=dict)  # catalogue field -> the system's own name
+    side_effects = models.JSONField(default=dict)  # catalogue field -> what the system itself does on a write
+    digest = models.CharField(max_length=64)
+    configured_at = models.DateTimeField(default=timezone.now)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    reachable = models.BooleanField(null=True, blank=True)
+    check_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["record_type"]
+
+    def __str__(self) -> str:
+        return f"{self.record_type} on {self.connector}"
+
+
+class RecordSighting(models.Model):
+    """The last state Countersign saw or wrote of a record held by a store outside its database.
+
+    A read that finds the record at another version, or with other values, learns that someone
+    changed it outside Countersign since `seen_at` (see `records.store.observed`). Built-in records
+    have none: every write to them goes through a Change.
+    """
+
+    record_type = models.CharField(max_length=32)
+    record_id = models.CharField(max_length=64)
+    version = models.PositiveIntegerField()
+    values = models.JSONField(encoder=DjangoJSONEncoder)
+    archived = models.BooleanField(default=False)
+    deleted = models.BooleanField(default=False)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["record_type", "record_id"], name="sighting_one_per_record")]
+
+    def __str__(self) -> str:
+        return f"{self.record_type}:{self.record_id} v{self.version} at {self.seen_at.isoformat()}"
+
+
 class StoreOutage(models.Model):
     """A record type whose store does not answer: since when, and the last error. Set by the first
     failure, removed by the next write that succeeds. While it is here, approved changes of that
@@ -155,3 +205,31 @@ class StoreOutage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store} ({self.record_type}) unreachable since {self.since}"
+
+
+class ConnectorRecord(models.Model):
+    """What Countersign knows of one record kept in a system of record that has no version of its own
+    (BottleCRM): the system's id for it, and the last version and values Countersign wrote or saw.
+
+    A read whose values differ from `values` is a new version: `version` moves up one and `values`
+    become the ones read. `system` names the instance (its base URL), so two instances never share ids.
+    """
+
+    system = models.CharField(max_length=32)
+    record_type = models.CharField(max_length=32)
+    record_id = models.CharField(max_length=64)
+    remote_id = models.CharField(max_length=64)
+    version = models.PositiveIntegerField(default=1)
+    fingerprint = models.CharField(max_length=64)
+    values = models.JSONField(encoder=DjangoJSONEncoder, default=dict)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["system", "record_type", "record_id"], name="connector_record_id"),
+            models.UniqueConstraint(fields=["system", "record_type", "remote_id"], name="connector_remote_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_type}:{self.record_id} = {self.remote_id} at {self.system}"

@@ -5,6 +5,7 @@ from records.store.many import fetch_refs, references_move, referring_refs, rest
 from records.store.protocol import (
     FetchQuery,
     MovedReference,
+    NotSupported,
     RecordNotFound,
     RecordRef,
     RecordState,
@@ -15,14 +16,17 @@ from records.store.protocol import (
     WriteQuery,
 )
 from records.store.registry import get_store, store_bind
+from records.store.side_effects import SideEffect, store_side_effects
 
 __all__ = [
     "FetchQuery",
     "MovedReference",
+    "NotSupported",
     "RecordNotFound",
     "RecordRef",
     "RecordState",
     "RecordStore",
+    "SideEffect",
     "Snapshot",
     "StoreUnavailable",
     "VersionMismatch",
@@ -34,4 +38,5 @@ __all__ = [
     "restore_refs",
     "snapshot_refs",
     "store_bind",
+    "store_side_effects",
 ]
