@@ -45,6 +45,7 @@ from records.store.protocol import (
 )
 
 SYSTEM = "BottleCRM"
+DEFAULT_TIMEOUT_SECONDS = 10.0
 CONNECTOR = "bottlecrm"  # its rows in the ledger; BottleCRM's ids are UUIDs, unique whichever instance holds them
 
 
@@ -122,29 +123,51 @@ class _Missing(Exception):
     """BottleCRM answered 404 for a record."""
 
 
-def validate(settings: Mapping[str, Any], fields: Mapping[str, str], *, record_type: str) -> list[tuple[str, str]]:
-    """Problems with a `bottlecrm` binding of `record_type`, each (key, reason); none when it is right."""
+SETTINGS = ("url", "token", "timeout")
+
+
+def validate(
+    settings: Mapping[str, Any], fields: Mapping[str, str], *, record_type: str | None = None
+) -> list[tuple[str, str]]:
+    """Problems with a `bottlecrm` binding (of `record_type`, when known), each (key, reason)."""
     problems: list[tuple[str, str]] = []
-    if record_type not in RESOURCES:
+    if record_type is not None and record_type not in RESOURCES:
         return [("connector", f"BottleCRM holds customers (contacts) and tickets (cases), not {record_type}")]
     for key in ("url", "token"):
         if not isinstance(settings.get(key), str) or not settings[key]:
             problems.append((key, "is required"))
-    spec = RECORD_TYPES[record_type]
-    allowed = WRITABLE[record_type]
+    if "timeout" in settings and _seconds(settings["timeout"]) is None:
+        problems.append(("timeout", "must be a number of seconds, more than 0 and at most 600"))
+    for key in sorted(set(settings) - set(SETTINGS)):
+        problems.append((key, f"unknown key for the bottlecrm connector; known: {', '.join(SETTINGS)}"))
+    types = [record_type] if record_type is not None else list(RESOURCES)
     for catalogue_name, system_name in fields.items():
         key = f"fields.{catalogue_name}"
-        if not spec.has_field(catalogue_name):
-            problems.append((key, f"{record_type} has no field {catalogue_name}"))
-        elif system_name not in allowed:
-            names = ", ".join(sorted(allowed))
-            problems.append((key, f"a BottleCRM {RESOURCES[record_type].label} has no field {system_name}: {names}"))
-        elif spec.field(catalogue_name).kind not in allowed[system_name]:
-            kind = spec.field(catalogue_name).kind
+        spec = {t: RECORD_TYPES[t].field(catalogue_name) for t in types if RECORD_TYPES[t].has_field(catalogue_name)}
+        if not spec:
+            problems.append((key, f"{' or '.join(types)} has no field {catalogue_name}"))
+            continue
+        fits = {t: WRITABLE[t].get(system_name) for t in spec}
+        if all(kinds is None for kinds in fits.values()):
+            labels = " or ".join(RESOURCES[t].label for t in spec)
+            names = ", ".join(sorted({name for t in spec for name in WRITABLE[t]}))
+            problems.append((key, f"a BottleCRM {labels} has no field {system_name}; it has {names}"))
+        elif not any(kinds is not None and spec[t].kind in kinds for t, kinds in fits.items()):
+            kind = next(iter(spec.values())).kind
             problems.append((key, f"{system_name} cannot hold {catalogue_name} (a {kind} field)"))
-    if list(fields.values()).count("name") > 1 or len(set(fields.values())) != len(fields):
+    if len(set(fields.values())) != len(fields):
         problems.append(("fields", "two catalogue fields are mapped to the same BottleCRM field"))
     return problems
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if 0 < seconds <= 600 else None
 
 
 def supports(action: str) -> bool:
@@ -163,6 +186,37 @@ class BottleCrmStore(RecordStore):
 
     in_default_database = False
 
+    # As a connector (named `bottlecrm` in a stores file) ----------------------------------------
+
+    @classmethod
+    def validate(
+        cls, settings: Mapping[str, Any], fields: Mapping[str, str], *, record_type: str | None = None
+    ) -> list[tuple[str, str]]:
+        """Problems with a binding's settings and field map, without connecting."""
+        return validate(settings, fields, record_type=record_type)
+
+    @classmethod
+    def from_binding(
+        cls,
+        *,
+        record_type: str,
+        settings: Mapping[str, Any],
+        fields: Mapping[str, str],
+        side_effects: Mapping[str, str],
+    ) -> "BottleCrmStore":
+        """The store for `record_type` from a binding whose placeholders are expanded. Connects to nothing."""
+        return cls(
+            url=str(settings["url"]),
+            token=str(settings["token"]),
+            record_type=record_type,
+            fields=fields,
+            side_effects=side_effects,
+            timeout=_seconds(settings.get("timeout")) or DEFAULT_TIMEOUT_SECONDS,
+        )
+
+    def supports(self, action: str) -> bool:
+        return supports(action)
+
     def __init__(
         self,
         *,
@@ -171,7 +225,7 @@ class BottleCrmStore(RecordStore):
         record_type: str,
         fields: Mapping[str, str],
         side_effects: Mapping[str, str] | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         problems = validate({"url": url, "token": token}, fields, record_type=record_type)
         if problems:
