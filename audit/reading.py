@@ -12,6 +12,7 @@ fields the proposal changes are listed.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from audit.models import AuditEvent
@@ -128,3 +129,27 @@ def decider(event: AuditEvent) -> Decider | None:
     if event.action == "override.used":
         return Decider("under an override granted by", event.approver_label)
     return Decider("approved by", event.approver_label)
+
+
+@dataclass(frozen=True)
+class OutsideWindow:
+    """When a record held outside Countersign was changed there: after Countersign last saw it
+    (`seen_at`, at `version_seen`) and before it found the change (`found_at`, at `version_found`)."""
+
+    seen_at: datetime
+    found_at: datetime
+    version_seen: int
+    version_found: int
+
+
+def outside_window(event: AuditEvent) -> OutsideWindow | None:
+    """The window of a `record.changed_outside` event (None for any other event)."""
+    details = event.details if isinstance(event.details, dict) else {}
+    if event.action != "record.changed_outside" or "seen_at" not in details:
+        return None
+    return OutsideWindow(
+        seen_at=datetime.fromisoformat(details["seen_at"]),
+        found_at=datetime.fromisoformat(details["found_at"]),
+        version_seen=int(details["version_seen"]),
+        version_found=int(details["version_found"]),
+    )

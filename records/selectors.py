@@ -13,11 +13,15 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from audit.models import AuditEvent
+from audit.reading import OutsideWindow, outside_window
 from audit.selectors import EventPage, TrailFilters, audit_event_page, audit_events_around, events_in_scope
 from core.visibility import WITHHELD, ViewerScope
 from records.catalogue import RECORD_TYPES, Kind, RecordType
-from records.models import Change, ChangeAction
+from records.models import Change, ChangeAction, StoreBinding
 from records.store import RecordNotFound, RecordRef, RecordState, get_store
+from records.store.connectors import ACTIONS
+from records.store.protocol import StoreUnavailable
+from records.store.registry import Binding, binding_build, binding_store, bindings_current
 
 VISIBILITY = ("archived", "deleted")
 
@@ -52,6 +56,14 @@ class StateAt:
     deleted: bool
     changes_since: list[Change] = field(default_factory=list)
     last_change: Change | None = None
+    outside_since: list[AuditEvent] = field(default_factory=list)
+
+    @property
+    def outside_unsure(self) -> list[OutsideWindow]:
+        """Edits made outside Countersign in a window that holds this moment: whether they had
+        happened yet is not known, so the values they changed may be either."""
+        windows = (outside_window(event) for event in self.outside_since)
+        return [window for window in windows if window is not None and window.seen_at < self.at]
 
     @property
     def hidden(self) -> bool:
@@ -109,13 +121,46 @@ def _moves_since(ref: RecordRef, at: datetime) -> list[tuple[int, dict[str, Any]
     return steps
 
 
+def _outside_since(ref: RecordRef, at: datetime) -> list[AuditEvent]:
+    """Edits made outside Countersign that it found after `at`, or whose window holds `at`, newest
+    first. None for a record in the built-in store, which no one edits but through a Change."""
+    if get_store(ref.record_type).in_default_database:
+        return []
+    found = AuditEvent.objects.filter(
+        action="record.changed_outside", record_type=ref.record_type, record_id=ref.record_id, occurred_at__gt=at
+    )
+    return list(found.order_by("-id"))
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One write to undo, walking back from now: the version it started from, the values it replaced,
+    the visibility it changed, and its Change (None for a merge's move or an edit made outside)."""
+
+    version_before: int
+    moment: datetime
+    replaced: dict[str, Any]
+    change: Change | None = None
+    hidden_before: dict[str, bool] = field(default_factory=dict)
+
+
+def _outside_step(event: AuditEvent, window: OutsideWindow) -> _Step:
+    before = event.old_value if isinstance(event.old_value, dict) else {}
+    values = {name: value for name, value in before.items() if name not in VISIBILITY}
+    hidden = {name: bool(before[name]) for name in VISIBILITY if name in before}
+    return _Step(window.version_seen, event.occurred_at, values, hidden_before=hidden)
+
+
 def record_state_at(*, ref: RecordRef, at: datetime, current: RecordState | None = None) -> StateAt:
     """The record exactly as it was at `at`: its values, version and visibility.
 
     Starts from the record as the store holds it now (`current`, if the caller has just fetched
     it) and walks back through every Change applied after `at`, newest first, putting back what
-    each one replaced. A Change applied exactly at `at` counts as done. Three queries (two given
-    `current`), whatever the record's history. Raises RecordNotFound.
+    each one replaced; for a store outside the database, edits made there and found after `at`
+    are walked back too (an edit whose window holds `at` is listed in `outside_unsure`: when
+    exactly it happened is not known). A Change applied exactly at `at` counts as done. Three
+    queries (two given `current`), and one more for a store outside the database, whatever the
+    record's history. Raises RecordNotFound.
     """
     now = (
         current
@@ -128,21 +173,21 @@ def record_state_at(*, ref: RecordRef, at: datetime, current: RecordState | None
     since = list(
         _changes_of(ref).filter(applied_at__gt=at).select_related("reverts").order_by("-applied_at", "-version_after")
     )
-    moves = _moves_since(ref, at)
-    steps: list[tuple[int, Change | None, dict[str, Any]]] = [
-        (change.version_before, change, _values_before(change)) for change in since
-    ]
-    steps.extend((version_before, None, replaced) for version_before, replaced in moves)
-    for version_before, change, replaced in sorted(steps, key=lambda step: step[0], reverse=True):
-        for name, value in replaced.items():
+    outside = _outside_since(ref, at)
+    steps = [_Step(change.version_before, change.applied_at, _values_before(change), change) for change in since]
+    steps.extend(_Step(version_before, at, replaced) for version_before, replaced in _moves_since(ref, at))
+    steps.extend(_outside_step(event, window) for event in outside if (window := outside_window(event)) is not None)
+    for step in sorted(steps, key=lambda step: (step.version_before, step.moment), reverse=True):
+        for name, value in step.replaced.items():
             if name in values:
                 values[name] = value
-        if change is not None:
+        visible.update(step.hidden_before)
+        if step.change is not None:
             for name in VISIBILITY:
-                hidden = _visibility_before(change, name)
+                hidden = _visibility_before(step.change, name)
                 if hidden is not None:
                     visible[name] = hidden
-        version = version_before
+        version = step.version_before
     last_change = _changes_of(ref).filter(applied_at__lte=at).order_by("-applied_at", "-version_after").first()
     return StateAt(
         ref=ref,
@@ -153,6 +198,7 @@ def record_state_at(*, ref: RecordRef, at: datetime, current: RecordState | None
         deleted=visible["deleted"],
         changes_since=since,
         last_change=last_change,
+        outside_since=outside,
     )
 
 
@@ -235,14 +281,15 @@ def record_timeline(
     if not record_in_scope(ref=ref, scope=scope):
         raise RecordNotFound(ref)
     store = get_store(ref.record_type)
+    try:
+        # Read before the events: a store outside the database appends an edit made there as it reads.
+        current: RecordState | None = store.fetch(ref)
+    except RecordNotFound:
+        current = None
     narrowed = replace(filters, record_type=ref.record_type, record_id=ref.record_id)
     page = audit_event_page(filters=narrowed, scope=scope, older_than=older_than, newer_than=newer_than)
-    try:
-        current = store.fetch(ref)
-    except RecordNotFound:
-        if not page.events and filters.is_empty():
-            raise
-        current = None
+    if current is None and not page.events and filters.is_empty():
+        raise RecordNotFound(ref)
     timeline = Timeline(ref=ref, current=current, page=page, scope=scope)
     if at is not None and current is not None:
         timeline.state_at = record_state_at(ref=ref, at=at, current=current)
@@ -300,3 +347,88 @@ def changes_undone(*, change_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         if revert is not None:
             result[change_id] = revert
     return result
+
+
+# Record stores -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """A record type's store as a page shows it, with the last `check_stores` result."""
+
+    record_type: str
+    connector: str  # "builtin" when the record type has no binding
+    label: str
+    checked_at: datetime | None = None
+    reachable: bool | None = None
+    check_message: str = ""
+
+
+def _store_label(connector: str, settings: dict[str, Any]) -> str:
+    where = settings.get("table") or settings.get("url") or ""
+    return f"{connector} ({where})" if where else connector
+
+
+def store_summaries() -> dict[str, StoreSummary]:
+    """Every record type's store, by record type: one query."""
+    summaries = {name: StoreSummary(record_type=name, connector="builtin", label="built-in") for name in RECORD_TYPES}
+    for binding in StoreBinding.objects.all():
+        summaries[binding.record_type] = StoreSummary(
+            record_type=binding.record_type,
+            connector=binding.connector,
+            label=_store_label(binding.connector, binding.settings),
+            checked_at=binding.checked_at,
+            reachable=binding.reachable,
+            check_message=binding.check_message,
+        )
+    return summaries
+
+
+@dataclass(frozen=True)
+class StoreTerms:
+    """What a record type's store offers the workflows on it: the fields it maps (None: every
+    catalogue field) and the actions it can carry out as configured."""
+
+    record_type: str
+    label: str
+    fields: frozenset[str] | None
+    actions: frozenset[str]
+    problem: str = ""  # why the store could not be built here, when it could not
+
+
+def store_terms(*, bindings: Iterable[Binding] | None = None) -> dict[str, StoreTerms]:
+    """Every record type's store terms, by record type: from the bindings in the database, or from
+    `bindings` (a stores file about to be loaded; a record type it leaves out is on the built-in store)."""
+    if bindings is None:
+        bindings = [
+            Binding(b.record_type, b.connector, b.settings, b.fields, b.side_effects, b.digest)
+            for b in StoreBinding.objects.all()
+        ]
+    terms = {
+        name: StoreTerms(record_type=name, label="built-in", fields=None, actions=frozenset(ACTIONS))
+        for name in RECORD_TYPES
+    }
+    for binding in bindings:
+        label, fields = _store_label(binding.connector, binding.settings), frozenset(binding.fields)
+        try:
+            store = binding_build(binding)
+        except StoreUnavailable as error:
+            terms[binding.record_type] = StoreTerms(binding.record_type, label, fields, frozenset(), error.reason)
+            continue
+        actions = frozenset(action for action in ACTIONS if store.supports(action))
+        terms[binding.record_type] = StoreTerms(binding.record_type, label, fields, actions)
+    return terms
+
+
+def store_mapped_fields(*, record_type: str) -> list[str] | None:
+    """The catalogue fields `record_type`'s store holds, or None when it holds them all (the
+    built-in store). A field it does not map is not available for that record type."""
+    binding = bindings_current().get(record_type)
+    return None if binding is None else list(binding.fields)
+
+
+def store_supports(*, record_type: str, action: str) -> bool:
+    """Whether `record_type`'s store can carry out `action` (`update`, `archive`, `delete`,
+    `merge`) as it is configured. Raises StoreUnavailable when its binding cannot be built here."""
+    binding = bindings_current().get(record_type)
+    return True if binding is None else binding_store(binding).supports(action)

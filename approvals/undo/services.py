@@ -339,6 +339,10 @@ def _record_outcomes(
             item.outcome = UndoItemOutcome.FAILED
             item.detail = {"error": errors.get(item.change_id, "the change no longer exists")}
             job.failed += 1
+        elif result.outcome == RevertOutcome.UNREACHABLE:
+            item.outcome = UndoItemOutcome.FAILED
+            item.detail = {"error": result.detail}
+            job.failed += 1
         elif result.outcome == RevertOutcome.REVERTED:
             item.outcome = UndoItemOutcome.REVERTED
             job.reverted += 1

@@ -12,7 +12,7 @@ from django.utils.safestring import SafeString, mark_safe
 from audit import links
 from audit.actions import ACTIONS
 from audit.models import AuditEvent
-from audit.reading import EventValue, decider, event_values, flagged_field
+from audit.reading import EventValue, OutsideWindow, decider, event_values, flagged_field, outside_window
 from audit.templatetags.display import field_label, shown
 
 register = template.Library()
@@ -78,6 +78,20 @@ def _flagged_line(event: AuditEvent, flagged: str) -> SafeString:
     )
 
 
+def _outside_line(window: OutsideWindow, values: SafeString) -> SafeString:
+    """What an edit made outside Countersign changed, and the window in which it was made."""
+    line = format_html(
+        "<div>Changed outside Countersign between {} and {}</div>", when(window.seen_at), when(window.found_at)
+    )
+    if not values:
+        values = format_html(
+            '<div class="muted">version {} → {}; no field Countersign reads changed</div>',
+            window.version_seen,
+            window.version_found,
+        )
+    return format_html("{}{}", line, values)
+
+
 def _event_row(event: AuditEvent, trail_url: str) -> SafeString:
     record = _MUTED_DASH
     if event.record_id:
@@ -85,6 +99,8 @@ def _event_row(event: AuditEvent, trail_url: str) -> SafeString:
     values = format_html_join("", "{}", ((_value_line(value),) for value in event_values(event)))
     if flagged := flagged_field(event):
         values = _flagged_line(event, flagged)
+    if window := outside_window(event):
+        values = _outside_line(window, values)
     who = format_html(
         '{} <span class="muted">({})</span>',
         event.actor_label or event.actor_kind,

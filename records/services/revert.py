@@ -1,5 +1,6 @@
 """Undoing changes: put back exactly what a change replaced, never over a later edit."""
 
+import copy
 import dataclasses
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ from audit.services import Actor, EventData, audit_record_many
 from core.errors import InvalidTransition, NotFound, ValidationFailed
 from records.models import Change, ChangeAction
 from records.selectors import changes_undone
-from records.store import RecordRef, restore_refs, snapshot_refs
+from records.services.restoring import NotWritten, RecordWrite, Refusal, records_restore
+from records.store import RecordRef, Snapshot, snapshot_refs
 
 VISIBILITY_FIELDS = ("archived_at", "deleted_at")
 
@@ -24,6 +26,7 @@ class RevertOutcome(StrEnum):
     CONFLICT = "conflict"
     ALREADY_UNDONE = "already_undone"
     MISSING = "missing"
+    UNREACHABLE = "unreachable"
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,9 @@ class RevertWorkspace:
     def __init__(self, *, dry_run: bool) -> None:
         self.dry_run = dry_run
         self.snapshots: dict[RecordRef, dict[str, Any]] = {}
+        self.read: dict[RecordRef, Snapshot] = {}
         self.read_versions: dict[RecordRef, int] = {}
+        self.touched: dict[UUID, set[RecordRef]] = {}
         self.missing: set[RecordRef] = set()
         self.dirty: dict[RecordRef, set[str]] = {}
         self.undone: dict[UUID, UUID] = {}
@@ -124,6 +129,7 @@ class RevertWorkspace:
         for ref in wanted:
             if ref in found:
                 self.snapshots[ref] = found[ref]
+                self.read[ref] = copy.deepcopy(found[ref])
                 self.read_versions[ref] = found[ref]["version"]
             else:
                 self.missing.add(ref)
@@ -308,6 +314,7 @@ def _revert_one(
     )
     workspace.undone[change.id] = revert.id
     workspace.reverts.append(revert)
+    workspace.touched[revert.id] = set(versions)
     details: dict[str, Any] = {"reverts": str(change.id), "undoes": change.action}
     if left:
         details["left"] = [part.key for part in left]
@@ -377,6 +384,43 @@ def _revert_all(
     ]
 
 
+def _record_writes(workspace: RevertWorkspace) -> dict[RecordRef, RecordWrite]:
+    """Each record the undos changed, as they left it, with the version and state it was read at."""
+    writes = {}
+    for ref, names in workspace.dirty.items():
+        snapshot = workspace.snapshots[ref]
+        values = {name: snapshot["values"][name] for name in names if name not in VISIBILITY_FIELDS}
+        writes[ref] = RecordWrite(
+            ref=ref,
+            snapshot={
+                "values": values,
+                "archived_at": snapshot["archived_at"],
+                "deleted_at": snapshot["deleted_at"],
+                "version": snapshot["version"],
+            },
+            read_version=workspace.read_versions[ref],
+            read=workspace.read[ref],
+        )
+    return writes
+
+
+def _not_written(result: RevertResult, not_written: Mapping[UUID, NotWritten]) -> RevertResult:
+    """The result of an undo whose records were not all written: nothing of it stands."""
+    why = not_written.get(result.revert.id) if result.revert is not None else None
+    if why is None:
+        return result
+    outcome = RevertOutcome.CONFLICT if why.refusal == Refusal.CHANGED else RevertOutcome.UNREACHABLE
+    note = "changed outside Countersign while the undo ran" if why.refusal == Refusal.CHANGED else "unreachable"
+    parts = [
+        dataclasses.replace(part, conflict=True, note=note) if part.record == why.refused else part
+        for part in result.parts
+    ]
+    detail = why.detail
+    if why.left:
+        detail += "; written and could not be put back: " + ", ".join(why.left)
+    return RevertResult(result.change, outcome, parts=parts, detail=detail)
+
+
 def changes_revert(
     *,
     changes: Sequence[Change],
@@ -391,8 +435,12 @@ def changes_revert(
     undo is checked against the record as the undos before it left it, and then all are written at
     once with their Changes and `change.reverted` events, in the caller's transaction (one is opened
     when there is none). A change whose record changed since comes back as a conflict and nothing of
-    it is written; one already undone comes back as such. `fields` maps a change id to the parts to
-    undo (see RevertPart.key); unknown or missing required parts raise ValidationFailed.
+    it is written; one already undone comes back as such. A record held by a store outside the
+    database cannot roll back with the transaction: it is written as one compare-and-set of its own,
+    and when it refuses, the undos touching it come back as conflicts (changed there meanwhile) or
+    `unreachable`, while the others are written and recorded (see `records.services.restoring`).
+    `fields` maps a change id to the parts to undo (see RevertPart.key); unknown or missing required
+    parts raise ValidationFailed.
     """
     _check_fields(changes, fields)
     workspace = RevertWorkspace(dry_run=False)
@@ -401,25 +449,11 @@ def changes_revert(
             changes=changes, workspace=workspace, fields=fields, actor=actor, applied_by=applied_by, reason=reason
         )
         if workspace.reverts:
-            restore_refs(
-                [
-                    (
-                        ref,
-                        {
-                            "values": {
-                                name: workspace.snapshots[ref]["values"][name]
-                                for name in names
-                                if name not in VISIBILITY_FIELDS
-                            },
-                            "archived_at": workspace.snapshots[ref]["archived_at"],
-                            "deleted_at": workspace.snapshots[ref]["deleted_at"],
-                            "version": workspace.snapshots[ref]["version"],
-                        },
-                        workspace.read_versions[ref],
-                    )
-                    for ref, names in workspace.dirty.items()
-                ]
-            )
+            not_written = records_restore(writes=_record_writes(workspace), touched=workspace.touched)
+            if not_written:
+                results = [_not_written(result, not_written) for result in results]
+                workspace.reverts = [revert for revert in workspace.reverts if revert.id not in not_written]
+                workspace.events = [event for event in workspace.events if event.change_id not in not_written]
             Change.objects.bulk_create(workspace.reverts, batch_size=500)
             audit_record_many(workspace.events)
     return results

@@ -5,6 +5,7 @@ from records.store.many import fetch_refs, references_move, referring_refs, rest
 from records.store.protocol import (
     FetchQuery,
     MovedReference,
+    NotSupported,
     RecordNotFound,
     RecordRef,
     RecordState,
@@ -20,6 +21,7 @@ from records.store.side_effects import SideEffect, store_side_effects
 __all__ = [
     "FetchQuery",
     "MovedReference",
+    "NotSupported",
     "RecordNotFound",
     "RecordRef",
     "RecordState",

@@ -185,6 +185,7 @@ class BottleCrmStore(RecordStore):
     """Customers or tickets in one BottleCRM, by its base URL and a personal access token."""
 
     in_default_database = False
+    system_label = SYSTEM
 
     # As a connector (named `bottlecrm` in a stores file) ----------------------------------------
 
@@ -236,7 +237,6 @@ class BottleCrmStore(RecordStore):
         self.resource = RESOURCES[record_type]
         self.fields = dict(fields)
         self.side_effects = dict(side_effects or {})
-        self.system_label = SYSTEM
         self.timeout = timeout
 
     # --- HTTP ---------------------------------------------------------------------------------

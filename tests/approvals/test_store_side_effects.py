@@ -23,10 +23,9 @@ EMAILS = "emails the case's contact"
 
 @pytest.fixture
 def unbind_ticket() -> Iterator[None]:
-    """Whatever a test binds `ticket` to, it is back on the store it had afterwards."""
-    before = get_store("ticket")
+    """Whatever a test pins `ticket` to, it is back on its binding (the built-in store here) afterwards."""
     yield
-    store_bind(record_type="ticket", store=before)
+    store_bind(record_type="ticket", store=None)
 
 
 def _offline_ticket_store(**side_effects: str) -> BottleCrmStore:

@@ -13,6 +13,7 @@ from django.db import OperationalError, connection, transaction
 
 from records.catalogue import RECORD_TYPES
 from records.store import RecordNotFound, RecordRef, RecordStore, VersionMismatch, get_store, store_bind
+from records.store.observed import ObservedStore
 from tests.helpers.memory_store import MemoryRecordStore, bound
 
 MARIA = RecordRef("customer", "CUS-1")
@@ -169,11 +170,13 @@ def test_an_unknown_record_type_has_no_store_and_cannot_be_bound():
         store_bind(record_type="invoice", store=MemoryRecordStore())
 
 
-def test_binding_a_record_type_changes_the_store_its_callers_reach():
+def test_binding_a_record_type_changes_the_store_its_callers_reach(db):
     memory = MemoryRecordStore()
     built_in = get_store("ticket")
     with bound("ticket", memory):
-        assert get_store("ticket") is memory
+        # A store outside the database is reached observed, so that edits made there reach the trail.
+        bound_store = get_store("ticket")
+        assert isinstance(bound_store, ObservedStore) and bound_store.inner is memory
         assert get_store("customer") is built_in
     assert get_store("ticket") is built_in
 

@@ -1,0 +1,148 @@
+"""What the connector contract suite (`tests/records/store/test_contract.py`) needs of each connector.
+
+A connector joins the suite with a `Connector`: it binds the record type to the store under test for
+the length of a test, makes records in the system, edits them there the way a person in the system's
+own screens would (not through Countersign), and for a store outside the database, makes the store
+unreachable. `CONNECTORS` lists them by name; the suite runs every case against each one.
+"""
+
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from records.catalogue import RECORD_TYPES
+from records.store import RecordRef, RecordStore, StoreUnavailable, get_store
+from tests.helpers.memory_store import MemoryRecordStore, bound
+
+_numbers = itertools.count(70_001)
+
+
+@dataclass
+class Connector:
+    """One connector under the contract, bound while its `bind` context lasts.
+
+    `field` is a catalogue field the binding maps, with three different values it may hold (`values`),
+    and `title_field` the record type's title field, also mapped. `missing_id` is an id the system
+    never holds. `hides` says whether archive and unarchive are configured. `outside` is True for a
+    store that does not live in Countersign's database; only such a store has `unreachable`.
+    """
+
+    name: str
+    record_type: str
+    field: str
+    values: tuple[Any, Any, Any]
+    title_field: str
+    missing_id: str
+    outside: bool
+    hides: bool
+    bind: Callable[[], AbstractContextManager[None]]
+    create: Callable[[dict[str, Any]], RecordRef]
+    edit_outside: Callable[[RecordRef, dict[str, Any]], None]
+    unreachable: Callable[[], AbstractContextManager[None]] | None = None
+
+    @property
+    def store(self) -> RecordStore:
+        return get_store(self.record_type)
+
+    def new_record(self, **values: Any) -> RecordRef:
+        """A record in the system with `field` at its first value, and `values` besides."""
+        return self.create({self.field: self.values[0], self.title_field: "Maria Lopez", **values})
+
+
+def _new_id(record_type: str) -> str:
+    return f"{RECORD_TYPES[record_type].id_prefix}{next(_numbers)}"
+
+
+def _create_through_store(record_type: str) -> Callable[[dict[str, Any]], RecordRef]:
+    def create(values: dict[str, Any]) -> RecordRef:
+        ref = RecordRef(record_type, _new_id(record_type))
+        get_store(record_type).create_many(record_type, [(ref.record_id, values)])
+        return ref
+
+    return create
+
+
+class UnreachableStore:
+    """A store whose system does not answer: every call raises StoreUnavailable, as a connector does
+    when its database refuses the connection or its API times out."""
+
+    in_default_database = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        def unreachable(*args: Any, **kwargs: Any) -> Any:
+            raise StoreUnavailable(self.name, "connection refused")
+
+        return unreachable
+
+
+def builtin() -> Connector:
+    def edit_outside(ref: RecordRef, values: dict[str, Any]) -> None:
+        # Someone at the database (a script, the admin) writing the row without a Change.
+        store = get_store(ref.record_type)
+        store.write(ref, values, expected_version=store.fetch(ref, []).version)
+
+    @contextmanager
+    def as_it_is() -> Iterator[None]:
+        yield
+
+    return Connector(
+        name="builtin",
+        record_type="customer",
+        field="priority",
+        values=("normal", "high", "urgent"),
+        title_field="full_name",
+        missing_id="CUS-404404",
+        outside=False,
+        hides=True,
+        bind=as_it_is,
+        create=_create_through_store("customer"),
+        edit_outside=edit_outside,
+    )
+
+
+def memory() -> Connector:
+    """The dict-backed store of `tests.helpers.memory_store`: a store outside the database, in-process."""
+    store = MemoryRecordStore()
+
+    @contextmanager
+    def bind() -> Iterator[None]:
+        with ExitStack() as stack:
+            for record_type in RECORD_TYPES:
+                stack.enter_context(bound(record_type, store))
+            yield
+
+    def edit_outside(ref: RecordRef, values: dict[str, Any]) -> None:
+        store.write(ref, values, expected_version=store.fetch(ref, []).version)
+
+    @contextmanager
+    def unreachable() -> Iterator[None]:
+        with bound("customer", UnreachableStore("memory")):  # type: ignore[arg-type]
+            yield
+
+    return Connector(
+        name="memory",
+        record_type="customer",
+        field="priority",
+        values=("normal", "high", "urgent"),
+        title_field="full_name",
+        missing_id="CUS-404404",
+        outside=True,
+        hides=True,
+        bind=bind,
+        create=_create_through_store("customer"),
+        edit_outside=edit_outside,
+        unreachable=unreachable,
+    )
+
+
+# Every connector the contract suite runs against. A new connector joins by adding its own here
+# (the `sql` connector with its second PostgreSQL database, `bottlecrm` with a running BottleCRM).
+CONNECTORS: dict[str, Callable[[], Connector]] = {
+    "builtin": builtin,
+    "memory": memory,
+}
