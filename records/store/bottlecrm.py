@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from records.catalogue import RECORD_TYPES, Kind
 from records.models import ConnectorRecord
+from records.store.connectors import StoreCheck
 from records.store.protocol import (
     MovedReference,
     RecordNotFound,
@@ -56,6 +57,7 @@ class Resource:
 
     path: str
     detail_key: str
+    list_key: str
     label: str
     # BottleCRM field -> (catalogue value -> BottleCRM value, BottleCRM value -> catalogue value)
     enums: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]] = field(default_factory=dict)
@@ -78,10 +80,11 @@ _CASE_STATUS = (
 )
 
 RESOURCES: dict[str, Resource] = {
-    "customer": Resource(path="contacts", detail_key="contact_obj", label="contact"),
+    "customer": Resource(path="contacts", detail_key="contact_obj", list_key="contact_obj_list", label="contact"),
     "ticket": Resource(
         path="cases",
         detail_key="cases_obj",
+        list_key="cases",
         label="case",
         enums={"status": _CASE_STATUS, "priority": _PRIORITY},
     ),
@@ -217,6 +220,48 @@ class BottleCrmStore(RecordStore):
 
     def supports(self, action: str) -> bool:
         return supports(action)
+
+    def check(self, record_type: str) -> StoreCheck:
+        """Reach BottleCRM with the token, read one record, and check that every mapped field is
+        there and holds what its catalogue kind can: text, a true/false, a known status or priority."""
+        try:
+            answer = self._call("GET", f"{self.resource.path}/?limit=1")
+        except StoreUnavailable as error:
+            key = "token" if "token" in error.reason else "url"
+            return StoreCheck(reachable=False, problems=[(key, error.reason)])
+        except _Missing:
+            return StoreCheck(reachable=False, problems=[("url", f"{self.url} has no BottleCRM API")])
+        listed = answer.get(self.resource.list_key)
+        if not isinstance(listed, list):
+            return StoreCheck(reachable=True, problems=[("url", f"its {self.resource.label} list has no records")])
+        found = [f"{SYSTEM} at {self.url}: {self.resource.label}s readable with the token"]
+        if not listed:
+            found.append(f"no {self.resource.label} yet to read")
+            return StoreCheck(reachable=True, found=found)
+        record = listed[0]
+        found.append(f"read {self.resource.label} {record.get('id')}")
+        return StoreCheck(reachable=True, found=found, problems=self._mismatches(record_type, record))
+
+    def _mismatches(self, record_type: str, record: Mapping[str, Any]) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        spec = RECORD_TYPES[record_type]
+        for name, system_name in self.fields.items():
+            key = f"fields.{name}"
+            whole_name = system_name == "name" and record_type == "customer"
+            held = ["first_name", "last_name"] if whole_name else [system_name]
+            missing = [part for part in held if part not in record]
+            if missing:
+                problems.append((key, f"the {self.resource.label} has no field {', '.join(missing)}"))
+                continue
+            value = record[held[0]]
+            kind = spec.field(name).kind
+            if kind == Kind.BOOL and not isinstance(value, bool):
+                problems.append((key, f"{system_name} holds {value!r}, not true or false"))
+            elif kind != Kind.BOOL and value is not None and not isinstance(value, str):
+                problems.append((key, f"{system_name} holds {type(value).__name__}, not text"))
+            elif system_name in self.resource.enums and value not in self.resource.enums[system_name][1]:
+                problems.append((key, f"{system_name} holds {value!r}, which the connector cannot read as {name}"))
+        return problems
 
     def __init__(
         self,
