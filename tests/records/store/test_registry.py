@@ -8,8 +8,8 @@ from django.test import override_settings
 from records.models import StoreBinding
 from records.store import StoreUnavailable, get_store, store_bind
 from records.store.connectors import CONNECTORS, UnknownConnector, connector_class
-from records.store.registry import bindings_reload
 from records.store.observed import ObservedStore
+from records.store.registry import bindings_reload
 from records.store.sql import SqlRecordStore
 from tests.helpers.crm import STORES_FILE
 from tests.helpers.memory_store import MemoryRecordStore
