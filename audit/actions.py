@@ -41,6 +41,7 @@ ACTIONS: dict[str, str] = {
     "workflow.changed": "A workflow's settings changed",
     "policy.changed": "A field policy changed",
     "retention.changed": "A retention rule changed",
+    "store.configured": "A record type was bound to a system of record, or its binding changed (the stores file)",
     # artifacts
     "artifact.stored": "An artifact was stored",
     "artifacts.purged": "Expired artifacts were purged under their retention rules (one tombstone each)",
@@ -58,7 +59,8 @@ ACTIONS: dict[str, str] = {
     "access.revoked": "A person was removed from a group, or is no longer staff or superuser",
     "token.created": "A service account token was created",
     "token.revoked": "A service account token was revoked",
-    "login.failed": "Security: a failed login",
+    "login.failed": "Security: a failed login (recorded before sign-in throttling; now counted by the lockout)",
+    "login.locked_out": "Security: sign-in for a user name from one address paused after repeated failures",
     "trail.exported": "A person exported the trail (who, the filter, how many rows the file holds)",
     # records
     "record.imported": "Records were imported from a file",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
@@ -306,6 +307,21 @@ def audit_record_many(events: Iterable[EventData]) -> list[AuditEvent]:
 def audit_record(**kwargs: Any) -> AuditEvent:
     """Append one event. Takes the fields of `EventData` as keywords."""
     return audit_record_many([EventData(**kwargs)])[0]
+
+
+def lockout_record(*, username: str, ip_address: str) -> AuditEvent | None:
+    """Record that sign-ins for `username` from `ip_address` are refused for a while; once per
+    lockout window, however many attempts the locked-out client goes on making."""
+    window_start = timezone.now() - settings.AXES_COOLOFF_TIME
+    recent = AuditEvent.objects.filter(action="login.locked_out", occurred_at__gte=window_start)
+    if recent.filter(details__username=username, details__ip=ip_address).exists():
+        return None
+    return audit_record(
+        action="login.locked_out",
+        actor=Actor(kind=ActorKind.SYSTEM, label=username or "unknown"),
+        reason="too many failed sign-ins; further attempts are refused until the lockout ends",
+        details={"username": username, "ip": ip_address},
+    )
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,17 @@
+"""Sign-in security events. Failed sign-ins are counted by django-axes (its own tables, per user name
+and address); the trail keeps one event per lockout, so a password-guessing run costs neither hashing
+time nor a permanent row per guess."""
+
 from typing import Any
 
-from django.contrib.auth.signals import user_login_failed
+from axes.signals import user_locked_out
 from django.dispatch import receiver
 
-from audit.models import ActorKind
-from audit.services import Actor, audit_record
+from audit.services import lockout_record
 
 
-@receiver(user_login_failed)
-def record_failed_login(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
-    username = str(credentials.get("username", ""))[:150]
-    audit_record(
-        action="login.failed",
-        actor=Actor(kind=ActorKind.SYSTEM, label=username or "unknown"),
-        reason="wrong username or password",
-        details={"username": username, "ip": request.META.get("REMOTE_ADDR", "") if request else ""},
-    )
+@receiver(user_locked_out)
+def record_lockout(
+    sender: Any, request: Any = None, username: str | None = None, ip_address: str | None = None, **kwargs: Any
+) -> None:
+    lockout_record(username=str(username or "")[:150], ip_address=str(ip_address or ""))

@@ -117,6 +117,33 @@ class Change(models.Model):
         return f"{self.action} {self.record_type}:{self.record_id} ({self.id})"
 
 
+class StoreBinding(models.Model):
+    """A record type bound to a system of record by the stores file (`manage.py load_stores`).
+
+    `settings` are kept as the file wrote them: a `${VAR}` placeholder stays a placeholder and is
+    read from the environment only when the store is built, so no secret is ever stored here.
+    `digest` names the binding's configuration; a process rebuilds its store when it changes.
+    A record type without a binding is on the built-in store.
+    """
+
+    record_type = models.CharField(max_length=32, unique=True)
+    connector = models.CharField(max_length=32)
+    settings = models.JSONField(default=dict)
+    fields = models.JSONField(default=dict)  # catalogue field -> the system's own name
+    side_effects = models.JSONField(default=dict)  # catalogue field -> what the system itself does on a write
+    digest = models.CharField(max_length=64)
+    configured_at = models.DateTimeField(default=timezone.now)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    reachable = models.BooleanField(null=True, blank=True)
+    check_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["record_type"]
+
+    def __str__(self) -> str:
+        return f"{self.record_type} on {self.connector}"
+
+
 class RecordSighting(models.Model):
     """The last state Countersign saw or wrote of a record held by a store outside its database.
 

@@ -17,8 +17,11 @@ from audit.reading import OutsideWindow, outside_window
 from audit.selectors import EventPage, TrailFilters, audit_event_page, audit_events_around, events_in_scope
 from core.visibility import WITHHELD, ViewerScope
 from records.catalogue import RECORD_TYPES, Kind, RecordType
-from records.models import Change, ChangeAction
+from records.models import Change, ChangeAction, StoreBinding
 from records.store import RecordNotFound, RecordRef, RecordState, get_store
+from records.store.connectors import ACTIONS
+from records.store.protocol import StoreUnavailable
+from records.store.registry import Binding, binding_build, binding_store, bindings_current
 
 VISIBILITY = ("archived", "deleted")
 
@@ -344,3 +347,95 @@ def changes_undone(*, change_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         if revert is not None:
             result[change_id] = revert
     return result
+
+
+# Record stores -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """A record type's store as a page shows it, with the last `check_stores` result."""
+
+    record_type: str
+    connector: str  # "builtin" when the record type has no binding
+    label: str
+    checked_at: datetime | None = None
+    reachable: bool | None = None
+    check_message: str = ""
+
+
+def _store_label(connector: str, settings: dict[str, Any]) -> str:
+    where = settings.get("table") or settings.get("url") or ""
+    return f"{connector} ({where})" if where else connector
+
+
+def store_summaries() -> dict[str, StoreSummary]:
+    """Every record type's store, by record type: one query."""
+    summaries = {name: StoreSummary(record_type=name, connector="builtin", label="built-in") for name in RECORD_TYPES}
+    for binding in StoreBinding.objects.all():
+        summaries[binding.record_type] = StoreSummary(
+            record_type=binding.record_type,
+            connector=binding.connector,
+            label=_store_label(binding.connector, binding.settings),
+            checked_at=binding.checked_at,
+            reachable=binding.reachable,
+            check_message=binding.check_message,
+        )
+    return summaries
+
+
+@dataclass(frozen=True)
+class StoreTerms:
+    """What a record type's store offers the workflows on it: the fields it maps (None: every
+    catalogue field) and the actions it can carry out as configured."""
+
+    record_type: str
+    label: str
+    fields: frozenset[str] | None
+    actions: frozenset[str]
+    problem: str = ""  # why the store could not be built here, when it could not
+
+
+def store_terms(*, bindings: Iterable[Binding] | None = None) -> dict[str, StoreTerms]:
+    """Every record type's store terms, by record type: from the bindings in the database, or from
+    `bindings` (a stores file about to be loaded; a record type it leaves out is on the built-in store)."""
+    if bindings is None:
+        bindings = [
+            Binding(b.record_type, b.connector, b.settings, b.fields, b.side_effects, b.digest)
+            for b in StoreBinding.objects.all()
+        ]
+    terms = {
+        name: StoreTerms(record_type=name, label="built-in", fields=None, actions=frozenset(ACTIONS))
+        for name in RECORD_TYPES
+    }
+    for binding in bindings:
+        label, fields = _store_label(binding.connector, binding.settings), frozenset(binding.fields)
+        try:
+            store = binding_build(binding)
+        except StoreUnavailable as error:
+            terms[binding.record_type] = StoreTerms(binding.record_type, label, fields, frozenset(), error.reason)
+            continue
+        actions = frozenset(action for action in ACTIONS if store.supports(action))
+        terms[binding.record_type] = StoreTerms(binding.record_type, label, fields, actions)
+    return terms
+
+
+def store_mapped_fields(*, record_type: str) -> list[str] | None:
+    """The catalogue fields `record_type`'s store holds, or None when it holds them all (the
+    built-in store). A field it does not map is not available for that record type."""
+    binding = bindings_current().get(record_type)
+    return None if binding is None else list(binding.fields)
+
+
+def store_side_effects(*, record_type: str) -> dict[str, str]:
+    """What `record_type`'s system of record itself does on a write of a field, by catalogue field
+    (`{"status": "emails the case's contact"}`); empty on the built-in store."""
+    binding = bindings_current().get(record_type)
+    return {} if binding is None else dict(binding.side_effects)
+
+
+def store_supports(*, record_type: str, action: str) -> bool:
+    """Whether `record_type`'s store can carry out `action` (`update`, `archive`, `delete`,
+    `merge`) as it is configured. Raises StoreUnavailable when its binding cannot be built here."""
+    binding = bindings_current().get(record_type)
+    return True if binding is None else binding_store(binding).supports(action)

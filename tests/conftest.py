@@ -60,6 +60,15 @@ def _warm_content_type_cache() -> None:
     ContentType.objects.get_for_models(*apps.get_models())
 
 
+def _read_store_bindings() -> None:
+    """Start every database test with the store bindings read, as a running process has them, so
+    that no test counts the read, and none sees a binding an earlier test left behind."""
+    from records.store.registry import bindings_current, bindings_reload
+
+    bindings_reload()
+    bindings_current()
+
+
 @pytest.fixture(autouse=True)
 def _audit_guard(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """Every test that touches the database runs against the real append-only guard.
@@ -78,6 +87,7 @@ def _audit_guard(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def
     request.getfixturevalue("transactional_db" if transactional else "db")
     install_append_only_triggers(connection)
     _warm_content_type_cache()
+    _read_store_bindings()
     yield
     if transactional:
         remove_append_only_triggers(connection)
@@ -117,6 +127,21 @@ def start_worker(transactional_db, tmp_path):  # type: ignore[no-untyped-def]
     for worker in started:
         worker.stop()
     purge_broker()
+
+
+@pytest.fixture
+def crm(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The company's own CRM database (`tests.helpers.crm`), its contacts table fresh, and its URL in
+    CRM_DATABASE_URL for a stores file to name. Needs PostgreSQL: mark the test `postgres`."""
+    from records.store.registry import bindings_reload
+    from tests.helpers.crm import crm_prepared
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the sql connector needs PostgreSQL: set DATABASE_URL=postgres://...")
+    prepared = crm_prepared()
+    monkeypatch.setenv("CRM_DATABASE_URL", prepared.url)
+    yield prepared
+    bindings_reload()
 
 
 @pytest.fixture

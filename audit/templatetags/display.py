@@ -1,5 +1,6 @@
 """How pages show things in words: people, field names and record values, the same on every page."""
 
+from datetime import timedelta
 from typing import Any
 
 from django import template
@@ -55,3 +56,10 @@ def quoted(value: Any) -> str:
 def field_label(name: str) -> str:
     """A field's name in words; the hidden-state moments by the flag they stand for."""
     return {"archived_at": "archived", "deleted_at": "deleted"}.get(name, name.replace("_", " "))
+
+
+@register.filter
+def minutes(duration: timedelta) -> str:
+    """A length of time in whole minutes, as words: "15 minutes", "1 minute"."""
+    count = max(1, round(duration.total_seconds() / 60))
+    return f"{count} minute{'s' if count != 1 else ''}"

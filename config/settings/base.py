@@ -1,10 +1,12 @@
 """Settings shared by every environment. Everything that differs comes from the environment."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("COUNTERSIGN_VAR_DIR", BASE_DIR / "var"))
@@ -26,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "guardian",
+    "axes",
     "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "core",
     "audit",
@@ -35,6 +38,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -45,7 +49,25 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.ViewerTimezoneMiddleware",
+    # Last: turns a refused sign-in (too many failures) into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy: pages run only the app's own scripts and styles, from its own static files
+# (no inline script, no inline style attribute, nothing from another origin), and no other site may
+# frame them.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -95,6 +117,8 @@ DATABASES = {"default": database_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First, so that a locked-out sign-in is refused before any password is hashed.
+    "core.auth.SignInThrottle",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -107,6 +131,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures for one user name from one
+# address, that pair is refused for the cool-off time without checking the password.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Lockouts are lifted with `manage.py axes_reset_username NAME` (or `axes_reset` for all), not the admin.
+AXES_ENABLE_ADMIN = False
+
+# A signed-in session ends after at most 12 hours (a working day); SESSION_COOKIE_AGE may only shorten it.
+SESSION_COOKIE_AGE = min(int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600))), 12 * 3600)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -183,7 +221,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 COUNTERSIGN: dict[str, Any] = {
@@ -221,13 +259,17 @@ COUNTERSIGN.update(
             "FOLLOWUP_UNKNOWN_AFTER_SECONDS": 3600,
             "CALLBACK_MAX_RETRIES": 6,
             "CALLBACK_RETRY_SECONDS": 5,
+            # How often a process reads the record-store bindings again (see records.store.registry).
+            "STORES_REFRESH_SECONDS": 5,
         }.items()
     }
 )
-# Outgoing mail (follow-ups). The embedded default writes messages as files under var/mail; SMTP is
-# reached at EMAIL_HOST, and a server that does not answer fails the send after the timeout.
-_EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
-_EMAIL_OPTIONS: dict[str, dict[str, Any]] = {
+# Outgoing mail (follow-ups). The embedded default writes messages as files under var/mail; SMTP (the
+# production default) is reached at EMAIL_HOST, and a server that does not answer fails the send
+# after the timeout.
+FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+SMTP_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_OPTIONS: dict[str, dict[str, Any]] = {
     "django.core.mail.backends.filebased.EmailBackend": {
         "file_path": os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
     },
@@ -240,7 +282,14 @@ _EMAIL_OPTIONS: dict[str, dict[str, Any]] = {
         "timeout": COUNTERSIGN["EMAIL_TIMEOUT_SECONDS"],
     },
 }
-MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS.get(_EMAIL_BACKEND, {})}}
+
+
+def mailers(default_backend: str) -> dict[str, dict[str, Any]]:
+    backend = os.environ.get("EMAIL_BACKEND", default_backend)
+    return {"default": {"BACKEND": backend, "OPTIONS": EMAIL_OPTIONS.get(backend, {})}}
+
+
+MAILERS = mailers(FILE_EMAIL_BACKEND)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "countersign@localhost")
 
 COUNTERSIGN["OPS_MANAGER_GROUP"] = os.environ.get("COUNTERSIGN_OPS_MANAGER_GROUP", "ops-managers")

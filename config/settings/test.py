@@ -27,6 +27,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory, so that a worker process started by a test sees the same database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
 
+# The test process changes bindings only through the services, which tell the registry at once, so it
+# never reads them again on a timer (that read would land in tests that count queries). The worker
+# processes that tests start are given a short interval instead (tests.helpers.worker).
+COUNTERSIGN["STORES_REFRESH_SECONDS"] = float(os.environ.get("COUNTERSIGN_STORES_REFRESH_SECONDS", "inf"))  # noqa: F405
+
 # Serve static files from the app folders, as in development; no collectstatic before tests.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

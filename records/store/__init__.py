@@ -5,6 +5,7 @@ from records.store.many import fetch_refs, references_move, referring_refs, rest
 from records.store.protocol import (
     FetchQuery,
     MovedReference,
+    NotSupported,
     RecordNotFound,
     RecordRef,
     RecordState,
@@ -19,6 +20,7 @@ from records.store.registry import get_store, store_bind
 __all__ = [
     "FetchQuery",
     "MovedReference",
+    "NotSupported",
     "RecordNotFound",
     "RecordRef",
     "RecordState",

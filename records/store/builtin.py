@@ -5,7 +5,7 @@ plain SQL statements built once per kind of database, so the apply path can send
 statements in one round trip (see `core.roundtrip`).
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,7 @@ from core.roundtrip import Rows, Statement, built_once, run_together
 from core.updates import update_rows
 from records.catalogue import RECORD_TYPES, FieldSpec, Kind, RecordType
 from records.models import Customer, Order, Record, Ticket
+from records.store.connectors import ACTIONS, Problems, StoreCheck
 from records.store.protocol import MovedReference, RecordNotFound, RecordRef, RecordState, Snapshot, VersionMismatch
 
 BuiltinModel = type[Customer] | type[Order] | type[Ticket]
@@ -131,6 +132,40 @@ class DjangoRecordStore:
     """The built-in store: one Django model per record type, in the default database."""
 
     in_default_database = True
+
+    # As a connector (`connector: builtin` in a stores file) ------------------------------------
+
+    @classmethod
+    def validate(cls, settings: Mapping[str, Any], fields: Mapping[str, str]) -> Problems:
+        """The built-in store takes no settings and maps no fields: it holds every catalogue field."""
+        problems = [(key, "the built-in store takes no settings") for key in settings]
+        if fields:
+            problems.append(("fields", "the built-in store holds every catalogue field under its own name"))
+        return problems
+
+    @classmethod
+    def from_binding(
+        cls,
+        *,
+        record_type: str,
+        settings: Mapping[str, Any],
+        fields: Mapping[str, str],
+        side_effects: Mapping[str, str],
+    ) -> "DjangoRecordStore":
+        return cls()
+
+    def supports(self, action: str) -> bool:
+        return action in ACTIONS
+
+    def check(self, record_type: str) -> StoreCheck:
+        """The built-in tables are Countersign's own: always there, every field in place."""
+        model = _model(record_type)
+        count = model.objects.count()
+        first = model.objects.order_by("pk").values_list("record_id", "version").first()
+        found = [f"built-in table {model._meta.db_table}: {count} records"]
+        if first is not None:
+            found.append(f"read {first[0]} at version {first[1]}")
+        return StoreCheck(reachable=True, found=found)
 
     def _queryset(self, record_type: str, *, lock: bool) -> models.QuerySet:
         queryset: models.QuerySet = _model(record_type).objects.all()

@@ -14,6 +14,7 @@ what no Change explains is reported.
 """
 
 import json
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -232,13 +233,18 @@ class ObservedStore(RecordStore):
     def fetch(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> RecordState:
         state = self.inner.fetch(ref, None, lock=lock)
         _observe(record_type=ref.record_type, found=[_Found.of_state(state)])
+        if fields is not None and not state.values.keys() >= set(fields):
+            return self.inner.fetch(ref, fields, lock=lock)  # a field it does not hold: the store says why
         return _narrowed(state, fields)
 
     def fetch_many(
         self, record_type: str, record_ids: Iterable[str], fields: list[str] | None = None
     ) -> dict[str, RecordState]:
-        states = self.inner.fetch_many(record_type, record_ids, None)
+        ids = list(record_ids)
+        states = self.inner.fetch_many(record_type, ids, None)
         _observe(record_type=record_type, found=[_Found.of_state(state) for state in states.values()])
+        if fields is not None and any(not state.values.keys() >= set(fields) for state in states.values()):
+            return self.inner.fetch_many(record_type, ids, fields)  # a field it does not hold: the store says why
         return {record_id: _narrowed(state, fields) for record_id, state in states.items()}
 
     def fetch_query(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> None:
@@ -352,16 +358,24 @@ def _narrowed(state: RecordState, fields: list[str] | None) -> RecordState:
     return RecordState(
         ref=state.ref,
         version=state.version,
-        values={name: state.values[name] for name in fields if name in state.values},
+        values={name: state.values[name] for name in fields},
         title=state.title,
         archived=state.archived,
         deleted=state.deleted,
     )
 
 
+# The observed form of each store in use, by the store's id: a wrapper holds its store, so the id is
+# not reused while the wrapper lives, and a wrapper nobody holds any more is let go.
+_OBSERVED: "weakref.WeakValueDictionary[int, ObservedStore]" = weakref.WeakValueDictionary()
+
+
 def observed(store: RecordStore) -> RecordStore:
-    """`store` as the registry binds it: a store outside the database, observed (see `ObservedStore`);
-    one in the database, as it is."""
+    """`store` as the registry answers it: a store outside the database, observed (see
+    `ObservedStore`), the same object for as long as it is in use; one in the database, as it is."""
     if store.in_default_database or isinstance(store, ObservedStore):
         return store
-    return ObservedStore(store)
+    wrapper = _OBSERVED.get(id(store))
+    if wrapper is None:
+        wrapper = _OBSERVED[id(store)] = ObservedStore(store)
+    return wrapper

@@ -59,6 +59,11 @@ class StoreUnavailable(Exception):
         self.reason = reason
 
 
+class NotSupported(Exception):
+    """The store cannot carry out this action as it is configured (an archive without an archive
+    column, a merge that would move rows of a store that cannot move them). Nothing was written."""
+
+
 Snapshot = dict[str, Any]
 """Everything needed to put a record back exactly, as JSON (it is kept in a Change's merge payload):
 `values` (plain, every field, or for `restore_many` the fields to set), `version`, and `archived_at`

@@ -35,10 +35,20 @@ def chromium():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def page(chromium, live_server):  # type: ignore[no-untyped-def]
+    """A page of the live server. Every browser test also checks the Content-Security-Policy: nothing
+    the pages it visited loaded or ran was refused by it."""
+    refused: list[str] = []
     with settled_context(chromium, live_server.url) as context:
         page = context.new_page()
         page.set_default_timeout(10_000)
+        page.on(
+            "console",
+            lambda message: (
+                refused.append(f"{page.url}: {message.text}") if "Content Security Policy" in message.text else None
+            ),
+        )
         yield page
+    assert not refused, "the Content-Security-Policy refused:\n" + "\n".join(refused)
 
 
 @pytest.fixture

@@ -170,7 +170,7 @@ def test_an_unknown_record_type_has_no_store_and_cannot_be_bound():
         store_bind(record_type="invoice", store=MemoryRecordStore())
 
 
-def test_binding_a_record_type_changes_the_store_its_callers_reach():
+def test_binding_a_record_type_changes_the_store_its_callers_reach(db):
     memory = MemoryRecordStore()
     built_in = get_store("ticket")
     with bound("ticket", memory):

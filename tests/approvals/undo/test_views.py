@@ -221,7 +221,7 @@ def test_the_job_page_polls_while_running_and_stops_polling_when_done(client, op
     client.post(reverse("undo-bulk"), {"scope": "batch", "batch": batch.pk, "reason": "bad sweep", "confirmed": "3"})
     job = UndoJob.objects.get()
     page = client.get(reverse("undo-job", args=[job.pk])).content.decode()
-    assert 'role="progressbar"' in page and 'aria-valuenow="0"' in page and "0 / 3" in page
+    assert '<progress class="progress" aria-label="Changes undone" max="3" value="0"' in page and "0 / 3" in page
     assert 'hx-trigger="every 1s"' in page and ">Cancel</button>" in page
 
     undo_job_run(job_id=job.pk, worker="w/1")
