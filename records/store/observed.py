@@ -14,6 +14,7 @@ what no Change explains is reported.
 """
 
 import json
+import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -171,11 +172,22 @@ def _event(record_type: str, seen: RecordSighting, found: _Found, now: datetime)
     )
 
 
+_thread = threading.local()
+
+
+def _last_read(record_type: str) -> _Found | None:
+    """The record this thread read last on its own (`fetch`, `snapshot`), taken once."""
+    last: tuple[str, _Found] | None = getattr(_thread, "last_read", None)
+    _thread.last_read = None
+    return last[1] if last is not None and last[0] == record_type else None
+
+
 def _observe(*, record_type: str, found: Iterable[_Found]) -> None:
     """Compare what a read found with the last state Countersign saw of each record; append
     `record.changed_outside` for each that changed in a way no Change of Countersign's explains, and
     remember what was found. A few queries, whatever the number of records."""
     found_by_id = {item.record_id: item for item in found}
+    _thread.last_read = (record_type, *found_by_id.values()) if len(found_by_id) == 1 else None
     if not found_by_id:
         return
     now = timezone.now()
@@ -317,8 +329,19 @@ class ObservedStore(RecordStore):
 
     def _wrote(self, record_type: str, writes: list[_Written]) -> None:
         """Move each sighting to what Countersign wrote. A sighting that was not at the version the
-        write expected does not hold the rest of the record: those records are read back whole."""
-        known = _sightings(record_type, (write.record_id for write in writes))
+        write expected does not hold the rest of the record: those records are read back whole.
+
+        A write that follows this thread's read of the same record at the version it expected (the
+        apply path reads, then writes) needs no sighting read: the write was a compare-and-set on that
+        version, so the record is what the read found with the written values over it."""
+        last = _last_read(record_type)
+        if len(writes) == 1 and last is not None and (last.record_id, last.version) == (
+            writes[0].record_id,
+            writes[0].expected_version,
+        ):
+            known = {last.record_id: _sighting(record_type, last, timezone.now())}
+        else:
+            known = _sightings(record_type, (write.record_id for write in writes))
         found: list[_Found] = []
         unknown: list[str] = []
         for write in writes:
