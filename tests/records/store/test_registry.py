@@ -73,7 +73,7 @@ def test_a_pinned_store_comes_before_the_binding_until_it_is_unpinned(db, stores
         assert _connector_store("customer") is memory
     finally:
         pinned = store_bind(record_type="customer", store=None)
-    assert isinstance(pinned, ObservedStore) and pinned.inner is memory
+    assert pinned is memory
     assert isinstance(_connector_store("customer"), SqlRecordStore)
 
 
