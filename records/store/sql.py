@@ -15,6 +15,7 @@ on a connection that turns out to have dropped is tried once more on a new one; 
 """
 
 import math
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -218,6 +219,8 @@ class SqlRecordStore:
     def _connection(self) -> tuple[psycopg.Connection, bool]:
         """This thread's connection, and whether it was just opened."""
         conn: psycopg.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) != os.getpid():
+            conn = None  # opened before this process was forked (a worker's pool): the parent's to use
         if conn is not None and not conn.closed and not conn.broken:
             return conn, False
         if conn is not None:
@@ -234,7 +237,7 @@ class SqlRecordStore:
             )
         except psycopg.Error as error:
             raise StoreUnavailable(self.label, str(error).strip() or type(error).__name__) from None
-        self._local.conn = conn
+        self._local.conn, self._local.pid = conn, os.getpid()
         return conn, True
 
     def close(self) -> None:
