@@ -7,7 +7,8 @@ column, sent on its own in autocommit (`UPDATE … SET …, version = version + 
 version = %s RETURNING …`), so a write is either done whole or refused; `restore_many` and
 `create_many` run their statements in one transaction of that database.
 
-One connection per store per thread, opened on first use and opened again after it drops. A
+One connection per store per thread, opened on first use and opened again after it drops (or when
+the process was forked since). A
 connection that cannot be made, a statement that does not answer within the binding's timeouts
 (`connect_timeout`, `statement_timeout`, in seconds, 5 by default) or any error of the database
 raises `StoreUnavailable`: the caller keeps its work and finds out later what the store holds. A read
