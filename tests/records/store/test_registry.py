@@ -79,7 +79,7 @@ def test_a_pinned_store_comes_before_the_binding_until_it_is_unpinned(db, stores
 
 @override_settings(COUNTERSIGN={"STORES_REFRESH_SECONDS": 0})
 def test_a_process_reads_the_bindings_again_after_the_interval(db, stores_file):
-    bindings_reload()  # a process started with this interval
+    bindings_reload()  # the bindings were read before this test's interval (none) was in force
     assert type(get_store("customer")).__name__ == "DjangoRecordStore"
     # Another process loads a stores file: this one was not told, and reads the bindings again.
     StoreBinding.objects.create(
