@@ -1,6 +1,9 @@
-"""The demo's customers and tickets copied into a local BottleCRM, so the demo can be pointed at it
-(`make crm`): each demo customer becomes a contact and each demo ticket a case with that customer
-as its contact, mapped to the same `CUS-…` and `T-…` ids. Run again, it copies only what is missing.
+"""The demo's customers and tickets copied into a local BottleCRM, so the demo's tickets can be kept
+there (`make crm`): each demo customer becomes a contact and each demo ticket a case with that
+customer as its contact (whom BottleCRM emails when the case's status changes), mapped to the same
+`CUS-…` and `T-…` ids. Run again, it copies only what is missing;
+on a fresh Countersign database it links the contacts and cases an earlier run made (a contact's
+reference holds its `CUS-…` id, a case's name ends with its `T-…` id) instead of copying them twice.
 """
 
 from dataclasses import dataclass
@@ -30,9 +33,21 @@ class Copied:
         )
 
 
+# How the demo's customers are copied in as contacts (each case's contact is its ticket's customer).
+CONTACT_FIELDS = {
+    "full_name": "name",
+    "email": "email",
+    "phone": "phone",
+    "shipping_address": "address_line",
+    "support_notes": "description",
+}
+
+
 def demo_stores(*, url: str, token: str) -> dict[str, BottleCrmStore]:
-    """The demo's BottleCRM stores, as the demo's stores file binds them, over `url` with `token`."""
+    """The demo's BottleCRM stores over `url` with `token`: tickets as the demo's stores file binds
+    them, and customers as the contacts copied in."""
     document = yaml.safe_load(STORES_FILE.read_text())
+    bindings = {"customer": {"fields": CONTACT_FIELDS}} | document["stores"]
     return {
         record_type: BottleCrmStore(
             url=url,
@@ -41,7 +56,7 @@ def demo_stores(*, url: str, token: str) -> dict[str, BottleCrmStore]:
             fields=binding["fields"],
             side_effects=binding.get("side_effects", {}),
         )
-        for record_type, binding in document["stores"].items()
+        for record_type, binding in bindings.items()
     }
 
 
@@ -52,10 +67,24 @@ def _mapped(store: BottleCrmStore, ref: RecordRef) -> str | None:
         return None
 
 
+def _link_earlier_copies(stores: dict[str, BottleCrmStore]) -> None:
+    customers, tickets = set(DEMO_IDS["customer"]), set(DEMO_IDS["ticket"])
+    for contact in stores["customer"].listed():
+        ref = RecordRef("customer", str(contact.get("source_ref") or ""))
+        if ref.record_id in customers and _mapped(stores["customer"], ref) is None:
+            stores["customer"].link(ref, contact["id"], record=contact)
+    for case in stores["ticket"].listed():
+        name = str(case.get("name") or "")
+        ref = RecordRef("ticket", name.rpartition("(")[2].rstrip(")"))
+        if ref.record_id in tickets and _mapped(stores["ticket"], ref) is None:
+            stores["ticket"].link(ref, case["id"], record=case)
+
+
 def bottlecrm_demo_copy(*, url: str, token: str) -> Copied:
     """Copy the demo's customers and tickets, as the stores bound to them now hold them, into BottleCRM."""
     stores = demo_stores(url=url, token=token)
     copied = Copied()
+    _link_earlier_copies(stores)
     contacts: dict[str, str] = {}
     source = get_store("customer")
     customers = source.fetch_many("customer", DEMO_IDS["customer"])

@@ -24,7 +24,7 @@ import hashlib
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -578,9 +578,11 @@ class BottleCrmStore(RecordStore):
         self.link(ref, remote_id)
         return remote_id
 
-    def link(self, ref: RecordRef, remote_id: str) -> None:
-        """Map `ref` to BottleCRM's record `remote_id`, at version 1 with the values it holds now."""
-        record = self._get(remote_id)
+    def link(self, ref: RecordRef, remote_id: str, *, record: Mapping[str, Any] | None = None) -> None:
+        """Map `ref` to BottleCRM's record `remote_id`, at version 1 with the values it holds now
+        (`record`, when the caller has just read it)."""
+        if record is None:
+            record = self._get(remote_id)
         values = self._plain(record)
         ConnectorRecord.objects.update_or_create(
             system=CONNECTOR,
@@ -595,6 +597,17 @@ class BottleCrmStore(RecordStore):
                 "seen_at": timezone.now(),
             },
         )
+
+    def listed(self, *, page: int = 100) -> Iterator[dict[str, Any]]:
+        """Every contact (or case) BottleCRM holds, page by page, as its list answers them."""
+        offset = 0
+        while True:
+            answer = self._call("GET", f"{self.resource.path}/?limit={page}&offset={offset}")
+            records = answer.get(self.resource.list_key)
+            if not isinstance(records, list) or not records:
+                return
+            yield from records
+            offset += len(records)
 
     def remote_id(self, ref: RecordRef) -> str:
         """BottleCRM's id for `ref`. Raises RecordNotFound when it is not mapped."""

@@ -12,7 +12,7 @@ from django.test import Client
 
 from approvals.models import FieldPolicy, Proposal, ProposalStatus, Workflow
 from approvals.workflows.selectors import write_policy
-from records.store import RecordRef, get_store, store_bind, store_side_effects
+from records.store import RecordRef, store_bind, store_side_effects
 from records.store.bottlecrm import BottleCrmStore
 from tests.helpers.bottlecrm import TICKET_FIELDS, BottleCrm
 from tests.helpers.factories import FieldPolicyFactory, UserFactory
