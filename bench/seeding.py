@@ -27,11 +27,18 @@ def recreate(admin_url: str, name: str, *, create: bool = True) -> None:
 
 
 def address_batch(  # type: ignore[no-untyped-def]
-    workflow, label: str, first_number: int, count: int, *, customer: Callable[[int], dict[str, Any]], **proposal: Any
+    workflow,
+    label: str,
+    first_number: int,
+    count: int,
+    *,
+    customer: Callable[[int], dict[str, Any]] | None,
+    **proposal: Any,
 ):
     """A batch of `count` customers CUS-<n> from `first_number` on, with the fields `customer(n)` gives,
     each with one proposal moving them off OLD_ADDRESS, with `proposal`'s fields too; the workflow may
-    suggest the address, as intake needs. Returns the batch and its proposals."""
+    suggest the address, as intake needs. With `customer` None the customers are not made here (they
+    live in another store). Returns the batch and its proposals."""
     from django.utils import timezone
 
     from approvals.models import Batch, FieldPolicy, Proposal
@@ -43,9 +50,11 @@ def address_batch(  # type: ignore[no-untyped-def]
 
     batch = Batch.objects.create(workflow=workflow, name=label, run_id=f"bench-{label}", expected_size=count)
     numbers = range(first_number, first_number + count)
-    Customer.objects.bulk_create(
-        (Customer(record_id=f"CUS-{n}", full_name=f"Customer {n}", **customer(n)) for n in numbers), batch_size=2000
-    )
+    if customer is not None:
+        Customer.objects.bulk_create(
+            (Customer(record_id=f"CUS-{n}", full_name=f"Customer {n}", **customer(n)) for n in numbers),
+            batch_size=2000,
+        )
     now = timezone.now()
     proposals = Proposal.objects.bulk_create(
         (

@@ -14,6 +14,8 @@ what no Change explains is reported.
 """
 
 import json
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -170,11 +172,22 @@ def _event(record_type: str, seen: RecordSighting, found: _Found, now: datetime)
     )
 
 
+_thread = threading.local()
+
+
+def _last_read(record_type: str) -> _Found | None:
+    """The record this thread read last on its own (`fetch`, `snapshot`), taken once."""
+    last: tuple[str, _Found] | None = getattr(_thread, "last_read", None)
+    _thread.last_read = None
+    return last[1] if last is not None and last[0] == record_type else None
+
+
 def _observe(*, record_type: str, found: Iterable[_Found]) -> None:
     """Compare what a read found with the last state Countersign saw of each record; append
     `record.changed_outside` for each that changed in a way no Change of Countersign's explains, and
     remember what was found. A few queries, whatever the number of records."""
     found_by_id = {item.record_id: item for item in found}
+    _thread.last_read = (record_type, *found_by_id.values()) if len(found_by_id) == 1 else None
     if not found_by_id:
         return
     now = timezone.now()
@@ -232,13 +245,18 @@ class ObservedStore(RecordStore):
     def fetch(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> RecordState:
         state = self.inner.fetch(ref, None, lock=lock)
         _observe(record_type=ref.record_type, found=[_Found.of_state(state)])
+        if fields is not None and not state.values.keys() >= set(fields):
+            return self.inner.fetch(ref, fields, lock=lock)  # a field it does not hold: the store says why
         return _narrowed(state, fields)
 
     def fetch_many(
         self, record_type: str, record_ids: Iterable[str], fields: list[str] | None = None
     ) -> dict[str, RecordState]:
-        states = self.inner.fetch_many(record_type, record_ids, None)
+        ids = list(record_ids)
+        states = self.inner.fetch_many(record_type, ids, None)
         _observe(record_type=record_type, found=[_Found.of_state(state) for state in states.values()])
+        if fields is not None and any(not state.values.keys() >= set(fields) for state in states.values()):
+            return self.inner.fetch_many(record_type, ids, fields)  # a field it does not hold: the store says why
         return {record_id: _narrowed(state, fields) for record_id, state in states.items()}
 
     def fetch_query(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> None:
@@ -311,8 +329,24 @@ class ObservedStore(RecordStore):
 
     def _wrote(self, record_type: str, writes: list[_Written]) -> None:
         """Move each sighting to what Countersign wrote. A sighting that was not at the version the
-        write expected does not hold the rest of the record: those records are read back whole."""
-        known = _sightings(record_type, (write.record_id for write in writes))
+        write expected does not hold the rest of the record: those records are read back whole.
+
+        A write that follows this thread's read of the same record at the version it expected (the
+        apply path reads, then writes) needs no sighting read: the write was a compare-and-set on that
+        version, so the record is what the read found with the written values over it."""
+        last = _last_read(record_type)
+        if (
+            len(writes) == 1
+            and last is not None
+            and (last.record_id, last.version)
+            == (
+                writes[0].record_id,
+                writes[0].expected_version,
+            )
+        ):
+            known = {last.record_id: _sighting(record_type, last, timezone.now())}
+        else:
+            known = _sightings(record_type, (write.record_id for write in writes))
         found: list[_Found] = []
         unknown: list[str] = []
         for write in writes:
@@ -352,16 +386,24 @@ def _narrowed(state: RecordState, fields: list[str] | None) -> RecordState:
     return RecordState(
         ref=state.ref,
         version=state.version,
-        values={name: state.values[name] for name in fields if name in state.values},
+        values={name: state.values[name] for name in fields},
         title=state.title,
         archived=state.archived,
         deleted=state.deleted,
     )
 
 
+# The observed form of each store in use, by the store's id: a wrapper holds its store, so the id is
+# not reused while the wrapper lives, and a wrapper nobody holds any more is let go.
+_OBSERVED: "weakref.WeakValueDictionary[int, ObservedStore]" = weakref.WeakValueDictionary()
+
+
 def observed(store: RecordStore) -> RecordStore:
-    """`store` as the registry binds it: a store outside the database, observed (see `ObservedStore`);
-    one in the database, as it is."""
+    """`store` as the registry answers it: a store outside the database, observed (see
+    `ObservedStore`), the same object for as long as it is in use; one in the database, as it is."""
     if store.in_default_database or isinstance(store, ObservedStore):
         return store
-    return ObservedStore(store)
+    wrapper = _OBSERVED.get(id(store))
+    if wrapper is None:
+        wrapper = _OBSERVED[id(store)] = ObservedStore(store)
+    return wrapper

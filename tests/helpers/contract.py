@@ -7,13 +7,22 @@ unreachable. `CONNECTORS` lists them by name; the suite runs every case against 
 """
 
 import itertools
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import pytest
+from django.core.management import call_command
+from psycopg import sql as pg
 
 from records.catalogue import RECORD_TYPES
 from records.store import RecordRef, RecordStore, StoreUnavailable, get_store
+from records.store.registry import bindings_reload
+from records.store.sql import SqlRecordStore
+from tests.helpers.crm import crm_prepared
 from tests.helpers.memory_store import MemoryRecordStore, bound
 
 _numbers = itertools.count(70_001)
@@ -41,6 +50,7 @@ class Connector:
     create: Callable[[dict[str, Any]], RecordRef]
     edit_outside: Callable[[RecordRef, dict[str, Any]], None]
     unreachable: Callable[[], AbstractContextManager[None]] | None = None
+    marks: tuple[pytest.MarkDecorator, ...] = ()
 
     @property
     def store(self) -> RecordStore:
@@ -140,9 +150,68 @@ def memory() -> Connector:
     )
 
 
+def sql() -> Connector:
+    """The `sql` connector on the company's `crm_contacts` table in a second PostgreSQL database
+    (`tests.helpers.crm`), bound by loading the stores file an operator would write."""
+    columns = {"full_name": "name", "priority": "prio"}
+    crm = []
+
+    @contextmanager
+    def bind() -> Iterator[None]:
+        crm.append(crm_prepared())
+        environment = pytest.MonkeyPatch()
+        environment.setenv("CRM_DATABASE_URL", crm[0].url)
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                call_command("load_stores", str(crm[0].stores_file(Path(folder))))
+            yield
+        finally:
+            bindings_reload()
+            environment.undo()
+
+    def edit_outside(ref: RecordRef, values: dict[str, Any]) -> None:
+        # The company's own tools write the table and bump its version column, as the CRM does.
+        assignments = pg.SQL(", ").join(pg.SQL("{} = %s").format(pg.Identifier(columns[name])) for name in values)
+        statement = pg.SQL("UPDATE crm_contacts SET {}, row_version = row_version + 1 WHERE contact_ref = %s")
+        crm[0].execute(statement.format(assignments).as_string(), [*values.values(), ref.record_id])
+
+    @contextmanager
+    def unreachable() -> Iterator[None]:
+        # The same table named on a server that refuses the connection.
+        refused = SqlRecordStore(
+            record_type="customer",
+            url="postgres://crm@127.0.0.1:1/crm",
+            table="crm_contacts",
+            key="contact_ref",
+            version="row_version",
+            fields=columns,
+            archived="archived_at",
+            connect_timeout=1,
+        )
+        with bound("customer", refused):
+            yield
+
+    return Connector(
+        name="sql",
+        record_type="customer",
+        field="priority",
+        values=("normal", "high", "urgent"),
+        title_field="full_name",
+        missing_id="CUS-404404",
+        outside=True,
+        hides=True,
+        bind=bind,
+        create=_create_through_store("customer"),
+        edit_outside=edit_outside,
+        unreachable=unreachable,
+        marks=(pytest.mark.postgres,),
+    )
+
+
 # Every connector the contract suite runs against. A new connector joins by adding its own here
-# (the `sql` connector with its second PostgreSQL database, `bottlecrm` with a running BottleCRM).
+# (`bottlecrm`, with a running BottleCRM, is the next to join).
 CONNECTORS: dict[str, Callable[[], Connector]] = {
     "builtin": builtin,
     "memory": memory,
+    "sql": sql,
 }

@@ -5,7 +5,8 @@ A new connector is done when it passes every case here. The cases speak to the s
 the `RecordStore` protocol and Countersign's own services, never through the connector's insides.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.db import transaction
@@ -23,11 +24,18 @@ from tests.helpers.seeing import make_auditor
 
 ORIGIN = ChangeOrigin(applied_by="worker@test", workflow_slug="triage")
 OPS = Actor.system("ops")
-OUTSIDE = [name for name, make in CONNECTORS.items() if make().outside]
-HIDING = [name for name, make in CONNECTORS.items() if make().hides]
 
 
-@pytest.fixture(params=list(CONNECTORS))
+def _params(wanted: Callable[[Connector], bool] = lambda connector: True) -> list[Any]:
+    made = [make() for make in CONNECTORS.values()]
+    return [pytest.param(connector.name, marks=connector.marks) for connector in made if wanted(connector)]
+
+
+OUTSIDE = _params(lambda connector: connector.outside)
+HIDING = _params(lambda connector: connector.hides)
+
+
+@pytest.fixture(params=_params())
 def connector(request: pytest.FixtureRequest, db: None) -> Iterator[Connector]:
     made = CONNECTORS[request.param]()
     with made.bind():

@@ -171,3 +171,18 @@ def test_the_timeline_says_the_record_changed_outside_countersign_between_two_mo
         state = client.get(url, {"at": "2026-12-01T10:00"}).content.decode()
     assert "this moment falls between the two" in state
     assert '<td data-field="priority">normal</td>' in state
+
+
+def test_a_write_right_after_reading_the_record_moves_its_sighting_in_one_statement(memory, django_assert_num_queries):
+    store = get_store("customer")
+    store.fetch(MARIA, ["priority"])
+    with django_assert_num_queries(1):
+        store.write(MARIA, {"priority": "high"}, expected_version=1)
+    sighting = RecordSighting.objects.get(record_type="customer", record_id="CUS-1")
+    assert (sighting.version, sighting.values["priority"], sighting.values["full_name"]) == (2, "high", "Maria Lopez")
+    # Written without reading it first: the sighting is read to know the rest of the record.
+    with django_assert_num_queries(2):
+        store.write(MARIA, {"priority": "low"}, expected_version=2)
+    assert RecordSighting.objects.get(record_type="customer", record_id="CUS-1").values["priority"] == "low"
+    store.fetch(MARIA)
+    assert not AuditEvent.objects.filter(action="record.changed_outside").exists()

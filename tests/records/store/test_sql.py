@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from records.store import NotSupported, RecordNotFound, RecordRef, StoreUnavailable, VersionMismatch, get_store
+from records.store.observed import ObservedStore
 from records.store.sql import SqlRecordStore
 
 pytestmark = pytest.mark.postgres
@@ -22,8 +23,9 @@ AIKO = RecordRef("customer", "CUS-9003")
 def store(db, crm, tmp_path) -> SqlRecordStore:
     call_command("load_stores", str(crm.stores_file(tmp_path)))
     bound = get_store("customer")
-    assert isinstance(bound, SqlRecordStore)
-    return bound
+    assert isinstance(bound, ObservedStore), "reached observed, as every store outside the database"
+    assert isinstance(bound.inner, SqlRecordStore)
+    return bound.inner
 
 
 @pytest.fixture
