@@ -49,7 +49,8 @@ crm: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty
 	set -a; . $(CRM_ENV); set +a; \
-		$(PY) manage.py bottlecrm_demo && $(PY) manage.py load_stores approvals/demo/bottlecrm-stores.yaml
+		$(PY) manage.py bottlecrm_demo && $(PY) manage.py load_stores approvals/demo/bottlecrm-stores.yaml && \
+		$(PY) manage.py load_workflows approvals/demo/bottlecrm-workflows.yaml && $(PY) manage.py bottlecrm_demo --proposals
 	@echo ""
 	@echo "  The demo's tickets are now kept in BottleCRM as cases (its customers are there as their contacts)."
 	@echo "  Start Countersign with: make run"

@@ -13,10 +13,16 @@ from typing import Any
 import yaml
 
 from approvals.demo.records import DEMO_IDS
+from approvals.intake.accounts import service_account_create
+from approvals.intake.services import ProposalData, proposal_submit
+from approvals.models import Proposal, Workflow
+from audit.services import Actor
 from records.store import RecordNotFound, RecordRef, get_store
 from records.store.bottlecrm import BottleCrmStore
 
 STORES_FILE = Path(__file__).resolve().parent / "bottlecrm-stores.yaml"
+WORKFLOWS_FILE = Path(__file__).resolve().parent / "bottlecrm-workflows.yaml"
+CASE_WORKFLOW = "case-updates"
 
 
 @dataclass
@@ -111,3 +117,45 @@ def bottlecrm_demo_copy(*, url: str, token: str) -> Copied:
         stores["ticket"].create(ref, values, extra=extra)
         copied.tickets += 1
     return copied
+
+
+def bottlecrm_demo_proposals() -> int:
+    """Two pending proposals from the `case-updates` workflow on cases kept in BottleCRM, read through
+    the ticket store as a pipeline reads them: closing one case with a note (BottleCRM emails its
+    contact), raising another's priority. None when the workflow already has proposals."""
+    workflow = Workflow.objects.get(slug=CASE_WORKFLOW)
+    if Proposal.objects.filter(workflow=workflow).exists():
+        return 0
+    account = service_account_create(workflow=workflow, name="case-pipeline", actor=Actor.system("demo")).account
+    store = get_store("ticket")
+    tickets = store.fetch_many("ticket", DEMO_IDS["ticket"][:40], ["status", "priority", "resolution_note"])
+    opened = [state for state in tickets.values() if state.values["status"] == "open"]
+    closing, raising = opened[0], next(s for s in opened[1:] if s.values["priority"] in ("low", "normal"))
+    for state, changes, reason in (
+        (
+            closing,
+            {"status": "closed", "resolution_note": "Refund issued; the customer confirmed it arrived."},
+            "The customer replied 'all sorted, thank you' to the refund email",
+        ),
+        (raising, {"priority": "high"}, "Second reminder from the customer in two days"),
+    ):
+        base = {name: state.values[name] for name in changes}
+        proposal_submit(
+            account=account,
+            data=ProposalData(
+                record_type="ticket",
+                record_id=state.ref.record_id,
+                action="update",
+                changes=changes,
+                base=base,
+                base_version=state.version,
+                requested_by="agent",
+                reason=reason,
+                confidence=0.9,
+                run_id="case-run-1",
+                model_name="gpt-x",
+                model_version="2026-10-01",
+                prompt_version="case-triage@2",
+            ),
+        )
+    return 2
