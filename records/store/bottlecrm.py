@@ -356,7 +356,7 @@ class BottleCrmStore(RecordStore):
                 values[name] = "" if raw is None else str(raw)
         return values
 
-    def _body(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def system_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """What to send to BottleCRM for catalogue `values`."""
         body: dict[str, Any] = {}
         for name, value in values.items():
@@ -461,7 +461,7 @@ class BottleCrmStore(RecordStore):
         return None
 
     def write(self, ref: RecordRef, values: dict[str, Any], expected_version: int) -> RecordState:
-        body = self._body(values)
+        body = self.system_values(values)
         with transaction.atomic():
             entry, record, before = self._read(ref)
             if entry.version != expected_version:
@@ -544,7 +544,7 @@ class BottleCrmStore(RecordStore):
             for entry, record, before, snapshot in checked:
                 values = {name: value for name, value in snapshot["values"].items() if name in self.fields}
                 archived = snapshot.get("archived_at") is not None
-                body = self._body(values)
+                body = self.system_values(values)
                 if archived != (record.get("is_active") is False):
                     body["is_active"] = not archived
                 if body:
@@ -567,7 +567,7 @@ class BottleCrmStore(RecordStore):
     def create(self, ref: RecordRef, values: Mapping[str, Any], *, extra: Mapping[str, Any] | None = None) -> str:
         """Create the record in BottleCRM (plus `extra`, BottleCRM's own fields) and map it to `ref` at
         version 1. Answers BottleCRM's id for it."""
-        body = self._body({name: value for name, value in values.items() if name in self.fields})
+        body = self.system_values({name: value for name, value in values.items() if name in self.fields})
         if self.record_type == "customer":
             body.setdefault("source_ref", ref.record_id)
         body |= dict(extra or {})
