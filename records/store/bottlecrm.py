@@ -47,6 +47,8 @@ from records.store.protocol import (
 
 SYSTEM = "BottleCRM"
 DEFAULT_TIMEOUT_SECONDS = 10.0
+READ_ONE_BY_ONE = 20  # `fetch_many` of more records than this reads BottleCRM's list instead
+LIST_PAGE = 500
 CONNECTOR = "bottlecrm"  # its rows in the ledger; BottleCRM's ids are UUIDs, unique whichever instance holds them
 
 
@@ -445,16 +447,31 @@ class BottleCrmStore(RecordStore):
     def fetch_many(
         self, record_type: str, record_ids: Iterable[str], fields: list[str] | None = None
     ) -> dict[str, RecordState]:
-        # BottleCRM reads one record per call: its list filters by email, name and phone, not by id.
-        found: dict[str, RecordState] = {}
+        # BottleCRM's list filters by email, name and phone, not by id: a few records are read one
+        # call each; many are read from its list, a page of LIST_PAGE at a time, until all are found.
         ids = list(dict.fromkeys(record_ids))
-        entries = ConnectorRecord.objects.filter(system=CONNECTOR, record_type=record_type, record_id__in=ids)
-        for entry in entries:
+        entries = {
+            entry.remote_id: entry
+            for entry in ConnectorRecord.objects.filter(system=CONNECTOR, record_type=record_type, record_id__in=ids)
+        }
+        records: dict[str, dict[str, Any]] = {}
+        if len(entries) > READ_ONE_BY_ONE:
+            for record in self.listed(page=LIST_PAGE):
+                if str(record.get("id")) in entries:
+                    records[str(record["id"])] = record
+                    if len(records) == len(entries):
+                        break
+        found: dict[str, RecordState] = {}
+        for remote_id, entry in entries.items():
             ref = RecordRef(record_type, entry.record_id)
-            try:
-                found[entry.record_id] = self.fetch(ref, fields)
-            except RecordNotFound:
-                continue
+            with transaction.atomic():
+                try:
+                    record = records.get(remote_id) or self._get(remote_id)
+                except RecordNotFound:
+                    continue
+                locked = self._entry(ref, lock=True)
+                values = self._observe(locked, record)
+                found[entry.record_id] = self._state(ref, locked, record, values, fields)
         return found
 
     def fetch_query(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> None:
