@@ -114,7 +114,7 @@ cmd_setup() {
   fi
   say "creating an organisation and a personal access token"
   local started_here=""
-  if ! healthy; then cmd_start; started_here=1; fi
+  if ! ours_running; then cmd_start; started_here=1; fi
   local token
   token=$(cd "$run" && PATH="$venv/bin:$PATH" "$venv/bin/python" "$repo/scripts/bottlecrm_token.py" \
     --url "http://127.0.0.1:$port" --email "$admin_email") || die "could not create a token"
@@ -130,14 +130,18 @@ cmd_setup() {
 }
 
 healthy() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz/" 2>/dev/null; }
+ours_running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
 cmd_start() {
   [ -f "$venv/.installed-$VERSION" ] || die "not installed: run '$0 install' first"
   load_settings
   mkdir -p "$run"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && healthy; then
+  if ours_running && healthy; then
     say "already running at http://127.0.0.1:$port (pid $(cat "$pidfile"))"
     return
+  fi
+  if ! ours_running && curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" 2>/dev/null; then
+    die "something else already answers on port $port (another BottleCRM?): set BOTTLECRM_PORT to a free port"
   fi
   # --capture-output: the emails BottleCRM sends (to the console backend) land in gunicorn.log.
   (cd "$run" && "$venv/bin/gunicorn" crm.wsgi:application --bind "127.0.0.1:$port" --workers 2 \
