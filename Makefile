@@ -8,8 +8,10 @@ PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 export HOST PORT
+# BottleCRM beside the demo (`make crm`): its home, and the file holding BOTTLECRM_URL and BOTTLECRM_TOKEN.
+CRM_ENV = "$${BOTTLECRM_HOME:-$${COUNTERSIGN_VAR_DIR:-var}/bottlecrm}/env"
 
-.PHONY: install run test lint typecheck migrations-check bench clean
+.PHONY: install run crm crm-stop test lint typecheck migrations-check bench clean
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null || { echo "Countersign needs Python 3.12 ($(PYTHON) not found; set PYTHON=/path/to/python3.12)"; exit 1; }
@@ -33,8 +35,32 @@ run: install
 	@echo "  Pipeline tokens for the demo: $${COUNTERSIGN_VAR_DIR:-var}/demo-tokens.txt   API docs: http://$(HOST):$(PORT)/api/v1/docs"
 	@echo "  Press Ctrl-C to stop the web server, the worker and beat."
 	@echo ""
+	@# After `make crm`, the web server and the worker reach BottleCRM with the URL and token it wrote.
+	if [ -f $(CRM_ENV) ]; then set -a; . $(CRM_ENV); set +a; echo "  BottleCRM: $$BOTTLECRM_URL (from $(CRM_ENV))"; fi; \
 	exec env PATH="$(CURDIR)/.venv/bin:$$PATH" COUNTERSIGN_APPLY_PAUSE_SECONDS="$${COUNTERSIGN_APPLY_PAUSE_SECONDS:-1}" \
 		.venv/bin/honcho -f Procfile.embedded start -p $(PORT)
+
+# Point the demo's tickets at a local BottleCRM: install and start it (the first time takes minutes),
+# copy the demo's customers (as contacts) and tickets (as cases) into it, bind tickets there
+# (approvals/demo/bottlecrm-stores.yaml). Then `make run`.
+crm: install
+	scripts/bottlecrm.sh up
+	@mkdir -p "$${COUNTERSIGN_VAR_DIR:-var}"
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo --if-empty
+	set -a; . $(CRM_ENV); set +a; \
+		$(PY) manage.py bottlecrm_demo && $(PY) manage.py load_stores approvals/demo/bottlecrm-stores.yaml && \
+		$(PY) manage.py load_workflows approvals/demo/bottlecrm-workflows.yaml && $(PY) manage.py bottlecrm_demo --proposals
+	@echo ""
+	@echo "  The demo's tickets are now kept in BottleCRM as cases (its customers are there as their contacts)."
+	@echo "  Start Countersign with: make run"
+	@echo "  BottleCRM's own screens (its Django admin): scripts/bottlecrm.sh admin prints where and how to sign in."
+	@echo "  make crm-stop puts the demo back on the built-in store and stops BottleCRM."
+	@echo ""
+
+crm-stop: install
+	$(PY) manage.py load_stores approvals/demo/builtin-stores.yaml
+	scripts/bottlecrm.sh stop
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

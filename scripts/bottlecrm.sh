@@ -8,8 +8,9 @@
 #   scripts/bottlecrm.sh stop      stops what start started
 #   scripts/bottlecrm.sh up        install + setup + start (each step skips what is already done)
 #   scripts/bottlecrm.sh status    prints whether it answers and where
+#   scripts/bottlecrm.sh admin     a sign-in for BottleCRM's own screens (its Django admin at /admin/)
 #
-# Environment (all optional): BOTTLECRM_HOME (default var/bottlecrm), BOTTLECRM_PORT (8710),
+# Environment (all optional): BOTTLECRM_HOME (default $COUNTERSIGN_VAR_DIR/bottlecrm, else var/bottlecrm), BOTTLECRM_PORT (8710),
 # BOTTLECRM_DBNAME (bottlecrm), BOTTLECRM_DBUSER (bottlecrm), PGHOST/PGPORT (127.0.0.1:5432, the
 # role that creates them: PGUSER, default postgres), BOTTLECRM_REDIS_URL (redis://127.0.0.1:6379/15),
 # PYTHON (python3.12). Never uses sudo; downloads nothing but the pip install.
@@ -17,7 +18,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 VERSION=1.35.0
-home=${BOTTLECRM_HOME:-$repo/var/bottlecrm}
+home=${BOTTLECRM_HOME:-${COUNTERSIGN_VAR_DIR:-$repo/var}/bottlecrm}
 case "$home" in /*) ;; *) home="$repo/$home" ;; esac
 port=${BOTTLECRM_PORT:-8710}
 dbname=${BOTTLECRM_DBNAME:-bottlecrm}
@@ -113,7 +114,7 @@ cmd_setup() {
   fi
   say "creating an organisation and a personal access token"
   local started_here=""
-  if ! healthy; then cmd_start; started_here=1; fi
+  if ! ours_running; then cmd_start; started_here=1; fi
   local token
   token=$(cd "$run" && PATH="$venv/bin:$PATH" "$venv/bin/python" "$repo/scripts/bottlecrm_token.py" \
     --url "http://127.0.0.1:$port" --email "$admin_email") || die "could not create a token"
@@ -129,17 +130,22 @@ cmd_setup() {
 }
 
 healthy() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz/" 2>/dev/null; }
+ours_running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
 cmd_start() {
   [ -f "$venv/.installed-$VERSION" ] || die "not installed: run '$0 install' first"
   load_settings
   mkdir -p "$run"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && healthy; then
+  if ours_running && healthy; then
     say "already running at http://127.0.0.1:$port (pid $(cat "$pidfile"))"
     return
   fi
+  if ! ours_running && curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" 2>/dev/null; then
+    die "something else already answers on port $port (another BottleCRM?): set BOTTLECRM_PORT to a free port"
+  fi
+  # --capture-output: the emails BottleCRM sends (to the console backend) land in gunicorn.log.
   (cd "$run" && "$venv/bin/gunicorn" crm.wsgi:application --bind "127.0.0.1:$port" --workers 2 \
-    --timeout 60 --daemon --pid "$pidfile" --access-logfile "$run/access.log" --error-logfile "$run/gunicorn.log")
+    --timeout 60 --capture-output --daemon --pid "$pidfile" --access-logfile "$run/access.log" --error-logfile "$run/gunicorn.log")
   for _ in $(seq 120); do
     healthy && { say "running at http://127.0.0.1:$port (pid $(cat "$pidfile"))"; return; }
     sleep 0.5
@@ -163,6 +169,27 @@ cmd_stop() {
   fi
 }
 
+cmd_admin() {
+  [ -f "$home/.migrated-$VERSION-$dbname" ] || die "not set up: run '$0 setup' first"
+  load_settings
+  mkdir -p "$run"
+  if ! grep -q '^ADMIN_PASSWORD=' "$secrets"; then
+    echo "ADMIN_PASSWORD=$("$python" -c 'import secrets; print(secrets.token_urlsafe(12))')" >>"$secrets"
+    load_settings
+  fi
+  # The wheel ships no front end of its own (BottleCRM's web app is a separate project): its Django
+  # admin is the screen a person can look at a contact or a case in.
+  crm_admin shell -c "
+from django.contrib.auth import get_user_model
+user = get_user_model().objects.get(email='$admin_email')
+user.is_staff = user.is_superuser = True
+user.set_password('$ADMIN_PASSWORD')
+user.save()
+" || die "could not make $admin_email an admin"
+  echo "BottleCRM's screens: http://127.0.0.1:$port/admin/ (contacts: /admin/contacts/contact/, cases: /admin/cases/case/)"
+  echo "sign in as $admin_email with the password $ADMIN_PASSWORD"
+}
+
 cmd_status() {
   if healthy; then say "answering at http://127.0.0.1:$port"; else say "not answering on port $port"; exit 1; fi
 }
@@ -174,5 +201,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   up) cmd_install; cmd_setup keep; cmd_start ;;
   status) cmd_status ;;
-  *) echo "usage: $0 install|setup|start|stop|up|status" >&2; exit 2 ;;
+  admin) cmd_admin ;;
+  *) echo "usage: $0 install|setup|start|stop|up|status|admin" >&2; exit 2 ;;
 esac

@@ -16,6 +16,7 @@ from core.visibility import ViewerScope, scope_for
 from records.models import Change, ChangeAction
 from records.selectors import changes_undone
 from records.services.revert import RevertOutcome, RevertResult, RevertWorkspace, changes_revert_preview
+from records.store import store_side_effects
 
 PREVIEW_CHUNK = 500
 
@@ -190,6 +191,7 @@ class ChangeUndoView:
     reverts: Change | None
     followups: list[FollowUp]
     may_undo: bool
+    side_effects: list[str] = field(default_factory=list)  # what the system of record does on this undo's writes
 
     @property
     def can_undo(self) -> bool:
@@ -227,6 +229,19 @@ def change_undo_view(*, change: Change, rights: UndoRights) -> ChangeUndoView:
         reverts=Change.objects.filter(pk=change.reverts_id).first() if change.reverts_id else None,
         followups=list(FollowUp.objects.filter(change_id=root.id).order_by("position")),
         may_undo=rights.may_undo(workflow_slug=change.workflow_slug),
+        side_effects=_side_effects(preview),
+    )
+
+
+def _side_effects(preview: RevertResult) -> list[str]:
+    """What the systems of record do themselves when the undo writes its fields back."""
+    declared = {t: store_side_effects(record_type=t) for t in {part.record.record_type for part in preview.parts}}
+    return sorted(
+        {
+            declared[part.record.record_type][part.field].sentence
+            for part in preview.parts
+            if part.field in declared[part.record.record_type]
+        }
     )
 
 

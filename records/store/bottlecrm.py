@@ -24,7 +24,7 @@ import hashlib
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,8 @@ from records.store.protocol import (
 
 SYSTEM = "BottleCRM"
 DEFAULT_TIMEOUT_SECONDS = 10.0
+READ_ONE_BY_ONE = 20  # `fetch_many` of more records than this reads BottleCRM's list instead
+LIST_PAGE = 500
 CONNECTOR = "bottlecrm"  # its rows in the ledger; BottleCRM's ids are UUIDs, unique whichever instance holds them
 
 
@@ -356,7 +358,7 @@ class BottleCrmStore(RecordStore):
                 values[name] = "" if raw is None else str(raw)
         return values
 
-    def _body(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def system_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """What to send to BottleCRM for catalogue `values`."""
         body: dict[str, Any] = {}
         for name, value in values.items():
@@ -445,23 +447,38 @@ class BottleCrmStore(RecordStore):
     def fetch_many(
         self, record_type: str, record_ids: Iterable[str], fields: list[str] | None = None
     ) -> dict[str, RecordState]:
-        # BottleCRM reads one record per call: its list filters by email, name and phone, not by id.
-        found: dict[str, RecordState] = {}
+        # BottleCRM's list filters by email, name and phone, not by id: a few records are read one
+        # call each; many are read from its list, a page of LIST_PAGE at a time, until all are found.
         ids = list(dict.fromkeys(record_ids))
-        entries = ConnectorRecord.objects.filter(system=CONNECTOR, record_type=record_type, record_id__in=ids)
-        for entry in entries:
+        entries = {
+            entry.remote_id: entry
+            for entry in ConnectorRecord.objects.filter(system=CONNECTOR, record_type=record_type, record_id__in=ids)
+        }
+        records: dict[str, dict[str, Any]] = {}
+        if len(entries) > READ_ONE_BY_ONE:
+            for record in self.listed(page=LIST_PAGE):
+                if str(record.get("id")) in entries:
+                    records[str(record["id"])] = record
+                    if len(records) == len(entries):
+                        break
+        found: dict[str, RecordState] = {}
+        for remote_id, entry in entries.items():
             ref = RecordRef(record_type, entry.record_id)
-            try:
-                found[entry.record_id] = self.fetch(ref, fields)
-            except RecordNotFound:
-                continue
+            with transaction.atomic():
+                try:
+                    record = records.get(remote_id) or self._get(remote_id)
+                except RecordNotFound:
+                    continue
+                locked = self._entry(ref, lock=True)
+                values = self._observe(locked, record)
+                found[entry.record_id] = self._state(ref, locked, record, values, fields)
         return found
 
     def fetch_query(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> None:
         return None
 
     def write(self, ref: RecordRef, values: dict[str, Any], expected_version: int) -> RecordState:
-        body = self._body(values)
+        body = self.system_values(values)
         with transaction.atomic():
             entry, record, before = self._read(ref)
             if entry.version != expected_version:
@@ -544,7 +561,7 @@ class BottleCrmStore(RecordStore):
             for entry, record, before, snapshot in checked:
                 values = {name: value for name, value in snapshot["values"].items() if name in self.fields}
                 archived = snapshot.get("archived_at") is not None
-                body = self._body(values)
+                body = self.system_values(values)
                 if archived != (record.get("is_active") is False):
                     body["is_active"] = not archived
                 if body:
@@ -567,7 +584,7 @@ class BottleCrmStore(RecordStore):
     def create(self, ref: RecordRef, values: Mapping[str, Any], *, extra: Mapping[str, Any] | None = None) -> str:
         """Create the record in BottleCRM (plus `extra`, BottleCRM's own fields) and map it to `ref` at
         version 1. Answers BottleCRM's id for it."""
-        body = self._body({name: value for name, value in values.items() if name in self.fields})
+        body = self.system_values({name: value for name, value in values.items() if name in self.fields})
         if self.record_type == "customer":
             body.setdefault("source_ref", ref.record_id)
         body |= dict(extra or {})
@@ -578,9 +595,11 @@ class BottleCrmStore(RecordStore):
         self.link(ref, remote_id)
         return remote_id
 
-    def link(self, ref: RecordRef, remote_id: str) -> None:
-        """Map `ref` to BottleCRM's record `remote_id`, at version 1 with the values it holds now."""
-        record = self._get(remote_id)
+    def link(self, ref: RecordRef, remote_id: str, *, record: Mapping[str, Any] | None = None) -> None:
+        """Map `ref` to BottleCRM's record `remote_id`, at version 1 with the values it holds now
+        (`record`, when the caller has just read it)."""
+        if record is None:
+            record = self._get(remote_id)
         values = self._plain(record)
         ConnectorRecord.objects.update_or_create(
             system=CONNECTOR,
@@ -595,6 +614,17 @@ class BottleCrmStore(RecordStore):
                 "seen_at": timezone.now(),
             },
         )
+
+    def listed(self, *, page: int = 100) -> Iterator[dict[str, Any]]:
+        """Every contact (or case) BottleCRM holds, page by page, as its list answers them."""
+        offset = 0
+        while True:
+            answer = self._call("GET", f"{self.resource.path}/?limit={page}&offset={offset}")
+            records = answer.get(self.resource.list_key)
+            if not isinstance(records, list) or not records:
+                return
+            yield from records
+            offset += len(records)
 
     def remote_id(self, ref: RecordRef) -> str:
         """BottleCRM's id for `ref`. Raises RecordNotFound when it is not mapped."""

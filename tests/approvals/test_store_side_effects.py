@@ -6,12 +6,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
+from approvals.applying.services import Outcome, proposals_apply
 from approvals.models import FieldPolicy, Proposal, ProposalStatus, Workflow
+from approvals.review.services import proposal_approve
 from approvals.workflows.selectors import write_policy
+from records.models import Change
 from records.store import RecordRef, store_bind, store_side_effects
 from records.store.bottlecrm import BottleCrmStore
 from tests.helpers.bottlecrm import TICKET_FIELDS, BottleCrm
@@ -140,3 +144,28 @@ def test_the_review_screen_says_what_bottlecrm_does_beside_the_change(crm_ticket
     assert "Writing status in BottleCRM emails the case&#x27;s contact." in page
     assert 'data-side-effect="status"' in page
     assert 'data-side-effect="resolution_note"' not in page
+
+
+@pytest.mark.django_db
+def test_the_undo_page_says_what_bottlecrm_does_when_the_undo_writes_status_back(crm_tickets, workflow, lead) -> None:  # type: ignore[no-untyped-def]
+    crm, store = crm_tickets
+    ref = crm.ticket(store, status="open")
+    pipeline = _ticket_pipeline(workflow, subject="read", status="suggest")
+    answer = pipeline.post("/api/v1/proposals", _ticket_body(ref, {"status": "closed"}, {"status": "open"}))
+    assert answer.status_code == 201, answer.content
+    proposal = Proposal.objects.get(pk=answer.json()["id"])
+    proposal_approve(proposal=proposal, reviewer=lead)
+    [applied] = proposals_apply(proposal_ids=[proposal.pk], worker="worker@test/1")
+    assert applied.outcome == Outcome.APPLIED, applied.detail
+    assert crm.raw(store, ref)["status"] == "Closed"
+    ops = UserFactory(username="ops")
+    ops.groups.add(Group.objects.get_or_create(name="ops-managers")[0])
+
+    client = Client()
+    client.force_login(ops)
+    page = client.get(f"/changes/{Change.objects.get(proposal_id=proposal.pk).id}/undo/").content.decode()
+
+    assert (
+        "Writing status in BottleCRM emails the case&#x27;s contact.</strong> Undoing this change sets it off too."
+        in page
+    )

@@ -51,6 +51,7 @@ class BottleCrm:
         self.url = url.rstrip("/")
         self.token = token
         self.made: list[tuple[str, str]] = []  # (API path, id) to delete at the end
+        self.pinned: list[str] = []  # record types `bind` pinned, back on their bindings at the end
 
     def store(
         self,
@@ -71,9 +72,10 @@ class BottleCrm:
         )
 
     def bind(self, record_type: str, **options: Any) -> BottleCrmStore:
-        """A store over this BottleCRM, bound to `record_type` in this process (the caller unbinds)."""
+        """A store over this BottleCRM, pinned to `record_type` in this process until the test ends."""
         store = self.store(record_type, **options)
         store_bind(record_type=record_type, store=store)
+        self.pinned.append(record_type)
         return store
 
     def customer(self, store: BottleCrmStore, **values: Any) -> RecordRef:
@@ -120,6 +122,8 @@ class BottleCrm:
         self.call("PATCH", f"{RESOURCES[ref.record_type].path}/{store.remote_id(ref)}/", body)
 
     def clean_up(self) -> None:
+        for record_type in self.pinned:
+            store_bind(record_type=record_type, store=None)
         for path, remote_id in self.made:
             try:
                 self.call("DELETE", f"{path}/{remote_id}/")

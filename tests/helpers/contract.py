@@ -20,8 +20,10 @@ from psycopg import sql as pg
 
 from records.catalogue import RECORD_TYPES
 from records.store import RecordRef, RecordStore, StoreUnavailable, get_store
+from records.store.bottlecrm import BottleCrmStore
 from records.store.registry import bindings_reload
 from records.store.sql import SqlRecordStore
+from tests.helpers.bottlecrm import CUSTOMER_FIELDS, SKIP_REASON, BottleCrm, bottlecrm_environment
 from tests.helpers.crm import crm_prepared
 from tests.helpers.memory_store import MemoryRecordStore, bound
 
@@ -208,10 +210,71 @@ def sql() -> Connector:
     )
 
 
-# Every connector the contract suite runs against. A new connector joins by adding its own here
-# (`bottlecrm`, with a running BottleCRM, is the next to join).
+def bottlecrm() -> Connector:
+    """The `bottlecrm` connector on a running BottleCRM (`tests.helpers.bottlecrm`), customers as its
+    contacts, bound by loading the stores file an operator would write."""
+    environment = bottlecrm_environment()
+    crm = BottleCrm(*environment) if environment else None
+    stores_file = (
+        "stores:\n  customer:\n    connector: bottlecrm\n    url: ${BOTTLECRM_URL}\n    token: ${BOTTLECRM_TOKEN}\n"
+        f"    fields: {CUSTOMER_FIELDS}\n"
+    )
+
+    @contextmanager
+    def bind() -> Iterator[None]:
+        assert crm is not None, SKIP_REASON
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "stores.yaml"
+                path.write_text(stores_file)
+                call_command("load_stores", str(path))
+            yield
+        finally:
+            bindings_reload()
+            crm.clean_up()
+
+    def create(values: dict[str, Any]) -> RecordRef:
+        assert crm is not None
+        ref = _create_through_store("customer")(values)
+        crm.made.append(("contacts", get_store("customer").remote_id(ref)))  # type: ignore[attr-defined]
+        return ref
+
+    def edit_outside(ref: RecordRef, values: dict[str, Any]) -> None:
+        # A person editing the contact in BottleCRM's own screens, with its own field names.
+        assert crm is not None
+        store = get_store("customer")
+        crm.call("PATCH", f"contacts/{store.remote_id(ref)}/", store.system_values(values))  # type: ignore[attr-defined]
+
+    @contextmanager
+    def unreachable() -> Iterator[None]:
+        # The same contacts named at a port where nothing answers.
+        closed = BottleCrmStore(
+            url="http://127.0.0.1:9", token="bcrm_pat_x", record_type="customer", fields=CUSTOMER_FIELDS, timeout=2
+        )
+        with bound("customer", closed):
+            yield
+
+    return Connector(
+        name="bottlecrm",
+        record_type="customer",
+        field="shipping_address",
+        values=("4 Old Mill Lane, Leith", "12 Harbour Road, Leith", "9 Castle Street, York"),
+        title_field="full_name",
+        missing_id="CUS-404404",
+        outside=True,
+        hides=True,
+        bind=bind,
+        create=create,
+        edit_outside=edit_outside,
+        unreachable=unreachable,
+        marks=(pytest.mark.skipif(crm is None, reason=SKIP_REASON),),
+    )
+
+
+# Every connector the contract suite runs against. A new connector joins by adding its own here.
 CONNECTORS: dict[str, Callable[[], Connector]] = {
     "builtin": builtin,
     "memory": memory,
     "sql": sql,
+    "bottlecrm": bottlecrm,
 }

@@ -2,7 +2,7 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from approvals.demo.bottlecrm import STORES_FILE, bottlecrm_demo_copy
+from approvals.demo.bottlecrm import STORES_FILE, bottlecrm_demo_copy, bottlecrm_demo_proposals
 from records.store import StoreUnavailable
 
 
@@ -15,8 +15,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--url", default=os.environ.get("BOTTLECRM_URL"), help="default: $BOTTLECRM_URL")
         parser.add_argument("--token", default=os.environ.get("BOTTLECRM_TOKEN"), help="default: $BOTTLECRM_TOKEN")
+        parser.add_argument(
+            "--proposals",
+            action="store_true",
+            help="instead: submit the case-updates workflow's first proposals on the cases kept in BottleCRM",
+        )
 
-    def handle(self, *args: object, url: str | None, token: str | None, **options: object) -> None:
+    def handle(self, *args: object, url: str | None, token: str | None, proposals: bool, **options: object) -> None:
+        if proposals:
+            self.stdout.write(f"Submitted {bottlecrm_demo_proposals()} proposals on cases kept in BottleCRM.")
+            return
         if not url or not token:
             raise CommandError("set BOTTLECRM_URL and BOTTLECRM_TOKEN (scripts/bottlecrm.sh setup writes them)")
         try:

@@ -1,6 +1,6 @@
-"""The demo's stores file points customers at a running BottleCRM: a proposal sent through the API,
-approved by a person and applied by a real worker lands in BottleCRM; undo puts it back there; an edit
-made in BottleCRM itself shows on the record's timeline."""
+"""Customers bound by a stores file to a running BottleCRM: a proposal sent through the API, approved
+by a person and applied by a real worker lands in BottleCRM; undo puts it back there; an edit made in
+BottleCRM itself shows on the record's timeline. And the demo's stores file, which keeps tickets there."""
 
 from pathlib import Path
 
@@ -27,13 +27,23 @@ from tests.helpers.worker import wait_until
 pytestmark = pytest.mark.worker
 
 OLD, NEW = "4 Old Mill Lane, Leith", "12 Harbour Road, Leith"
+CUSTOMERS_IN_BOTTLECRM = """
+stores:
+  customer:
+    connector: bottlecrm
+    url: ${BOTTLECRM_URL}
+    token: ${BOTTLECRM_TOKEN}
+    fields: {full_name: name, email: email, phone: phone, shipping_address: address_line, support_notes: description}
+"""
 
 
 def test_an_approved_change_lands_in_bottlecrm_is_undone_there_and_an_edit_there_reaches_the_timeline(
-    start_worker, bottlecrm: BottleCrm, workflow, lead, capsys: pytest.CaptureFixture[str]
+    start_worker, bottlecrm: BottleCrm, workflow, lead, tmp_path: Path
 ) -> None:
-    call_command("load_stores", str(STORES_FILE))
-    assert set(StoreBinding.objects.values_list("record_type", flat=True)) == {"customer", "ticket"}
+    stores_file = tmp_path / "stores.yaml"
+    stores_file.write_text(CUSTOMERS_IN_BOTTLECRM)
+    call_command("load_stores", str(stores_file))
+    assert StoreBinding.objects.get().connector == "bottlecrm"
     store = bottlecrm.store("customer")
     ref = bottlecrm.customer(store, full_name="Maria Lopez", shipping_address=OLD)
     assert get_store("customer").fetch(ref, ["shipping_address"]).values == {"shipping_address": OLD}
@@ -82,6 +92,7 @@ def test_the_demo_stores_file_refuses_unreviewed_writes_of_a_case_status_even_wi
     monkeypatch.setenv("BOTTLECRM_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("BOTTLECRM_TOKEN", "bcrm_pat_x")
     call_command("load_stores", str(STORES_FILE))
+    assert StoreBinding.objects.get().record_type == "ticket"
     monkeypatch.delenv("BOTTLECRM_TOKEN")
     bindings_reload()
     [effect] = store_side_effects(record_type="ticket").values()

@@ -6,6 +6,7 @@ import pytest
 
 from records.models import ConnectorRecord
 from records.store import RecordNotFound, RecordRef, StoreUnavailable, VersionMismatch
+from records.store import bottlecrm as bottlecrm_module
 from records.store.bottlecrm import BottleCrmStore, supports, validate
 from tests.helpers.bottlecrm import BottleCrm
 
@@ -276,3 +277,28 @@ def test_check_says_when_the_token_is_refused_or_nothing_answers(bottlecrm: Bott
     closed = BottleCrmStore(url="http://127.0.0.1:9", token="t", record_type="customer", fields={"email": "email"})
     [(key, reason)] = closed.check("customer").problems
     assert key == "url" and "did not answer" in reason
+
+
+def test_fetch_many_of_many_records_reads_bottlecrms_list(
+    bottlecrm: BottleCrm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bottlecrm_module, "READ_ONE_BY_ONE", 1)
+    store = bottlecrm.store("customer")
+    first = bottlecrm.customer(store, shipping_address="1 First Street")
+    second = bottlecrm.customer(store, shipping_address="2 Second Street")
+    store.set_hidden(second, archived=True, deleted=False, expected_version=1)
+    bottlecrm.patch(store, first, {"address_line": "5 Outside Road"})
+    reads: list[str] = []
+
+    def read_one(remote_id: str) -> dict[str, Any]:
+        reads.append(remote_id)
+        return BottleCrmStore._get(store, remote_id)
+
+    monkeypatch.setattr(store, "_get", read_one)
+
+    found = store.fetch_many("customer", [first.record_id, second.record_id, "CUS-NOPE"], ["shipping_address"])
+
+    assert found[first.record_id].values == {"shipping_address": "5 Outside Road"}
+    assert found[first.record_id].version == 2
+    assert (found[second.record_id].archived, found[second.record_id].version) == (True, 2)
+    assert reads == [], "both were read from the list, none one by one"
