@@ -65,6 +65,9 @@ ACTIONS: dict[str, str] = {
     # records
     "record.imported": "Records were imported from a file",
     "record.changed_outside": "A record held outside Countersign was changed there, not through Countersign",
+    # stores
+    "store.unreachable": "A record type's store stopped answering: its approved changes wait",
+    "store.reachable": "A record type's store answered again",
 }
 
 

@@ -74,12 +74,25 @@ class ChangeAction(models.TextChoices):
     REVERT = "revert", "Revert"
 
 
+class WrittenChangeManager(models.Manager["Change"]):
+    """Changes that were written. A Change still in flight (see `Change.in_flight`) is an intent, not
+    yet part of any record's history: nothing that reads the history sees it."""
+
+    def get_queryset(self) -> models.QuerySet["Change"]:
+        return super().get_queryset().filter(in_flight=False)
+
+
 class Change(models.Model):
     """One applied write: the exact values before and after, and where it came from.
 
     A record's state at any moment can be rebuilt from its Changes. `proposal_id` and
     `batch_id` are plain ids (approvals sits above records); one Change per proposal is a
     database rule, so a proposal can never be applied twice.
+
+    For a store outside Countersign's database the Change is stored first `in_flight` — the intent:
+    the values before, the values to write, the version expected (`version_before`) and the one the
+    write makes (`version_after`) — then the store is written, then the Change is marked written.
+    `Change.objects` holds only written Changes; `Change.with_in_flight` holds intents too.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -98,10 +111,19 @@ class Change(models.Model):
     merge_payload = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     applied_at = models.DateTimeField(default=timezone.now, db_index=True)
     applied_by = models.CharField(max_length=200)
+    in_flight = models.BooleanField(default=False, db_default=False)
+
+    with_in_flight = models.Manager()
+    objects = WrittenChangeManager()
 
     class Meta:
         ordering = ["-applied_at"]
-        indexes = [models.Index(fields=["record_type", "record_id", "applied_at"], name="change_record_time")]
+        default_manager_name = "objects"
+        base_manager_name = "with_in_flight"
+        indexes = [
+            models.Index(fields=["record_type", "record_id", "applied_at"], name="change_record_time"),
+            models.Index(fields=["proposal_id"], condition=Q(in_flight=True), name="change_in_flight"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["proposal_id"],
@@ -165,3 +187,49 @@ class RecordSighting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_type}:{self.record_id} v{self.version} at {self.seen_at.isoformat()}"
+
+
+class StoreOutage(models.Model):
+    """A record type whose store does not answer: since when, and the last error. Set by the first
+    failure, removed by the next write that succeeds. While it is here, approved changes of that
+    record type wait, and nothing is written to the store."""
+
+    record_type = models.CharField(max_length=32, unique=True)
+    store = models.CharField(max_length=100)
+    since = models.DateTimeField(default=timezone.now)
+    reason = models.TextField()
+    last_error_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["since"]
+
+    def __str__(self) -> str:
+        return f"{self.store} ({self.record_type}) unreachable since {self.since}"
+
+
+class ConnectorRecord(models.Model):
+    """What Countersign knows of one record kept in a system of record that has no version of its own
+    (BottleCRM): the system's id for it, and the last version and values Countersign wrote or saw.
+
+    A read whose values differ from `values` is a new version: `version` moves up one and `values`
+    become the ones read. `system` names the instance (its base URL), so two instances never share ids.
+    """
+
+    system = models.CharField(max_length=32)
+    record_type = models.CharField(max_length=32)
+    record_id = models.CharField(max_length=64)
+    remote_id = models.CharField(max_length=64)
+    version = models.PositiveIntegerField(default=1)
+    fingerprint = models.CharField(max_length=64)
+    values = models.JSONField(encoder=DjangoJSONEncoder, default=dict)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["system", "record_type", "record_id"], name="connector_record_id"),
+            models.UniqueConstraint(fields=["system", "record_type", "remote_id"], name="connector_remote_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_type}:{self.record_id} = {self.remote_id} at {self.system}"

@@ -427,13 +427,6 @@ def store_mapped_fields(*, record_type: str) -> list[str] | None:
     return None if binding is None else list(binding.fields)
 
 
-def store_side_effects(*, record_type: str) -> dict[str, str]:
-    """What `record_type`'s system of record itself does on a write of a field, by catalogue field
-    (`{"status": "emails the case's contact"}`); empty on the built-in store."""
-    binding = bindings_current().get(record_type)
-    return {} if binding is None else dict(binding.side_effects)
-
-
 def store_supports(*, record_type: str, action: str) -> bool:
     """Whether `record_type`'s store can carry out `action` (`update`, `archive`, `delete`,
     `merge`) as it is configured. Raises StoreUnavailable when its binding cannot be built here."""

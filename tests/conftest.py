@@ -11,6 +11,9 @@ from django.db import connection
 from audit.triggers import install_append_only_triggers, remove_append_only_triggers
 from tests.helpers.queued import Queued
 
+# `bottlecrm`: a running BottleCRM for the connector's tests (skips with the reason when none is set).
+pytest_plugins = ["tests.helpers.bottlecrm"]
+
 
 def redis_available() -> bool:
     url = os.environ.get("REDIS_URL")

@@ -2,30 +2,34 @@
 
 The database is the truth and a queue message is only a nudge: a task names proposal ids, and
 whatever it finds approved it applies; anything left approved is found again by the sweeper.
+
+A store whose records live in Countersign's database is written in the same transaction as the
+Change and the trail. A store outside it cannot be (`records.services.intents`): the checks and the
+intent commit first, then the store is written and the Change marked written under the proposal's
+lock; a retry or the sweeper carries out an intent left in flight by reading the store first.
 """
 
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from approvals.applying.callbacks import callback_queue_for
 from approvals.applying.followups import followups_create_for_change
+from approvals.applying.locking import lock_proposal_statement, locked_proposal, mark_applied
 from approvals.applying.selectors import proposals_ready_to_apply, stale_cutoff
 from approvals.jobs import apply_queue
 from approvals.models import (
     Action,
     Proposal,
     ProposalStatus,
-    ServiceAccount,
     Stage,
     StopScope,
     StopSwitch,
@@ -37,11 +41,19 @@ from approvals.stops.selectors import describe_stop, stops_engaged_query
 from approvals.workflows.rollout import CANARY_CAP_REASON, STAGE_WAIT_REASONS
 from approvals.workflows.selectors import WritePolicy, write_policies
 from audit.services import Actor, audit_record, user_label
-from core.roundtrip import Rows, Statement, built_once, run_together
+from core.roundtrip import Statement, run_together
 from records.catalogue import RECORD_TYPES, clean_held_value
 from records.models import Change
 from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
-from records.store import RecordNotFound, RecordRef, RecordState, get_store
+from records.services.intents import (
+    IntentOvertaken,
+    change_carry_out,
+    change_in_flight,
+    change_intend,
+    change_withdraw,
+)
+from records.services.outages import store_outage_note
+from records.store import RecordNotFound, RecordRef, RecordState, StoreUnavailable, get_store
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +69,7 @@ class Outcome(StrEnum):
     RETRY = "retry"  # applying raised: it stays approved and is tried again later
     FAILED = "failed"  # it kept failing: given up, the error kept
     NOT_APPROVED = "not_approved"  # already applied or decided otherwise: nothing to do
+    IN_FLIGHT = "in_flight"  # its intent is stored; the store is written next (never a final outcome)
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class ApplyResult:
     attempts: int = 0
     stop_scope: str = ""
     liftable: bool = False  # an override of a batch or a proposal could let others it covers through
+    unreachable: StoreUnavailable | None = None  # its record type's store did not answer
 
 
 class StopStateUnknown(Exception):
@@ -219,37 +233,6 @@ def _write(
     raise ValueError(f"unknown action '{proposal.action}'")
 
 
-# What applying reads of a proposal and its workflow, approver and service account (and nothing more:
-# the apply path runs once per write, so every column and model it skips is time saved).
-APPLY_FIELDS = (
-    "status",
-    "workflow__slug",
-    "workflow__stage",
-    "workflow__canary_daily_limit",
-    "batch_id",
-    "record_type",
-    "record_id",
-    "action",
-    "changes",
-    "base",
-    "base_version",
-    "merge_into",
-    "reason",
-    "model_name",
-    "model_version",
-    "prompt_version",
-    "follow_ups",
-    "decided_at",
-    "decided_by__username",
-    "decided_by__first_name",
-    "decided_by__last_name",
-    "service_account__callback_url",
-    "change_id",
-    "last_error",
-    "updated_at",
-)
-
-
 def _stopped(proposal_id: int, switch: StopSwitch) -> ApplyResult:
     return ApplyResult(
         proposal_id,
@@ -257,114 +240,6 @@ def _stopped(proposal_id: int, switch: StopSwitch) -> ApplyResult:
         describe_stop(switch),
         stop_scope=switch.scope,
         liftable=switch.scope != StopScope.GLOBAL,
-    )
-
-
-def _proposal_attnames() -> list[str]:
-    """The proposal's columns that applying reads, in the model's order (as `Model.from_db` takes them)."""
-    wanted = {"id", "workflow_id", "decided_by_id", "service_account_id", *(n for n in APPLY_FIELDS if "__" not in n)}
-    return [field.attname for field in Proposal._meta.concrete_fields if field.attname in wanted]
-
-
-def _proposal_converters() -> list[tuple[Any, list[Any]]]:
-    """Per column read, the converters a queryset would run on its raw value (JSON text, times, ...)."""
-    table = Proposal._meta.db_table
-    fields = {field.attname: field for field in Proposal._meta.concrete_fields}
-    converters = []
-    for name in _proposal_attnames():
-        field = fields[name]
-        expression = field.get_col(table)
-        converters.append(
-            (expression, [*connection.ops.get_db_converters(expression), *field.get_db_converters(connection)])
-        )
-    return converters
-
-
-def _lock_proposal_sql() -> str:
-    User = get_user_model()
-    quote = connection.ops.quote_name
-    column_of = {field.attname: str(field.column) for field in Proposal._meta.concrete_fields}
-    columns = ", ".join(f"p.{quote(column_of[name])}" for name in _proposal_attnames())
-    lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else ""
-    return (
-        f"SELECT {columns}, "  # noqa: S608
-        f"w.{quote('slug')}, w.{quote('stage')}, w.{quote('canary_daily_limit')}, "
-        f"u.{quote('username')}, u.{quote('first_name')}, u.{quote('last_name')}, a.{quote('callback_url')} "
-        f"FROM {quote(Proposal._meta.db_table)} p "
-        f"JOIN {quote(Workflow._meta.db_table)} w ON w.{quote('id')} = p.{quote('workflow_id')} "
-        f"LEFT JOIN {quote(User._meta.db_table)} u ON u.{quote('id')} = p.{quote('decided_by_id')} "
-        f"LEFT JOIN {quote(ServiceAccount._meta.db_table)} a ON a.{quote('id')} = p.{quote('service_account_id')} "
-        f"WHERE p.{quote('id')} = %s{lock}"
-    )
-
-
-def _lock_proposal_statement(proposal_id: int) -> Statement:
-    """The proposal under a row lock, with the few columns of its workflow, approver and service
-    account that applying reads: one plain statement, no ORM compilation on the per-write path."""
-    return Statement(built_once("apply: lock proposal", _lock_proposal_sql), [proposal_id], prepared=True)
-
-
-def _locked_proposal(rows: Rows) -> Proposal | None:
-    """The proposal `_lock_proposal_statement` read, with its workflow, approver and service account."""
-    if not rows:
-        return None
-    *own, slug, stage, canary_daily_limit, username, first_name, last_name, callback_url = rows[0]
-    values = []
-    for value, (expression, converters) in zip(
-        own, built_once("apply: proposal converters", _proposal_converters), strict=True
-    ):
-        for converter in converters:
-            value = converter(value, expression, connection)
-        values.append(value)
-    names = built_once("apply: proposal columns", _proposal_attnames)
-    proposal = Proposal.from_db(connection.alias, names, values)
-    User = get_user_model()
-    proposal.workflow = Workflow.from_db(
-        connection.alias,
-        ["id", "slug", "stage", "canary_daily_limit"],
-        [proposal.workflow_id, slug, stage, canary_daily_limit],
-    )
-    proposal.decided_by = (
-        None
-        if proposal.decided_by_id is None
-        else User.from_db(
-            connection.alias,
-            ["id", "username", "first_name", "last_name"],
-            [proposal.decided_by_id, username, first_name, last_name],
-        )
-    )
-    proposal.service_account = (
-        None
-        if proposal.service_account_id is None
-        else ServiceAccount.from_db(
-            connection.alias, ["id", "callback_url"], [proposal.service_account_id, callback_url]
-        )
-    )
-    return proposal
-
-
-def _mark_applied_sql() -> str:
-    quote = connection.ops.quote_name
-    return (
-        f"UPDATE {quote(Proposal._meta.db_table)} SET {quote('status')} = %s, {quote('change_id')} = %s, "  # noqa: S608
-        f"{quote('updated_at')} = %s WHERE {quote('id')} = %s"
-    )
-
-
-def _mark_applied(proposal: Proposal, change_id: UUID) -> Statement:
-    """The statement that marks `proposal` applied under `change_id` (and the instance, at once)."""
-    proposal.status = ProposalStatus.APPLIED
-    proposal.change_id = change_id
-    proposal.updated_at = timezone.now()
-    return Statement(
-        built_once("apply: mark applied", _mark_applied_sql),
-        [
-            proposal.status,
-            Proposal._meta.get_field("change_id").get_db_prep_save(change_id, connection),
-            Proposal._meta.get_field("updated_at").get_db_prep_save(proposal.updated_at, connection),
-            proposal.pk,
-        ],
-        prepared=True,
     )
 
 
@@ -389,11 +264,11 @@ def _apply_locked(
     round trip (two when the proposal's record and batch are not `known` yet); decide; write."""
     proposal: Proposal | None = None
     if known is None:
-        proposal = _locked_proposal(run_together([_lock_proposal_statement(proposal_id)])[0])
+        proposal = locked_proposal(run_together([lock_proposal_statement(proposal_id)])[0])
         if proposal is None:
             return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
         known = Known.of(proposal)
-    first = [] if proposal is not None else [_lock_proposal_statement(proposal_id)]
+    first = [] if proposal is not None else [lock_proposal_statement(proposal_id)]
     ref = RecordRef(known.record_type, known.record_id)
     store = get_store(ref.record_type)
     record = store.fetch_query(ref, lock=True)  # None: the store is not in this database, read it below
@@ -403,13 +278,17 @@ def _apply_locked(
     except DatabaseError as error:  # fail closed: whatever stops us reading the switches stops the write
         raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
     if proposal is None:
-        proposal = _locked_proposal(rows[0])
+        proposal = locked_proposal(rows[0])
         if proposal is None:
             return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
         if Known.of(proposal) != known:  # not something a proposal does; read again for what it is now
             return _apply_locked(proposal_id, worker)
     if proposal.status != ProposalStatus.APPROVED:
         return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+    # A merge moves rows across record types: no store outside the database declares it can.
+    outside = not store.in_default_database and proposal.action != Action.MERGE
+    if outside and change_in_flight(proposal_id=proposal.pk) is not None:
+        return ApplyResult(proposal_id, Outcome.IN_FLIGHT)  # an earlier attempt's intent: carried out next
     workflow = proposal.workflow
     if workflow.stage in STAGE_WAIT_REASONS:
         return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(workflow.stage)])
@@ -444,20 +323,92 @@ def _apply_locked(
         return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
     if problems:
         return _mark_conflict(proposal, state, problems, worker)
+    if outside:
+        values = proposal.changes if proposal.action == Action.UPDATE else None
+        change = change_intend(
+            ref=ref, action=proposal.action, origin=_origin(proposal, worker), current=state, values=values
+        )
+        return ApplyResult(proposal_id, Outcome.IN_FLIGHT, change_id=change.id)
     if proposal.action == Action.UPDATE:
         # Marked in the same round trip as the write, under a new Change's id, so that the audit
         # append, which holds the chain lock until the commit, is the transaction's last statement.
         change_id = uuid4()
-        change = _write(proposal, state, worker, change_id, along=[_mark_applied(proposal, change_id)])
+        change = _write(proposal, state, worker, change_id, along=[mark_applied(proposal, change_id)])
     else:
         change = _write(proposal, state, worker)
-        run_together([_mark_applied(proposal, change.id)])
+        run_together([mark_applied(proposal, change.id)])
     followups_create_for_change(proposal=proposal, change_id=change.id)
     callback_queue_for(proposal=proposal, event="applied")
     return ApplyResult(proposal_id, Outcome.APPLIED, change_id=change.id)
 
 
+def _mark_overtaken(proposal: Proposal, overtaken: IntentOvertaken, worker: str) -> ApplyResult:
+    """The store holds neither the values the intent replaces nor those it writes: nothing more is
+    written, the intent is dropped, and a person sees what the store holds."""
+    change_withdraw(change=overtaken.change)
+    state = overtaken.state
+    details = {
+        "base": proposal.base,
+        "current": state.values if state is not None else None,
+        "proposed": proposal.changes,
+        "version": state.version if state is not None else None,
+        "expected_version": overtaken.change.version_before,
+    }
+    reason = "; ".join(overtaken.problems)
+    return _not_written(proposal, status=ProposalStatus.CONFLICT, reason=reason, worker=worker, details=details)
+
+
+def _carry_out_locked(proposal_id: int, worker: str, *, recovering: bool) -> ApplyResult:
+    """Write the proposal's intent to its store and mark it applied, under the proposal's lock, once
+    the stop switches allow it (they are read at every write, an intent's too)."""
+    proposal = locked_proposal(run_together([lock_proposal_statement(proposal_id)])[0])
+    if proposal is None or proposal.status != ProposalStatus.APPROVED:
+        return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+    change = change_in_flight(proposal_id=proposal_id)
+    if change is None:
+        return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+    if proposal.workflow.stage in STAGE_WAIT_REASONS:
+        return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(proposal.workflow.stage)])
+    stops = stops_engaged_query(workflow_id=proposal.workflow_id, batch_id=proposal.batch_id, lock=True)
+    try:
+        engaged = stops.switches(run_together([stops.statement])[0])
+        stop = override_stop_hold(proposal=proposal, lock=True, engaged_now=engaged)
+    except Exception as error:  # fail closed
+        raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
+    if stop.switch is not None:
+        return _stopped(proposal_id, stop.switch)
+    try:
+        change = change_carry_out(
+            change=change,
+            origin=_origin(proposal, worker),
+            recovering=recovering,
+            along=[mark_applied(proposal, change.id)],
+        )
+    except IntentOvertaken as overtaken:
+        return _mark_overtaken(proposal, overtaken, worker)
+    followups_create_for_change(proposal=proposal, change_id=change.id)
+    callback_queue_for(proposal=proposal, event="applied")
+    return ApplyResult(proposal_id, Outcome.APPLIED, change_id=change.id)
+
+
+def _store_unreachable(proposal_id: int, error: StoreUnavailable, worker: str) -> ApplyResult:
+    """Nothing was written (or, for a write sent, it is not known whether it landed: its intent stays
+    in flight). The record type's outage is recorded, and the proposal is tried again later."""
+    logger.warning("proposal %s: %s; it stays approved", proposal_id, error)
+    record_type = Proposal.objects.filter(pk=proposal_id).values_list("record_type", flat=True).first()
+    if record_type is not None:
+        store_outage_note(record_type=record_type, store=error.store, reason=error.reason, worker=worker)
+    return _record_failure(proposal_id, error, worker)
+
+
 def _record_failure(proposal_id: int, error: Exception, worker: str) -> ApplyResult:
+    result = _count_failure(proposal_id, error, worker)
+    if isinstance(error, StoreUnavailable):
+        return replace(result, unreachable=error)
+    return result
+
+
+def _count_failure(proposal_id: int, error: Exception, worker: str) -> ApplyResult:
     message = f"{type(error).__name__}: {error}"[:2000]
     with transaction.atomic():
         proposal = (
@@ -471,7 +422,11 @@ def _record_failure(proposal_id: int, error: Exception, worker: str) -> ApplyRes
         proposal.apply_attempts += 1
         proposal.last_error = message
         proposal.updated_at = timezone.now()
-        gave_up = proposal.apply_attempts >= int(_settings_number("APPLY_MAX_ATTEMPTS"))
+        # A write sent whose outcome is unknown is never given up: only reading the store can tell
+        # whether it landed, so its proposal stays approved until the store answers.
+        gave_up = proposal.apply_attempts >= int(_settings_number("APPLY_MAX_ATTEMPTS")) and (
+            change_in_flight(proposal_id=proposal.pk) is None
+        )
         if gave_up:
             proposal.status = ProposalStatus.FAILED
             audit_record(
@@ -503,7 +458,14 @@ def proposal_apply(
     """
     try:
         with transaction.atomic():
-            return _apply_locked(proposal_id, worker, known, policy)
+            result = _apply_locked(proposal_id, worker, known, policy)
+        if result.outcome != Outcome.IN_FLIGHT:
+            return result
+        # The intent is committed: now the store, under the proposal's lock again.
+        with transaction.atomic():
+            return _carry_out_locked(proposal_id, worker, recovering=result.change_id is None)
+    except StoreUnavailable as error:
+        return _store_unreachable(proposal_id, error, worker)
     except StopStateUnknown as error:
         logger.error("proposal %s: the stop switches could not be read (%s); nothing written", proposal_id, error)
         return ApplyResult(proposal_id, Outcome.BLOCKED, f"the stop switches could not be read: {error}")
@@ -517,7 +479,8 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
 
     Once a stop switch, a stage or a canary cap holds one proposal, the others it covers in the
     chunk are left approved without opening a transaction for each, except those an override of
-    their own or of their batch may let through; any that is written is checked in its own
+    their own or of their batch may let through. Once a store does not answer, the others of its
+    record type in the chunk count a failed attempt without calling it; any that is written is checked in its own
     transaction, whatever the chunk saw before. The workflows' policies are read once, at the start
     of the chunk: a file loaded after that takes effect from the next chunk.
     """
@@ -546,10 +509,15 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
     held_everything: ApplyResult | None = None
     held_workflows: dict[int, ApplyResult] = {}
     held_batches: dict[int, ApplyResult] = {}
+    unreachable: dict[str, StoreUnavailable] = {}
     results: list[ApplyResult] = []
     for proposal_id in ids:
         if proposal_id not in known:
             results.append(ApplyResult(proposal_id, Outcome.NOT_APPROVED))
+            continue
+        record_type = known[proposal_id].record_type
+        if record_type in unreachable:  # its store did not answer the last one: no call, a failed attempt
+            results.append(_record_failure(proposal_id, unreachable[record_type], worker))
             continue
         workflow_id, batch_id = known[proposal_id].workflow_id, known[proposal_id].batch_id
         held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
@@ -562,6 +530,8 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
             proposal_id=proposal_id, worker=worker, known=known[proposal_id], policy=policies[workflow_id]
         )
         results.append(result)
+        if result.unreachable is not None:
+            unreachable[record_type] = result.unreachable
         written = written or result.outcome == Outcome.APPLIED
         if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:
             held_everything = result

@@ -38,7 +38,7 @@ from audit.services import Actor, EventData, audit_record_many
 from core.bulk import bulk_insert
 from core.errors import ApplicationError, Halted, InvalidTransition, Locked, NotAllowed, NotFound, ValidationFailed
 from records.catalogue import RECORD_TYPES, Kind, RecordType, Risk, clean_held_value, clean_value
-from records.store import RecordState, get_store
+from records.store import RecordState, get_store, store_side_effects
 
 MAX_FOLLOW_UPS = 10
 MAX_REASON_LENGTH = 5000
@@ -378,7 +378,8 @@ def _outcome(
     follow_ups: list[dict[str, Any]],
 ) -> str:
     """Shadowed in shadow; else approved without review only for a plain update of low-risk `write`
-    fields that asks for no follow-up (an email or a webhook goes out only once a person saw it)."""
+    fields that asks for no follow-up (an email or a webhook goes out only once a person saw it) and
+    sets no field whose write the system of record answers with a side effect of its own."""
     if workflow.stage == Stage.SHADOW:
         return ProposalStatus.SHADOWED
     spec = RECORD_TYPES[record_type]
@@ -395,6 +396,8 @@ def _outcome(
             and name not in workflow.two_person_fields
             for name in changes
         )
+        # What the system of record itself does on the write (an email to a customer) needs a person.
+        and not set(changes) & set(store_side_effects(record_type=record_type))
     )
     return ProposalStatus.APPROVED if without_review else ProposalStatus.PENDING
 

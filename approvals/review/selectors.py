@@ -16,7 +16,7 @@ from approvals.workflows.rights import Viewer
 from approvals.workflows.selectors import write_policy
 from records.catalogue import RECORD_TYPES, FieldSpec, Kind
 from records.models import Change
-from records.store import RecordRef, RecordState, fetch_refs, referring_refs
+from records.store import RecordRef, RecordState, fetch_refs, referring_refs, store_side_effects
 
 RECENT_CHANGES = 5
 
@@ -42,6 +42,7 @@ class FieldRow:
     diff: list[DiffPiece] | None = None
     now: Any = None  # once written: what the record holds now
     changed_since: bool = False  # once written: the record no longer holds what was written
+    side_effect: str = ""  # what the system of record itself does when this field is written
 
     @property
     def changed(self) -> bool:
@@ -74,6 +75,7 @@ def _with_diff(row: FieldRow, spec: FieldSpec | None) -> FieldRow:
 def field_rows(*, proposal: Proposal, state: RecordState | None) -> list[FieldRow]:
     """For an update: each changed field with its current, proposed and (if given) base value."""
     rows = []
+    side_effects = store_side_effects(record_type=proposal.record_type) if proposal.record_type in RECORD_TYPES else {}
     for name in _in_catalogue_order(proposal.record_type, proposal.changes or {}):
         spec = _spec(proposal.record_type, name)
         proposed = proposal.changes[name]
@@ -89,6 +91,7 @@ def field_rows(*, proposal: Proposal, state: RecordState | None) -> list[FieldRo
             base=base if has_base else None,
             has_base=has_base,
             stale=state is not None and has_base and base != current,
+            side_effect=side_effects[name].sentence if name in side_effects else "",
         )
         rows.append(_with_diff(row, spec))
     return rows

@@ -31,6 +31,7 @@ from audit.services import Actor, EventData, audit_record_many
 from core.errors import ValidationFailed
 from core.timeutils import parse_window
 from records.catalogue import RECORD_TYPES, Risk
+from records.store import store_side_effects
 
 APPROVER_PERMISSIONS = ("view_workflow", "review_workflow", "rollback_workflow")
 OVERRIDER_PERMISSIONS = ("view_workflow", "override_workflow")
@@ -208,6 +209,7 @@ def _check_fields(raw: dict, lane: Any, bad: Bad) -> dict[tuple[str, str], str]:
             bad(f"fields.{record_type}", "must map field names to read, suggest or write")
             continue
         spec = RECORD_TYPES[record_type]
+        side_effects = store_side_effects(record_type=record_type)
         for field_name, access in entries.items():
             key = f"fields.{record_type}.{field_name}"
             if not spec.has_field(field_name):
@@ -216,6 +218,9 @@ def _check_fields(raw: dict, lane: Any, bad: Bad) -> dict[tuple[str, str], str]:
                 bad(key, f"'{access}' is not one of {', '.join(Access.values)}")
             elif access == Access.WRITE and spec.field(field_name).risk == Risk.HIGH:
                 bad(key, f"write is refused on the high-risk field {field_name}; use suggest so a person approves")
+            elif access == Access.WRITE and field_name in side_effects:
+                effect = side_effects[field_name].sentence
+                bad(key, f"write is refused on {field_name}: {effect}; use suggest so a person approves")
             elif lane == Lane.ASSIST and access != Access.READ:
                 bad(key, f"an assist-lane workflow may only read; '{access}' would let it change records")
             else:

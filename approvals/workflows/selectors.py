@@ -8,6 +8,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from approvals.models import Access, Action, FieldPolicy, Lane, Proposal, ProposalStatus, Workflow
 from approvals.workflows.rights import Viewer, workflows_visible_to
 from records.catalogue import RECORD_TYPES, Risk
+from records.store import store_side_effects
 
 
 def workflow_list_for_user(*, user: Viewer) -> QuerySet[Workflow]:
@@ -55,6 +56,7 @@ class WritePolicy:
         if proposal.action != Action.UPDATE:
             return ""
         spec = RECORD_TYPES[proposal.record_type]
+        side_effects = store_side_effects(record_type=proposal.record_type) if unreviewed else {}
         for name in sorted(proposal.changes or {}):
             access = self.access.get((proposal.record_type, name))
             where = f"{proposal.record_type}.{name}"
@@ -64,6 +66,8 @@ class WritePolicy:
                 return f"{where} now needs a person's approval (workflow {self.slug} may only suggest it)"
             if unreviewed and name in self.two_person_fields:
                 return f"{where} now needs two people to approve it (workflow {self.slug})"
+            if name in side_effects:
+                return f"{where} needs a person's approval: {side_effects[name].sentence}"
         return ""
 
 

@@ -62,12 +62,12 @@ def _change_create(
     versions: tuple[int, int],
     **extra: Any,
 ) -> Change:
-    change = _change(ref=ref, action=action, origin=origin, before=before, after=after, versions=versions, **extra)
+    change = change_build(ref=ref, action=action, origin=origin, before=before, after=after, versions=versions, **extra)
     insert_one(change)
     return change
 
 
-def _change(
+def change_build(
     *,
     ref: RecordRef,
     action: str,
@@ -77,6 +77,7 @@ def _change(
     versions: tuple[int, int],
     **extra: Any,
 ) -> Change:
+    """A Change not yet stored: the caller inserts it, with its other statements."""
     return Change(
         record_type=ref.record_type,
         record_id=ref.record_id,
@@ -99,7 +100,7 @@ def _locked_state(ref: RecordRef, current: RecordState | None, fields: list[str]
     return current if current is not None else get_store(ref.record_type).fetch(ref, fields, lock=True)
 
 
-def _refuse_hidden(state: RecordState, *, doing: str) -> None:
+def refuse_hidden(state: RecordState, *, doing: str) -> None:
     if state.deleted:
         raise InvalidTransition(f"{state.ref} is deleted; it cannot be {doing}")
     if state.archived:
@@ -108,6 +109,26 @@ def _refuse_hidden(state: RecordState, *, doing: str) -> None:
 
 def _version(state: RecordState, expected_version: int | None) -> int:
     return state.version if expected_version is None else expected_version
+
+
+def values_cleaned(*, ref: RecordRef, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` in the catalogue's plain form. Raises ValidationFailed naming each bad field."""
+    if not values:
+        raise ValidationFailed([("changes", "name at least one field to change")])
+    record_type = RECORD_TYPES[ref.record_type]
+    problems: list[tuple[str, str]] = []
+    cleaned: dict[str, Any] = {}
+    for name, value in values.items():
+        if not record_type.has_field(name):
+            problems.append((f"changes.{name}", f"{ref.record_type} has no field '{name}'"))
+            continue
+        try:
+            cleaned[name] = clean_value(record_type.field(name), value)
+        except ValueError as error:
+            problems.append((f"changes.{name}", str(error)))
+    if problems:
+        raise ValidationFailed(problems)
+    return cleaned
 
 
 def change_update(
@@ -130,24 +151,10 @@ def change_update(
     database (the built-in one) on PostgreSQL they, the write, the Change and the audit events all
     travel in one round trip.
     """
-    if not values:
-        raise ValidationFailed([("changes", "name at least one field to change")])
-    record_type = RECORD_TYPES[ref.record_type]
-    problems: list[tuple[str, str]] = []
-    cleaned: dict[str, Any] = {}
-    for name, value in values.items():
-        if not record_type.has_field(name):
-            problems.append((f"changes.{name}", f"{ref.record_type} has no field '{name}'"))
-            continue
-        try:
-            cleaned[name] = clean_value(record_type.field(name), value)
-        except ValueError as error:
-            problems.append((f"changes.{name}", str(error)))
-    if problems:
-        raise ValidationFailed(problems)
+    cleaned = values_cleaned(ref=ref, values=values)
     with transaction.atomic(savepoint=False):
         state = _locked_state(ref, current, list(cleaned))
-        _refuse_hidden(state, doing="updated")
+        refuse_hidden(state, doing="updated")
         version = _version(state, expected_version)
         before = {name: state.values[name] for name in cleaned}
         store = get_store(ref.record_type)
@@ -164,7 +171,7 @@ def change_update(
             written = store.write(ref, cleaned, expected_version=version)
             written_values, version_after = written.values, written.version
         after = {name: written_values[name] for name in cleaned}
-        change = _change(
+        change = change_build(
             ref=ref,
             action=ChangeAction.UPDATE,
             origin=origin,
@@ -260,12 +267,12 @@ def change_merge(
     store = get_store(duplicate.record_type)
     with transaction.atomic(savepoint=False):
         state = _locked_state(duplicate, current)
-        _refuse_hidden(state, doing="merged")
+        refuse_hidden(state, doing="merged")
         try:
             survivor_state = store.fetch(survivor, [], lock=True)
         except RecordNotFound:
             raise InvalidTransition(f"the survivor {survivor} does not exist") from None
-        _refuse_hidden(survivor_state, doing="merged into")
+        refuse_hidden(survivor_state, doing="merged into")
         version = _version(state, expected_version)
         snapshot = store.snapshot(duplicate)
         moves = references_move(source=duplicate, target=survivor)

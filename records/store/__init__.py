@@ -16,6 +16,7 @@ from records.store.protocol import (
     WriteQuery,
 )
 from records.store.registry import get_store, store_bind
+from records.store.side_effects import SideEffect, store_side_effects
 
 __all__ = [
     "FetchQuery",
@@ -25,6 +26,7 @@ __all__ = [
     "RecordRef",
     "RecordState",
     "RecordStore",
+    "SideEffect",
     "Snapshot",
     "StoreUnavailable",
     "VersionMismatch",
@@ -36,4 +38,5 @@ __all__ = [
     "restore_refs",
     "snapshot_refs",
     "store_bind",
+    "store_side_effects",
 ]

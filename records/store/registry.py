@@ -48,6 +48,7 @@ class _Bindings:
         self.by_type: dict[str, Binding] = {}
         self.read_at: float | None = None
         self.built: dict[tuple[str, str], ConnectedStore] = {}
+        self.observed: dict[tuple[str, str], RecordStore] = {}
 
     def current(self) -> dict[str, Binding]:
         interval = float(settings.COUNTERSIGN.get("STORES_REFRESH_SECONDS", 5))
@@ -62,6 +63,8 @@ class _Bindings:
         self.by_type = {row[0]: Binding(*row) for row in rows}
         self.read_at = time.monotonic()
         wanted = {(binding.record_type, binding.digest) for binding in self.by_type.values()}
+        for key in set(self.observed) - wanted:
+            del self.observed[key]
         for key in set(self.built) - wanted:
             close = getattr(self.built.pop(key), "close", None)  # a store that holds a connection
             if callable(close):
@@ -113,16 +116,21 @@ def bindings_reload() -> None:
 
 def get_store(record_type: str) -> RecordStore:
     """The store bound to `record_type`. Raises RecordNotFound for a type the catalogue does not
-    know, StoreUnavailable for a binding this process cannot build (see `binding_store`). A store
-    outside the database is answered observed (`records.store.observed`), so that edits made in
-    the system itself reach the trail."""
+    know, StoreUnavailable for a binding this process cannot build (see `binding_store`)."""
     if record_type not in RECORD_TYPES:
         raise RecordNotFound(f"unknown record type '{record_type}'")
     pinned = _PINNED.get(record_type)
     if pinned is not None:
-        return observed(pinned)
+        return pinned
     binding = _bindings.current().get(record_type)
-    return _BUILTIN if binding is None else observed(binding_store(binding))
+    if binding is None:
+        return _BUILTIN
+    # Reads through a store outside the database are observed, so edits made there reach the trail.
+    key = (binding.record_type, binding.digest)
+    store = _bindings.observed.get(key)
+    if store is None:
+        store = _bindings.observed[key] = observed(binding_store(binding))
+    return store
 
 
 def store_bind(*, record_type: str, store: RecordStore | None) -> RecordStore | None:
@@ -131,11 +139,12 @@ def store_bind(*, record_type: str, store: RecordStore | None) -> RecordStore | 
     a caller can put it back.
 
     Raises ValueError for a type the catalogue does not know: a store serves the catalogue's record
-    types (their fields, kinds and risks), it does not bring its own.
+    types (their fields, kinds and risks), it does not bring its own. A store outside the database
+    is pinned observed (`records.store.observed`), so that edits made there show on the trail.
     """
     if record_type not in RECORD_TYPES:
         raise ValueError(f"unknown record type '{record_type}'; the catalogue has {', '.join(RECORD_TYPES)}")
     replaced = _PINNED.pop(record_type, None)
     if store is not None:
-        _PINNED[record_type] = store
+        _PINNED[record_type] = observed(store)
     return replaced

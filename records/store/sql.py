@@ -122,6 +122,7 @@ class SqlRecordStore:
     """A record type in a table of another PostgreSQL database, reached with psycopg."""
 
     in_default_database = False
+    system_label = "the company's database"
 
     # As a connector ------------------------------------------------------------------------------
 
@@ -168,6 +169,7 @@ class SqlRecordStore:
             deleted=settings.get("deleted"),
             connect_timeout=_seconds(settings.get("connect_timeout")) or DEFAULT_TIMEOUT_SECONDS,
             statement_timeout=_seconds(settings.get("statement_timeout")) or DEFAULT_TIMEOUT_SECONDS,
+            side_effects=dict(side_effects),
         )
 
     def __init__(
@@ -182,6 +184,7 @@ class SqlRecordStore:
         archived: str | None = None,
         deleted: str | None = None,
         connect_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        side_effects: dict[str, str] | None = None,
         statement_timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         self.record_type = record_type
@@ -193,6 +196,7 @@ class SqlRecordStore:
         self.columns = dict(fields)
         self.archived_name, self.deleted_name = archived, deleted
         self.connect_timeout, self.statement_timeout = connect_timeout, statement_timeout
+        self.side_effects = dict(side_effects or {})  # catalogue field -> what the database itself does on a write
         self.label = f"sql store of {record_type} ({table})"
         self._local = threading.local()
         self._column_types: dict[str, Column] | None = None

@@ -2,6 +2,11 @@
 
 It joins neither the caller's round trips (`fetch_query` and `write_query` answer None) nor its
 transaction, and takes no locks: the tests that use it run one writer at a time.
+
+It can play what a real system of record does to its callers: stop answering (`unreachable`), write
+and lose the answer on the way back (`lose_answers`), and take an edit made in its own screens
+(`edit_outside`); `refuse_writes` answers reads and fails writes before they land. `writes` counts
+the writes that landed.
 """
 
 import copy
@@ -20,6 +25,7 @@ from records.store import (
     RecordState,
     RecordStore,
     Snapshot,
+    StoreUnavailable,
     VersionMismatch,
     get_store,
     store_bind,
@@ -52,8 +58,34 @@ class MemoryRecordStore(RecordStore):
     # Held in this process, not in the database: a write does not roll back with the caller's transaction.
     in_default_database = False
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "memory") -> None:
+        self.name = name
         self.rows: dict[RecordRef, _Row] = {}
+        self.unreachable = ""  # while set, every call raises StoreUnavailable with this reason
+        self.refuse_writes = ""  # while set, reads answer and writes raise StoreUnavailable before landing
+        self.lose_answers = 0  # this many next writes land, then raise StoreUnavailable as a lost answer would
+        self.writes = 0
+
+    def _answering(self) -> None:
+        if self.unreachable:
+            raise StoreUnavailable(self.name, self.unreachable)
+
+    def _writing(self) -> None:
+        self._answering()
+        if self.refuse_writes:
+            raise StoreUnavailable(self.name, self.refuse_writes)
+
+    def _answered(self) -> None:
+        self.writes += 1
+        if self.lose_answers:
+            self.lose_answers -= 1
+            raise StoreUnavailable(self.name, "the connection dropped before the answer came back")
+
+    def edit_outside(self, ref: RecordRef, values: dict[str, Any]) -> None:
+        """Someone changes the record in the system's own screens: new values, next version."""
+        row = self._row(ref)
+        row.values.update(copy.deepcopy(values))
+        row.version += 1
 
     def _row(self, ref: RecordRef) -> _Row:
         try:
@@ -86,6 +118,7 @@ class MemoryRecordStore(RecordStore):
                 raise RecordNotFound(f"no {spec.ref_type} '{value}' for {name}")
 
     def fetch(self, ref: RecordRef, fields: list[str] | None = None, *, lock: bool = False) -> RecordState:
+        self._answering()
         return self._state(ref, self._row(ref), fields)
 
     def fetch_many(
@@ -98,21 +131,25 @@ class MemoryRecordStore(RecordStore):
         return None
 
     def write(self, ref: RecordRef, values: dict[str, Any], expected_version: int) -> RecordState:
+        self._writing()
         row = self._check(ref, expected_version)
         self._refuse_missing_references(ref.record_type, values)
         row.values.update(copy.deepcopy(values))
         row.version += 1
+        self._answered()
         return RecordState(ref=ref, version=row.version, values=copy.deepcopy(values))
 
     def write_query(self, ref: RecordRef, values: dict[str, Any], expected_version: int) -> None:
         return None
 
     def set_hidden(self, ref: RecordRef, *, archived: bool, deleted: bool, expected_version: int) -> RecordState:
+        self._writing()
         row = self._check(ref, expected_version)
         now = timezone.now().isoformat()
         row.archived_at = (row.archived_at or now) if archived else None
         row.deleted_at = (row.deleted_at or now) if deleted else None
         row.version += 1
+        self._answered()
         return self._state(ref, row, None)
 
     def snapshot(self, ref: RecordRef, *, lock: bool = False) -> Snapshot:

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from records.models import StoreBinding
-from records.store import RecordStore, StoreUnavailable, get_store, store_bind
+from records.store import StoreUnavailable, get_store, store_bind
 from records.store.connectors import CONNECTORS, UnknownConnector, connector_class
 from records.store.observed import ObservedStore
 from records.store.registry import bindings_reload
@@ -15,13 +15,6 @@ from tests.helpers.crm import STORES_FILE
 from tests.helpers.memory_store import MemoryRecordStore
 
 CRM_URL = "postgres://crm@127.0.0.1:5432/crm_one"
-
-
-def _connector(store: RecordStore) -> RecordStore:
-    """The connector inside the store a record type is reached through: a store outside the database
-    is answered observed, so that edits made in the system itself reach the trail."""
-    assert isinstance(store, ObservedStore)
-    return store.inner
 
 
 @pytest.fixture
@@ -39,10 +32,9 @@ def test_a_record_type_without_a_binding_is_on_the_built_in_store(db):
 def test_a_bound_record_type_is_reached_through_its_connector_built_from_the_environment(db, stores_file):
     call_command("load_stores", str(stores_file))
     store = get_store("customer")
-    sql = _connector(store)
-    assert isinstance(sql, SqlRecordStore)
-    assert sql.url == CRM_URL
-    assert sql.columns["shipping_address"] == "postal_address"
+    assert isinstance(store, ObservedStore) and isinstance(store.inner, SqlRecordStore)
+    assert store.url == CRM_URL
+    assert store.columns["shipping_address"] == "postal_address"
     assert get_store("customer") is store, "built once, so its connection is kept"
     assert type(get_store("order")).__name__ == "DjangoRecordStore"
 
@@ -54,8 +46,8 @@ def test_a_changed_binding_builds_a_new_store(db, stores_file, monkeypatch):
     call_command("load_stores", str(stores_file))
     second = get_store("customer")
     assert second is not first
-    sql = _connector(second)
-    assert isinstance(sql, SqlRecordStore) and sql.table_name == "contacts"
+    assert isinstance(second, ObservedStore) and isinstance(second.inner, SqlRecordStore)
+    assert second.inner.table_name == "contacts"
 
 
 def test_a_variable_missing_when_the_store_is_built_makes_it_unavailable(db, stores_file, monkeypatch):
@@ -71,9 +63,11 @@ def test_a_pinned_store_comes_before_the_binding_until_it_is_unpinned(db, stores
     call_command("load_stores", str(stores_file))
     memory = MemoryRecordStore()
     assert store_bind(record_type="customer", store=memory) is None
-    assert _connector(get_store("customer")) is memory
-    assert store_bind(record_type="customer", store=None) is memory
-    assert isinstance(_connector(get_store("customer")), SqlRecordStore)
+    pinned = get_store("customer")
+    assert isinstance(pinned, ObservedStore) and pinned.inner is memory  # outside the database: observed
+    assert store_bind(record_type="customer", store=None) is pinned
+    bound = get_store("customer")
+    assert isinstance(bound, ObservedStore) and isinstance(bound.inner, SqlRecordStore)
 
 
 @override_settings(COUNTERSIGN={"STORES_REFRESH_SECONDS": 0})
@@ -87,7 +81,7 @@ def test_a_process_reads_the_bindings_again_after_the_interval(db, stores_file):
         fields={"full_name": "name"},
         digest="from-another-process",
     )
-    assert isinstance(_connector(get_store("customer")), SqlRecordStore)
+    assert isinstance(get_store("customer").inner, SqlRecordStore)  # type: ignore[attr-defined]
 
 
 def test_within_the_interval_the_bindings_are_not_read_again(db, stores_file, django_assert_num_queries):

@@ -1,0 +1,35 @@
+"""What a system of record itself does when Countersign writes a field (BottleCRM emails a case's
+contact when its status changes), as the binding declares it. A write that sets such a field reaches
+people outside Countersign, so it is never approved without review: the workflow loader refuses
+`write` on it, intake keeps such a proposal for a person, and the review screen says what will happen.
+"""
+
+from dataclasses import dataclass
+
+from records.catalogue import RECORD_TYPES
+from records.store.registry import get_store
+
+
+@dataclass(frozen=True)
+class SideEffect:
+    record_type: str
+    field: str
+    system: str
+    effect: str
+
+    @property
+    def sentence(self) -> str:
+        """'Writing status in BottleCRM emails the case's contact'."""
+        label = RECORD_TYPES[self.record_type].field(self.field).label
+        return f"Writing {label} in {self.system} {self.effect}"
+
+
+def store_side_effects(*, record_type: str) -> dict[str, SideEffect]:
+    """The side effects declared for `record_type`'s fields by the store it is bound to, by field."""
+    store = get_store(record_type)
+    declared: dict[str, str] = getattr(store, "side_effects", None) or {}
+    system: str = getattr(store, "system_label", "") or "the system of record"
+    return {
+        name: SideEffect(record_type=record_type, field=name, system=system, effect=effect)
+        for name, effect in declared.items()
+    }
