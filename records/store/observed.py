@@ -120,12 +120,13 @@ def _explained(seen: RecordSighting, found: _Found, changes: list[Change]) -> bo
 
 
 def _own_changes(record_type: str, pairs: list[tuple[RecordSighting, _Found]]) -> dict[str, list[Change]]:
-    """Countersign's Changes of each record between its sighting and what was found: one query."""
+    """Countersign's Changes of each record between its sighting and what was found, intents still in
+    flight included (a worker stopped between the write and marking it done): one query."""
     wanted = Q()
     for seen, found in pairs:
         wanted |= Q(record_id=seen.record_id, version_before__gte=seen.version, version_after__lte=found.version)
     by_record: dict[str, list[Change]] = {}
-    for change in Change.objects.filter(wanted, record_type=record_type).only(
+    for change in Change.with_in_flight.filter(wanted, record_type=record_type).only(
         "record_id", "after", "version_before", "version_after"
     ):
         by_record.setdefault(change.record_id, []).append(change)
@@ -335,9 +336,14 @@ class ObservedStore(RecordStore):
         apply path reads, then writes) needs no sighting read: the write was a compare-and-set on that
         version, so the record is what the read found with the written values over it."""
         last = _last_read(record_type)
-        if len(writes) == 1 and last is not None and (last.record_id, last.version) == (
-            writes[0].record_id,
-            writes[0].expected_version,
+        if (
+            len(writes) == 1
+            and last is not None
+            and (last.record_id, last.version)
+            == (
+                writes[0].record_id,
+                writes[0].expected_version,
+            )
         ):
             known = {last.record_id: _sighting(record_type, last, timezone.now())}
         else:

@@ -19,9 +19,11 @@ from django.core.management import call_command
 from psycopg import sql as pg
 
 from records.catalogue import RECORD_TYPES
-from records.store import RecordRef, RecordStore, StoreUnavailable, get_store
+from records.store import RecordRef, RecordStore, StoreUnavailable, get_store, store_bind
+from records.store.bottlecrm import BottleCrmStore
 from records.store.registry import bindings_reload
 from records.store.sql import SqlRecordStore
+from tests.helpers.bottlecrm import CUSTOMER_FIELDS, SKIP_REASON, BottleCrm, bottlecrm_environment
 from tests.helpers.crm import crm_prepared
 from tests.helpers.memory_store import MemoryRecordStore, bound
 
@@ -208,10 +210,63 @@ def sql() -> Connector:
     )
 
 
-# Every connector the contract suite runs against. A new connector joins by adding its own here
-# (`bottlecrm`, with a running BottleCRM, is the next to join).
+def bottlecrm() -> Connector:
+    """The `bottlecrm` connector on a running BottleCRM (`tests.helpers.bottlecrm`): customers as its
+    contacts, edited outside Countersign through BottleCRM's own API. Without BOTTLECRM_URL and
+    BOTTLECRM_TOKEN its cases skip, saying so (CI runs BottleCRM, and fails on a skip)."""
+    held: list[tuple[BottleCrm, BottleCrmStore]] = []
+
+    @contextmanager
+    def bind() -> Iterator[None]:
+        environment = bottlecrm_environment()
+        if environment is None:
+            pytest.skip(SKIP_REASON)
+        crm = BottleCrm(*environment)
+        held.append((crm, crm.bind("customer")))
+        try:
+            yield
+        finally:
+            store_bind(record_type="customer", store=None)
+            crm.clean_up()
+
+    def create(values: dict[str, Any]) -> RecordRef:
+        crm, store = held[0]
+        return crm.customer(store, **values)
+
+    def edit_outside(ref: RecordRef, values: dict[str, Any]) -> None:
+        crm, store = held[0]
+        crm.patch(store, ref, {CUSTOMER_FIELDS[name]: value for name, value in values.items()})
+
+    @contextmanager
+    def unreachable() -> Iterator[None]:
+        crm, _ = held[0]
+        # The same token, sent to an address where nothing answers.
+        refused = BottleCrmStore(
+            url="http://127.0.0.1:1", token=crm.token, record_type="customer", fields=CUSTOMER_FIELDS, timeout=2
+        )
+        with bound("customer", refused):
+            yield
+
+    return Connector(
+        name="bottlecrm",
+        record_type="customer",
+        field="shipping_address",
+        values=("4 Old Mill Lane, Leith", "12 Harbour Road, Leith", "1 Quay Street, Leith"),
+        title_field="full_name",
+        missing_id="CUS-NOPE404",
+        outside=True,
+        hides=True,
+        bind=bind,
+        create=create,
+        edit_outside=edit_outside,
+        unreachable=unreachable,
+    )
+
+
+# Every connector the contract suite runs against. A new connector joins by adding its own here.
 CONNECTORS: dict[str, Callable[[], Connector]] = {
     "builtin": builtin,
     "memory": memory,
     "sql": sql,
+    "bottlecrm": bottlecrm,
 }
