@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from psycopg import sql as pg
@@ -30,6 +31,45 @@ from tests.helpers.memory_store import MemoryRecordStore, bound
 _numbers = itertools.count(70_001)
 
 
+@dataclass(frozen=True)
+class WriteHold:
+    """A write to the system held back by the system's own lock on the record: `waiting()` says
+    whether a write is waiting on it now, and `cut()` ends that write's connection before it lands
+    (what a `kill -9` of its worker leaves behind)."""
+
+    waiting: Callable[[], bool]
+    cut: Callable[[], None]
+
+
+def lock_waiters(url: str, table: str) -> list[int]:
+    """The PostgreSQL backends of the database at `url` whose UPDATE of `table` waits on a lock."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            " AND query ILIKE %s AND pid <> pg_backend_pid()",
+            [f"%UPDATE%{table}%"],
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def lock_waiters_end(url: str, table: str) -> None:
+    """End the connections `lock_waiters` finds, as the server would once it noticed their client gone."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for pid in lock_waiters(url, table):
+            conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@contextmanager
+def rows_held(url: str, table: str, where: str, params: list[Any]) -> Iterator[WriteHold]:
+    """Lock the rows of `table` that `where` selects, in a transaction of the database at `url`, until
+    the block ends; an UPDATE of them meanwhile waits."""
+    statement = pg.SQL("SELECT 1 FROM {} WHERE {} FOR UPDATE").format(pg.Identifier(table), pg.SQL(where))  # type: ignore[arg-type]
+    with psycopg.connect(url) as conn:
+        conn.execute(statement, params)
+        yield WriteHold(waiting=lambda: bool(lock_waiters(url, table)), cut=lambda: lock_waiters_end(url, table))
+        conn.rollback()
+
+
 @dataclass
 class Connector:
     """One connector under the contract, bound while its `bind` context lasts.
@@ -38,6 +78,8 @@ class Connector:
     and `title_field` the record type's title field, also mapped. `missing_id` is an id the system
     never holds. `hides` says whether archive and unarchive are configured. `outside` is True for a
     store that does not live in Countersign's database; only such a store has `unreachable`.
+    `hold_writes(ref)` holds writes to a record at the system's own lock, for the crash cases (a real
+    worker killed with the write waiting); a connector whose system offers no such lock has none.
     """
 
     name: str
@@ -52,6 +94,7 @@ class Connector:
     create: Callable[[dict[str, Any]], RecordRef]
     edit_outside: Callable[[RecordRef, dict[str, Any]], None]
     unreachable: Callable[[], AbstractContextManager[None]] | None = None
+    hold_writes: Callable[[RecordRef], AbstractContextManager[WriteHold]] | None = None
     marks: tuple[pytest.MarkDecorator, ...] = ()
 
     @property
@@ -193,6 +236,9 @@ def sql() -> Connector:
         with bound("customer", refused):
             yield
 
+    def hold_writes(ref: RecordRef) -> AbstractContextManager[WriteHold]:
+        return rows_held(crm[0].url, "crm_contacts", "contact_ref = %s", [ref.record_id])
+
     return Connector(
         name="sql",
         record_type="customer",
@@ -206,6 +252,7 @@ def sql() -> Connector:
         create=_create_through_store("customer"),
         edit_outside=edit_outside,
         unreachable=unreachable,
+        hold_writes=hold_writes,
         marks=(pytest.mark.postgres,),
     )
 
@@ -261,6 +308,12 @@ def bottlecrm() -> Connector:
         edit_outside=edit_outside,
         unreachable=unreachable,
     )
+
+
+def connector_params(wanted: Callable[[Connector], bool] = lambda connector: True) -> list[Any]:
+    """The connectors `wanted` keeps, as pytest parameters carrying each one's marks."""
+    made = [make() for make in CONNECTORS.values()]
+    return [pytest.param(connector.name, marks=connector.marks) for connector in made if wanted(connector)]
 
 
 # Every connector the contract suite runs against. A new connector joins by adding its own here.
