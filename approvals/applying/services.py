@@ -47,9 +47,10 @@ from records.models import Change
 from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
 from records.services.intents import (
     IntentOvertaken,
-    change_carry_out,
+    change_finish,
     change_in_flight,
     change_intend,
+    change_send,
     change_withdraw,
 )
 from records.services.outages import store_outage_note
@@ -82,6 +83,8 @@ class ApplyResult:
     stop_scope: str = ""
     liftable: bool = False  # an override of a batch or a proposal could let others it covers through
     unreachable: StoreUnavailable | None = None  # its record type's store did not answer
+    intent: Change | None = None  # IN_FLIGHT: the Change to write to its store next
+    recovering: bool = False  # IN_FLIGHT: an earlier attempt stored the intent and may have written it
 
 
 class StopStateUnknown(Exception):
@@ -287,18 +290,20 @@ def _apply_locked(
         return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
     # A merge moves rows across record types: no store outside the database declares it can.
     outside = not store.in_default_database and proposal.action != Action.MERGE
-    if outside and change_in_flight(proposal_id=proposal.pk) is not None:
-        return ApplyResult(proposal_id, Outcome.IN_FLIGHT)  # an earlier attempt's intent: carried out next
+    intent = change_in_flight(proposal_id=proposal.pk) if outside else None
     workflow = proposal.workflow
     if workflow.stage in STAGE_WAIT_REASONS:
         return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(workflow.stage)])
-    state = record.state(rows[len(first)]) if record else store.fetch(ref, lock=True)
+    if intent is None:
+        state = record.state(rows[len(first)]) if record else store.fetch(ref, lock=True)
     try:
         stop = override_stop_hold(proposal=proposal, lock=True, engaged_now=stops.switches(rows[-1]))
     except Exception as error:  # fail closed, as above
         raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
     if stop.switch is not None:
         return _stopped(proposal_id, stop.switch)
+    if intent is not None:  # an earlier attempt's intent, checked then: the store tells how far it got
+        return ApplyResult(proposal_id, Outcome.IN_FLIGHT, intent=intent, recovering=True)
     if policy is None:
         policy = write_policies(workflow_ids=[proposal.workflow_id])[proposal.workflow_id]
     refusal = policy.refusal(proposal=proposal, reviewed=proposal.decided_by_id is not None)
@@ -328,7 +333,7 @@ def _apply_locked(
         change = change_intend(
             ref=ref, action=proposal.action, origin=_origin(proposal, worker), current=state, values=values
         )
-        return ApplyResult(proposal_id, Outcome.IN_FLIGHT, change_id=change.id)
+        return ApplyResult(proposal_id, Outcome.IN_FLIGHT, intent=change)
     if proposal.action == Action.UPDATE:
         # Marked in the same round trip as the write, under a new Change's id, so that the audit
         # append, which holds the chain lock until the commit, is the transaction's last statement.
@@ -358,36 +363,32 @@ def _mark_overtaken(proposal: Proposal, overtaken: IntentOvertaken, worker: str)
     return _not_written(proposal, status=ProposalStatus.CONFLICT, reason=reason, worker=worker, details=details)
 
 
-def _carry_out_locked(proposal_id: int, worker: str, *, recovering: bool) -> ApplyResult:
-    """Write the proposal's intent to its store and mark it applied, under the proposal's lock, once
-    the stop switches allow it (they are read at every write, an intent's too)."""
+def _locked_if_approved(proposal_id: int) -> Proposal | None:
     proposal = locked_proposal(run_together([lock_proposal_statement(proposal_id)])[0])
-    if proposal is None or proposal.status != ProposalStatus.APPROVED:
-        return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
-    change = change_in_flight(proposal_id=proposal_id)
-    if change is None:
-        return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
-    if proposal.workflow.stage in STAGE_WAIT_REASONS:
-        return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(proposal.workflow.stage)])
-    stops = stops_engaged_query(workflow_id=proposal.workflow_id, batch_id=proposal.batch_id, lock=True)
+    return proposal if proposal is not None and proposal.status == ProposalStatus.APPROVED else None
+
+
+def _carry_out(proposal_id: int, worker: str, change: Change, *, recovering: bool) -> ApplyResult:
+    """Write the committed intent to its store, with no transaction of ours open while it answers;
+    then, under the proposal's lock, mark it written and the proposal applied. A process killed in
+    between leaves the intent in flight for the next attempt, which reads the store first."""
     try:
-        engaged = stops.switches(run_together([stops.statement])[0])
-        stop = override_stop_hold(proposal=proposal, lock=True, engaged_now=engaged)
-    except Exception as error:  # fail closed
-        raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
-    if stop.switch is not None:
-        return _stopped(proposal_id, stop.switch)
-    try:
-        change = change_carry_out(
-            change=change,
-            origin=_origin(proposal, worker),
-            recovering=recovering,
-            along=[mark_applied(proposal, change.id)],
-        )
+        state = change_send(change=change, recovering=recovering)
     except IntentOvertaken as overtaken:
-        return _mark_overtaken(proposal, overtaken, worker)
-    followups_create_for_change(proposal=proposal, change_id=change.id)
-    callback_queue_for(proposal=proposal, event="applied")
+        with transaction.atomic():
+            proposal = _locked_if_approved(proposal_id)
+            if proposal is None:
+                return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+            return _mark_overtaken(proposal, overtaken, worker)
+    with transaction.atomic():
+        proposal = _locked_if_approved(proposal_id)
+        if proposal is None:
+            return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
+        change = change_finish(
+            change=change, origin=_origin(proposal, worker), state=state, along=[mark_applied(proposal, change.id)]
+        )
+        followups_create_for_change(proposal=proposal, change_id=change.id)
+        callback_queue_for(proposal=proposal, event="applied")
     return ApplyResult(proposal_id, Outcome.APPLIED, change_id=change.id)
 
 
@@ -459,11 +460,9 @@ def proposal_apply(
     try:
         with transaction.atomic():
             result = _apply_locked(proposal_id, worker, known, policy)
-        if result.outcome != Outcome.IN_FLIGHT:
+        if result.intent is None:
             return result
-        # The intent is committed: now the store, under the proposal's lock again.
-        with transaction.atomic():
-            return _carry_out_locked(proposal_id, worker, recovering=result.change_id is None)
+        return _carry_out(proposal_id, worker, result.intent, recovering=result.recovering)
     except StoreUnavailable as error:
         return _store_unreachable(proposal_id, error, worker)
     except StopStateUnknown as error:

@@ -4,7 +4,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
 from approvals.models import (
@@ -39,6 +39,7 @@ from approvals.workflows.rollout import canary_writes_today
 from approvals.workflows.schedule import Duty, Shift, day_window_of, override_duty
 from audit.models import AuditEvent
 from core.errors import NotFound
+from records.models import StoreOutage
 
 _SPECIFIC_FIRST = Case(
     When(scope=OverrideScope.PROPOSAL, then=Value(0)),
@@ -246,6 +247,42 @@ def override_target(
     raise NotFound(f"'{scope}' is not a scope an override can name")
 
 
+@dataclass(frozen=True)
+class StoreWait:
+    """A record type whose store does not answer, and the approved changes that wait on it."""
+
+    outage: StoreOutage
+    waiting: int
+    proposals: list[Proposal]  # the oldest of them, up to what was asked
+
+
+def store_waits(*, workflow_ids: list[int] | None, shown: int = 0) -> list[StoreWait]:
+    """Each record type whose store has been unreachable since its outage began, with how many
+    approved proposals (of these workflows; None: of every workflow) wait on it, and the oldest
+    `shown` of them. One query while every store answers; two when one does not and some are shown."""
+    approved = Proposal.objects.filter(status=ProposalStatus.APPROVED, record_type=OuterRef("record_type"))
+    if workflow_ids is not None:
+        approved = approved.filter(workflow_id__in=workflow_ids)
+    counted = approved.order_by().annotate(n=Func(F("id"), function="COUNT")).values("n")
+    outages = list(
+        StoreOutage.objects.annotate(waiting=Subquery(counted, output_field=IntegerField())).order_by("since")
+    )
+    if not outages or not shown:
+        return [StoreWait(outage, outage.waiting or 0, []) for outage in outages]  # type: ignore[attr-defined]
+    listed = Proposal.objects.filter(
+        status=ProposalStatus.APPROVED, record_type__in=[outage.record_type for outage in outages]
+    ).select_related("workflow")
+    if workflow_ids is not None:
+        listed = listed.filter(workflow_id__in=workflow_ids)
+    by_type: dict[str, list[Proposal]] = defaultdict(list)
+    for proposal in listed.order_by("updated_at", "pk")[: shown * len(outages)]:
+        by_type[proposal.record_type].append(proposal)
+    return [
+        StoreWait(outage, outage.waiting or 0, by_type[outage.record_type][:shown])  # type: ignore[attr-defined]
+        for outage in outages
+    ]
+
+
 @dataclass
 class StopRow:
     switch: StopSwitch
@@ -297,6 +334,7 @@ class BlockedOverview:
     active: list[Override]
     revocable: set[int]
     to_review: int
+    unreachable: list[StoreWait]
 
 
 def blocked_overview(*, user: Viewer, at: datetime | None = None) -> BlockedOverview:
@@ -430,6 +468,7 @@ def blocked_overview(*, user: Viewer, at: datetime | None = None) -> BlockedOver
             if may_act_under(user=user, override=o, duty=duties[o.workflow_id], group_ids=group_ids)
         },
         to_review=to_review,
+        unreachable=store_waits(workflow_ids=ids, shown=BLOCKED_PROPOSALS_SHOWN),
     )
 
 

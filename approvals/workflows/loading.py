@@ -25,13 +25,15 @@ from approvals.models import (
 )
 from approvals.workflows.followups import DECLARED_TEMPLATES
 from approvals.workflows.schedule import DEFAULT_OVERRIDE_MINUTES, OverrideSchedule
+from approvals.workflows.stores import workflow_store_refusals
 from audit.models import ArtifactKind, Bucket
 from audit.retention import artifacts_shorten_for_rule
 from audit.services import Actor, EventData, audit_record_many
 from core.errors import ValidationFailed
 from core.timeutils import parse_window
 from records.catalogue import RECORD_TYPES, Risk
-from records.store import store_side_effects
+from records.selectors import store_terms
+from records.store import StoreUnavailable, store_side_effects
 
 APPROVER_PERMISSIONS = ("view_workflow", "review_workflow", "rollback_workflow")
 OVERRIDER_PERMISSIONS = ("view_workflow", "override_workflow")
@@ -209,7 +211,10 @@ def _check_fields(raw: dict, lane: Any, bad: Bad) -> dict[tuple[str, str], str]:
             bad(f"fields.{record_type}", "must map field names to read, suggest or write")
             continue
         spec = RECORD_TYPES[record_type]
-        side_effects = store_side_effects(record_type=record_type)
+        try:
+            side_effects = store_side_effects(record_type=record_type)
+        except StoreUnavailable:
+            side_effects = {}  # the store cannot be built here: `workflow_store_refusals` says why
         for field_name, access in entries.items():
             key = f"fields.{record_type}.{field_name}"
             if not spec.has_field(field_name):
@@ -364,6 +369,7 @@ def workflows_check(document: Any) -> list[WorkflowSpec]:
     }
     specs: list[WorkflowSpec] = []
     seen: set[str] = set()
+    terms = store_terms()
     for index, raw in enumerate(document["workflows"]):
         spec = _check_workflow(raw, index, users, problems)
         if spec is None:
@@ -372,6 +378,15 @@ def workflows_check(document: Any) -> list[WorkflowSpec]:
             problems.add(f"workflow '{spec.slug}'", "appears twice in the file")
         seen.add(spec.slug)
         specs.append(spec)
+        for refusal in workflow_store_refusals(policies=spec.policies, actions=spec.attributes["actions"], terms=terms):
+            key = (
+                f"fields.{refusal.record_type}.{refusal.field}"
+                if refusal.field
+                else f"actions.{refusal.action}"
+                if refusal.action
+                else f"fields.{refusal.record_type}"
+            )
+            problems.add(f"workflow '{spec.slug}': {key}", refusal.reason)
     if problems.items:
         raise ValidationFailed(problems.items)
     return specs

@@ -8,6 +8,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from approvals.models import Access, Action, FieldPolicy, Lane, Proposal, ProposalStatus, Workflow
 from approvals.workflows.rights import Viewer, workflows_visible_to
 from records.catalogue import RECORD_TYPES, Risk
+from records.selectors import StoreSummary, store_summaries
 from records.store import store_side_effects
 
 
@@ -20,6 +21,16 @@ def workflow_list_for_user(*, user: Viewer) -> QuerySet[Workflow]:
         .annotate(pending_count=Count("proposals", filter=Q(proposals__status=ProposalStatus.PENDING)))
         .order_by("slug")
     )
+
+
+def workflow_stores(*, workflows: Iterable[Workflow]) -> dict[int, list[StoreSummary]]:
+    """For each workflow (its policies prefetched), the store of each record type it has policies
+    on, with the last check of that store: one query whatever the number of workflows."""
+    summaries = store_summaries()
+    return {
+        workflow.pk: [summaries[name] for name in sorted({policy.record_type for policy in workflow.policies.all()})]
+        for workflow in workflows
+    }
 
 
 def workflow_policy_map(*, workflow: Workflow) -> dict[tuple[str, str], str]:

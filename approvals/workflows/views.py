@@ -16,7 +16,7 @@ from approvals.undo.selectors import workflow_undo_context
 from approvals.workflows.forms import ScheduleForm
 from approvals.workflows.rights import owns_workflow, workflow_visible_to
 from approvals.workflows.schedule import override_duty
-from approvals.workflows.selectors import workflow_list_for_user
+from approvals.workflows.selectors import workflow_list_for_user, workflow_stores
 from approvals.workflows.services import schedule_editable_by
 from core.errors import NotAllowed
 from core.types import AuthenticatedHtmxRequest
@@ -27,8 +27,12 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     workflows = list(workflow_list_for_user(user=request.user))
     duties = duty_by_workflow(workflows=workflows, at=timezone.now())
     accounts = service_accounts_by_workflow(workflow_ids=[workflow.pk for workflow in workflows])
+    stores = workflow_stores(workflows=workflows)
     context = {
-        "rows": [(workflow, duties[workflow.pk], accounts.get(workflow.pk, [])) for workflow in workflows],
+        "rows": [
+            (workflow, duties[workflow.pk], accounts.get(workflow.pk, []), stores[workflow.pk])
+            for workflow in workflows
+        ],
         "owned_ids": {workflow.pk for workflow in workflows if owns_workflow(user=request.user, workflow=workflow)},
     }
     context.update(workflow_undo_context(user=request.user, workflows=workflows))

@@ -86,6 +86,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.nav",
                 "approvals.stops.context_processors.stop_switch",
+                "approvals.applying.context_processors.store_outages",
             ],
         },
     },

@@ -3,12 +3,16 @@
 Countersign's commit and the store's write cannot be one transaction. So the Change is stored first,
 in flight (`change_intend`: the values before, the values to write, the version expected and the
 one the write makes), and committed; then the store is written, compare-and-set on the expected
-version, and the Change is marked written with its events on the trail (`change_carry_out`). A
+version (`change_send`), and the Change is marked written with its events on the trail
+(`change_finish`). A
 process killed between any two steps leaves the intent in flight; whoever finds it (a retry, the
 sweeper) carries it out again, reading the store first: if the store already holds the intent's
 values at the version it makes, the Change is finished without writing again; if it still holds the
 values before at the expected version, the write is sent; anything else is `IntentOvertaken`, for a
 person to decide.
+
+Nothing of Countersign's database is held open while the store is written: the store may be slow,
+and on SQLite an open write transaction would hold every other writer back.
 """
 
 from collections.abc import Sequence
@@ -157,9 +161,37 @@ def _finish_statement(change: Change) -> Statement:
     )
 
 
-def _finish(change: Change, origin: ChangeOrigin, state: RecordState, along: Sequence[Statement]) -> Change:
-    """Mark the intent written at the version the store answered, with the caller's statements, the
-    end of the store's outage if one was recorded, and the change's events, in one round trip."""
+def change_send(*, change: Change, recovering: bool) -> RecordState:
+    """Write an intent to its store, outside any transaction of Countersign's (a store may take its
+    time to answer, and nothing of ours waits on it). Answers the record as written.
+
+    `recovering`: the intent was stored by an earlier attempt that may have written it, so the store
+    is read first, and written only if the write never landed. Two attempts at one intent cannot both
+    land: the write is a compare-and-set on the version the intent expects, and the one that finds
+    it taken reads the store as a recovery does. Raises IntentOvertaken when the record holds
+    something else, and StoreUnavailable (from the store) when it cannot tell: the intent then stays
+    in flight.
+    """
+    if recovering:
+        landed = _written_already(change)
+        if landed is not None:
+            return landed
+    try:
+        return _send(change)
+    except (VersionMismatch, RecordNotFound):
+        landed = _written_already(change)
+        if landed is None:  # it held the values before at the expected version a moment ago
+            raise
+        return landed
+
+
+def change_finish(
+    *, change: Change, origin: ChangeOrigin, state: RecordState, along: Sequence[Statement] = ()
+) -> Change:
+    """Mark the intent written at the version the store answered (`state`), with `along` (the caller's
+    statements), the end of the store's outage if one was recorded, and the change's events, in one
+    round trip inside the caller's transaction. The caller holds the lock under which intents are
+    finished or withdrawn (its proposal's)."""
     ref = _ref(change)
     if change.action in HIDDEN_KEY:
         key = HIDDEN_KEY[change.action]
@@ -180,32 +212,6 @@ def _finish(change: Change, origin: ChangeOrigin, state: RecordState, along: Seq
         audit.finish(answers[len(statements) :])
         store_outage_cleared(record_type=ref.record_type, rows=answers[len(statements) - 1], worker=origin.applied_by)
     return change
-
-
-def change_carry_out(
-    *, change: Change, origin: ChangeOrigin, recovering: bool, along: Sequence[Statement] = ()
-) -> Change:
-    """Write an intent to its store and mark it written, with `along` (the caller's statements for
-    the same transaction). The caller holds a lock that keeps anyone else from carrying out the same
-    intent until its transaction ends, and has checked the stop switches under it.
-
-    `recovering`: the intent was stored by an earlier attempt that may have written it, so the store
-    is read first, and written only if the write never landed. Raises IntentOvertaken when the record
-    holds something else, and StoreUnavailable (from the store) when it cannot tell: the intent then
-    stays in flight.
-    """
-    if recovering:
-        landed = _written_already(change)
-        if landed is not None:
-            return _finish(change, origin, landed, along)
-    try:
-        written = _send(change)
-    except (VersionMismatch, RecordNotFound):
-        landed = _written_already(change)
-        if landed is None:  # it held the values before at the expected version a moment ago
-            raise
-        return _finish(change, origin, landed, along)
-    return _finish(change, origin, written, along)
 
 
 def change_withdraw(*, change: Change) -> None:

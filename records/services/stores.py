@@ -131,7 +131,9 @@ def _check_binding(record_type: Any, raw: Any) -> tuple[BindingSpec | None, Prob
             problems.append((f"{where}.side_effects.{field_name}", "not a field this binding maps under fields"))
     settings = {key: value for key, value in raw.items() if key not in _BINDING_KEYS}
     problems += _check_settings(where, settings)
-    problems += [(f"{where}.{key}", reason) for key, reason in connector.validate(settings, fields)]
+    problems += [
+        (f"{where}.{key}", reason) for key, reason in connector.validate(settings, fields, record_type=record_type)
+    ]
     spec = BindingSpec(
         record_type=record_type, connector=name, settings=settings, fields=fields, side_effects=side_effects
     )
@@ -226,10 +228,23 @@ class StoreCheckResult:
 
 
 def stores_check() -> list[StoreCheckResult]:
-    """Check every bound store (see `ConnectedStore.check`) and record on its binding when, whether
-    it answered, and what it found or what is wrong."""
+    """Check the store of every record type (see `ConnectedStore.check`), and record on each binding
+    when, whether the store answered, and what it found or what is wrong."""
+    bindings = {binding.record_type: binding for binding in StoreBinding.objects.all()}
     results = []
-    for binding in StoreBinding.objects.all():
+    for record_type in RECORD_TYPES:
+        binding = bindings.get(record_type)
+        if binding is None:
+            results.append(
+                StoreCheckResult(
+                    record_type,
+                    BUILTIN,
+                    connector_class(BUILTIN)
+                    .from_binding(record_type=record_type, settings={}, fields={}, side_effects={})
+                    .check(record_type),
+                )
+            )
+            continue
         as_read = Binding(
             binding.record_type,
             binding.connector,
@@ -239,11 +254,11 @@ def stores_check() -> list[StoreCheckResult]:
             binding.digest,
         )
         try:
-            check = binding_store(as_read).check(binding.record_type)
+            check = binding_store(as_read).check(record_type)
         except StoreUnavailable as error:
             check = StoreCheck(reachable=False, problems=[("store", error.reason)])
         StoreBinding.objects.filter(pk=binding.pk).update(
             checked_at=timezone.now(), reachable=check.reachable, check_message=check.message[:2000]
         )
-        results.append(StoreCheckResult(binding.record_type, binding.connector, check))
+        results.append(StoreCheckResult(record_type, binding.connector, check))
     return results

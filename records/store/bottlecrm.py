@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from records.catalogue import RECORD_TYPES, Kind
 from records.models import ConnectorRecord
+from records.store.connectors import StoreCheck
 from records.store.protocol import (
     MovedReference,
     RecordNotFound,
@@ -45,6 +46,7 @@ from records.store.protocol import (
 )
 
 SYSTEM = "BottleCRM"
+DEFAULT_TIMEOUT_SECONDS = 10.0
 CONNECTOR = "bottlecrm"  # its rows in the ledger; BottleCRM's ids are UUIDs, unique whichever instance holds them
 
 
@@ -55,6 +57,7 @@ class Resource:
 
     path: str
     detail_key: str
+    list_key: str
     label: str
     # BottleCRM field -> (catalogue value -> BottleCRM value, BottleCRM value -> catalogue value)
     enums: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]] = field(default_factory=dict)
@@ -77,10 +80,11 @@ _CASE_STATUS = (
 )
 
 RESOURCES: dict[str, Resource] = {
-    "customer": Resource(path="contacts", detail_key="contact_obj", label="contact"),
+    "customer": Resource(path="contacts", detail_key="contact_obj", list_key="contact_obj_list", label="contact"),
     "ticket": Resource(
         path="cases",
         detail_key="cases_obj",
+        list_key="cases",
         label="case",
         enums={"status": _CASE_STATUS, "priority": _PRIORITY},
     ),
@@ -122,29 +126,51 @@ class _Missing(Exception):
     """BottleCRM answered 404 for a record."""
 
 
-def validate(settings: Mapping[str, Any], fields: Mapping[str, str], *, record_type: str) -> list[tuple[str, str]]:
-    """Problems with a `bottlecrm` binding of `record_type`, each (key, reason); none when it is right."""
+SETTINGS = ("url", "token", "timeout")
+
+
+def validate(
+    settings: Mapping[str, Any], fields: Mapping[str, str], *, record_type: str | None = None
+) -> list[tuple[str, str]]:
+    """Problems with a `bottlecrm` binding (of `record_type`, when known), each (key, reason)."""
     problems: list[tuple[str, str]] = []
-    if record_type not in RESOURCES:
+    if record_type is not None and record_type not in RESOURCES:
         return [("connector", f"BottleCRM holds customers (contacts) and tickets (cases), not {record_type}")]
     for key in ("url", "token"):
         if not isinstance(settings.get(key), str) or not settings[key]:
             problems.append((key, "is required"))
-    spec = RECORD_TYPES[record_type]
-    allowed = WRITABLE[record_type]
+    if "timeout" in settings and _seconds(settings["timeout"]) is None:
+        problems.append(("timeout", "must be a number of seconds, more than 0 and at most 600"))
+    for key in sorted(set(settings) - set(SETTINGS)):
+        problems.append((key, f"unknown key for the bottlecrm connector; known: {', '.join(SETTINGS)}"))
+    types = [record_type] if record_type is not None else list(RESOURCES)
     for catalogue_name, system_name in fields.items():
         key = f"fields.{catalogue_name}"
-        if not spec.has_field(catalogue_name):
-            problems.append((key, f"{record_type} has no field {catalogue_name}"))
-        elif system_name not in allowed:
-            names = ", ".join(sorted(allowed))
-            problems.append((key, f"a BottleCRM {RESOURCES[record_type].label} has no field {system_name}: {names}"))
-        elif spec.field(catalogue_name).kind not in allowed[system_name]:
-            kind = spec.field(catalogue_name).kind
+        spec = {t: RECORD_TYPES[t].field(catalogue_name) for t in types if RECORD_TYPES[t].has_field(catalogue_name)}
+        if not spec:
+            problems.append((key, f"{' or '.join(types)} has no field {catalogue_name}"))
+            continue
+        fits = {t: WRITABLE[t].get(system_name) for t in spec}
+        if all(kinds is None for kinds in fits.values()):
+            labels = " or ".join(RESOURCES[t].label for t in spec)
+            names = ", ".join(sorted({name for t in spec for name in WRITABLE[t]}))
+            problems.append((key, f"a BottleCRM {labels} has no field {system_name}; it has {names}"))
+        elif not any(kinds is not None and spec[t].kind in kinds for t, kinds in fits.items()):
+            kind = next(iter(spec.values())).kind
             problems.append((key, f"{system_name} cannot hold {catalogue_name} (a {kind} field)"))
-    if list(fields.values()).count("name") > 1 or len(set(fields.values())) != len(fields):
+    if len(set(fields.values())) != len(fields):
         problems.append(("fields", "two catalogue fields are mapped to the same BottleCRM field"))
     return problems
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if 0 < seconds <= 600 else None
 
 
 def supports(action: str) -> bool:
@@ -164,6 +190,79 @@ class BottleCrmStore(RecordStore):
     in_default_database = False
     system_label = SYSTEM
 
+    # As a connector (named `bottlecrm` in a stores file) ----------------------------------------
+
+    @classmethod
+    def validate(
+        cls, settings: Mapping[str, Any], fields: Mapping[str, str], *, record_type: str | None = None
+    ) -> list[tuple[str, str]]:
+        """Problems with a binding's settings and field map, without connecting."""
+        return validate(settings, fields, record_type=record_type)
+
+    @classmethod
+    def from_binding(
+        cls,
+        *,
+        record_type: str,
+        settings: Mapping[str, Any],
+        fields: Mapping[str, str],
+        side_effects: Mapping[str, str],
+    ) -> "BottleCrmStore":
+        """The store for `record_type` from a binding whose placeholders are expanded. Connects to nothing."""
+        return cls(
+            url=str(settings["url"]),
+            token=str(settings["token"]),
+            record_type=record_type,
+            fields=fields,
+            side_effects=side_effects,
+            timeout=_seconds(settings.get("timeout")) or DEFAULT_TIMEOUT_SECONDS,
+        )
+
+    def supports(self, action: str) -> bool:
+        return supports(action)
+
+    def check(self, record_type: str) -> StoreCheck:
+        """Reach BottleCRM with the token, read one record, and check that every mapped field is
+        there and holds what its catalogue kind can: text, a true/false, a known status or priority."""
+        try:
+            answer = self._call("GET", f"{self.resource.path}/?limit=1")
+        except StoreUnavailable as error:
+            key = "token" if "token" in error.reason else "url"
+            return StoreCheck(reachable=False, problems=[(key, error.reason)])
+        except _Missing:
+            return StoreCheck(reachable=False, problems=[("url", f"{self.url} has no BottleCRM API")])
+        listed = answer.get(self.resource.list_key)
+        if not isinstance(listed, list):
+            return StoreCheck(reachable=True, problems=[("url", f"its {self.resource.label} list has no records")])
+        found = [f"{SYSTEM} at {self.url}: {self.resource.label}s readable with the token"]
+        if not listed:
+            found.append(f"no {self.resource.label} yet to read")
+            return StoreCheck(reachable=True, found=found)
+        record = listed[0]
+        found.append(f"read {self.resource.label} {record.get('id')}")
+        return StoreCheck(reachable=True, found=found, problems=self._mismatches(record_type, record))
+
+    def _mismatches(self, record_type: str, record: Mapping[str, Any]) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        spec = RECORD_TYPES[record_type]
+        for name, system_name in self.fields.items():
+            key = f"fields.{name}"
+            whole_name = system_name == "name" and record_type == "customer"
+            held = ["first_name", "last_name"] if whole_name else [system_name]
+            missing = [part for part in held if part not in record]
+            if missing:
+                problems.append((key, f"the {self.resource.label} has no field {', '.join(missing)}"))
+                continue
+            value = record[held[0]]
+            kind = spec.field(name).kind
+            if kind == Kind.BOOL and not isinstance(value, bool):
+                problems.append((key, f"{system_name} holds {value!r}, not true or false"))
+            elif kind != Kind.BOOL and value is not None and not isinstance(value, str):
+                problems.append((key, f"{system_name} holds {type(value).__name__}, not text"))
+            elif system_name in self.resource.enums and value not in self.resource.enums[system_name][1]:
+                problems.append((key, f"{system_name} holds {value!r}, which the connector cannot read as {name}"))
+        return problems
+
     def __init__(
         self,
         *,
@@ -172,7 +271,7 @@ class BottleCrmStore(RecordStore):
         record_type: str,
         fields: Mapping[str, str],
         side_effects: Mapping[str, str] | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         problems = validate({"url": url, "token": token}, fields, record_type=record_type)
         if problems:

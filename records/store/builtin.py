@@ -136,7 +136,7 @@ class DjangoRecordStore:
     # As a connector (`connector: builtin` in a stores file) ------------------------------------
 
     @classmethod
-    def validate(cls, settings: Mapping[str, Any], fields: Mapping[str, str]) -> Problems:
+    def validate(cls, settings: Mapping[str, Any], fields: Mapping[str, str], *, record_type: str) -> Problems:
         """The built-in store takes no settings and maps no fields: it holds every catalogue field."""
         problems = [(key, "the built-in store takes no settings") for key in settings]
         if fields:

@@ -65,10 +65,11 @@ class ConnectedStore(RecordStore, Protocol):
 class Connector(Protocol):
     """What a connector class offers (as class methods) to the stores file's loader and the registry."""
 
-    def validate(self, settings: Mapping[str, Any], fields: Mapping[str, str]) -> Problems:
-        """Problems with a binding's settings (as written, placeholders unexpanded) and field map
-        (catalogue name -> the system's name), without connecting: missing or unknown keys, wrong
-        shapes. The loader has already checked that each field is in the catalogue."""
+    def validate(self, settings: Mapping[str, Any], fields: Mapping[str, str], *, record_type: str) -> Problems:
+        """Problems with the binding of `record_type`: its settings (as written, placeholders
+        unexpanded) and field map (catalogue name -> the system's name), found without connecting:
+        missing or unknown keys, wrong shapes, a record type or field the system cannot hold. The
+        loader has already checked that each field is in the catalogue."""
         ...
 
     def from_binding(

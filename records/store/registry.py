@@ -11,6 +11,7 @@ read per process per interval, whatever the number of writes. A binding whose di
 keeps its built store. `store_bind` pins a store for a record type in this process, over any binding.
 """
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -46,13 +47,11 @@ class _Bindings:
 
     def __init__(self) -> None:
         self.by_type: dict[str, Binding] = {}
-        self.read_at: float | None = None
+        self.fresh_until = -math.inf  # time.monotonic() until which they are not read again
         self.built: dict[tuple[str, str], ConnectedStore] = {}
-        self.observed: dict[tuple[str, str], RecordStore] = {}
 
     def current(self) -> dict[str, Binding]:
-        interval = float(settings.COUNTERSIGN.get("STORES_REFRESH_SECONDS", 5))
-        if self.read_at is None or time.monotonic() - self.read_at >= interval:
+        if time.monotonic() >= self.fresh_until:
             self.read()
         return self.by_type
 
@@ -61,17 +60,15 @@ class _Bindings:
             "record_type", "connector", "settings", "fields", "side_effects", "digest"
         )
         self.by_type = {row[0]: Binding(*row) for row in rows}
-        self.read_at = time.monotonic()
+        self.fresh_until = time.monotonic() + float(settings.COUNTERSIGN.get("STORES_REFRESH_SECONDS", 5))
         wanted = {(binding.record_type, binding.digest) for binding in self.by_type.values()}
-        for key in set(self.observed) - wanted:
-            del self.observed[key]
         for key in set(self.built) - wanted:
             close = getattr(self.built.pop(key), "close", None)  # a store that holds a connection
             if callable(close):
                 close()
 
     def forget(self) -> None:
-        self.read_at = None
+        self.fresh_until = -math.inf
 
 
 _bindings = _Bindings()
@@ -116,21 +113,16 @@ def bindings_reload() -> None:
 
 def get_store(record_type: str) -> RecordStore:
     """The store bound to `record_type`. Raises RecordNotFound for a type the catalogue does not
-    know, StoreUnavailable for a binding this process cannot build (see `binding_store`)."""
+    know, StoreUnavailable for a binding this process cannot build (see `binding_store`). A store
+    outside the database is answered observed (`records.store.observed`), so that edits made in
+    the system itself reach the trail."""
     if record_type not in RECORD_TYPES:
         raise RecordNotFound(f"unknown record type '{record_type}'")
     pinned = _PINNED.get(record_type)
     if pinned is not None:
-        return pinned
+        return observed(pinned)
     binding = _bindings.current().get(record_type)
-    if binding is None:
-        return _BUILTIN
-    # Reads through a store outside the database are observed, so edits made there reach the trail.
-    key = (binding.record_type, binding.digest)
-    store = _bindings.observed.get(key)
-    if store is None:
-        store = _bindings.observed[key] = observed(binding_store(binding))
-    return store
+    return _BUILTIN if binding is None else observed(binding_store(binding))
 
 
 def store_bind(*, record_type: str, store: RecordStore | None) -> RecordStore | None:
@@ -139,12 +131,11 @@ def store_bind(*, record_type: str, store: RecordStore | None) -> RecordStore | 
     a caller can put it back.
 
     Raises ValueError for a type the catalogue does not know: a store serves the catalogue's record
-    types (their fields, kinds and risks), it does not bring its own. A store outside the database
-    is pinned observed (`records.store.observed`), so that edits made there show on the trail.
+    types (their fields, kinds and risks), it does not bring its own.
     """
     if record_type not in RECORD_TYPES:
         raise ValueError(f"unknown record type '{record_type}'; the catalogue has {', '.join(RECORD_TYPES)}")
     replaced = _PINNED.pop(record_type, None)
     if store is not None:
-        _PINNED[record_type] = observed(store)
+        _PINNED[record_type] = store
     return replaced

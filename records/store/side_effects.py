@@ -7,7 +7,9 @@ people outside Countersign, so it is never approved without review: the workflow
 from dataclasses import dataclass
 
 from records.catalogue import RECORD_TYPES
-from records.store.registry import get_store
+from records.store.connectors import UnknownConnector, connector_class
+from records.store.protocol import StoreUnavailable
+from records.store.registry import bindings_current, get_store
 
 
 @dataclass(frozen=True)
@@ -25,11 +27,23 @@ class SideEffect:
 
 
 def store_side_effects(*, record_type: str) -> dict[str, SideEffect]:
-    """The side effects declared for `record_type`'s fields by the store it is bound to, by field."""
-    store = get_store(record_type)
-    declared: dict[str, str] = getattr(store, "side_effects", None) or {}
-    system: str = getattr(store, "system_label", "") or "the system of record"
+    """The side effects declared for `record_type`'s fields by the store it is bound to, by field.
+
+    A store that cannot be built in this process (its token is not in this environment) still has
+    its binding's declaration: the workflow loader and intake never take a missing variable for
+    "no side effects"."""
+    try:
+        store = get_store(record_type)
+        declared: dict[str, str] = getattr(store, "side_effects", None) or {}
+        system: str = getattr(store, "system_label", "")
+    except StoreUnavailable:
+        binding = bindings_current()[record_type]
+        declared = dict(binding.side_effects)
+        try:
+            system = getattr(connector_class(binding.connector), "system_label", binding.connector)
+        except UnknownConnector:
+            system = binding.connector
     return {
-        name: SideEffect(record_type=record_type, field=name, system=system, effect=effect)
+        name: SideEffect(record_type=record_type, field=name, system=system or "the system of record", effect=effect)
         for name, effect in declared.items()
     }

@@ -127,7 +127,7 @@ class SqlRecordStore:
     # As a connector ------------------------------------------------------------------------------
 
     @classmethod
-    def validate(cls, settings: Mapping[str, Any], fields: Mapping[str, str]) -> Problems:
+    def validate(cls, settings: Mapping[str, Any], fields: Mapping[str, str], *, record_type: str) -> Problems:
         problems: Problems = []
         for key in REQUIRED:
             value = settings.get(key)

@@ -56,6 +56,7 @@ def _load(tmp_path: Path, fields: dict[str, dict[str, str]]) -> None:
     call_command("load_workflows", str(path))
 
 
+@pytest.mark.django_db
 def test_the_selector_says_what_the_bound_store_declares(unbind_ticket: None) -> None:
     store_bind(record_type="ticket", store=_offline_ticket_store(status=EMAILS))
 

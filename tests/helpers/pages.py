@@ -29,3 +29,14 @@ def error_after(page: Any, element_id: str) -> str:
     match = _ERROR.search(content, start)
     assert match is not None, f"no error message after #{element_id}"
     return _text(match.group(2) or match.group(3))
+
+
+def text_of(page: Any, element_id: str | None = None) -> str:
+    """The words a person reads on the page (or in the element with this id, up to its closing tag's
+    next sibling of the same kind), tags dropped and spaces folded."""
+    content = _content(page)
+    if element_id is not None:
+        match = re.search(rf'<(\w+)\b[^>]*\bid="{re.escape(element_id)}"[^>]*>(.*?)</\1>', content, re.S)
+        assert match is not None, f"no element #{element_id}"
+        content = match.group(2)
+    return _text(content)

@@ -253,3 +253,26 @@ def test_bottlecrm_supports_update_and_archive_only() -> None:
     assert supports("update") and supports("archive")
     assert not supports("delete")
     assert not supports("merge")
+
+
+def test_check_reads_one_record_and_finds_every_mapped_field(bottlecrm: BottleCrm) -> None:
+    store = bottlecrm.store("ticket")
+    bottlecrm.ticket(store)
+
+    check = store.check("ticket")
+
+    assert check.ok, check.problems
+    assert check.found[0] == f"BottleCRM at {bottlecrm.url}: cases readable with the token"
+    assert check.found[1].startswith("read case ")
+
+
+def test_check_says_when_the_token_is_refused_or_nothing_answers(bottlecrm: BottleCrm) -> None:
+    refused = bottlecrm.store("customer")
+    refused.token = "bcrm_pat_wrong"
+    check = refused.check("customer")
+    assert not check.reachable
+    assert check.problems == [("token", "the token was refused (403)")]
+
+    closed = BottleCrmStore(url="http://127.0.0.1:9", token="t", record_type="customer", fields={"email": "email"})
+    [(key, reason)] = closed.check("customer").problems
+    assert key == "url" and "did not answer" in reason

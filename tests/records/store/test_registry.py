@@ -17,6 +17,13 @@ from tests.helpers.memory_store import MemoryRecordStore
 CRM_URL = "postgres://crm@127.0.0.1:5432/crm_one"
 
 
+def _connector_store(record_type: str) -> object:
+    """The connector's own store behind `get_store` (a store outside the database is reached observed)."""
+    store = get_store(record_type)
+    assert isinstance(store, ObservedStore), store
+    return store.inner
+
+
 @pytest.fixture
 def stores_file(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_DATABASE_URL", CRM_URL)
@@ -31,23 +38,22 @@ def test_a_record_type_without_a_binding_is_on_the_built_in_store(db):
 
 def test_a_bound_record_type_is_reached_through_its_connector_built_from_the_environment(db, stores_file):
     call_command("load_stores", str(stores_file))
-    store = get_store("customer")
-    assert isinstance(store, ObservedStore) and isinstance(store.inner, SqlRecordStore)
+    store = _connector_store("customer")
+    assert isinstance(store, SqlRecordStore)
     assert store.url == CRM_URL
     assert store.columns["shipping_address"] == "postal_address"
-    assert get_store("customer") is store, "built once, so its connection is kept"
+    assert _connector_store("customer") is store, "built once, so its connection is kept"
     assert type(get_store("order")).__name__ == "DjangoRecordStore"
 
 
 def test_a_changed_binding_builds_a_new_store(db, stores_file, monkeypatch):
     call_command("load_stores", str(stores_file))
-    first = get_store("customer")
+    first = _connector_store("customer")
     stores_file.write_text(STORES_FILE.replace("crm_contacts", "contacts"), encoding="utf-8")
     call_command("load_stores", str(stores_file))
-    second = get_store("customer")
+    second = _connector_store("customer")
     assert second is not first
-    assert isinstance(second, ObservedStore) and isinstance(second.inner, SqlRecordStore)
-    assert second.inner.table_name == "contacts"
+    assert isinstance(second, SqlRecordStore) and second.table_name == "contacts"
 
 
 def test_a_variable_missing_when_the_store_is_built_makes_it_unavailable(db, stores_file, monkeypatch):
@@ -62,16 +68,18 @@ def test_a_variable_missing_when_the_store_is_built_makes_it_unavailable(db, sto
 def test_a_pinned_store_comes_before_the_binding_until_it_is_unpinned(db, stores_file):
     call_command("load_stores", str(stores_file))
     memory = MemoryRecordStore()
-    assert store_bind(record_type="customer", store=memory) is None
-    pinned = get_store("customer")
-    assert isinstance(pinned, ObservedStore) and pinned.inner is memory  # outside the database: observed
-    assert store_bind(record_type="customer", store=None) is pinned
-    bound = get_store("customer")
-    assert isinstance(bound, ObservedStore) and isinstance(bound.inner, SqlRecordStore)
+    try:
+        assert store_bind(record_type="customer", store=memory) is None
+        assert _connector_store("customer") is memory
+    finally:
+        pinned = store_bind(record_type="customer", store=None)
+    assert pinned is memory
+    assert isinstance(_connector_store("customer"), SqlRecordStore)
 
 
 @override_settings(COUNTERSIGN={"STORES_REFRESH_SECONDS": 0})
 def test_a_process_reads_the_bindings_again_after_the_interval(db, stores_file):
+    bindings_reload()  # the bindings were read before this test's interval (none) was in force
     assert type(get_store("customer")).__name__ == "DjangoRecordStore"
     # Another process loads a stores file: this one was not told, and reads the bindings again.
     StoreBinding.objects.create(
@@ -81,7 +89,7 @@ def test_a_process_reads_the_bindings_again_after_the_interval(db, stores_file):
         fields={"full_name": "name"},
         digest="from-another-process",
     )
-    assert isinstance(get_store("customer").inner, SqlRecordStore)  # type: ignore[attr-defined]
+    assert isinstance(_connector_store("customer"), SqlRecordStore)
 
 
 def test_within_the_interval_the_bindings_are_not_read_again(db, stores_file, django_assert_num_queries):

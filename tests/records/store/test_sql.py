@@ -23,8 +23,8 @@ AIKO = RecordRef("customer", "CUS-9003")
 def store(db, crm, tmp_path) -> SqlRecordStore:
     call_command("load_stores", str(crm.stores_file(tmp_path)))
     bound = get_store("customer")
-    # Reached observed, as every store outside the database is; these tests are about the connector.
-    assert isinstance(bound, ObservedStore) and isinstance(bound.inner, SqlRecordStore)
+    assert isinstance(bound, ObservedStore), "reached observed, as every store outside the database"
+    assert isinstance(bound.inner, SqlRecordStore)
     return bound.inner
 
 
