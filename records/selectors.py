@@ -21,7 +21,7 @@ from records.models import Change, ChangeAction, StoreBinding
 from records.store import RecordNotFound, RecordRef, RecordState, get_store
 from records.store.connectors import ACTIONS
 from records.store.protocol import StoreUnavailable
-from records.store.registry import Binding, binding_build, binding_store, bindings_current
+from records.store.registry import Binding, binding_build
 
 VISIBILITY = ("archived", "deleted")
 
@@ -418,17 +418,3 @@ def store_terms(*, bindings: Iterable[Binding] | None = None) -> dict[str, Store
         actions = frozenset(action for action in ACTIONS if store.supports(action))
         terms[binding.record_type] = StoreTerms(binding.record_type, label, fields, actions)
     return terms
-
-
-def store_mapped_fields(*, record_type: str) -> list[str] | None:
-    """The catalogue fields `record_type`'s store holds, or None when it holds them all (the
-    built-in store). A field it does not map is not available for that record type."""
-    binding = bindings_current().get(record_type)
-    return None if binding is None else list(binding.fields)
-
-
-def store_supports(*, record_type: str, action: str) -> bool:
-    """Whether `record_type`'s store can carry out `action` (`update`, `archive`, `delete`,
-    `merge`) as it is configured. Raises StoreUnavailable when its binding cannot be built here."""
-    binding = bindings_current().get(record_type)
-    return True if binding is None else binding_store(binding).supports(action)

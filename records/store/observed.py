@@ -120,12 +120,12 @@ def _explained(seen: RecordSighting, found: _Found, changes: list[Change]) -> bo
 
 
 def _own_changes(record_type: str, pairs: list[tuple[RecordSighting, _Found]]) -> dict[str, list[Change]]:
-    """Countersign's Changes of each record between its sighting and what was found, intents still in
-    flight included (a worker stopped between the write and marking it done): one query."""
+    """Countersign's Changes of each record between its sighting and what was found: one query."""
     wanted = Q()
     for seen, found in pairs:
         wanted |= Q(record_id=seen.record_id, version_before__gte=seen.version, version_after__lte=found.version)
     by_record: dict[str, list[Change]] = {}
+    # Intents too (`Change.with_in_flight`): a write whose answer was lost is still Countersign's own.
     for change in Change.with_in_flight.filter(wanted, record_type=record_type).only(
         "record_id", "after", "version_before", "version_after"
     ):

@@ -7,7 +7,8 @@ column, sent on its own in autocommit (`UPDATE … SET …, version = version + 
 version = %s RETURNING …`), so a write is either done whole or refused; `restore_many` and
 `create_many` run their statements in one transaction of that database.
 
-One connection per store per thread, opened on first use and opened again after it drops. A
+One connection per store per thread, opened on first use and opened again after it drops (or when
+the process was forked since). A
 connection that cannot be made, a statement that does not answer within the binding's timeouts
 (`connect_timeout`, `statement_timeout`, in seconds, 5 by default) or any error of the database
 raises `StoreUnavailable`: the caller keeps its work and finds out later what the store holds. A read
@@ -15,6 +16,7 @@ on a connection that turns out to have dropped is tried once more on a new one; 
 """
 
 import math
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -218,6 +220,8 @@ class SqlRecordStore:
     def _connection(self) -> tuple[psycopg.Connection, bool]:
         """This thread's connection, and whether it was just opened."""
         conn: psycopg.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) != os.getpid():
+            conn = None  # opened before this process was forked (a worker's pool): the parent's to use
         if conn is not None and not conn.closed and not conn.broken:
             return conn, False
         if conn is not None:
@@ -234,7 +238,7 @@ class SqlRecordStore:
             )
         except psycopg.Error as error:
             raise StoreUnavailable(self.label, str(error).strip() or type(error).__name__) from None
-        self._local.conn = conn
+        self._local.conn, self._local.pid = conn, os.getpid()
         return conn, True
 
     def close(self) -> None:

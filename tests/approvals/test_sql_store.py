@@ -13,10 +13,11 @@ from audit.models import AuditEvent
 from records.models import Change
 from tests.helpers.factories import CustomerFactory, GroupFactory, UserFactory
 from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
+from tests.helpers.seeing import make_auditor
 from tests.helpers.sight import looked_at
 from tests.helpers.worker import wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.worker]
+pytestmark = pytest.mark.postgres
 
 POLICIES = {
     ("customer", "full_name"): "read",
@@ -25,6 +26,7 @@ POLICIES = {
 }
 
 
+@pytest.mark.worker
 def test_an_approved_change_to_a_customer_in_the_crm_is_written_there_by_the_worker(
     transactional_db, crm, tmp_path, client, start_worker
 ):
@@ -84,3 +86,12 @@ def test_an_approved_change_to_a_customer_in_the_crm_is_written_there_by_the_wor
     event = AuditEvent.objects.get(action="change.applied", proposal_id=proposal.pk)
     assert (event.record_id, event.new_value) == ("CUS-9001", "12 Harbour Road, Leith")
     assert pipeline.get(f"/api/v1/proposals/{proposal.pk}").json()["status"] == "applied"
+
+
+def test_the_record_page_of_a_customer_in_the_crm_shows_what_the_crm_holds(db, crm, tmp_path, client):
+    call_command("load_stores", str(crm.stores_file(tmp_path)))
+    client.force_login(make_auditor(UserFactory(username="auditor")))
+    response = client.get(reverse("record-timeline", args=["customer", "CUS-9001"]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Maria Lopez" in html and "4 Old Mill Lane, Leith" in html

@@ -39,15 +39,6 @@ CREATE TABLE crm_contacts (
 )
 """
 
-# The catalogue's fields and the columns the tests' stores file maps them to.
-COLUMNS = {
-    "full_name": "name",
-    "email": "email_address",
-    "shipping_address": "postal_address",
-    "priority": "prio",
-    "tags": "labels",
-}
-
 # The stores file the tests load, as an operator would write it.
 STORES_FILE = """
 stores:
@@ -90,15 +81,6 @@ class Crm:
         with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor() as cursor:
             cursor.execute(statement, params)  # type: ignore[arg-type]
             return cursor.fetchall() if cursor.description else []
-
-    def edit(self, ref: str, values: dict[str, Any]) -> None:
-        """Someone edits the contact in the CRM's own tools: its columns, and the next row version."""
-        assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(COLUMNS[name])) for name in values)
-        statement = sql.SQL("UPDATE crm_contacts SET {}, row_version = row_version + 1 WHERE contact_ref = %s").format(
-            assignments
-        )
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(statement, [*values.values(), ref])
 
     def contact(self, ref: str) -> dict[str, Any]:
         with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cursor:

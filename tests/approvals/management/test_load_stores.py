@@ -5,11 +5,13 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from audit.models import AuditEvent
 from records.models import StoreBinding
 from tests.helpers.crm import STORES_FILE
-from tests.helpers.factories import FieldPolicyFactory, WorkflowFactory
+from tests.helpers.factories import FieldPolicyFactory, UserFactory, WorkflowFactory
+from tests.helpers.seeing import make_auditor
 
 CRM_URL = "postgres://crm@127.0.0.1:5432/crm"
 
@@ -190,3 +192,11 @@ def test_an_unreadable_file_is_refused(db, tmp_path):
     path.write_text("stores: [", encoding="utf-8")
     with pytest.raises(CommandError, match="not readable YAML"):
         call_command("load_stores", str(path))
+
+
+def test_an_auditor_reads_the_binding_change_on_the_trail(db, tmp_path, client):
+    _load(tmp_path, STORES_FILE)
+    client.force_login(make_auditor(UserFactory(username="auditor")))
+    html = client.get(reverse("trail"), {"action": "store.configured"}).content.decode()
+    assert "store.configured" in html
+    assert "${CRM_DATABASE_URL}" in html and CRM_URL not in html

@@ -1,6 +1,7 @@
 """The `sql` connector against a real second PostgreSQL database: the company's `crm_contacts` table,
 whose columns keep their own names."""
 
+import os
 import threading
 import time
 
@@ -204,3 +205,24 @@ def test_a_read_on_a_connection_that_dropped_connects_again(crm, sql_store):
     store.fetch(MARIA)
     crm.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'countersign'")
     assert store.fetch(MARIA).values["full_name"] == "Maria Lopez"
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_process_opens_its_own_connection_and_leaves_the_parent_s_alone(crm, sql_store):
+    store = sql_store()
+    store.fetch(MARIA)
+    parent_pid = store._local.conn.info.backend_pid
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # a worker's pool process, forked with the store already connected
+        try:
+            version = store.write(MARIA, {"priority": "high"}, 1).version
+            os.write(writing, f"{version} {store._local.conn.info.backend_pid}".encode())
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    version, child_pid = os.read(reading, 64).decode().split()
+    assert version == "2"
+    assert int(child_pid) != parent_pid, "the child wrote on a connection of its own"
+    assert store._local.conn.info.backend_pid == parent_pid
+    assert store.fetch(MARIA).values["priority"] == "high", "the parent's connection still answers"
