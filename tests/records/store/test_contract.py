@@ -5,8 +5,7 @@ A new connector is done when it passes every case here. The cases speak to the s
 the `RecordStore` protocol and Countersign's own services, never through the connector's insides.
 """
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from django.db import transaction
@@ -18,7 +17,7 @@ from records.models import Change, ChangeAction
 from records.services.changes import ChangeOrigin, change_archive, change_update
 from records.services.revert import RevertConflict, change_revert
 from records.store import RecordNotFound, RecordRef, StoreUnavailable, VersionMismatch
-from tests.helpers.contract import CONNECTORS, Connector
+from tests.helpers.contract import CONNECTORS, Connector, connector_params
 from tests.helpers.factories import UserFactory
 from tests.helpers.seeing import make_auditor
 
@@ -26,16 +25,11 @@ ORIGIN = ChangeOrigin(applied_by="worker@test", workflow_slug="triage")
 OPS = Actor.system("ops")
 
 
-def _params(wanted: Callable[[Connector], bool] = lambda connector: True) -> list[Any]:
-    made = [make() for make in CONNECTORS.values()]
-    return [pytest.param(connector.name, marks=connector.marks) for connector in made if wanted(connector)]
+OUTSIDE = connector_params(lambda connector: connector.outside)
+HIDING = connector_params(lambda connector: connector.hides)
 
 
-OUTSIDE = _params(lambda connector: connector.outside)
-HIDING = _params(lambda connector: connector.hides)
-
-
-@pytest.fixture(params=_params())
+@pytest.fixture(params=connector_params())
 def connector(request: pytest.FixtureRequest, db: None) -> Iterator[Connector]:
     made = CONNECTORS[request.param]()
     with made.bind():

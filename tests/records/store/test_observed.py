@@ -80,12 +80,14 @@ def test_countersigns_own_writes_are_not_outside_changes(memory):
     assert (sighting.version, sighting.values["priority"], sighting.archived) == (4, "high", False)
 
 
-def test_a_write_of_countersigns_whose_sighting_was_never_moved_is_explained_by_its_change(memory):
-    """A worker that wrote to the system and stored its Change, but stopped before the sighting moved
-    on (or whose transaction did not finish), is not mistaken for someone else."""
+@pytest.mark.parametrize("in_flight", [False, True])
+def test_a_write_of_countersigns_whose_sighting_was_never_moved_is_explained_by_its_change(memory, in_flight):
+    """A worker that wrote to the system and stored its Change (or only its intent, stopped between the
+    write and marking it done), but not the sighting, is not mistaken for someone else."""
     get_store("customer").fetch(MARIA)
     memory.write(MARIA, {"priority": "high"}, expected_version=1)
-    Change.objects.create(
+    Change.with_in_flight.create(
+        in_flight=in_flight,
         record_type="customer",
         record_id="CUS-1",
         action=ChangeAction.UPDATE,
