@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
+from audit.anchors import anchor_write
 from audit.retention import artifacts_purge_expired
 
 logger = logging.getLogger(__name__)
@@ -23,3 +24,10 @@ def purge_expired_artifacts() -> dict[str, Any]:
             report.longest_batch_seconds,
         )
     return dataclasses.asdict(report)
+
+
+@shared_task(name="audit.write_anchor")
+def write_anchor() -> dict[str, Any] | None:
+    """Run by beat: append a signed checkpoint of the chain's head to the anchor sinks."""
+    anchor = anchor_write()
+    return dataclasses.asdict(anchor) if anchor else None

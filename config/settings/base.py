@@ -217,6 +217,23 @@ CELERY_BEAT_SCHEDULE["purge-expired-artifacts"] = {
     "options": {"expires": float(ARTIFACT_PURGE_EVERY_SECONDS)},
 }
 
+# Anchors of the audit chain (audit/anchors.py): beat signs the chain's head with AUDIT_ANCHOR_KEY (a
+# key of its own, never SECRET_KEY, kept away from the database) and appends it to each sink named in
+# AUDIT_ANCHOR_SINKS: `file` (JSON lines, appended to AUDIT_ANCHOR_FILE), `http` (POSTed as JSON to
+# AUDIT_ANCHOR_URL), `syslog` (to AUDIT_ANCHOR_SYSLOG_ADDRESS: a socket path or host:port).
+DEV_AUDIT_ANCHOR_KEY = "countersign-development-anchor-key-never-use-in-production"  # noqa: S105
+AUDIT_ANCHOR_KEY = os.environ.get("AUDIT_ANCHOR_KEY", DEV_AUDIT_ANCHOR_KEY)
+AUDIT_ANCHOR_SINKS = os.environ.get("AUDIT_ANCHOR_SINKS", "file")
+AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.jsonl"))
+AUDIT_ANCHOR_URL = os.environ.get("AUDIT_ANCHOR_URL", "")
+AUDIT_ANCHOR_SYSLOG_ADDRESS = os.environ.get("AUDIT_ANCHOR_SYSLOG_ADDRESS", "/dev/log")
+AUDIT_ANCHOR_EVERY_SECONDS = float(os.environ.get("AUDIT_ANCHOR_EVERY_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE["audit-write-anchor"] = {
+    "task": "audit.write_anchor",
+    "schedule": AUDIT_ANCHOR_EVERY_SECONDS,
+    "options": {"expires": AUDIT_ANCHOR_EVERY_SECONDS},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
