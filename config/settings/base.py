@@ -87,6 +87,7 @@ TEMPLATES = [
                 "core.context_processors.nav",
                 "approvals.stops.context_processors.stop_switch",
                 "approvals.applying.context_processors.store_outages",
+                "approvals.workflows.context_processors.audit_alarm",
             ],
         },
     },
@@ -232,6 +233,14 @@ CELERY_BEAT_SCHEDULE["audit-write-anchor"] = {
     "task": "audit.write_anchor",
     "schedule": AUDIT_ANCHOR_EVERY_SECONDS,
     "options": {"expires": AUDIT_ANCHOR_EVERY_SECONDS},
+}
+# Beat verifies the events appended since its last run; a broken chain appends `audit.broken`, shows a
+# banner to workflow owners and auditors, and turns the health endpoint to 503.
+AUDIT_VERIFY_EVERY_SECONDS = float(os.environ.get("AUDIT_VERIFY_EVERY_SECONDS", "300"))
+CELERY_BEAT_SCHEDULE["audit-verify-chain"] = {
+    "task": "audit.verify_chain",
+    "schedule": AUDIT_VERIFY_EVERY_SECONDS,
+    "options": {"expires": AUDIT_VERIFY_EVERY_SECONDS},
 }
 
 LOGGING = {
