@@ -61,7 +61,8 @@ def change_intend(
     elif action in HIDDEN_KEY:
         if current.deleted or (action == ChangeAction.ARCHIVE and current.archived):
             refuse_hidden(current, doing=f"{action}d")
-        before, after = {HIDDEN_KEY[action]: None}, {HIDDEN_KEY[action]: None}
+        # The moment the store records is known once it answers; until then the intent names its own.
+        before, after = {HIDDEN_KEY[action]: None}, {HIDDEN_KEY[action]: timezone.now().isoformat()}
     else:
         raise ValueError(f"a {action} is not written through an intent")
     change = change_build(

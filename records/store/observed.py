@@ -125,7 +125,8 @@ def _own_changes(record_type: str, pairs: list[tuple[RecordSighting, _Found]]) -
     for seen, found in pairs:
         wanted |= Q(record_id=seen.record_id, version_before__gte=seen.version, version_after__lte=found.version)
     by_record: dict[str, list[Change]] = {}
-    for change in Change.objects.filter(wanted, record_type=record_type).only(
+    # Intents too (`Change.with_in_flight`): a write whose answer was lost is still Countersign's own.
+    for change in Change.with_in_flight.filter(wanted, record_type=record_type).only(
         "record_id", "after", "version_before", "version_after"
     ):
         by_record.setdefault(change.record_id, []).append(change)

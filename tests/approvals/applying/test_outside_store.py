@@ -81,6 +81,7 @@ def test_a_write_that_landed_but_whose_answer_was_lost_is_finished_without_writi
     change = Change.objects.get(proposal_id=proposal.pk)
     assert (change.id, change.version_after) == (intent.id, 2)
     assert AuditEvent.objects.filter(action="change.applied", proposal_id=proposal.pk).count() == 1
+    assert not AuditEvent.objects.filter(action="record.changed_outside").exists()  # it was our own write
 
 
 def test_an_intent_whose_write_never_landed_is_written_on_the_retry(db, crm):
@@ -241,3 +242,4 @@ def test_an_archive_goes_through_an_intent_too(db, crm):
     assert crm.fetch(MARIA, []).archived
     change = Change.objects.get(proposal_id=proposal.pk)
     assert change.after["archived_at"] is not None and change.version_after == 2
+    assert not AuditEvent.objects.filter(action="record.changed_outside").exists()
