@@ -232,15 +232,14 @@ AUDIT_ANCHOR_EVERY_SECONDS = float(os.environ.get("AUDIT_ANCHOR_EVERY_SECONDS", 
 CELERY_BEAT_SCHEDULE["audit-write-anchor"] = {
     "task": "audit.write_anchor",
     "schedule": AUDIT_ANCHOR_EVERY_SECONDS,
-    "options": {"expires": AUDIT_ANCHOR_EVERY_SECONDS},
 }
 # Beat verifies the events appended since its last run; a broken chain appends `audit.broken`, shows a
-# banner to workflow owners and auditors, and turns the health endpoint to 503.
+# banner to workflow owners and auditors, and turns the health endpoint to 503. Neither task expires in
+# the queue: a run that waited behind a backlog still does its work, and a repeat finds little to do.
 AUDIT_VERIFY_EVERY_SECONDS = float(os.environ.get("AUDIT_VERIFY_EVERY_SECONDS", "300"))
 CELERY_BEAT_SCHEDULE["audit-verify-chain"] = {
     "task": "audit.verify_chain",
     "schedule": AUDIT_VERIFY_EVERY_SECONDS,
-    "options": {"expires": AUDIT_VERIFY_EVERY_SECONDS},
 }
 
 LOGGING = {
