@@ -61,6 +61,7 @@ ACTIONS: dict[str, str] = {
     "token.revoked": "A service account token was revoked",
     "login.failed": "Security: a failed login (recorded before sign-in throttling; now counted by the lockout)",
     "login.locked_out": "Security: sign-in for a user name from one address paused after repeated failures",
+    "audit.broken": "Security: the scheduled verification found the audit chain broken (which event, and how)",
     "trail.exported": "A person exported the trail (who, the filter, how many rows the file holds)",
     # records
     "record.imported": "Records were imported from a file",

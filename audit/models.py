@@ -148,3 +148,15 @@ class Tombstone(models.Model):
     @property
     def rule(self) -> str:
         return f"{self.workflow_slug} {self.kind}/{self.bucket}"
+
+
+class ChainProgress(models.Model):
+    """How far the scheduled verification has walked the chain: the last event it found sound, and its
+    hash. One row. The next run starts after that event, and first checks that it still holds that hash."""
+
+    verified_through_id = models.BigIntegerField(default=0)
+    verified_through_hash = models.CharField(max_length=64, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"verified through event #{self.verified_through_id}"

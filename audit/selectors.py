@@ -207,3 +207,9 @@ def audit_events_for(*, proposal_id: int | None, change_ids: list[UUID], scope: 
     if proposal_id is not None:
         condition |= Q(proposal_id=proposal_id)
     return [as_seen(event, scope) for event in events_in_scope(scope).filter(condition).order_by("id")]
+
+
+def audit_chain_broken() -> AuditEvent | None:
+    """The `audit.broken` event the scheduled verification appended, if it found the chain broken.
+    One indexed query: asked by the health endpoint and by every page that shows the banner."""
+    return AuditEvent.objects.filter(action="audit.broken").order_by("-id").first()

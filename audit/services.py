@@ -16,8 +16,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actions import is_known
-from audit.models import ActorKind, AuditEvent
-from audit.selectors import TrailFilters, audit_event_count, audit_event_iter, audit_event_last_id
+from audit.models import ActorKind, AuditEvent, ChainProgress
+from audit.selectors import (
+    TrailFilters,
+    audit_chain_broken,
+    audit_event_count,
+    audit_event_iter,
+    audit_event_last_id,
+)
 from audit.tombstones import tombstones_verify
 from core.bulk import bulk_insert
 from core.errors import NotAllowed
@@ -330,20 +336,86 @@ class ChainBreak:
     problem: str
 
 
+def _walk(events: Iterable[AuditEvent], previous: str) -> Iterator[AuditEvent | ChainBreak]:
+    """Each event of `events` (in id order) that links to the one before and matches its hash, then
+    the first break, if any, after which it stops."""
+    for event in events:
+        if event.prev_hash != previous:
+            yield ChainBreak(event.pk, "its link to the event before it does not match")
+            return
+        if event_hash(event) != event.hash:
+            yield ChainBreak(event.pk, "its content does not match its hash (it was altered)")
+            return
+        if event.action == "artifacts.purged" and (problem := tombstones_verify(event)) is not None:
+            yield ChainBreak(event.pk, problem)
+            return
+        previous = event.hash
+        yield event
+
+
 def audit_verify_chain(*, chunk_size: int = 5000) -> tuple[int, ChainBreak | None]:
     """Walk the chain from the start. Returns how many events were checked and the first break."""
-    previous = GENESIS_HASH
     checked = 0
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=chunk_size):
-        if event.prev_hash != previous:
-            return checked, ChainBreak(event.pk, "its link to the event before it does not match")
-        if event_hash(event) != event.hash:
-            return checked, ChainBreak(event.pk, "its content does not match its hash (it was altered)")
-        if event.action == "artifacts.purged" and (problem := tombstones_verify(event)) is not None:
-            return checked, ChainBreak(event.pk, problem)
-        previous = event.hash
+    for item in _walk(AuditEvent.objects.order_by("id").iterator(chunk_size=chunk_size), GENESIS_HASH):
+        if isinstance(item, ChainBreak):
+            return checked, item
         checked += 1
     return checked, None
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    checked: int  # events walked this time
+    verified_through: int  # the last event found sound
+    broken: AuditEvent | None  # the `audit.broken` event, once the chain is found broken
+
+
+def audit_verify_incremental(*, chunk_size: int = 5000) -> ChainCheck:
+    """Walk the chain from the last event found sound onward (beat runs this on a schedule).
+
+    That event must still hold the hash it held then: an owner who edits an earlier event and
+    recomputes the chain changes it. A break appends one `audit.broken` event naming the event and
+    the problem; once broken, later runs walk nothing and append nothing more (the chain cannot be
+    mended in place: the break stays on the trail, visible on the health endpoint and the banner).
+    """
+    already = audit_chain_broken()
+    progress, _ = ChainProgress.objects.get_or_create(pk=1)
+    if already is not None:
+        return ChainCheck(0, progress.verified_through_id, already)
+    previous = GENESIS_HASH
+    found: ChainBreak | None = None
+    if progress.verified_through_id:
+        still = AuditEvent.objects.filter(pk=progress.verified_through_id).values_list("hash", flat=True).first()
+        if still != progress.verified_through_hash:
+            found = ChainBreak(
+                progress.verified_through_id,
+                "it no longer holds the hash it held when it was verified (it was removed, or the chain rewritten)",
+            )
+        previous = progress.verified_through_hash
+    checked = 0
+    if found is None:
+        events = AuditEvent.objects.filter(id__gt=progress.verified_through_id).order_by("id")
+        for item in _walk(events.iterator(chunk_size=chunk_size), previous):
+            if isinstance(item, ChainBreak):
+                found = item
+                break
+            progress.verified_through_id, progress.verified_through_hash = item.pk, item.hash
+            checked += 1
+    progress.checked_at = timezone.now()
+    progress.save()
+    if found is None:
+        return ChainCheck(checked, progress.verified_through_id, None)
+    broken = audit_record(
+        action="audit.broken",
+        actor=Actor.system("scheduled chain verification"),
+        reason=f"audit chain broken at event #{found.event_id}: {found.problem}",
+        details={
+            "event_id": found.event_id,
+            "problem": found.problem,
+            "verified_through": progress.verified_through_id,
+        },
+    )
+    return ChainCheck(checked, progress.verified_through_id, broken)
 
 
 EXPORT_REFUSED = "exporting the trail needs the export_trail permission, given through a group"

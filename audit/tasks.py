@@ -6,7 +6,9 @@ from typing import Any
 
 from celery import shared_task
 
+from audit.anchors import anchor_write
 from audit.retention import artifacts_purge_expired
+from audit.services import audit_verify_incremental
 
 logger = logging.getLogger(__name__)
 
@@ -23,3 +25,19 @@ def purge_expired_artifacts() -> dict[str, Any]:
             report.longest_batch_seconds,
         )
     return dataclasses.asdict(report)
+
+
+@shared_task(name="audit.write_anchor")
+def write_anchor() -> dict[str, Any] | None:
+    """Run by beat: append a signed checkpoint of the chain's head to the anchor sinks."""
+    anchor = anchor_write()
+    return dataclasses.asdict(anchor) if anchor else None
+
+
+@shared_task(name="audit.verify_chain")
+def verify_chain() -> dict[str, Any]:
+    """Run by beat: verify the events appended since the last run; a break appends `audit.broken`."""
+    check = audit_verify_incremental()
+    if check.broken is not None:
+        logger.error("%s", check.broken.reason)
+    return {"checked": check.checked, "verified_through": check.verified_through, "broken": check.broken is not None}

@@ -15,6 +15,7 @@ from approvals.api import batches, proposals, records
 from approvals.api.auth import ServiceAccountBearer
 from approvals.api.problems import PROBLEM_CONTENT_TYPE, install_problem_handlers, problem_response, status_problem
 from approvals.api.schemas import BODY_MODELS
+from audit.selectors import audit_chain_broken
 
 
 def _problem_for_plain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -84,8 +85,22 @@ class HealthOut(Schema):
     status: str
 
 
-@api.get("/health", response=HealthOut, auth=None, tags=["health"], summary="Liveness")
-def health(request: HttpRequest) -> dict[str, str]:
+@api.get(
+    "/health",
+    response={200: HealthOut},
+    auth=None,
+    tags=["health"],
+    summary="Liveness",
+    description=(
+        "200 `{status: ok}` while the service runs and its audit chain is sound; 503 (a problem document "
+        "naming the broken event) once the scheduled verification has found the chain broken."
+    ),
+    openapi_extra={"responses": {503: {"description": "The audit chain was found broken"}}},
+)
+def health(request: HttpRequest) -> dict[str, str] | HttpResponse:
+    broken = audit_chain_broken()
+    if broken is not None:
+        return problem_response(status_problem(503, broken.reason))
     return {"status": "ok"}
 
 

@@ -130,3 +130,14 @@ def is_ops_manager(user: Viewer) -> bool:
 def owns_workflow(*, user: Viewer, workflow: Workflow) -> bool:
     """The workflow's owner is the one person who changes its rules and revokes its service accounts."""
     return user.is_authenticated and workflow.owner_id == user.pk
+
+
+def hears_audit_alarms(*, user: Viewer) -> bool:
+    """Who is shown that the audit chain was found broken: auditors (the `audit_trail` permission,
+    through a group) and the owners of workflows."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    auditor = Group.objects.filter(
+        user=user.pk, permissions__content_type__app_label=AUDIT_TRAIL[0], permissions__codename=AUDIT_TRAIL[1]
+    )
+    return Workflow.objects.filter(owner_id=user.pk).exists() or auditor.exists()

@@ -87,6 +87,7 @@ TEMPLATES = [
                 "core.context_processors.nav",
                 "approvals.stops.context_processors.stop_switch",
                 "approvals.applying.context_processors.store_outages",
+                "approvals.workflows.context_processors.audit_alarm",
             ],
         },
     },
@@ -215,6 +216,30 @@ CELERY_BEAT_SCHEDULE["purge-expired-artifacts"] = {
     "schedule": float(ARTIFACT_PURGE_EVERY_SECONDS),
     # A purge still queued when the next one is due is dropped; the next one does its work.
     "options": {"expires": float(ARTIFACT_PURGE_EVERY_SECONDS)},
+}
+
+# Anchors of the audit chain (audit/anchors.py): beat signs the chain's head with AUDIT_ANCHOR_KEY (a
+# key of its own, never SECRET_KEY, kept away from the database) and appends it to each sink named in
+# AUDIT_ANCHOR_SINKS: `file` (JSON lines, appended to AUDIT_ANCHOR_FILE), `http` (POSTed as JSON to
+# AUDIT_ANCHOR_URL), `syslog` (to AUDIT_ANCHOR_SYSLOG_ADDRESS: a socket path or host:port).
+DEV_AUDIT_ANCHOR_KEY = "countersign-development-anchor-key-never-use-in-production"  # noqa: S105
+AUDIT_ANCHOR_KEY = os.environ.get("AUDIT_ANCHOR_KEY", DEV_AUDIT_ANCHOR_KEY)
+AUDIT_ANCHOR_SINKS = os.environ.get("AUDIT_ANCHOR_SINKS", "file")
+AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.jsonl"))
+AUDIT_ANCHOR_URL = os.environ.get("AUDIT_ANCHOR_URL", "")
+AUDIT_ANCHOR_SYSLOG_ADDRESS = os.environ.get("AUDIT_ANCHOR_SYSLOG_ADDRESS", "/dev/log")
+AUDIT_ANCHOR_EVERY_SECONDS = float(os.environ.get("AUDIT_ANCHOR_EVERY_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE["audit-write-anchor"] = {
+    "task": "audit.write_anchor",
+    "schedule": AUDIT_ANCHOR_EVERY_SECONDS,
+}
+# Beat verifies the events appended since its last run; a broken chain appends `audit.broken`, shows a
+# banner to workflow owners and auditors, and turns the health endpoint to 503. Neither task expires in
+# the queue: a run that waited behind a backlog still does its work, and a repeat finds little to do.
+AUDIT_VERIFY_EVERY_SECONDS = float(os.environ.get("AUDIT_VERIFY_EVERY_SECONDS", "300"))
+CELERY_BEAT_SCHEDULE["audit-verify-chain"] = {
+    "task": "audit.verify_chain",
+    "schedule": AUDIT_VERIFY_EVERY_SECONDS,
 }
 
 LOGGING = {

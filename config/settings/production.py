@@ -5,12 +5,24 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DEBUG, DEV_SECRET_KEY, SECRET_KEY, SMTP_EMAIL_BACKEND, mailers
+from config.settings.base import (
+    AUDIT_ANCHOR_KEY,
+    DEBUG,
+    DEV_AUDIT_ANCHOR_KEY,
+    DEV_SECRET_KEY,
+    SECRET_KEY,
+    SMTP_EMAIL_BACKEND,
+    mailers,
+)
 
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production (unset DEBUG).")
 if not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set to a secret of your own in production.")
+if not AUDIT_ANCHOR_KEY or AUDIT_ANCHOR_KEY in (DEV_AUDIT_ANCHOR_KEY, SECRET_KEY):
+    raise ImproperlyConfigured(
+        "AUDIT_ANCHOR_KEY must be set to a secret of your own in production, other than SECRET_KEY."
+    )
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

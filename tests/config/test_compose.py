@@ -38,7 +38,9 @@ def test_app_services_share_one_image_and_production_settings():
 
 def test_migrations_run_before_web_starts():
     services = _compose()["services"]
-    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert services["migrate"]["command"][-1] == (
+        "python manage.py migrate --noinput && python manage.py grant_app_role countersign_app"
+    )
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert (ROOT / "Dockerfile").is_file()
 
@@ -53,3 +55,13 @@ def test_the_embedded_demo_serves_its_pages_with_debug_off():
     }
     assert set(processes) == {"web", "worker", "beat"}
     assert all(command.startswith("env DEBUG=false ") for command in processes.values())
+
+
+def test_migrations_run_as_the_owner_and_the_app_as_its_own_role():
+    services = _compose()["services"]
+    assert services["migrate"]["environment"]["DATABASE_URL"].startswith("postgres://countersign:")
+    assert "APP_DATABASE_PASSWORD" in services["migrate"]["environment"]
+    for name in ("web", "worker", "beat"):
+        environment = services[name]["environment"]
+        assert environment["DATABASE_URL"].startswith("postgres://countersign_app:"), name
+        assert "AUDIT_ANCHOR_KEY" in environment

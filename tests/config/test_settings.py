@@ -6,14 +6,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+ANCHOR_KEY = "a-real-anchor-key-kept-apart-from-the-secret-key-0987654321"
 
 
 def _import_production(**env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "AUDIT_ANCHOR_KEY"}}
     return subprocess.run(
         [sys.executable, "-c", "import config.settings.production"],
         cwd=ROOT,
-        env={**clean, **env},
+        env={**clean, "AUDIT_ANCHOR_KEY": ANCHOR_KEY, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -26,6 +27,24 @@ def _import_production(**env: str) -> subprocess.CompletedProcess:
         ({}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": "countersign-development-key-never-use-in-production"}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": "a-real-secret-of-fifty-characters-or-so-1234567890", "DEBUG": "true"}, "DEBUG must be off"),
+        (
+            {"SECRET_KEY": "a-real-secret-of-fifty-characters-or-so-1234567890", "AUDIT_ANCHOR_KEY": ""},
+            "AUDIT_ANCHOR_KEY",
+        ),
+        (
+            {
+                "SECRET_KEY": "a-real-secret-of-fifty-characters-or-so-1234567890",
+                "AUDIT_ANCHOR_KEY": "countersign-development-anchor-key-never-use-in-production",
+            },
+            "AUDIT_ANCHOR_KEY must be set",
+        ),
+        (
+            {
+                "SECRET_KEY": "a-real-secret-of-fifty-characters-or-so-1234567890",
+                "AUDIT_ANCHOR_KEY": "a-real-secret-of-fifty-characters-or-so-1234567890",
+            },
+            "other than SECRET_KEY",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(env, message):
@@ -63,11 +82,17 @@ DEPLOY_ENV = ("SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "BEHIND_TLS_PROXY", 
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", *DEPLOY_ENV}}
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "AUDIT_ANCHOR_KEY", *DEPLOY_ENV}}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings.production", "SECRET_KEY": SECRET, **env},
+        env={
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "SECRET_KEY": SECRET,
+            "AUDIT_ANCHOR_KEY": ANCHOR_KEY,
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=120,
