@@ -74,11 +74,21 @@ def approver_labels(text: str) -> set[str]:
     return labels
 
 
+# Events about a record that no workflow caused, shown to whoever sees a field of its record type
+# (each value they may not see withheld, as everywhere): an edit made in the system of record itself.
+RECORD_EVENTS = ("record.changed_outside",)
+
+
 def events_in_scope(scope: ViewerScope) -> QuerySet[AuditEvent]:
-    """The events of the workflows `scope` sees; an event that names no workflow only for everything."""
+    """The events of the workflows `scope` sees, and the record events (`RECORD_EVENTS`) of the record
+    types it sees; any other event that names no workflow only for everything."""
     if scope.everything:
         return AuditEvent.objects.all()
-    return AuditEvent.objects.filter(workflow_slug__in=sorted(scope.workflow_slugs))
+    own = Q(workflow_slug__in=sorted(scope.workflow_slugs))
+    record_types = sorted(name for name, fields in scope.fields_by_record_type.items() if fields)
+    if record_types:
+        own |= Q(action__in=RECORD_EVENTS, record_type__in=record_types)
+    return AuditEvent.objects.filter(own)
 
 
 def as_seen(event: AuditEvent, scope: ViewerScope) -> AuditEvent:

@@ -157,3 +157,44 @@ def test_the_trail_page_offers_the_export_to_those_who_may_and_asks_for_a_window
     assert "To export this trail, choose its window with From and Before, at most 31 days apart." in html
     html = client.get(reverse("trail"), {"since": "2026-11-01T00:00", "until": "2026-11-30T00:00"}).content.decode()
     assert "Export this trail:" in html and "each export is recorded in the trail" in html
+
+
+def _outside_edit(record_type: str, record_id: str, before: dict, after: dict) -> AuditEvent:  # type: ignore[type-arg]
+    seen = timezone.now() - timedelta(hours=2)
+    return audit_record(
+        action="record.changed_outside",
+        actor=Actor.system("the system of record"),
+        record_type=record_type,
+        record_id=record_id,
+        old_value=before,
+        new_value=after,
+        details={
+            "seen_at": seen.isoformat(),
+            "found_at": timezone.now().isoformat(),
+            "version_seen": 3,
+            "version_found": 4,
+        },
+    )
+
+
+def test_an_edit_made_in_the_system_of_record_shows_to_whoever_sees_its_record_type(client, world):
+    """No workflow made it, yet the lead of A, who sees customers' addresses, must see that one changed
+    there, with the fields A does not cover withheld; B's order is not theirs to see."""
+    customer_edit = _outside_edit(
+        "customer",
+        world.customer.record_id,
+        {"shipping_address": "4 Old Mill Lane, Leith", "internal_notes": f"{NOBODY_MARK} before"},
+        {"shipping_address": f"{A_MARK} 1 Quay Street", "internal_notes": f"{NOBODY_MARK} after"},
+    )
+    order_edit = _outside_edit(
+        "order", world.order.record_id, {"refund_status": "requested"}, {"refund_status": f"{B_MARK} paid"}
+    )
+    client.force_login(world.people["lead"])
+
+    timeline = client.get(reverse("record-timeline", args=["customer", world.customer.record_id])).content.decode()
+    assert "Changed outside Countersign" in timeline
+    assert f"{A_MARK} 1 Quay Street" in timeline and NOBODY_MARK not in timeline
+
+    trail = client.get(reverse("trail")).content.decode()
+    assert f'id="event-{customer_edit.pk}"' in trail
+    assert f'id="event-{order_edit.pk}"' not in trail and B_MARK not in trail
