@@ -78,7 +78,15 @@ def test_smtp_mail_is_sent_to_the_configured_host_with_a_timeout():
 
 
 SECRET = "a-real-secret-of-fifty-characters-or-so-1234567890-abcdefghij"
-DEPLOY_ENV = ("SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "BEHIND_TLS_PROXY", "EMAIL_BACKEND", "DATABASE_URL")
+# What the test run itself sets (the browser tests allow async-unsafe ORM calls) is not a deployment's.
+DEPLOY_ENV = (
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "BEHIND_TLS_PROXY",
+    "EMAIL_BACKEND",
+    "DATABASE_URL",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
