@@ -24,9 +24,9 @@ T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 DAY = {"since": "2026-11-27T00:00", "until": "2026-11-28T00:00"}
 CHANGE = uuid.UUID("5b1c2d3e-1111-4000-8000-000000000001")
 
-# Every page shows the stop, override and store banners: engaged stops, the viewer's stop rights, active
-# overrides, stores that do not answer.
-BANNERS = 4
+# Every page shows the stop, override, store and audit banners: engaged stops, the viewer's stop rights,
+# active overrides, stores that do not answer, whether the audit chain was found broken.
+BANNERS = 5
 # What the viewer may see: an auditor's groups say it is everything.
 SCOPE = 1
 

@@ -13,9 +13,9 @@ from tests.helpers.trail import apply_update
 
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 
-# Every page shows the stop, override and store banners: engaged stops, the viewer's stop rights, active
-# overrides, stores that do not answer.
-BANNERS = 4
+# Every page shows the stop, override, store and audit banners: engaged stops, the viewer's stop rights,
+# active overrides, stores that do not answer, whether the audit chain was found broken.
+BANNERS = 5
 # What the viewer may see: an auditor's groups say it is everything.
 SCOPE = 1
 
