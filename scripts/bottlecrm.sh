@@ -3,7 +3,8 @@
 #
 #   scripts/bottlecrm.sh install   its own venv under $BOTTLECRM_HOME (pip install from the registry)
 #   scripts/bottlecrm.sh setup     a PostgreSQL role and database of its own, migrate, an organisation
-#                                  and a personal access token; writes $BOTTLECRM_HOME/env
+#                                  and a personal access token; writes $BOTTLECRM_HOME/env (its URL,
+#                                  the token, and its database's URL)
 #   scripts/bottlecrm.sh start     gunicorn on $BOTTLECRM_PORT, pid file, waits for /healthz/
 #   scripts/bottlecrm.sh stop      stops what start started
 #   scripts/bottlecrm.sh up        install + setup + start (each step skips what is already done)
@@ -31,7 +32,7 @@ python=${PYTHON:-python3.12}
 venv="$home/venv"
 run="$home/run"
 secrets="$home/settings.env"   # BottleCRM's own settings (its secret key, database password)
-envfile="$home/env"            # BOTTLECRM_URL and BOTTLECRM_TOKEN, for Countersign
+envfile="$home/env"            # BOTTLECRM_URL, BOTTLECRM_TOKEN, BOTTLECRM_DATABASE_URL, for Countersign
 pidfile="$run/gunicorn.pid"
 admin_email=${BOTTLECRM_ADMIN_EMAIL:-admin@countersign.local}
 
@@ -108,25 +109,31 @@ cmd_setup() {
     crm_admin migrate --noinput >"$run/migrate.log" 2>&1 || { tail -30 "$run/migrate.log"; die "migrate failed"; }
     touch "$migrated"
   fi
-  if [ -f "$envfile" ] && grep -q '^BOTTLECRM_TOKEN=bcrm_pat_' "$envfile" && [ "$(cat "$home/.token-db" 2>/dev/null)" = "$dbname" ]; then
-    say "token already in $envfile"
-    return
+  local token=""
+  if [ -f "$envfile" ] && [ "$(cat "$home/.token-db" 2>/dev/null)" = "$dbname" ]; then
+    token=$(sed -n 's/^BOTTLECRM_TOKEN=\(bcrm_pat_.*\)$/\1/p' "$envfile")
   fi
-  say "creating an organisation and a personal access token"
-  local started_here=""
-  if ! ours_running; then cmd_start; started_here=1; fi
-  local token
-  token=$(cd "$run" && PATH="$venv/bin:$PATH" "$venv/bin/python" "$repo/scripts/bottlecrm_token.py" \
-    --url "http://127.0.0.1:$port" --email "$admin_email") || die "could not create a token"
-  [ -n "$started_here" ] && [ "${1:-}" != keep ] && cmd_stop
+  if [ -n "$token" ]; then
+    say "token already in $envfile"
+  else
+    say "creating an organisation and a personal access token"
+    local started_here=""
+    if ! ours_running; then cmd_start; started_here=1; fi
+    token=$(cd "$run" && PATH="$venv/bin:$PATH" "$venv/bin/python" "$repo/scripts/bottlecrm_token.py" \
+      --url "http://127.0.0.1:$port" --email "$admin_email") || die "could not create a token"
+    if [ -n "$started_here" ] && [ "${1:-}" != keep ]; then cmd_stop; fi
+  fi
+  # Its database, as the role it owns it by (the same password as in $secrets, in a file only its
+  # owner reads): the crash tests lock a contact's row there to hold BottleCRM's write of it.
   umask 077
   {
     echo "BOTTLECRM_URL=http://127.0.0.1:$port"
     echo "BOTTLECRM_TOKEN=$token"
+    echo "BOTTLECRM_DATABASE_URL=postgres://$dbuser:$DBPASSWORD@$pghost:$pgport/$dbname"
   } >"$envfile"
   umask 022
   echo "$dbname" >"$home/.token-db"
-  say "wrote BOTTLECRM_URL and BOTTLECRM_TOKEN to $envfile"
+  say "wrote BOTTLECRM_URL, BOTTLECRM_TOKEN and BOTTLECRM_DATABASE_URL to $envfile"
 }
 
 healthy() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz/" 2>/dev/null; }

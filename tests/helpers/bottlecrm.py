@@ -1,8 +1,9 @@
 """A real BottleCRM for tests: the `bottlecrm` fixture, a store bound to it, fresh contacts and cases.
 
-It reads BOTTLECRM_URL and BOTTLECRM_TOKEN (`scripts/bottlecrm.sh up` writes them to
-`var/bottlecrm/env`; CI exports them). Without them a test that asks for the fixture skips, saying
-so; with COUNTERSIGN_NO_SKIPS=1 that skip fails the run. Every contact and case a test makes is
+It reads BOTTLECRM_URL and BOTTLECRM_TOKEN, and for a test that locks BottleCRM's own rows,
+BOTTLECRM_DATABASE_URL (`scripts/bottlecrm.sh up` writes them to `var/bottlecrm/env`; CI exports
+them). Without them a test that asks for the fixture skips, saying so; with COUNTERSIGN_NO_SKIPS=1
+that skip fails the run. Every contact and case a test makes is
 deleted from BottleCRM when the test ends.
 
     def test_something(bottlecrm: BottleCrm) -> None:
@@ -16,6 +17,7 @@ import os
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,10 +40,23 @@ SKIP_REASON = (
     "(scripts/bottlecrm.sh up starts one and writes them to var/bottlecrm/env)"
 )
 
+DATABASE_SKIP_REASON = (
+    "needs BottleCRM's own database, to hold its write at a contact's row lock: set BOTTLECRM_DATABASE_URL "
+    "(scripts/bottlecrm.sh up writes it to var/bottlecrm/env)"
+)
+# BottleCRM's `contacts.Contact` model (`db_table = "contacts"`): saving a contact UPDATEs its row here.
+CONTACTS_TABLE = "contacts"
+# BottleCRM's row-level security shows a connection only the rows of the organisation this names.
+ORGANISATION_SETTING = "app.current_org"
+
 
 def bottlecrm_environment() -> tuple[str, str] | None:
     url, token = os.environ.get("BOTTLECRM_URL"), os.environ.get("BOTTLECRM_TOKEN")
     return (url, token) if url and token else None
+
+
+def bottlecrm_database_url() -> str | None:
+    return os.environ.get("BOTTLECRM_DATABASE_URL") or None
 
 
 class BottleCrm:
@@ -77,6 +92,18 @@ class BottleCrm:
         store_bind(record_type=record_type, store=store)
         self.pinned.append(record_type)
         return store
+
+    def stores_file(self, folder: Path, record_type: str) -> Path:
+        """A stores file binding `record_type` to the BottleCRM named by BOTTLECRM_URL and
+        BOTTLECRM_TOKEN, as an operator writes it: a worker started from this process reads the same."""
+        fields = ", ".join(f"{name}: {column}" for name, column in FIELDS[record_type].items())
+        path = folder / "stores.yaml"
+        path.write_text(
+            f"stores:\n  {record_type}:\n    connector: bottlecrm\n    url: ${{BOTTLECRM_URL}}\n"
+            f"    token: ${{BOTTLECRM_TOKEN}}\n    fields: {{{fields}}}\n",
+            encoding="utf-8",
+        )
+        return path
 
     def customer(self, store: BottleCrmStore, **values: Any) -> RecordRef:
         """A new contact, mapped to a fresh `CUS-` id at version 1."""
@@ -116,6 +143,11 @@ class BottleCrm:
         resource = RESOURCES[ref.record_type]
         record: dict[str, Any] = self.call("GET", f"{resource.path}/{store.remote_id(ref)}/")[resource.detail_key]
         return record
+
+    def organisation(self, store: BottleCrmStore, ref: RecordRef) -> str:
+        """The id of the BottleCRM organisation that holds the record."""
+        organisation: str = self.raw(store, ref)["org"]["id"]
+        return organisation
 
     def patch(self, store: BottleCrmStore, ref: RecordRef, body: Mapping[str, Any]) -> None:
         """An edit made in BottleCRM itself, outside Countersign (BottleCRM's own field names)."""

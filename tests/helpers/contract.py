@@ -8,7 +8,7 @@ unreachable. `CONNECTORS` lists them by name; the suite runs every case against 
 
 import itertools
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,16 @@ from records.store import RecordRef, RecordStore, StoreUnavailable, get_store, s
 from records.store.bottlecrm import BottleCrmStore
 from records.store.registry import bindings_reload
 from records.store.sql import SqlRecordStore
-from tests.helpers.bottlecrm import CUSTOMER_FIELDS, SKIP_REASON, BottleCrm, bottlecrm_environment
+from tests.helpers.bottlecrm import (
+    CONTACTS_TABLE,
+    CUSTOMER_FIELDS,
+    DATABASE_SKIP_REASON,
+    ORGANISATION_SETTING,
+    SKIP_REASON,
+    BottleCrm,
+    bottlecrm_database_url,
+    bottlecrm_environment,
+)
 from tests.helpers.crm import crm_prepared
 from tests.helpers.memory_store import MemoryRecordStore, bound
 
@@ -60,12 +69,18 @@ def lock_waiters_end(url: str, table: str) -> None:
 
 
 @contextmanager
-def rows_held(url: str, table: str, where: str, params: list[Any]) -> Iterator[WriteHold]:
+def rows_held(
+    url: str, table: str, where: str, params: list[Any], *, settings: Mapping[str, str] | None = None
+) -> Iterator[WriteHold]:
     """Lock the rows of `table` that `where` selects, in a transaction of the database at `url`, until
-    the block ends; an UPDATE of them meanwhile waits."""
+    the block ends; an UPDATE of them meanwhile waits. `settings` are set for that transaction first
+    (what a row-level security policy reads to show a connection its rows)."""
     statement = pg.SQL("SELECT 1 FROM {} WHERE {} FOR UPDATE").format(pg.Identifier(table), pg.SQL(where))  # type: ignore[arg-type]
     with psycopg.connect(url) as conn:
-        conn.execute(statement, params)
+        for name, value in (settings or {}).items():
+            conn.execute("SELECT set_config(%s, %s, true)", [name, value])
+        if not conn.execute(statement, params).fetchall():
+            raise AssertionError(f"no row of {table} where {where} {params} to hold")
         yield WriteHold(waiting=lambda: bool(lock_waiters(url, table)), cut=lambda: lock_waiters_end(url, table))
         conn.rollback()
 
@@ -260,7 +275,8 @@ def sql() -> Connector:
 def bottlecrm() -> Connector:
     """The `bottlecrm` connector on a running BottleCRM (`tests.helpers.bottlecrm`): customers as its
     contacts, edited outside Countersign through BottleCRM's own API. Without BOTTLECRM_URL and
-    BOTTLECRM_TOKEN its cases skip, saying so (CI runs BottleCRM, and fails on a skip)."""
+    BOTTLECRM_TOKEN its cases skip, saying so, and its crash cases without BOTTLECRM_DATABASE_URL (CI
+    runs BottleCRM, sets all three, and fails on a skip)."""
     held: list[tuple[BottleCrm, BottleCrmStore]] = []
 
     @contextmanager
@@ -269,11 +285,15 @@ def bottlecrm() -> Connector:
         if environment is None:
             pytest.skip(SKIP_REASON)
         crm = BottleCrm(*environment)
-        held.append((crm, crm.bind("customer")))
         try:
+            # Bound by the stores file an operator would load, for a worker this process starts too.
+            with tempfile.TemporaryDirectory() as folder:
+                call_command("load_stores", str(crm.stores_file(Path(folder), "customer")))
+            held.append((crm, crm.bind("customer")))
             yield
         finally:
             store_bind(record_type="customer", store=None)
+            bindings_reload()
             crm.clean_up()
 
     def create(values: dict[str, Any]) -> RecordRef:
@@ -294,6 +314,18 @@ def bottlecrm() -> Connector:
         with bound("customer", refused):
             yield
 
+    def hold_writes(ref: RecordRef) -> AbstractContextManager[WriteHold]:
+        # BottleCRM saves a contact with an UPDATE of its row in its own database, which waits while
+        # the row is locked there; its row-level security shows the lock the contact's organisation only.
+        url = bottlecrm_database_url()
+        if url is None:
+            pytest.skip(DATABASE_SKIP_REASON)
+        crm, store = held[0]
+        organisation = crm.organisation(store, ref)
+        return rows_held(
+            url, CONTACTS_TABLE, "id = %s", [store.remote_id(ref)], settings={ORGANISATION_SETTING: organisation}
+        )
+
     return Connector(
         name="bottlecrm",
         record_type="customer",
@@ -307,6 +339,7 @@ def bottlecrm() -> Connector:
         create=create,
         edit_outside=edit_outside,
         unreachable=unreachable,
+        hold_writes=hold_writes,
     )
 
 
