@@ -175,12 +175,12 @@ def test_the_page_runs_a_fixed_number_of_queries(client, owner, workflow, prompt
 
     fill(1)
     client.get(_url(workflow))
-    # 9 for the page, 2 for what the viewer may see (their groups; the workflows in their sight), and 4
-    # for the stop, override and store banners every page shows
-    with django_assert_num_queries(9 + 2 + 4):
+    # 9 for the page, 2 for what the viewer may see (their groups; the workflows in their sight), and 5
+    # for the stop, override, store and audit-chain banners every page shows
+    with django_assert_num_queries(9 + 2 + 5):
         client.get(_url(workflow))
     fill(8)
-    with django_assert_num_queries(9 + 2 + 4):
+    with django_assert_num_queries(9 + 2 + 5):
         client.get(_url(workflow))
 
 
