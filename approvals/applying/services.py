@@ -54,7 +54,15 @@ from records.services.intents import (
     change_withdraw,
 )
 from records.services.outages import store_outage_note
-from records.store import RecordNotFound, RecordRef, RecordState, StoreUnavailable, get_store
+from records.store import (
+    HeldSightings,
+    RecordNotFound,
+    RecordRef,
+    RecordState,
+    StoreUnavailable,
+    get_store,
+    sightings_held,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -368,10 +376,19 @@ def _locked_if_approved(proposal_id: int) -> Proposal | None:
     return proposal if proposal is not None and proposal.status == ProposalStatus.APPROVED else None
 
 
-def _carry_out(proposal_id: int, worker: str, change: Change, *, recovering: bool) -> ApplyResult:
-    """Write the committed intent to its store, with no transaction of ours open while it answers;
-    then, under the proposal's lock, mark it written and the proposal applied. A process killed in
-    between leaves the intent in flight for the next attempt, which reads the store first."""
+@dataclass(frozen=True)
+class _Sent:
+    """An intent written to its store (or found written there), its done mark still to commit."""
+
+    proposal_id: int
+    change: Change
+    state: RecordState
+
+
+def _send_intent(proposal_id: int, worker: str, change: Change, *, recovering: bool) -> ApplyResult | _Sent:
+    """Write the committed intent to its store, with no transaction of ours open while it answers.
+    What the store answered is the `_Sent` to mark done; an intent the store shows overtaken is
+    dropped, and its proposal becomes a conflict."""
     try:
         state = change_send(change=change, recovering=recovering)
     except IntentOvertaken as overtaken:
@@ -380,16 +397,57 @@ def _carry_out(proposal_id: int, worker: str, change: Change, *, recovering: boo
             if proposal is None:
                 return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
             return _mark_overtaken(proposal, overtaken, worker)
-    with transaction.atomic():
-        proposal = _locked_if_approved(proposal_id)
-        if proposal is None:
-            return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
-        change = change_finish(
-            change=change, origin=_origin(proposal, worker), state=state, along=[mark_applied(proposal, change.id)]
-        )
-        followups_create_for_change(proposal=proposal, change_id=change.id)
-        callback_queue_for(proposal=proposal, event="applied")
-    return ApplyResult(proposal_id, Outcome.APPLIED, change_id=change.id)
+    return _Sent(proposal_id, change, state)
+
+
+def _finish_locked(sent: _Sent, worker: str) -> ApplyResult:
+    """Inside the caller's transaction, under the proposal's lock: mark the intent written and the
+    proposal applied, with the change's events, follow-ups and callback."""
+    proposal = _locked_if_approved(sent.proposal_id)
+    if proposal is None:
+        return ApplyResult(sent.proposal_id, Outcome.NOT_APPROVED)
+    change = change_finish(
+        change=sent.change,
+        origin=_origin(proposal, worker),
+        state=sent.state,
+        along=[mark_applied(proposal, sent.change.id)],
+    )
+    followups_create_for_change(proposal=proposal, change_id=change.id)
+    callback_queue_for(proposal=proposal, event="applied")
+    return ApplyResult(sent.proposal_id, Outcome.APPLIED, change_id=change.id)
+
+
+def _finish_sent(sent: Sequence[_Sent], worker: str, sightings: HeldSightings | None = None) -> dict[int, ApplyResult]:
+    """Mark the written intents done, all of them in one transaction (one commit however many there
+    are). Should that transaction fail, each is marked in a transaction of its own; one that still
+    fails stays in flight, counts a failed attempt and is finished by its retry, which reads the
+    store first (it finds the write landed, and does not write again). `sightings`: what the writes
+    left of each record, held to be written in the same transaction."""
+    if not sent:
+        return {}
+    try:
+        with transaction.atomic():
+            finished = {item.proposal_id: _finish_locked(item, worker) for item in sent}
+            if sightings is not None:
+                sightings.write()
+            return finished
+    except Exception:
+        logger.exception("marking %d written intent(s) done together failed; marking each alone", len(sent))
+    finished = {}
+    for item in sent:
+        try:
+            with transaction.atomic():
+                finished[item.proposal_id] = _finish_locked(item, worker)
+        except Exception as error:
+            logger.exception("proposal %s: marking its written intent done failed", item.proposal_id)
+            finished[item.proposal_id] = _record_failure(item.proposal_id, error, worker)
+    if sightings is not None:
+        try:
+            with transaction.atomic():
+                sightings.write()
+        except Exception:  # only late: the next read replays Countersign's own Changes since the last one
+            logger.exception("the sightings of %d written record(s) were not stored", len(sent))
+    return finished
 
 
 def _store_unreachable(proposal_id: int, error: StoreUnavailable, worker: str) -> ApplyResult:
@@ -457,12 +515,21 @@ def proposal_apply(
     `known` is what the caller already read of the proposal (its workflow, batch and record), so the
     locks and the switches take one round trip; `policy` is its workflow's, read for the chunk.
     """
+    result = _apply_one(proposal_id, worker, known, policy)
+    if isinstance(result, _Sent):
+        return _finish_sent([result], worker)[proposal_id]
+    return result
+
+
+def _apply_one(proposal_id: int, worker: str, known: Known | None, policy: WritePolicy | None) -> ApplyResult | _Sent:
+    """`proposal_apply` up to its done mark: for a store outside the database, the intent committed
+    and written to the store answers `_Sent`, for the caller to mark done (`_finish_sent`)."""
     try:
         with transaction.atomic():
             result = _apply_locked(proposal_id, worker, known, policy)
         if result.intent is None:
             return result
-        return _carry_out(proposal_id, worker, result.intent, recovering=result.recovering)
+        return _send_intent(proposal_id, worker, result.intent, recovering=result.recovering)
     except StoreUnavailable as error:
         return _store_unreachable(proposal_id, error, worker)
     except StopStateUnknown as error:
@@ -474,7 +541,8 @@ def proposal_apply(
 
 
 def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyResult]:
-    """Apply a chunk, each proposal in its own transaction.
+    """Apply a chunk, each proposal in its own transaction; the written intents of a store outside
+    the database are marked done together at the end of the chunk, in one transaction.
 
     Once a stop switch, a stage or a canary cap holds one proposal, the others it covers in the
     chunk are left approved without opening a transaction for each, except those an override of
@@ -509,36 +577,41 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
     held_workflows: dict[int, ApplyResult] = {}
     held_batches: dict[int, ApplyResult] = {}
     unreachable: dict[str, StoreUnavailable] = {}
-    results: list[ApplyResult] = []
-    for proposal_id in ids:
-        if proposal_id not in known:
-            results.append(ApplyResult(proposal_id, Outcome.NOT_APPROVED))
-            continue
-        record_type = known[proposal_id].record_type
-        if record_type in unreachable:  # its store did not answer the last one: no call, a failed attempt
-            results.append(_record_failure(proposal_id, unreachable[record_type], worker))
-            continue
-        workflow_id, batch_id = known[proposal_id].workflow_id, known[proposal_id].batch_id
-        held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
-        if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
-            results.append(ApplyResult(proposal_id, held.outcome, held.detail))
-            continue
-        if pause and written:
-            time.sleep(pause)
-        result = proposal_apply(
-            proposal_id=proposal_id, worker=worker, known=known[proposal_id], policy=policies[workflow_id]
-        )
-        results.append(result)
-        if result.unreachable is not None:
-            unreachable[record_type] = result.unreachable
-        written = written or result.outcome == Outcome.APPLIED
-        if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:
-            held_everything = result
-        elif result.stop_scope == StopScope.BATCH and batch_id:
-            held_batches[batch_id] = result
-        elif result.outcome in (Outcome.STOPPED, Outcome.WAITING):
-            held_workflows[workflow_id] = result
-    return results
+    results: list[ApplyResult | _Sent] = []
+    # The sightings of the chunk's writes are stored with their done marks, not one commit each.
+    with sightings_held() as sightings:
+        for proposal_id in ids:
+            if proposal_id not in known:
+                results.append(ApplyResult(proposal_id, Outcome.NOT_APPROVED))
+                continue
+            record_type = known[proposal_id].record_type
+            if record_type in unreachable:  # its store did not answer the last one: no call, a failed attempt
+                results.append(_record_failure(proposal_id, unreachable[record_type], worker))
+                continue
+            workflow_id, batch_id = known[proposal_id].workflow_id, known[proposal_id].batch_id
+            held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
+            if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
+                results.append(ApplyResult(proposal_id, held.outcome, held.detail))
+                continue
+            if pause and written:
+                time.sleep(pause)
+            outcome = _apply_one(proposal_id, worker, known[proposal_id], policies[workflow_id])
+            results.append(outcome)
+            if isinstance(outcome, _Sent):  # written to its store: marked done with the chunk's others
+                written = True
+                continue
+            result = outcome
+            if result.unreachable is not None:
+                unreachable[record_type] = result.unreachable
+            written = written or result.outcome == Outcome.APPLIED
+            if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:
+                held_everything = result
+            elif result.stop_scope == StopScope.BATCH and batch_id:
+                held_batches[batch_id] = result
+            elif result.outcome in (Outcome.STOPPED, Outcome.WAITING):
+                held_workflows[workflow_id] = result
+        finished = _finish_sent([item for item in results if isinstance(item, _Sent)], worker, sightings)
+    return [finished[item.proposal_id] if isinstance(item, _Sent) else item for item in results]
 
 
 def apply_retry_later(*, results: Iterable[ApplyResult]) -> list[int]:

@@ -31,9 +31,11 @@ def utc_day_start(moment: datetime | None = None) -> datetime:
 
 
 def canary_writes_today(*, workflow_slugs: Iterable[str], now: datetime | None = None) -> dict[str, int]:
-    """Writes applied today (from 00:00 UTC) by each workflow, reverts not counted: what a canary cap counts."""
+    """Writes applied today (from 00:00 UTC) by each workflow, reverts not counted: what a canary cap counts.
+    A write to a store outside the database counts from its intent (in flight until it is marked
+    done), so two writes cannot both take the last slot while the first is being written."""
     rows = (
-        Change.objects.filter(
+        Change.with_in_flight.filter(
             workflow_slug__in=list(workflow_slugs),
             applied_at__gte=utc_day_start(now),
         )

@@ -2,6 +2,7 @@
 reads and writes across several types. Everything outside `records.store` comes in here."""
 
 from records.store.many import fetch_refs, references_move, referring_refs, restore_refs, snapshot_refs
+from records.store.observed import HeldSightings, sightings_held
 from records.store.protocol import (
     FetchQuery,
     MovedReference,
@@ -20,6 +21,7 @@ from records.store.side_effects import SideEffect, store_side_effects
 
 __all__ = [
     "FetchQuery",
+    "HeldSightings",
     "MovedReference",
     "NotSupported",
     "RecordNotFound",
@@ -36,6 +38,7 @@ __all__ = [
     "references_move",
     "referring_refs",
     "restore_refs",
+    "sightings_held",
     "snapshot_refs",
     "store_bind",
     "store_side_effects",

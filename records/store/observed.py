@@ -16,7 +16,8 @@ what no Change explains is reported.
 import json
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -369,7 +370,52 @@ class ObservedStore(RecordStore):
         _remember(record_type, found)
 
 
+class HeldSightings:
+    """The sightings of Countersign's own writes, held to be written with the writes' done marks."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str], _Found] = {}  # the last write of each record wins
+
+    def hold(self, record_type: str, found: list[_Found]) -> None:
+        for item in found:
+            self._found.pop((record_type, item.record_id), None)
+            self._found[(record_type, item.record_id)] = item
+
+    def write(self) -> None:
+        """Write the held sightings, inside the caller's transaction, and hold nothing more."""
+        by_type: dict[str, list[_Found]] = {}
+        for (record_type, _), item in self._found.items():
+            by_type.setdefault(record_type, []).append(item)
+        self._found = {}
+        for record_type, items in by_type.items():
+            _remember_now(record_type, items)
+
+
+@contextmanager
+def sightings_held() -> Iterator[HeldSightings]:
+    """Within this block, this thread's writes through an observed store hold their sightings
+    instead of writing each on its own (a commit per write); the caller writes them with the
+    writes' done marks (`HeldSightings.write`). A sighting that is never written is only late: the
+    next read finds the record at a newer version and replays Countersign's own Changes (intents
+    included) since the sighting, so it reports no edit outside Countersign."""
+    previous: HeldSightings | None = getattr(_thread, "held", None)
+    held = _thread.held = HeldSightings()
+    try:
+        yield held
+    finally:
+        _thread.held = previous
+
+
 def _remember(record_type: str, found: list[_Found]) -> None:
+    """Set each record's sighting to `found`, now, or hold it for later (`sightings_held`)."""
+    held: HeldSightings | None = getattr(_thread, "held", None)
+    if held is not None:
+        held.hold(record_type, found)
+        return
+    _remember_now(record_type, found)
+
+
+def _remember_now(record_type: str, found: list[_Found]) -> None:
     """Set each record's sighting to `found`, now: one statement per thousand records."""
     now = timezone.now()
     for start in range(0, len(found), CHUNK):

@@ -9,13 +9,13 @@ from django.db import transaction
 
 from approvals.applying.services import Outcome, apply_retry_later, proposal_apply, proposals_apply
 from approvals.jobs import APPLY
-from approvals.models import Proposal, ProposalStatus, StopScope
+from approvals.models import Proposal, ProposalStatus, Stage, StopScope
 from approvals.stops.services import stop_engage, stop_release
 from audit.models import AuditEvent
 from audit.services import Actor
-from records.models import Change, StoreOutage
-from records.store import RecordRef
-from tests.helpers.factories import ProposalFactory, UserFactory
+from records.models import Change, RecordSighting, StoreOutage
+from records.store import RecordRef, get_store
+from tests.helpers.factories import ProposalFactory, UserFactory, WorkflowFactory
 from tests.helpers.memory_store import MemoryRecordStore, bound
 
 WORKER = "worker@test/1"
@@ -243,3 +243,53 @@ def test_an_archive_goes_through_an_intent_too(db, crm):
     change = Change.objects.get(proposal_id=proposal.pk)
     assert change.after["archived_at"] is not None and change.version_after == 2
     assert not AuditEvent.objects.filter(action="record.changed_outside").exists()
+
+
+def test_a_chunks_writes_are_marked_done_together_and_a_later_read_finds_no_edit_outside(db, crm):
+    others = [RecordRef("customer", f"CUS-2000{n}") for n in range(3)]
+    crm.create_many("customer", [(ref.record_id, {"full_name": "A", "shipping_address": OLD}) for ref in others])
+    proposals = [approved()] + [
+        ProposalFactory(
+            status=ProposalStatus.APPROVED,
+            record_id=ref.record_id,
+            changes={"shipping_address": NEW},
+            base={"shipping_address": OLD},
+        )
+        for ref in others
+    ]
+    results = proposals_apply(proposal_ids=[p.pk for p in proposals], worker=WORKER)
+    assert [r.outcome for r in results] == [Outcome.APPLIED] * 4
+    assert crm.writes == 4
+    changes = Change.objects.filter(proposal_id__in=[p.pk for p in proposals])
+    assert {(c.record_id, c.after["shipping_address"], c.version_after) for c in changes} == {
+        (ref.record_id, NEW, 2) for ref in [MARIA, *others]
+    }
+    assert not Change.with_in_flight.filter(in_flight=True).exists()
+    assert set(Proposal.objects.values_list("status", flat=True)) == {ProposalStatus.APPLIED}
+    assert AuditEvent.objects.filter(action="change.applied", new_value=NEW).count() == 4
+    # Each record's last sighting is the write, so reading them again reports nothing outside.
+    assert {(s.record_id, s.version, s.values["shipping_address"]) for s in RecordSighting.objects.all()} == {
+        (ref.record_id, 2, NEW) for ref in [MARIA, *others]
+    }
+    get_store("customer").fetch_many("customer", [ref.record_id for ref in [MARIA, *others]])
+    assert not AuditEvent.objects.filter(action="record.changed_outside").exists()
+
+
+def test_an_intent_in_flight_counts_toward_the_canary_cap(db, crm):
+    workflow = WorkflowFactory(stage=Stage.CANARY, canary_daily_limit=1)
+    first = approved(workflow=workflow)
+    crm.refuse_writes = "timed out after 10s"  # the intent is stored, its write not known to have landed
+    assert apply(first) == Outcome.RETRY
+    crm.refuse_writes = ""
+    second = ProposalFactory(
+        workflow=workflow,
+        status=ProposalStatus.APPROVED,
+        record_id="CUS-20001",
+        changes={"shipping_address": NEW},
+        base={"shipping_address": OLD},
+    )
+    crm.create_many("customer", [("CUS-20001", {"full_name": "A", "shipping_address": OLD})])
+    assert apply(second) == Outcome.WAITING
+    assert crm.writes == 0
+    assert apply(first) == Outcome.APPLIED
+    assert held(crm) == (NEW, 2)
