@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -24,6 +23,7 @@ from django.utils import timezone
 from approvals.applying.callbacks import callback_queue_for
 from approvals.applying.followups import followups_create_for_change
 from approvals.applying.locking import lock_proposal_statement, locked_proposal, mark_applied
+from approvals.applying.results import ApplyResult, Outcome, StopStateUnknown
 from approvals.applying.selectors import proposals_ready_to_apply, stale_cutoff
 from approvals.jobs import apply_queue
 from approvals.models import (
@@ -67,36 +67,6 @@ from records.store import (
 logger = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY_SECONDS = 600
-
-
-class Outcome(StrEnum):
-    APPLIED = "applied"
-    CONFLICT = "conflict"
-    STOPPED = "stopped"  # a stop switch covers it: it stays approved and applies on release
-    WAITING = "waiting"  # its workflow's stage or canary cap holds it: it stays approved
-    BLOCKED = "blocked"  # the stop switches could not be read: nothing written, tried again later
-    RETRY = "retry"  # applying raised: it stays approved and is tried again later
-    FAILED = "failed"  # it kept failing: given up, the error kept
-    NOT_APPROVED = "not_approved"  # already applied or decided otherwise: nothing to do
-    IN_FLIGHT = "in_flight"  # its intent is stored; the store is written next (never a final outcome)
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    proposal_id: int
-    outcome: Outcome
-    detail: str = ""
-    change_id: UUID | None = None
-    attempts: int = 0
-    stop_scope: str = ""
-    liftable: bool = False  # an override of a batch or a proposal could let others it covers through
-    unreachable: StoreUnavailable | None = None  # its record type's store did not answer
-    intent: Change | None = None  # IN_FLIGHT: the Change to write to its store next
-    recovering: bool = False  # IN_FLIGHT: an earlier attempt stored the intent and may have written it
-
-
-class StopStateUnknown(Exception):
-    pass
 
 
 def _settings_number(name: str) -> float:

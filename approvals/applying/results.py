@@ -1,0 +1,38 @@
+"""What applying one approved proposal came to: its outcome and what a caller needs to act on it."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+from records.models import Change
+from records.store import StoreUnavailable
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    CONFLICT = "conflict"
+    STOPPED = "stopped"  # a stop switch covers it: it stays approved and applies on release
+    WAITING = "waiting"  # its workflow's stage or canary cap holds it: it stays approved
+    BLOCKED = "blocked"  # the stop switches could not be read: nothing written, tried again later
+    RETRY = "retry"  # applying raised: it stays approved and is tried again later
+    FAILED = "failed"  # it kept failing: given up, the error kept
+    NOT_APPROVED = "not_approved"  # already applied or decided otherwise: nothing to do
+    IN_FLIGHT = "in_flight"  # its intent is stored; the store is written next (never a final outcome)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    proposal_id: int
+    outcome: Outcome
+    detail: str = ""
+    change_id: UUID | None = None
+    attempts: int = 0
+    stop_scope: str = ""
+    liftable: bool = False  # an override of a batch or a proposal could let others it covers through
+    unreachable: StoreUnavailable | None = None  # its record type's store did not answer
+    intent: Change | None = None  # IN_FLIGHT: the Change to write to its store next
+    recovering: bool = False  # IN_FLIGHT: an earlier attempt stored the intent and may have written it
+
+
+class StopStateUnknown(Exception):
+    pass
