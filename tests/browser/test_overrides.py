@@ -94,13 +94,14 @@ def test_the_countdown_ends_and_the_block_is_back_on_screen(page, login, transac
     from approvals.overrides.services import override_grant
 
     override = override_grant(user=on_call.ops, block="stop_switch", scope="batch", batch=batch, reason=REASON)
-    # Two seconds left: the countdown reaches zero in the browser and the list is fetched again.
-    Override.objects.filter(pk=override.pk).update(expires_at=datetime.now(UTC) + timedelta(seconds=2))
     login("ops", "ops")
+    # Six seconds left once signed in: the page opens while the override still holds, the countdown
+    # reaches zero in the browser and the list is fetched again.
+    Override.objects.filter(pk=override.pk).update(expires_at=datetime.now(UTC) + timedelta(seconds=6))
     page.goto("/blocked/")
     row = page.locator(f"#stop-{switch.pk}")
     expect(row).to_contain_text("Overridden until")
-    expect(row.get_by_role("button", name="Override")).to_be_visible(timeout=8000)
+    expect(row.get_by_role("button", name="Override")).to_be_visible(timeout=15000)
     expect(page.get_by_role("status").filter(has_text="Override active")).to_have_count(0)
 
 
