@@ -20,8 +20,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import psycopg
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from approvals.applying.callbacks import callback_queue_for
@@ -176,10 +177,15 @@ def database_held_up(error: BaseException) -> str | None:
 
 
 def connection_lost(error: BaseException) -> bool:
-    """Whether `error` came with the connection to the database gone (the server ended the session,
-    restarted, or the network dropped it): nothing of the transaction it was in committed, unless
-    the commit itself was under way, which the next try finds by the proposal's status."""
+    """Whether `error` came with the connection to the database gone: the server ended the session
+    (an administrator, a restart, a failover: SQLSTATE 57P01-57P03, or class 08), or the driver lost
+    it without a word from the server (an error with no SQLSTATE). Nothing of the transaction it was
+    in committed, unless the commit itself was under way, which the next try finds by the proposal's
+    status. Asked of the error, not the connection: leaving the failed transaction opens a new one."""
     if not isinstance(error, OperationalError | InterfaceError):
         return False
-    raw = connection.connection
-    return raw is None or bool(getattr(raw, "closed", False)) or not connection.is_usable()
+    cause = error.__cause__
+    if not isinstance(cause, psycopg.Error):
+        return False
+    sqlstate = cause.sqlstate or ""
+    return not sqlstate or sqlstate.startswith(("08", "57P0"))
