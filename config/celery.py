@@ -42,16 +42,19 @@ def _database_connections_as_for_a_request(**kwargs: Any) -> None:
 @worker_init.connect
 def _worker_database_sessions(**kwargs: Any) -> None:
     """A worker's PostgreSQL sessions give up waiting for a lock after COUNTERSIGN["DB_LOCK_TIMEOUT_MS"]
-    and on a statement after COUNTERSIGN["DB_STATEMENT_TIMEOUT_MS"], and name themselves
-    `countersign-worker` in pg_stat_activity. Set when the worker starts, before its pool's processes
-    or threads open a connection, as options of the connection itself: no statement more per session.
-    The apply path tries a write held up this way again later (approvals.applying.attempts)."""
+    and on a statement after COUNTERSIGN["DB_STATEMENT_TIMEOUT_MS"] (the apply path tries such a write
+    again later: approvals.applying.attempts), and name themselves `countersign-worker` in
+    pg_stat_activity. A session whose worker process is gone (killed, out of memory, past its hard
+    time limit) ends within a second even while it waits on a lock, instead of holding the locks it
+    took until that lock is given. Set when the worker starts, before its pool's processes or threads
+    open a connection, as options of the connection itself: no statement more per session."""
     from django.conf import settings
     from django.db import connections
 
-    timeouts = {
+    session = {
         "lock_timeout": int(settings.COUNTERSIGN["DB_LOCK_TIMEOUT_MS"]),
         "statement_timeout": int(settings.COUNTERSIGN["DB_STATEMENT_TIMEOUT_MS"]),
+        "client_connection_check_interval": 1000,
     }
     for alias in connections:
         wrapper = connections[alias]
@@ -59,6 +62,6 @@ def _worker_database_sessions(**kwargs: Any) -> None:
             continue
         options = wrapper.settings_dict.setdefault("OPTIONS", {})
         given = str(options.get("options", ""))
-        options["options"] = " ".join([given, *(f"-c {name}={value}" for name, value in timeouts.items())]).strip()
+        options["options"] = " ".join([given, *(f"-c {name}={value}" for name, value in session.items())]).strip()
         options.setdefault("application_name", "countersign-worker")
         wrapper.close()  # one opened before (the start-up checks) is opened again with them

@@ -2,58 +2,19 @@
 database restart or a failover does): the write is tried again on a new connection, counts no
 attempt, and lands exactly once. Real worker processes, on PostgreSQL."""
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from approvals.jobs import apply_send_now
 from approvals.models import Proposal, ProposalStatus
 from audit.models import AuditEvent
-from audit.services import Actor, audit_record
 from records.models import Change, Customer
+from tests.approvals.faults.holding import sessions_waiting, trail_held
 from tests.helpers.approved import make_approved
 from tests.helpers.worker import database_url, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.redis]
-
-
-@contextmanager
-def trail_held() -> Iterator[None]:
-    """Another transaction has appended to the trail and not committed yet: every other append, the
-    worker's included, waits for it, in the middle of its write."""
-    appended, done = threading.Event(), threading.Event()
-
-    def append_and_wait() -> None:
-        try:
-            with transaction.atomic():
-                audit_record(action="trail.exported", actor=Actor.system("auditor"), reason="a long export")
-                appended.set()
-                done.wait(60)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=append_and_wait)
-    thread.start()
-    try:
-        assert appended.wait(10), "the other append did not start"
-        yield
-    finally:
-        done.set()
-        thread.join(10)
-
-
-def worker_sessions_waiting() -> set[int]:
-    """The sessions that wait on a lock: the worker's (the other append holds the lock, and waits on none)."""
-    with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-        ).fetchall()
-    return {pid for (pid,) in rows}
 
 
 def test_a_connection_dropped_mid_write_is_replaced_and_the_write_lands_once_uncounted(start_worker):
@@ -61,11 +22,11 @@ def test_a_connection_dropped_mid_write_is_replaced_and_the_write_lands_once_unc
     worker = start_worker(concurrency=1, env={"COUNTERSIGN_DB_LOCK_TIMEOUT_MS": "60000"})
     with trail_held():
         apply_send_now([pk])
-        dropped = wait_until(worker_sessions_waiting, timeout=30, what="the write to wait on the trail")
+        dropped = wait_until(sessions_waiting, timeout=30, what="the write to wait on the trail")
         with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(dropped)])
         # The same write, on a new connection, waits on the trail again: no retry queued, no delay.
-        wait_until(lambda: worker_sessions_waiting() - dropped, timeout=30, what="the write on a new connection")
+        wait_until(lambda: sessions_waiting() - dropped, timeout=30, what="the write on a new connection")
         assert Proposal.objects.get(pk=pk).status == ProposalStatus.APPROVED
 
     wait_until(lambda: Proposal.objects.get(pk=pk).status == ProposalStatus.APPLIED, timeout=30, what="the write")

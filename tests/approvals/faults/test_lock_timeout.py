@@ -2,28 +2,19 @@
 deferred, not counted, and tried again until the row is let go; meanwhile the worker goes on with
 the rest of its chunk. Real worker processes, on PostgreSQL (lock_timeout is PostgreSQL's)."""
 
-import psycopg
 import pytest
-from django.db import connection
 
 from approvals.jobs import apply_send_now
 from approvals.models import Proposal, ProposalStatus
 from audit.models import AuditEvent
 from records.models import Change, Customer
+from tests.approvals.faults.holding import held_row
 from tests.helpers.approved import make_approved
-from tests.helpers.worker import database_url, wait_until
+from tests.helpers.worker import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.redis]
 
 LOCK_TIMEOUT_MS = 300
-
-
-def held_row(table: str, column: str, value: object) -> psycopg.Connection:
-    """A transaction of another session that holds one row of `table` FOR UPDATE until it is rolled back."""
-    holder = psycopg.connect(database_url(connection.settings_dict))
-    rows = holder.execute(f"SELECT 1 FROM {table} WHERE {column} = %s FOR UPDATE", [value]).fetchall()  # noqa: S608
-    assert rows, f"nothing to hold in {table}"
-    return holder
 
 
 def proposal(pk: int) -> Proposal:
