@@ -45,6 +45,7 @@ run: install
 # (approvals/demo/bottlecrm-stores.yaml). Then `make run`.
 crm: install
 	scripts/bottlecrm.sh up
+	scripts/bottlecrm.sh worker
 	@mkdir -p "$${COUNTERSIGN_VAR_DIR:-var}"
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty
@@ -55,6 +56,7 @@ crm: install
 	@echo "  The demo's tickets are now kept in BottleCRM as cases (its customers are there as their contacts)."
 	@echo "  Start Countersign with: make run"
 	@echo "  BottleCRM's own screens (its Django admin): scripts/bottlecrm.sh admin prints where and how to sign in."
+	@echo "  The emails BottleCRM sends (a case's status change emails its contact): $${BOTTLECRM_HOME:-$${COUNTERSIGN_VAR_DIR:-var}/bottlecrm}/run/worker.log"
 	@echo "  make crm-stop puts the demo back on the built-in store and stops BottleCRM."
 	@echo ""
 
