@@ -71,7 +71,7 @@ def web_broker_at(url: str) -> Iterator[None]:
     """Requests in this process publish to `url`, with every other Celery setting of the project."""
     app = Celery("countersign", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.broker_url = url
+    app.conf.update(broker_url=url)
     app.set_current()
     try:
         yield
