@@ -23,11 +23,12 @@ from tests.helpers.worker import wait_until
 
 
 def our_tasks() -> set[str]:
+    """Every task a worker registers (loading them runs Django's checks, as a worker does: they read the database)."""
     app.loader.import_default_modules()
     return {name for name in app.tasks if not name.startswith("celery.")}
 
 
-def test_every_task_of_ours_is_routed_to_a_queue_a_worker_consumes():
+def test_every_task_of_ours_is_routed_to_a_queue_a_worker_consumes(db):
     tasks = our_tasks()
     assert "approvals.expire_overrides" in tasks and APPLY in tasks  # the tasks were found at all
     routed = {name: app.amqp.router.route({}, name)["queue"].name for name in tasks}
@@ -57,7 +58,8 @@ def test_an_override_expires_on_time_behind_a_bulk_apply_backlog(start_worker):
     override = override_grant(user=on_call.ops, block="stop_switch", scope="batch", batch=batch, reason=REASON)
 
     # The maintenance worker runs beat; its sweeper is kept quiet so the backlog below is all there is.
-    start_worker(queues=["maintenance"], concurrency=1, beat=True, env={"COUNTERSIGN_APPLY_STALE_AFTER_SECONDS": "3600"})
+    quiet_sweeper = {"COUNTERSIGN_APPLY_STALE_AFTER_SECONDS": "3600"}
+    start_worker(queues=["maintenance"], concurrency=1, beat=True, env=quiet_sweeper)
     # A bulk job: a slow apply worker (half a second between writes) busy with the first of two hundred
     # messages of two approved proposals each, about two minutes of work queued ahead.
     start_worker(queues=["apply"], concurrency=1, env={"COUNTERSIGN_APPLY_PAUSE_SECONDS": "0.5"})
