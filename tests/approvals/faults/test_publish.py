@@ -27,8 +27,6 @@ from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
 from tests.helpers.sight import looked_at
 from tests.helpers.worker import wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.worker]
-
 # What "within a few seconds" means for a request whose broker does not answer: one publish timeout,
 # and room for the rest of the request on a busy machine.
 ANSWER_WITHIN = settings.COUNTERSIGN["PUBLISH_TIMEOUT_SECONDS"] + 2.5
@@ -85,6 +83,9 @@ def timed(request):  # type: ignore[no-untyped-def]
     return response, time.monotonic() - started
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.worker
 @pytest.mark.parametrize("broker", list(BROKERS))
 def test_with_the_broker_down_intake_and_approve_answer_and_the_sweeper_applies_both_once(
     broker, start_worker, client, workflow, lead, caplog
@@ -131,3 +132,19 @@ def test_with_the_broker_down_intake_and_approve_answer_and_the_sweeper_applies_
     for pk in ids:
         assert Change.objects.filter(proposal_id=pk).count() == 1
         assert AuditEvent.objects.filter(action="change.applied", proposal_id=pk).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_api_docs_say_a_retry_without_a_key_makes_a_second_proposal_and_it_does(client, queued):
+    create = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/proposals"]["post"]
+    assert "without one, a retry (after a timeout or a lost answer) creates a second proposal" in create["description"]
+    assert "if its broker is down, the proposal is stored and answered all the same" in create["description"]
+    key = next(parameter for parameter in create["parameters"] if parameter["name"] == "Idempotency-Key")
+    assert "without a key, sending the same request again makes a second one" in key["description"]
+
+    pipeline = make_pipeline(make_workflow())
+    CustomerFactory(record_id="CUS-10432", shipping_address="4 Old Mill Lane, Leith")
+    first, again = (pipeline.post("/api/v1/proposals", proposal_body()) for _ in range(2))
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["id"] != again.json()["id"]
+    assert Proposal.objects.count() == 2
