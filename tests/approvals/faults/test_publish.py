@@ -15,9 +15,11 @@ from contextlib import contextmanager
 
 import pytest
 from celery import Celery
+from kombu.exceptions import OperationalError
 from django.conf import settings
 from django.urls import reverse
 
+from approvals import jobs
 from approvals.models import Proposal, ProposalStatus
 from audit.models import AuditEvent
 from config.celery import app as project_app
@@ -148,3 +150,27 @@ def test_the_api_docs_say_a_retry_without_a_key_makes_a_second_proposal_and_it_d
     assert (first.status_code, again.status_code) == (201, 201)
     assert first.json()["id"] != again.json()["id"]
     assert Proposal.objects.count() == 2
+
+
+def test_a_bulk_apply_the_broker_refuses_stops_after_its_first_chunk_and_each_loss_is_named(
+    monkeypatch, settings, caplog, django_capture_on_commit_callbacks, db
+):
+    tried: list[str] = []
+
+    def refused(name, **options):  # type: ignore[no-untyped-def]
+        tried.append(name)
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(jobs, "send", refused)
+    settings.COUNTERSIGN = {**settings.COUNTERSIGN, "APPLY_CHUNK_SIZE": 50}
+    with caplog.at_level(logging.WARNING, logger="approvals.jobs"), django_capture_on_commit_callbacks(execute=True):
+        jobs.apply_queue(proposal_ids=range(1, 121))  # three chunks
+        jobs.callback_queue(proposal_id=1, event="approved")
+        jobs.undo_job_queue(job_id=1)
+        jobs.apply_sweep_queue()
+    assert tried == [jobs.APPLY, jobs.CALLBACK, jobs.UNDO, jobs.SWEEP]
+    assert [record.getMessage() for record in caplog.records] == [
+        f"could not queue {name} (OperationalError: Error 111 connecting to 127.0.0.1:6379. Connection refused.); "
+        f"{jobs.WITHOUT_THE_MESSAGE[name]}"
+        for name in tried
+    ]
