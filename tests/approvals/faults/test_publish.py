@@ -15,9 +15,9 @@ from contextlib import contextmanager
 
 import pytest
 from celery import Celery
-from kombu.exceptions import OperationalError
 from django.conf import settings
 from django.urls import reverse
+from kombu.exceptions import OperationalError
 
 from approvals import jobs
 from approvals.models import Proposal, ProposalStatus
