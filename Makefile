@@ -33,7 +33,7 @@ run: install
 	@echo "  Demo logins (user / password): lead / lead (support lead), ops / ops (ops manager),"
 	@echo "                                 agent / agent (support agent), owner / owner (workflow owner, admin)"
 	@echo "  Pipeline tokens for the demo: $${COUNTERSIGN_VAR_DIR:-var}/demo-tokens.txt   API docs: http://$(HOST):$(PORT)/api/v1/docs"
-	@echo "  Press Ctrl-C to stop the web server, the worker and beat."
+	@echo "  Press Ctrl-C to stop the web server, the workers (one per queue: apply, followups, maintenance) and beat."
 	@echo ""
 	@# After `make crm`, the web server and the worker reach BottleCRM with the URL and token it wrote.
 	if [ -f $(CRM_ENV) ]; then set -a; . $(CRM_ENV); set +a; echo "  BottleCRM: $$BOTTLECRM_URL (from $(CRM_ENV))"; fi; \
