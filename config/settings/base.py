@@ -383,6 +383,7 @@ CELERY_BEAT_SCHEDULE["approvals-undo-sweeper"] = {
 # counted. At the hard limit the worker's pool ends the process, and the chunk's unfinished proposals
 # count an attempt each. Celery enforces both only in the prefork pool (production, docker-compose):
 # the embedded setup's threads pool (Procfile.embedded) runs its tasks without time limits.
+# Celery sends them with each message from the process that queues it: set them alike everywhere.
 COUNTERSIGN["APPLY_SOFT_TIME_LIMIT_SECONDS"] = _env_number("COUNTERSIGN_APPLY_SOFT_TIME_LIMIT_SECONDS", 240)
 COUNTERSIGN["APPLY_TIME_LIMIT_SECONDS"] = _env_number("COUNTERSIGN_APPLY_TIME_LIMIT_SECONDS", 300)
 # PostgreSQL only: a worker process's database sessions give up waiting for a lock after

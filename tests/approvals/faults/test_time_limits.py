@@ -2,10 +2,9 @@
 write in hand rolls back, and it and the rest of the chunk stay approved, uncounted, and are queued
 again. Real prefork worker processes (the threads pool has no time limits), on PostgreSQL."""
 
-import time
-
 import pytest
 
+from approvals.applying.tasks import apply_approved
 from approvals.jobs import apply_send_now
 from approvals.models import Proposal, ProposalStatus
 from audit.models import AuditEvent
@@ -23,12 +22,21 @@ LIMITS = {
 }
 
 
+@pytest.fixture
+def limits_where_queued(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limits as this process knows them. Celery sends a task's time limits with each message
+    from a process that has the task loaded (this one, once any test has loaded the tasks), and a
+    worker keeps to the message's: the first chunk goes from here, those queued again from the
+    worker (which has LIMITS from its environment)."""
+    monkeypatch.setattr(apply_approved, "soft_time_limit", float(LIMITS["COUNTERSIGN_APPLY_SOFT_TIME_LIMIT_SECONDS"]))
+    monkeypatch.setattr(apply_approved, "time_limit", float(LIMITS["COUNTERSIGN_APPLY_TIME_LIMIT_SECONDS"]))
+    monkeypatch.setattr(apply_approved, "_exec_options", None)  # Celery's cache of the options it sends
+
+
+@pytest.mark.usefixtures("limits_where_queued")
 def test_a_chunk_past_its_soft_time_limit_writes_nothing_half_and_applies_later(start_worker):
     ids = make_approved(3)
     worker = start_worker(concurrency=1, pool="prefork", env=LIMITS)
-    # Celery starts a task's clock when its pool process takes it; a task taken in the first moments
-    # after the worker says it is ready has been seen to run without one, which is not under test here.
-    time.sleep(2)
     with trail_held():  # the first write of the chunk waits in the middle, on the trail
         apply_send_now(ids)
         wait_until(lambda: worker.log().count("'deferred': 3") >= 2, timeout=30, what="two chunks stopped")
