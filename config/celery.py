@@ -3,7 +3,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -37,3 +37,31 @@ def _database_connections_as_for_a_request(**kwargs: Any) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_init.connect
+def _worker_database_sessions(**kwargs: Any) -> None:
+    """A worker's PostgreSQL sessions give up waiting for a lock after COUNTERSIGN["DB_LOCK_TIMEOUT_MS"]
+    and on a statement after COUNTERSIGN["DB_STATEMENT_TIMEOUT_MS"] (the apply path tries such a write
+    again later: approvals.applying.attempts), and name themselves `countersign-worker` in
+    pg_stat_activity. A session whose worker process is gone (killed, out of memory, past its hard
+    time limit) ends within a second even while it waits on a lock, instead of holding the locks it
+    took until that lock is given. Set when the worker starts, before its pool's processes or threads
+    open a connection, as options of the connection itself: no statement more per session."""
+    from django.conf import settings
+    from django.db import connections
+
+    session = {
+        "lock_timeout": int(settings.COUNTERSIGN["DB_LOCK_TIMEOUT_MS"]),
+        "statement_timeout": int(settings.COUNTERSIGN["DB_STATEMENT_TIMEOUT_MS"]),
+        "client_connection_check_interval": 1000,
+    }
+    for alias in connections:
+        wrapper = connections[alias]
+        if wrapper.vendor != "postgresql":
+            continue
+        options = wrapper.settings_dict.setdefault("OPTIONS", {})
+        given = str(options.get("options", ""))
+        options["options"] = " ".join([given, *(f"-c {name}={value}" for name, value in session.items())]).strip()
+        options.setdefault("application_name", "countersign-worker")
+        wrapper.close()  # one opened before (the start-up checks) is opened again with them

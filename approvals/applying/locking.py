@@ -1,6 +1,14 @@
 """The proposal as the apply path reads and marks it: one plain statement each, no ORM compilation
-on the per-write path (it runs once per write, so every column and model it skips is time saved)."""
+on the per-write path (it runs once per write, so every column and model it skips is time saved).
 
+A chunk starts by counting an attempt for each of its approved proposals in the statement that reads
+them (`proposals_start`), so a worker process that ends mid-chunk leaves its attempts counted; what
+ends without a failure of its own gives the attempt back, an applied proposal in the statement that
+marks it (`mark_applied`), the others together at the end of the chunk (`proposals_give_back`).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -9,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from approvals.models import Proposal, ProposalStatus, ServiceAccount, Workflow
-from core.roundtrip import Rows, Statement, built_once
+from core.roundtrip import Rows, Statement, built_once, run_together
 
 # What applying reads of a proposal and its workflow, approver and service account (and nothing more:
 # the apply path runs once per write, so every column and model it skips is time saved).
@@ -127,14 +135,17 @@ def locked_proposal(rows: Rows) -> Proposal | None:
 
 def _mark_applied_sql() -> str:
     quote = connection.ops.quote_name
+    attempts = quote("apply_attempts")
     return (
         f"UPDATE {quote(Proposal._meta.db_table)} SET {quote('status')} = %s, {quote('change_id')} = %s, "  # noqa: S608
-        f"{quote('updated_at')} = %s WHERE {quote('id')} = %s"
+        f"{quote('updated_at')} = %s, "
+        f"{attempts} = CASE WHEN {attempts} > 0 THEN {attempts} - 1 ELSE 0 END WHERE {quote('id')} = %s"
     )
 
 
 def mark_applied(proposal: Proposal, change_id: UUID) -> Statement:
-    """The statement that marks `proposal` applied under `change_id` (and the instance, at once)."""
+    """The statement that marks `proposal` applied under `change_id` (and the instance, at once), and
+    gives back the attempt its chunk counted when it started."""
     proposal.status = ProposalStatus.APPLIED
     proposal.change_id = change_id
     proposal.updated_at = timezone.now()
@@ -148,3 +159,72 @@ def mark_applied(proposal: Proposal, change_id: UUID) -> Statement:
         ],
         prepared=True,
     )
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a chunk reads of an approved proposal before its transaction: what a proposal never changes."""
+
+    workflow_id: int
+    batch_id: int | None
+    record_type: str
+    record_id: str
+
+    @classmethod
+    def of(cls, proposal: Proposal) -> "Known":
+        return cls(proposal.workflow_id, proposal.batch_id, proposal.record_type, proposal.record_id)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A proposal a chunk counted an attempt for: what it never changes, and its attempts counted so
+    far, this one included."""
+
+    known: Known
+    attempts: int
+
+
+def _in(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def proposals_start(proposal_ids: Sequence[int]) -> dict[int, Started]:
+    """Count an attempt for each of these proposals that is approved, and read what a chunk needs of
+    them, in one statement (outside any transaction: the count stays if the process ends mid-chunk).
+
+    On PostgreSQL the rows are taken in id order and one that another transaction holds is skipped:
+    it is left out of the answer, as one no longer approved is, and no time is spent waiting on it.
+    """
+    if not proposal_ids:
+        return {}
+    quote = connection.ops.quote_name
+    table, attempts = quote(Proposal._meta.db_table), quote("apply_attempts")
+    key = quote("id")
+    chosen = f"{key} IN ({_in(len(proposal_ids))}) AND {quote('status')} = %s"
+    if connection.features.has_select_for_update_skip_locked:
+        locked = f"SELECT {key} FROM {table} WHERE {chosen} ORDER BY {key} FOR UPDATE SKIP LOCKED"  # noqa: S608
+        chosen = f"{key} IN ({locked})"
+    columns = ("id", "workflow_id", "batch_id", "record_type", "record_id", "apply_attempts")
+    sql = (
+        f"UPDATE {table} SET {attempts} = {attempts} + 1 WHERE {chosen} "  # noqa: S608
+        f"RETURNING {', '.join(quote(name) for name in columns)}"
+    )
+    [rows] = run_together([Statement(sql, [*proposal_ids, ProposalStatus.APPROVED])])
+    return {
+        pk: Started(Known(workflow_id, batch_id, record_type, record_id), count)
+        for pk, workflow_id, batch_id, record_type, record_id, count in rows
+    }
+
+
+def proposals_give_back(proposal_ids: Sequence[int]) -> None:
+    """Take back the attempt counted at the chunk's start for these proposals: they ended without a
+    failure of their own (held, deferred, decided otherwise) or were queued to be tried apart."""
+    if not proposal_ids:
+        return
+    quote = connection.ops.quote_name
+    attempts = quote("apply_attempts")
+    sql = (
+        f"UPDATE {quote(Proposal._meta.db_table)} SET {attempts} = {attempts} - 1 "  # noqa: S608
+        f"WHERE {quote('id')} IN ({_in(len(proposal_ids))}) AND {attempts} > 0"
+    )
+    run_together([Statement(sql, list(proposal_ids))])

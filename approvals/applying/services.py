@@ -17,12 +17,19 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from approvals.applying.attempts import (
+    attempt_failed,
+    chunk_give_back,
+    chunk_start,
+    connection_lost,
+    database_held_up,
+)
 from approvals.applying.callbacks import callback_queue_for
 from approvals.applying.followups import followups_create_for_change
-from approvals.applying.locking import lock_proposal_statement, locked_proposal, mark_applied
+from approvals.applying.locking import Known, lock_proposal_statement, locked_proposal, mark_applied
 from approvals.applying.results import ApplyResult, Outcome, StopStateUnknown
 from approvals.applying.selectors import proposals_ready_to_apply, stale_cutoff
 from approvals.jobs import apply_queue
@@ -67,6 +74,7 @@ from records.store import (
 logger = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY_SECONDS = 600
+INTERRUPTED = "the chunk's time ran out before it was written; it is tried again shortly"
 
 
 def _settings_number(name: str) -> float:
@@ -224,20 +232,6 @@ def _stopped(proposal_id: int, switch: StopSwitch) -> ApplyResult:
     )
 
 
-@dataclass(frozen=True)
-class Known:
-    """What a chunk reads of an approved proposal before its transaction: what a proposal never changes."""
-
-    workflow_id: int
-    batch_id: int | None
-    record_type: str
-    record_id: str
-
-    @classmethod
-    def of(cls, proposal: Proposal) -> "Known":
-        return cls(proposal.workflow_id, proposal.batch_id, proposal.record_type, proposal.record_id)
-
-
 def _apply_locked(
     proposal_id: int, worker: str, known: Known | None = None, policy: WritePolicy | None = None
 ) -> ApplyResult:
@@ -257,6 +251,8 @@ def _apply_locked(
     try:
         rows = run_together([*first, *([record.statement] if record else []), stops.statement])
     except DatabaseError as error:  # fail closed: whatever stops us reading the switches stops the write
+        if database_held_up(error) or connection_lost(error):
+            raise  # nothing written either way; the write is tried again without holding the chunk
         raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
     if proposal is None:
         proposal = locked_proposal(rows[0])
@@ -431,103 +427,83 @@ def _store_unreachable(proposal_id: int, error: StoreUnavailable, worker: str) -
 
 
 def _record_failure(proposal_id: int, error: Exception, worker: str) -> ApplyResult:
-    result = _count_failure(proposal_id, error, worker)
+    result = attempt_failed(proposal_id=proposal_id, error=error, worker=worker)
     if isinstance(error, StoreUnavailable):
         return replace(result, unreachable=error)
     return result
 
 
-def _count_failure(proposal_id: int, error: Exception, worker: str) -> ApplyResult:
-    message = f"{type(error).__name__}: {error}"[:2000]
-    with transaction.atomic():
-        proposal = (
-            Proposal.objects.select_for_update(of=("self",))
-            .select_related("workflow", "service_account")
-            .filter(pk=proposal_id)
-            .first()
-        )
-        if proposal is None or proposal.status != ProposalStatus.APPROVED:
-            return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
-        proposal.apply_attempts += 1
-        proposal.last_error = message
-        proposal.updated_at = timezone.now()
-        # A write sent whose outcome is unknown is never given up: only reading the store can tell
-        # whether it landed, so its proposal stays approved until the store answers.
-        gave_up = proposal.apply_attempts >= int(_settings_number("APPLY_MAX_ATTEMPTS")) and (
-            change_in_flight(proposal_id=proposal.pk) is None
-        )
-        if gave_up:
-            proposal.status = ProposalStatus.FAILED
-            audit_record(
-                action="proposal.failed",
-                actor=Actor.worker(worker),
-                record_type=proposal.record_type,
-                record_id=proposal.record_id,
-                proposal_id=proposal.pk,
-                batch_id=proposal.batch_id,
-                workflow_slug=proposal.workflow.slug,
-                prompt_version=proposal.prompt_version,
-                reason=message,
-                details={"attempts": proposal.apply_attempts},
-            )
-            callback_queue_for(proposal=proposal, event="failed")
-        proposal.save(update_fields=["status", "apply_attempts", "last_error", "updated_at"])
-    outcome = Outcome.FAILED if gave_up else Outcome.RETRY
-    return ApplyResult(proposal_id, outcome, message, attempts=proposal.apply_attempts)
-
-
-def proposal_apply(
-    *, proposal_id: int, worker: str, known: Known | None = None, policy: WritePolicy | None = None
-) -> ApplyResult:
+def proposal_apply(*, proposal_id: int, worker: str) -> ApplyResult:
     """Apply one approved proposal in its own transaction: lock it and its record, check the stop
     switches, the stage, the workflow's policy as it stands now, the canary cap and `base`; then
     write, store the Change, append the audit event and mark it applied. All of it, or none of it.
-    `known` is what the caller already read of the proposal (its workflow, batch and record), so the
-    locks and the switches take one round trip; `policy` is its workflow's, read for the chunk.
+    It is a chunk of one (`proposals_apply`), its attempt counted as a chunk counts them.
     """
-    result = _apply_one(proposal_id, worker, known, policy)
-    if isinstance(result, _Sent):
-        return _finish_sent([result], worker)[proposal_id]
+    [result] = proposals_apply(proposal_ids=[proposal_id], worker=worker)
     return result
 
 
-def _apply_one(proposal_id: int, worker: str, known: Known | None, policy: WritePolicy | None) -> ApplyResult | _Sent:
-    """`proposal_apply` up to its done mark: for a store outside the database, the intent committed
-    and written to the store answers `_Sent`, for the caller to mark done (`_finish_sent`)."""
-    try:
-        with transaction.atomic():
-            result = _apply_locked(proposal_id, worker, known, policy)
-        if result.intent is None:
-            return result
-        return _send_intent(proposal_id, worker, result.intent, recovering=result.recovering)
-    except StoreUnavailable as error:
-        return _store_unreachable(proposal_id, error, worker)
-    except StopStateUnknown as error:
-        logger.error("proposal %s: the stop switches could not be read (%s); nothing written", proposal_id, error)
-        return ApplyResult(proposal_id, Outcome.BLOCKED, f"the stop switches could not be read: {error}")
-    except Exception as error:
-        logger.exception("proposal %s: applying failed", proposal_id)
-        return _record_failure(proposal_id, error, worker)
+def _apply_one(
+    proposal_id: int,
+    worker: str,
+    known: Known,
+    policy: WritePolicy,
+    interrupted_by: tuple[type[BaseException], ...] = (),
+) -> ApplyResult | _Sent:
+    """One proposal of a chunk, up to its done mark: for a store outside the database, the intent
+    committed and written to the store answers `_Sent`, for the caller to mark done (`_finish_sent`).
+
+    What the database holds up (a lock or a statement not done in time) is deferred, not counted; a
+    connection that drops under the write is replaced and the write tried once more on the new one.
+    """
+    for last_try in (False, True):
+        try:
+            with transaction.atomic():
+                result = _apply_locked(proposal_id, worker, known, policy)
+            if result.intent is None:
+                return result
+            return _send_intent(proposal_id, worker, result.intent, recovering=result.recovering)
+        except interrupted_by:
+            raise
+        except StoreUnavailable as error:
+            return _store_unreachable(proposal_id, error, worker)
+        except StopStateUnknown as error:
+            logger.error("proposal %s: the stop switches could not be read (%s); nothing written", proposal_id, error)
+            return ApplyResult(proposal_id, Outcome.BLOCKED, f"the stop switches could not be read: {error}")
+        except Exception as error:
+            held_up = database_held_up(error)
+            if held_up is not None:
+                logger.warning("proposal %s: %s; nothing written, tried again shortly", proposal_id, held_up)
+                return ApplyResult(proposal_id, Outcome.DEFERRED, held_up)
+            if not last_try and connection_lost(error):
+                logger.warning("proposal %s: the database connection dropped; trying on a new one", proposal_id)
+                connection.close()
+                continue
+            logger.exception("proposal %s: applying failed", proposal_id)
+            return _record_failure(proposal_id, error, worker)
+    raise AssertionError("the last try returns")
 
 
-def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyResult]:
+def proposals_apply(
+    *, proposal_ids: Sequence[int], worker: str, interrupted_by: tuple[type[BaseException], ...] = ()
+) -> list[ApplyResult]:
     """Apply a chunk, each proposal in its own transaction; the written intents of a store outside
     the database are marked done together at the end of the chunk, in one transaction.
 
-    Once a stop switch, a stage or a canary cap holds one proposal, the others it covers in the
-    chunk are left approved without opening a transaction for each, except those an override of
-    their own or of their batch may let through. Once a store does not answer, the others of its
-    record type in the chunk count a failed attempt without calling it; any that is written is checked in its own
-    transaction, whatever the chunk saw before. The workflows' policies are read once, at the start
-    of the chunk: a file loaded after that takes effect from the next chunk.
+    The chunk counts an attempt for each proposal as it starts (`attempts.chunk_start`), so a
+    worker that stops mid-chunk leaves them counted; what ends without a failure of its own gives
+    its attempt back at the end. Once a stop switch, a stage or a canary cap holds one proposal, the
+    others it covers in the chunk are left approved without opening a transaction for each, except
+    those an override of their own or of their batch may let through. Once a store does not answer,
+    the others of its record type in the chunk count a failed attempt without calling it; any that
+    is written is checked in its own transaction, whatever the chunk saw before. The workflows'
+    policies are read once, at the start of the chunk: a file loaded after that takes effect from
+    the next chunk. `interrupted_by`: what ends the chunk where it stands (the task's soft time
+    limit): the write in hand rolls back, and it and the rest are deferred, to be queued again.
     """
     ids = list(dict.fromkeys(int(pk) for pk in proposal_ids))
-    known = {
-        pk: Known(workflow_id, batch_id, record_type, record_id)
-        for pk, workflow_id, batch_id, record_type, record_id in Proposal.objects.filter(
-            pk__in=ids, status=ProposalStatus.APPROVED
-        ).values_list("pk", "workflow_id", "batch_id", "record_type", "record_id")
-    }
+    start = chunk_start(proposal_ids=ids, worker=worker)
+    known = start.known
     policies = write_policies(workflow_ids={item.workflow_id for item in known.values()})
     overridden: tuple[set[int], set[int]] | None = None
 
@@ -550,46 +526,58 @@ def proposals_apply(*, proposal_ids: Sequence[int], worker: str) -> list[ApplyRe
     results: list[ApplyResult | _Sent] = []
     # The sightings of the chunk's writes are stored with their done marks, not one commit each.
     with sightings_held() as sightings:
-        for proposal_id in ids:
-            if proposal_id not in known:
-                results.append(ApplyResult(proposal_id, Outcome.NOT_APPROVED))
-                continue
-            record_type = known[proposal_id].record_type
-            if record_type in unreachable:  # its store did not answer the last one: no call, a failed attempt
-                results.append(_record_failure(proposal_id, unreachable[record_type], worker))
-                continue
-            workflow_id, batch_id = known[proposal_id].workflow_id, known[proposal_id].batch_id
-            held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
-            if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
-                results.append(ApplyResult(proposal_id, held.outcome, held.detail))
-                continue
-            if pause and written:
-                time.sleep(pause)
-            outcome = _apply_one(proposal_id, worker, known[proposal_id], policies[workflow_id])
-            results.append(outcome)
-            if isinstance(outcome, _Sent):  # written to its store: marked done with the chunk's others
-                written = True
-                continue
-            result = outcome
-            if result.unreachable is not None:
-                unreachable[record_type] = result.unreachable
-            written = written or result.outcome == Outcome.APPLIED
-            if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:
-                held_everything = result
-            elif result.stop_scope == StopScope.BATCH and batch_id:
-                held_batches[batch_id] = result
-            elif result.outcome in (Outcome.STOPPED, Outcome.WAITING):
-                held_workflows[workflow_id] = result
+        try:
+            for proposal_id in ids:
+                if proposal_id in start.settled:
+                    results.append(start.settled[proposal_id])
+                    continue
+                if proposal_id not in known:
+                    results.append(ApplyResult(proposal_id, Outcome.NOT_APPROVED))
+                    continue
+                record_type = known[proposal_id].record_type
+                if record_type in unreachable:  # its store did not answer the last one: no call, a failed attempt
+                    results.append(_record_failure(proposal_id, unreachable[record_type], worker))
+                    continue
+                workflow_id, batch_id = known[proposal_id].workflow_id, known[proposal_id].batch_id
+                held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
+                if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
+                    results.append(ApplyResult(proposal_id, held.outcome, held.detail))
+                    continue
+                if pause and written:
+                    time.sleep(pause)
+                outcome = _apply_one(proposal_id, worker, known[proposal_id], policies[workflow_id], interrupted_by)
+                results.append(outcome)
+                if isinstance(outcome, _Sent):  # written to its store: marked done with the chunk's others
+                    written = True
+                    continue
+                result = outcome
+                if result.unreachable is not None:
+                    unreachable[record_type] = result.unreachable
+                written = written or result.outcome == Outcome.APPLIED
+                if result.outcome == Outcome.BLOCKED or result.stop_scope == StopScope.GLOBAL:
+                    held_everything = result
+                elif result.stop_scope == StopScope.BATCH and batch_id:
+                    held_batches[batch_id] = result
+                elif result.outcome in (Outcome.STOPPED, Outcome.WAITING):
+                    held_workflows[workflow_id] = result
+        except interrupted_by:
+            done = {item.proposal_id for item in results}
+            left = [pk for pk in ids if pk not in done]
+            logger.warning("the chunk was interrupted; %d proposal(s) left approved, to be queued again", len(left))
+            results += [ApplyResult(pk, Outcome.DEFERRED, INTERRUPTED) for pk in left]
         finished = _finish_sent([item for item in results if isinstance(item, _Sent)], worker, sightings)
-    return [finished[item.proposal_id] if isinstance(item, _Sent) else item for item in results]
+    final = [finished[item.proposal_id] if isinstance(item, _Sent) else item for item in results]
+    chunk_give_back(results=final, counted=known)
+    return final
 
 
 def apply_retry_later(*, results: Iterable[ApplyResult]) -> list[int]:
-    """Queue again, after a delay, the proposals that failed for now or could not see the switches."""
+    """Queue again, after a delay, the proposals that failed for now, could not see the switches, or
+    were held up by the database or the task's time (these after the first delay: they did not fail)."""
     base = _settings_number("APPLY_RETRY_SECONDS")
     retry: dict[float, list[int]] = {}
     for result in results:
-        if result.outcome in (Outcome.RETRY, Outcome.BLOCKED):
+        if result.outcome in (Outcome.RETRY, Outcome.BLOCKED, Outcome.DEFERRED):
             delay = min(base * 2 ** max(result.attempts - 1, 0), MAX_RETRY_DELAY_SECONDS)
             retry.setdefault(delay, []).append(result.proposal_id)
     for delay, ids in retry.items():

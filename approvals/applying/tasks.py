@@ -4,6 +4,7 @@ import logging
 from collections import Counter
 
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -24,14 +25,17 @@ logger = logging.getLogger(__name__)
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     max_retries=8,
+    soft_time_limit=settings.COUNTERSIGN["APPLY_SOFT_TIME_LIMIT_SECONDS"],
+    time_limit=settings.COUNTERSIGN["APPLY_TIME_LIMIT_SECONDS"],
 )
 def apply_approved(self: Task, proposal_ids: list[int]) -> dict[str, int]:
-    """Apply these approved proposals; a long list is split into chunks spread over the workers."""
+    """Apply these approved proposals; a long list is split into chunks spread over the workers.
+    At the soft time limit the chunk stops where it is, and what it had not written is queued again."""
     ids = [int(pk) for pk in proposal_ids]
     if len(ids) > int(settings.COUNTERSIGN["APPLY_CHUNK_SIZE"]):
         apply_send_now(ids)
         return {"queued": len(ids)}
-    results = proposals_apply(proposal_ids=ids, worker=worker_name(self))
+    results = proposals_apply(proposal_ids=ids, worker=worker_name(self), interrupted_by=(SoftTimeLimitExceeded,))
     apply_retry_later(results=results)
     return dict(Counter(str(result.outcome) for result in results))
 

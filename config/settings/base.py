@@ -376,3 +376,19 @@ CELERY_BEAT_SCHEDULE["approvals-undo-sweeper"] = {
     "task": "approvals.sweep_undo_jobs",
     "schedule": _env_number("COUNTERSIGN_UNDO_SWEEP_INTERVAL_SECONDS", 60),
 }
+
+# Faults while applying ---------------------------------------------------------------------------
+# The apply task's time limits, in seconds. At the soft limit a chunk stops where it is: the write in
+# hand rolls back, and it and the rest of the chunk stay approved and are queued again, no attempt
+# counted. At the hard limit the worker's pool ends the process, and the chunk's unfinished proposals
+# count an attempt each. Celery enforces both only in the prefork pool (production, docker-compose):
+# the embedded setup's threads pool (Procfile.embedded) runs its tasks without time limits.
+# Celery sends them with each message from the process that queues it: set them alike everywhere.
+COUNTERSIGN["APPLY_SOFT_TIME_LIMIT_SECONDS"] = _env_number("COUNTERSIGN_APPLY_SOFT_TIME_LIMIT_SECONDS", 240)
+COUNTERSIGN["APPLY_TIME_LIMIT_SECONDS"] = _env_number("COUNTERSIGN_APPLY_TIME_LIMIT_SECONDS", 300)
+# PostgreSQL only: a worker process's database sessions give up waiting for a lock after
+# DB_LOCK_TIMEOUT_MS and on a statement after DB_STATEMENT_TIMEOUT_MS (0: never), set when the worker
+# starts (config/celery.py). A write held up that way is tried again shortly, no attempt counted, and
+# the worker goes on with the rest of its chunk meanwhile. Web requests keep the server's defaults.
+COUNTERSIGN["DB_LOCK_TIMEOUT_MS"] = int(_env_number("COUNTERSIGN_DB_LOCK_TIMEOUT_MS", 5000))
+COUNTERSIGN["DB_STATEMENT_TIMEOUT_MS"] = int(_env_number("COUNTERSIGN_DB_STATEMENT_TIMEOUT_MS", 120_000))
