@@ -105,6 +105,8 @@ def apply_sweep(*, stale_seconds: float | None = None) -> list[int]:
 def _nudge(proposals: QuerySet[Proposal], *, at: datetime) -> list[int]:
     """Stamp `nudged_at` on these proposals and return their ids, in one UPDATE ... RETURNING.
     One a worker holds locked is being applied right now: it is skipped, not waited for."""
+    if proposals.query.is_empty():  # a global stop switch: nothing to ask the database
+        return []
     select, params = (
         proposals.select_for_update(skip_locked=True, of=("self",))
         .order_by()

@@ -139,6 +139,19 @@ def lift_stop_for_batch(ids: list[int], *, ops) -> None:  # type: ignore[no-unty
 
 
 @pytest.mark.django_db(transaction=True)  # the sweep queues when its transaction commits
+def test_a_global_stop_holds_everything_from_the_sweeper_and_its_release_queues_it(queued):
+    ops = UserFactory(username="ops")
+    ids = make_approved(3)
+    waiting_since(ids, seconds=3 * WINDOW)
+    switch = stop_engage(scope=StopScope.GLOBAL, reason="checking everything", actor=Actor.user(ops))
+    assert apply_sweep(stale_seconds=WINDOW) == []
+    assert apply_sweep(stale_seconds=0) == []
+    stop_release(switch=switch, user=ops)
+    assert apply_sweep(stale_seconds=0) == ids
+    assert queued_ids(queued) == ids
+
+
+@pytest.mark.django_db(transaction=True)  # the sweep queues when its transaction commits
 def test_a_proposal_approved_within_the_window_waits_for_its_own_message(queued):
     ids = make_approved(3)
     waiting_since(ids[:2], seconds=3 * WINDOW)
