@@ -42,7 +42,8 @@ def main() -> None:
         raise SystemExit("bench/faults.py needs REDIS_URL=redis://... (the production broker)")
     url, admin_url, name = scratch_database(os.environ.get("DATABASE_URL", ""), "_faults")
     recreate(admin_url, name)
-    os.environ.update({"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.local", "DEBUG": "false"})
+    quiet = {"DEBUG": "false", "LOG_LEVEL": "WARNING"}
+    os.environ.update({"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.local", **quiet})
 
     import django
 
@@ -67,7 +68,7 @@ def main() -> None:
             log_dir=log_dir,
             name=f"faults-worker-{len(started) + 1}",
             settings_module="config.settings.local",
-            **{**options, "env": {"DEBUG": "false", "LOG_LEVEL": "WARNING", **options.get("env", {})}},
+            **{**options, "env": {**quiet, **options.get("env", {})}},
         )
         started.append(worker)
         return worker.start(timeout=120)

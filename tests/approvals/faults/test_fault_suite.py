@@ -21,7 +21,7 @@ def rig(start_worker, tmp_path) -> Rig:  # type: ignore[no-untyped-def]
         start=start_worker,
         broker=redis.Redis.from_url(os.environ["REDIS_URL"]),
         mail_dir=tmp_path / "workers" / "mail",
-        backlog=300,
+        backlog=200,
     )
 
 
