@@ -184,7 +184,8 @@ def tally(ids: Iterable[int], *, mail_dir: Path) -> Tally:
             wrong += 1
         elif changes[pk] == events[pk] == 1 and status == ProposalStatus.APPLIED:
             once += 1
-    asked = [(pk, record_id) for pk, _, record_id, _ in proposals if pk in set(_asking_follow_ups(ids))]
+    asking = set(_asking_follow_ups(ids))
+    asked = [(pk, record_id) for pk, _, record_id, _ in proposals if pk in asking]
     rows = Counter(FollowUp.objects.filter(proposal_id__in=ids).values_list("proposal_id", flat=True))
     sent_rows = Counter(
         FollowUp.objects.filter(proposal_id__in=ids, status=FollowUpStatus.SENT).values_list("proposal_id", flat=True)
