@@ -72,8 +72,8 @@ def proposals_ready_to_apply_query(
 
     A stop switch, a stage that does not write, or a canary cap already reached keeps a proposal out,
     unless an override in force for it, its batch or its workflow may lift that block (the apply
-    path decides, at the moment of the write, whether it does). A fixed number of queries (three,
-    one more when a canary workflow has approved proposals), whatever the backlog.
+    path decides, at the moment of the write, whether it does). At most three queries with the one
+    that reads the rows (four when a canary workflow has approved proposals), whatever the backlog.
     """
     engaged = list(StopSwitch.objects.filter(released_at__isnull=True).values_list("scope", "workflow_id", "batch_id"))
     if any(scope == StopScope.GLOBAL for scope, _, _ in engaged):
