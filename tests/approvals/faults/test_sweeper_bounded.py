@@ -182,5 +182,5 @@ def test_a_sweep_of_20000_approved_proposals_is_quick(queued):
     seconds = time.perf_counter() - started
     print(f"a sweep of 20,000 approved proposals: {seconds:.2f} s")
     assert swept == sorted(ids)
-    assert seconds < 5, f"a sweep of 20,000 took {seconds:.2f} s"
+    assert seconds < 8, f"a sweep of 20,000 took {seconds:.2f} s"  # about 2 s on PostgreSQL on two busy cores
     assert apply_sweep(stale_seconds=WINDOW) == []
