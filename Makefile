@@ -33,7 +33,7 @@ run: install
 	@echo "  Demo logins (user / password): lead / lead (support lead), ops / ops (ops manager),"
 	@echo "                                 agent / agent (support agent), owner / owner (workflow owner, admin)"
 	@echo "  Pipeline tokens for the demo: $${COUNTERSIGN_VAR_DIR:-var}/demo-tokens.txt   API docs: http://$(HOST):$(PORT)/api/v1/docs"
-	@echo "  Press Ctrl-C to stop the web server, the worker and beat."
+	@echo "  Press Ctrl-C to stop the web server, the workers (one per queue: apply, followups, maintenance) and beat."
 	@echo ""
 	@# After `make crm`, the web server and the worker reach BottleCRM with the URL and token it wrote.
 	if [ -f $(CRM_ENV) ]; then set -a; . $(CRM_ENV); set +a; echo "  BottleCRM: $$BOTTLECRM_URL (from $(CRM_ENV))"; fi; \
@@ -45,6 +45,7 @@ run: install
 # (approvals/demo/bottlecrm-stores.yaml). Then `make run`.
 crm: install
 	scripts/bottlecrm.sh up
+	scripts/bottlecrm.sh worker
 	@mkdir -p "$${COUNTERSIGN_VAR_DIR:-var}"
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty
@@ -55,6 +56,7 @@ crm: install
 	@echo "  The demo's tickets are now kept in BottleCRM as cases (its customers are there as their contacts)."
 	@echo "  Start Countersign with: make run"
 	@echo "  BottleCRM's own screens (its Django admin): scripts/bottlecrm.sh admin prints where and how to sign in."
+	@echo "  The emails BottleCRM sends (a case's status change emails its contact): $${BOTTLECRM_HOME:-$${COUNTERSIGN_VAR_DIR:-var}/bottlecrm}/run/worker.log"
 	@echo "  make crm-stop puts the demo back on the built-in store and stops BottleCRM."
 	@echo ""
 

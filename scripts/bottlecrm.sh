@@ -6,7 +6,8 @@
 #                                  and a personal access token; writes $BOTTLECRM_HOME/env (its URL,
 #                                  the token, and its database's URL)
 #   scripts/bottlecrm.sh start     gunicorn on $BOTTLECRM_PORT, pid file, waits for /healthz/
-#   scripts/bottlecrm.sh stop      stops what start started
+#   scripts/bottlecrm.sh worker    its Celery worker, which sends its emails (to $BOTTLECRM_HOME/run/worker.log)
+#   scripts/bottlecrm.sh stop      stops what start and worker started
 #   scripts/bottlecrm.sh up        install + setup + start (each step skips what is already done)
 #   scripts/bottlecrm.sh status    prints whether it answers and where
 #   scripts/bottlecrm.sh admin     a sign-in for BottleCRM's own screens (its Django admin at /admin/)
@@ -34,6 +35,7 @@ run="$home/run"
 secrets="$home/settings.env"   # BottleCRM's own settings (its secret key, database password)
 envfile="$home/env"            # BOTTLECRM_URL, BOTTLECRM_TOKEN, BOTTLECRM_DATABASE_URL, for Countersign
 pidfile="$run/gunicorn.pid"
+workerpid="$run/worker.pid"
 admin_email=${BOTTLECRM_ADMIN_EMAIL:-admin@countersign.local}
 
 say() { echo "bottlecrm: $*"; }
@@ -82,7 +84,10 @@ load_settings() {
   EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend
   DOMAIN_NAME="127.0.0.1:$port"
   FRONTEND_URL="http://127.0.0.1:$port"
-  DJANGO_SETTINGS_MODULE=crm.settings
+  # BottleCRM's own settings, with an admin onto the demo organisation's contacts and cases added
+  # (scripts/bottlecrm_admin): out of the box its admin shows none, behind its row-level security.
+  DJANGO_SETTINGS_MODULE=bottlecrm_admin.settings
+  PYTHONPATH="$repo/scripts"
   set +a
 }
 
@@ -161,7 +166,26 @@ cmd_start() {
   die "did not answer /healthz/ on port $port within 60 s"
 }
 
+# Its Celery worker: BottleCRM sends its emails (a case's status change emails the case's contact)
+# from a task. The console email backend writes each one to $run/worker.log.
+cmd_worker() {
+  [ -f "$venv/.installed-$VERSION" ] || die "not installed: run '$0 install' first"
+  load_settings
+  mkdir -p "$run"
+  if [ -f "$workerpid" ] && kill -0 "$(cat "$workerpid")" 2>/dev/null; then
+    say "its worker is already running (pid $(cat "$workerpid"))"
+    return
+  fi
+  (cd "$run" && "$venv/bin/celery" -A crm worker --detach --concurrency 1 --pidfile "$workerpid" \
+    --logfile "$run/worker.log" --loglevel INFO)
+  say "its worker is running: the emails it sends are written to $run/worker.log"
+}
+
 cmd_stop() {
+  if [ -f "$workerpid" ]; then
+    kill -TERM "$(cat "$workerpid")" 2>/dev/null || true
+    rm -f "$workerpid"
+  fi
   if [ -f "$pidfile" ]; then
     local pid
     pid=$(cat "$pidfile")
@@ -185,7 +209,8 @@ cmd_admin() {
     load_settings
   fi
   # The wheel ships no front end of its own (BottleCRM's web app is a separate project): its Django
-  # admin is the screen a person can look at a contact or a case in.
+  # admin, with the demo organisation's rows and a page for cases (scripts/bottlecrm_admin), is the
+  # screen a person can look at and edit a contact or a case in.
   crm_admin shell -c "
 from django.contrib.auth import get_user_model
 user = get_user_model().objects.get(email='$admin_email')
@@ -209,5 +234,6 @@ case "${1:-}" in
   up) cmd_install; cmd_setup keep; cmd_start ;;
   status) cmd_status ;;
   admin) cmd_admin ;;
-  *) echo "usage: $0 install|setup|start|stop|up|status|admin" >&2; exit 2 ;;
+  worker) cmd_worker ;;
+  *) echo "usage: $0 install|setup|start|stop|up|status|admin|worker" >&2; exit 2 ;;
 esac

@@ -108,7 +108,8 @@ def audit_guard_bypassed(db):  # type: ignore[no-untyped-def]
 def start_worker(transactional_db, tmp_path):  # type: ignore[no-untyped-def]
     """Start real Celery worker processes against the test database and broker; stopped at the end.
 
-    `start_worker(concurrency=2, beat=False, env={...})` returns a running `tests.helpers.worker.CeleryWorker`.
+    `start_worker(concurrency=2, beat=False, queues=[...], env={...})` returns a running
+    `tests.helpers.worker.CeleryWorker`, consuming every queue unless `queues` names some.
     Tests using it see the worker's commits, so they run with `transactional_db`.
     """
     from tests.helpers.worker import CeleryWorker, database_url, purge_broker

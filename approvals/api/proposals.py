@@ -25,7 +25,10 @@ KEY_HEADER = Header(
     None,
     alias="Idempotency-Key",
     max_length=255,
-    description="a replay with the same key and body gets the first answer, and makes nothing new",
+    description=(
+        "a replay with the same key and body gets the first answer, and makes nothing new; without a key, "
+        "sending the same request again makes a second one"
+    ),
 )
 
 
@@ -47,7 +50,10 @@ def body_doc(schema: str, description: str = "") -> dict[str, Any]:
     description=(
         "Answers 201 `{id, status, review_url}` with status `pending` (a person countersigns), `approved` (every "
         "changed field has write access: no review) or `shadowed` (the workflow is in shadow). 403 names a field or "
-        "action outside the policy, 404 an unknown record, 422 each bad value, 423 a paused or stopped workflow."
+        "action outside the policy, 404 an unknown record, 422 each bad value, 423 a paused or stopped workflow.\n\n"
+        "Send an `Idempotency-Key` with every proposal: without one, a retry (after a timeout or a lost answer) "
+        "creates a second proposal. The answer does not wait on the workers' queue: if its broker is down, the "
+        "proposal is stored and answered all the same, and an approved one is applied once the broker is back."
     ),
 )
 def proposal_create(request: PipelineRequest, idempotency_key: str | None = KEY_HEADER) -> HttpResponse:

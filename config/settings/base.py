@@ -183,10 +183,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery closes a worker's database connections around every task unless told to reuse them; they
 # are closed as Django closes them after a request instead (config/celery.py), by CONN_MAX_AGE.
 CELERY_DB_REUSE_MAX = 1_000_000
+# Publishing a task gives up after about this long when the broker does not answer (refused, or a
+# host that accepts the connection and never replies): a request never waits on the broker longer,
+# and what it queued is found again by the sweepers, since the database holds it (approvals/jobs.py).
+PUBLISH_TIMEOUT_SECONDS = float(os.environ.get("COUNTERSIGN_PUBLISH_TIMEOUT_SECONDS", "2"))
+# Connecting: attempts for at most the timeout in all, a short pause between them.
+CELERY_BROKER_CONNECTION_TIMEOUT = PUBLISH_TIMEOUT_SECONDS
+_connect_retries = {"interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# Publishing on a connection that broke: one new connection and one more try (a pooled connection
+# may be stale after the broker restarted), then give up.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    # Longer than any task: an unacknowledged message is redelivered only after this.
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+        # Longer than any task: an unacknowledged message is redelivered only after this.
+        "visibility_timeout": 3600,
+        # Without these a broker that stops answering holds a publish (and its request) forever.
+        "socket_connect_timeout": PUBLISH_TIMEOUT_SECONDS,
+        "socket_timeout": PUBLISH_TIMEOUT_SECONDS,
+        **_connect_retries,
+    }
 else:
     _broker_dir = Path(os.environ.get("CELERY_FILESYSTEM_DIR", VAR_DIR / "celery"))
     _queue_dir = _broker_dir / "queue"
@@ -201,7 +217,27 @@ else:
         "processed_folder": str(_processed_dir),
         "control_folder": str(_control_dir),
         "store_processed": False,
+        **_connect_retries,
     }
+# Three queues, each with workers of its own, so no kind of work waits behind another: a bulk apply
+# never delays an override's expiry, and a slow webhook never delays an apply. Every task is named
+# here (tests/approvals/faults/test_queues.py fails on a task of ours that is not); run_due_followups is a
+# beat task, but it sends mail and webhooks, so it runs beside the callbacks rather than the
+# housekeeping it could otherwise hold up.
+TASK_QUEUES: dict[str, list[str]] = {
+    "apply": ["approvals.apply_approved", "approvals.run_undo_job"],
+    "followups": ["approvals.run_due_followups", "approvals.send_callback"],
+    "maintenance": [
+        "approvals.expire_overrides",
+        "approvals.purge_idempotency_keys",
+        "approvals.sweep_approved",
+        "approvals.sweep_undo_jobs",
+        "audit.purge_expired_artifacts",
+        "audit.write_anchor",
+        "audit.verify_chain",
+    ],
+}
+CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in TASK_QUEUES.items() for task in tasks}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 # Overrides are checked for expiry at each use; this only writes the expiry to the trail on time.
@@ -290,6 +326,7 @@ COUNTERSIGN.update(
         }.items()
     }
 )
+COUNTERSIGN["PUBLISH_TIMEOUT_SECONDS"] = PUBLISH_TIMEOUT_SECONDS
 # Outgoing mail (follow-ups). The embedded default writes messages as files under var/mail; SMTP (the
 # production default) is reached at EMAIL_HOST, and a server that does not answer fails the send
 # after the timeout.

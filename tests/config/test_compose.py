@@ -3,8 +3,10 @@
 from pathlib import Path
 
 import yaml
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
+WORKERS = {f"worker-{queue}": queue for queue in settings.TASK_QUEUES}
 
 
 def _compose() -> dict:
@@ -13,17 +15,17 @@ def _compose() -> dict:
 
 def test_services_and_images():
     services = _compose()["services"]
-    assert {"web", "worker", "beat", "db", "redis"} <= set(services)
+    assert {"web", *WORKERS, "beat", "db", "redis"} <= set(services)
     assert services["db"]["image"] == "postgres:16"
     assert services["redis"]["image"] == "redis:7"
     assert "noeviction" in " ".join(services["redis"]["command"])
-    for name in ("web", "worker", "beat", "db", "redis"):
+    for name in ("web", *WORKERS, "beat", "db", "redis"):
         assert "healthcheck" in services[name], name
 
 
 def test_app_services_share_one_image_and_production_settings():
     services = _compose()["services"]
-    for name in ("web", "worker", "beat", "migrate"):
+    for name in ("web", *WORKERS, "beat", "migrate"):
         service = services[name]
         assert service["build"] == "."
         environment = service["environment"]
@@ -32,8 +34,18 @@ def test_app_services_share_one_image_and_production_settings():
         assert environment["REDIS_URL"].startswith("redis://redis:6379")
         assert "SECRET_KEY" in environment
     assert services["web"]["command"][0] == "gunicorn"
-    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+
+
+def test_a_worker_serves_each_queue():
+    """Every queue has a worker service that consumes it and only it, and no other service runs a worker."""
+    services = _compose()["services"]
+    for name, queue in WORKERS.items():
+        command = services[name]["command"]
+        assert command[:4] == ["celery", "-A", "config", "worker"]
+        assert f"--queues={queue}" in command, name
+    others = {name for name, service in services.items() if "worker" in service.get("command", [])}
+    assert others == set(WORKERS)
 
 
 def test_migrations_run_before_web_starts():
@@ -53,15 +65,17 @@ def test_the_embedded_demo_serves_its_pages_with_debug_off():
             line.partition(":") for line in (ROOT / "Procfile.embedded").read_text().splitlines() if line[:1].isalpha()
         )
     }
-    assert set(processes) == {"web", "worker", "beat"}
+    assert set(processes) == {"web", *settings.TASK_QUEUES, "beat"}
     assert all(command.startswith("env DEBUG=false ") for command in processes.values())
+    for queue in settings.TASK_QUEUES:
+        assert f"celery -A config worker --queues={queue} " in processes[queue]
 
 
 def test_migrations_run_as_the_owner_and_the_app_as_its_own_role():
     services = _compose()["services"]
     assert services["migrate"]["environment"]["DATABASE_URL"].startswith("postgres://countersign:")
     assert "APP_DATABASE_PASSWORD" in services["migrate"]["environment"]
-    for name in ("web", "worker", "beat"):
+    for name in ("web", *WORKERS, "beat"):
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgres://countersign_app:"), name
         assert "AUDIT_ANCHOR_KEY" in environment

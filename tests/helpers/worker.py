@@ -3,7 +3,8 @@
 It runs `celery -A config worker` against the database the test uses (pytest-django's test
 database, named through DATABASE_URL) and the broker the test process sends to: Redis when
 REDIS_URL is set, else the filesystem broker in the folder named by CELERY_FILESYSTEM_DIR (set by
-the test settings and inherited). Never eager mode: what a test claims was applied, a worker applied.
+the test settings and inherited). It consumes every queue unless it is given some (`queues=`).
+Never eager mode: what a test claims was applied, a worker applied.
 """
 
 import os
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,6 +86,7 @@ class CeleryWorker:
         concurrency: int = 2,
         pool: str = "prefork",
         beat: bool = False,
+        queues: list[str] | None = None,
         env: dict[str, str] | None = None,
         settings_module: str = "config.settings.test",
     ) -> None:
@@ -92,6 +96,8 @@ class CeleryWorker:
         self.concurrency = concurrency
         self.pool = pool
         self.beat = beat
+        # Every queue unless a test names some (settings.TASK_QUEUES: apply, followups, maintenance).
+        self.queues = list(queues) if queues is not None else list(settings.TASK_QUEUES)
         self.env = {**FAST_SETTINGS, **(env or {})}
         self.settings_module = settings_module
         self.process: subprocess.Popen | None = None
@@ -119,6 +125,7 @@ class CeleryWorker:
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            f"--queues={','.join(self.queues)}",
         ]
         if self.beat:
             command += ["--beat", f"--schedule={self.log_dir / (self.name + '-beat-schedule')}"]

@@ -2,14 +2,16 @@
 embedded filesystem broker), and only once the transaction commits."""
 
 import pytest
+from django.conf import settings
 
+from approvals.jobs import APPLY
 from approvals.models import Proposal
 from config.celery import app as celery_app
 from tests.helpers.pipeline import proposal_body
 
 
 def test_the_apply_task_reaches_the_broker_on_commit(pipeline, customer, django_capture_on_commit_callbacks):
-    queue_name = celery_app.conf.task_default_queue
+    queue_name = settings.CELERY_TASK_ROUTES[APPLY]["queue"]
     with celery_app.connection_for_write() as connection:
         queue = connection.SimpleQueue(queue_name)
         queue.clear()

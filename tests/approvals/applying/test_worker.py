@@ -110,7 +110,7 @@ def test_a_flushed_broker_mid_batch_is_finished_by_the_sweeper(start_worker):
     start_worker(concurrency=2, beat=True)
     apply_send_now(ids)
     wait_until(lambda: applied_count(ids) >= 50, timeout=60, interval=0.01, what="a tenth of the batch")
-    queued = broker.llen("celery")
+    queued = broker.llen("apply")
     # FLUSHDB, not FLUSHALL: the Redis server is shared, and this database is the broker's whole world.
     broker.flushdb()
     assert queued > 0 and applied_count(ids) < len(ids), "the batch finished before the flush"
