@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from approvals.models import (
@@ -58,19 +58,31 @@ def proposal_apply_wait_reason(*, proposal: Proposal) -> str | None:
     return proposal_apply_wait_reasons(proposals=[proposal]).get(proposal.pk)
 
 
-def proposals_ready_to_apply(*, updated_before: datetime) -> list[int]:
+def proposals_ready_to_apply(*, updated_before: datetime, nudged_before: datetime | None = None) -> list[int]:
+    """The ids of `proposals_ready_to_apply_query`, in order."""
+    query = proposals_ready_to_apply_query(updated_before=updated_before, nudged_before=nudged_before)
+    return list(query.order_by("pk").values_list("pk", flat=True))
+
+
+def proposals_ready_to_apply_query(
+    *, updated_before: datetime, nudged_before: datetime | None = None
+) -> QuerySet[Proposal]:
     """Approved proposals untouched since `updated_before` that nothing holds: the sweeper queues these.
+    With `nudged_before`, only those the sweeper has not queued since then (never, or before it).
 
     A stop switch, a stage that does not write, or a canary cap already reached keeps a proposal out,
     unless an override in force for it, its batch or its workflow may lift that block (the apply
-    path decides, at the moment of the write, whether it does).
+    path decides, at the moment of the write, whether it does). At most three queries with the one
+    that reads the rows (four when a canary workflow has approved proposals), whatever the backlog.
     """
     engaged = list(StopSwitch.objects.filter(released_at__isnull=True).values_list("scope", "workflow_id", "batch_id"))
     if any(scope == StopScope.GLOBAL for scope, _, _ in engaged):
-        return []
+        return Proposal.objects.none()
     queryset = Proposal.objects.filter(
         status=ProposalStatus.APPROVED, updated_at__lte=updated_before, workflow__stage__in=APPLYING_STAGES
     )
+    if nudged_before is not None:
+        queryset = queryset.filter(Q(nudged_at__isnull=True) | Q(nudged_at__lte=nudged_before))
     holds: list[Q] = []
     stopped_workflows = {workflow_id for scope, workflow_id, _ in engaged if scope == StopScope.WORKFLOW}
     stopped_batches = {batch_id for scope, _, batch_id in engaged if scope == StopScope.BATCH}
@@ -103,7 +115,7 @@ def proposals_ready_to_apply(*, updated_before: datetime) -> list[int]:
             | Q(workflow_id__in=lifting.filter(scope=OverrideScope.WORKFLOW).values("workflow_id"))
         )
         queryset = queryset.exclude(held & ~lifted)
-    return list(queryset.order_by("pk").values_list("pk", flat=True))
+    return queryset
 
 
 def stale_cutoff(*, seconds: float, now: datetime | None = None) -> datetime:

@@ -13,11 +13,13 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from approvals.applying.attempts import (
@@ -31,7 +33,7 @@ from approvals.applying.callbacks import callback_queue_for
 from approvals.applying.followups import followups_create_for_change
 from approvals.applying.locking import Known, lock_proposal_statement, locked_proposal, mark_applied
 from approvals.applying.results import ApplyResult, Outcome, StopStateUnknown
-from approvals.applying.selectors import proposals_ready_to_apply, stale_cutoff
+from approvals.applying.selectors import proposals_ready_to_apply_query, stale_cutoff
 from approvals.jobs import apply_queue
 from approvals.models import (
     Action,
@@ -85,18 +87,49 @@ def _settings_number(name: str) -> float:
 
 
 def apply_sweep(*, stale_seconds: float | None = None) -> list[int]:
-    """Queue approved proposals that have waited longer than `stale_seconds` and that nothing holds.
+    """Queue approved proposals that have waited longer than `stale_seconds` and that nothing holds,
+    each at most once per `stale_seconds`.
 
     A message lost with a broker, or a worker killed before it acknowledged, leaves its proposals
-    approved; this finds them. Queueing one twice does no harm: applying is idempotent.
+    approved; this finds them. Queueing one twice does no harm (applying is idempotent), but queueing
+    the whole backlog at every run, while the workers are behind or absent, would grow the queue
+    without end: so each is stamped when queued, and queued again only once a stale window has
+    passed since. With `stale_seconds=0` (after a stop switch is released) every one that may apply
+    now is queued. A fixed number of queries and one UPDATE, however large the backlog.
     """
     if stale_seconds is None:
         stale_seconds = _settings_number("APPLY_STALE_AFTER_SECONDS")
-    ids = proposals_ready_to_apply(updated_before=stale_cutoff(seconds=stale_seconds))
-    if ids:
-        logger.info("sweeper: queueing %d approved proposal(s)", len(ids))
-        apply_queue(proposal_ids=ids)
+    now = timezone.now()
+    cutoff = stale_cutoff(seconds=stale_seconds, now=now)
+    with transaction.atomic():
+        ready = proposals_ready_to_apply_query(updated_before=cutoff, nudged_before=cutoff)
+        ids = _nudge(ready, at=now)
+        if ids:
+            logger.info("sweeper: queueing %d approved proposal(s)", len(ids))
+            apply_queue(proposal_ids=ids)
     return ids
+
+
+def _nudge(proposals: QuerySet[Proposal], *, at: datetime) -> list[int]:
+    """Stamp `nudged_at` on these proposals and return their ids, in one UPDATE ... RETURNING.
+    One a worker holds locked is being applied right now: it is skipped, not waited for."""
+    if proposals.query.is_empty():  # a global stop switch: nothing to ask the database
+        return []
+    select, params = (
+        proposals.select_for_update(skip_locked=True, of=("self",))
+        .order_by()
+        .values("pk")
+        .query.get_compiler(connection=connection)
+        .as_sql()
+    )
+    quote = connection.ops.quote_name
+    meta, field = Proposal._meta, Proposal._meta.get_field("nudged_at")
+    pk = quote(str(meta.get_field("id").column))
+    # Built only from the model's own table and column names and Django's compiled query; values are parameters.
+    sql = f"UPDATE {quote(meta.db_table)} SET {quote(str(field.column))} = %s WHERE {pk} IN ({select}) RETURNING {pk}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_save(at, connection), *params])
+        return sorted(row_id for (row_id,) in cursor.fetchall())
 
 
 # Applying ----------------------------------------------------------------------------------------

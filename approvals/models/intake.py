@@ -106,6 +106,8 @@ class Proposal(models.Model):
     decision_note = models.TextField(blank=True)
     change_id = models.UUIDField(null=True, blank=True)
     apply_attempts = models.PositiveIntegerField(default=0)
+    # When the sweeper last queued it: an approved proposal is queued again at most once per stale window.
+    nudged_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
