@@ -59,7 +59,8 @@ from records.services.changes import ChangeOrigin, change_archive, change_delete
 from records.services.intents import (
     IntentOvertaken,
     change_finish,
-    change_in_flight,
+    change_in_flight_of,
+    change_in_flight_statement,
     change_intend,
     change_send,
     change_withdraw,
@@ -251,9 +252,11 @@ def _apply_locked(
     ref = RecordRef(known.record_type, known.record_id)
     store = get_store(ref.record_type)
     record = store.fetch_query(ref, lock=True)  # None: the store is not in this database, read it below
+    # On a store outside the database, whether an earlier attempt left an intent: read under the lock.
+    in_flight = [] if store.in_default_database else [change_in_flight_statement(proposal_id=proposal_id)]
     stops = stops_engaged_query(workflow_id=known.workflow_id, batch_id=known.batch_id, lock=True)
     try:
-        rows = run_together([*first, *([record.statement] if record else []), stops.statement])
+        rows = run_together([*first, *([record.statement] if record else []), *in_flight, stops.statement])
     except DatabaseError as error:  # fail closed: whatever stops us reading the switches stops the write
         if database_held_up(error) or connection_lost(error):
             raise  # nothing written either way; the write is tried again without holding the chunk
@@ -268,7 +271,7 @@ def _apply_locked(
         return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
     # A merge moves rows across record types: no store outside the database declares it can.
     outside = not store.in_default_database and proposal.action != Action.MERGE
-    intent = change_in_flight(proposal_id=proposal.pk) if outside else None
+    intent = change_in_flight_of(rows[-2]) if outside and in_flight else None
     workflow = proposal.workflow
     if workflow.stage in STAGE_WAIT_REASONS:
         return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(workflow.stage)])
