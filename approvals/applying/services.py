@@ -6,9 +6,13 @@ whatever it finds approved it applies; anything left approved is found again by 
 A store whose records live in Countersign's database is written in the same transaction as the
 Change and the trail. A store outside it cannot be (`records.services.intents`): the checks and the
 intent commit first, then the store is written and the Change marked written under the proposal's
-lock; a retry or the sweeper carries out an intent left in flight by reading the store first.
+lock; a retry or the sweeper carries out an intent left in flight by reading the store first. A
+chunk stores the intents of its consecutive proposals on such stores together, in one commit, and
+then writes them one by one, reading the stop switches again before each: a switch engaged since
+drops the intents not yet written, so a stop still halts the chunk within a write.
 """
 
+import itertools
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -46,7 +50,7 @@ from approvals.models import (
 )
 from approvals.overrides.selectors import overridden_within
 from approvals.overrides.services import override_canary_hold, override_record_apply, override_stop_hold
-from approvals.stops.selectors import describe_stop, stops_engaged_query
+from approvals.stops.selectors import describe_stop, stops_engaged_over, stops_engaged_query
 from approvals.workflows.rollout import CANARY_CAP_REASON, STAGE_WAIT_REASONS
 from approvals.workflows.selectors import WritePolicy, write_policies
 from audit.services import Actor, audit_record, user_label
@@ -57,7 +61,8 @@ from records.services.changes import ChangeOrigin, change_archive, change_delete
 from records.services.intents import (
     IntentOvertaken,
     change_finish,
-    change_in_flight,
+    change_in_flight_of,
+    change_in_flight_statement,
     change_intend,
     change_send,
     change_withdraw,
@@ -280,9 +285,11 @@ def _apply_locked(
     ref = RecordRef(known.record_type, known.record_id)
     store = get_store(ref.record_type)
     record = store.fetch_query(ref, lock=True)  # None: the store is not in this database, read it below
+    # On a store outside the database, whether an earlier attempt left an intent: read under the lock.
+    in_flight = [] if store.in_default_database else [change_in_flight_statement(proposal_id=proposal_id)]
     stops = stops_engaged_query(workflow_id=known.workflow_id, batch_id=known.batch_id, lock=True)
     try:
-        rows = run_together([*first, *([record.statement] if record else []), stops.statement])
+        rows = run_together([*first, *([record.statement] if record else []), *in_flight, stops.statement])
     except DatabaseError as error:  # fail closed: whatever stops us reading the switches stops the write
         if database_held_up(error) or connection_lost(error):
             raise  # nothing written either way; the write is tried again without holding the chunk
@@ -297,7 +304,7 @@ def _apply_locked(
         return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
     # A merge moves rows across record types: no store outside the database declares it can.
     outside = not store.in_default_database and proposal.action != Action.MERGE
-    intent = change_in_flight(proposal_id=proposal.pk) if outside else None
+    intent = change_in_flight_of(rows[-2]) if outside and in_flight else None
     workflow = proposal.workflow
     if workflow.stage in STAGE_WAIT_REASONS:
         return ApplyResult(proposal_id, Outcome.WAITING, STAGE_WAIT_REASONS[Stage(workflow.stage)])
@@ -397,6 +404,100 @@ def _send_intent(proposal_id: int, worker: str, change: Change, *, recovering: b
                 return ApplyResult(proposal_id, Outcome.NOT_APPROVED)
             return _mark_overtaken(proposal, overtaken, worker)
     return _Sent(proposal_id, change, state)
+
+
+def _withdraw_ahead(result: ApplyResult | None) -> None:
+    """Drop an intent stored ahead that will not be written now (what holds its proposal is found
+    again by its next attempt). One an earlier attempt stored may have been written: it stays."""
+    if result is None or result.intent is None or result.recovering:
+        return
+    with transaction.atomic():
+        if _locked_if_approved(result.proposal_id) is not None:
+            change_withdraw(change=result.intent)
+
+
+def _intend_ahead(
+    proposal_ids: Sequence[int],
+    worker: str,
+    known: dict[int, Known],
+    policies: dict[int, WritePolicy],
+    interrupted_by: tuple[type[BaseException], ...],
+) -> tuple[dict[int, ApplyResult], frozenset[int]] | None:
+    """Check these proposals, each on a store outside the database, as `_apply_locked` checks one,
+    each under a savepoint, and store their intents in one transaction: one commit for them all.
+
+    It goes on while each answers an intent; the first that answers anything else (a conflict, a
+    stop, a failure) ends it, with its result. Answers the results and the stop switches engaged
+    when it began (a switch engaged since stops the writes not yet sent), or None when the
+    database connection dropped: nothing was stored, and the caller takes them one at a time.
+    """
+    results: dict[int, ApplyResult] = {}
+    try:
+        with transaction.atomic():
+            seen = frozenset(StopSwitch.objects.filter(released_at__isnull=True).values_list("pk", flat=True))
+            for proposal_id in proposal_ids:
+                item = known[proposal_id]
+                try:
+                    with transaction.atomic():
+                        result = _apply_locked(proposal_id, worker, item, policies[item.workflow_id])
+                except interrupted_by:
+                    raise
+                except StoreUnavailable as error:
+                    result = _store_unreachable(proposal_id, error, worker)
+                except StopStateUnknown as error:
+                    logger.error("proposal %s: the stop switches could not be read (%s)", proposal_id, error)
+                    result = ApplyResult(proposal_id, Outcome.BLOCKED, f"the stop switches could not be read: {error}")
+                except Exception as error:
+                    if connection_lost(error):
+                        raise
+                    held_up = database_held_up(error)
+                    if held_up is not None:
+                        logger.warning("proposal %s: %s; nothing written, tried again shortly", proposal_id, held_up)
+                        result = ApplyResult(proposal_id, Outcome.DEFERRED, held_up)
+                    else:
+                        logger.exception("proposal %s: applying failed", proposal_id)
+                        result = _record_failure(proposal_id, error, worker)
+                results[proposal_id] = result
+                if result.intent is None:
+                    break
+    except interrupted_by:
+        raise
+    except Exception as error:
+        if not connection_lost(error):
+            raise
+        logger.warning("the database connection dropped while storing %d intent(s); none was", len(results))
+        connection.close()
+        return None
+    return results, seen
+
+
+def _send_ahead(
+    proposal_id: int, worker: str, item: Known, result: ApplyResult, intent: Change, seen: frozenset[int]
+) -> ApplyResult | _Sent:
+    """Write an intent stored ahead, unless a stop switch over it was engaged since: then it is dropped."""
+    engaged = [
+        switch
+        for switch in stops_engaged_over(workflow_id=item.workflow_id, batch_id=item.batch_id)
+        if switch.pk not in seen
+    ]
+    if engaged:
+        _withdraw_ahead(result)
+        return _stopped(proposal_id, engaged[0])
+    try:
+        return _send_intent(proposal_id, worker, intent, recovering=result.recovering)
+    except StoreUnavailable as error:
+        return _store_unreachable(proposal_id, error, worker)
+    except Exception as error:
+        held_up = database_held_up(error)
+        if held_up is not None:
+            logger.warning("proposal %s: %s; tried again shortly", proposal_id, held_up)
+            return ApplyResult(proposal_id, Outcome.DEFERRED, held_up)
+        if connection_lost(error):  # the intent stays in flight: taken again, the store is read first
+            logger.warning("proposal %s: the database connection dropped; trying on a new one", proposal_id)
+            connection.close()
+            return ApplyResult(proposal_id, Outcome.DEFERRED, "the database connection dropped")
+        logger.exception("proposal %s: writing its intent failed", proposal_id)
+        return _record_failure(proposal_id, error, worker)
 
 
 def _finish_locked(sent: _Sent, worker: str) -> ApplyResult:
@@ -557,10 +658,29 @@ def proposals_apply(
     held_batches: dict[int, ApplyResult] = {}
     unreachable: dict[str, StoreUnavailable] = {}
     results: list[ApplyResult | _Sent] = []
+    # Intents stored ahead, with the switches engaged when they were: written one by one below.
+    ahead: dict[int, ApplyResult] = {}
+    seen: frozenset[int] = frozenset()
+    outside = {
+        record_type: not get_store(record_type).in_default_database
+        for record_type in {item.record_type for item in known.values()}
+    }
+
+    def may_go_ahead(proposal_id: int) -> bool:
+        """On a store outside the database, and nothing known yet keeps it from being tried."""
+        item = known.get(proposal_id)
+        return (
+            item is not None
+            and proposal_id not in start.settled
+            and outside[item.record_type]
+            and item.record_type not in unreachable
+            and not (held_everything or held_workflows.get(item.workflow_id) or held_batches.get(item.batch_id or 0))
+        )
+
     # The sightings of the chunk's writes are stored with their done marks, not one commit each.
     with sightings_held() as sightings:
         try:
-            for proposal_id in ids:
+            for index, proposal_id in enumerate(ids):
                 if proposal_id in start.settled:
                     results.append(start.settled[proposal_id])
                     continue
@@ -569,16 +689,29 @@ def proposals_apply(
                     continue
                 record_type = known[proposal_id].record_type
                 if record_type in unreachable:  # its store did not answer the last one: no call, a failed attempt
+                    _withdraw_ahead(ahead.pop(proposal_id, None))
                     results.append(_record_failure(proposal_id, unreachable[record_type], worker))
                     continue
                 workflow_id, batch_id = known[proposal_id].workflow_id, known[proposal_id].batch_id
                 held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
                 if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
+                    _withdraw_ahead(ahead.pop(proposal_id, None))
                     results.append(ApplyResult(proposal_id, held.outcome, held.detail))
                     continue
+                if proposal_id not in ahead and may_go_ahead(proposal_id):
+                    run = list(itertools.takewhile(may_go_ahead, ids[index:]))
+                    stored = _intend_ahead(run, worker, known, policies, interrupted_by) if len(run) > 1 else None
+                    if stored is not None:
+                        ahead, seen = stored
                 if pause and written:
                     time.sleep(pause)
-                outcome = _apply_one(proposal_id, worker, known[proposal_id], policies[workflow_id], interrupted_by)
+                planned = ahead.pop(proposal_id, None)
+                if planned is None:
+                    outcome = _apply_one(proposal_id, worker, known[proposal_id], policies[workflow_id], interrupted_by)
+                elif planned.intent is None:
+                    outcome = planned
+                else:
+                    outcome = _send_ahead(proposal_id, worker, known[proposal_id], planned, planned.intent, seen)
                 results.append(outcome)
                 if isinstance(outcome, _Sent):  # written to its store: marked done with the chunk's others
                     written = True
@@ -594,6 +727,8 @@ def proposals_apply(
                 elif result.outcome in (Outcome.STOPPED, Outcome.WAITING):
                     held_workflows[workflow_id] = result
         except interrupted_by:
+            for planned in ahead.values():  # stored, not written: the next attempt reads the store first
+                results.append(ApplyResult(planned.proposal_id, Outcome.DEFERRED, INTERRUPTED))
             done = {item.proposal_id for item in results}
             left = [pk for pk in ids if pk not in done]
             logger.warning("the chunk was interrupted; %d proposal(s) left approved, to be queued again", len(left))

@@ -48,6 +48,21 @@ def change_in_flight(*, proposal_id: int) -> Change | None:
     return Change.with_in_flight.filter(proposal_id=proposal_id, in_flight=True).first()
 
 
+def change_in_flight_statement(*, proposal_id: int) -> Statement:
+    """Whether the proposal has a Change in flight, as a statement to send with others (its rows:
+    the intent's id, or none); `change_in_flight_of` reads the answer."""
+    sql = built_once(
+        "change in flight",
+        lambda: f"SELECT id FROM {Change._meta.db_table} WHERE proposal_id = %s AND in_flight LIMIT 1",  # noqa: S608
+    )
+    return Statement(sql, [proposal_id], prepared=True)
+
+
+def change_in_flight_of(rows: Rows) -> Change | None:
+    """The intent `change_in_flight_statement` found, read whole (it is rare: a write interrupted)."""
+    return Change.with_in_flight.get(pk=rows[0][0]) if rows else None
+
+
 def change_intend(
     *, ref: RecordRef, action: str, origin: ChangeOrigin, current: RecordState, values: dict[str, Any] | None = None
 ) -> Change:

@@ -177,11 +177,30 @@ def _event(record_type: str, seen: RecordSighting, found: _Found, now: datetime)
 _thread = threading.local()
 
 
-def _last_read(record_type: str) -> _Found | None:
-    """The record this thread read last on its own (`fetch`, `snapshot`), taken once."""
-    last: tuple[str, _Found] | None = getattr(_thread, "last_read", None)
-    _thread.last_read = None
-    return last[1] if last is not None and last[0] == record_type else None
+# How many records read one at a time a thread remembers for the writes that follow (a chunk reads
+# each of its records, then writes them): more than a chunk holds.
+LAST_READS = 1000
+
+
+def _last_reads() -> dict[tuple[str, str], _Found]:
+    reads: dict[tuple[str, str], _Found] | None = getattr(_thread, "last_reads", None)
+    if reads is None:
+        reads = _thread.last_reads = {}
+    return reads
+
+
+def _remember_read(record_type: str, found: _Found) -> None:
+    """Remember a record this thread read on its own (`fetch`, `snapshot`), the oldest forgotten first."""
+    reads = _last_reads()
+    reads.pop((record_type, found.record_id), None)
+    reads[(record_type, found.record_id)] = found
+    while len(reads) > LAST_READS:
+        del reads[next(iter(reads))]
+
+
+def _last_read(record_type: str, record_id: str) -> _Found | None:
+    """What this thread last read of this record on its own, taken once."""
+    return _last_reads().pop((record_type, record_id), None)
 
 
 def _observe(*, record_type: str, found: Iterable[_Found]) -> None:
@@ -189,7 +208,8 @@ def _observe(*, record_type: str, found: Iterable[_Found]) -> None:
     `record.changed_outside` for each that changed in a way no Change of Countersign's explains, and
     remember what was found. A few queries, whatever the number of records."""
     found_by_id = {item.record_id: item for item in found}
-    _thread.last_read = (record_type, *found_by_id.values()) if len(found_by_id) == 1 else None
+    if len(found_by_id) == 1:
+        _remember_read(record_type, *found_by_id.values())
     if not found_by_id:
         return
     now = timezone.now()
@@ -336,16 +356,8 @@ class ObservedStore(RecordStore):
         A write that follows this thread's read of the same record at the version it expected (the
         apply path reads, then writes) needs no sighting read: the write was a compare-and-set on that
         version, so the record is what the read found with the written values over it."""
-        last = _last_read(record_type)
-        if (
-            len(writes) == 1
-            and last is not None
-            and (last.record_id, last.version)
-            == (
-                writes[0].record_id,
-                writes[0].expected_version,
-            )
-        ):
+        last = _last_read(record_type, writes[0].record_id) if len(writes) == 1 else None
+        if last is not None and last.version == writes[0].expected_version:
             known = {last.record_id: _sighting(record_type, last, timezone.now())}
         else:
             known = _sightings(record_type, (write.record_id for write in writes))

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from approvals.applying.services import Outcome, apply_retry_later, proposal_apply, proposals_apply
 from approvals.jobs import APPLY
-from approvals.models import Proposal, ProposalStatus, Stage, StopScope
+from approvals.models import Proposal, ProposalStatus, Stage, StopScope, StopSwitch
 from approvals.stops.services import stop_engage, stop_release
 from audit.models import AuditEvent
 from audit.services import Actor
@@ -293,3 +293,74 @@ def test_an_intent_in_flight_counts_toward_the_canary_cap(db, crm):
     assert crm.writes == 0
     assert apply(first) == Outcome.APPLIED
     assert held(crm) == (NEW, 2)
+
+
+def _four_on_the_crm(crm: MemoryRecordStore) -> list[Proposal]:
+    others = [RecordRef("customer", f"CUS-3000{n}") for n in range(3)]
+    crm.create_many("customer", [(ref.record_id, {"full_name": "A", "shipping_address": OLD}) for ref in others])
+    return [approved()] + [
+        ProposalFactory(
+            status=ProposalStatus.APPROVED,
+            record_id=ref.record_id,
+            changes={"shipping_address": NEW},
+            base={"shipping_address": OLD},
+        )
+        for ref in others
+    ]
+
+
+def test_a_chunk_stores_its_intents_together_before_the_first_write(db, crm):
+    proposals = _four_on_the_crm(crm)
+    in_flight_at_each_write = []
+    write = crm.write
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        in_flight_at_each_write.append(Change.with_in_flight.filter(in_flight=True).count())
+        return write(*args, **kwargs)
+
+    crm.write = watched  # type: ignore[method-assign]
+    results = proposals_apply(proposal_ids=[p.pk for p in proposals], worker=WORKER)
+    assert [r.outcome for r in results] == [Outcome.APPLIED] * 4
+    # One commit stored all four intents; the writes then went out one by one.
+    assert in_flight_at_each_write == [4, 4, 4, 4]
+    assert not Change.with_in_flight.filter(in_flight=True).exists()
+    assert AuditEvent.objects.filter(action="change.applied", new_value=NEW).count() == 4
+
+
+def test_a_stop_engaged_between_a_chunks_writes_drops_the_intents_not_yet_written(db, crm):
+    proposals = _four_on_the_crm(crm)
+    write = crm.write
+    lead = UserFactory()
+
+    def stopped_after_the_second(*args, **kwargs):  # type: ignore[no-untyped-def]
+        written = write(*args, **kwargs)
+        if crm.writes == 2:
+            with transaction.atomic():
+                stop_engage(scope=StopScope.GLOBAL, reason="the sweep is writing nonsense", actor=Actor.user(lead))
+        return written
+
+    crm.write = stopped_after_the_second  # type: ignore[method-assign]
+    results = proposals_apply(proposal_ids=[p.pk for p in proposals], worker=WORKER)
+    assert [r.outcome for r in results] == [Outcome.APPLIED, Outcome.APPLIED, Outcome.STOPPED, Outcome.STOPPED]
+    assert crm.writes == 2
+    assert [crm.rows[RecordRef("customer", p.record_id)].values["shipping_address"] for p in proposals] == [
+        NEW,
+        NEW,
+        OLD,
+        OLD,
+    ]
+    # Nothing of the two held back is left in flight: they wait, approved, as any stopped proposal does.
+    assert not Change.with_in_flight.filter(proposal_id__in=[p.pk for p in proposals[2:]]).exists()
+    assert [Proposal.objects.get(pk=p.pk).status for p in proposals[2:]] == [ProposalStatus.APPROVED] * 2
+
+    crm.write = write  # type: ignore[method-assign]
+    switch = StopSwitch.objects.get(released_at__isnull=True)
+    stop_release(switch=switch, user=UserFactory(username="ops"), note="pipeline fixed")
+    assert [r.outcome for r in proposals_apply(proposal_ids=[p.pk for p in proposals], worker=WORKER)] == [
+        Outcome.NOT_APPROVED,
+        Outcome.NOT_APPROVED,
+        Outcome.APPLIED,
+        Outcome.APPLIED,
+    ]
+    assert crm.writes == 4
+    assert AuditEvent.objects.filter(action="change.applied", new_value=NEW).count() == 4
