@@ -73,7 +73,7 @@ def chunk_start(*, proposal_ids: Sequence[int], worker: str) -> ChunkStart:
             given_up = _give_up_stopped(proposal_id=pk, attempts=item.attempts - 1, worker=worker)
             if given_up is not None:
                 settled[pk] = given_up
-    left = [pk for pk in started if pk not in settled]
+    left = [pk for pk in proposal_ids if pk in started and pk not in settled]  # in the chunk's order
     again = [pk for pk in left if started[pk].attempts > 1] if len(left) > 1 else []
     if again:
         logger.warning("%d proposal(s) started before and not finished: each queued alone", len(again))
