@@ -8,11 +8,14 @@ Redis), lets the system recover, then counts, for every proposal it approved, th
 the follow-ups sent. Adding a case is one more such function.
 """
 
+import itertools
 import json
+import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +59,7 @@ class Rig:
     broker: Any  # redis.Redis, the broker's database
     mail_dir: Path
     backlog: int = 5000  # approved proposals the held-backlog case holds behind a stop switch
+    broker_down_seconds: float = 30  # how long the broker-down case keeps the broker away, each time
     workers: list[CeleryWorker] = field(default_factory=list)
 
     def start_worker(self, **options: Any) -> CeleryWorker:
@@ -463,3 +467,149 @@ def case_backlog_held_by_stop(rig: Rig, count: int) -> FaultLine:
         notes=[f"{held_peak} apply messages queued while held, at most {released_peak} after release"],
         held=held_peak == 0 and released_peak <= bound,
     )
+
+
+@fault_case
+def case_broker_down_during_intake_and_approval(rig: Rig, count: int) -> FaultLine:
+    """The broker unreachable for `rig.broker_down_seconds`, `count` times, while a pipeline submits
+    proposals over the API (each with an Idempotency-Key, every third sent twice, as after a lost
+    answer) and a person approves them. The web side publishes to a dead address (a closed port, then
+    a black hole, in turn) and no worker runs: nothing reaches the broker. Then the broker is back
+    (a worker with beat on it) and only the sweeper can find what was approved. The time to recover
+    counts from the worker ready on the broker."""
+    from django.test import Client
+    from django.urls import reverse
+    from guardian.shortcuts import assign_perm
+
+    from approvals.models import Proposal, ProposalStatus
+    from tests.approvals.faults.broker import black_hole, closed_port, web_broker_at
+    from tests.helpers.factories import GroupFactory, UserFactory
+    from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
+    from tests.helpers.sight import looked_at
+
+    per_outage = 10
+    leads = GroupFactory(name="fault-suite-leads")
+    workflow = make_workflow(slug="fault-suite-intake", approver_group=leads)
+    assign_perm("approvals.review_workflow", leads, workflow)
+    assign_perm("approvals.view_workflow", leads, workflow)
+    reviewer = UserFactory(username="fault-suite-lead")
+    reviewer.groups.add(leads)
+    pipeline = make_pipeline(workflow, name="fault-suite")
+    # The bench runs on settings that allow only the deployment's own host names.
+    pipeline.client = Client(HTTP_HOST="localhost")
+    person = Client(HTTP_HOST="localhost")
+    person.force_login(reviewer)
+
+    ids: list[int] = []
+    keys = answered = refused = replayed_apart = unqueued = 0
+    worst: float | None = 0.0
+    for outage in range(count):
+        dead = black_hole(gives_up_after=rig.broker_down_seconds + 30) if outage % 2 else closed_port()
+        submitted: list[int] = []
+        with dead as url, web_broker_at(url), _logged("approvals.jobs") as lost_messages:
+            down_since = time.monotonic()
+            for record_id in _customers(per_outage):
+                keys += 1
+                body = proposal_body(
+                    record_id=record_id,
+                    changes={"shipping_address": f"{record_id.removeprefix('CUS-')} Harbour Road, Leith"},
+                    follow_ups=_follow_up_for(record_id),
+                )
+                sends = 2 if keys % 3 == 0 else 1
+                answers = [
+                    pipeline.post("/api/v1/proposals", body, **{"Idempotency-Key": f"fault-suite-{keys}"})
+                    for _ in range(sends)
+                ]
+                answered += len(answers)
+                refused += sum(not 200 <= answer.status_code < 300 for answer in answers)
+                if answers[0].status_code == 201:
+                    given = {answer.json().get("id") for answer in answers}
+                    replayed_apart += len(given) > 1
+                    submitted.append(answers[0].json()["id"])
+            for proposal in Proposal.objects.filter(pk__in=submitted):
+                decided = person.post(
+                    reverse("review-approve", args=[proposal.pk]),
+                    looked_at(proposal, reviewer),
+                    headers={"HX-Request": "true"},
+                )
+                answered += 1
+                refused += not 200 <= decided.status_code < 300
+            time.sleep(max(0.0, rig.broker_down_seconds - (time.monotonic() - down_since)))
+        unqueued += len(lost_messages)
+        ids += submitted
+        approved = Proposal.objects.filter(pk__in=submitted, status=ProposalStatus.APPROVED).count()
+        refused += len(submitted) - approved
+        rig.start_worker(concurrency=2, beat=True)
+        recovered = _recovered(submitted, since=time.monotonic(), timeout=_timeout(submitted))
+        worst = None if worst is None or recovered is None else max(worst, recovered)
+        rig.stop_workers()
+    found = tally(ids, mail_dir=rig.mail_dir)
+    duplicates = Proposal.objects.filter(workflow=workflow).count() - keys
+    expected = (
+        f"every request answered 2xx while the broker is down ({rig.broker_down_seconds:.0f} s each time),"
+        f" one proposal per Idempotency-Key; then {EXACTLY_ONCE}"
+    )
+    notes = [
+        f"{answered - refused}/{answered} requests answered 2xx",
+        f"{duplicates} duplicate proposals, {replayed_apart} replays answered with another proposal",
+        f"{unqueued} messages not queued, each logged",
+    ]
+    return _line(
+        "broker down during intake and approval",
+        count=count,
+        injected=count,
+        expected=expected,
+        found=found,
+        recovered=worst,
+        notes=notes,
+        held=refused == 0 and duplicates == 0 and replayed_apart == 0,
+    )
+
+
+_record_numbers = itertools.count(60000)
+
+
+class _Kept(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _logged(name: str) -> Iterator[list[logging.LogRecord]]:
+    """The warnings logger `name` gives meanwhile, kept here instead of printed: a case counts them."""
+    handler = _Kept(logging.WARNING)
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield handler.records
+    finally:
+        logger.propagate = propagate
+        logger.removeHandler(handler)
+
+
+def _customers(count: int) -> list[str]:
+    """`count` customers at the old address, every FOLLOW_UP_EVERY-th with an email for its follow-up."""
+    from records.models import Customer
+
+    numbers = [next(_record_numbers) for _ in range(count)]
+    Customer.objects.bulk_create(
+        Customer(
+            record_id=f"CUS-{n}",
+            full_name=f"Customer {n}",
+            shipping_address="4 Old Mill Lane, Leith",
+            email=_email(f"CUS-{n}") if n % FOLLOW_UP_EVERY == 0 else "",
+        )
+        for n in numbers
+    )
+    return [f"CUS-{n}" for n in numbers]
+
+
+def _follow_up_for(record_id: str) -> list[dict[str, Any]]:
+    if int(record_id.removeprefix("CUS-")) % FOLLOW_UP_EVERY:
+        return []
+    return [{"kind": "email_customer", "params": {"template": "address-confirmed"}}]
