@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -613,3 +614,226 @@ def _follow_up_for(record_id: str) -> list[dict[str, Any]]:
     if int(record_id.removeprefix("CUS-")) % FOLLOW_UP_EVERY:
         return []
     return [{"kind": "email_customer", "params": {"template": "address-confirmed"}}]
+
+
+def _waiting_besides(sessions: set[int]) -> set[int]:
+    """The sessions waiting on a lock, besides `sessions`."""
+    from tests.approvals.faults.holding import sessions_waiting
+
+    return sessions_waiting() - sessions
+
+
+def _all_applied(ids: list[int]) -> bool:
+    return _applied(ids) == len(ids)
+
+
+def _logged_times(worker: CeleryWorker, text: str, times: int) -> bool:
+    return worker.log().count(text) >= times
+
+
+def _has_status(pk: int, status: str) -> bool:
+    from approvals.models import Proposal
+
+    return Proposal.objects.filter(pk=pk, status=status).exists()
+
+
+def _worst(worst: float | None, recovered: float | None) -> float | None:
+    """The longest recovery of a case's injections, or None once one did not come."""
+    return None if worst is None or recovered is None else max(worst, recovered)
+
+
+@fault_case
+def case_database_backend_terminated_mid_write(rig: Rig, count: int) -> FaultLine:
+    """`pg_terminate_backend` of the worker's session in the middle of its write, `count` times (as a
+    database restart or a failover drops it): each time a chunk's write waits on the audit trail,
+    which another transaction has appended to and not committed, and its session is ended there.
+    The write is tried on a new connection, which waits on the trail again; then the trail is let go."""
+    import psycopg
+    from django.db import connection
+
+    from approvals.jobs import apply_send_now
+    from approvals.models import Proposal
+    from tests.approvals.faults.holding import sessions_waiting, trail_held
+    from tests.helpers.worker import database_url
+
+    chunk = 3
+    rig.start_worker(concurrency=1, beat=True, env={"COUNTERSIGN_DB_LOCK_TIMEOUT_MS": "60000"})
+    ids: list[int] = []
+    injected = waited_again = 0
+    worst: float | None = 0.0
+    for _ in range(count):
+        part = approved_with_follow_ups(chunk)
+        ids += part
+        with trail_held():
+            apply_send_now(part)
+            try:
+                dropped = wait_until(sessions_waiting, timeout=30, what="the write to wait on the trail")
+            except AssertionError:
+                break
+            with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(dropped)])
+            injected += 1
+            try:
+                wait_until(partial(_waiting_besides, dropped), timeout=30, what="the write on a new connection")
+                waited_again += 1
+            except AssertionError:
+                pass
+        worst = _worst(worst, _recovered(part, since=time.monotonic(), timeout=_timeout(part)))
+    found = tally(ids, mail_dir=rig.mail_dir)
+    counted = Proposal.objects.filter(pk__in=ids, apply_attempts__gt=0).count()
+    expected = f"the write tried again on a new connection, no attempt counted; then {EXACTLY_ONCE}"
+    notes = [
+        f"{waited_again}/{injected} writes back on a new connection while the trail was held",
+        f"{counted} proposals with an attempt counted",
+    ]
+    return _line(
+        "pg_terminate_backend of the worker's session mid-write",
+        count=count,
+        injected=injected,
+        expected=expected,
+        found=found,
+        recovered=worst,
+        notes=notes,
+        held=waited_again == injected and counted == 0,
+    )
+
+
+LOCK_TIMEOUT_MS = 300
+
+
+@fault_case
+def case_row_lock_past_lock_timeout(rig: Rig, count: int) -> FaultLine:
+    """A record row held FOR UPDATE by another session past the worker's lock_timeout (LOCK_TIMEOUT_MS),
+    `count` times, each time the second of a chunk's records: its write is deferred, uncounted, and
+    tried again while the worker applies the rest of the chunk; once the row is let go it is applied.
+    The time to recover counts from the release."""
+    from approvals.jobs import apply_send_now
+    from approvals.models import Proposal, ProposalStatus
+    from records.models import Change, Customer
+    from tests.approvals.faults.holding import held_row
+
+    chunk = 4
+    worker = rig.start_worker(concurrency=1, beat=True, env={"COUNTERSIGN_DB_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS)})
+    ids: list[int] = []
+    injected = waited_out = 0
+    worst: float | None = 0.0
+    for _ in range(count):
+        part = approved_with_follow_ups(chunk)
+        ids += part
+        locked, others = part[1], [pk for pk in part if pk != part[1]]
+        holder = held_row(Customer._meta.db_table, "record_id", Proposal.objects.get(pk=locked).record_id)
+        try:
+            deferred = worker.log().count("'deferred': 1")
+            apply_send_now(part)
+            injected += 1
+            try:
+                wait_until(partial(_all_applied, others), timeout=30, what="the rest of the chunk")
+                # Tried again, at least twice, while the row is held.
+                wait_until(partial(_logged_times, worker, "'deferred': 1", deferred + 2), timeout=30)
+            except AssertionError:
+                pass
+            else:
+                waiting = Proposal.objects.get(pk=locked)
+                unwritten = not Change.objects.filter(proposal_id=locked).exists()
+                waited_out += unwritten and (waiting.status, waiting.apply_attempts) == (ProposalStatus.APPROVED, 0)
+        finally:
+            holder.rollback()
+            holder.close()
+        worst = _worst(worst, _recovered(part, since=time.monotonic(), timeout=_timeout(part)))
+    found = tally(ids, mail_dir=rig.mail_dir)
+    counted = Proposal.objects.filter(pk__in=ids, apply_attempts__gt=0).count()
+    expected = (
+        f"while held, the rest of its chunk applied and the held one deferred (approved, unwritten, uncounted);"
+        f" then {EXACTLY_ONCE}"
+    )
+    notes = [
+        f"{waited_out}/{injected} held proposals waited, the rest of their chunk applied",
+        f"{counted} proposals with an attempt counted",
+    ]
+    return _line(
+        f"a record row held past the worker's lock_timeout ({LOCK_TIMEOUT_MS} ms)",
+        count=count,
+        injected=injected,
+        expected=expected,
+        found=found,
+        recovered=worst,
+        notes=notes,
+        held=waited_out == injected and counted == 0,
+    )
+
+
+POISON_MAX_ATTEMPTS = 3
+
+
+@fault_case
+def case_poison_proposal_kills_its_worker(rig: Rig, count: int) -> FaultLine:
+    """A proposal whose write ends its worker process (tests.approvals.faults.poisoned: `os._exit`, as
+    a segfault or the out-of-memory killer would), second in a chunk of healthy ones, `count` times.
+    Each death counts an attempt; after POISON_MAX_ATTEMPTS it is given up, `failed` with the reason,
+    and the rest of its chunk is applied. The time to recover counts from the chunk sent."""
+    from approvals.jobs import apply_send_now
+    from approvals.models import Proposal, ProposalStatus
+    from audit.models import AuditEvent
+    from records.models import Change, Customer
+    from tests.approvals.faults.poisoned import POISON
+    from tests.helpers.approved import make_approved
+
+    healthy_per_chunk = 3
+    worker = rig.start_worker(
+        concurrency=1,
+        beat=True,
+        settings_module="tests.approvals.faults.poisoned_settings",
+        env={"COUNTERSIGN_APPLY_MAX_ATTEMPTS": str(POISON_MAX_ATTEMPTS)},
+    )
+    ids: list[int] = []
+    poisons: list[int] = []
+    worst: float | None = 0.0
+    for _ in range(count):
+        healthy = approved_with_follow_ups(healthy_per_chunk)
+        [poison] = make_approved(1)
+        Proposal.objects.filter(pk=poison).update(changes={"shipping_address": POISON})
+        ids, poisons = ids + healthy, [*poisons, poison]
+        since = time.monotonic()
+        apply_send_now([healthy[0], poison, *healthy[1:]])
+        try:
+            wait_until(
+                partial(_has_status, poison, ProposalStatus.FAILED),
+                timeout=90,
+                interval=0.2,
+                what="the poison to be given up",
+            )
+        except AssertionError:
+            worst = None
+            continue
+        worst = _worst(worst, _recovered(healthy, since=since, timeout=_timeout(healthy)))
+    found = tally(ids, mail_dir=rig.mail_dir)
+    reason = f"given up after {POISON_MAX_ATTEMPTS} attempts: the worker applying it stopped before it finished"
+    given_up = 0
+    for proposal in Proposal.objects.filter(pk__in=poisons):
+        customer = Customer.objects.get(record_id=proposal.record_id)
+        failed = AuditEvent.objects.filter(action="proposal.failed", proposal_id=proposal.pk)
+        given_up += (
+            proposal.status == ProposalStatus.FAILED
+            and proposal.apply_attempts == POISON_MAX_ATTEMPTS
+            and reason in proposal.last_error
+            and failed.count() == 1
+            and failed.get().reason == proposal.last_error
+            and (customer.shipping_address, customer.version) == ("4 Old Mill Lane, Leith", 1)
+            and not Change.objects.filter(proposal_id=proposal.pk).exists()
+        )
+    deaths = worker.log().count("exited with 'exitcode 70'")
+    expected = (
+        f"the poison failed after {POISON_MAX_ATTEMPTS} attempts, each ending its process, with the reason, its"
+        f" record untouched; the rest of its chunk: {EXACTLY_ONCE}"
+    )
+    notes = [f"{given_up}/{len(poisons)} poisons given up as expected", f"{deaths} worker processes ended"]
+    return _line(
+        "a poison proposal that ends its worker process",
+        count=count,
+        injected=len(poisons),
+        expected=expected,
+        found=found,
+        recovered=worst,
+        notes=notes,
+        held=given_up == len(poisons) and deaths >= POISON_MAX_ATTEMPTS * len(poisons),
+    )
