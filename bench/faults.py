@@ -1,18 +1,21 @@
 """The fault suite, on PostgreSQL and Redis: each queue fault injected several times, one line each.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME REDIS_URL=redis://127.0.0.1:6379/N \\
-        .venv/bin/python bench/faults.py [--count N] [--backlog 5000] [--case NAME ...]
+        .venv/bin/python bench/faults.py [--count N] [--backlog 5000] [--broker-down 30] [--case NAME ...]
 
 In a scratch database (NAME_faults, created here and dropped at the end), with real worker processes
 (tests.helpers.worker). The broker is Redis database N, which the run empties between cases and
 which one case flushes on purpose (FLUSHDB): give it a database number nothing else uses.
 
 The cases are in tests/helpers/faults.py, where CI runs them too (tests/approvals/faults/): `kill -9`
-of a worker mid-batch, the broker's Redis flushed mid-batch, the stop switch engaged mid-batch, and
-a backlog held by a stop across sweeps. For each, one line: the fault, how many times it was
-injected, what should hold, what did (per proposal: applied exactly once, lost, doubled, wrong
-value; follow-ups sent once; apply messages counted in the broker), and the time to recover.
-`--count` injects every case that many times instead of its own default.
+of a worker mid-batch, the broker's Redis flushed mid-batch, the stop switch engaged mid-batch, a
+backlog held by a stop across sweeps, the broker down (`--broker-down` seconds) while a pipeline
+submits and a person approves, the worker's database session terminated mid-write, a record row
+held past the worker's lock_timeout, and a poison proposal that ends its worker process. For each,
+one line: the fault, how many times it was injected, what should hold, what did (per proposal:
+applied exactly once, lost, doubled, wrong value; follow-ups sent once; what the case counts
+besides), and the time to recover. `--count` injects every case that many times instead of its own
+default.
 """
 
 import argparse
@@ -20,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,16 @@ sys.path.insert(0, str(ROOT))
 from bench.seeding import recreate, scratch_database  # noqa: E402
 
 # How many times each case is injected; a case not named here, three times.
-COUNTS = {"kill_9_mid_batch": 10, "broker_flushed_mid_batch": 5, "stop_mid_batch": 5, "backlog_held_by_stop": 5}
+COUNTS = {
+    "kill_9_mid_batch": 10,
+    "broker_flushed_mid_batch": 5,
+    "stop_mid_batch": 5,
+    "backlog_held_by_stop": 5,
+    "database_backend_terminated_mid_write": 10,
+    "broker_down_during_intake_and_approval": 3,
+    "row_lock_past_lock_timeout": 3,
+    "poison_proposal_kills_its_worker": 3,
+}
 
 
 def main() -> None:
@@ -36,6 +49,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, help="inject every case this many times (default: each its own)")
     parser.add_argument("--backlog", type=int, default=5000, help="approved proposals the stop holds")
     parser.add_argument("--case", action="append", help="run only this case (repeatable)")
+    parser.add_argument("--broker-down", type=float, default=30, help="seconds the broker is down, each time")
     args = parser.parse_args()
 
     if not os.environ.get("REDIS_URL"):
@@ -48,6 +62,9 @@ def main() -> None:
     import django
 
     django.setup()
+    # The broker-down case sends its requests through the middleware, on settings that never ran
+    # collectstatic: WhiteNoise's word about the missing folder is not the bench's.
+    warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
     import redis
     from django.core.management import call_command
     from django.db import connections
@@ -63,11 +80,11 @@ def main() -> None:
     started: list[CeleryWorker] = []
 
     def start(**options: Any) -> CeleryWorker:
+        options.setdefault("settings_module", "config.settings.local")  # a case may name its own
         worker = CeleryWorker(
             database_url=url,
             log_dir=log_dir,
             name=f"faults-worker-{len(started) + 1}",
-            settings_module="config.settings.local",
             **{**options, "env": {**quiet, **options.get("env", {})}},
         )
         started.append(worker)
@@ -78,6 +95,7 @@ def main() -> None:
         broker=redis.Redis.from_url(os.environ["REDIS_URL"]),
         mail_dir=log_dir / "mail",
         backlog=args.backlog,
+        broker_down_seconds=args.broker_down,
     )
     failed = False
     try:

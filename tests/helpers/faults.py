@@ -8,13 +8,17 @@ Redis), lets the system recover, then counts, for every proposal it approved, th
 the follow-ups sent. Adding a case is one more such function.
 """
 
+import itertools
 import json
+import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,7 @@ class Rig:
     broker: Any  # redis.Redis, the broker's database
     mail_dir: Path
     backlog: int = 5000  # approved proposals the held-backlog case holds behind a stop switch
+    broker_down_seconds: float = 30  # how long the broker-down case keeps the broker away, each time
     workers: list[CeleryWorker] = field(default_factory=list)
 
     def start_worker(self, **options: Any) -> CeleryWorker:
@@ -328,7 +333,8 @@ def case_broker_flushed_mid_batch(rig: Rig, count: int) -> FaultLine:
     from approvals.jobs import APPLY, send
 
     step, chunk = 30, 10
-    ids = approved_with_follow_ups(max(200, 3 * step * (count + 1)))
+    # Between flushes the worker finishes what it held and takes some of the sweeper's chunks at once.
+    ids = approved_with_follow_ups(200 * count)
     rig.start_worker(concurrency=2, beat=True)
     # In small messages, more than the worker takes ahead of time: most are still waiting in Redis.
     for start in range(0, len(ids), chunk):
@@ -337,11 +343,16 @@ def case_broker_flushed_mid_batch(rig: Rig, count: int) -> FaultLine:
     for _ in range(count):
         if not _progress(ids, past + step):
             break
-        queued = apply_messages_queued(rig.broker)
+        # The progress may be the work the worker held through the last flush: wait for the sweeper's
+        # messages to be waiting again, so that each flush drops some.
+        try:
+            queued = wait_until(partial(apply_messages_queued, rig.broker), timeout=30, what="messages waiting")
+        except AssertionError:
+            break
         # FLUSHDB, never FLUSHALL: the Redis server may be shared; this database is the broker's whole world.
         rig.broker.flushdb()
         past, since = _applied(ids), time.monotonic()
-        if past >= len(ids) or queued == 0:
+        if past >= len(ids):
             break
         injected, dropped = injected + 1, dropped + queued
     recovered = _recovered(ids, since=since, timeout=_timeout(ids))
@@ -462,4 +473,373 @@ def case_backlog_held_by_stop(rig: Rig, count: int) -> FaultLine:
         recovered=recovered,
         notes=[f"{held_peak} apply messages queued while held, at most {released_peak} after release"],
         held=held_peak == 0 and released_peak <= bound,
+    )
+
+
+@fault_case
+def case_broker_down_during_intake_and_approval(rig: Rig, count: int) -> FaultLine:
+    """The broker unreachable for `rig.broker_down_seconds`, `count` times, while a pipeline submits
+    proposals over the API (each with an Idempotency-Key, every third sent twice, as after a lost
+    answer) and a person approves them. The web side publishes to a dead address (a closed port, then
+    a black hole, in turn) and no worker runs: nothing reaches the broker. Then the broker is back
+    (a worker with beat on it) and only the sweeper can find what was approved. The time to recover
+    counts from the worker ready on the broker."""
+    from django.test import Client
+    from django.urls import reverse
+    from guardian.shortcuts import assign_perm
+
+    from approvals.models import Proposal, ProposalStatus
+    from tests.approvals.faults.broker import black_hole, closed_port, web_broker_at
+    from tests.helpers.factories import GroupFactory, UserFactory
+    from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
+    from tests.helpers.sight import looked_at
+
+    per_outage = 10
+    leads = GroupFactory(name="fault-suite-leads")
+    workflow = make_workflow(slug="fault-suite-intake", approver_group=leads)
+    assign_perm("approvals.review_workflow", leads, workflow)
+    assign_perm("approvals.view_workflow", leads, workflow)
+    reviewer = UserFactory(username="fault-suite-lead")
+    reviewer.groups.add(leads)
+    pipeline = make_pipeline(workflow, name="fault-suite")
+    # The bench runs on settings that allow only the deployment's own host names.
+    pipeline.client = Client(HTTP_HOST="localhost")
+    person = Client(HTTP_HOST="localhost")
+    person.force_login(reviewer)
+
+    ids: list[int] = []
+    keys = answered = refused = replayed_apart = unqueued = 0
+    worst: float | None = 0.0
+    for outage in range(count):
+        dead = black_hole(gives_up_after=rig.broker_down_seconds + 30) if outage % 2 else closed_port()
+        submitted: list[int] = []
+        with dead as url, web_broker_at(url), _logged("approvals.jobs") as lost_messages:
+            down_since = time.monotonic()
+            for record_id in _customers(per_outage):
+                keys += 1
+                body = proposal_body(
+                    record_id=record_id,
+                    changes={"shipping_address": f"{record_id.removeprefix('CUS-')} Harbour Road, Leith"},
+                    follow_ups=_follow_up_for(record_id),
+                )
+                sends = 2 if keys % 3 == 0 else 1
+                answers = [
+                    pipeline.post("/api/v1/proposals", body, **{"Idempotency-Key": f"fault-suite-{keys}"})
+                    for _ in range(sends)
+                ]
+                answered += len(answers)
+                refused += sum(not 200 <= answer.status_code < 300 for answer in answers)
+                if answers[0].status_code == 201:
+                    given = {answer.json().get("id") for answer in answers}
+                    replayed_apart += len(given) > 1
+                    submitted.append(answers[0].json()["id"])
+            for proposal in Proposal.objects.filter(pk__in=submitted):
+                decided = person.post(
+                    reverse("review-approve", args=[proposal.pk]),
+                    looked_at(proposal, reviewer),
+                    headers={"HX-Request": "true"},
+                )
+                answered += 1
+                refused += not 200 <= decided.status_code < 300
+            time.sleep(max(0.0, rig.broker_down_seconds - (time.monotonic() - down_since)))
+        unqueued += len(lost_messages)
+        ids += submitted
+        approved = Proposal.objects.filter(pk__in=submitted, status=ProposalStatus.APPROVED).count()
+        refused += len(submitted) - approved
+        rig.start_worker(concurrency=2, beat=True)
+        recovered = _recovered(submitted, since=time.monotonic(), timeout=_timeout(submitted))
+        worst = None if worst is None or recovered is None else max(worst, recovered)
+        rig.stop_workers()
+    found = tally(ids, mail_dir=rig.mail_dir)
+    duplicates = Proposal.objects.filter(workflow=workflow).count() - keys
+    expected = (
+        f"every request answered 2xx while the broker is down ({rig.broker_down_seconds:.0f} s each time),"
+        f" one proposal per Idempotency-Key; then {EXACTLY_ONCE}"
+    )
+    notes = [
+        f"{answered - refused}/{answered} requests answered 2xx",
+        f"{duplicates} duplicate proposals, {replayed_apart} replays answered with another proposal",
+        f"{unqueued} messages not queued, each logged",
+    ]
+    return _line(
+        "broker down during intake and approval",
+        count=count,
+        injected=count,
+        expected=expected,
+        found=found,
+        recovered=worst,
+        notes=notes,
+        held=refused == 0 and duplicates == 0 and replayed_apart == 0,
+    )
+
+
+_record_numbers = itertools.count(60000)
+
+
+class _Kept(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _logged(name: str) -> Iterator[list[logging.LogRecord]]:
+    """The warnings logger `name` gives meanwhile, kept here instead of printed: a case counts them."""
+    handler = _Kept(logging.WARNING)
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield handler.records
+    finally:
+        logger.propagate = propagate
+        logger.removeHandler(handler)
+
+
+def _customers(count: int) -> list[str]:
+    """`count` customers at the old address, every FOLLOW_UP_EVERY-th with an email for its follow-up."""
+    from records.models import Customer
+
+    numbers = [next(_record_numbers) for _ in range(count)]
+    Customer.objects.bulk_create(
+        Customer(
+            record_id=f"CUS-{n}",
+            full_name=f"Customer {n}",
+            shipping_address="4 Old Mill Lane, Leith",
+            email=_email(f"CUS-{n}") if n % FOLLOW_UP_EVERY == 0 else "",
+        )
+        for n in numbers
+    )
+    return [f"CUS-{n}" for n in numbers]
+
+
+def _follow_up_for(record_id: str) -> list[dict[str, Any]]:
+    if int(record_id.removeprefix("CUS-")) % FOLLOW_UP_EVERY:
+        return []
+    return [{"kind": "email_customer", "params": {"template": "address-confirmed"}}]
+
+
+def _waiting_besides(sessions: set[int]) -> set[int]:
+    """The sessions waiting on a lock, besides `sessions`."""
+    from tests.approvals.faults.holding import sessions_waiting
+
+    return sessions_waiting() - sessions
+
+
+def _all_applied(ids: list[int]) -> bool:
+    return _applied(ids) == len(ids)
+
+
+def _logged_times(worker: CeleryWorker, text: str, times: int) -> bool:
+    return worker.log().count(text) >= times
+
+
+def _has_status(pk: int, status: str) -> bool:
+    from approvals.models import Proposal
+
+    return Proposal.objects.filter(pk=pk, status=status).exists()
+
+
+def _worst(worst: float | None, recovered: float | None) -> float | None:
+    """The longest recovery of a case's injections, or None once one did not come."""
+    return None if worst is None or recovered is None else max(worst, recovered)
+
+
+@fault_case
+def case_database_backend_terminated_mid_write(rig: Rig, count: int) -> FaultLine:
+    """`pg_terminate_backend` of the worker's session in the middle of its write, `count` times (as a
+    database restart or a failover drops it): each time a chunk's write waits on the audit trail,
+    which another transaction has appended to and not committed, and its session is ended there.
+    The write is tried on a new connection, which waits on the trail again; then the trail is let go."""
+    import psycopg
+    from django.db import connection
+
+    from approvals.jobs import apply_send_now
+    from approvals.models import Proposal
+    from tests.approvals.faults.holding import sessions_waiting, trail_held
+    from tests.helpers.worker import database_url
+
+    chunk = 3
+    rig.start_worker(concurrency=1, beat=True, env={"COUNTERSIGN_DB_LOCK_TIMEOUT_MS": "60000"})
+    ids: list[int] = []
+    injected = waited_again = 0
+    worst: float | None = 0.0
+    for _ in range(count):
+        part = approved_with_follow_ups(chunk)
+        ids += part
+        with trail_held():
+            apply_send_now(part)
+            try:
+                dropped = wait_until(sessions_waiting, timeout=30, what="the write to wait on the trail")
+            except AssertionError:
+                break
+            with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(dropped)])
+            injected += 1
+            try:
+                wait_until(partial(_waiting_besides, dropped), timeout=30, what="the write on a new connection")
+                waited_again += 1
+            except AssertionError:
+                pass
+        worst = _worst(worst, _recovered(part, since=time.monotonic(), timeout=_timeout(part)))
+    found = tally(ids, mail_dir=rig.mail_dir)
+    counted = Proposal.objects.filter(pk__in=ids, apply_attempts__gt=0).count()
+    expected = f"the write tried again on a new connection, no attempt counted; then {EXACTLY_ONCE}"
+    notes = [
+        f"{waited_again}/{injected} writes back on a new connection while the trail was held",
+        f"{counted} proposals with an attempt counted",
+    ]
+    return _line(
+        "pg_terminate_backend of the worker's session mid-write",
+        count=count,
+        injected=injected,
+        expected=expected,
+        found=found,
+        recovered=worst,
+        notes=notes,
+        held=waited_again == injected and counted == 0,
+    )
+
+
+LOCK_TIMEOUT_MS = 300
+
+
+@fault_case
+def case_row_lock_past_lock_timeout(rig: Rig, count: int) -> FaultLine:
+    """A record row held FOR UPDATE by another session past the worker's lock_timeout (LOCK_TIMEOUT_MS),
+    `count` times, each time the second of a chunk's records: its write is deferred, uncounted, and
+    tried again while the worker applies the rest of the chunk; once the row is let go it is applied.
+    The time to recover counts from the release."""
+    from approvals.jobs import apply_send_now
+    from approvals.models import Proposal, ProposalStatus
+    from records.models import Change, Customer
+    from tests.approvals.faults.holding import held_row
+
+    chunk = 4
+    worker = rig.start_worker(concurrency=1, beat=True, env={"COUNTERSIGN_DB_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS)})
+    ids: list[int] = []
+    injected = waited_out = 0
+    worst: float | None = 0.0
+    for _ in range(count):
+        part = approved_with_follow_ups(chunk)
+        ids += part
+        locked, others = part[1], [pk for pk in part if pk != part[1]]
+        holder = held_row(Customer._meta.db_table, "record_id", Proposal.objects.get(pk=locked).record_id)
+        try:
+            deferred = worker.log().count("'deferred': 1")
+            apply_send_now(part)
+            injected += 1
+            try:
+                wait_until(partial(_all_applied, others), timeout=30, what="the rest of the chunk")
+                # Tried again, at least twice, while the row is held.
+                wait_until(partial(_logged_times, worker, "'deferred': 1", deferred + 2), timeout=30)
+            except AssertionError:
+                pass
+            else:
+                waiting = Proposal.objects.get(pk=locked)
+                unwritten = not Change.objects.filter(proposal_id=locked).exists()
+                waited_out += unwritten and (waiting.status, waiting.apply_attempts) == (ProposalStatus.APPROVED, 0)
+        finally:
+            holder.rollback()
+            holder.close()
+        worst = _worst(worst, _recovered(part, since=time.monotonic(), timeout=_timeout(part)))
+    found = tally(ids, mail_dir=rig.mail_dir)
+    counted = Proposal.objects.filter(pk__in=ids, apply_attempts__gt=0).count()
+    expected = (
+        f"while held, the rest of its chunk applied and the held one deferred (approved, unwritten, uncounted);"
+        f" then {EXACTLY_ONCE}"
+    )
+    notes = [
+        f"{waited_out}/{injected} held proposals waited, the rest of their chunk applied",
+        f"{counted} proposals with an attempt counted",
+    ]
+    return _line(
+        f"a record row held past the worker's lock_timeout ({LOCK_TIMEOUT_MS} ms)",
+        count=count,
+        injected=injected,
+        expected=expected,
+        found=found,
+        recovered=worst,
+        notes=notes,
+        held=waited_out == injected and counted == 0,
+    )
+
+
+POISON_MAX_ATTEMPTS = 3
+
+
+@fault_case
+def case_poison_proposal_kills_its_worker(rig: Rig, count: int) -> FaultLine:
+    """A proposal whose write ends its worker process (tests.approvals.faults.poisoned: `os._exit`, as
+    a segfault or the out-of-memory killer would), second in a chunk of healthy ones, `count` times.
+    Each death counts an attempt; after POISON_MAX_ATTEMPTS it is given up, `failed` with the reason,
+    and the rest of its chunk is applied. The time to recover counts from the chunk sent."""
+    from approvals.jobs import apply_send_now
+    from approvals.models import Proposal, ProposalStatus
+    from audit.models import AuditEvent
+    from records.models import Change, Customer
+    from tests.approvals.faults.poisoned import POISON
+    from tests.helpers.approved import make_approved
+
+    healthy_per_chunk = 3
+    worker = rig.start_worker(
+        concurrency=1,
+        beat=True,
+        settings_module="tests.approvals.faults.poisoned_settings",
+        env={"COUNTERSIGN_APPLY_MAX_ATTEMPTS": str(POISON_MAX_ATTEMPTS)},
+    )
+    ids: list[int] = []
+    poisons: list[int] = []
+    worst: float | None = 0.0
+    for _ in range(count):
+        healthy = approved_with_follow_ups(healthy_per_chunk)
+        [poison] = make_approved(1)
+        Proposal.objects.filter(pk=poison).update(changes={"shipping_address": POISON})
+        ids, poisons = ids + healthy, [*poisons, poison]
+        since = time.monotonic()
+        apply_send_now([healthy[0], poison, *healthy[1:]])
+        try:
+            wait_until(
+                partial(_has_status, poison, ProposalStatus.FAILED),
+                timeout=90,
+                interval=0.2,
+                what="the poison to be given up",
+            )
+        except AssertionError:
+            worst = None
+            continue
+        worst = _worst(worst, _recovered(healthy, since=since, timeout=_timeout(healthy)))
+    found = tally(ids, mail_dir=rig.mail_dir)
+    reason = f"given up after {POISON_MAX_ATTEMPTS} attempts: the worker applying it stopped before it finished"
+    given_up = 0
+    for proposal in Proposal.objects.filter(pk__in=poisons):
+        customer = Customer.objects.get(record_id=proposal.record_id)
+        failed = AuditEvent.objects.filter(action="proposal.failed", proposal_id=proposal.pk)
+        given_up += (
+            proposal.status == ProposalStatus.FAILED
+            and proposal.apply_attempts == POISON_MAX_ATTEMPTS
+            and reason in proposal.last_error
+            and failed.count() == 1
+            and failed.get().reason == proposal.last_error
+            and (customer.shipping_address, customer.version) == ("4 Old Mill Lane, Leith", 1)
+            and not Change.objects.filter(proposal_id=proposal.pk).exists()
+        )
+    deaths = worker.log().count("exited with 'exitcode 70'")
+    expected = (
+        f"the poison failed after {POISON_MAX_ATTEMPTS} attempts, each ending its process, with the reason, its"
+        f" record untouched; the rest of its chunk: {EXACTLY_ONCE}"
+    )
+    notes = [f"{given_up}/{len(poisons)} poisons given up as expected", f"{deaths} worker processes ended"]
+    return _line(
+        "a poison proposal that ends its worker process",
+        count=count,
+        injected=len(poisons),
+        expected=expected,
+        found=found,
+        recovered=worst,
+        notes=notes,
+        held=given_up == len(poisons) and deaths >= POISON_MAX_ATTEMPTS * len(poisons),
     )

@@ -22,6 +22,7 @@ def rig(start_worker, tmp_path) -> Rig:  # type: ignore[no-untyped-def]
         broker=redis.Redis.from_url(os.environ["REDIS_URL"]),
         mail_dir=tmp_path / "workers" / "mail",
         backlog=200,
+        broker_down_seconds=3,
     )
 
 

@@ -7,14 +7,9 @@ real broker finds what was approved, through the sweeper alone.
 """
 
 import logging
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from celery import Celery
 from django.conf import settings
 from django.urls import reverse
 from kombu.exceptions import OperationalError
@@ -22,8 +17,8 @@ from kombu.exceptions import OperationalError
 from approvals import jobs
 from approvals.models import Proposal, ProposalStatus
 from audit.models import AuditEvent
-from config.celery import app as project_app
 from records.models import Change, Customer
+from tests.approvals.faults.broker import BROKERS, web_broker_at
 from tests.helpers.factories import CustomerFactory, ProposalFactory
 from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
 from tests.helpers.sight import looked_at
@@ -32,51 +27,6 @@ from tests.helpers.worker import wait_until
 # What "within a few seconds" means for a request whose broker does not answer: one publish timeout,
 # and room for the rest of the request on a busy machine.
 ANSWER_WITHIN = settings.COUNTERSIGN["PUBLISH_TIMEOUT_SECONDS"] + 2.5
-
-
-@contextmanager
-def closed_port() -> Iterator[str]:
-    """A broker address where nothing listens: every connection is refused at once."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    yield f"redis://127.0.0.1:{port}/0"
-
-
-@contextmanager
-def black_hole(*, gives_up_after: float = 20) -> Iterator[str]:
-    """A broker address that accepts TCP connections (the kernel completes them) and never answers.
-
-    It closes itself after `gives_up_after` seconds, so a publish without a timeout fails the test
-    after that long instead of hanging it.
-    """
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    timer = threading.Timer(gives_up_after, listener.close)
-    timer.start()
-    try:
-        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
-    finally:
-        timer.cancel()
-        listener.close()
-
-
-BROKERS = {"closed port": closed_port, "black hole": black_hole}
-
-
-@contextmanager
-def web_broker_at(url: str) -> Iterator[None]:
-    """Requests in this process publish to `url`, with every other Celery setting of the project."""
-    app = Celery("countersign", set_as_current=False)
-    app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.update(broker_url=url)
-    app.set_current()
-    try:
-        yield
-    finally:
-        project_app.set_current()
 
 
 def timed(request):  # type: ignore[no-untyped-def]
