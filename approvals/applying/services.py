@@ -524,6 +524,9 @@ def _finish_sent(sent: Sequence[_Sent], worker: str, sightings: HeldSightings | 
     store first (it finds the write landed, and does not write again). `sightings`: what the writes
     left of each record, held to be written in the same transaction."""
     if not sent:
+        if sightings is not None and sightings.holds_anything:  # what the chunk's reads found, nothing written
+            with transaction.atomic():
+                sightings.write()
         return {}
     try:
         with transaction.atomic():

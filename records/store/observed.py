@@ -214,21 +214,28 @@ def _observe(*, record_type: str, found: Iterable[_Found]) -> None:
         return
     now = timezone.now()
     known = _sightings(record_type, found_by_id)
-    unchanged: list[int] = []
+    unchanged: dict[str, int] = {}  # record id: its sighting's id
     changed: list[tuple[RecordSighting, _Found]] = []
     for record_id, item in found_by_id.items():
         seen = known.get(record_id)
         if seen is None:
             continue
         if seen.version == item.version and _differences(seen, item) == ({}, {}):
-            unchanged.append(seen.pk)
+            unchanged[record_id] = seen.pk
         else:
             changed.append((seen, item))
+    first_seen = [item for record_id, item in found_by_id.items() if record_id not in known]
+    held: HeldSightings | None = getattr(_thread, "held", None)
+    if held is not None and not changed:  # a worker's chunk: stored with its done marks
+        held.first_seen(record_type, first_seen, now)
+        held.touch(record_type, unchanged, now)
+        return
     with transaction.atomic(savepoint=False):
-        new = [_sighting(record_type, item, now) for record_id, item in found_by_id.items() if record_id not in known]
+        new = [_sighting(record_type, item, now) for item in first_seen]
         RecordSighting.objects.bulk_create(new, ignore_conflicts=True)
-        for start in range(0, len(unchanged), CHUNK):
-            RecordSighting.objects.filter(pk__in=unchanged[start : start + CHUNK]).update(seen_at=now)
+        pks = list(unchanged.values())
+        for start in range(0, len(pks), CHUNK):
+            RecordSighting.objects.filter(pk__in=pks[start : start + CHUNK]).update(seen_at=now)
         if not changed:
             return
         ours = _own_changes(record_type, changed)
@@ -383,24 +390,59 @@ class ObservedStore(RecordStore):
 
 
 class HeldSightings:
-    """The sightings of Countersign's own writes, held to be written with the writes' done marks."""
+    """The sightings of Countersign's own writes, held to be written with the writes' done marks;
+    and what its reads found as it was last seen, or seen for the first time, held with them."""
 
     def __init__(self) -> None:
         self._found: dict[tuple[str, str], _Found] = {}  # the last write of each record wins
+        self._first: dict[tuple[str, str], tuple[_Found, datetime]] = {}  # never seen before: when read
+        self._touched: dict[tuple[str, str], int] = {}  # seen as last seen: the sighting's id
+        self._touched_at: datetime | None = None  # the first of those reads
+
+    @property
+    def holds_anything(self) -> bool:
+        return bool(self._found or self._first or self._touched)
 
     def hold(self, record_type: str, found: list[_Found]) -> None:
         for item in found:
             self._found.pop((record_type, item.record_id), None)
             self._found[(record_type, item.record_id)] = item
 
+    def first_seen(self, record_type: str, found: list[_Found], at: datetime) -> None:
+        for item in found:
+            self._first.setdefault((record_type, item.record_id), (item, at))
+
+    def touch(self, record_type: str, sightings: dict[str, int], at: datetime) -> None:
+        if sightings:
+            self._touched.update(((record_type, record_id), pk) for record_id, pk in sightings.items())
+            self._touched_at = at if self._touched_at is None else min(self._touched_at, at)
+
     def write(self) -> None:
-        """Write the held sightings, inside the caller's transaction, and hold nothing more."""
+        """Write the held sightings, inside the caller's transaction, and hold nothing more.
+
+        A record Countersign wrote is remembered as written. Of the others, one seen for the first
+        time is remembered as read, unless a reader elsewhere remembered it meanwhile; one found as
+        last seen is marked seen at the first of the chunk's reads, unless a reader elsewhere has
+        seen it since: a sighting never claims a record held still for longer than it was seen to."""
         by_type: dict[str, list[_Found]] = {}
         for (record_type, _), item in self._found.items():
             by_type.setdefault(record_type, []).append(item)
-        self._found = {}
+        first = [
+            _sighting(record_type, item, at)
+            for (record_type, record_id), (item, at) in self._first.items()
+            if (record_type, record_id) not in self._found
+        ]
+        touched = [pk for key, pk in self._touched.items() if key not in self._found]
+        touched_at = self._touched_at
+        self._found, self._first, self._touched, self._touched_at = {}, {}, {}, None
         for record_type, items in by_type.items():
             _remember_now(record_type, items)
+        for start in range(0, len(first), CHUNK):
+            RecordSighting.objects.bulk_create(first[start : start + CHUNK], ignore_conflicts=True)
+        for start in range(0, len(touched), CHUNK):
+            RecordSighting.objects.filter(pk__in=touched[start : start + CHUNK], seen_at__lt=touched_at).update(
+                seen_at=touched_at
+            )
 
 
 @contextmanager
