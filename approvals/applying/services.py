@@ -54,7 +54,7 @@ from approvals.stops.selectors import describe_stop, stops_engaged_over, stops_e
 from approvals.workflows.rollout import CANARY_CAP_REASON, STAGE_WAIT_REASONS
 from approvals.workflows.selectors import WritePolicy, write_policies
 from audit.services import Actor, audit_record, user_label
-from core.roundtrip import Statement, run_together
+from core.roundtrip import Rows, Statement, run_together
 from records.catalogue import RECORD_TYPES, clean_held_value
 from records.models import Change
 from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
@@ -500,10 +500,15 @@ def _send_ahead(
         return _record_failure(proposal_id, error, worker)
 
 
-def _finish_locked(sent: _Sent, worker: str) -> ApplyResult:
+def _finish_locked(sent: _Sent, worker: str, locked: Rows | None = None) -> ApplyResult:
     """Inside the caller's transaction, under the proposal's lock: mark the intent written and the
-    proposal applied, with the change's events, follow-ups and callback."""
-    proposal = _locked_if_approved(sent.proposal_id)
+    proposal applied, with the change's events, follow-ups and callback. `locked`: the answer to the
+    proposal's lock statement when the caller sent it already (with others, in one round trip)."""
+    if locked is None:
+        proposal = _locked_if_approved(sent.proposal_id)
+    else:
+        proposal = locked_proposal(locked)
+        proposal = proposal if proposal is not None and proposal.status == ProposalStatus.APPROVED else None
     if proposal is None:
         return ApplyResult(sent.proposal_id, Outcome.NOT_APPROVED)
     change = change_finish(
@@ -530,7 +535,11 @@ def _finish_sent(sent: Sequence[_Sent], worker: str, sightings: HeldSightings | 
         return {}
     try:
         with transaction.atomic():
-            finished = {item.proposal_id: _finish_locked(item, worker) for item in sent}
+            # Every proposal's lock in one round trip, in the chunk's order, then each marked.
+            locks = run_together([lock_proposal_statement(item.proposal_id) for item in sent])
+            finished = {
+                item.proposal_id: _finish_locked(item, worker, rows) for item, rows in zip(sent, locks, strict=True)
+            }
             if sightings is not None:
                 sightings.write()
             return finished
