@@ -246,17 +246,8 @@ def test_an_archive_goes_through_an_intent_too(db, crm):
 
 
 def test_a_chunks_writes_are_marked_done_together_and_a_later_read_finds_no_edit_outside(db, crm):
-    others = [RecordRef("customer", f"CUS-2000{n}") for n in range(3)]
-    crm.create_many("customer", [(ref.record_id, {"full_name": "A", "shipping_address": OLD}) for ref in others])
-    proposals = [approved()] + [
-        ProposalFactory(
-            status=ProposalStatus.APPROVED,
-            record_id=ref.record_id,
-            changes={"shipping_address": NEW},
-            base={"shipping_address": OLD},
-        )
-        for ref in others
-    ]
+    proposals = _four_on_the_crm(crm)
+    others = [RecordRef("customer", p.record_id) for p in proposals[1:]]
     results = proposals_apply(proposal_ids=[p.pk for p in proposals], worker=WORKER)
     assert [r.outcome for r in results] == [Outcome.APPLIED] * 4
     assert crm.writes == 4
