@@ -15,16 +15,12 @@ drops the intents not yet written, so a stop still halts the chunk within a writ
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import QuerySet
-from django.utils import timezone
 
 from approvals.applying.attempts import (
     attempt_failed,
@@ -37,8 +33,15 @@ from approvals.applying.callbacks import callback_queue_for
 from approvals.applying.followups import followups_create_for_change
 from approvals.applying.locking import Known, lock_proposal_statement, locked_proposal, mark_applied
 from approvals.applying.results import ApplyResult, Outcome, StopStateUnknown
-from approvals.applying.selectors import proposals_ready_to_apply_query, stale_cutoff
-from approvals.jobs import apply_queue
+from approvals.applying.verdicts import (
+    change_origin,
+    mark_conflict,
+    not_written,
+    record_conflicts,
+    refused_by_policy,
+    stopped,
+    write_approved,
+)
 from approvals.models import (
     Action,
     Proposal,
@@ -50,14 +53,12 @@ from approvals.models import (
 )
 from approvals.overrides.selectors import overridden_within
 from approvals.overrides.services import override_canary_hold, override_record_apply, override_stop_hold
-from approvals.stops.selectors import describe_stop, stops_engaged_over, stops_engaged_query
+from approvals.stops.selectors import stops_engaged_over, stops_engaged_query
 from approvals.workflows.rollout import CANARY_CAP_REASON, STAGE_WAIT_REASONS
 from approvals.workflows.selectors import WritePolicy, write_policies
-from audit.services import Actor, audit_record, user_label
-from core.roundtrip import Rows, Statement, run_together
-from records.catalogue import RECORD_TYPES, clean_held_value
+from audit.services import Actor
+from core.roundtrip import Rows, run_together
 from records.models import Change
-from records.services.changes import ChangeOrigin, change_archive, change_delete, change_merge, change_update
 from records.services.intents import (
     IntentOvertaken,
     change_finish,
@@ -70,7 +71,6 @@ from records.services.intents import (
 from records.services.outages import store_outage_note
 from records.store import (
     HeldSightings,
-    RecordNotFound,
     RecordRef,
     RecordState,
     StoreUnavailable,
@@ -80,7 +80,6 @@ from records.store import (
 
 logger = logging.getLogger(__name__)
 
-MAX_RETRY_DELAY_SECONDS = 600
 INTERRUPTED = "the chunk's time ran out before it was written; it is tried again shortly"
 
 
@@ -88,186 +87,7 @@ def _settings_number(name: str) -> float:
     return float(settings.COUNTERSIGN[name])
 
 
-# Sweeping ----------------------------------------------------------------------------------------
-
-
-def apply_sweep(*, stale_seconds: float | None = None) -> list[int]:
-    """Queue approved proposals that have waited longer than `stale_seconds` and that nothing holds,
-    each at most once per `stale_seconds`.
-
-    A message lost with a broker, or a worker killed before it acknowledged, leaves its proposals
-    approved; this finds them. Queueing one twice does no harm (applying is idempotent), but queueing
-    the whole backlog at every run, while the workers are behind or absent, would grow the queue
-    without end: so each is stamped when queued, and queued again only once a stale window has
-    passed since. With `stale_seconds=0` (after a stop switch is released) every one that may apply
-    now is queued. A fixed number of queries and one UPDATE, however large the backlog.
-    """
-    if stale_seconds is None:
-        stale_seconds = _settings_number("APPLY_STALE_AFTER_SECONDS")
-    now = timezone.now()
-    cutoff = stale_cutoff(seconds=stale_seconds, now=now)
-    with transaction.atomic():
-        ready = proposals_ready_to_apply_query(updated_before=cutoff, nudged_before=cutoff)
-        ids = _nudge(ready, at=now)
-        if ids:
-            logger.info("sweeper: queueing %d approved proposal(s)", len(ids))
-            apply_queue(proposal_ids=ids)
-    return ids
-
-
-def _nudge(proposals: QuerySet[Proposal], *, at: datetime) -> list[int]:
-    """Stamp `nudged_at` on these proposals and return their ids, in one UPDATE ... RETURNING.
-    One a worker holds locked is being applied right now: it is skipped, not waited for."""
-    if proposals.query.is_empty():  # a global stop switch: nothing to ask the database
-        return []
-    select, params = (
-        proposals.select_for_update(skip_locked=True, of=("self",))
-        .order_by()
-        .values("pk")
-        .query.get_compiler(connection=connection)
-        .as_sql()
-    )
-    quote = connection.ops.quote_name
-    meta, field = Proposal._meta, Proposal._meta.get_field("nudged_at")
-    pk = quote(str(meta.get_field("id").column))
-    # Built only from the model's own table and column names and Django's compiled query; values are parameters.
-    sql = f"UPDATE {quote(meta.db_table)} SET {quote(str(field.column))} = %s WHERE {pk} IN ({select}) RETURNING {pk}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [field.get_db_prep_save(at, connection), *params])
-        return sorted(row_id for (row_id,) in cursor.fetchall())
-
-
 # Applying ----------------------------------------------------------------------------------------
-
-
-def _conflicts(proposal: Proposal, state: RecordState) -> list[str]:
-    """How the record differs from what the proposal saw (`base`, and `version` when given)."""
-    hidden = "deleted" if state.deleted else "archived" if state.archived else ""
-    if hidden and not (proposal.action == Action.DELETE and not state.deleted):
-        return [f"{state.ref} is {hidden}"]
-    problems = []
-    if proposal.base_version is not None and proposal.base_version != state.version:
-        problems.append(f"version is now {state.version}; the proposal saw {proposal.base_version}")
-    record_type = RECORD_TYPES[proposal.record_type]
-    for name, seen in (proposal.base or {}).items():
-        if name == "version":
-            if seen != state.version:
-                problems.append(f"version is now {state.version}; the proposal saw {seen}")
-            continue
-        if not record_type.has_field(name):
-            problems.append(f"{name}: {proposal.record_type} has no such field")
-            continue
-        try:
-            seen_value = clean_held_value(record_type.field(name), seen)
-        except ValueError:
-            seen_value = seen
-        if seen_value != state.values.get(name):
-            problems.append(f"{name} is now {state.values.get(name)!r}; the proposal saw {seen!r}")
-    if proposal.action == Action.MERGE:
-        survivor = RecordRef(proposal.record_type, proposal.merge_into)
-        try:
-            survivor_state = get_store(survivor.record_type).fetch(survivor, [])
-        except RecordNotFound:
-            problems.append(f"the survivor {survivor} does not exist")
-        else:
-            if survivor_state.archived or survivor_state.deleted:
-                problems.append(f"the survivor {survivor} is {'deleted' if survivor_state.deleted else 'archived'}")
-    return problems
-
-
-def _not_written(proposal: Proposal, *, status: str, reason: str, worker: str, details: dict[str, Any]) -> ApplyResult:
-    """Nothing was written: the proposal moves to `status` with why, on the trail and to its pipeline."""
-    proposal.status = status
-    proposal.last_error = reason
-    proposal.updated_at = timezone.now()
-    proposal.save(update_fields=["status", "last_error", "updated_at"])
-    audit_record(
-        action=f"proposal.{status}",
-        actor=Actor.worker(worker),
-        reason=reason,
-        details=details,
-        **proposal.trail_fields(),
-    )
-    callback_queue_for(proposal=proposal, event=status)
-    return ApplyResult(proposal.pk, Outcome(status), reason)
-
-
-def _mark_conflict(proposal: Proposal, state: RecordState, problems: list[str], worker: str) -> ApplyResult:
-    fields = sorted(set(proposal.base or {}) | set(proposal.changes or {}))
-    details = {
-        "base": proposal.base,
-        "current": {name: state.values.get(name) for name in fields if name in state.values},
-        "proposed": proposal.changes if proposal.action == Action.UPDATE else {"merge_into": proposal.merge_into},
-        "version": state.version,
-    }
-    return _not_written(
-        proposal, status=ProposalStatus.CONFLICT, reason="; ".join(problems), worker=worker, details=details
-    )
-
-
-def _refused_by_policy(proposal: Proposal, reason: str, worker: str) -> ApplyResult:
-    """The workflow's file changed since the proposal was approved and no longer lets it be written:
-    nothing is written, and the proposal fails with why, for the pipeline to propose it again."""
-    return _not_written(
-        proposal, status=ProposalStatus.FAILED, reason=reason, worker=worker, details={"refused_by": "policy"}
-    )
-
-
-def _origin(proposal: Proposal, worker: str) -> ChangeOrigin:
-    return ChangeOrigin(
-        applied_by=worker,
-        proposal_id=proposal.pk,
-        batch_id=proposal.batch_id,
-        workflow_slug=proposal.workflow.slug,
-        prompt_version=proposal.prompt_version,
-        model_name=proposal.model_name,
-        model_version=proposal.model_version,
-        # Named as the decision named them, so the trail finds both by the same approver.
-        approver_label=user_label(proposal.decided_by),
-        decided_at=proposal.decided_at,
-        reason=proposal.reason,
-    )
-
-
-def _write(
-    proposal: Proposal,
-    state: RecordState,
-    worker: str,
-    change_id: UUID | None = None,
-    along: Sequence[Statement] = (),
-) -> Change:
-    origin = _origin(proposal, worker)
-    ref = state.ref
-    if proposal.action == Action.UPDATE:
-        return change_update(
-            ref=ref,
-            values=proposal.changes,
-            origin=origin,
-            expected_version=state.version,
-            current=state,
-            change_id=change_id,
-            along=along,
-        )
-    if proposal.action == Action.ARCHIVE:
-        return change_archive(ref=ref, origin=origin, expected_version=state.version, current=state)
-    if proposal.action == Action.DELETE:
-        return change_delete(ref=ref, origin=origin, expected_version=state.version, current=state)
-    if proposal.action == Action.MERGE:
-        survivor = RecordRef(proposal.record_type, proposal.merge_into)
-        return change_merge(
-            duplicate=ref, survivor=survivor, origin=origin, expected_version=state.version, current=state
-        )
-    raise ValueError(f"unknown action '{proposal.action}'")
-
-
-def _stopped(proposal_id: int, switch: StopSwitch) -> ApplyResult:
-    return ApplyResult(
-        proposal_id,
-        Outcome.STOPPED,
-        describe_stop(switch),
-        stop_scope=switch.scope,
-        liftable=switch.scope != StopScope.GLOBAL,
-    )
 
 
 def _apply_locked(
@@ -315,14 +135,14 @@ def _apply_locked(
     except Exception as error:  # fail closed, as above
         raise StopStateUnknown(f"{type(error).__name__}: {error}") from error
     if stop.switch is not None:
-        return _stopped(proposal_id, stop.switch)
+        return stopped(proposal_id, stop.switch)
     if intent is not None:  # an earlier attempt's intent, checked then: the store tells how far it got
         return ApplyResult(proposal_id, Outcome.IN_FLIGHT, intent=intent, recovering=True)
     if policy is None:
         policy = write_policies(workflow_ids=[proposal.workflow_id])[proposal.workflow_id]
     refusal = policy.refusal(proposal=proposal, reviewed=proposal.decided_by_id is not None)
     if refusal:
-        return _refused_by_policy(proposal, refusal, worker)
+        return refused_by_policy(proposal, refusal, worker)
     lifting = list(stop.lifting)
     if workflow.stage == Stage.CANARY:
         # One writer at a time per canary workflow, so two workers cannot both take the last slot.
@@ -332,29 +152,29 @@ def _apply_locked(
             return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
         if canary.lifting is not None:
             lifting.append(canary.lifting)
-    problems = _conflicts(proposal, state)
+    problems = record_conflicts(proposal, state)
     if lifting and not override_record_apply(
         overrides=lifting, actor=Actor.worker(worker), proposal=proposal, written=not problems
     ):
         # An override ended between reading it and using it: its block is back.
         if stop.lifting:
-            return _stopped(proposal_id, stop.engaged[0])
+            return stopped(proposal_id, stop.engaged[0])
         return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
     if problems:
-        return _mark_conflict(proposal, state, problems, worker)
+        return mark_conflict(proposal, state, problems, worker)
     if outside:
         values = proposal.changes if proposal.action == Action.UPDATE else None
         change = change_intend(
-            ref=ref, action=proposal.action, origin=_origin(proposal, worker), current=state, values=values
+            ref=ref, action=proposal.action, origin=change_origin(proposal, worker), current=state, values=values
         )
         return ApplyResult(proposal_id, Outcome.IN_FLIGHT, intent=change)
     if proposal.action == Action.UPDATE:
         # Marked in the same round trip as the write, under a new Change's id, so that the audit
         # append, which holds the chain lock until the commit, is the transaction's last statement.
         change_id = uuid4()
-        change = _write(proposal, state, worker, change_id, along=[mark_applied(proposal, change_id)])
+        change = write_approved(proposal, state, worker, change_id, along=[mark_applied(proposal, change_id)])
     else:
-        change = _write(proposal, state, worker)
+        change = write_approved(proposal, state, worker)
         run_together([mark_applied(proposal, change.id)])
     followups_create_for_change(proposal=proposal, change_id=change.id)
     callback_queue_for(proposal=proposal, event="applied")
@@ -374,7 +194,7 @@ def _mark_overtaken(proposal: Proposal, overtaken: IntentOvertaken, worker: str)
         "expected_version": overtaken.change.version_before,
     }
     reason = "; ".join(overtaken.problems)
-    return _not_written(proposal, status=ProposalStatus.CONFLICT, reason=reason, worker=worker, details=details)
+    return not_written(proposal, status=ProposalStatus.CONFLICT, reason=reason, worker=worker, details=details)
 
 
 def _locked_if_approved(proposal_id: int) -> Proposal | None:
@@ -482,7 +302,7 @@ def _send_ahead(
     ]
     if engaged:
         _withdraw_ahead(result)
-        return _stopped(proposal_id, engaged[0])
+        return stopped(proposal_id, engaged[0])
     try:
         return _send_intent(proposal_id, worker, intent, recovering=result.recovering)
     except StoreUnavailable as error:
@@ -513,7 +333,7 @@ def _finish_locked(sent: _Sent, worker: str, locked: Rows | None = None) -> Appl
         return ApplyResult(sent.proposal_id, Outcome.NOT_APPROVED)
     change = change_finish(
         change=sent.change,
-        origin=_origin(proposal, worker),
+        origin=change_origin(proposal, worker),
         state=sent.state,
         along=[mark_applied(proposal, sent.change.id)],
     )
@@ -749,17 +569,3 @@ def proposals_apply(
     final = [finished[item.proposal_id] if isinstance(item, _Sent) else item for item in results]
     chunk_give_back(results=final, counted=known)
     return final
-
-
-def apply_retry_later(*, results: Iterable[ApplyResult]) -> list[int]:
-    """Queue again, after a delay, the proposals that failed for now, could not see the switches, or
-    were held up by the database or the task's time (these after the first delay: they did not fail)."""
-    base = _settings_number("APPLY_RETRY_SECONDS")
-    retry: dict[float, list[int]] = {}
-    for result in results:
-        if result.outcome in (Outcome.RETRY, Outcome.BLOCKED, Outcome.DEFERRED):
-            delay = min(base * 2 ** max(result.attempts - 1, 0), MAX_RETRY_DELAY_SECONDS)
-            retry.setdefault(delay, []).append(result.proposal_id)
-    for delay, ids in retry.items():
-        apply_queue(proposal_ids=ids, countdown=delay)
-    return [pk for ids in retry.values() for pk in ids]

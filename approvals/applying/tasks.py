@@ -12,7 +12,8 @@ from django.db import InterfaceError, OperationalError
 from approvals.applying.callbacks import callback_deliver, callback_give_up
 from approvals.applying.delivery import DeliveryFailed
 from approvals.applying.followups import followups_run_due
-from approvals.applying.services import apply_retry_later, apply_sweep, proposals_apply
+from approvals.applying.queueing import apply_retry_later, apply_sweep
+from approvals.applying.services import proposals_apply
 from approvals.jobs import apply_send_now, worker_name
 
 logger = logging.getLogger(__name__)

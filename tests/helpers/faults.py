@@ -434,7 +434,7 @@ def case_backlog_held_by_stop(rig: Rig, count: int) -> FaultLine:
     before any worker runs. The apply messages are counted in the broker throughout."""
     from django.utils import timezone
 
-    from approvals.applying.services import apply_sweep
+    from approvals.applying.queueing import apply_sweep
     from approvals.models import Proposal, StopScope
     from approvals.stops.services import stop_engage, stop_release
     from audit.services import Actor

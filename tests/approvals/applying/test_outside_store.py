@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from django.db import transaction
 
-from approvals.applying.services import Outcome, apply_retry_later, proposal_apply, proposals_apply
+from approvals.applying.queueing import apply_retry_later
+from approvals.applying.services import Outcome, proposal_apply, proposals_apply
 from approvals.jobs import APPLY
 from approvals.models import Proposal, ProposalStatus, Stage, StopScope, StopSwitch
 from approvals.stops.services import stop_engage, stop_release
@@ -152,7 +153,7 @@ def test_retries_wait_longer_each_time(db, crm, settings, monkeypatch):
     settings.COUNTERSIGN = {**settings.COUNTERSIGN, "APPLY_MAX_ATTEMPTS": 9, "APPLY_RETRY_SECONDS": 10}
     sent: list[float | None] = []
     monkeypatch.setattr(
-        "approvals.applying.services.apply_queue", lambda *, proposal_ids, countdown: sent.append(countdown)
+        "approvals.applying.queueing.apply_queue", lambda *, proposal_ids, countdown: sent.append(countdown)
     )
     proposal = approved()
     crm.unreachable = "connection refused"

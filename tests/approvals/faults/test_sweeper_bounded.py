@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from approvals.applying.services import apply_sweep
+from approvals.applying.queueing import apply_sweep
 from approvals.jobs import APPLY
 from approvals.models import OverrideBlock, OverrideScope, Proposal, StopScope
 from approvals.stops.services import stop_engage, stop_release
