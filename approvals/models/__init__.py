@@ -3,6 +3,17 @@
 from approvals.models.applying import FollowUp, FollowUpKind, FollowUpStatus
 from approvals.models.intake import Batch, IdempotencyKey, Proposal, ProposalApproval, ProposalStatus, ServiceAccount
 from approvals.models.overrides import Override, OverrideBlock, OverrideReview, OverrideScope
+from approvals.models.readiness import (
+    Direction,
+    OutsideServiceKind,
+    PromptRelease,
+    ReadinessReview,
+    RetentionChange,
+    RetentionChangeStatus,
+    ReviewDecision,
+    ReviewSignature,
+    TraceDrill,
+)
 from approvals.models.retention import TrainingCopyRequest, TrainingCopyStatus
 from approvals.models.stops import StopScope, StopSwitch
 from approvals.models.undo import (
@@ -62,4 +73,13 @@ __all__ = [
     "UndoItemOutcome",
     "UndoJobItem",
     "RollbackDrill",
+    "Direction",
+    "OutsideServiceKind",
+    "TraceDrill",
+    "ReviewDecision",
+    "ReadinessReview",
+    "ReviewSignature",
+    "PromptRelease",
+    "RetentionChangeStatus",
+    "RetentionChange",
 ]

@@ -76,6 +76,18 @@ class Workflow(models.Model):
     retention_co_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The map: the systems its data passes through ([{name, direction, fields}]) and the outside
+    # services that see it ([{name, kind, region, keeps, sees}]), as the workflow file declares them.
+    systems = models.JSONField(default=list, blank=True)
+    outside_services = models.JSONField(default=list, blank=True)
+    # What its drills must finish within, and how long it stays in canary before it may go live.
+    rollback_target = models.DurationField(default=timedelta(minutes=10))
+    trace_target = models.DurationField(default=timedelta(minutes=5))
+    canary_days = models.PositiveIntegerField(default=3)
+    # When it entered its current stage: the canary days count from here.
+    stage_changed_at = models.DateTimeField(default=timezone.now)
+    # A stage forced against readiness: {"stage", "reason", "by", "at"}; None when it went in ready.
+    forced_stage = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -1,7 +1,6 @@
 """Workflows as code: validate a whole workflow file, then create or update what it describes."""
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from typing import Any
@@ -9,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from approvals.models import (
@@ -23,6 +23,7 @@ from approvals.models import (
     Workflow,
     WorkflowGroupObjectPermission,
 )
+from approvals.workflows.declared import Bad, check_outside_services, check_systems, check_targets
 from approvals.workflows.followups import DECLARED_TEMPLATES
 from approvals.workflows.schedule import DEFAULT_OVERRIDE_MINUTES, OverrideSchedule
 from approvals.workflows.stores import workflow_store_refusals
@@ -30,7 +31,7 @@ from audit.models import ArtifactKind, Bucket
 from audit.retention import artifacts_shorten_for_rule
 from audit.services import Actor, EventData, audit_record_many
 from core.errors import ValidationFailed
-from core.timeutils import parse_window
+from core.timeutils import format_window, parse_window
 from records.catalogue import RECORD_TYPES, Risk
 from records.selectors import store_terms
 from records.store import StoreUnavailable, store_side_effects
@@ -43,6 +44,7 @@ _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _WORKFLOW_KEYS = {
     "slug", "name", "owner", "lane", "stage", "canary_daily_limit", "approvers", "overrides",
     "actions", "two_person", "fields", "retention", "retention_owner", "retention_co_owner", "webhooks", "follow_ups",
+    "systems", "outside_services", "rollback_target", "trace_target", "canary_days",
 }  # fmt: skip
 
 
@@ -72,9 +74,6 @@ class _Problems:
     def add(self, where: str, message: str) -> None:
         self.items.append((where, message))
 
-
-# Reports a problem with one key of the workflow being checked.
-Bad = Callable[[str, str], None]
 
 # Where each part of an override schedule is written in the file.
 _SCHEDULE_KEYS = {
@@ -340,6 +339,9 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
     attributes["follow_up_templates"] = _check_follow_ups(raw, lane, bad)
     policies = _check_fields(raw, lane, bad)
     attributes |= _check_two_person(raw, policies, bad)
+    attributes["systems"] = check_systems(raw, bad)
+    attributes["outside_services"] = check_outside_services(raw, policies, bad)
+    attributes |= check_targets(raw, bad)
     return WorkflowSpec(
         slug=slug,
         attributes=attributes,
@@ -408,6 +410,11 @@ def _comparable(workflow: Workflow) -> dict[str, Any]:
         **OverrideSchedule.of(workflow).snapshot(),
         "webhook_hosts": workflow.webhook_hosts,
         "follow_up_templates": workflow.follow_up_templates,
+        "systems": workflow.systems,
+        "outside_services": workflow.outside_services,
+        "rollback_target": format_window(workflow.rollback_target),
+        "trace_target": format_window(workflow.trace_target),
+        "canary_days": workflow.canary_days,
     }
 
 
@@ -451,6 +458,8 @@ def _write_spec(spec: WorkflowSpec, actor: Actor) -> tuple[str, list[EventData]]
         before = _comparable(workflow)
         for name, value in attributes.items():
             setattr(workflow, name, value)
+        if workflow.stage != before["stage"]:
+            workflow.stage_changed_at = timezone.now()
         spec.schedule.apply_to(workflow)
         after = _comparable(workflow)
         if before != after:
