@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from approvals.intake import views as intake
 from approvals.overrides import views as overrides
@@ -10,6 +10,7 @@ from approvals.undo import views as undo
 from approvals.workflows import views as workflows
 
 urlpatterns = [
+    path("", include("approvals.readiness.urls")),
     path("workflows/", workflows.workflow_list, name="workflow-list"),
     path("workflows/<slug:slug>/schedule/", workflows.workflow_schedule, name="workflow-schedule"),
     path("workflows/<slug:slug>/retention/", retention.workflow_retention, name="workflow-retention"),

@@ -1,0 +1,5 @@
+"""The map, readiness, the five-step review and the trace drill."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
