@@ -47,7 +47,9 @@ def retention_change_propose(*, rule: RetentionRule, user: Any, window: timedelt
     _checked_window(window)
     with transaction.atomic():
         workflow = _locked_workflow(rule.workflow_id)
-        locked = RetentionRule.objects.select_for_update().select_related("owner").filter(pk=rule.pk).first()
+        locked = (
+            RetentionRule.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=rule.pk).first()
+        )
         if locked is None:
             raise NotFound("this retention rule no longer exists")
         change, event = retention_change_open(
@@ -70,7 +72,7 @@ def _locked_change(change: RetentionChange) -> tuple[RetentionChange, RetentionR
     locked = RetentionChange.objects.select_for_update(of=("self",)).select_related("proposed_by").get(pk=change.pk)
     locked.workflow = workflow
     rule = (
-        RetentionRule.objects.select_for_update()
+        RetentionRule.objects.select_for_update(of=("self",))
         .select_related("owner")
         .filter(workflow=workflow, kind=locked.kind, bucket=locked.bucket)
         .first()

@@ -329,7 +329,8 @@ def retention_rules_load(
     problem named, and the caller's transaction undoes the whole load.
     """
     done = RetentionLoad()
-    rules = {(r.kind, r.bucket): r for r in workflow.retention_rules.select_for_update().select_related("owner")}
+    held = workflow.retention_rules.select_for_update(of=("self",)).select_related("owner")
+    rules = {(rule.kind, rule.bucket): rule for rule in held}
     if created:
         for (kind, bucket), first in sorted(wanted.items()):
             written = retention_rule_write(workflow=workflow, kind=kind, bucket=bucket, rule=None, window=first)
