@@ -232,7 +232,7 @@ def retention_change_close(*, change: RetentionChange, actor: Actor, rejected_by
             "proposed_by": change.proposed_by.get_username(),
             "proposed_window": shown_window(change.window_after),
             "window_in_effect": shown_window(change.window_before),
-            **({"rejected_by": rejected_by.get_username()} if rejected_by is not None else {}),
+            **({"rejected_by": user_label(rejected_by)} if rejected_by is not None else {}),
         },
     )
 

@@ -26,6 +26,7 @@ from approvals.retention.services import (
     training_copy_request,
 )
 from audit.models import Artifact, AuditEvent
+from audit.reading import Decider, decider
 from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
 from tests.helpers.factories import ArtifactFactory, RetentionRuleFactory, UserFactory, WorkflowFactory
 
@@ -144,6 +145,7 @@ def test_the_other_owner_countersigns_and_the_change_takes_effect_naming_both(ow
     assert event.details["proposed_by"] == "owner"
     assert event.details["countersigned_by"] == "security"
     assert event.details["artifacts_shortened"] == 2
+    assert decider(event) == Decider("countersigned by", "Sasha Iyer")
 
 
 def test_the_co_owner_may_propose_and_the_rules_owner_countersigns(owner, security, prompt_rule):
@@ -228,7 +230,7 @@ def test_the_proposer_withdraws_and_the_other_owner_rejects(owner, security, pro
     assert AuditEvent.objects.get(action="retention.change_withdrawn").actor_label == "owner"
     rejection = AuditEvent.objects.get(action="retention.change_rejected")
     assert rejection.actor_label == "security"
-    assert rejection.details["rejected_by"] == "security"
+    assert decider(rejection) == Decider("rejected by", "Sasha Iyer")
     assert rejection.details["proposed_window"] == "2d"
     assert not AuditEvent.objects.filter(action="retention.changed").exists()
 
