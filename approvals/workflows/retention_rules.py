@@ -6,6 +6,7 @@ other countersigns, and only then does the rule change. Both ways in come here: 
 run inside the caller's transaction, with the workflow locked, and hand back the trail's events.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from core.timeutils import format_window
 
 Key = tuple[str, str]
+Problem = Callable[[str], None]  # notes what is wrong with the file's entry for one rule
 
 
 def shown_window(window: timedelta | None) -> str:
@@ -39,7 +41,7 @@ def retention_waiting_for(*, workflow: Workflow, proposed_by: Any) -> str:
         return user_label(countersigner)
     if not workflow.retention_co_owner_id:
         return "a second owner to be named (retention_co_owner in the workflow file)"
-    return "the owners: its proposer no longer owns the rules"
+    return "nobody: its proposer no longer owns the rules, so it can only be withdrawn"
 
 
 def _trail_value(window: timedelta | None, owner: Any) -> dict[str, str] | None:
@@ -222,7 +224,6 @@ def retention_change_close(*, change: RetentionChange, actor: Actor, rejected_by
         actor=actor,
         workflow_slug=change.workflow.slug,
         field=f"{change.kind}/{change.bucket}",
-        approver_label="",
         decided_at=timezone.now(),
         details={
             "change_id": change.pk,
@@ -264,7 +265,7 @@ def _file_change(
     window: timedelta | None,
     loader: Loader,
     done: RetentionLoad,
-    problem: Any,
+    problem: Problem,
 ) -> None:
     """Propose (or, countersigned, carry out) the change the file asks for one rule."""
     if loader.user is None:
@@ -382,7 +383,7 @@ def retention_rules_load(
 
 
 def _countersign_from_file(
-    change: RetentionChange, rule: RetentionRule | None, loader: Loader, done: RetentionLoad, problem: Any
+    change: RetentionChange, rule: RetentionRule | None, loader: Loader, done: RetentionLoad, problem: Problem
 ) -> None:
     """The file asks again for a change already waiting: countersigned now, or still waiting."""
     if loader.countersigned_by is None:

@@ -255,6 +255,19 @@ def test_without_a_second_owner_a_change_waits_until_one_is_named(owner, securit
     assert _window(prompt_rule) == timedelta(days=1)
 
 
+def test_a_change_whose_proposer_no_longer_owns_the_rules_can_only_be_withdrawn(owner, security, prompt_rule):
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=1))
+    workflow = prompt_rule.workflow
+    workflow.retention_owner = UserFactory(username="dpo")
+    workflow.save(update_fields=["retention_owner"])
+    with pytest.raises(NotAllowed, match="Morgan Hale, who proposed this change, no longer owns duplicate-merge's"):
+        retention_change_countersign(change=change, user=security)
+    assert _window(prompt_rule) == timedelta(days=7)
+    retention_change_withdraw(change=change, user=owner)
+    change.refresh_from_db()
+    assert change.status == RetentionChangeStatus.WITHDRAWN
+
+
 @pytest.mark.parametrize(
     ("window", "message"),
     [

@@ -159,6 +159,21 @@ def test_the_proposer_is_told_they_cannot_countersign(client, owner, workflow, p
     assert prompt_rule.window == timedelta(minutes=2)
 
 
+def test_a_decision_the_page_does_not_offer_is_refused(client, owner, security, workflow, prompt_rule):
+    client.force_login(owner)
+    client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "30s"})
+    change = RetentionChange.objects.get()
+    client.force_login(security)
+    response = client.post(_url(workflow), {"retention_change": change.pk, "decision": "approve"})
+    assert response.status_code == 422
+    assert "the form said neither countersign nor withdraw; reload the page and try again" in response.content.decode()
+    missing = client.post(_url(workflow), {"retention_change": change.pk + 1, "decision": "countersign"})
+    assert missing.status_code == 404
+    assert "no such retention change in this workflow" in missing.content.decode()
+    change.refresh_from_db()
+    assert change.status == RetentionChangeStatus.PENDING
+
+
 def test_the_proposer_withdraws_and_the_other_owner_rejects(client, owner, security, workflow, prompt_rule):
     client.force_login(owner)
     client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "30s"})
