@@ -40,7 +40,10 @@ ACTIONS: dict[str, str] = {
     "workflow.created": "A workflow was created",
     "workflow.changed": "A workflow's settings changed",
     "policy.changed": "A field policy changed",
-    "retention.changed": "A retention rule changed",
+    "retention.changed": "A retention rule changed (a countersigned change names its proposer and countersigner)",
+    "retention.change_proposed": "An owner of the retention rules proposed a change; it waits for the other owner",
+    "retention.change_withdrawn": "A retention change waiting for its second owner was withdrawn",
+    "retention.change_rejected": "The other owner of the retention rules rejected a change waiting for them",
     "store.configured": "A record type was bound to a system of record, or its binding changed (the stores file)",
     # artifacts
     "artifact.stored": "An artifact was stored",

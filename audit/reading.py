@@ -122,12 +122,16 @@ def decider(event: AuditEvent) -> Decider | None:
         return Decider("rejected by", _decided_by(event, "rejected_by"))
     if event.action == "artifact.training_decided" and details.get("approved") is False:
         return Decider("refused by", _decided_by(event, "refused_by"))
+    if event.action == "retention.change_rejected":
+        return Decider("rejected by", _decided_by(event, "rejected_by"))
     if not event.approver_label:
         return None
     if event.action == "proposal.forced":
         return Decider("forced over a conflict by", event.approver_label)
     if event.action == "override.used":
         return Decider("under an override granted by", event.approver_label)
+    if event.action == "retention.changed":
+        return Decider("countersigned by", event.approver_label)
     return Decider("approved by", event.approver_label)
 
 

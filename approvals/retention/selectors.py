@@ -7,7 +7,16 @@ from typing import Any
 
 from django.db.models import Count, Min, Sum
 
-from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus, Workflow
+from approvals.models import (
+    RetentionChange,
+    RetentionChangeStatus,
+    RetentionRule,
+    TrainingCopyRequest,
+    TrainingCopyStatus,
+    Workflow,
+)
+from approvals.workflows.retention_rules import retention_waiting_for, shown_window
+from approvals.workflows.rights import retention_countersign_refusal, retention_owns_rules, retention_withdraw_refusal
 from audit.models import Artifact, ArtifactKind, Bucket, Tombstone
 from core.errors import NotFound
 
@@ -24,6 +33,13 @@ def artifact_of(*, workflow: Workflow, artifact_id: uuid.UUID) -> Artifact:
     if artifact is None:
         raise NotFound("the artifact has expired or was purged; nothing is left to copy")
     return artifact
+
+
+def retention_change_of(*, workflow: Workflow, change_id: int) -> RetentionChange:
+    change = RetentionChange.objects.filter(workflow=workflow, pk=change_id).select_related("proposed_by").first()
+    if change is None:
+        raise NotFound("no such retention change in this workflow")
+    return change
 
 
 def training_request_of(*, workflow: Workflow, request_id: int) -> TrainingCopyRequest:
@@ -53,6 +69,26 @@ class RetentionCell:
     stored: int = 0
     size: int = 0
     next_expiry: datetime | None = None
+    pending: "WaitingChange | None" = None
+
+
+@dataclass
+class WaitingChange:
+    """A change to one rule waiting for its second owner, and what the person looking may do with it."""
+
+    change: RetentionChange
+    waiting_for: str
+    may_countersign: bool
+    may_withdraw: bool  # its proposer
+    may_reject: bool  # the other owner
+
+    @property
+    def window_before(self) -> str:
+        return shown_window(self.change.window_before)
+
+    @property
+    def window_after(self) -> str:
+        return shown_window(self.change.window_after)
 
 
 @dataclass
@@ -73,6 +109,11 @@ class RetentionOverview:
     tombstones: list[Tombstone]
     pending_training: list[TrainingCopyRequest]
     training_asked_for: set[uuid.UUID]
+    waiting: list[WaitingChange] = field(default_factory=list)
+    # Whether the person looking owns the rules (and so may propose a change), and whether a second
+    # owner is named at all: without one no change can take effect.
+    may_propose: bool = False
+    co_owner_named: bool = False
 
     @property
     def training_kinds(self) -> set[str]:
@@ -85,10 +126,36 @@ class RetentionOverview:
         }
 
 
+def _waiting(workflow: Workflow, viewer: Any) -> list[WaitingChange]:
+    changes = (
+        RetentionChange.objects.filter(workflow=workflow, status=RetentionChangeStatus.PENDING)
+        .select_related("proposed_by")
+        .order_by("proposed_at", "pk")
+    )
+    waiting = []
+    for change in changes:
+        change.workflow = workflow
+        proposer = change.proposed_by
+        waiting.append(
+            WaitingChange(
+                change=change,
+                waiting_for=retention_waiting_for(workflow=workflow, proposed_by=proposer),
+                may_countersign=not retention_countersign_refusal(user=viewer, workflow=workflow, proposed_by=proposer),
+                may_withdraw=viewer.pk == proposer.pk,
+                may_reject=viewer.pk != proposer.pk
+                and not retention_withdraw_refusal(user=viewer, workflow=workflow, proposed_by=proposer),
+            )
+        )
+    return waiting
+
+
 def retention_overview(
-    *, workflow: Workflow, recent_artifacts: int = 50, recent_tombstones: int = 20
+    *, workflow: Workflow, viewer: Any, recent_artifacts: int = 50, recent_tombstones: int = 20
 ) -> RetentionOverview:
-    """Kinds x buckets for one workflow, with what is stored and the latest purges. Six queries."""
+    """Kinds x buckets for one workflow, with what is stored, the changes waiting for their second
+    owner and the latest purges. Seven queries, with the workflow's owners already read."""
+    waiting = _waiting(workflow, viewer)
+    waiting_by_rule = {(item.change.kind, item.change.bucket): item for item in waiting}
     rules = {
         (rule.kind, rule.bucket): rule
         for rule in RetentionRule.objects.filter(workflow=workflow).select_related("owner", "workflow")
@@ -115,6 +182,7 @@ def retention_overview(
                     stored=totals.get("stored", 0),
                     size=totals.get("size") or 0,
                     next_expiry=totals.get("next_expiry"),
+                    pending=waiting_by_rule.get((kind, bucket)),
                 )
             )
         rows.append(row)
@@ -146,4 +214,7 @@ def retention_overview(
         tombstones=tombstones,
         pending_training=pending,
         training_asked_for=asked_for,
+        waiting=waiting,
+        may_propose=retention_owns_rules(user=viewer, workflow=workflow),
+        co_owner_named=workflow.retention_co_owner_id is not None,
     )

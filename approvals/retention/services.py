@@ -10,11 +10,15 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus, Workflow
+from approvals.models import RetentionChange, RetentionRule, TrainingCopyRequest, TrainingCopyStatus, Workflow
 from approvals.retention.selectors import retention_rule_for
-from approvals.workflows.rights import workflow_visible_to
+from approvals.workflows.retention_rules import (
+    retention_change_carry_out,
+    retention_change_close,
+    retention_change_open,
+)
+from approvals.workflows.rights import retention_withdraw_refusal, workflow_visible_to
 from audit.models import Artifact, Bucket
-from audit.retention import artifacts_shorten_for_rule
 from audit.services import Actor, EventData, audit_record, audit_record_many, user_label
 from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
 from core.timeutils import format_window
@@ -22,50 +26,81 @@ from core.timeutils import format_window
 MAX_WINDOW = timedelta(days=3650)
 
 
-def retention_rule_change(*, rule: RetentionRule, user: Any, window: timedelta) -> RetentionRule:
-    """Set a rule's window. Only the rule's owner may. Artifacts already kept under the rule follow a
-    shorter window at once; a longer window applies only to what is stored from now on."""
+def _checked_window(window: timedelta) -> None:
     if window < timedelta(0):
         raise ValidationFailed([("window", "must not be negative; 0 means never store")])
     if window > MAX_WINDOW:
         raise ValidationFailed([("window", f"must be at most {format_window(MAX_WINDOW)}")])
+
+
+def _locked_workflow(workflow_id: int) -> Workflow:
+    return (
+        Workflow.objects.select_for_update(of=("self",))
+        .select_related("owner", "retention_owner", "retention_co_owner")
+        .get(pk=workflow_id)
+    )
+
+
+def retention_change_propose(*, rule: RetentionRule, user: Any, window: timedelta) -> RetentionChange:
+    """One owner of the retention rules proposes that `rule` keep artifacts for `window`. Nothing
+    changes until the other owner countersigns; one change per rule waits at a time."""
+    _checked_window(window)
     with transaction.atomic():
+        workflow = _locked_workflow(rule.workflow_id)
         locked = (
-            RetentionRule.objects.select_for_update(of=("self",))
-            .select_related("owner", "workflow")
-            .filter(pk=rule.pk)
-            .first()
+            RetentionRule.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=rule.pk).first()
         )
         if locked is None:
             raise NotFound("this retention rule no longer exists")
-        if user.pk != locked.owner_id:
-            raise NotAllowed(
-                f"only the rule's owner, {user_label(locked.owner)}, may change the "
-                f"{locked.kind}/{locked.bucket} rule of {locked.workflow.slug}"
-            )
-        if window == locked.window:
-            return locked
-        before = RetentionRule.trail_value(window=locked.window, owner=locked.owner)
-        shorter = window < locked.window
-        locked.window = window
-        locked.updated_at = timezone.now()
-        locked.save(update_fields=["window", "updated_at"])
-        shortened = artifacts_shorten_for_rule(rule_id=locked.pk, window=window) if shorter else 0
-        audit_record(
-            action="retention.changed",
+        change, event = retention_change_open(
+            workflow=workflow,
+            kind=locked.kind,
+            bucket=locked.bucket,
+            rule=locked,
+            window=window,
+            proposed_by=user,
+            source="page",
             actor=Actor.user(user),
-            workflow_slug=locked.workflow.slug,
-            field=f"{locked.kind}/{locked.bucket}",
-            old_value=before,
-            new_value=RetentionRule.trail_value(window=locked.window, owner=locked.owner),
-            details={
-                "kind": locked.kind,
-                "bucket": locked.bucket,
-                "rule_id": locked.pk,
-                "artifacts_shortened": shortened,
-                "existing_artifacts": "follow the shorter window" if shorter else "keep their expiry",
-            },
         )
+        audit_record_many([event])
+    return change
+
+
+def _locked_change(change: RetentionChange) -> tuple[RetentionChange, RetentionRule | None]:
+    """The change, its workflow and the rule it is about, locked in that order."""
+    workflow = _locked_workflow(change.workflow_id)
+    locked = RetentionChange.objects.select_for_update(of=("self",)).select_related("proposed_by").get(pk=change.pk)
+    locked.workflow = workflow
+    rule = (
+        RetentionRule.objects.select_for_update(of=("self",))
+        .select_related("owner")
+        .filter(workflow=workflow, kind=locked.kind, bucket=locked.bucket)
+        .first()
+    )
+    return locked, rule
+
+
+def retention_change_countersign(*, change: RetentionChange, user: Any) -> RetentionChange:
+    """The other owner countersigns a waiting change, and it takes effect exactly as proposed: a
+    shorter window shortens what is already stored, and the trail names both people."""
+    with transaction.atomic():
+        locked, rule = _locked_change(change)
+        event = retention_change_carry_out(change=locked, rule=rule, countersigned_by=user, actor=Actor.user(user))
+        audit_record_many([event])
+    return locked
+
+
+def retention_change_withdraw(*, change: RetentionChange, user: Any) -> RetentionChange:
+    """Its proposer withdraws a waiting change, or the other owner rejects it. The rule stays as it is."""
+    with transaction.atomic():
+        locked, _rule = _locked_change(change)
+        workflow = locked.workflow
+        refusal = retention_withdraw_refusal(user=user, workflow=workflow, proposed_by=locked.proposed_by)
+        if refusal:
+            raise NotAllowed(refusal)
+        rejected_by = None if user.pk == locked.proposed_by_id else user
+        event = retention_change_close(change=locked, actor=Actor.user(user), rejected_by=rejected_by)
+        audit_record_many([event])
     return locked
 
 

@@ -11,11 +11,25 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from approvals.models import Workflow
-from approvals.retention.selectors import artifact_of, retention_overview, retention_rule_of, training_request_of
-from approvals.retention.services import retention_rule_change, training_copy_decide, training_copy_request
+from approvals.retention.selectors import (
+    artifact_of,
+    retention_change_of,
+    retention_overview,
+    retention_rule_of,
+    training_request_of,
+)
+from approvals.retention.services import (
+    retention_change_countersign,
+    retention_change_propose,
+    retention_change_withdraw,
+    training_copy_decide,
+    training_copy_request,
+)
+from approvals.workflows.retention_rules import retention_waiting_for, shown_window
 from approvals.workflows.rights import workflow_visible_to
+from audit.services import user_label
 from core.errors import ApplicationError, ValidationFailed
-from core.timeutils import format_window, parse_window
+from core.timeutils import parse_window
 from core.types import AuthenticatedHtmxRequest
 
 RETENTION = "approvals/workflow_retention.html"
@@ -23,14 +37,36 @@ RETENTION = "approvals/workflow_retention.html"
 RELOAD = "reload the page and try again"
 
 
-def _change_rule(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str:
+def _propose_change(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str:
     rule = retention_rule_of(workflow=workflow, rule_id=_int(request.POST["rule"], "rule"))
     try:
         window = parse_window(request.POST.get("window", ""))
     except ValueError as error:
         raise ValidationFailed([("window", str(error))]) from None
-    changed = retention_rule_change(rule=rule, user=request.user, window=window)
-    return f"The {changed.kind}/{changed.bucket} rule now keeps artifacts for {format_window(changed.window)}."
+    change = retention_change_propose(rule=rule, user=request.user, window=window)
+    waiting_for = retention_waiting_for(workflow=workflow, proposed_by=request.user)
+    return (
+        f"Proposed: the {change.kind}/{change.bucket} rule to keep artifacts for {shown_window(change.window_after)}. "
+        f"It keeps {shown_window(change.window_before)} until {waiting_for} countersigns."
+    )
+
+
+def _decide_change(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str:
+    change_id = _int(request.POST["retention_change"], "retention_change")
+    change = retention_change_of(workflow=workflow, change_id=change_id)
+    rule = f"{change.kind}/{change.bucket}"
+    decision = request.POST.get("decision")
+    if decision not in ("countersign", "withdraw"):
+        raise ValidationFailed([("decision", f"the form said neither countersign nor withdraw; {RELOAD}")])
+    if decision == "countersign":
+        retention_change_countersign(change=change, user=request.user)
+        return (
+            f"Countersigned: the {rule} rule now keeps artifacts for {shown_window(change.window_after)} "
+            f"(proposed by {user_label(change.proposed_by)})."
+        )
+    retention_change_withdraw(change=change, user=request.user)
+    done = "Withdrawn" if change.proposed_by_id == request.user.pk else "Rejected"
+    return f"{done}: the change to the {rule} rule. It still keeps {shown_window(change.window_before)}."
 
 
 def _ask_for_training_copy(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str:
@@ -54,8 +90,13 @@ def _decide_training_copy(request: AuthenticatedHtmxRequest, workflow: Workflow)
     return f"Training copy {'approved and made' if approve else 'refused'} ({decided.artifact_kind})."
 
 
-# The retention page carries three forms; the field each one sends says which it is.
-_FORMS = (("rule", _change_rule), ("artifact", _ask_for_training_copy), ("training_request", _decide_training_copy))
+# The retention page carries four forms; the field each one sends says which it is.
+_FORMS = (
+    ("rule", _propose_change),
+    ("retention_change", _decide_change),
+    ("artifact", _ask_for_training_copy),
+    ("training_request", _decide_training_copy),
+)
 
 
 def _retention_post(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str:
@@ -74,7 +115,9 @@ def _int(value: str, field: str) -> int:
 
 
 def _visible_workflow(request: AuthenticatedHtmxRequest, slug: str) -> Workflow:
-    workflow = get_object_or_404(Workflow.objects.select_related("owner", "retention_owner"), slug=slug)
+    workflow = get_object_or_404(
+        Workflow.objects.select_related("owner", "retention_owner", "retention_co_owner"), slug=slug
+    )
     if not workflow_visible_to(user=request.user, workflow=workflow):
         raise Http404("no such workflow")
     return workflow
@@ -117,7 +160,7 @@ def _retention_page(
 ) -> HttpResponse:
     context = {
         "workflow": workflow,
-        "overview": retention_overview(workflow=workflow),
+        "overview": retention_overview(workflow=workflow, viewer=request.user),
         "notice": notice,
         "purge_every": settings.ARTIFACT_PURGE_EVERY_SECONDS,
         "now": timezone.now(),

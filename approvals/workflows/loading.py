@@ -18,17 +18,16 @@ from approvals.models import (
     FieldPolicy,
     FollowUpKind,
     Lane,
-    RetentionRule,
     Stage,
     Workflow,
     WorkflowGroupObjectPermission,
 )
 from approvals.workflows.declared import Bad, check_outside_services, check_systems, check_targets
 from approvals.workflows.followups import DECLARED_TEMPLATES
+from approvals.workflows.retention_rules import Loader, retention_rules_load
 from approvals.workflows.schedule import DEFAULT_OVERRIDE_MINUTES, OverrideSchedule
 from approvals.workflows.stores import workflow_store_refusals
 from audit.models import ArtifactKind, Bucket
-from audit.retention import artifacts_shorten_for_rule
 from audit.services import Actor, EventData, audit_record_many
 from core.errors import ValidationFailed
 from core.timeutils import format_window, parse_window
@@ -65,6 +64,8 @@ class LoadResult:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # The retention changes the file asks for that wait for their second owner, one line each.
+    retention_waiting: list[str] = field(default_factory=list)
 
 
 class _Problems:
@@ -440,7 +441,8 @@ def _sync_group_permissions(workflow: Workflow) -> None:
         remove_perm(perm, groups[group_pk], workflow)
 
 
-def _write_spec(spec: WorkflowSpec, actor: Actor) -> tuple[str, list[EventData]]:
+def _write_spec(spec: WorkflowSpec, loader: Loader, waiting: list[str]) -> tuple[str, list[EventData]]:
+    actor = loader.actor
     events: list[EventData] = []
     attributes = dict(spec.attributes)
     attributes["approver_group"] = _group(spec.approver_group)
@@ -501,53 +503,28 @@ def _write_spec(spec: WorkflowSpec, actor: Actor) -> tuple[str, list[EventData]]
             )
         )
 
-    rules_owner = workflow.rules_owner
-    current_rules = {(r.kind, r.bucket): r for r in workflow.retention_rules.select_related("owner")}
-    for key in sorted(set(current_rules) | set(spec.retention)):
-        rule = current_rules.get(key)
-        new_window = spec.retention.get(key)
-        old_rule = RetentionRule.trail_value(window=rule.window, owner=rule.owner) if rule else None
-        new_rule = RetentionRule.trail_value(window=new_window, owner=rules_owner) if new_window is not None else None
-        if old_rule == new_rule:
-            continue
-        shortened = 0
-        if rule and new_window is None:
-            # Without a rule nothing of this kind may be kept: what is stored goes at the next purge.
-            shortened = artifacts_shorten_for_rule(rule_id=rule.pk, window=timedelta(0))
-            rule.delete()
-        elif rule and new_window is not None:
-            if new_window < rule.window:
-                shortened = artifacts_shorten_for_rule(rule_id=rule.pk, window=new_window)
-            rule.window, rule.owner = new_window, rules_owner
-            rule.save(update_fields=["window", "owner", "updated_at"])
-        elif new_window is not None:
-            RetentionRule.objects.create(
-                workflow=workflow, kind=key[0], bucket=key[1], window=new_window, owner=rules_owner
-            )
-        outcome = "updated" if outcome == "unchanged" else outcome
-        events.append(
-            EventData(
-                action="retention.changed",
-                actor=actor,
-                workflow_slug=spec.slug,
-                field=f"{key[0]}/{key[1]}",
-                old_value=old_rule,
-                new_value=new_rule,
-                details={"kind": key[0], "bucket": key[1], "artifacts_shortened": shortened},
-            )
-        )
+    retention = retention_rules_load(
+        workflow=workflow, wanted=spec.retention, created=outcome == "created", loader=loader
+    )
+    events.extend(retention.events)
+    outcome = "updated" if retention.wrote and outcome == "unchanged" else outcome
+    waiting.extend(retention.waiting)
     _sync_group_permissions(workflow)
     return outcome, events
 
 
-def workflows_load(*, document: Any, actor: Actor) -> LoadResult:
-    """Create or update every workflow in `document`. All or nothing; loading twice changes nothing."""
+def workflows_load(*, document: Any, actor: Actor, user: Any = None, countersigned_by: Any = None) -> LoadResult:
+    """Create or update every workflow in `document`. All or nothing; loading twice changes nothing.
+
+    `user` is the person loading the file and `countersigned_by` the other owner of the retention
+    rules who already countersigned its retention changes (see `retention_rules_load`)."""
     specs = workflows_check(document)
     result = LoadResult()
+    loader = Loader(actor=actor, user=user, countersigned_by=countersigned_by)
     with transaction.atomic():
         events: list[EventData] = []
         for spec in specs:
-            outcome, spec_events = _write_spec(spec, actor)
+            outcome, spec_events = _write_spec(spec, loader, result.retention_waiting)
             getattr(result, outcome).append(spec.slug)
             events.extend(spec_events)
         audit_record_many(events)

@@ -7,7 +7,7 @@ may see what of records and the trail is answered here (`viewer_scope`) and hand
 and records through `core.visibility`.
 """
 
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from approvals.models import Workflow, WorkflowGroupObjectPermission, WorkflowUserObjectPermission
+from audit.services import user_label
 from core.visibility import NOTHING, ViewerScope, scope_for
 from records.selectors import VISIBILITY
 
@@ -47,9 +48,10 @@ def workflows_undoable_by(*, user: Viewer) -> QuerySet[Workflow]:
 
 
 # What puts a person in sight of a workflow: what its file grants them (view, review, roll back,
-# override); owning it or keeping its retention rules; being an ops manager, who may stop and undo
-# any workflow and so must see them all. An `audit_trail` group permission sees every workflow and
-# every field. Staff and superuser status grant nothing here: permissions are read from groups.
+# override); owning it or owning its retention rules (either of their two owners); being an ops
+# manager, who may stop and undo any workflow and so must see them all. An `audit_trail` group
+# permission sees every workflow and every field. Staff and superuser status grant nothing here:
+# permissions are read from groups.
 SEEING_PERMISSIONS = ("view_workflow", "review_workflow", "rollback_workflow", "override_workflow")
 AUDIT_TRAIL = ("audit", "audit_trail")
 EXPORT_TRAIL = ("audit", "export_trail")
@@ -64,6 +66,7 @@ def _workflows_in_sight(user_id: int, group_names: set[str]) -> QuerySet[Workflo
     return Workflow.objects.filter(
         Q(owner_id=user_id)
         | Q(retention_owner_id=user_id)
+        | Q(retention_co_owner_id=user_id)
         | Q(pk__in=by_group.values("content_object"))
         | Q(pk__in=by_user.values("content_object"))
     )
@@ -130,6 +133,70 @@ def is_ops_manager(user: Viewer) -> bool:
 def owns_workflow(*, user: Viewer, workflow: Workflow) -> bool:
     """The workflow's owner is the one person who changes its rules and revokes its service accounts."""
     return user.is_authenticated and workflow.owner_id == user.pk
+
+
+# The retention rules have two owners: the rules owner (`retention_owner`, else the workflow's owner)
+# and the second owner (`retention_co_owner`). A change one of them proposes takes effect when the
+# other countersigns it; with no second owner named, none can take effect.
+
+
+def retention_owners(workflow: Workflow) -> list[Any]:
+    """The people who own `workflow`'s retention rules: the rules owner, then the second owner if named."""
+    return [workflow.rules_owner, *([workflow.retention_co_owner] if workflow.retention_co_owner_id else [])]
+
+
+def retention_owns_rules(*, user: Viewer, workflow: Workflow) -> bool:
+    return user.is_authenticated and any(owner.pk == user.pk for owner in retention_owners(workflow))
+
+
+def _only_owners(workflow: Workflow, verb: str) -> str:
+    names = " and ".join(user_label(owner) for owner in retention_owners(workflow))
+    return f"only the owners of {workflow.slug}'s retention rules ({names}) may {verb}"
+
+
+def retention_proposal_refusal(*, user: Viewer, workflow: Workflow) -> str:
+    """Why `user` may not propose a change to `workflow`'s retention rules ("" when they may)."""
+    if retention_owns_rules(user=user, workflow=workflow):
+        return ""
+    return _only_owners(workflow, "change them")
+
+
+def retention_countersigner(*, workflow: Workflow, proposed_by: Viewer) -> Any:
+    """The owner who countersigns a change `proposed_by` made: the other owner, or None when there is
+    no other (no second owner named, or the proposer no longer owns the rules)."""
+    owners = retention_owners(workflow)
+    if len(owners) < 2 or proposed_by.pk not in {owner.pk for owner in owners}:
+        return None
+    return next(owner for owner in owners if owner.pk != proposed_by.pk)
+
+
+def retention_countersign_refusal(*, user: Viewer, workflow: Workflow, proposed_by: Viewer) -> str:
+    """Why `user` may not countersign a change to `workflow`'s retention rules that `proposed_by`
+    proposed ("" when they may)."""
+    if not workflow.retention_co_owner_id:
+        return (
+            f"{workflow.slug} names no second owner of its retention rules, so no change can take effect: "
+            "name one with retention_co_owner in the workflow file"
+        )
+    if user.pk == proposed_by.pk:
+        return "you proposed this change: the other owner of the retention rules countersigns it"
+    if not retention_owns_rules(user=user, workflow=workflow):
+        return _only_owners(workflow, "countersign a change to them")
+    if retention_countersigner(workflow=workflow, proposed_by=proposed_by) is None:
+        return (
+            f"{user_label(proposed_by)}, who proposed this change, no longer owns {workflow.slug}'s retention "
+            "rules: withdraw it, and propose it again if it is still wanted"
+        )
+    return ""
+
+
+def retention_withdraw_refusal(*, user: Viewer, workflow: Workflow, proposed_by: Viewer) -> str:
+    """Why `user` may not withdraw (its proposer) or reject (an owner) a waiting change ("" when they may)."""
+    if user.is_authenticated and user.pk == proposed_by.pk:
+        return ""
+    if retention_owns_rules(user=user, workflow=workflow):
+        return ""
+    return _only_owners(workflow, "reject a change to them")
 
 
 def hears_audit_alarms(*, user: Viewer) -> bool:

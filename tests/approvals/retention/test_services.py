@@ -10,14 +10,23 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from approvals.models import RetentionRule, TrainingCopyRequest, TrainingCopyStatus
+from approvals.models import (
+    RetentionChange,
+    RetentionChangeStatus,
+    RetentionRule,
+    TrainingCopyRequest,
+    TrainingCopyStatus,
+)
 from approvals.retention.services import (
     artifact_copy_to_training,
-    retention_rule_change,
+    retention_change_countersign,
+    retention_change_propose,
+    retention_change_withdraw,
     training_copy_decide,
     training_copy_request,
 )
 from audit.models import Artifact, AuditEvent
+from audit.reading import Decider, decider
 from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
 from tests.helpers.factories import ArtifactFactory, RetentionRuleFactory, UserFactory, WorkflowFactory
 
@@ -28,8 +37,13 @@ def owner(db):
 
 
 @pytest.fixture
-def workflow(owner):
-    return WorkflowFactory(slug="duplicate-merge", owner=owner)
+def security(db):
+    return UserFactory(username="security", first_name="Sasha", last_name="Iyer")
+
+
+@pytest.fixture
+def workflow(owner, security):
+    return WorkflowFactory(slug="duplicate-merge", owner=owner, retention_co_owner=security)
 
 
 @pytest.fixture
@@ -47,6 +61,7 @@ def _workflow_file(tmp_path, **changes):
         "actions": ["update"],
         "fields": {"order": {"refund_status": "suggest"}},
         "retention": {"prompt": {"live": "7d"}, "output": {"live": "30d"}},
+        "retention_co_owner": "security",
         **changes,
     }
     path = tmp_path / "workflows.yaml"
@@ -54,10 +69,14 @@ def _workflow_file(tmp_path, **changes):
     return path
 
 
+def _window(rule):
+    return RetentionRule.objects.get(pk=rule.pk).window
+
+
 # Rules and expiry
 
 
-def test_the_expiry_of_a_loaded_rule_is_its_window_from_storage(owner, tmp_path):
+def test_the_expiry_of_a_loaded_rule_is_its_window_from_storage(owner, security, tmp_path):
     call_command("load_workflows", str(_workflow_file(tmp_path)))
     rule = RetentionRule.objects.get(workflow__slug="refund-notes", kind="output", bucket="live")
     assert rule.window == timedelta(days=30)
@@ -66,7 +85,7 @@ def test_the_expiry_of_a_loaded_rule_is_its_window_from_storage(owner, tmp_path)
     assert artifact.expires_at - artifact.created_at == timedelta(days=30)
 
 
-def test_a_rule_with_no_owner_is_refused_by_the_file(owner, tmp_path):
+def test_a_rule_with_no_owner_is_refused_by_the_file(owner, security, tmp_path):
     with pytest.raises(CommandError, match="retention_owner: every retention rule needs a named owner"):
         call_command("load_workflows", str(_workflow_file(tmp_path, retention_owner=None)))
     assert not RetentionRule.objects.exists()
@@ -77,103 +96,209 @@ def test_a_rule_with_no_owner_is_refused_by_the_database(workflow):
         RetentionRule.objects.create(workflow=workflow, kind="cache", bucket="live", window=timedelta(hours=1))
 
 
-def test_the_owner_changes_a_rule_and_the_trail_keeps_before_and_after(owner, prompt_rule):
-    retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(days=30))
-    prompt_rule.refresh_from_db()
-    assert prompt_rule.window == timedelta(days=30)
-    event = AuditEvent.objects.get(action="retention.changed")
-    assert event.actor_label == "owner"
-    assert event.workflow_slug == "duplicate-merge"
-    assert event.field == "prompt/live"
-    assert event.old_value == {"window": "7d", "owner": "owner"}
-    assert event.new_value == {"window": "30d", "owner": "owner"}
+# Two owners: one proposes, the other countersigns
 
 
-def test_a_non_owner_cannot_change_a_rule(prompt_rule):
-    lead = UserFactory(username="lead", is_superuser=True)
-    with pytest.raises(NotAllowed, match="only the rule's owner, Morgan Hale, may change"):
-        retention_rule_change(rule=prompt_rule, user=lead, window=timedelta(0))
-    prompt_rule.refresh_from_db()
-    assert prompt_rule.window == timedelta(days=7)
+def test_a_proposed_change_waits_and_is_not_in_effect(owner, security, prompt_rule):
+    artifact = ArtifactFactory.create(rule=prompt_rule)
+
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=1))
+
+    assert change.status == RetentionChangeStatus.PENDING
+    assert (change.window_before, change.window_after) == (timedelta(days=7), timedelta(days=1))
+    assert change.proposed_by == owner and change.source == "page"
+    assert _window(prompt_rule) == timedelta(days=7)
+    artifact.refresh_from_db()
+    assert artifact.expires_at == artifact.created_at + timedelta(days=7)
+    proposed = AuditEvent.objects.get(action="retention.change_proposed")
+    assert proposed.actor_label == "owner"
+    assert proposed.field == "prompt/live"
+    assert proposed.old_value == {"window": "7d", "owner": "owner"}
+    assert proposed.new_value == {"window": "1d", "owner": "owner"}
+    assert proposed.details["waits_for"] == "Sasha Iyer"
     assert not AuditEvent.objects.filter(action="retention.changed").exists()
 
 
-def test_the_workflow_owner_is_not_the_rule_owner_when_another_is_named(owner, workflow):
-    keeper = UserFactory(username="dpo")
-    rule = RetentionRuleFactory(workflow=workflow, kind="cache", owner=keeper)
-    with pytest.raises(NotAllowed):
-        retention_rule_change(rule=rule, user=owner, window=timedelta(hours=1))
-    rule.refresh_from_db()
-    assert rule.window == timedelta(days=7)
-    retention_rule_change(rule=rule, user=keeper, window=timedelta(hours=1))
-    rule.refresh_from_db()
-    assert rule.window == timedelta(hours=1)
-    assert AuditEvent.objects.get(action="retention.changed").actor_label == "dpo"
-
-
-@pytest.mark.parametrize(
-    ("window", "message"),
-    [(timedelta(seconds=-1), "must not be negative"), (timedelta(days=4000), "at most 3650d")],
-)
-def test_a_bad_window_is_refused_naming_the_field(owner, prompt_rule, window, message):
-    with pytest.raises(ValidationFailed, match=message) as refused:
-        retention_rule_change(rule=prompt_rule, user=owner, window=window)
-    assert refused.value.field == "window"
-    prompt_rule.refresh_from_db()
-    assert prompt_rule.window == timedelta(days=7)
-
-
-def test_a_shorter_rule_shortens_what_is_already_stored(owner, prompt_rule):
+def test_the_other_owner_countersigns_and_the_change_takes_effect_naming_both(owner, security, prompt_rule):
     now = timezone.now()
     old = ArtifactFactory.create(rule=prompt_rule, created_at=now - timedelta(days=3))
     new = ArtifactFactory.create(rule=prompt_rule, created_at=now)
     other_rule = RetentionRuleFactory(workflow=prompt_rule.workflow, kind="output", window=timedelta(days=7))
     untouched = ArtifactFactory.create(rule=other_rule, created_at=now)
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=1))
 
-    retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(days=1))
+    retention_change_countersign(change=change, user=security)
 
-    old.refresh_from_db()
-    new.refresh_from_db()
-    untouched.refresh_from_db()
-    assert old.expires_at == old.created_at + timedelta(days=1)
-    assert new.expires_at == new.created_at + timedelta(days=1)
-    assert untouched.expires_at == untouched.created_at + timedelta(days=7)
+    assert _window(prompt_rule) == timedelta(days=1)
+    for artifact, window in ((old, timedelta(days=1)), (new, timedelta(days=1)), (untouched, timedelta(days=7))):
+        artifact.refresh_from_db()
+        assert artifact.expires_at == artifact.created_at + window
+    change.refresh_from_db()
+    assert change.status == RetentionChangeStatus.APPLIED
+    assert change.countersigned_by == security and change.countersigned_at is not None
     event = AuditEvent.objects.get(action="retention.changed")
+    assert event.actor_label == "security"
+    assert event.approver_label == "Sasha Iyer"
+    assert event.workflow_slug == "duplicate-merge"
+    assert event.old_value == {"window": "7d", "owner": "owner"}
+    assert event.new_value == {"window": "1d", "owner": "owner"}
+    assert event.details["proposed_by"] == "owner"
+    assert event.details["countersigned_by"] == "security"
     assert event.details["artifacts_shortened"] == 2
+    assert decider(event) == Decider("countersigned by", "Sasha Iyer")
 
 
-def test_a_longer_rule_never_lengthens_what_is_already_stored(owner, prompt_rule):
+def test_the_co_owner_may_propose_and_the_rules_owner_countersigns(owner, security, prompt_rule):
+    change = retention_change_propose(rule=prompt_rule, user=security, window=timedelta(days=30))
+    assert _window(prompt_rule) == timedelta(days=7)
+    retention_change_countersign(change=change, user=owner)
+    assert _window(prompt_rule) == timedelta(days=30)
+    event = AuditEvent.objects.get(action="retention.changed")
+    assert (event.details["proposed_by"], event.details["countersigned_by"]) == ("security", "owner")
+
+
+def test_the_proposer_cannot_countersign_their_own_change(owner, prompt_rule):
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=1))
+    with pytest.raises(NotAllowed, match="you proposed this change: the other owner of the retention rules"):
+        retention_change_countersign(change=change, user=owner)
+    change.refresh_from_db()
+    assert change.status == RetentionChangeStatus.PENDING
+    assert _window(prompt_rule) == timedelta(days=7)
+    assert not AuditEvent.objects.filter(action="retention.changed").exists()
+
+
+def test_the_database_refuses_one_person_in_both_roles(owner, prompt_rule):
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=1))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RetentionChange.objects.filter(pk=change.pk).update(countersigned_by=owner)
+
+
+def test_someone_who_owns_no_rules_may_neither_propose_nor_countersign(owner, prompt_rule):
+    lead = UserFactory(username="lead", is_superuser=True)
+    message = r"only the owners of duplicate-merge's retention rules \(Morgan Hale and Sasha Iyer\) may"
+    with pytest.raises(NotAllowed, match=message + " change them"):
+        retention_change_propose(rule=prompt_rule, user=lead, window=timedelta(0))
+    assert not RetentionChange.objects.exists()
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(0))
+    with pytest.raises(NotAllowed, match=message + " countersign a change to them"):
+        retention_change_countersign(change=change, user=lead)
+    with pytest.raises(NotAllowed, match=message + " reject a change to them"):
+        retention_change_withdraw(change=change, user=lead)
+    change.refresh_from_db()
+    assert change.status == RetentionChangeStatus.PENDING
+    assert _window(prompt_rule) == timedelta(days=7)
+
+
+def test_the_workflow_owner_owns_nothing_when_another_rules_owner_is_named(owner, security, workflow):
+    keeper = UserFactory(username="dpo")
+    workflow.retention_owner = keeper
+    workflow.save(update_fields=["retention_owner"])
+    rule = RetentionRuleFactory(workflow=workflow, kind="cache", owner=keeper)
+    with pytest.raises(NotAllowed):
+        retention_change_propose(rule=rule, user=owner, window=timedelta(hours=1))
+    change = retention_change_propose(rule=rule, user=keeper, window=timedelta(hours=1))
+    retention_change_countersign(change=change, user=security)
+    assert _window(rule) == timedelta(hours=1)
+    assert AuditEvent.objects.get(action="retention.change_proposed").actor_label == "dpo"
+
+
+def test_a_second_proposal_for_a_rule_is_refused_while_one_waits(owner, security, prompt_rule):
+    retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=1))
+    with pytest.raises(InvalidTransition, match="already waiting for its second owner: countersign, reject"):
+        retention_change_propose(rule=prompt_rule, user=security, window=timedelta(days=2))
+    assert RetentionChange.objects.get().window_after == timedelta(days=1)
+
+
+def test_a_change_is_decided_once(owner, security, prompt_rule):
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=1))
+    retention_change_countersign(change=change, user=security)
+    with pytest.raises(InvalidTransition, match="already countersigned and applied"):
+        retention_change_countersign(change=change, user=security)
+    with pytest.raises(InvalidTransition, match="already countersigned and applied"):
+        retention_change_withdraw(change=change, user=owner)
+    assert AuditEvent.objects.filter(action="retention.changed").count() == 1
+
+
+def test_the_proposer_withdraws_and_the_other_owner_rejects(owner, security, prompt_rule):
+    withdrawn = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=1))
+    retention_change_withdraw(change=withdrawn, user=owner)
+    rejected = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=2))
+    retention_change_withdraw(change=rejected, user=security)
+
+    assert _window(prompt_rule) == timedelta(days=7)
+    assert set(RetentionChange.objects.values_list("status", flat=True)) == {RetentionChangeStatus.WITHDRAWN}
+    assert AuditEvent.objects.get(action="retention.change_withdrawn").actor_label == "owner"
+    rejection = AuditEvent.objects.get(action="retention.change_rejected")
+    assert rejection.actor_label == "security"
+    assert decider(rejection) == Decider("rejected by", "Sasha Iyer")
+    assert rejection.details["proposed_window"] == "2d"
+    assert not AuditEvent.objects.filter(action="retention.changed").exists()
+
+
+def test_without_a_second_owner_a_change_waits_until_one_is_named(owner, security, prompt_rule):
+    workflow = prompt_rule.workflow
+    workflow.retention_co_owner = None
+    workflow.save(update_fields=["retention_co_owner"])
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=1))
+    assert (
+        AuditEvent.objects.get(action="retention.change_proposed")
+        .details["waits_for"]
+        .startswith("a second owner to be named")
+    )
+    with pytest.raises(NotAllowed, match="names no second owner of its retention rules, so no change can take effect"):
+        retention_change_countersign(change=change, user=security)
+    assert _window(prompt_rule) == timedelta(days=7)
+
+    workflow.retention_co_owner = security
+    workflow.save(update_fields=["retention_co_owner"])
+    retention_change_countersign(change=change, user=security)
+    assert _window(prompt_rule) == timedelta(days=1)
+
+
+def test_a_change_whose_proposer_no_longer_owns_the_rules_can_only_be_withdrawn(owner, security, prompt_rule):
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=1))
+    workflow = prompt_rule.workflow
+    workflow.retention_owner = UserFactory(username="dpo")
+    workflow.save(update_fields=["retention_owner"])
+    with pytest.raises(NotAllowed, match="Morgan Hale, who proposed this change, no longer owns duplicate-merge's"):
+        retention_change_countersign(change=change, user=security)
+    assert _window(prompt_rule) == timedelta(days=7)
+    retention_change_withdraw(change=change, user=owner)
+    change.refresh_from_db()
+    assert change.status == RetentionChangeStatus.WITHDRAWN
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        (timedelta(seconds=-1), "must not be negative"),
+        (timedelta(days=4000), "at most 3650d"),
+        (timedelta(days=7), "the rule already keeps artifacts for 7d"),
+    ],
+)
+def test_a_bad_window_is_refused_naming_the_field(owner, prompt_rule, window, message):
+    with pytest.raises(ValidationFailed, match=message) as refused:
+        retention_change_propose(rule=prompt_rule, user=owner, window=window)
+    assert refused.value.field == "window"
+    assert not RetentionChange.objects.exists()
+
+
+def test_a_longer_rule_never_lengthens_what_is_already_stored(owner, security, prompt_rule):
     artifact = ArtifactFactory.create(rule=prompt_rule)
-    retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(days=90))
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(days=90))
+    retention_change_countersign(change=change, user=security)
     artifact.refresh_from_db()
     assert artifact.expires_at == artifact.created_at + timedelta(days=7)
     event = AuditEvent.objects.get(action="retention.changed")
     assert event.details["existing_artifacts"] == "keep their expiry"
 
 
-def test_a_zero_window_sends_what_is_stored_to_the_next_purge(owner, prompt_rule):
+def test_a_zero_window_sends_what_is_stored_to_the_next_purge(owner, security, prompt_rule):
     artifact = ArtifactFactory.create(rule=prompt_rule)
-    retention_rule_change(rule=prompt_rule, user=owner, window=timedelta(0))
+    change = retention_change_propose(rule=prompt_rule, user=owner, window=timedelta(0))
+    retention_change_countersign(change=change, user=security)
     artifact.refresh_from_db()
     assert artifact.expires_at == artifact.created_at <= timezone.now()
-
-
-def test_a_shorter_rule_in_the_file_shortens_what_is_stored_and_a_removed_rule_expires_it(owner, tmp_path):
-    call_command("load_workflows", str(_workflow_file(tmp_path)))
-    prompt = RetentionRule.objects.get(kind="prompt")
-    output = RetentionRule.objects.get(kind="output")
-    kept_prompt = ArtifactFactory.create(rule=prompt)
-    kept_output = ArtifactFactory.create(rule=output)
-
-    call_command("load_workflows", str(_workflow_file(tmp_path, retention={"prompt": {"live": "1h"}})))
-
-    kept_prompt.refresh_from_db()
-    kept_output.refresh_from_db()
-    assert kept_prompt.expires_at == kept_prompt.created_at + timedelta(hours=1)
-    assert kept_output.expires_at == kept_output.created_at
-    removed = AuditEvent.objects.filter(action="retention.changed", field="output/live").latest("id")
-    assert removed.new_value is None
-    assert removed.details["artifacts_shortened"] == 1
 
 
 # Training copies

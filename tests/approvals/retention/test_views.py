@@ -5,8 +5,9 @@ from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from approvals.models import TrainingCopyRequest, TrainingCopyStatus
-from audit.models import Artifact, AuditEvent
+from approvals.models import RetentionChange, RetentionChangeStatus, TrainingCopyRequest, TrainingCopyStatus
+from approvals.retention.services import retention_change_propose
+from audit.models import Artifact, ArtifactKind, AuditEvent
 from audit.retention import artifacts_purge_expired
 from tests.helpers.factories import ArtifactFactory, RetentionRuleFactory, UserFactory, WorkflowFactory
 from tests.helpers.pages import error_messages
@@ -18,13 +19,18 @@ def owner(db):
 
 
 @pytest.fixture
+def security(db):
+    return UserFactory(username="security", password="security", first_name="Sasha", last_name="Iyer")
+
+
+@pytest.fixture
 def lead(db):
     return UserFactory(username="lead", password="lead")
 
 
 @pytest.fixture
-def workflow(owner, lead):
-    workflow = WorkflowFactory(slug="refund-notes", name="Refund notes", owner=owner)
+def workflow(owner, security, lead):
+    workflow = WorkflowFactory(slug="refund-notes", name="Refund notes", owner=owner, retention_co_owner=security)
     assign_perm("view_workflow", lead, workflow)
     return workflow
 
@@ -68,14 +74,69 @@ def test_someone_who_may_not_see_the_workflow_gets_a_404(client, workflow):
     assert client.get(_url(workflow)).status_code == 404
 
 
-def test_the_owner_edits_a_rule_with_htmx(client, owner, workflow, prompt_rule):
+def _cell(html, kind="prompt", bucket="live"):
+    return html.split(f'data-kind="{kind}" data-bucket="{bucket}"')[1].split("</td>")[0]
+
+
+def _waiting(html):
+    return html.split('class="waiting')[1].split("</table>")[0]
+
+
+def test_the_page_names_both_owners_and_the_co_owner_sees_the_workflow(client, security, workflow, prompt_rule):
+    client.force_login(security)
+    response = client.get(_url(workflow))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Two owners keep these rules: <strong>Morgan Hale</strong>" in html
+    assert "and <strong>Sasha Iyer</strong>" in html
+    assert "No second owner is named" not in html
+    assert "Propose</button>" in _cell(html)
+
+
+def test_an_owner_proposes_with_htmx_and_nothing_changes_yet(client, owner, workflow, prompt_rule):
     artifact = ArtifactFactory.create(rule=prompt_rule)
     client.force_login(owner)
     response = client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "30s"}, headers={"HX-Request": "true"})
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<section id="retention"')
-    assert "The prompt/live rule now keeps artifacts for 30s." in html
+    assert (
+        "Proposed: the prompt/live rule to keep artifacts for 30s. It keeps 2m until Sasha Iyer countersigns." in html
+    )
+    prompt_rule.refresh_from_db()
+    artifact.refresh_from_db()
+    assert prompt_rule.window == timedelta(minutes=2)
+    assert artifact.expires_at == artifact.created_at + timedelta(minutes=2)
+    cell = _cell(html)
+    assert "<strong>2m</strong> in effect" in cell
+    assert "30s proposed</a> by Morgan Hale, waiting for Sasha Iyer" in cell
+    assert "<form" not in cell
+    waiting = _waiting(html)
+    assert "prompt/live" in waiting and "<strong>30s</strong>" in waiting
+    assert "Morgan Hale, " in waiting
+    assert ">Withdraw</button>" in waiting
+    assert "Countersign" not in waiting
+    assert not AuditEvent.objects.filter(action="retention.changed").exists()
+    assert AuditEvent.objects.get(action="retention.change_proposed").actor_label == "owner"
+
+
+def test_the_other_owner_countersigns_on_the_page(client, owner, security, workflow, prompt_rule):
+    artifact = ArtifactFactory.create(rule=prompt_rule)
+    client.force_login(owner)
+    client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "30s"})
+    change = RetentionChange.objects.get()
+
+    client.force_login(security)
+    waiting = _waiting(client.get(_url(workflow)).content.decode())
+    assert ">Countersign</button>" in waiting and ">Reject</button>" in waiting
+    response = client.post(
+        _url(workflow), {"retention_change": change.pk, "decision": "countersign"}, headers={"HX-Request": "true"}
+    )
+
+    html = response.content.decode()
+    assert "Countersigned: the prompt/live rule now keeps artifacts for 30s (proposed by Morgan Hale)." in html
+    assert 'class="waiting' not in html
+    assert 'value="30s"' in _cell(html)
     prompt_rule.refresh_from_db()
     artifact.refresh_from_db()
     assert prompt_rule.window == timedelta(seconds=30)
@@ -83,15 +144,75 @@ def test_the_owner_edits_a_rule_with_htmx(client, owner, workflow, prompt_rule):
     event = AuditEvent.objects.get(action="retention.changed")
     assert event.old_value == {"window": "2m", "owner": "owner"}
     assert event.new_value == {"window": "30s", "owner": "owner"}
+    assert (event.details["proposed_by"], event.details["countersigned_by"]) == ("owner", "security")
 
 
-def test_without_javascript_an_edit_redirects_back(client, owner, workflow, prompt_rule):
+def test_the_proposer_is_told_they_cannot_countersign(client, owner, workflow, prompt_rule):
+    client.force_login(owner)
+    client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "30s"})
+    change = RetentionChange.objects.get()
+    response = client.post(_url(workflow), {"retention_change": change.pk, "decision": "countersign"})
+    assert response.status_code == 403
+    refusal = "you proposed this change: the other owner of the retention rules countersigns it"
+    assert error_messages(response) == [refusal]
+    prompt_rule.refresh_from_db()
+    assert prompt_rule.window == timedelta(minutes=2)
+
+
+def test_a_decision_the_page_does_not_offer_is_refused(client, owner, security, workflow, prompt_rule):
+    client.force_login(owner)
+    client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "30s"})
+    change = RetentionChange.objects.get()
+    client.force_login(security)
+    response = client.post(_url(workflow), {"retention_change": change.pk, "decision": "approve"})
+    assert response.status_code == 422
+    assert "the form said neither countersign nor withdraw; reload the page and try again" in response.content.decode()
+    missing = client.post(_url(workflow), {"retention_change": change.pk + 1, "decision": "countersign"})
+    assert missing.status_code == 404
+    assert "no such retention change in this workflow" in missing.content.decode()
+    change.refresh_from_db()
+    assert change.status == RetentionChangeStatus.PENDING
+
+
+def test_the_proposer_withdraws_and_the_other_owner_rejects(client, owner, security, workflow, prompt_rule):
+    client.force_login(owner)
+    client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "30s"})
+    first = RetentionChange.objects.get()
+    response = client.post(_url(workflow), {"retention_change": first.pk, "decision": "withdraw"}, follow=True)
+    assert "Withdrawn: the change to the prompt/live rule. It still keeps 2m." in response.content.decode()
+    client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "1h"})
+    second = RetentionChange.objects.get(status=RetentionChangeStatus.PENDING)
+
+    client.force_login(security)
+    response = client.post(_url(workflow), {"retention_change": second.pk, "decision": "withdraw"}, follow=True)
+
+    assert "Rejected: the change to the prompt/live rule. It still keeps 2m." in response.content.decode()
+    prompt_rule.refresh_from_db()
+    assert prompt_rule.window == timedelta(minutes=2)
+    assert AuditEvent.objects.get(action="retention.change_rejected").actor_label == "security"
+
+
+def test_without_a_second_owner_the_page_says_no_change_can_take_effect(client, owner, workflow, prompt_rule):
+    workflow.retention_co_owner = None
+    workflow.save(update_fields=["retention_co_owner"])
+    client.force_login(owner)
+    html = client.get(_url(workflow)).content.decode()
+    assert "and a second owner, not yet named" in html
+    assert "No second owner is named, so no change to these rules can take effect." in html
+    response = client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "1h"}, follow=True)
+    html = response.content.decode()
+    assert "until a second owner to be named (retention_co_owner in the workflow file) countersigns" in html
+    assert "waiting for a second owner to be named" in _cell(html)
+    prompt_rule.refresh_from_db()
+    assert prompt_rule.window == timedelta(minutes=2)
+
+
+def test_without_javascript_a_proposal_redirects_back(client, owner, workflow, prompt_rule):
     client.force_login(owner)
     response = client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "1h"}, follow=True)
     assert response.redirect_chain == [(_url(workflow), 302)]
-    assert "now keeps artifacts for 1h" in response.content.decode()
-    prompt_rule.refresh_from_db()
-    assert prompt_rule.window == timedelta(hours=1)
+    assert "Proposed: the prompt/live rule to keep artifacts for 1h." in response.content.decode()
+    assert RetentionChange.objects.get().window_after == timedelta(hours=1)
 
 
 def test_a_bad_window_is_refused_naming_the_field(client, owner, workflow, prompt_rule):
@@ -105,23 +226,34 @@ def test_a_bad_window_is_refused_naming_the_field(client, owner, workflow, promp
     assert 'value="forever"' in cell
     prompt_rule.refresh_from_db()
     assert prompt_rule.window == timedelta(minutes=2)
-    assert not AuditEvent.objects.filter(action="retention.changed").exists()
+    assert not RetentionChange.objects.exists()
 
 
-def test_a_non_owner_edit_is_refused(client, lead, workflow, prompt_rule):
+def test_a_non_owner_proposal_is_refused(client, lead, workflow, prompt_rule):
+    refusal = "only the owners of refund-notes&#x27;s retention rules (Morgan Hale and Sasha Iyer) may change them"
     client.force_login(lead)
     response = client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "0d"})
     assert response.status_code == 403
-    assert "only the rule&#x27;s owner, Morgan Hale, may change" in response.content.decode()
-    prompt_rule.refresh_from_db()
-    assert prompt_rule.window == timedelta(minutes=2)
+    assert refusal in response.content.decode()
     htmx = client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "0d"}, headers={"HX-Request": "true"})
     assert htmx.status_code == 200
     assert 'role="alert"' in htmx.content.decode()
-    assert "only the rule&#x27;s owner, Morgan Hale, may change" in htmx.content.decode()
+    assert refusal in htmx.content.decode()
+    assert not RetentionChange.objects.exists()
+
+
+def test_a_non_owner_sees_what_waits_but_no_buttons(client, owner, lead, workflow, prompt_rule):
+    client.force_login(owner)
+    client.post(_url(workflow), {"rule": prompt_rule.pk, "window": "1h"})
+    change = RetentionChange.objects.get()
+    client.force_login(lead)
+    waiting = _waiting(client.get(_url(workflow)).content.decode())
+    assert "only its owners decide" in waiting
+    assert "<button" not in waiting
+    response = client.post(_url(workflow), {"retention_change": change.pk, "decision": "countersign"})
+    assert response.status_code == 403
     prompt_rule.refresh_from_db()
     assert prompt_rule.window == timedelta(minutes=2)
-    assert not AuditEvent.objects.filter(action="retention.changed").exists()
 
 
 def test_tombstones_appear_once_artifacts_are_purged(client, owner, workflow, prompt_rule):
@@ -162,9 +294,12 @@ def test_a_training_copy_is_asked_for_and_approved_on_the_page(client, owner, le
     assert Artifact.objects.filter(bucket="training", copied_from=artifact.pk).exists()
 
 
-def test_the_page_runs_a_fixed_number_of_queries(client, owner, workflow, prompt_rule, django_assert_num_queries):
+def test_the_page_runs_a_fixed_number_of_queries(
+    client, owner, security, workflow, prompt_rule, django_assert_num_queries
+):
     client.force_login(owner)
     past = timezone.now() - timedelta(minutes=10)
+    rules = iter((kind, bucket) for kind in ArtifactKind.values for bucket in ("training", "analytics"))
 
     def fill(count):
         for _ in range(count):
@@ -172,16 +307,20 @@ def test_the_page_runs_a_fixed_number_of_queries(client, owner, workflow, prompt
             ArtifactFactory.create(rule=prompt_rule, created_at=past)
         artifacts_purge_expired()
         ArtifactFactory.create(rule=prompt_rule, created_at=past)
+        for proposer in (owner, security):
+            kind, bucket = next(rules)
+            rule = RetentionRuleFactory(workflow=workflow, kind=kind, bucket=bucket)
+            retention_change_propose(rule=rule, user=proposer, window=timedelta(hours=1))
 
     fill(1)
     client.get(_url(workflow))
-    # 9 for the page, 2 for what the viewer may see (their groups; the workflows in their sight), and 5
+    # 10 for the page, 2 for what the viewer may see (their groups; the workflows in their sight), and 5
     # for the stop, override, store and audit-chain banners every page shows
-    with django_assert_num_queries(9 + 2 + 5):
+    with django_assert_num_queries(10 + 2 + 5):
         client.get(_url(workflow))
-    fill(8)
-    with django_assert_num_queries(9 + 2 + 5):
-        client.get(_url(workflow))
+    fill(2)
+    with django_assert_num_queries(10 + 2 + 5):
+        assert _waiting(client.get(_url(workflow)).content.decode()).count("<tr id=") == 4
 
 
 def test_the_workflow_list_links_to_the_retention_page(client, owner, workflow):
