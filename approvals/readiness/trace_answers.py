@@ -103,10 +103,13 @@ def _approvers(proposal: Proposal) -> tuple[Approver, ...]:
             )
             for person in people
         )
-    # A proposal approved before approvers were kept on it: the trail names who approved it.
-    approved = AuditEvent.objects.filter(proposal_id=proposal.pk, action="proposal.approved").order_by("-id").first()
-    label = approved.approver_label or approved.actor_label if approved else ""
-    return (Approver(label, frozenset({_normal(label)})),) if label else ()
+    # No approver kept on the proposal: the trail names who approved it, if anyone did.
+    events = AuditEvent.objects.filter(proposal_id=proposal.pk, action__in=("proposal.approved", "change.applied"))
+    for event in events.order_by("id"):
+        label = event.approver_label or (event.actor_label if event.action == "proposal.approved" else "")
+        if label:
+            return (Approver(label, frozenset({_normal(label)})),)
+    return ()
 
 
 def trace_facts(*, change_id: UUID) -> TraceFacts:
