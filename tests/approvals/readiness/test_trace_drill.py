@@ -6,13 +6,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from approvals.models import Proposal, ProposalStatus, TraceDrill
+from approvals.models import Proposal, TraceDrill
 from approvals.readiness.trace_drill import trace_drill_answer, trace_drill_start
 from audit.models import AuditEvent
 from audit.services import Actor
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from tests.helpers.factories import ProposalFactory, UserFactory, WorkflowFactory
 from tests.helpers.trace_drills import applied_change, right_answers
+from tests.helpers.trail import revert
 
 NOW = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)  # a Thursday
 APPLIED = datetime(2026, 12, 2, 14, 14, 7, tzinfo=UTC)  # Wednesday afternoon: "yesterday afternoon"
@@ -235,7 +236,7 @@ def test_blank_answers_are_refused_naming_each_question(workflow, lead, change):
 def test_a_workflow_with_no_applied_change_is_refused(workflow, lead, second_lead):
     ProposalFactory(workflow=workflow, status="pending")
     undone = applied_change(workflow=workflow, approver=second_lead, at=APPLIED)
-    Proposal.objects.filter(pk=undone.proposal_id).update(status=ProposalStatus.REVERTED)
+    revert(undone, at=APPLIED + timedelta(hours=1))  # the undo is a change too, and not one to trace
 
     with pytest.raises(InvalidTransition, match="address-updates has no applied change to trace yet"):
         _start(workflow, lead)
