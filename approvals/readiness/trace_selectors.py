@@ -21,6 +21,9 @@ class TraceDrillView:
     may_answer: bool
     questions: list[Question] = field(default_factory=list)  # while it is open, for its person
     results: list[dict[str, Any]] = field(default_factory=list)  # once answered, in the order asked
+    # Its answers are kept from a viewer who is taking a drill of their own on the same workflow:
+    # the change picked for them may be this one.
+    withheld: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -62,6 +65,8 @@ def trace_drill_for_viewer(*, drill_id: int, user: Viewer) -> TraceDrillView:
     if drill.passed is None:
         questions = questions_for(trace_facts(change_id=drill.change_id)) if answering else []
         return TraceDrillView(drill=drill, may_answer=answering, questions=questions)
+    if not answering and TraceDrill.objects.filter(workflow=drill.workflow, user=user.pk, passed__isnull=True).exists():
+        return TraceDrillView(drill=drill, may_answer=False, withheld=True)
     verdicts = drill.verdicts if isinstance(drill.verdicts, dict) else {}
     results = sorted((dict(verdict, key=key) for key, verdict in verdicts.items()), key=lambda v: v["position"])
     return TraceDrillView(drill=drill, may_answer=answering, results=results)

@@ -156,3 +156,32 @@ def test_a_drill_of_a_workflow_out_of_sight_is_not_found(client, drill):
     client.force_login(UserFactory(username="stranger"))
 
     assert client.get(f"/drills/trace/{drill.pk}/").status_code == 404
+
+
+def test_a_colleagues_answers_are_kept_from_someone_in_the_middle_of_their_own_drill(
+    client, workflow, lead, second_lead, drill, change
+):
+    client.force_login(lead)
+    client.post(f"/drills/trace/{drill.pk}/", right_answers(change))
+    own = trace_drill_start(workflow=workflow, user=second_lead, started_by=Actor.user(second_lead))
+    client.force_login(second_lead)
+
+    during = client.get(f"/drills/trace/{drill.pk}/").content.decode()
+    client.post(f"/drills/trace/{own.pk}/", right_answers(change))
+    after = client.get(f"/drills/trace/{drill.pk}/").content.decode()
+
+    assert "Passed" in during and "Its answers show here once your own drill on" in during
+    assert str(change.id) not in during and "Harbour Road" not in during
+    assert "Every answer was right." in after and "12 Harbour Road, Leith" in after
+
+
+def test_a_drill_replaced_by_a_new_one_reads_as_ended_without_answers(client, workflow, lead, drill):
+    trace_drill_start(workflow=workflow, user=lead, started_by=Actor.user(lead))
+    client.force_login(lead)
+
+    page = client.get(f"/drills/trace/{drill.pk}/").content.decode()
+    again = client.post(f"/drills/trace/{drill.pk}/", {})
+
+    assert '<h2 class="drill-result failed">Failed</h2>' in page
+    assert "without answers: a new drill was started in its place" in page
+    assert again.status_code == 409 and "this drill is over" in again.content.decode()
