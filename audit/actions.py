@@ -24,6 +24,9 @@ ACTIONS: dict[str, str] = {
     "undo.finished": "A bulk undo finished",
     "undo.cancelled": "A bulk undo was cancelled part-way",
     "drill.completed": "A rollback drill ran (passed or failed)",
+    # the trace drill
+    "trace_drill.started": "A timed trace drill started: a person was given a complaint about one applied change",
+    "trace_drill.finished": "A trace drill ended: answered (passed or failed, how long, what was wrong) or replaced",
     # batches
     "batch.opened": "A pipeline opened a batch",
     # stop switch

@@ -47,7 +47,10 @@ class TraceDrill(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(passed__isnull=True) | Q(finished_at__isnull=False), name="trace_drill_decided_finished"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["workflow", "user"], condition=Q(passed__isnull=True), name="trace_drill_one_open_per_person"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,10 @@
 """The map, readiness, the five-step review and the trace drill."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from approvals.readiness.views import trace_drill
+
+urlpatterns = [
+    path("workflows/<slug:slug>/trace-drill/", trace_drill.workflow_trace_drill, name="trace-drill-start"),
+    path("drills/trace/<int:pk>/", trace_drill.trace_drill, name="trace-drill"),
+]

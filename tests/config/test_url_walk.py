@@ -60,6 +60,8 @@ PAGES: dict[str, str] = {
     "undo-bulk": "302 403 200 200 403 403",
     "undo-job": "302 404 404 200 404 404",  # its starter (ops) and those who may undo B follow it
     "undo-job-cancel": "302 405 405 405 405 405",
+    "trace-drill-start": "302 404 404 200 200 404",
+    "trace-drill": "302 404 404 200 200 404",  # its person (ops) and whoever sees B read it
     "api-v1:openapi-json": "200 200 200 200 200 200",
     "api-v1:openapi-view": "200 200 200 200 200 200",
     "api-v1:health": "200 200 200 200 200 200",
@@ -144,7 +146,12 @@ def _admin_object(world: TwoWorkflows, name: str) -> object:
 
 def _url(world: TwoWorkflows, name: str, params: list[str]) -> str:
     """The URL of `name` about workflow B's objects."""
-    by_page = {"override": world.b_override.pk, "stop": world.b_stop.pk, "undo": world.b_undo_job.pk}
+    by_page = {
+        "override": world.b_override.pk,
+        "stop": world.b_stop.pk,
+        "undo": world.b_undo_job.pk,
+        "trace": world.b_drill.pk,
+    }
     values: dict[str, object] = {
         "slug": world.b.workflow.slug,
         "account_id": world.b_account.pk,

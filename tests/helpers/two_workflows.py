@@ -28,6 +28,7 @@ from approvals.models import (
     Proposal,
     ServiceAccount,
     StopSwitch,
+    TraceDrill,
     UndoJob,
     UndoScope,
     Workflow,
@@ -81,6 +82,7 @@ class TwoWorkflows:
     b_override: Override
     b_undo_job: UndoJob
     b_artifact: Artifact
+    b_drill: TraceDrill
     people: dict[str, User]
 
 
@@ -218,6 +220,14 @@ def two_workflows() -> TwoWorkflows:
         queue=False,
     )
     assert b_undo_job.stop is not None  # a bulk undo of a batch stops the batch first
+    b_drill = TraceDrill.objects.create(
+        workflow=b,
+        user=people["ops"],
+        change_id=b_change.id,
+        complaint=f"The customer on order {order.record_id} says its refund status changed this morning.",
+        target=b.trace_target,
+        started_by="ops",
+    )
     return TwoWorkflows(
         a=Side(a, a_batch, a_applied, a_change, a_pending),
         b=Side(b, b_batch, b_applied, b_change, b_pending),
@@ -228,5 +238,6 @@ def two_workflows() -> TwoWorkflows:
         b_override=b_override,
         b_undo_job=b_undo_job,
         b_artifact=b_artifact,
+        b_drill=b_drill,
         people=people,
     )
