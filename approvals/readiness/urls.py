@@ -1,5 +1,9 @@
 """The map, readiness, the five-step review and the trace drill."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from approvals.readiness.views import review
+
+urlpatterns = [
+    path("workflows/<slug:slug>/review/", review.workflow_review, name="workflow-review"),
+]
