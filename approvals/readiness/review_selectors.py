@@ -153,7 +153,16 @@ class RetentionLine:
         return self.rule is None and self.stored > 0
 
 
-def retention_lines(*, workflow: Workflow) -> list[RetentionLine]:
+@dataclass(frozen=True)
+class RetentionKind:
+    """One artifact kind, with a line per bucket."""
+
+    kind: str
+    label: str
+    lines: list[RetentionLine]
+
+
+def retention_lines(*, workflow: Workflow) -> list[RetentionKind]:
     """Every artifact kind in every bucket for the workflow. Two queries."""
     rules = {
         (rule.kind, rule.bucket): rule
@@ -167,16 +176,22 @@ def retention_lines(*, workflow: Workflow) -> list[RetentionLine]:
         .order_by()
     }
     return [
-        RetentionLine(
+        RetentionKind(
             kind=kind,
-            kind_label=str(kind_label),
-            bucket=bucket,
-            bucket_label=str(bucket_label),
-            rule=rules.get((kind, bucket)),
-            stored=stored.get((kind, bucket), 0),
+            label=str(kind_label),
+            lines=[
+                RetentionLine(
+                    kind=kind,
+                    kind_label=str(kind_label),
+                    bucket=bucket,
+                    bucket_label=str(bucket_label),
+                    rule=rules.get((kind, bucket)),
+                    stored=stored.get((kind, bucket), 0),
+                )
+                for bucket, bucket_label in Bucket.choices
+            ],
         )
         for kind, kind_label in ArtifactKind.choices
-        for bucket, bucket_label in Bucket.choices
     ]
 
 
@@ -273,7 +288,7 @@ class ReviewPage:
     may_run: bool
     tasks: TouchingTasks
     fields: list[MarkedField]
-    retention: list[RetentionLine]
+    retention: list[RetentionKind]
     walk_choices: list[Change]
     walk: Walk | None
     now: datetime
@@ -297,6 +312,10 @@ class ReviewPage:
     @property
     def signer_ids(self) -> set[int]:
         return {signature.user_id for signature in self.signers}
+
+    @property
+    def buckets(self) -> list[str]:
+        return [str(label) for _, label in Bucket.choices]
 
     @property
     def ticks(self) -> dict[str, Tick]:
@@ -329,7 +348,7 @@ class ReviewPage:
 
     @property
     def flagged_retention(self) -> list[RetentionLine]:
-        return [line for line in self.retention if line.stored_without_rule]
+        return [line for kind in self.retention for line in kind.lines if line.stored_without_rule]
 
     @property
     def differences(self) -> list[MarkedField]:

@@ -156,7 +156,8 @@ def test_retention_stored_with_no_rule_is_flagged(client, team: Team):
     client.post(_url(team), {"do": "start"})
     page = _text(client.get(_url(team)).content.decode())
     assert "Stored with no rule to expire it: error log in live processing (1)." in page
-    assert "Prompt Live processing 7d Olive Grant 0" in page
+    assert "Artifact Live processing Training Analytics Prompt 7d · Olive Grant no rule no rule" in page
+    assert "Error log no rule 1 stored with no rule no rule no rule" in page
 
 
 def test_step_one_lists_the_tasks_on_the_same_records_and_counts_those_out_of_sight(client, team: Team):
