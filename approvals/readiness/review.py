@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals.models import ReadinessReview, ReviewDecision, ReviewSignature, Workflow
-from approvals.readiness.review_selectors import change_undone_by, high_risk, review_fields, walk_change_of
+from approvals.readiness.review_selectors import change_undone_by, review_fields, walk_change_of
 from approvals.readiness.rights import may_run_review
 from approvals.readiness.steps import (
     FIELDS,
@@ -27,6 +27,7 @@ from approvals.readiness.steps import (
 )
 from audit.services import Actor, audit_record, user_label
 from core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from records.catalogue import Risk
 
 
 def _may_run(user: Any, workflow: Workflow) -> None:
@@ -174,7 +175,7 @@ def review_fields_mark(*, review: ReadinessReview, user: Any, marks: dict[str, s
             mark = marks.get(row.key, "")
             if mark not in MARKS:
                 problems.append((row.key, "choose no access, read, suggest or write"))
-            elif mark == "write" and high_risk(row.record_type, row.name):
+            elif mark == "write" and row.risk == Risk.HIGH:
                 problems.append((row.key, "write is refused on a high-risk field: every change to it is countersigned"))
         if problems:
             raise ValidationFailed(problems)

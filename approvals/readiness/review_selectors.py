@@ -4,6 +4,7 @@ file grants them, its retention, the applied changes a review may walk through, 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from django.db.models import Count, Prefetch
@@ -15,7 +16,7 @@ from audit.models import Artifact, ArtifactKind, Bucket
 from audit.services import user_label
 from core.errors import NotFound
 from core.visibility import ViewerScope
-from records.catalogue import RECORD_TYPES, Risk
+from records.catalogue import RECORD_TYPES
 from records.models import Change, ChangeAction
 
 RECENT_CHANGES = 20
@@ -56,11 +57,6 @@ def review_fields(*, workflow: Workflow) -> list[FieldRow]:
         if record_type in touched
         for spec in record.fields
     ]
-
-
-def high_risk(record_type: str, name: str) -> bool:
-    record = RECORD_TYPES.get(record_type)
-    return record is not None and record.has_field(name) and record.field(name).risk == Risk.HIGH
 
 
 @dataclass(frozen=True)
@@ -248,7 +244,7 @@ def _with_signers() -> Any:
     )
 
 
-def review_open_of(*, workflow: Workflow, review_id: int) -> ReadinessReview:
+def review_of(*, workflow: Workflow, review_id: int) -> ReadinessReview:
     """The review a form names, if it is this workflow's."""
     review = ReadinessReview.objects.filter(workflow=workflow, pk=review_id).first()
     if review is None:
@@ -317,7 +313,7 @@ class ReviewPage:
     def buckets(self) -> list[str]:
         return [str(label) for _, label in Bucket.choices]
 
-    @property
+    @cached_property
     def ticks(self) -> dict[str, Tick]:
         return ticks_of(self.current)
 

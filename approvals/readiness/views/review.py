@@ -21,7 +21,7 @@ from approvals.readiness.review import (
     review_walk_choose,
 )
 from approvals.readiness.review_forms import DecideForm, MarksForm, TickForm, WalkForm
-from approvals.readiness.review_selectors import marked_fields, review_fields, review_open_of, review_page
+from approvals.readiness.review_selectors import marked_fields, review_fields, review_of, review_page
 from approvals.readiness.rights import may_run_review
 from approvals.readiness.steps import TICKS, sign_off_waits_for
 from approvals.workflows.rights import workflow_visible_to
@@ -37,24 +37,38 @@ RELOAD = "reload the page and try again"
 
 @dataclass
 class Refusal:
-    """A form sent back: which part of the page shows it, the form with its errors, and the status."""
+    """What the page says of a form it refused: in which section (the one whose button sent it), the
+    status, what is wrong beyond the fields the form shows, and the form with its field errors."""
 
-    where: str
+    section: str
     status: int
-    form: PlainForm | None = None
     message: str = ""
+    form: PlainForm | None = None
+
+
+# The section of the page each button is in: a refusal is said there, where the person looks.
+SECTIONS = {"start": "review", "walk": "step-4", "mark": "step-2", "decide": "step-5", "sign": "step-5"}
+TICK_SECTIONS = {"tasks": "step-1", "retention": "step-3"}
 
 
 def _review(request: AuthenticatedHtmxRequest, workflow: Workflow) -> ReadinessReview:
     sent = request.POST.get("review", "")
     if not sent.isdigit():
         raise ValidationFailed([("review", f"the form named no review; {RELOAD}")])
-    return review_open_of(workflow=workflow, review_id=int(sent))
+    return review_of(workflow=workflow, review_id=int(sent))
 
 
-def _refused(where: str, form: PlainForm, error: ApplicationError) -> Refusal:
-    form.add_refusal(error)
-    return Refusal(where=where, status=error.status_code, form=form)
+def _refused(section: str, form: PlainForm, error: ApplicationError) -> Refusal:
+    by_field, rest = error.on_fields(form.fields)
+    for field, message in by_field.items():
+        form.add_error(field, message)
+    return Refusal(section=section, status=error.status_code, message=rest, form=form)
+
+
+def _invalid(section: str, form: PlainForm) -> Refusal:
+    return Refusal(
+        section=section, status=422, message=" ".join(str(text) for text in form.non_field_errors()), form=form
+    )
 
 
 def _start(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str | Refusal:
@@ -65,25 +79,27 @@ def _start(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str | Refus
 def _tick(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str | Refusal:
     form = TickForm(request.POST)
     if not form.is_valid():
-        return Refusal(where=f"tick:{request.POST.get('step', '')}", status=422, form=form)
+        said = " ".join(str(text) for texts in form.errors.values() for text in texts)
+        return Refusal(section="review", status=422, message=said)
     step = form.cleaned_data["step"]
+    section = TICK_SECTIONS.get(step, "step-4")
     try:
         review_step_tick(
             review=_review(request, workflow), user=request.user, step=step, note=form.cleaned_data["note"]
         )
     except ApplicationError as error:
-        return _refused(f"tick:{step}", form, error)
+        return Refusal(section=section, status=error.status_code, message=error.plain)
     return f"Ticked {TICKS[step]}."
 
 
 def _walk(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str | Refusal:
     form = WalkForm(request.POST)
     if not form.is_valid():
-        return Refusal(where="walk", status=422, form=form)
+        return _invalid("step-4", form)
     try:
         review_walk_choose(review=_review(request, workflow), user=request.user, change_id=form.cleaned_data["change"])
     except ApplicationError as error:
-        return _refused("walk", form, error)
+        return _refused("step-4", form, error)
     return "Change chosen: walk it through approval, write, trace and rollback, ticking each part."
 
 
@@ -91,18 +107,18 @@ def _mark(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str | Refusa
     review = _review(request, workflow)
     form = MarksForm(request.POST, fields=marked_fields(rows=review_fields(workflow=workflow), review=review))
     if not form.is_valid():
-        return Refusal(where="marks", status=422, form=form)
+        return _invalid("step-2", form)
     try:
         review_fields_mark(review=review, user=request.user, marks=form.marks())
     except ApplicationError as error:
-        return _refused("marks", form, error)
+        return _refused("step-2", form, error)
     return "Fields marked (step 2)."
 
 
 def _decide(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str | Refusal:
     form = DecideForm(request.POST)
     if not form.is_valid():
-        return Refusal(where="decide", status=422, form=form)
+        return _invalid("step-5", form)
     decision = form.cleaned_data["decision"]
     try:
         review_decide(
@@ -112,7 +128,7 @@ def _decide(request: AuthenticatedHtmxRequest, workflow: Workflow) -> str | Refu
             actions=form.cleaned_data["actions"],
         )
     except ApplicationError as error:
-        return _refused("decide", form, error)
+        return _refused("step-5", form, error)
     return f"Decided: {ReviewDecision(decision).label.lower()}. It is signed off once two people have signed."
 
 
@@ -147,15 +163,13 @@ def workflow_review(request: AuthenticatedHtmxRequest, slug: str) -> HttpRespons
     workflow = _visible_workflow(request, slug)
     if request.method != "POST":
         return _page(request, workflow)
-    carry_out = _ACTIONS.get(request.POST.get("do", ""))
+    action = request.POST.get("do", "")
     try:
-        if carry_out is None:
+        if action not in _ACTIONS:
             raise ValidationFailed([("do", f"the form asked for nothing this page does; {RELOAD}")])
-        outcome = carry_out(request, workflow)
+        outcome = _ACTIONS[action](request, workflow)
     except ApplicationError as error:
-        # Starting and signing send no fields: their refusal is said where their button is.
-        where = request.POST["do"] if request.POST.get("do") in ("start", "sign") else "top"
-        outcome = Refusal(where=where, status=error.status_code, message=error.plain)
+        outcome = Refusal(section=SECTIONS.get(action, "review"), status=error.status_code, message=error.plain)
     if isinstance(outcome, Refusal):
         return _page(request, workflow, refusal=outcome)
     messages.success(request, outcome)
@@ -170,19 +184,14 @@ def _page(request: AuthenticatedHtmxRequest, workflow: Workflow, *, refusal: Ref
         now=timezone.now(),
     )
     sent = refusal.form if refusal else None
-    where = refusal.where if refusal else ""
     context = {
         "page": page,
         "workflow": workflow,
         "problem": refusal.message if refusal else "",
-        "problem_at": where,
-        "tick_refused": where.removeprefix("tick:") if where.startswith("tick:") else "",
-        "tick_form": sent if where.startswith("tick:") else None,
-        "walk_form": sent
-        if where == "walk"
-        else WalkForm(initial={"change": page.current and page.current.walk_change_id}),
-        "marks_form": sent if where == "marks" else MarksForm(fields=page.fields),
-        "decide_form": sent if where == "decide" else _decide_form(page.current),
+        "problem_at": refusal.section if refusal else "",
+        "walk_form": sent if isinstance(sent, WalkForm) else WalkForm(),
+        "marks_form": sent if isinstance(sent, MarksForm) else MarksForm(fields=page.fields),
+        "decide_form": sent if isinstance(sent, DecideForm) else _decide_form(page.current),
     }
     return TemplateResponse(request, REVIEW, context, status=refusal.status if refusal else 200)
 

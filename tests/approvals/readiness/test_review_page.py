@@ -214,3 +214,37 @@ def test_the_page_runs_a_fixed_number_of_queries(client, team: Team, django_asse
         ReviewSignature.objects.create(review=past, user=team.staff)
     with django_assert_num_queries(len(first.captured_queries)):
         assert client.get(_url(team)).status_code == 200
+
+
+def _section(html: str, section: str) -> str:
+    start = html.index(f'<li id="{section}">')
+    return _text(html[start : html.index("</li>", start)])
+
+
+def test_a_step_ticked_from_a_page_out_of_date_is_refused_in_that_step(client, team: Team):
+    review = _open_review(client, team, team.owner)
+    review_step_tick(review=review, user=team.ops, step="retention")
+    response = client.post(_url(team), {"do": "tick", "review": review.pk, "step": "retention"})
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "step 3 (retention checked) was ticked by Priya Nair already" in _section(html, "step-3")
+    assert "Done by Priya Nair on" in _section(html, "step-3")
+    assert ReadinessReview.objects.get(pk=review.pk).steps["retention"]["by"] == "ops"
+
+
+def test_a_change_of_another_workflow_is_refused_next_to_the_choice(client, team: Team):
+    elsewhere = ProposalFactory(workflow=WorkflowFactory(slug="refund-notes"), status="approved")
+    ref = RecordRef("customer", elsewhere.record_id)
+    change = apply_update(ref, {"shipping_address": "2 Quay"}, at=timezone.now(), proposal=elsewhere)
+    review = _open_review(client, team, team.owner)
+    response = client.post(_url(team), {"do": "walk", "review": review.pk, "change": str(change.id)})
+    assert response.status_code == 422
+    html = response.content.decode()
+    error = html.index("no applied change of this workflow has that id; pick one from the list")
+    assert html.index('id="walk-change"') < error < html.index(">Choose change</button>")
+
+
+def test_the_workflows_page_links_each_workflow_to_its_review(client, team: Team):
+    client.force_login(team.owner)
+    html = client.get(reverse("workflow-list")).content.decode()
+    assert f'<a href="{_url(team)}">Five-step review</a>' in html
