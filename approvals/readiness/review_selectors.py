@@ -72,6 +72,14 @@ class MarkedField:
         return self.marked is not None and self.marked != self.file_said
 
     @property
+    def file_label(self) -> str:
+        return MARKS.get(self.file_said, self.file_said)
+
+    @property
+    def marked_label(self) -> str:
+        return MARKS.get(self.marked or "", self.marked or "")
+
+    @property
     def difference(self) -> str:
         return f"differs from the file: file says {MARKS[self.file_said]}, review says {MARKS[self.marked or '']}"
 
