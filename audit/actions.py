@@ -27,6 +27,14 @@ ACTIONS: dict[str, str] = {
     # the trace drill
     "trace_drill.started": "A timed trace drill started: a person was given a complaint about one applied change",
     "trace_drill.finished": "A trace drill ended: answered (passed or failed, how long, what was wrong) or replaced",
+    # the five-step review of a workflow before release
+    "review.started": "A five-step review of a workflow was started",
+    "review.step_ticked": "A step of a five-step review was ticked by the person who did it",
+    "review.change_chosen": "The applied change a five-step review walks through was chosen",
+    "review.fields_marked": "A five-step review marked each field read, suggest or write",
+    "review.decided": "A five-step review decided the workflow ready or not ready",
+    "review.signed": "A person signed a five-step review",
+    "review.signed_off": "A five-step review was signed off by two people, one of them the workflow's owner",
     # batches
     "batch.opened": "A pipeline opened a batch",
     # stop switch

@@ -88,7 +88,14 @@ class ReadinessReview(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(decision="") | Q(decision__in=ReviewDecision.values), name="readiness_review_decision_valid"
-            )
+            ),
+            # One review of a workflow is open (not yet signed off) at a time.
+            models.UniqueConstraint(
+                fields=["workflow"], condition=Q(signed_off_at__isnull=True), name="readiness_review_one_open"
+            ),
+            models.CheckConstraint(
+                condition=Q(signed_off_at__isnull=True) | ~Q(decision=""), name="readiness_review_signed_off_decided"
+            ),
         ]
 
     def __str__(self) -> str:

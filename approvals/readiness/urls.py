@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from approvals.readiness.views import trace_drill
+from approvals.readiness.views import review, trace_drill
 
 urlpatterns = [
+    path("workflows/<slug:slug>/review/", review.workflow_review, name="workflow-review"),
     path("workflows/<slug:slug>/trace-drill/", trace_drill.workflow_trace_drill, name="trace-drill-start"),
     path("drills/trace/<int:pk>/", trace_drill.trace_drill, name="trace-drill"),
 ]
