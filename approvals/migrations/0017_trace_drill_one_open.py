@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('approvals', '0015_readiness'),
+        ('approvals', '0016_review_signoff'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
