@@ -193,6 +193,7 @@ def test_the_email_templates_a_workflow_may_send_are_kept_and_loading_again_chan
 
 def test_the_demo_file_declares_the_follow_ups_its_demo_proposals_ask_for(db):
     UserFactory(username="owner")
+    UserFactory(username="ops")
     call_command("load_workflows", str(DEMO_FILE))
     address = Workflow.objects.get(slug="address-updates")
     assert address.follow_up_templates == {"email_customer": ["address-confirmed"]}
