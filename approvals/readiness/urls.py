@@ -1,5 +1,10 @@
 """The map, readiness, the five-step review and the trace drill."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from approvals.readiness.views import map as data_map
+
+urlpatterns: list = [
+    path("map/", data_map.map_page, name="map"),
+    path("map.csv", data_map.map_csv, name="map-csv"),
+]

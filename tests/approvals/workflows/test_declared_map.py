@@ -2,6 +2,7 @@
 services that see it. Refusals name the workflow, the key and, for what a service sees, both."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import yaml
@@ -15,7 +16,7 @@ from audit.services import Actor
 from core.errors import ValidationFailed
 from tests.helpers.factories import UserFactory
 
-WORKFLOW = {
+WORKFLOW: dict[str, Any] = {
     "slug": "address-updates",
     "name": "Address updates",
     "owner": "owner",
