@@ -181,8 +181,14 @@ def _forced(value: Any) -> ForcedStage | None:
     )
 
 
+def _entries(value: Any) -> list[dict[str, Any]]:
+    """The entries of a stored list of systems or services (the workflow file writes dicts only)."""
+    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
+
+
 def _named(names: Any, map_filter: MapFilter) -> tuple[Named, ...]:
-    return tuple(Named(name=str(name), matched=map_filter.matches_field(str(name))) for name in names or [])
+    names = names if isinstance(names, list) else []
+    return tuple(Named(name=str(name), matched=map_filter.matches_field(str(name))) for name in names)
 
 
 def _label(choices: Any, value: str) -> str:
@@ -205,7 +211,7 @@ def _workflow_map(workflow: Workflow, summaries: Mapping[str, StoreSummary], map
             )
         )
     systems = []
-    for system in workflow.systems or []:
+    for system in _entries(workflow.systems):
         named = _named(system.get("fields"), map_filter)
         direction = str(system.get("direction") or "")
         systems.append(
@@ -219,7 +225,7 @@ def _workflow_map(workflow: Workflow, summaries: Mapping[str, StoreSummary], map
             )
         )
     services = []
-    for service in workflow.outside_services or []:
+    for service in _entries(workflow.outside_services):
         sees = _named(service.get("sees"), map_filter)
         services.append(
             MapService(

@@ -4,9 +4,11 @@ narrowed by a system, a field or a service, and the same as CSV."""
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -15,6 +17,8 @@ from approvals.models import Lane, Stage
 from approvals.readiness.map import MapFilter, data_map
 from tests.helpers.factories import FieldPolicyFactory, GroupFactory, UserFactory, WorkflowFactory
 from tests.helpers.seeing import let_see, make_auditor
+
+DEMO_FILE = Path(__file__).resolve().parents[3] / "approvals" / "demo" / "workflows.yaml"
 
 REFUNDS_SERVICE = {
     "name": "Hosted model API",
@@ -309,3 +313,15 @@ def test_signing_in_is_required(client, db):
     for name in ("map", "map-csv"):
         response = client.get(reverse(name))
         assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_the_demo_map_answers_who_touches_the_refund_status(db):
+    owner = UserFactory(username="owner")
+    call_command("load_workflows", str(DEMO_FILE))
+    assert _slugs(data_map(user=owner, map_filter=MapFilter(field="refund_status"))) == ["refund-notes"]
+    assert _slugs(data_map(user=owner, map_filter=MapFilter(service="Hosted model API"))) == [
+        "address-updates",
+        "refund-notes",
+        "reply-drafts",
+    ]
+    assert _slugs(data_map(user=owner, map_filter=MapFilter(system="Help desk"))) == ["address-updates", "reply-drafts"]
