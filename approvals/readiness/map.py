@@ -7,7 +7,7 @@ and marks the rows that do: "who can touch billing_status?" is the map narrowed 
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -195,7 +195,7 @@ def _label(choices: Any, value: str) -> str:
     return choices(value).label if value in choices.values else value
 
 
-def _workflow_map(workflow: Workflow, summaries: Mapping[str, StoreSummary], map_filter: MapFilter) -> WorkflowMap:
+def _fields(workflow: Workflow, map_filter: MapFilter) -> tuple[MapField, ...]:
     fields = []
     for policy in workflow.policies.all():
         name = f"{policy.record_type}.{policy.field}"
@@ -210,45 +210,57 @@ def _workflow_map(workflow: Workflow, summaries: Mapping[str, StoreSummary], map
                 matched=map_filter.matches_field(name),
             )
         )
+    return tuple(fields)
+
+
+def _systems(workflow: Workflow, map_filter: MapFilter) -> tuple[MapSystem, ...]:
     systems = []
     for system in _entries(workflow.systems):
+        name, direction = str(system.get("name") or ""), str(system.get("direction") or "")
         named = _named(system.get("fields"), map_filter)
-        direction = str(system.get("direction") or "")
         systems.append(
             MapSystem(
-                name=str(system.get("name") or ""),
+                name=name,
                 direction=direction,
                 direction_label=_label(Direction, direction),
                 arrow=ARROWS.get(direction, "–"),
                 fields=named,
-                matched=map_filter.matches_system(str(system.get("name") or "")) or any(n.matched for n in named),
+                matched=map_filter.matches_system(name) or any(n.matched for n in named),
             )
         )
+    return tuple(systems)
+
+
+def _services(workflow: Workflow, map_filter: MapFilter) -> tuple[MapService, ...]:
     services = []
     for service in _entries(workflow.outside_services):
+        name, kind = str(service.get("name") or ""), str(service.get("kind") or "")
         sees = _named(service.get("sees"), map_filter)
         services.append(
             MapService(
-                name=str(service.get("name") or ""),
-                kind=str(service.get("kind") or ""),
-                kind_label=_label(OutsideServiceKind, str(service.get("kind") or "")),
+                name=name,
+                kind=kind,
+                kind_label=_label(OutsideServiceKind, kind),
                 region=str(service.get("region") or ""),
                 keeps=str(service.get("keeps") or ""),
                 sees=sees,
-                matched=map_filter.matches_service(str(service.get("name") or "")) or any(n.matched for n in sees),
+                matched=map_filter.matches_service(name) or any(n.matched for n in sees),
             )
         )
-    names = [row.name for row in fields]
-    names += [n.name for row in systems for n in row.fields] + [n.name for row in services for n in row.sees]
-    record_types = sorted({name.partition(".")[0] for name in names} & set(summaries))
-    return WorkflowMap(
+    return tuple(services)
+
+
+def _workflow_map(workflow: Workflow, summaries: Mapping[str, StoreSummary], map_filter: MapFilter) -> WorkflowMap:
+    entry = WorkflowMap(
         workflow=workflow,
-        stores=tuple(summaries[record_type] for record_type in record_types),
-        fields=tuple(fields),
-        systems=tuple(systems),
-        services=tuple(services),
+        stores=(),
+        fields=_fields(workflow, map_filter),
+        systems=_systems(workflow, map_filter),
+        services=_services(workflow, map_filter),
         forced=_forced(workflow.forced_stage),
     )
+    record_types = sorted({name.partition(".")[0] for name in entry.touched} & set(summaries))
+    return replace(entry, stores=tuple(summaries[record_type] for record_type in record_types))
 
 
 def _passes(entry: WorkflowMap, map_filter: MapFilter) -> bool:
