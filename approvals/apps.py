@@ -12,6 +12,7 @@ class ApprovalsConfig(AppConfig):
         from core import navigation, visibility
 
         navigation.register("Workflows", "workflow-list", order=30)
+        navigation.register("Map", "map", order=35)
         navigation.register("Blocked", "blocked", order=50)
         navigation.register("Review", "review-queue", order=10)
         links.register("change", "trace-change")

@@ -77,7 +77,12 @@ def _cell(name: str, value: Any) -> str:
         return ""
     if name in _JSON_COLUMNS:
         return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False, sort_keys=True)
-    text = str(value)
+    return spreadsheet_safe(str(value))
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` as a CSV cell a spreadsheet shows rather than runs: a cell that would start a formula
+    is written after an apostrophe; a plain number such as -3 stays as it is."""
     if text.startswith(_FORMULA_STARTS):
         try:
             float(text)

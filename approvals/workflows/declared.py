@@ -54,7 +54,9 @@ def check_systems(raw: dict, bad: Bad) -> list[dict[str, Any]]:
             continue
         key = f"systems.{name.strip()[:80]}"
         direction = system.get("direction")
-        if direction not in Direction.values:
+        if direction is None:
+            bad(f"{key}.direction", f"is required: {', '.join(Direction.values[:-1])} or {Direction.values[-1]}")
+        elif direction not in Direction.values:
             bad(f"{key}.direction", f"'{direction}' is not one of {', '.join(Direction.values)}")
         fields = _field_names(system.get("fields"), f"{key}.fields", bad)
         checked.append({"name": name.strip(), "direction": direction, "fields": fields})

@@ -86,6 +86,7 @@ def test_the_top_bar_wraps_on_a_phone_with_every_page_stop_and_log_out_on_screen
         "/records/",
         f"/records/customer/{on_call.applied.record_id}/",
         "/workflows/",
+        "/map/",
         "/trail/",
         "/blocked/",
         "/undo/",
@@ -94,7 +95,7 @@ def test_the_top_bar_wraps_on_a_phone_with_every_page_stop_and_log_out_on_screen
         page.goto(path)
         assert_no_sideways_scrolling(page)
         top_bar = page.locator("header.topbar")
-        for name in ("Review", "Records", "Workflows", "Trail", "Blocked", "Admin"):
+        for name in ("Review", "Records", "Workflows", "Map", "Trail", "Blocked", "Admin"):
             assert_tappable(top_bar.get_by_role("navigation", name="Main").get_by_role("link", name=name))
         assert_tappable(top_bar.get_by_role("button", name="Stop"))
         assert_tappable(top_bar.get_by_role("button", name="Log out"))
@@ -181,10 +182,10 @@ def test_on_a_desktop_the_keyboard_goes_through_the_top_bar_in_the_same_order_an
     page.goto("/review/")
     expect(page.locator("table.queue a.open")).to_have_count(2)
     reached = []
-    for _ in range(8):
+    for _ in range(9):
         page.keyboard.press("Tab")
         reached.append(page.evaluate("() => document.activeElement.textContent.trim()"))
-    assert reached == ["Countersign", "Review", "Records", "Workflows", "Trail", "Blocked", "Stop", "Log out"]
+    assert reached == ["Countersign", "Review", "Records", "Workflows", "Map", "Trail", "Blocked", "Stop", "Log out"]
     expect(page.locator("main table[tabindex]")).to_have_count(0)
 
     page.set_viewport_size(PHONE)

@@ -33,6 +33,8 @@ PAGES: dict[str, str] = {
     "record-search": "302 200 200 200 200 200",
     "record-timeline": "302 404 404 200 200 404",  # B's order: no workflow the lead sees touches orders
     "workflow-list": "302 200 200 200 200 200",
+    "map": "302 200 200 200 200 200",
+    "map-csv": "302 200 200 200 200 200",
     "workflow-schedule": "302 404 404 403 403 404",  # only the owner edits it; others who see B are told so
     "workflow-retention": "302 404 404 200 200 404",
     "workflow-review": "302 404 404 200 200 404",
