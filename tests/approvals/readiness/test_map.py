@@ -317,11 +317,12 @@ def test_signing_in_is_required(client, db):
 
 def test_the_demo_map_answers_who_touches_the_refund_status(db):
     owner = UserFactory(username="owner")
+    UserFactory(username="ops")
     call_command("load_workflows", str(DEMO_FILE))
     assert _slugs(data_map(user=owner, map_filter=MapFilter(field="refund_status"))) == ["refund-notes"]
-    assert _slugs(data_map(user=owner, map_filter=MapFilter(service="Hosted model API"))) == [
+    assert _slugs(data_map(user=owner, map_filter=MapFilter(service="Customer embeddings"))) == ["duplicate-merge"]
+    assert _slugs(data_map(user=owner, map_filter=MapFilter(system="Help desk"))) == [
         "address-updates",
-        "refund-notes",
         "reply-drafts",
+        "ticket-triage",
     ]
-    assert _slugs(data_map(user=owner, map_filter=MapFilter(system="Help desk"))) == ["address-updates", "reply-drafts"]

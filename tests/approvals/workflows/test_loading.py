@@ -219,7 +219,7 @@ def test_unreadable_yaml_and_missing_file(db, tmp_path):
 
 
 def test_the_demo_file_loads(db):
-    for name in ("owner",):
+    for name in ("owner", "ops"):
         UserFactory(username=name)
     call_command("load_workflows", str(DEMO_FILE))
     stages = set(Workflow.objects.values_list("stage", flat=True))
