@@ -39,6 +39,8 @@ ACTIONS: dict[str, str] = {
     # configuration
     "workflow.created": "A workflow was created",
     "workflow.changed": "A workflow's settings changed",
+    "workflow.promoted": "A workflow moved to a later stage with every readiness check for that stage passing",
+    "workflow.stage_forced": "A workflow was moved to a later stage against failing readiness checks, with a reason",
     "policy.changed": "A field policy changed",
     "retention.changed": "A retention rule changed",
     "store.configured": "A record type was bound to a system of record, or its binding changed (the stores file)",
