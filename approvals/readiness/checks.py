@@ -104,6 +104,12 @@ class Readiness:
         return next_stage(self.workflow.stage)
 
     @property
+    def forced_at(self) -> datetime | None:
+        """When its stage was forced against readiness, if it was."""
+        at = (self.workflow.forced_stage or {}).get("at")
+        return datetime.fromisoformat(at) if isinstance(at, str) else None
+
+    @property
     def released_against_readiness(self) -> bool:
         """Forced into its current stage, and that stage's checks still fail."""
         forced = self.workflow.forced_stage or {}

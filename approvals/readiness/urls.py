@@ -1,5 +1,10 @@
 """The map, readiness, the five-step review and the trace drill."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from approvals.readiness.views import readiness
+
+urlpatterns = [
+    path("workflows/<slug:slug>/readiness/", readiness.workflow_readiness, name="workflow-readiness"),
+    path("workflows/<slug:slug>/readiness/promote/", readiness.workflow_promote, name="workflow-promote"),
+]
