@@ -301,12 +301,14 @@ def _rollback_drill(workflow: Workflow, facts: Facts) -> Check:
 def _trace_drill(workflow: Workflow, facts: Facts) -> Check:
     drills = facts.trace_drills.get(workflow.pk, [])
     url = _url("trace-drill-start", workflow.slug)
-    evidence = (Evidence("Trace drill", url),) if url else ()
     passed = next((drill for drill in drills if drill.passed), None)
-    if passed is not None and passed.finished_at is not None:
+    if passed is not None:
+        evidence = (Evidence(f"Trace drill of {_day(passed.finished_at)}", url),)
         return Check(7, TITLES[7], True, f"The trace drill of {_day(passed.finished_at)} passed.", evidence)
-    if drills and drills[0].finished_at is not None:
-        return Check(7, TITLES[7], False, f"The last trace drill, of {_day(drills[0].finished_at)}, failed.", evidence)
+    evidence = (Evidence("Trace drill", url),) if url else ()
+    if drills:
+        detail = f"The last trace drill, of {_day(drills[0].finished_at)}, failed."
+        return Check(7, TITLES[7], False, detail, evidence)
     detail = f"No trace drill finished in the last {DRILL_WITHIN.days} days."
     return Check(7, TITLES[7], False, detail, evidence)
 
@@ -314,12 +316,13 @@ def _trace_drill(workflow: Workflow, facts: Facts) -> Check:
 def _five_step_review(workflow: Workflow, facts: Facts) -> Check:
     reviews = facts.reviews.get(workflow.pk, [])
     url = _url("workflow-review", workflow.slug)
-    evidence = (Evidence("Five-step review", url),) if url else ()
     ready = next((review for review in reviews if review.decision == "ready"), None)
-    if ready is not None and ready.signed_off_at is not None:
+    if ready is not None:
+        evidence = (Evidence(f"Five-step review signed off {_day(ready.signed_off_at)}", url),)
         detail = f"The five-step review signed off {_day(ready.signed_off_at)} found it ready."
         return Check(8, TITLES[8], True, detail, evidence)
-    if reviews and reviews[0].signed_off_at is not None:
+    evidence = (Evidence("Five-step review", url),) if url else ()
+    if reviews:
         detail = f"The last five-step review, signed off {_day(reviews[0].signed_off_at)}, found it not ready."
         return Check(8, TITLES[8], False, detail, evidence)
     detail = f"No five-step review was signed off in the last {REVIEW_WITHIN.days} days."
