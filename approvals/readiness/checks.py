@@ -303,9 +303,9 @@ def _trace_drill(workflow: Workflow, facts: Facts) -> Check:
     url = _url("trace-drill-start", workflow.slug)
     passed = next((drill for drill in drills if drill.passed), None)
     if passed is not None:
-        evidence = (Evidence(f"Trace drill of {_day(passed.finished_at)}", url),)
-        return Check(7, TITLES[7], True, f"The trace drill of {_day(passed.finished_at)} passed.", evidence)
-    evidence = (Evidence("Trace drill", url),) if url else ()
+        found = (Evidence(f"Trace drill of {_day(passed.finished_at)}", url),)
+        return Check(7, TITLES[7], True, f"The trace drill of {_day(passed.finished_at)} passed.", found)
+    evidence: tuple[Evidence, ...] = (Evidence("Trace drill", url),) if url else ()
     if drills:
         detail = f"The last trace drill, of {_day(drills[0].finished_at)}, failed."
         return Check(7, TITLES[7], False, detail, evidence)
@@ -318,10 +318,10 @@ def _five_step_review(workflow: Workflow, facts: Facts) -> Check:
     url = _url("workflow-review", workflow.slug)
     ready = next((review for review in reviews if review.decision == "ready"), None)
     if ready is not None:
-        evidence = (Evidence(f"Five-step review signed off {_day(ready.signed_off_at)}", url),)
+        found = (Evidence(f"Five-step review signed off {_day(ready.signed_off_at)}", url),)
         detail = f"The five-step review signed off {_day(ready.signed_off_at)} found it ready."
-        return Check(8, TITLES[8], True, detail, evidence)
-    evidence = (Evidence("Five-step review", url),) if url else ()
+        return Check(8, TITLES[8], True, detail, found)
+    evidence: tuple[Evidence, ...] = (Evidence("Five-step review", url),) if url else ()
     if reviews:
         detail = f"The last five-step review, signed off {_day(reviews[0].signed_off_at)}, found it not ready."
         return Check(8, TITLES[8], False, detail, evidence)

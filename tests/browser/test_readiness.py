@@ -3,8 +3,8 @@ promotes the workflow once ready; on a phone the page does not scroll sideways."
 
 import pytest
 
-from tests.helpers.readiness import ready_workflow
 from tests.browser.test_phone import DESKTOP, PHONE, assert_no_sideways_scrolling, assert_tappable
+from tests.helpers.readiness import ready_workflow
 
 pytestmark = pytest.mark.browser
 

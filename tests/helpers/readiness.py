@@ -25,7 +25,13 @@ SYSTEMS = [
     {"name": "CRM", "direction": "both", "fields": ["customer.shipping_address"]},
 ]
 OUTSIDE_SERVICES = [
-    {"name": "Hosted model API", "kind": "model_api", "region": "eu-west", "keeps": "30d", "sees": ["customer.full_name"]}
+    {
+        "name": "Hosted model API",
+        "kind": "model_api",
+        "region": "eu-west",
+        "keeps": "30d",
+        "sees": ["customer.full_name"],
+    }
 ]
 DRILL_REPORT = "Rollback drill of address-updates: 20 records, 20 changes; every record restored."
 

@@ -93,7 +93,8 @@ def test_check_3_needs_a_second_owner_other_than_each_rules_owner_and_a_rule_for
     workflow = _change(on_call.workflow, retention_co_owner=None)
     assert _check(workflow, 3).detail == "The rules have no second owner (retention_co_owner)."
     _change(workflow, retention_co_owner=on_call.owner)
-    assert _check(workflow, 3).detail == "The second owner also owns prompt/live: two different people must own each rule."
+    same_owner = "The second owner also owns prompt/live: two different people must own each rule."
+    assert _check(workflow, 3).detail == same_owner
     _change(workflow, retention_co_owner=UserFactory(username="legal"))
     Artifact.objects.create(
         workflow_id=workflow.pk,
@@ -227,7 +228,9 @@ def test_check_9_leaves_out_the_rollback_drills_own_batch_and_undo_job():
     workflow = ready_workflow().workflow
     batch = BatchFactory(workflow=workflow)
     job = UndoJob.objects.create(scope="batch", batch=batch, reason="drill", total=0)
-    StopSwitch.objects.create(scope="batch", target=f"batch:{batch.pk}", batch=batch, reason="drill", engaged_by_label="x")
+    StopSwitch.objects.create(
+        scope="batch", target=f"batch:{batch.pk}", batch=batch, reason="drill", engaged_by_label="rollback-drill"
+    )
     drill = rollback_drill(workflow)
     assert not _check(workflow, 9).passed
     drill.batch_id, drill.undo_job_id = batch.pk, job.pk
