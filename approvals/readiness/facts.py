@@ -117,7 +117,7 @@ def _canary_since(workflows: list[Workflow], facts: Facts) -> None:
 
 
 def facts_for(workflows: list[Workflow]) -> Facts:
-    """Everything the nine checks read for `workflows`: ten queries at most, whatever their number."""
+    """Everything the nine checks read for `workflows`: eleven queries at most, whatever their number."""
     facts = Facts(now=timezone.now())
     if not workflows:
         return facts

@@ -44,9 +44,11 @@ def workflow_stage_promote(*, workflow: Workflow, stage: str, user: Any) -> Work
         workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
         if not may_promote(user=user, workflow=workflow):
             raise NotAllowed(f"only the owner of {workflow.slug} moves it to a later stage")
-        if stage != next_stage(workflow.stage):
+        following = next_stage(workflow.stage)
+        if stage != following:
+            where = f"only to {following}" if following else "nowhere: the workflow file says where it goes next"
             raise InvalidTransition(
-                f"{workflow.slug} is in {workflow.stage}: it cannot move to {stage} from this page; "
+                f"{workflow.slug} is in {workflow.stage}: from this page it moves {where}; "
                 "reload the page to see where it stands"
             )
         failing = readiness_by_workflow([workflow], targets={workflow.pk: stage})[workflow.pk].failing()

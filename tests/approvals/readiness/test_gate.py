@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals.models import Stage, Workflow
+from approvals.workflows import stage_gate
 from audit.models import AuditEvent
 from tests.helpers.factories import GroupFactory, UserFactory
 from tests.helpers.readiness import OUTSIDE_SERVICES, SYSTEMS, five_step_review, rollback_drill, trace_drill
@@ -206,3 +207,10 @@ def test_out_of_a_pause_a_workflow_needs_the_checks_of_the_stage_it_resumes(tmp_
     assert "moving from paused to shadow needs check 1" in _refused(tmp_path, stage="shadow", systems=[])
     _load(tmp_path, stage="shadow")
     assert _workflow().stage == Stage.SHADOW
+
+
+def test_without_a_gate_installed_no_workflow_changes_stage(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage_gate, "_gate", [])
+    assert "workflow 'address-updates': stage: no readiness gate is installed" in _refused(tmp_path, stage="shadow")
+    _load(tmp_path)
+    assert _workflow().stage == Stage.DRAFT

@@ -96,9 +96,12 @@ def test_a_promotion_to_a_stage_other_than_the_next_is_refused(client):
     on_call = ready_workflow(stage=Stage.SHADOW)
     answer = _promote(client, on_call.owner, "live")
     assert answer.status_code == 409
-    assert "address-updates is in shadow: it cannot move to live from this page" in answer.content.decode()
+    assert "address-updates is in shadow: from this page it moves only to canary" in answer.content.decode()
     assert _promote(client, on_call.owner, "canary").status_code == 302
     assert Workflow.objects.get(slug="address-updates").stage == Stage.CANARY
+    Workflow.objects.filter(slug="address-updates").update(stage=Stage.PAUSED)
+    answer = _promote(client, on_call.owner, "live")
+    assert "is in paused: from this page it moves nowhere: the workflow file says where" in answer.content.decode()
 
 
 def test_a_workflow_out_of_sight_is_not_found_and_promotion_is_post_only(client):
