@@ -76,7 +76,7 @@ def _as_before(move: StageMove) -> Workflow:
 
 
 def _forced(move: StageMove, failing: list[Check], force: StageForce) -> tuple[list[tuple[str, str]], EventData]:
-    """Refusals of the force itself (who, why), or the event that records the forced move."""
+    """What refuses the force itself (who, why), and the event that records the forced move."""
     workflow, where = move.workflow, f"workflow '{move.workflow.slug}': stage"
     refusals: list[tuple[str, str]] = []
     if not may_force_stage(user=force.user, workflow=workflow):
@@ -131,4 +131,5 @@ def stage_gate(moves: list[StageMove], force: StageForce | None, actor: Actor) -
             verdict.events.append(_promoted(slug=workflow.slug, before=before, after=after, actor=actor, source="file"))
         if workflow.forced_stage != was_forced:
             workflow.save(update_fields=["forced_stage"])
+    verdict.refusals = list(dict.fromkeys(verdict.refusals))  # a short reason is said once, not per workflow
     return verdict

@@ -214,3 +214,13 @@ def test_without_a_gate_installed_no_workflow_changes_stage(tmp_path, monkeypatc
     assert "workflow 'address-updates': stage: no readiness gate is installed" in _refused(tmp_path, stage="shadow")
     _load(tmp_path)
     assert _workflow().stage == Stage.DRAFT
+
+
+def test_a_short_reason_for_a_file_of_several_workflows_is_refused_once(tmp_path):
+    path = tmp_path / "workflows.yaml"
+    second = {**WORKFLOW, "slug": "second", "stage": "live"}
+    path.write_text(yaml.safe_dump({"workflows": [{**WORKFLOW, "stage": "live"}, second]}))
+    with pytest.raises(CommandError) as refused:
+        call_command("load_workflows", str(path), *_forced(reason="now"))
+    assert str(refused.value).count("reason: write at least 10 characters") == 1
+    assert not Workflow.objects.exists()
