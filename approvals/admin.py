@@ -33,6 +33,9 @@ class WorkflowAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ["slug", "name", "lane", "stage", "owner", "approver_group"]
     list_filter = ["lane", "stage"]
     search_fields = ["slug", "name"]
+    # A stage moves only through the readiness gate (the workflow file, the readiness page), whatever
+    # else this page may one day be allowed to change.
+    readonly_fields = ["stage", "stage_changed_at", "forced_stage"]
     inlines = [FieldPolicyInline, RetentionRuleInline]
 
 

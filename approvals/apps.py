@@ -6,6 +6,8 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Approvals"
 
     def ready(self) -> None:
+        from approvals.readiness.promotion import stage_gate
+        from approvals.workflows import stage_gate as stage_gates
         from approvals.workflows.landing import landing_page
         from approvals.workflows.rights import viewer_scope
         from audit import links
@@ -18,4 +20,5 @@ class ApprovalsConfig(AppConfig):
         links.register("change", "trace-change")
         links.register("proposal", "trace-proposal")
         visibility.register(viewer_scope)
+        stage_gates.register(stage_gate)
         navigation.register_landing(lambda user: landing_page(user=user))

@@ -40,4 +40,7 @@ REJECTION = ReasonRule(3, "a reason of at least {minimum} characters is required
 STOP = ReasonRule(3, "a reason is required to engage the stop switch")
 UNDO = ReasonRule(3, "say why these changes are being undone (it is kept in the trail)")
 OVERRIDE = ReasonRule(10, "write at least {minimum} characters saying why this block should be lifted")
+FORCE_STAGE = ReasonRule(
+    10, "write at least {minimum} characters saying why the workflow moves on before its readiness checks pass"
+)
 OVERRIDE_FLAG = ReasonRule(10, "write at least {minimum} characters saying what is wrong", field="note")

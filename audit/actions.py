@@ -50,6 +50,8 @@ ACTIONS: dict[str, str] = {
     # configuration
     "workflow.created": "A workflow was created",
     "workflow.changed": "A workflow's settings changed",
+    "workflow.promoted": "A workflow moved to a later stage with every readiness check for that stage passing",
+    "workflow.stage_forced": "A workflow was moved to a later stage against failing readiness checks, with a reason",
     "policy.changed": "A field policy changed",
     "retention.changed": "A retention rule changed (a countersigned change names its proposer and countersigner)",
     "retention.change_proposed": "An owner of the retention rules proposed a change; it waits for the other owner",

@@ -16,6 +16,7 @@ from approvals.demo.proposals import HALTED_APPROVED, HALTED_BATCH, seed_held_wo
 from approvals.intake.accounts import service_account_create
 from approvals.models import Batch, ServiceAccount, Workflow
 from approvals.workflows.loading import workflows_load
+from approvals.workflows.stage_gate import StageForce
 from audit.models import Artifact
 from audit.services import Actor
 from records.services.imports import records_import_csv_text
@@ -29,6 +30,8 @@ DEMO_USERS = {
     "owner": ("Morgan", "Hale", "workflow-owners"),
 }
 SEED = 20261127
+# The demo shows a workflow at every stage on a fresh database, where no drill or review has run yet.
+DEMO_FORCE_REASON = "The demo shows a workflow at each stage before any drill or review exists"
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,12 @@ def demo_seed() -> DemoSeeded:
     with transaction.atomic():
         _users()
         _records(actor)
-        workflows_load(document=yaml.safe_load(WORKFLOWS_FILE.read_text()), actor=actor)
+        owner = get_user_model().objects.get(username="owner")
+        workflows_load(
+            document=yaml.safe_load(WORKFLOWS_FILE.read_text()),
+            actor=actor,
+            force=StageForce(reason=DEMO_FORCE_REASON, user=owner),
+        )
         tokens, accounts = _pipelines(actor)
         proposals = seed_proposals(accounts=accounts)
         held = seed_held_work(accounts=accounts)

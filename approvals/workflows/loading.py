@@ -26,6 +26,7 @@ from approvals.workflows.declared import Bad, check_outside_services, check_syst
 from approvals.workflows.followups import DECLARED_TEMPLATES
 from approvals.workflows.retention_rules import Loader, retention_rules_load
 from approvals.workflows.schedule import DEFAULT_OVERRIDE_MINUTES, OverrideSchedule
+from approvals.workflows.stage_gate import StageForce, StageMove, stage_moves_check
 from approvals.workflows.stores import workflow_store_refusals
 from audit.models import ArtifactKind, Bucket
 from audit.services import Actor, EventData, audit_record_many
@@ -441,27 +442,35 @@ def _sync_group_permissions(workflow: Workflow) -> None:
         remove_perm(perm, groups[group_pk], workflow)
 
 
-def _write_spec(spec: WorkflowSpec, loader: Loader, waiting: list[str]) -> tuple[str, list[EventData]]:
+def _write_spec(
+    spec: WorkflowSpec, loader: Loader, waiting: list[str]
+) -> tuple[str, list[EventData], StageMove | None]:
     actor = loader.actor
     events: list[EventData] = []
     attributes = dict(spec.attributes)
     attributes["approver_group"] = _group(spec.approver_group)
     workflow = Workflow.objects.select_for_update().filter(slug=spec.slug).first()
     outcome = "unchanged"
+    move = None
     if workflow is None:
         workflow = Workflow(slug=spec.slug, **attributes)
         spec.schedule.apply_to(workflow)
         workflow.save(force_insert=True)
         outcome = "created"
+        if workflow.stage != Stage.DRAFT:
+            # A workflow the file creates beyond draft moves there from draft.
+            move = StageMove(workflow=workflow, stage_before=Stage.DRAFT, entered_before=workflow.stage_changed_at)
         events.append(
             EventData(action="workflow.created", actor=actor, workflow_slug=spec.slug, new_value=_comparable(workflow))
         )
     else:
         before = _comparable(workflow)
+        entered_before = workflow.stage_changed_at
         for name, value in attributes.items():
             setattr(workflow, name, value)
         if workflow.stage != before["stage"]:
             workflow.stage_changed_at = timezone.now()
+            move = StageMove(workflow=workflow, stage_before=before["stage"], entered_before=entered_before)
         spec.schedule.apply_to(workflow)
         after = _comparable(workflow)
         if before != after:
@@ -510,24 +519,38 @@ def _write_spec(spec: WorkflowSpec, loader: Loader, waiting: list[str]) -> tuple
     outcome = "updated" if retention.wrote and outcome == "unchanged" else outcome
     waiting.extend(retention.waiting)
     _sync_group_permissions(workflow)
-    return outcome, events
+    return outcome, events, move
 
 
-def workflows_load(*, document: Any, actor: Actor, user: Any = None, countersigned_by: Any = None) -> LoadResult:
+def workflows_load(
+    *,
+    document: Any,
+    actor: Actor,
+    user: Any = None,
+    countersigned_by: Any = None,
+    force: StageForce | None = None,
+) -> LoadResult:
     """Create or update every workflow in `document`. All or nothing; loading twice changes nothing.
 
     `user` is the person loading the file and `countersigned_by` the other owner of the retention
-    rules who already countersigned its retention changes (see `retention_rules_load`)."""
+    rules who already countersigned its retention changes (see `retention_rules_load`). Each change of
+    stage passes the stage gate (`stage_gate`) once everything else is written: a move to a later
+    stage whose readiness checks fail refuses the whole file, unless `force` carries it."""
     specs = workflows_check(document)
     result = LoadResult()
     loader = Loader(actor=actor, user=user, countersigned_by=countersigned_by)
     with transaction.atomic():
         events: list[EventData] = []
+        moves: list[StageMove] = []
         for spec in specs:
-            outcome, spec_events = _write_spec(spec, loader, result.retention_waiting)
+            outcome, spec_events, move = _write_spec(spec, loader, result.retention_waiting)
             getattr(result, outcome).append(spec.slug)
             events.extend(spec_events)
-        audit_record_many(events)
+            moves += [move] if move else []
+        verdict = stage_moves_check(moves=moves, force=force, actor=actor)
+        if verdict.refusals:
+            raise ValidationFailed(verdict.refusals)
+        audit_record_many(events + verdict.events)
     return result
 
 

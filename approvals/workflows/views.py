@@ -12,6 +12,7 @@ from django.utils import timezone
 from approvals.intake.accounts import service_accounts_by_workflow
 from approvals.models import Workflow
 from approvals.overrides.selectors import duty_by_workflow
+from approvals.readiness.checks import readiness_by_workflow
 from approvals.undo.selectors import workflow_undo_context
 from approvals.workflows.forms import ScheduleForm
 from approvals.workflows.rights import owns_workflow, workflow_visible_to
@@ -28,12 +29,14 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     duties = duty_by_workflow(workflows=workflows, at=timezone.now())
     accounts = service_accounts_by_workflow(workflow_ids=[workflow.pk for workflow in workflows])
     stores = workflow_stores(workflows=workflows)
+    forced = readiness_by_workflow([workflow for workflow in workflows if workflow.forced_stage])
     context = {
         "rows": [
             (workflow, duties[workflow.pk], accounts.get(workflow.pk, []), stores[workflow.pk])
             for workflow in workflows
         ],
         "owned_ids": {workflow.pk for workflow in workflows if owns_workflow(user=request.user, workflow=workflow)},
+        "released_against_readiness": {pk for pk, readiness in forced.items() if readiness.released_against_readiness},
     }
     context.update(workflow_undo_context(user=request.user, workflows=workflows))
     return TemplateResponse(request, "approvals/workflow_list.html", context)

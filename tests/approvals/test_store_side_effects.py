@@ -50,7 +50,7 @@ def _load(tmp_path: Path, fields: dict[str, dict[str, str]]) -> None:
         "name": "Ticket triage",
         "owner": "owner",
         "lane": "write",
-        "stage": "live",
+        "stage": "draft",
         "approvers": "support-leads",
         "actions": ["update"],
         "fields": fields,

@@ -90,6 +90,7 @@ def _opened(page, path: str) -> None:  # type: ignore[no-untyped-def]
         pytest.param("ops", _timeline_at_a_moment, id="record-timeline"),
         pytest.param("ops", _bulk_undo_dry_run, id="undo-bulk-dry-run"),
         pytest.param("ops", _undo_of_a_change_in_conflict, id="undo-one-change"),
+        pytest.param("owner", _page("/workflows/refund-notes/readiness/"), id="readiness"),
     ],
 )
 def test_no_serious_or_critical_violation_on_a_desktop(page, login, demo, username, url_of):
@@ -106,6 +107,7 @@ def test_no_serious_or_critical_violation_on_a_desktop(page, login, demo, userna
         pytest.param("ops", _override_form, id="override-form"),
         pytest.param("ops", _page("/trail/"), id="trail"),
         pytest.param("ops", _page("/overrides/review/"), id="morning-review"),
+        pytest.param("owner", _page("/workflows/refund-notes/readiness/"), id="readiness"),
     ],
 )
 def test_no_serious_or_critical_violation_on_a_phone(page, login, demo, username, url_of):

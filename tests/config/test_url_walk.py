@@ -38,6 +38,8 @@ PAGES: dict[str, str] = {
     "workflow-schedule": "302 404 404 403 403 404",  # only the owner edits it; others who see B are told so
     "workflow-retention": "302 404 404 200 200 404",
     "workflow-review": "302 404 404 200 200 404",
+    "workflow-readiness": "302 404 404 200 200 404",
+    "workflow-promote": "302 405 405 405 405 405",  # a POST, by the owner alone
     "service-account-revoke": "302 404 404 403 403 404",
     "blocked": "302 200 200 200 200 200",
     "override-grant": "302 404 404 404 404 404",  # names nothing to override

@@ -318,7 +318,9 @@ def test_signing_in_is_required(client, db):
 def test_the_demo_map_answers_who_touches_the_refund_status(db):
     owner = UserFactory(username="owner")
     UserFactory(username="ops")
-    call_command("load_workflows", str(DEMO_FILE))
+    call_command(
+        "load_workflows", str(DEMO_FILE), "--force-stage", "--reason", "The demo shows every stage", "--user", "owner"
+    )
     assert _slugs(data_map(user=owner, map_filter=MapFilter(field="refund_status"))) == ["refund-notes"]
     assert _slugs(data_map(user=owner, map_filter=MapFilter(service="Customer embeddings"))) == ["duplicate-merge"]
     assert _slugs(data_map(user=owner, map_filter=MapFilter(system="Help desk"))) == [

@@ -174,7 +174,7 @@ def test_a_changed_window_without_a_named_loader_loads_nothing(loaded, tmp_path)
             ["--user", "owner", "--countersigned-by", "lead"],
             "--countersigned-by lead: only the owners of refund-notes's retention rules",
         ),
-        (["--user", "nobody"], "--user nobody: no active user of that name; nothing loaded"),
+        (["--user", "nobody"], "--user: no active user 'nobody'"),
     ],
 )
 def test_only_the_two_owners_change_rules_from_the_file(loaded, tmp_path, options, message):

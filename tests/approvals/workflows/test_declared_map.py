@@ -21,7 +21,7 @@ WORKFLOW: dict[str, Any] = {
     "name": "Address updates",
     "owner": "owner",
     "lane": "write",
-    "stage": "live",
+    "stage": "draft",
     "approvers": "support-leads",
     "actions": ["update"],
     "fields": {

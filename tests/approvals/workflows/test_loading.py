@@ -13,13 +13,15 @@ from audit.models import AuditEvent
 from tests.helpers.factories import UserFactory
 
 DEMO_FILE = Path(__file__).resolve().parents[3] / "approvals" / "demo" / "workflows.yaml"
+# The demo file puts workflows at every stage, before any drill or review: loading it forces the stages.
+FORCED = ("--force-stage", "--reason", "The demo shows every stage at once", "--user", "owner")
 
 WORKFLOW = {
     "slug": "address-updates",
     "name": "Address updates",
     "owner": "owner",
     "lane": "write",
-    "stage": "live",
+    "stage": "draft",
     "approvers": "support-leads",
     "overrides": {
         "day": {
@@ -194,7 +196,7 @@ def test_the_email_templates_a_workflow_may_send_are_kept_and_loading_again_chan
 def test_the_demo_file_declares_the_follow_ups_its_demo_proposals_ask_for(db):
     UserFactory(username="owner")
     UserFactory(username="ops")
-    call_command("load_workflows", str(DEMO_FILE))
+    call_command("load_workflows", str(DEMO_FILE), *FORCED)
     address = Workflow.objects.get(slug="address-updates")
     assert address.follow_up_templates == {"email_customer": ["address-confirmed"]}
     assert address.webhook_hosts == ["hooks.example.com"]
@@ -221,7 +223,7 @@ def test_unreadable_yaml_and_missing_file(db, tmp_path):
 def test_the_demo_file_loads(db):
     for name in ("owner", "ops"):
         UserFactory(username=name)
-    call_command("load_workflows", str(DEMO_FILE))
+    call_command("load_workflows", str(DEMO_FILE), *FORCED)
     stages = set(Workflow.objects.values_list("stage", flat=True))
     lanes = set(Workflow.objects.values_list("lane", flat=True))
     assert stages == {"draft", "shadow", "canary", "live", "paused"}
