@@ -270,6 +270,10 @@ def _drill_time(timings: dict) -> float | None:
 
 
 def _rollback_drill(workflow: Workflow, facts: Facts) -> Check:
+    if workflow.lane == Lane.ASSIST:
+        return Check(
+            6, TITLES[6], True, "It is in the assist lane and changes no record: there is nothing to roll back."
+        )
     drills = facts.rollback_drills.get(workflow.slug, [])
     target = workflow.rollback_target.total_seconds()
     goal = f"the target is {format_window(workflow.rollback_target)}"
@@ -299,6 +303,8 @@ def _rollback_drill(workflow: Workflow, facts: Facts) -> Check:
 
 
 def _trace_drill(workflow: Workflow, facts: Facts) -> Check:
+    if workflow.lane == Lane.ASSIST:
+        return Check(7, TITLES[7], True, "It is in the assist lane and changes no record: there is no change to trace.")
     drills = facts.trace_drills.get(workflow.pk, [])
     url = _url("trace-drill-start", workflow.slug)
     passed = next((drill for drill in drills if drill.passed), None)

@@ -175,6 +175,19 @@ def test_check_7_needs_a_passed_trace_drill_in_the_last_30_days():
     assert _check(workflow, 7).passed
 
 
+def test_an_assist_lane_workflow_needs_no_drill_since_it_changes_no_record():
+    workflow = ready_workflow().workflow
+    RollbackDrill.objects.all().delete()
+    workflow.trace_drills.all().delete()
+    assert not _check(workflow, 6).passed and not _check(workflow, 7).passed
+    _change(workflow, lane=Lane.ASSIST)
+    assert _check(workflow, 6).passed and _check(workflow, 7).passed
+    assert (
+        _check(workflow, 6).detail == "It is in the assist lane and changes no record: there is nothing to roll back."
+    )
+    assert _check(workflow, 7).detail == "It is in the assist lane and changes no record: there is no change to trace."
+
+
 def test_check_8_needs_a_review_found_ready_and_signed_off_in_the_last_90_days():
     workflow = ready_workflow().workflow
     workflow.readiness_reviews.all().delete()
