@@ -356,10 +356,8 @@ def _canary_days(workflow: Workflow, facts: Facts) -> Check:
         problems.append(f"it has been in canary {_span(spent)} of {days} days (ready {_day(ready_at)})")
     if job := facts.last_undo_job.get(workflow.pk):
         problems.append(f"an undo job over its changes was started {_day(job)}")
-    if undone := facts.last_undo.get(workflow.slug):
-        problems.append(f"one of its changes was undone {_day(undone)}")
     if stop := facts.last_stop.get(workflow.pk):
-        problems.append(f"a stop switch over it or its batches was engaged {_day(stop)}")
+        problems.append(f"a stop switch over the whole workflow was engaged {_day(stop)}")
     if problems:
         detail = f"Since it entered canary ({_day(since)}): " + "; ".join(problems) + "."
         return Check(9, TITLES[9], False, detail, evidence)

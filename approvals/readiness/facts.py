@@ -25,7 +25,6 @@ from approvals.models import (
     Workflow,
 )
 from audit.models import Artifact
-from records.models import Change, ChangeAction
 
 DRILL_WITHIN = timedelta(days=30)
 REVIEW_WITHIN = timedelta(days=90)
@@ -60,7 +59,6 @@ class Facts:
     trace_drills: dict[int, list[TraceDrill]] = field(default_factory=dict)
     reviews: dict[int, list[ReadinessReview]] = field(default_factory=dict)
     last_undo_job: dict[int, datetime] = field(default_factory=dict)
-    last_undo: dict[str, datetime] = field(default_factory=dict)
     last_stop: dict[int, datetime] = field(default_factory=dict)
 
 
@@ -77,15 +75,16 @@ def _grouped[K, V](rows: list[tuple[K, V]]) -> dict[K, list[V]]:
 
 
 def _canary_since(workflows: list[Workflow], facts: Facts) -> None:
-    """For the workflows in canary: the last undo job, undo and stop over each since it entered canary.
-    The rollback drill's own batch, undo job and stop are not the workflow's trouble and are left out."""
+    """For the workflows in canary: the last undo job over each and the last stop of the whole workflow
+    since it entered canary. A change undone on its own (as the five-step review's walk does) and a
+    batch halted by its own stop switch (a pipeline stopping its run) are not the canary's verdict; nor
+    are the rollback drill's own batch and undo job."""
     canary = [workflow for workflow in workflows if workflow.stage == Stage.CANARY]
     if not canary:
         return
     since = min(workflow.stage_changed_at for workflow in canary)
     ids = [workflow.pk for workflow in canary]
     drill_jobs = RollbackDrill.objects.filter(undo_job_id__isnull=False).values("undo_job_id")
-    drill_batches = RollbackDrill.objects.filter(batch_id__isnull=False).values("batch_id")
     jobs = (
         UndoJob.objects.filter(Q(workflow_id__in=ids) | Q(batch__workflow_id__in=ids), created_at__gte=since)
         .exclude(pk__in=drill_jobs)
@@ -94,30 +93,16 @@ def _canary_since(workflows: list[Workflow], facts: Facts) -> None:
         .annotate(last=Max("created_at"))
     )
     facts.last_undo_job = {row["of"]: row["last"] for row in jobs}
-    undone = (
-        Change.objects.filter(
-            action=ChangeAction.REVERT, workflow_slug__in=[w.slug for w in canary], applied_at__gte=since
-        )
-        .exclude(batch_id__in=drill_batches)
-        .values("workflow_slug")
-        .annotate(last=Max("applied_at"))
-    )
-    facts.last_undo = {row["workflow_slug"]: row["last"] for row in undone}
     stops = (
-        StopSwitch.objects.filter(
-            Q(scope=StopScope.WORKFLOW, workflow_id__in=ids) | Q(scope=StopScope.BATCH, batch__workflow_id__in=ids),
-            engaged_at__gte=since,
-        )
-        .exclude(batch_id__in=drill_batches)
-        .annotate(of=Coalesce("workflow_id", "batch__workflow_id"))
-        .values("of")
+        StopSwitch.objects.filter(scope=StopScope.WORKFLOW, workflow_id__in=ids, engaged_at__gte=since)
+        .values("workflow_id")
         .annotate(last=Max("engaged_at"))
     )
-    facts.last_stop = {row["of"]: row["last"] for row in stops}
+    facts.last_stop = {row["workflow_id"]: row["last"] for row in stops}
 
 
 def facts_for(workflows: list[Workflow]) -> Facts:
-    """Everything the nine checks read for `workflows`: eleven queries at most, whatever their number."""
+    """Everything the nine checks read for `workflows`: ten queries at most, whatever their number."""
     facts = Facts(now=timezone.now())
     if not workflows:
         return facts
