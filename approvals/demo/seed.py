@@ -13,6 +13,7 @@ from approvals.demo import records as demo_records
 from approvals.demo import undo as demo_undo
 from approvals.demo.artifacts import store_demo_artifacts
 from approvals.demo.proposals import HALTED_APPROVED, HALTED_BATCH, seed_held_work, seed_proposals
+from approvals.demo.readiness import canary_history, demo_readiness, starting_stages
 from approvals.intake.accounts import service_account_create
 from approvals.models import Batch, ServiceAccount, Workflow
 from approvals.workflows.loading import workflows_load
@@ -36,6 +37,7 @@ DEMO_FORCE_REASON = "The demo shows a workflow at each stage before any drill or
 
 @dataclass(frozen=True)
 class DemoSeeded:
+    readiness: str
     tokens: list[str]
     proposals: int
     held: int
@@ -52,7 +54,7 @@ class DemoSeeded:
             "(refund-notes keeps its prompts and outputs for 2 minutes: watch them being purged). "
             f"Pipeline tokens for the demo are in {token_file}.\n"
             f"A bad batch to undo: batch {self.bad_batch.pk} ({self.bad_batch.name}), "
-            f"at /undo/?batch={self.bad_batch.pk}"
+            f"at /undo/?batch={self.bad_batch.pk}\n{self.readiness}"
         )
 
 
@@ -104,14 +106,22 @@ def demo_seed() -> DemoSeeded:
         _records(actor)
         owner = get_user_model().objects.get(username="owner")
         workflows_load(
-            document=yaml.safe_load(WORKFLOWS_FILE.read_text()),
+            document=starting_stages(yaml.safe_load(WORKFLOWS_FILE.read_text())),
             actor=actor,
             force=StageForce(reason=DEMO_FORCE_REASON, user=owner),
         )
+        canary_history()
         tokens, accounts = _pipelines(actor)
         proposals = seed_proposals(accounts=accounts)
         held = seed_held_work(accounts=accounts)
         store_demo_artifacts(actor=actor)
     # Applied after the rest commits, as a worker would have: its changes are what the undo demo takes back.
     bad_batch = demo_undo.applied_bad_batch(actor=actor)
-    return DemoSeeded(tokens=tokens, proposals=sum(proposals.values()), held=sum(held.values()), bad_batch=bad_batch)
+    readiness = demo_readiness(actor=actor)
+    return DemoSeeded(
+        readiness=readiness,
+        tokens=tokens,
+        proposals=sum(proposals.values()),
+        held=sum(held.values()),
+        bad_batch=bad_batch,
+    )
