@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.db.models import Prefetch
 
 from approvals.models import Access, Direction, FieldPolicy, OutsideServiceKind, Stage, Workflow
+from approvals.readiness.checks import readiness_by_workflow
 from approvals.workflows.rights import Viewer, workflows_visible_to
 from records.catalogue import RECORD_TYPES
 from records.selectors import StoreSummary, store_summaries
@@ -250,14 +251,16 @@ def _services(workflow: Workflow, map_filter: MapFilter) -> tuple[MapService, ..
     return tuple(services)
 
 
-def _workflow_map(workflow: Workflow, summaries: Mapping[str, StoreSummary], map_filter: MapFilter) -> WorkflowMap:
+def _workflow_map(
+    workflow: Workflow, summaries: Mapping[str, StoreSummary], map_filter: MapFilter, *, against: bool
+) -> WorkflowMap:
     entry = WorkflowMap(
         workflow=workflow,
         stores=(),
         fields=_fields(workflow, map_filter),
         systems=_systems(workflow, map_filter),
         services=_services(workflow, map_filter),
-        forced=_forced(workflow.forced_stage),
+        forced=_forced(workflow.forced_stage) if against else None,
     )
     record_types = sorted({name.partition(".")[0] for name in entry.touched} & set(summaries))
     return replace(entry, stores=tuple(summaries[record_type] for record_type in record_types))
@@ -277,7 +280,8 @@ def _passes(entry: WorkflowMap, map_filter: MapFilter) -> bool:
 def data_map(*, user: Viewer, map_filter: MapFilter | None = None) -> DataMap:
     """The map of every workflow `user` may see, narrowed by `map_filter`. A fixed number of queries
     whatever the number of workflows: what `user` may see (once per request), the workflows, their
-    policies and the record stores."""
+    policies and the record stores; and what the readiness checks read, when a workflow was forced
+    into its stage."""
     map_filter = map_filter or MapFilter()
     workflows = list(
         workflows_visible_to(user=user)
@@ -285,7 +289,17 @@ def data_map(*, user: Viewer, map_filter: MapFilter | None = None) -> DataMap:
         .order_by("slug")
     )
     summaries = store_summaries()
-    entries = [_workflow_map(workflow, summaries, map_filter) for workflow in workflows]
+    # "Released against readiness" lasts while the stage it was forced into still fails its checks.
+    forced = readiness_by_workflow([workflow for workflow in workflows if workflow.forced_stage])
+    entries = [
+        _workflow_map(
+            workflow,
+            summaries,
+            map_filter,
+            against=workflow.pk in forced and forced[workflow.pk].released_against_readiness,
+        )
+        for workflow in workflows
+    ]
     systems = {row.name for entry in entries for row in entry.systems}
     services = {row.name for entry in entries for row in entry.services}
     fields = {name for entry in entries for name in entry.touched}

@@ -185,6 +185,7 @@ def test_the_filter_choices_name_everything_in_sight(owner):
 
 def test_a_stage_released_against_readiness_is_marked_with_its_reason_who_and_when(client, owner):
     WorkflowFactory._meta.model.objects.filter(slug="refund-notes").update(
+        stage="live",
         forced_stage={
             "stage": "live",
             "reason": "Quarter-end refunds cannot wait for the drill",
@@ -198,6 +199,9 @@ def test_a_stage_released_against_readiness_is_marked_with_its_reason_who_and_wh
         "“Quarter-end refunds cannot wait for the drill”" in text
     )
     assert text.count("Released against readiness") == 1
+    # The mark lasts while the stage it was forced into fails its checks; moved on since, it is gone.
+    WorkflowFactory._meta.model.objects.filter(slug="refund-notes").update(stage="canary")
+    assert "Released against readiness" not in _text(_page(client, owner))
 
 
 def test_the_csv_has_one_row_per_workflow_and_item(client, owner):
