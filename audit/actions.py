@@ -41,6 +41,7 @@ ACTIONS: dict[str, str] = {
     "workflow.changed": "A workflow's settings changed",
     "policy.changed": "A field policy changed",
     "retention.changed": "A retention rule changed",
+    "prompt.promoted": "A workflow's owner promoted a prompt version past the canary cap",
     "store.configured": "A record type was bound to a system of record, or its binding changed (the stores file)",
     # artifacts
     "artifact.stored": "An artifact was stored",
