@@ -499,7 +499,7 @@ def proposal_submit_many(
     actor = Actor.service_account(account)
     with transaction.atomic(savepoint=False):
         bulk_insert(Proposal, accepted)
-        prompt_releases_note(workflow=workflow, prompt_versions=[p.prompt_version for p in accepted])
+        prompt_releases_note(workflow=workflow, prompt_versions=[p.prompt_version for p in accepted], at=now)
         audit_record_many(event for proposal in accepted for event in _events(proposal, actor, account, context))
         approved = [p.pk for p in accepted if p.status == ProposalStatus.APPROVED]
         if approved:

@@ -35,13 +35,13 @@ def prompt_hold_reason(*, workflow_slug: str, prompt_version: str, limit: int) -
     )
 
 
-def prompt_releases_note(*, workflow: Workflow, prompt_versions: Iterable[str]) -> None:
-    """Note the first sight of each of these prompt versions of `workflow`, in the caller's
-    transaction: one statement however many, and none for a version already noted."""
+def prompt_releases_note(*, workflow: Workflow, prompt_versions: Iterable[str], at: datetime | None = None) -> None:
+    """Note the first sight (`at`, else now) of each of these prompt versions of `workflow`, in the
+    caller's transaction: one statement however many, and none for a version already noted."""
     versions = sorted({version for version in prompt_versions if version})
     if not versions:
         return
-    now = timezone.now()
+    now = at or timezone.now()
     released = workflow.stage in RELEASED_WITH_WORKFLOW
     PromptRelease.objects.bulk_create(
         [
