@@ -54,6 +54,12 @@ def prompt_releases_note(*, workflow: Workflow, prompt_versions: Iterable[str], 
     )
 
 
+def prompt_releases_in_use() -> int:
+    """Release every prompt version noted and not promoted yet, by nobody: the versions a history
+    loaded at once already holds (the demo's seed stands for work done before it). How many."""
+    return PromptRelease.objects.filter(promoted_at__isnull=True).update(promoted_at=timezone.now())
+
+
 def _written_today(now: datetime | None = None) -> Subquery:
     """Per prompt release (the outer row), its workflow's writes of that version today."""
     writes = (

@@ -37,6 +37,7 @@ def test_a_drill_as_a_workflow_times_stop_undo_and_check_and_passes_within_its_t
     run = RollbackDrill.objects.get()
     assert run.passed and run.workflow_slug == "address-updates" and not run.problems
     assert set(run.timings) == {"setup", "submit", "apply", "stop", "undo", "check"}
+    assert run.batch_id is not None
     batch = Batch.objects.get(pk=run.batch_id)
     assert batch.workflow == workflow and batch.name == f"rollback drill {run.pk}"
     proposals = Proposal.objects.filter(batch=batch)
