@@ -224,3 +224,12 @@ def test_the_section_lists_each_version_and_offers_the_owner_promote(pipeline, l
     request.user = lead
     html = render_to_string("readiness/prompt_releases.html", {"prompt_releases": seen_by_lead}, request=request)
     assert ">Promote</button>" not in html
+
+
+def test_the_blocked_page_names_the_version_held_at_its_cap(pipeline, client):
+    ids = approve(submit(pipeline, 3))
+    proposals_apply(proposal_ids=ids, worker="w")
+    client.force_login(pipeline.workflow.owner)
+    html = client.get(reverse("blocked")).content.decode()
+    assert "prompt version <code>address-update@8</code>" in html
+    assert f"2 of 2: {HELD}" in html
