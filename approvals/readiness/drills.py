@@ -7,6 +7,7 @@ from approvals.models import RollbackDrill, Workflow
 from approvals.undo.drill import ROLLBACK_PHASES
 from approvals.workflows.rights import Viewer, workflow_visible_to
 from core.errors import NotFound
+from core.timeutils import format_window
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class DrillReport:
     phases: list[DrillPhase]
     target: timedelta | None  # the workflow's rollback target, for a drill run as a workflow
     rollback_seconds: float | None  # stop + undo + check, for a drill that timed them
+
+    @property
+    def target_label(self) -> str:
+        return format_window(self.target) if self.target is not None else ""
 
     @property
     def within_target(self) -> bool | None:
