@@ -27,4 +27,3 @@ def test_the_drill_page_reads_on_a_phone_and_a_laptop(transactional_db, page, lo
         expect(page.get_by_role("cell", name="stop + undo + check")).to_be_visible()
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= size["width"], f"the page is {width} px wide on a {size['width']} px screen"
-        page.screenshot(path=f"/tmp/h3-drill-{size['width']}.png", full_page=True)
