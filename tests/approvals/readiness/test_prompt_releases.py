@@ -220,6 +220,7 @@ def test_the_section_lists_each_version_and_offers_the_owner_promote(pipeline, l
     html = render_to_string("readiness/prompt_releases.html", {"prompt_releases": releases}, request=request)
     assert html.count(">Promote</button>") == 1
     assert "Held to the canary cap of 2 a day" in html and "Promoted by Olive Owner" in html
+    assert "1 prompt version not promoted yet." in html
     seen_by_lead = prompt_releases_of(workflow=pipeline.workflow, user=lead)
     request.user = lead
     html = render_to_string("readiness/prompt_releases.html", {"prompt_releases": seen_by_lead}, request=request)
