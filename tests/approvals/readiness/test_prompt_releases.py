@@ -8,8 +8,10 @@ from io import StringIO
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.template.loader import render_to_string
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
@@ -83,6 +85,13 @@ def test_intake_notes_each_versions_first_sight_once(pipeline):
     versions = PromptRelease.objects.filter(workflow=pipeline.workflow).values_list("prompt_version", "first_seen_at")
     assert dict(versions)["address-update@8"] == release.first_seen_at  # the first sight stays
     assert set(dict(versions)) == {"address-update@8", "address-update@9"}
+
+
+def test_a_batch_notes_its_versions_in_one_statement(pipeline):
+    with CaptureQueriesContext(connection) as captured:
+        submit(pipeline, 6, "address-update@8")
+    statements = [q["sql"] for q in captured.captured_queries if PromptRelease._meta.db_table in q["sql"]]
+    assert len(statements) == 1 and statements[0].startswith("INSERT")
 
 
 def test_a_version_first_seen_before_the_workflow_is_live_is_released_with_it(pipeline):
