@@ -2,7 +2,6 @@
 canary cap a day until the workflow's owner promotes it; every promotion is on the trail."""
 
 import importlib
-from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -18,7 +17,6 @@ from guardian.shortcuts import assign_perm
 
 from approvals.applying.selectors import proposal_apply_wait_reason, proposals_ready_to_apply
 from approvals.applying.services import Outcome, proposals_apply
-from approvals.intake.services import ProposalData, proposal_submit_many
 from approvals.jobs import APPLY
 from approvals.models import PromptRelease, Proposal, ProposalStatus, Stage
 from approvals.readiness.prompts import prompt_releases_of, prompt_version_promote
@@ -26,53 +24,15 @@ from approvals.review.holds import proposal_hold
 from audit.models import AuditEvent
 from core.errors import InvalidTransition, NotAllowed, NotFound
 from records.models import Change
-from tests.helpers.factories import CustomerFactory, ProposalFactory, UserFactory
+from tests.helpers.factories import ProposalFactory, UserFactory
 from tests.helpers.pipeline import Pipeline, make_pipeline, make_workflow
-
-HELD = (
-    "prompt version address-update@8 of address-updates is not promoted yet: held to the canary cap of 2 a day; "
-    "the owner promotes it on the readiness page"
-)
+from tests.helpers.releases import HELD, approve, submit
 
 
 @pytest.fixture
 def pipeline(db) -> Pipeline:  # type: ignore[no-untyped-def]
     owner = UserFactory(username="owner", first_name="Olive", last_name="Owner")
     return make_pipeline(make_workflow(slug="address-updates", owner=owner, canary_daily_limit=2))
-
-
-def submit(pipeline: Pipeline, count: int, version: str = "address-update@8") -> list[Proposal]:
-    """`count` address changes from `version`, in one call, as a pipeline's batch submission."""
-    items = [
-        ProposalData(
-            record_type="customer",
-            record_id=CustomerFactory().record_id,
-            action="update",
-            reason="Customer asked for the new address in ticket T-881",
-            confidence=0.9,
-            model_name="gpt-x",
-            model_version="2026-10-01",
-            prompt_version=version,
-            changes={"shipping_address": f"{n} Harbour Road, Leith"},
-            base={"shipping_address": "4 Old Mill Lane, Leith"},
-        )
-        for n in range(count)
-    ]
-    results = proposal_submit_many(account=pipeline.account, items=items)
-    assert all(isinstance(result, Proposal) for result in results)
-    return [result for result in results if isinstance(result, Proposal)]
-
-
-def approve(proposals: list[Proposal]) -> list[int]:
-    ids = [p.pk for p in proposals]
-    Proposal.objects.filter(pk__in=ids).update(
-        status=ProposalStatus.APPROVED,
-        approved_at=timezone.now(),
-        decided_at=timezone.now(),
-        decided_by=UserFactory(),
-        updated_at=timezone.now() - timedelta(minutes=5),
-    )
-    return ids
 
 
 def test_intake_notes_each_versions_first_sight_once(pipeline):

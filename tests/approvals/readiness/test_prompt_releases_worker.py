@@ -10,9 +10,9 @@ from approvals.jobs import apply_send_now
 from approvals.models import Proposal, ProposalStatus
 from approvals.readiness.prompts import prompt_version_promote
 from records.models import Change
-from tests.approvals.readiness.test_prompt_releases import HELD, approve, submit
 from tests.helpers.factories import UserFactory
 from tests.helpers.pipeline import make_pipeline, make_workflow
+from tests.helpers.releases import HELD, approve, submit
 from tests.helpers.worker import wait_until
 
 pytestmark = pytest.mark.worker
