@@ -57,6 +57,7 @@ ACTIONS: dict[str, str] = {
     "retention.change_proposed": "An owner of the retention rules proposed a change; it waits for the other owner",
     "retention.change_withdrawn": "A retention change waiting for its second owner was withdrawn",
     "retention.change_rejected": "The other owner of the retention rules rejected a change waiting for them",
+    "prompt.promoted": "A workflow's owner promoted a prompt version past the canary cap",
     "store.configured": "A record type was bound to a system of record, or its binding changed (the stores file)",
     # artifacts
     "artifact.stored": "An artifact was stored",

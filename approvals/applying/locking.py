@@ -8,7 +8,7 @@ marks it (`mark_applied`), the others together at the end of the chunk (`proposa
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from approvals.models import Proposal, ProposalStatus, ServiceAccount, Workflow
+from approvals.models import PromptRelease, Proposal, ProposalStatus, ServiceAccount, Stage, Workflow
 from core.roundtrip import Rows, Statement, built_once, run_together
 
 # What applying reads of a proposal and its workflow, approver and service account (and nothing more:
@@ -163,16 +163,22 @@ def mark_applied(proposal: Proposal, change_id: UUID) -> Statement:
 
 @dataclass(frozen=True)
 class Known:
-    """What a chunk reads of an approved proposal before its transaction: what a proposal never changes."""
+    """What a chunk reads of an approved proposal before its transaction: what a proposal never
+    changes, and whether its prompt version was held to the canary cap when the chunk started (a
+    live workflow's version not promoted yet; the write checks again under the release's lock)."""
 
     workflow_id: int
     batch_id: int | None
     record_type: str
     record_id: str
+    prompt_version: str
+    prompt_held: bool = field(default=False, compare=False)
 
     @classmethod
     def of(cls, proposal: Proposal) -> "Known":
-        return cls(proposal.workflow_id, proposal.batch_id, proposal.record_type, proposal.record_id)
+        return cls(
+            proposal.workflow_id, proposal.batch_id, proposal.record_type, proposal.record_id, proposal.prompt_version
+        )
 
 
 @dataclass(frozen=True)
@@ -204,16 +210,30 @@ def proposals_start(proposal_ids: Sequence[int]) -> dict[int, Started]:
     if connection.features.has_select_for_update_skip_locked:
         locked = f"SELECT {key} FROM {table} WHERE {chosen} ORDER BY {key} FOR UPDATE SKIP LOCKED"  # noqa: S608
         chosen = f"{key} IN ({locked})"
-    columns = ("id", "workflow_id", "batch_id", "record_type", "record_id", "apply_attempts")
+    columns = ("id", "workflow_id", "batch_id", "record_type", "record_id", "prompt_version", "apply_attempts")
     sql = (
         f"UPDATE {table} SET {attempts} = {attempts} + 1 WHERE {chosen} "  # noqa: S608
-        f"RETURNING {', '.join(quote(name) for name in columns)}"
+        f"RETURNING {', '.join(quote(name) for name in columns)}, {_prompt_held_sql()}"
     )
-    [rows] = run_together([Statement(sql, [*proposal_ids, ProposalStatus.APPROVED])])
+    [rows] = run_together([Statement(sql, [*proposal_ids, ProposalStatus.APPROVED, Stage.LIVE])])
     return {
-        pk: Started(Known(workflow_id, batch_id, record_type, record_id), count)
-        for pk, workflow_id, batch_id, record_type, record_id, count in rows
+        pk: Started(Known(workflow_id, batch_id, record_type, record_id, prompt_version, bool(held)), count)
+        for pk, workflow_id, batch_id, record_type, record_id, prompt_version, count, held in rows
     }
+
+
+def _prompt_held_sql() -> str:
+    """Whether the updated proposal's prompt version is held (its live workflow has not promoted
+    it): read with the chunk's start, so a chunk asks nothing more of the releases."""
+    quote = connection.ops.quote_name
+    proposals = quote(Proposal._meta.db_table)
+    return (
+        f"EXISTS (SELECT 1 FROM {quote(PromptRelease._meta.db_table)} r "  # noqa: S608
+        f"JOIN {quote(Workflow._meta.db_table)} w ON w.{quote('id')} = r.{quote('workflow_id')} "
+        f"WHERE r.{quote('workflow_id')} = {proposals}.{quote('workflow_id')} "
+        f"AND r.{quote('prompt_version')} = {proposals}.{quote('prompt_version')} "
+        f"AND r.{quote('promoted_at')} IS NULL AND w.{quote('stage')} = %s)"
+    )
 
 
 def proposals_give_back(proposal_ids: Sequence[int]) -> None:

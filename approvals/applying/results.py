@@ -31,6 +31,7 @@ class ApplyResult:
     attempts: int = 0
     stop_scope: str = ""
     liftable: bool = False  # an override of a batch or a proposal could let others it covers through
+    prompt_hold: bool = False  # WAITING on its prompt version's cap, not its workflow's: only that version waits
     unreachable: StoreUnavailable | None = None  # its record type's store did not answer
     intent: Change | None = None  # IN_FLIGHT: the Change to write to its store next
     recovering: bool = False  # IN_FLIGHT: an earlier attempt stored the intent and may have written it

@@ -20,11 +20,13 @@ from approvals.models import (
     Workflow,
 )
 from approvals.stops.selectors import describe_stop
+from approvals.workflows.releases import prompt_held_at_cap, prompt_releases_held
 from approvals.workflows.rollout import APPLYING_STAGES, CANARY_CAP_REASON, STAGE_WAIT_REASONS, canary_workflows_capped
 
 
 def proposal_apply_wait_reasons(*, proposals: Iterable[Proposal]) -> dict[int, str]:
-    """For approved proposals that cannot apply now, the reason a screen shows. Two queries, any count.
+    """For approved proposals that cannot apply now, the reason a screen shows. Two queries, any
+    count, and one more when some are of live workflows (the prompt versions held to the cap).
 
     The proposals must come with their workflow (select_related).
     """
@@ -40,6 +42,7 @@ def proposal_apply_wait_reasons(*, proposals: Iterable[Proposal]) -> dict[int, s
     capped = canary_workflows_capped(
         limits={p.workflow.slug: p.workflow.canary_daily_limit for p in approved if p.workflow.stage == Stage.CANARY}
     )
+    prompts = prompt_releases_held(workflow_ids={p.workflow_id for p in approved if p.workflow.stage == Stage.LIVE})
     reasons: dict[int, str] = {}
     for proposal in approved:
         workflow = proposal.workflow
@@ -50,6 +53,8 @@ def proposal_apply_wait_reasons(*, proposals: Iterable[Proposal]) -> dict[int, s
             reasons[proposal.pk] = describe_stop(switch)
         elif workflow.slug in capped:
             reasons[proposal.pk] = CANARY_CAP_REASON
+        elif (held := prompts.get((workflow.pk, proposal.prompt_version))) is not None and held.capped:
+            reasons[proposal.pk] = held.reason
     return reasons
 
 
@@ -70,7 +75,8 @@ def proposals_ready_to_apply_query(
     """Approved proposals untouched since `updated_before` that nothing holds: the sweeper queues these.
     With `nudged_before`, only those the sweeper has not queued since then (never, or before it).
 
-    A stop switch, a stage that does not write, or a canary cap already reached keeps a proposal out,
+    A stop switch, a stage that does not write, or a canary cap already reached (a canary workflow's,
+    or a live one's for a prompt version not promoted yet) keeps a proposal out,
     unless an override in force for it, its batch or its workflow may lift that block (the apply
     path decides, at the moment of the write, whether it does). At most three queries with the one
     that reads the rows (four when a canary workflow has approved proposals), whatever the backlog.
@@ -98,6 +104,7 @@ def proposals_ready_to_apply_query(
     capped = canary_workflows_capped(limits={slug: limit for _, slug, limit in canaries})
     if capped:
         holds.append(Q(workflow_id__in=[pk for pk, slug, _ in canaries if slug in capped]))
+    holds.append(Q(prompt_held_at_cap()))  # a live workflow's prompt version not promoted yet, at its cap
     if holds:
         held = holds[0]
         for hold in holds[1:]:

@@ -54,6 +54,7 @@ from approvals.models import (
 from approvals.overrides.selectors import overridden_within
 from approvals.overrides.services import override_canary_hold, override_record_apply, override_stop_hold
 from approvals.stops.selectors import stops_engaged_over, stops_engaged_query
+from approvals.workflows.releases import prompt_release_locked_held
 from approvals.workflows.rollout import CANARY_CAP_REASON, STAGE_WAIT_REASONS
 from approvals.workflows.selectors import WritePolicy, write_policies
 from audit.services import Actor
@@ -96,6 +97,7 @@ def _apply_locked(
     """Lock the proposal and its record and read the stop switches over it, in that order, in one
     round trip (two when the proposal's record and batch are not `known` yet); decide; write."""
     proposal: Proposal | None = None
+    prompt_held = known.prompt_held if known is not None else None  # None: not read yet
     if known is None:
         proposal = locked_proposal(run_together([lock_proposal_statement(proposal_id)])[0])
         if proposal is None:
@@ -144,12 +146,19 @@ def _apply_locked(
     if refusal:
         return refused_by_policy(proposal, refusal, worker)
     lifting = list(stop.lifting)
+    capped_by = ""
     if workflow.stage == Stage.CANARY:
         # One writer at a time per canary workflow, so two workers cannot both take the last slot.
         list(Workflow.objects.select_for_update().filter(pk=workflow.pk).values_list("pk", flat=True))
-        canary = override_canary_hold(proposal=proposal)
+        prompt_held = False
+    elif workflow.stage == Stage.LIVE and prompt_held is not False:
+        # Likewise per held prompt version, under its release's lock (a promotion waits for this write).
+        prompt_held = prompt_release_locked_held(workflow_id=workflow.pk, prompt_version=proposal.prompt_version)
+    if workflow.stage == Stage.CANARY or prompt_held:
+        canary = override_canary_hold(proposal=proposal, prompt_held=bool(prompt_held))
+        capped_by = canary.reason
         if canary.holds:
-            return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
+            return ApplyResult(proposal_id, Outcome.WAITING, capped_by, liftable=True, prompt_hold=bool(prompt_held))
         if canary.lifting is not None:
             lifting.append(canary.lifting)
     problems = record_conflicts(proposal, state)
@@ -159,7 +168,9 @@ def _apply_locked(
         # An override ended between reading it and using it: its block is back.
         if stop.lifting:
             return stopped(proposal_id, stop.engaged[0])
-        return ApplyResult(proposal_id, Outcome.WAITING, CANARY_CAP_REASON, liftable=True)
+        return ApplyResult(
+            proposal_id, Outcome.WAITING, capped_by or CANARY_CAP_REASON, liftable=True, prompt_hold=bool(prompt_held)
+        )
     if problems:
         return mark_conflict(proposal, state, problems, worker)
     if outside:
@@ -488,6 +499,7 @@ def proposals_apply(
     held_everything: ApplyResult | None = None
     held_workflows: dict[int, ApplyResult] = {}
     held_batches: dict[int, ApplyResult] = {}
+    held_prompts: dict[tuple[int, str], ApplyResult] = {}
     unreachable: dict[str, StoreUnavailable] = {}
     results: list[ApplyResult | _Sent] = []
     # Intents stored ahead, with the switches engaged when they were: written one by one below.
@@ -506,7 +518,12 @@ def proposals_apply(
             and proposal_id not in start.settled
             and outside[item.record_type]
             and item.record_type not in unreachable
-            and not (held_everything or held_workflows.get(item.workflow_id) or held_batches.get(item.batch_id or 0))
+            and not (
+                held_everything
+                or held_workflows.get(item.workflow_id)
+                or held_batches.get(item.batch_id or 0)
+                or held_prompts.get((item.workflow_id, item.prompt_version))
+            )
         )
 
     # The sightings of the chunk's writes are stored with their done marks, not one commit each.
@@ -525,7 +542,13 @@ def proposals_apply(
                     results.append(_record_failure(proposal_id, unreachable[record_type], worker))
                     continue
                 workflow_id, batch_id = known[proposal_id].workflow_id, known[proposal_id].batch_id
-                held = held_everything or held_workflows.get(workflow_id) or held_batches.get(batch_id or 0)
+                prompt = (workflow_id, known[proposal_id].prompt_version)
+                held = (
+                    held_everything
+                    or held_workflows.get(workflow_id)
+                    or held_batches.get(batch_id or 0)
+                    or held_prompts.get(prompt)
+                )
                 if held and not (held.liftable and has_own_override(proposal_id, batch_id)):
                     _withdraw_ahead(ahead.pop(proposal_id, None))
                     results.append(ApplyResult(proposal_id, held.outcome, held.detail))
@@ -556,6 +579,8 @@ def proposals_apply(
                     held_everything = result
                 elif result.stop_scope == StopScope.BATCH and batch_id:
                     held_batches[batch_id] = result
+                elif result.prompt_hold:
+                    held_prompts[prompt] = result
                 elif result.outcome in (Outcome.STOPPED, Outcome.WAITING):
                     held_workflows[workflow_id] = result
         except interrupted_by:

@@ -17,6 +17,7 @@ from approvals.demo.readiness import canary_history, demo_readiness, starting_st
 from approvals.intake.accounts import service_account_create
 from approvals.models import Batch, ServiceAccount, Workflow
 from approvals.workflows.loading import workflows_load
+from approvals.workflows.releases import prompt_releases_in_use
 from approvals.workflows.stage_gate import StageForce
 from audit.models import Artifact
 from audit.services import Actor
@@ -114,6 +115,7 @@ def demo_seed() -> DemoSeeded:
         tokens, accounts = _pipelines(actor)
         proposals = seed_proposals(accounts=accounts)
         held = seed_held_work(accounts=accounts)
+        prompt_releases_in_use()  # the demo's pipelines used these prompt versions before the seed's day
         store_demo_artifacts(actor=actor)
     # Applied after the rest commits, as a worker would have: its changes are what the undo demo takes back.
     bad_batch = demo_undo.applied_bad_batch(actor=actor)

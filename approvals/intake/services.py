@@ -33,6 +33,7 @@ from approvals.models import (
 from approvals.requesters import Requester, requesters_named
 from approvals.stops.selectors import stop_covering
 from approvals.workflows.followups import followup_problems, followup_refusal
+from approvals.workflows.releases import prompt_releases_note
 from approvals.workflows.selectors import workflow_policy_map
 from audit.services import Actor, EventData, audit_record_many
 from core.bulk import bulk_insert
@@ -498,6 +499,7 @@ def proposal_submit_many(
     actor = Actor.service_account(account)
     with transaction.atomic(savepoint=False):
         bulk_insert(Proposal, accepted)
+        prompt_releases_note(workflow=workflow, prompt_versions=[p.prompt_version for p in accepted], at=now)
         audit_record_many(event for proposal in accepted for event in _events(proposal, actor, account, context))
         approved = [p.pk for p in accepted if p.status == ProposalStatus.APPROVED]
         if approved:

@@ -29,6 +29,7 @@ from approvals.overrides.rights import (
     review_refusal,
 )
 from approvals.requesters import requester_reason
+from approvals.workflows.releases import prompt_releases_held
 from approvals.workflows.rights import (
     Viewer,
     workflows_overridable_by,
@@ -302,6 +303,8 @@ class CanaryRow:
     duty: Duty
     may_override: bool
     override: Override | None
+    prompt_version: str = ""  # a live workflow's prompt version not promoted yet, at its cap
+    reason: str = ""
 
 
 @dataclass
@@ -366,12 +369,14 @@ def blocked_overview(*, user: Viewer, at: datetime | None = None) -> BlockedOver
 
     held_by_workflow: dict[int, int] = defaultdict(int)
     held_by_batch: dict[int, int] = defaultdict(int)
+    held_by_prompt: dict[tuple[int, str], int] = defaultdict(int)
     for row in (
         Proposal.objects.filter(workflow_id__in=ids, status=ProposalStatus.APPROVED)
-        .values("workflow_id", "batch_id")
+        .values("workflow_id", "batch_id", "prompt_version")
         .annotate(n=Count("id"))
     ):
         held_by_workflow[row["workflow_id"]] += row["n"]
+        held_by_prompt[(row["workflow_id"], row["prompt_version"])] += row["n"]
         if row["batch_id"] is not None:
             held_by_batch[row["batch_id"]] += row["n"]
 
@@ -410,6 +415,17 @@ def blocked_overview(*, user: Viewer, at: datetime | None = None) -> BlockedOver
         override = active_for(OverrideBlock.CANARY_CAP, OverrideScope.WORKFLOW, workflow.pk)
         may = on_duty(duty=duty, group_ids=group_ids)
         canary.append(CanaryRow(workflow, done, held, duty, may and override is None, override))
+    prompts = prompt_releases_held(workflow_ids=[w.pk for w in workflows if w.stage == Stage.LIVE], now=at)
+    for (workflow_id, version), release in sorted(prompts.items()):
+        held = held_by_prompt.get((workflow_id, version), 0)
+        if not release.capped or not held:
+            continue
+        duty = duties[workflow_id]
+        override = active_for(OverrideBlock.CANARY_CAP, OverrideScope.WORKFLOW, workflow_id)
+        may = on_duty(duty=duty, group_ids=group_ids) and override is None
+        canary.append(
+            CanaryRow(by_id[workflow_id], release.written, held, duty, may, override, version, release.reason)
+        )
 
     off_duty = [w.pk for w in workflows if waits_for_day_approvers(workflow=w, duty=duties[w.pk])]
     waiting = list(

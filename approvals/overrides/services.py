@@ -42,7 +42,8 @@ from approvals.overrides.rights import (
 )
 from approvals.overrides.selectors import override_active
 from approvals.stops.selectors import stops_engaged_over
-from approvals.workflows.rollout import canary_cap_reached
+from approvals.workflows.releases import prompt_hold_reason, prompt_releases_held, prompt_writes_today
+from approvals.workflows.rollout import CANARY_CAP_REASON, canary_cap_reached
 from approvals.workflows.schedule import Shift, override_duty
 from audit.services import Actor, EventData, audit_record, audit_record_many, user_label
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
@@ -96,6 +97,13 @@ def _check_stop_can_be_lifted(workflow: Workflow, batch: Batch | None, scope: st
         liftable |= Q(scope=StopScope.BATCH, batch_id=batch.pk)
     if not engaged.filter(liftable).exists():
         raise InvalidTransition(f"no engaged stop switch holds this {scope}; there is nothing to override")
+
+
+def _has_daily_cap(workflow: Workflow) -> bool:
+    """A canary workflow has its daily cap; a live one, for each prompt version not promoted yet."""
+    if workflow.stage == Stage.LIVE:
+        return bool(prompt_releases_held(workflow_ids=[workflow.pk]))
+    return workflow.stage == Stage.CANARY
 
 
 def override_grant(
@@ -165,7 +173,7 @@ def override_grant(
 
         if block == OverrideBlock.STOP_SWITCH:
             _check_stop_can_be_lifted(workflow, batch, scope)
-        elif block == OverrideBlock.CANARY_CAP and workflow.stage != Stage.CANARY:
+        elif block == OverrideBlock.CANARY_CAP and not _has_daily_cap(workflow):
             raise InvalidTransition(f"workflow {workflow.slug} is not in canary; it has no daily cap to lift")
         elif block == OverrideBlock.AFTER_HOURS_APPROVAL and proposal is not None:
             if proposal.status != ProposalStatus.PENDING:
@@ -352,26 +360,43 @@ def override_stop_hold(
 
 @dataclass(frozen=True)
 class CanaryHold:
-    """Whether the workflow's canary cap for today is reached, and the override that lifts it."""
+    """Whether the canary cap for today holds the write (the canary workflow's, or a live workflow's
+    prompt version not promoted yet), the override that lifts it, and why it waits."""
 
     reached: bool
     lifting: Override | None
+    reason: str = ""
 
     @property
     def holds(self) -> bool:
         return self.reached and self.lifting is None
 
 
-def override_canary_hold(*, proposal: Proposal) -> CanaryHold:
+def override_canary_hold(*, proposal: Proposal, prompt_held: bool | None = None) -> CanaryHold:
     """The canary cap over `proposal`'s write, read now (its own, its batch's or its workflow's
-    override lifts it); nothing is recorded."""
+    override lifts it); nothing is recorded. On a canary workflow it is the workflow's cap; on a live
+    one, the cap of a prompt version not promoted yet. `prompt_held`: whether its prompt version is
+    held, when the caller has read it (the worker, under the release's lock)."""
     workflow = proposal.workflow
-    if not canary_cap_reached(workflow=workflow):
+    if workflow.stage == Stage.CANARY:
+        if not canary_cap_reached(workflow=workflow):
+            return CanaryHold(False, None)
+        reason = CANARY_CAP_REASON
+    elif workflow.stage == Stage.LIVE:
+        if prompt_held is None:
+            prompt_held = (workflow.pk, proposal.prompt_version) in prompt_releases_held(workflow_ids=[workflow.pk])
+        limit = workflow.canary_daily_limit
+        if not prompt_held or (
+            prompt_writes_today(workflow_slug=workflow.slug, prompt_version=proposal.prompt_version) < limit
+        ):
+            return CanaryHold(False, None)
+        reason = prompt_hold_reason(workflow_slug=workflow.slug, prompt_version=proposal.prompt_version, limit=limit)
+    else:
         return CanaryHold(False, None)
     override = override_active(
         block=OverrideBlock.CANARY_CAP, workflow=workflow, batch=proposal.batch, proposal=proposal
     )
-    return CanaryHold(True, override)
+    return CanaryHold(True, override, reason)
 
 
 _APPLY_USES = {

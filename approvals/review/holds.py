@@ -11,7 +11,7 @@ from approvals.overrides.rights import group_ids_of, may_override_proposal
 from approvals.overrides.services import override_canary_hold, override_stop_hold
 from approvals.stops.selectors import describe_stop
 from approvals.workflows.rights import Viewer
-from approvals.workflows.rollout import CANARY_CAP_REASON, STAGE_WAIT_REASONS
+from approvals.workflows.rollout import STAGE_WAIT_REASONS
 from approvals.workflows.schedule import override_duty
 
 
@@ -35,8 +35,9 @@ def proposal_hold(*, user: Viewer, proposal: Proposal) -> Hold | None:
         return Hold(f"{describe_stop(stop)}. The global stop is released, never overridden", "", False)
     if stop is not None:
         return Hold(describe_stop(stop), OverrideBlock.STOP_SWITCH, _may_override(user, proposal))
-    if override_canary_hold(proposal=proposal).holds:
-        return Hold(CANARY_CAP_REASON, OverrideBlock.CANARY_CAP, _may_override(user, proposal))
+    canary = override_canary_hold(proposal=proposal)
+    if canary.holds:
+        return Hold(canary.reason, OverrideBlock.CANARY_CAP, _may_override(user, proposal))
     return None
 
 

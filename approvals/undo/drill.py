@@ -33,14 +33,17 @@ from approvals.models import (
     ProposalStatus,
     RollbackDrill,
     Stage,
+    StopScope,
     StopSwitch,
     UndoJob,
     UndoScope,
     Workflow,
 )
-from approvals.stops.services import stop_release
+from approvals.stops.services import stop_engage, stop_release
+from approvals.undo.drill_target import DrillTarget, drill_records, drill_target_of
 from approvals.undo.selectors import UndoSelection, undo_plan
 from approvals.undo.services import undo_job_run, undo_job_start
+from approvals.workflows.rollout import DRILL_WORKER
 from audit.models import AuditEvent
 from audit.services import Actor, EventData, audit_record, audit_record_many, audit_verify_chain, user_label
 from records.models import Change, ChangeAction
@@ -51,7 +54,6 @@ DRILL_WORKFLOW = "rollback-drill"
 # The customer fields the drill's updates change; a person approves each, so `suggest` is enough.
 DRILL_FIELDS = ("shipping_address", "priority")
 DRILL_USER = "rollback-drill"
-DRILL_WORKER = "rollback-drill"
 EMAIL = {"kind": "email_customer", "params": {"template": "address-confirmed"}}
 TRAIL = ("proposal.submitted", "proposal.approved", "change.applied", "change.reverted", "proposal.reverted")
 
@@ -62,6 +64,8 @@ class DrillRun:
     say: Callable[[str], None]
     problems: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    batch: Batch | None = None
+    job: UndoJob | None = None
 
     def phase(self, name: str, started: float) -> None:
         self.timings[name] = round(time.perf_counter() - started, 3)
@@ -285,104 +289,211 @@ def _flags(refs: list[RecordRef]) -> dict[RecordRef, dict[str, Any]]:
     }
 
 
-def rollback_drill_run(*, records: int = 20, say: Callable[[str], None] = print) -> RollbackDrill:
-    """Run the drill end to end and store its result (pass or fail, the time of each phase)."""
+def _drill_seed_phases(run: DrillRun, records: int) -> None:
+    """The drill on its own workflow: updates with follow-ups, archives, deletes and merges of
+    throwaway customers, applied, undone as a batch by a bulk undo job, and verified."""
+    started = time.perf_counter()
+    with transaction.atomic():
+        user = _drill_user()
+        workflow = _drill_workflow(user)
+        refs, plans = _records(run, records)
+    before = _exact(refs)
+    states: dict[str, Any] = {"before": _flags(refs)}
+    run.phase("setup", started)
+
+    started = time.perf_counter()
+    batch = _drill_batch(run, workflow, plans, user)
+    run.phase("submit", started)
+
+    ids, moments = _drill_apply(run, batch)
+    states["applied"] = _flags(refs)
+    changed = sum(1 for ref in refs if _exact([ref])[ref] != before[ref])
+    run.check(changed > 0, "applying the batch changed no record")
+    held = FollowUp.objects.filter(proposal__batch=batch, status=FollowUpStatus.HELD).count()
+    run.say(f"  applied    {len(ids)} proposals: {changed} of {len(refs)} records changed, {held} follow-ups queued")
+
+    started = time.perf_counter()
+    selection = UndoSelection(scope=UndoScope.BATCH, batch=batch)
+    plan = undo_plan(selection=selection)
+    run.phase("dry run", started)
+    run.check(plan.total == len(ids) and not plan.conflicts, f"the dry run found {len(plan.conflicts)} conflicts")
+    run.check(len(plan.followups.to_cancel) == held, "the dry run does not list every queued follow-up")
+
+    started = time.perf_counter()
+    _drill_undo(run, batch, len(ids))
+    run.phase("undo", started)
+
+    started = time.perf_counter()
+    different = _drill_check(run, batch, refs, before, moments, states)
+    left = FollowUp.objects.filter(proposal__batch=batch).exclude(status=FollowUpStatus.CANCELLED).count()
+    run.check(left == 0, f"{left} follow-up(s) not cancelled")
+    run.phase("verify", started)
+    same = len(refs) - len(different)
+    run.say(
+        f"  records    {same} of {len(refs)} byte for byte as before; follow-ups cancelled: {held - left} of {held}"
+    )
+
+
+def _drill_batch(run: DrillRun, workflow: Workflow, plans: list[dict[str, Any]], user: User) -> Batch:
+    """The drill's batch, its proposals submitted and approved by the drill user: visibly a drill's."""
+    drill = run.drill
+    with transaction.atomic():
+        batch = run.batch = Batch.objects.create(
+            workflow=workflow,
+            name=f"rollback drill {drill.pk}",
+            run_id=f"drill-{uuid.uuid4().hex[:12]}",
+            expected_size=len(plans),
+            requested_by=DRILL_USER,
+        )
+        proposals_submit_approved(
+            batch=batch,
+            plans=plans,
+            approver=user,
+            actor=Actor.system("rollback_drill"),
+            prompt_version=f"rollback-drill@{drill.pk}",
+            reason="rollback drill",
+        )
+    return batch
+
+
+def _drill_apply(run: DrillRun, batch: Batch) -> tuple[list[int], dict[str, datetime]]:
+    """Apply the batch through the worker's path, timed as "apply"."""
+    moments = {"before apply": timezone.now()}
+    started = time.perf_counter()
+    ids = list(Proposal.objects.filter(batch=batch).order_by("pk").values_list("pk", flat=True))
+    results = proposals_apply(proposal_ids=ids, worker=DRILL_WORKER)
+    run.phase("apply", started)
+    moments["after apply"] = timezone.now()
+    not_applied = [f"{r.proposal_id}: {r.outcome} {r.detail}" for r in results if r.outcome != Outcome.APPLIED]
+    run.check(not not_applied, f"not applied: {'; '.join(not_applied)}")
+    run.drill.changes = len(ids)
+    return ids, moments
+
+
+def _drill_undo(run: DrillRun, batch: Batch, count: int) -> None:
+    """Undo the whole batch with the bulk undo job a person starts from the browser, run here."""
+    selection = UndoSelection(scope=UndoScope.BATCH, batch=batch)
+    job = undo_job_start(
+        selection=selection, actor=Actor.system("rollback_drill"), reason="rollback drill", queue=False
+    )
+    job = run.job = undo_job_run(job_id=job.pk, worker=DRILL_WORKER)
+    run.check(
+        (job.done, job.reverted, job.conflicts) == (count, count, 0),
+        f"undo job {job.pk}: {job.reverted} of {count} undone, {job.conflicts} conflicts",
+    )
+
+
+def _drill_check(
+    run: DrillRun,
+    batch: Batch,
+    refs: list[RecordRef],
+    before: dict[RecordRef, bytes],
+    moments: dict[str, datetime],
+    states: dict[str, Any],
+) -> list[str]:
+    """Every record byte for byte what it was, every proposal reverted, the trail whole. Answers
+    the records that differ."""
+    after = _exact(refs)
+    different = [str(ref) for ref in refs if after.get(ref) != before[ref]]
+    run.check(not different, f"not byte for byte what they were: {', '.join(different)}")
+    statuses = set(Proposal.objects.filter(batch=batch).values_list("status", flat=True))
+    run.check(statuses == {ProposalStatus.REVERTED}, f"proposal statuses after the undo: {sorted(statuses)}")
+    _verify_trail(run, batch, refs, moments, states)
+    return different
+
+
+# What a person does to roll a bad batch back, each timed against the workflow's rollback target.
+ROLLBACK_PHASES = ("stop", "undo", "check")
+
+
+def _drill_workflow_phases(run: DrillRun, workflow: Workflow, target: DrillTarget, records: int) -> None:
+    """The drill as `workflow`: its throwaway records updated, applied, then rolled back as a person
+    would: the batch stopped, undone, checked; the stop released afterwards."""
+    started = time.perf_counter()
+    with transaction.atomic():
+        user = _drill_user()
+        refs, plans = drill_records(target=target, drill_id=run.drill.pk, count=records)
+    before = _exact(refs)
+    states: dict[str, Any] = {"before": _flags(refs)}
+    run.phase("setup", started)
+
+    started = time.perf_counter()
+    batch = _drill_batch(run, workflow, plans, user)
+    run.phase("submit", started)
+
+    ids, moments = _drill_apply(run, batch)
+    states["applied"] = _flags(refs)
+    changed = sum(1 for ref in refs if _exact([ref])[ref] != before[ref])
+    run.check(changed > 0, "applying the batch changed no record")
+    run.say(f"  applied    {len(ids)} proposals: {changed} of {len(refs)} {target.record_type} records changed")
+
+    started = time.perf_counter()
+    stop_engage(
+        scope=StopScope.BATCH,
+        batch=batch,
+        reason=f"rollback drill {run.drill.pk}: the batch is stopped before it is undone",
+        actor=Actor.system("rollback_drill"),
+    )
+    run.phase("stop", started)
+
+    started = time.perf_counter()
+    _drill_undo(run, batch, len(ids))
+    run.phase("undo", started)
+
+    started = time.perf_counter()
+    different = _drill_check(run, batch, refs, before, moments, states)
+    run.phase("check", started)
+    run.say(f"  records    {len(refs) - len(different)} of {len(refs)} byte for byte as before")
+
+    taken = sum(run.timings.get(phase, 0.0) for phase in ROLLBACK_PHASES)
+    allowed = workflow.rollback_target.total_seconds()
+    run.say(f"  rollback   {taken:.3f} s of the {allowed:g} s target (stop + undo + check)")
+    run.check(
+        taken <= allowed,
+        f"the rollback took {taken:.3f} s (stop + undo + check), over the rollback target of {workflow.slug}, "
+        f"{allowed:g} s",
+    )
+
+
+def rollback_drill_run(
+    *, records: int = 20, say: Callable[[str], None] = print, workflow: Workflow | None = None
+) -> RollbackDrill:
+    """Run the drill end to end and store its result (pass or fail, the time of each phase): on its
+    own throwaway workflow, or with `workflow` as that workflow, timed against its rollback target.
+    A workflow the drill cannot run as is refused (InvalidTransition) before anything is written."""
     if records < 2:
         raise ValueError("the drill needs at least 2 records")
-    drill = RollbackDrill.objects.create(records=records, workflow_slug=DRILL_WORKFLOW, ran_by="rollback_drill")
+    target = drill_target_of(workflow=workflow) if workflow is not None else None
+    slug = workflow.slug if workflow is not None else DRILL_WORKFLOW
+    drill = RollbackDrill.objects.create(records=records, workflow_slug=slug, ran_by="rollback_drill")
     run = DrillRun(drill=drill, say=say)
-    say(f"Rollback drill {drill.pk}: {records} throwaway customers in workflow {DRILL_WORKFLOW}")
-    job: UndoJob | None = None
-    batch: Batch | None = None
+    if workflow is not None and target is not None:
+        say(f"Rollback drill {drill.pk}: {records} throwaway {target.record_type} records as workflow {slug}")
+    else:
+        say(f"Rollback drill {drill.pk}: {records} throwaway customers in workflow {DRILL_WORKFLOW}")
     try:
-        started = time.perf_counter()
-        with transaction.atomic():
-            user = _drill_user()
-            workflow = _drill_workflow(user)
-            refs, plans = _records(run, records)
-        before = _exact(refs)
-        states: dict[str, Any] = {"before": _flags(refs)}
-        run.phase("setup", started)
-
-        started = time.perf_counter()
-        with transaction.atomic():
-            batch = Batch.objects.create(
-                workflow=workflow,
-                name=f"rollback drill {drill.pk}",
-                run_id=f"drill-{uuid.uuid4().hex[:12]}",
-                expected_size=len(plans),
-                requested_by=DRILL_USER,
-            )
-            proposals_submit_approved(
-                batch=batch,
-                plans=plans,
-                approver=user,
-                actor=Actor.system("rollback_drill"),
-                prompt_version=f"rollback-drill@{drill.pk}",
-                reason="rollback drill",
-            )
-        run.phase("submit", started)
-
-        moments = {"before apply": timezone.now()}
-        started = time.perf_counter()
-        ids = list(Proposal.objects.filter(batch=batch).order_by("pk").values_list("pk", flat=True))
-        results = proposals_apply(proposal_ids=ids, worker=DRILL_WORKER)
-        run.phase("apply", started)
-        moments["after apply"] = timezone.now()
-        not_applied = [f"{r.proposal_id}: {r.outcome} {r.detail}" for r in results if r.outcome != Outcome.APPLIED]
-        run.check(not not_applied, f"not applied: {'; '.join(not_applied)}")
-        states["applied"] = _flags(refs)
-        changed = sum(1 for ref in refs if _exact([ref])[ref] != before[ref])
-        run.check(changed > 0, "applying the batch changed no record")
-        held = FollowUp.objects.filter(proposal__batch=batch, status=FollowUpStatus.HELD).count()
-        drill.changes = len(ids)
-        say(f"  applied    {len(ids)} proposals: {changed} of {len(refs)} records changed, {held} follow-ups queued")
-
-        started = time.perf_counter()
-        selection = UndoSelection(scope=UndoScope.BATCH, batch=batch)
-        plan = undo_plan(selection=selection)
-        run.phase("dry run", started)
-        run.check(plan.total == len(ids) and not plan.conflicts, f"the dry run found {len(plan.conflicts)} conflicts")
-        run.check(len(plan.followups.to_cancel) == held, "the dry run does not list every queued follow-up")
-
-        started = time.perf_counter()
-        job = undo_job_start(
-            selection=selection, actor=Actor.system("rollback_drill"), reason="rollback drill", queue=False
-        )
-        job = undo_job_run(job_id=job.pk, worker=DRILL_WORKER)
-        run.phase("undo", started)
-        run.check(
-            (job.done, job.reverted, job.conflicts) == (len(ids), len(ids), 0),
-            f"undo job {job.pk}: {job.reverted} of {len(ids)} undone, {job.conflicts} conflicts",
-        )
-
-        started = time.perf_counter()
-        after = _exact(refs)
-        different = [str(ref) for ref in refs if after.get(ref) != before[ref]]
-        run.check(not different, f"not byte for byte what they were: {', '.join(different)}")
-        left = FollowUp.objects.filter(proposal__batch=batch).exclude(status=FollowUpStatus.CANCELLED).count()
-        run.check(left == 0, f"{left} follow-up(s) not cancelled")
-        statuses = set(Proposal.objects.filter(batch=batch).values_list("status", flat=True))
-        run.check(statuses == {ProposalStatus.REVERTED}, f"proposal statuses after the undo: {sorted(statuses)}")
-        _verify_trail(run, batch, refs, moments, states)
-        run.phase("verify", started)
-        same = len(refs) - len(different)
-        say(
-            f"  records    {same} of {len(refs)} byte for byte as before; follow-ups cancelled: {held - left} of {held}"
-        )
+        if workflow is not None and target is not None:
+            _drill_workflow_phases(run, workflow, target, records)
+        else:
+            _drill_seed_phases(run, records)
     except Exception as error:  # the drill reports whatever went wrong as its result, never half a report
         run.problems.append(f"{type(error).__name__}: {error}")
     finally:
-        if batch is not None:
-            switch = StopSwitch.objects.filter(target=f"batch:{batch.pk}", released_at__isnull=True).first()
+        if run.batch is not None:
+            switch = StopSwitch.objects.filter(target=f"batch:{run.batch.pk}", released_at__isnull=True).first()
             if switch is not None:
                 stop_release(switch=switch, user=_drill_user(), note="rollback drill finished")
+    return _drill_finish(run)
+
+
+def _drill_finish(run: DrillRun) -> RollbackDrill:
+    drill = run.drill
     drill.passed = not run.problems
     drill.finished_at = timezone.now()
     drill.timings = run.timings
     drill.problems = run.problems
-    drill.batch_id = batch.pk if batch else None
-    drill.undo_job_id = job.pk if job else None
+    drill.batch_id = run.batch.pk if run.batch else None
+    drill.undo_job_id = run.job.pk if run.job else None
     verdict = "PASSED" if drill.passed else "FAILED"
     lines = [f"Rollback drill {drill.pk} {verdict} in {sum(run.timings.values()):.2f} s"]
     lines += [f"  {phase}: {seconds:.3f} s" for phase, seconds in run.timings.items()]
@@ -394,11 +505,11 @@ def rollback_drill_run(*, records: int = 20, say: Callable[[str], None] = print)
             action="drill.completed",
             actor=Actor.system("rollback_drill"),
             batch_id=drill.batch_id,
-            workflow_slug=DRILL_WORKFLOW,
+            workflow_slug=drill.workflow_slug,
             reason=verdict.lower(),
             details={"drill": drill.pk, "passed": drill.passed, "timings": run.timings, "problems": run.problems[:20]},
         )
-    say(lines[0])
+    run.say(lines[0])
     for problem in run.problems:
-        say(f"  problem: {problem}")
+        run.say(f"  problem: {problem}")
     return drill

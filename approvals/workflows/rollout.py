@@ -14,6 +14,9 @@ from records.models import Change, ChangeAction
 
 CANARY_CAP_REASON = "canary cap reached, resumes at 00:00 UTC"
 
+# The worker name rollback drills write under: a drill's writes are undone at once, and count toward no cap.
+DRILL_WORKER = "rollback-drill"
+
 
 STAGE_WAIT_REASONS = {
     Stage.DRAFT: "the workflow is in draft: it does not write yet",
@@ -31,7 +34,8 @@ def utc_day_start(moment: datetime | None = None) -> datetime:
 
 
 def canary_writes_today(*, workflow_slugs: Iterable[str], now: datetime | None = None) -> dict[str, int]:
-    """Writes applied today (from 00:00 UTC) by each workflow, reverts not counted: what a canary cap counts.
+    """Writes applied today (from 00:00 UTC) by each workflow, reverts and rollback drills not counted:
+    what a canary cap counts.
     A write to a store outside the database counts from its intent (in flight until it is marked
     done), so two writes cannot both take the last slot while the first is being written."""
     rows = (
@@ -40,6 +44,7 @@ def canary_writes_today(*, workflow_slugs: Iterable[str], now: datetime | None =
             applied_at__gte=utc_day_start(now),
         )
         .exclude(action=ChangeAction.REVERT)
+        .exclude(applied_by=DRILL_WORKER)
         .values_list("workflow_slug")
         .annotate(count=Count("id"))
     )

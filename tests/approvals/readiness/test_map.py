@@ -191,7 +191,7 @@ def test_a_stage_released_against_readiness_is_marked_with_its_reason_who_and_wh
             "reason": "Quarter-end refunds cannot wait for the drill",
             "by": "owner",
             "at": "2026-12-01T09:30:00+00:00",
-        }
+        },
     )
     text = _text(_page(client, owner))
     assert (
