@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from django.urls import NoReverseMatch, reverse
 
-from approvals.models import Access, Lane, Stage, Workflow
+from approvals.models import Access, Lane, RollbackDrill, Stage, Workflow
 from approvals.readiness.facts import DRILL_WITHIN, REVIEW_WITHIN, Facts, facts_for
 from core.timeutils import format_window
 
@@ -269,6 +269,10 @@ def _drill_time(timings: dict) -> float | None:
     return sum(float(timings[phase]) for phase in PHASES)
 
 
+def _drill_evidence(drill: RollbackDrill) -> Evidence:
+    return Evidence(f"Rollback drill {drill.pk}", _url("rollback-drill", str(drill.pk)), text=drill.report)
+
+
 def _rollback_drill(workflow: Workflow, facts: Facts) -> Check:
     if workflow.lane == Lane.ASSIST:
         return Check(
@@ -282,7 +286,7 @@ def _rollback_drill(workflow: Workflow, facts: Facts) -> Check:
         if drill.passed and took is not None and took <= target:
             phases = ", ".join(f"{phase} {float(drill.timings[phase]):.1f} s" for phase in PHASES)
             detail = f"The drill of {_day(drill.finished_at)} passed in {took:.1f} s ({phases}); {goal}."
-            return Check(6, TITLES[6], True, detail, (Evidence(f"Rollback drill {drill.pk}", text=drill.report),))
+            return Check(6, TITLES[6], True, detail, (_drill_evidence(drill),))
     if not drills:
         detail = (
             f"No rollback drill of {workflow.slug} finished in the last {DRILL_WITHIN.days} days; "
@@ -299,7 +303,7 @@ def _rollback_drill(workflow: Workflow, facts: Facts) -> Check:
         detail = f"{when} did not time the stop, the undo and the check separately."
     else:
         detail = f"{when} took {took:.1f} s to stop, undo and check; {goal}."
-    return Check(6, TITLES[6], False, detail, (Evidence(f"Rollback drill {last.pk}", text=last.report),))
+    return Check(6, TITLES[6], False, detail, (_drill_evidence(last),))
 
 
 def _trace_drill(workflow: Workflow, facts: Facts) -> Check:

@@ -67,6 +67,8 @@ PAGES: dict[str, str] = {
     "undo-job-cancel": "302 405 405 405 405 405",
     "trace-drill-start": "302 404 404 200 200 404",
     "trace-drill": "302 404 404 200 200 404",  # its person (ops) and whoever sees B read it
+    "rollback-drill": "302 404 404 200 200 404",
+    "prompt-promote": "302 405 405 405 405 405",  # a POST, by the owner alone
     "api-v1:openapi-json": "200 200 200 200 200 200",
     "api-v1:openapi-view": "200 200 200 200 200 200",
     "api-v1:health": "200 200 200 200 200 200",
@@ -156,6 +158,7 @@ def _url(world: TwoWorkflows, name: str, params: list[str]) -> str:
         "stop": world.b_stop.pk,
         "undo": world.b_undo_job.pk,
         "trace": world.b_drill.pk,
+        "rollback": world.b_rollback_drill.pk,
     }
     values: dict[str, object] = {
         "slug": world.b.workflow.slug,

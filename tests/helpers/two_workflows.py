@@ -26,6 +26,7 @@ from approvals.models import (
     OverrideBlock,
     OverrideScope,
     Proposal,
+    RollbackDrill,
     ServiceAccount,
     StopSwitch,
     TraceDrill,
@@ -83,6 +84,7 @@ class TwoWorkflows:
     b_undo_job: UndoJob
     b_artifact: Artifact
     b_drill: TraceDrill
+    b_rollback_drill: RollbackDrill
     people: dict[str, User]
 
 
@@ -228,6 +230,16 @@ def two_workflows() -> TwoWorkflows:
         target=b.trace_target,
         started_by="ops",
     )
+    b_rollback_drill = RollbackDrill.objects.create(
+        workflow_slug=b.slug,
+        records=2,
+        changes=2,
+        passed=True,
+        finished_at=timezone.now(),
+        timings={"stop": 0.1, "undo": 0.4, "check": 0.2},
+        report=f"Rollback drill of {b.slug} ({B_MARK}): 2 records restored",
+        ran_by="ops",
+    )
     return TwoWorkflows(
         a=Side(a, a_batch, a_applied, a_change, a_pending),
         b=Side(b, b_batch, b_applied, b_change, b_pending),
@@ -239,5 +251,6 @@ def two_workflows() -> TwoWorkflows:
         b_undo_job=b_undo_job,
         b_artifact=b_artifact,
         b_drill=b_drill,
+        b_rollback_drill=b_rollback_drill,
         people=people,
     )

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from approvals.models import Workflow
 from approvals.readiness.checks import RISING, readiness_of
 from approvals.readiness.promotion import workflow_stage_promote
+from approvals.readiness.prompts import prompt_releases_of
 from approvals.readiness.rights import may_promote
 from approvals.workflows.rights import workflow_visible_to
 from core.errors import ApplicationError
@@ -36,6 +37,7 @@ def _readiness_page(
         "stages": RISING[1:],
         "may_promote": may_promote(user=request.user, workflow=workflow),
         "problem": problem,
+        "prompt_releases": prompt_releases_of(workflow=workflow, user=request.user),
     }
     return TemplateResponse(request, READINESS, context, status=problem.status_code if problem else 200)
 

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import FieldPolicy, RetentionRule, Stage, Workflow
+from approvals.models import FieldPolicy, RetentionRule, RollbackDrill, Stage, Workflow
 from audit.models import AuditEvent
 from tests.helpers.factories import UserFactory
 from tests.helpers.readiness import five_step_review, ready_workflow, rollback_drill, trace_drill
@@ -39,7 +39,9 @@ def test_the_page_lists_each_check_with_its_result_evidence_and_the_stages_that_
     assert "7. A trace drill passed in the last 30 days" in html
     assert f'href="{reverse("workflow-retention", args=["address-updates"])}"' in html
     assert f'href="{reverse("workflow-schedule", args=["address-updates"])}"' in html
-    assert "Rollback drill " in html and "every record restored." in html  # the drill's report
+    drill = RollbackDrill.objects.get()
+    assert f'<a href="{reverse("rollback-drill", args=[drill.pk])}">Rollback drill {drill.pk}</a>' in html
+    assert "Start trace drill" in html and "Prompt versions" in html
     assert '<td data-label="Needed for">shadow, canary, live</td>' in html
     assert '<td data-label="Needed for">live</td>' in html
     assert "Five-step review signed off " in html
