@@ -54,10 +54,13 @@ def seeded_then_rolled_back() -> dict[str, list[tuple[Any, ...]]]:
 
 
 def stored_demo() -> dict[str, list[tuple[Any, ...]]]:
-    """Every value the demo stores that a person sees, in the order it was stored; ids and times aside."""
+    """Every value the demo stores that a person sees, in the order it was stored; ids and times aside,
+    and the rollback drills' throwaway records and proposals, whose ids are new on every run."""
     return {
         "customers": list(
-            Customer.objects.order_by("record_id").values_list(
+            Customer.objects.exclude(record_id__contains="DRILL")
+            .order_by("record_id")
+            .values_list(
                 "record_id",
                 "full_name",
                 "email",
@@ -86,14 +89,16 @@ def stored_demo() -> dict[str, list[tuple[Any, ...]]]:
         ),
         "workflows": list(Workflow.objects.order_by("slug").values_list("slug", "lane", "stage")),
         "proposals": list(
-            Proposal.objects.order_by("pk").values_list(
+            Proposal.objects.exclude(batch__name__startswith="rollback drill")
+            .order_by("pk")
+            .values_list(
                 "workflow__slug", "batch__name", "record_type", "record_id", "action", "changes", "base", "status"
             )
         ),
         "changes": list(
-            Change.objects.order_by("record_type", "record_id", "applied_at").values_list(
-                "record_type", "record_id", "action", "before", "after"
-            )
+            Change.objects.exclude(record_id__contains="DRILL")
+            .order_by("record_type", "record_id", "applied_at")
+            .values_list("record_type", "record_id", "action", "before", "after")
         ),
         "artifacts": list(
             Artifact.objects.order_by("workflow_slug", "name").values_list(
@@ -164,3 +169,24 @@ def test_manage_py_has_debug_on_unless_told_otherwise_so_make_run_loads_the_demo
         timeout=60,
     )
     assert run.stdout.strip() == "True"
+
+
+def test_the_demo_has_one_workflow_ready_and_live_and_one_held_in_canary(db, settings, tmp_path):
+    from approvals.readiness.checks import readiness_by_workflow
+
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo")
+    workflows = list(Workflow.objects.order_by("slug"))
+    readiness = readiness_by_workflow(workflows)
+    by_slug = {workflow.slug: (workflow, readiness[workflow.pk]) for workflow in workflows}
+
+    address, ready = by_slug["address-updates"]
+    assert address.stage == "live" and address.forced_stage is None
+    assert all(check.passed for check in ready.checks)
+    refunds, held = by_slug["refund-notes"]
+    assert refunds.stage == "canary" and not held.released_against_readiness
+    assert [check.number for check in held.failing("live")] == [7, 9]
+    assert "it has been in canary 1 d 0 h of 3 days" in held.checks[8].detail
+    forced = sorted(slug for slug, (_, result) in by_slug.items() if result.released_against_readiness)
+    assert forced == ["duplicate-merge", "reply-drafts"]
+    call_command("verify_audit")
