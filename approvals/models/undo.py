@@ -129,6 +129,10 @@ class UndoJobItem(models.Model):
         return f"undo item {self.job_id}/{self.position} {self.outcome}"
 
 
+# The throwaway workflow the rollback drill runs as when it is not given one.
+DRILL_WORKFLOW = "rollback-drill"
+
+
 class RollbackDrill(models.Model):
     """One run of the rollback drill: apply a batch to throwaway records, undo it, verify, time each phase."""
 

@@ -39,6 +39,7 @@ from approvals.models import (
     UndoScope,
     Workflow,
 )
+from approvals.models.undo import DRILL_WORKFLOW
 from approvals.stops.services import stop_engage, stop_release
 from approvals.undo.drill_target import DrillTarget, drill_records, drill_target_of
 from approvals.undo.selectors import UndoSelection, undo_plan
@@ -50,7 +51,6 @@ from records.models import Change, ChangeAction
 from records.selectors import changes_undone, record_state_at
 from records.store import RecordRef, get_store, snapshot_refs
 
-DRILL_WORKFLOW = "rollback-drill"
 # The customer fields the drill's updates change; a person approves each, so `suggest` is enough.
 DRILL_FIELDS = ("shipping_address", "priority")
 DRILL_USER = "rollback-drill"

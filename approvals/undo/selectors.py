@@ -8,6 +8,7 @@ from django.db.models import Count, Max, QuerySet
 
 from approvals.applying.followups import NOT_RETRACTABLE
 from approvals.models import Batch, FollowUp, FollowUpStatus, Proposal, RollbackDrill, UndoJob, UndoScope, Workflow
+from approvals.models.undo import DRILL_WORKFLOW
 from approvals.undo.rights import UndoRights, undo_rights_for_user
 from approvals.workflows.rights import Viewer
 from core.confirmations import Confirmation
@@ -295,10 +296,12 @@ def undo_job_for_viewer(*, job_id: int, user: Viewer) -> UndoJob:
 
 
 def workflow_undo_context(*, user: Viewer, workflows: list[Workflow]) -> dict:
-    """For the workflows page: the workflows this person may undo changes of, and the last rollback drill."""
+    """For the workflows page: the workflows this person may undo changes of, and the last rollback drill
+    of a workflow on the page (or of the drill's own throwaway workflow)."""
     rights = undo_rights_for_user(user=user)
+    shown = [w.slug for w in workflows] + [DRILL_WORKFLOW]
     return {
         "undoable_workflows": [w for w in workflows if rights.may_undo(workflow_slug=w.slug)],
         "may_undo_anything": rights.any,
-        "last_drill": RollbackDrill.objects.order_by("-started_at").first(),
+        "last_drill": RollbackDrill.objects.filter(workflow_slug__in=shown).order_by("-started_at").first(),
     }
