@@ -289,6 +289,24 @@ def _flags(refs: list[RecordRef]) -> dict[RecordRef, dict[str, Any]]:
     }
 
 
+def _drill_written(
+    run: DrillRun, workflow: Workflow, refs: list[RecordRef], plans: list, user: User
+) -> tuple[dict[RecordRef, bytes], dict[str, Any], Batch, list[int], dict[str, Any], int]:
+    """Submit the drill's plans as one approved batch of `workflow` and apply it, timing each phase.
+    Returns the records as they were, their states, the batch, its proposals, the moments around the
+    write and how many records it changed."""
+    before = _exact(refs)
+    states: dict[str, Any] = {"before": _flags(refs)}
+    started = time.perf_counter()
+    batch = _drill_batch(run, workflow, plans, user)
+    run.phase("submit", started)
+    ids, moments = _drill_apply(run, batch)
+    states["applied"] = _flags(refs)
+    changed = sum(1 for ref in refs if _exact([ref])[ref] != before[ref])
+    run.check(changed > 0, "applying the batch changed no record")
+    return before, states, batch, ids, moments, changed
+
+
 def _drill_seed_phases(run: DrillRun, records: int) -> None:
     """The drill on its own workflow: updates with follow-ups, archives, deletes and merges of
     throwaway customers, applied, undone as a batch by a bulk undo job, and verified."""
@@ -297,18 +315,8 @@ def _drill_seed_phases(run: DrillRun, records: int) -> None:
         user = _drill_user()
         workflow = _drill_workflow(user)
         refs, plans = _records(run, records)
-    before = _exact(refs)
-    states: dict[str, Any] = {"before": _flags(refs)}
     run.phase("setup", started)
-
-    started = time.perf_counter()
-    batch = _drill_batch(run, workflow, plans, user)
-    run.phase("submit", started)
-
-    ids, moments = _drill_apply(run, batch)
-    states["applied"] = _flags(refs)
-    changed = sum(1 for ref in refs if _exact([ref])[ref] != before[ref])
-    run.check(changed > 0, "applying the batch changed no record")
+    before, states, batch, ids, moments, changed = _drill_written(run, workflow, refs, plans, user)
     held = FollowUp.objects.filter(proposal__batch=batch, status=FollowUpStatus.HELD).count()
     run.say(f"  applied    {len(ids)} proposals: {changed} of {len(refs)} records changed, {held} follow-ups queued")
 
@@ -413,18 +421,8 @@ def _drill_workflow_phases(run: DrillRun, workflow: Workflow, target: DrillTarge
     with transaction.atomic():
         user = _drill_user()
         refs, plans = drill_records(target=target, drill_id=run.drill.pk, count=records)
-    before = _exact(refs)
-    states: dict[str, Any] = {"before": _flags(refs)}
     run.phase("setup", started)
-
-    started = time.perf_counter()
-    batch = _drill_batch(run, workflow, plans, user)
-    run.phase("submit", started)
-
-    ids, moments = _drill_apply(run, batch)
-    states["applied"] = _flags(refs)
-    changed = sum(1 for ref in refs if _exact([ref])[ref] != before[ref])
-    run.check(changed > 0, "applying the batch changed no record")
+    before, states, batch, ids, moments, changed = _drill_written(run, workflow, refs, plans, user)
     run.say(f"  applied    {len(ids)} proposals: {changed} of {len(refs)} {target.record_type} records changed")
 
     started = time.perf_counter()
