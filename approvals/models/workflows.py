@@ -88,6 +88,14 @@ class Workflow(models.Model):
     stage_changed_at = models.DateTimeField(default=timezone.now)
     # A stage forced against readiness: {"stage", "reason", "by", "at"}; None when it went in ready.
     forced_stage = models.JSONField(null=True, blank=True)
+    # Noticing: how long a pending proposal may wait for a decision before it is overdue, and before
+    # it expires; the circuit breaker's limits per prompt version ({window, min_samples,
+    # max_reject_rate, max_conflict_rate, max_undo_rate}); the channels told of its events
+    # ([{channel, events}], a channel an Apprise URL or a `${NAME}` placeholder).
+    decide_within = models.DurationField(null=True, blank=True)
+    expire_after = models.DurationField(null=True, blank=True)
+    circuit_breaker = models.JSONField(null=True, blank=True)
+    notify = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -24,6 +24,7 @@ from approvals.models import (
 )
 from approvals.workflows.declared import Bad, check_outside_services, check_systems, check_targets
 from approvals.workflows.followups import DECLARED_TEMPLATES
+from approvals.workflows.noticing import check_noticing
 from approvals.workflows.retention_rules import Loader, retention_rules_load
 from approvals.workflows.schedule import DEFAULT_OVERRIDE_MINUTES, OverrideSchedule
 from approvals.workflows.stage_gate import StageForce, StageMove, stage_moves_check
@@ -45,6 +46,7 @@ _WORKFLOW_KEYS = {
     "slug", "name", "owner", "lane", "stage", "canary_daily_limit", "approvers", "overrides",
     "actions", "two_person", "fields", "retention", "retention_owner", "retention_co_owner", "webhooks", "follow_ups",
     "systems", "outside_services", "rollback_target", "trace_target", "canary_days",
+    "decide_within", "expire_after", "circuit_breaker", "notify",
 }  # fmt: skip
 
 
@@ -344,6 +346,7 @@ def _check_workflow(raw: Any, index: int, users: dict[str, Any], problems: _Prob
     attributes["systems"] = check_systems(raw, bad)
     attributes["outside_services"] = check_outside_services(raw, policies, bad)
     attributes |= check_targets(raw, bad)
+    attributes |= check_noticing(raw, bad)
     return WorkflowSpec(
         slug=slug,
         attributes=attributes,
@@ -417,6 +420,10 @@ def _comparable(workflow: Workflow) -> dict[str, Any]:
         "rollback_target": format_window(workflow.rollback_target),
         "trace_target": format_window(workflow.trace_target),
         "canary_days": workflow.canary_days,
+        "decide_within": format_window(workflow.decide_within) if workflow.decide_within else None,
+        "expire_after": format_window(workflow.expire_after) if workflow.expire_after else None,
+        "circuit_breaker": workflow.circuit_breaker,
+        "notify": workflow.notify,
     }
 
 
