@@ -2,6 +2,7 @@
 
 from approvals.models.applying import FollowUp, FollowUpKind, FollowUpStatus
 from approvals.models.intake import Batch, IdempotencyKey, Proposal, ProposalApproval, ProposalStatus, ServiceAccount
+from approvals.models.notices import Notice
 from approvals.models.overrides import Override, OverrideBlock, OverrideReview, OverrideScope
 from approvals.models.readiness import (
     Direction,
@@ -82,4 +83,5 @@ __all__ = [
     "PromptRelease",
     "RetentionChangeStatus",
     "RetentionChange",
+    "Notice",
 ]

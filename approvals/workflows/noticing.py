@@ -4,24 +4,11 @@ proposal expires, the circuit breaker's limits per prompt version, and the chann
 from datetime import timedelta
 from typing import Any
 
+from approvals.models.notices import NOTIFY_EVENTS
 from approvals.workflows.declared import Bad
 from core.timeutils import format_window, parse_window
 from records.store.placeholders import has_literal_password
 
-# The events a channel may ask for, as the workflow file names them.
-NOTIFY_EVENTS = (
-    "pending_digest",
-    "sla_breach",
-    "stop_engaged",
-    "stop_released",
-    "circuit_tripped",
-    "override_granted",
-    "override_expiring",
-    "conflict",
-    "undo_finished",
-    "store_unreachable",
-    "audit_broken",
-)
 BREAKER_KEYS = {"window", "min_samples", "max_reject_rate", "max_conflict_rate", "max_undo_rate"}
 BREAKER_RATES = ("max_reject_rate", "max_conflict_rate", "max_undo_rate")
 

@@ -1,0 +1,45 @@
+"""What Countersign tells people: one notice per event, delivered to each channel that asked for it."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from approvals.models.workflows import Workflow
+
+# The events a workflow file's channel may ask for, as it names them.
+NOTIFY_EVENTS = (
+    "pending_digest",
+    "sla_breach",
+    "stop_engaged",
+    "stop_released",
+    "circuit_tripped",
+    "override_granted",
+    "override_expiring",
+    "conflict",
+    "undo_finished",
+    "store_unreachable",
+    "audit_broken",
+)
+
+
+class Notice(models.Model):
+    """One event worth telling people about (a stop engaged, an SLA breached, the chain broken...),
+    written in the transaction of what caused it, and delivered afterwards by a worker."""
+
+    event = models.CharField(max_length=32)  # one of NOTIFY_EVENTS
+    workflow = models.ForeignKey(Workflow, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    # Two notices with the same key are one: the second is not written (an SLA breach is told once).
+    dedupe_key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["dedupe_key"], condition=~Q(dedupe_key=""), name="notice_once_per_key")
+        ]
+        indexes = [models.Index(fields=["event", "created_at"], name="notice_event_time")]
+
+    def __str__(self) -> str:
+        return f"notice {self.pk}: {self.event}"
