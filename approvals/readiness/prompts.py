@@ -47,9 +47,9 @@ def prompt_version_promote(*, workflow: Workflow, prompt_version: str, user: Abs
         release.promoted_at = timezone.now()
         release.save(update_fields=["promoted_by", "promoted_at"])
         waiting = list(
-            Proposal.objects.filter(
-                workflow=workflow, prompt_version=prompt_version, status=ProposalStatus.APPROVED
-            ).values_list("pk", flat=True)
+            Proposal.objects.filter(workflow=workflow, prompt_version=prompt_version, status=ProposalStatus.APPROVED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
         audit_record(
             action="prompt.promoted",
