@@ -211,7 +211,7 @@ def _histograms(source: tuple[str, list[Any]]) -> dict[Version, tuple[Histogram,
         f"FROM ({inner}) durations GROUP BY workflow, prompt_version"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *DURATION_BUCKETS])
+        cursor.execute(sql, [*DURATION_BUCKETS, *params])
         rows = cursor.fetchall()
     found: dict[Version, tuple[Histogram, int]] = {}
     for workflow, version, *figures in rows:
