@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Max, Q, QuerySet, Value
 from django.db.models.functions import Concat
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, ChainProgress
 from core.visibility import ViewerScope
 
 DECISION_ACTIONS = ("proposal.approved", "proposal.approval_recorded", "proposal.rejected")
@@ -223,3 +223,8 @@ def audit_chain_broken() -> AuditEvent | None:
     """The `audit.broken` event the scheduled verification appended, if it found the chain broken.
     One indexed query: asked by the health endpoint and by every page that shows the banner."""
     return AuditEvent.objects.filter(action="audit.broken").order_by("-id").first()
+
+
+def audit_chain_checked_at() -> datetime | None:
+    """When the scheduled verification last walked the chain (None before its first run)."""
+    return ChainProgress.objects.values_list("checked_at", flat=True).first()

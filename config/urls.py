@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from approvals.api import api
+from approvals.noticing.views import metrics as noticing_metrics
 from core import views as core_views
 
 urlpatterns = [
@@ -11,6 +12,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("metrics", noticing_metrics.metrics, name="metrics"),
     path("", include("audit.urls")),
     path("", include("records.urls")),
     path("", include("approvals.urls")),

@@ -278,6 +278,9 @@ CELERY_BEAT_SCHEDULE["audit-verify-chain"] = {
     "schedule": AUDIT_VERIFY_EVERY_SECONDS,
 }
 
+# `/metrics` answers only `Authorization: Bearer <METRICS_TOKEN>`; without a token set it is not served.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -69,6 +69,7 @@ PAGES: dict[str, str] = {
     "trace-drill": "302 404 404 200 200 404",  # its person (ops) and whoever sees B read it
     "rollback-drill": "302 404 404 200 200 404",
     "prompt-promote": "302 405 405 405 405 405",  # a POST, by the owner alone
+    "metrics": "404 404 404 404 404 404",  # served only to METRICS_TOKEN's bearer, and none is set here
     "api-v1:openapi-json": "200 200 200 200 200 200",
     "api-v1:openapi-view": "200 200 200 200 200 200",
     "api-v1:health": "200 200 200 200 200 200",

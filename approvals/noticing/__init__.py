@@ -1,0 +1,1 @@
+"""Noticing: what Countersign measures, and what it tells people."""
