@@ -232,6 +232,8 @@ TASK_QUEUES: dict[str, list[str]] = {
         "approvals.purge_idempotency_keys",
         "approvals.sweep_approved",
         "approvals.sweep_undo_jobs",
+        "approvals.scan_sla",
+        "approvals.expire_proposals",
         "audit.purge_expired_artifacts",
         "audit.write_anchor",
         "audit.verify_chain",
@@ -376,6 +378,20 @@ CELERY_BEAT_SCHEDULE["approvals-undo-sweeper"] = {
     "task": "approvals.sweep_undo_jobs",
     "schedule": _env_number("COUNTERSIGN_UNDO_SWEEP_INTERVAL_SECONDS", 60),
 }
+
+# Pending work that waits: how often beat looks for proposals past their workflow's decide_within
+# (its approvers are told, then the group on override duty at twice it) and past its expire_after
+# (they expire). A run still queued when the next is due is dropped; the next one does its work.
+COUNTERSIGN["WAITING_SCAN_SECONDS"] = _env_number("COUNTERSIGN_WAITING_SCAN_SECONDS", 60)
+for _name, _task in (
+    ("approvals-sla-scan", "approvals.scan_sla"),
+    ("approvals-expire-proposals", "approvals.expire_proposals"),
+):
+    CELERY_BEAT_SCHEDULE[_name] = {
+        "task": _task,
+        "schedule": COUNTERSIGN["WAITING_SCAN_SECONDS"],
+        "options": {"expires": COUNTERSIGN["WAITING_SCAN_SECONDS"]},
+    }
 
 # Faults while applying ---------------------------------------------------------------------------
 # The apply task's time limits, in seconds. At the soft limit a chunk stops where it is: the write in
