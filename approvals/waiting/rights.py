@@ -10,4 +10,4 @@ def discard_refusal(*, user: Viewer, batch: Batch) -> str:
     if workflows_reviewable_by(user=user).filter(pk=batch.workflow_id).exists():
         return ""
     group = batch.workflow.approver_group.name if batch.workflow.approver_group else "its approver group"
-    return f"only those who decide {batch.workflow.slug}'s proposals ({group}) may discard its batches"
+    return f"only those who decide the proposals of {batch.workflow.slug} ({group}) may discard its batches"
