@@ -381,17 +381,17 @@ CELERY_BEAT_SCHEDULE["approvals-undo-sweeper"] = {
 
 # Pending work that waits: how often beat looks for proposals past their workflow's decide_within
 # (its approvers are told, then the group on override duty at twice it) and past its expire_after
-# (they expire). A run still queued when the next is due is dropped; the next one does its work.
+# (they expire). Runs that piled up while no maintenance worker was there find nothing left to do
+# after the first, so they are not expired.
 COUNTERSIGN["WAITING_SCAN_SECONDS"] = _env_number("COUNTERSIGN_WAITING_SCAN_SECONDS", 60)
-for _name, _task in (
-    ("approvals-sla-scan", "approvals.scan_sla"),
-    ("approvals-expire-proposals", "approvals.expire_proposals"),
-):
-    CELERY_BEAT_SCHEDULE[_name] = {
-        "task": _task,
-        "schedule": COUNTERSIGN["WAITING_SCAN_SECONDS"],
-        "options": {"expires": COUNTERSIGN["WAITING_SCAN_SECONDS"]},
-    }
+CELERY_BEAT_SCHEDULE["approvals-sla-scan"] = {
+    "task": "approvals.scan_sla",
+    "schedule": COUNTERSIGN["WAITING_SCAN_SECONDS"],
+}
+CELERY_BEAT_SCHEDULE["approvals-expire-proposals"] = {
+    "task": "approvals.expire_proposals",
+    "schedule": COUNTERSIGN["WAITING_SCAN_SECONDS"],
+}
 
 # Faults while applying ---------------------------------------------------------------------------
 # The apply task's time limits, in seconds. At the soft limit a chunk stops where it is: the write in

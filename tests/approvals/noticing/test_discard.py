@@ -14,7 +14,7 @@ from approvals.waiting.discard import batch_discard_by_person
 from audit.models import AuditEvent
 from audit.services import Actor
 from core.errors import NotAllowed, ValidationFailed
-from tests.helpers.factories import BatchFactory, CustomerFactory, UserFactory
+from tests.helpers.factories import BatchFactory, CustomerFactory, ProposalFactory, UserFactory
 from tests.helpers.overrides import on_call_workflow
 from tests.helpers.pipeline import make_pipeline, make_workflow, proposal_body
 
@@ -193,18 +193,14 @@ def test_a_pipeline_discards_its_batch_and_it_takes_no_more(pipeline, customer):
     assert pipeline.get(f"/api/v1/batches/{opened['id']}").json()["discarded"]["reason"] == REASON
 
 
-def test_the_answer_points_at_undo_when_some_of_the_batch_was_applied(pipeline, customer):
+def test_the_answer_points_at_undo_when_some_of_the_batch_was_applied(pipeline):
     batch = BatchFactory(workflow=pipeline.workflow, service_account=pipeline.account)
-    [approved] = [Proposal.objects.get(pk=p["body"]["id"]) for p in _submitted(pipeline, batch)]
-    Proposal.objects.filter(pk=approved.pk).update(status=ProposalStatus.APPROVED)
+    approved = ProposalFactory(workflow=pipeline.workflow, batch=batch, status=ProposalStatus.APPROVED)
     proposals_apply(proposal_ids=[approved.pk], worker="w/1")
     answer = pipeline.post(f"/api/v1/batches/{batch.pk}/discard", {"reason": REASON}).json()
-    assert answer["counts"]["applied"] == 1 and answer["cancelled"] == 0
+    assert (answer["counts"]["applied"], answer["cancelled"]) == (1, 0)
     assert answer["undo_url"] == f"http://testserver/undo/?batch={batch.pk}"
-
-
-def _submitted(pipeline, batch):  # type: ignore[no-untyped-def]
-    return pipeline.post(f"/api/v1/batches/{batch.pk}/proposals", [proposal_body()]).json()["results"]
+    assert Proposal.objects.get(pk=approved.pk).status == ProposalStatus.APPLIED
 
 
 @pytest.mark.parametrize(
