@@ -1,6 +1,6 @@
 """How much a person must write to say why, one rule per kind of reason.
 
-A rejection, a stop or an undo needs a few words; lifting a block needs a short sentence, because
+A rejection, a stop, an undo or discarding a batch needs a few words; lifting a block needs a short sentence, because
 the morning review reads it. Services check with these rules; forms and pages read `minimum` from
 them (templates get them as `reasons`, see `context_processors`). The database holds the override
 rule too, as a CHECK constraint on `Override.reason`.
@@ -39,6 +39,7 @@ class ReasonRule:
 REJECTION = ReasonRule(3, "a reason of at least {minimum} characters is required")
 STOP = ReasonRule(3, "a reason is required to engage the stop switch")
 UNDO = ReasonRule(3, "say why these changes are being undone (it is kept in the trail)")
+DISCARD = ReasonRule(3, "say why the batch is discarded (it is kept in the trail)")
 OVERRIDE = ReasonRule(10, "write at least {minimum} characters saying why this block should be lifted")
 FORCE_STAGE = ReasonRule(
     10, "write at least {minimum} characters saying why the workflow moves on before its readiness checks pass"

@@ -41,6 +41,7 @@ urlpatterns = [
     path("review/<int:proposal_id>/write-over/", review.review_force_apply, name="review-force-apply"),
     path("review/batches/<int:batch_id>/", review.review_batch, name="review-batch"),
     path("review/batches/<int:batch_id>/group/", review.review_group, name="review-group"),
+    path("review/batches/<int:batch_id>/discard/", review.review_batch_discard, name="review-batch-discard"),
     path("trace/change/<uuid:change_id>/", trace.trace_change, name="trace-change"),
     path("trace/proposal/<int:proposal_id>/", trace.trace_proposal, name="trace-proposal"),
     path("changes/<uuid:change_id>/undo/", undo.change_undo, name="change-undo"),

@@ -6,8 +6,8 @@ ACTIONS: dict[str, str] = {
     "proposal.approved": "A person approved a proposal (or the policy approved it without review)",
     "proposal.approval_recorded": "The first of two required approvals was given",
     "proposal.rejected": "A person rejected a proposal",
-    "proposal.expired": "A pending proposal expired unreviewed",
-    "proposal.cancelled": "A proposal was cancelled with its halted batch",
+    "proposal.expired": "A pending proposal expired unreviewed: nobody decided it within its workflow's expire_after",
+    "proposal.cancelled": "A pending proposal was cancelled: its batch was discarded",
     "proposal.conflict": "The record no longer held what the AI saw; nothing was written",
     "proposal.failed": "Applying kept failing; the proposal was given up",
     "proposal.shadowed": "A shadow-stage workflow recorded a proposal that will never apply",
@@ -37,6 +37,7 @@ ACTIONS: dict[str, str] = {
     "review.signed_off": "A five-step review was signed off by two people, one of them the workflow's owner",
     # batches
     "batch.opened": "A pipeline opened a batch",
+    "batch.discarded": "A person or the batch's pipeline discarded a batch: its pending proposals were cancelled",
     # stop switch
     "stop.engaged": "A stop switch was engaged",
     "stop.released": "A stop switch was released",

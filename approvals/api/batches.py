@@ -1,8 +1,9 @@
-"""Batches: open one, submit up to 1000 proposals at once, watch it, stop it."""
+"""Batches: open one, submit up to 1000 proposals at once, watch it, stop it, discard it."""
 
 from typing import Any
 
 from django.http import HttpResponse
+from django.urls import reverse
 from ninja import Path, Router
 
 from approvals.api.auth import PipelineRequest
@@ -10,11 +11,21 @@ from approvals.api.body import read_json, validate
 from approvals.api.problems import error_body, problems
 from approvals.api.proposals import KEY_HEADER, MAX_ID, body_doc
 from approvals.api.responses import created_body, json_response, review_url_prefix, run_keyed
-from approvals.api.schemas import MAX_BATCH_ITEMS, BatchIn, BatchItemsOut, BatchOut, ProposalIn, StopIn
+from approvals.api.schemas import (
+    MAX_BATCH_ITEMS,
+    BatchDiscardOut,
+    BatchIn,
+    BatchItemsOut,
+    BatchOut,
+    DiscardIn,
+    ProposalIn,
+    StopIn,
+)
 from approvals.intake.selectors import batch_get_for_workflow, batch_summary
 from approvals.intake.services import ProposalData, batch_open, proposal_submit_many
 from approvals.models import Batch, Proposal, StopSwitch
 from approvals.stops.services import stop_engage_for_own_batch
+from approvals.waiting.discard import batch_discard_by_pipeline
 from core.errors import ApplicationError, TooLarge, ValidationFailed
 
 router = Router(tags=["batches"])
@@ -31,6 +42,17 @@ def _stop_body(stop: StopSwitch | None) -> dict[str, Any] | None:
     }
 
 
+def _discarded_body(batch: Batch) -> dict[str, Any] | None:
+    if batch.discarded_at is None:
+        return None
+    return {
+        "at": batch.discarded_at,
+        "by": batch.discarded_by_label,
+        "reason": batch.discard_reason,
+        "cancelled": batch.discard_cancelled,
+    }
+
+
 def batch_body(batch: Batch) -> dict[str, Any]:
     summary = batch_summary(batch=batch)
     return {
@@ -44,6 +66,7 @@ def batch_body(batch: Batch) -> dict[str, Any]:
         "counts": summary.counts,
         "stopped": summary.stop is not None,
         "stop": _stop_body(summary.stop),
+        "discarded": _discarded_body(batch),
     }
 
 
@@ -175,3 +198,33 @@ def batch_stop(request: PipelineRequest, batch_id: int = Path(..., ge=1, le=MAX_
     payload = validate(StopIn, read_json(request))
     stop_engage_for_own_batch(account=account, batch=batch, reason=payload.reason)
     return json_response(200, batch_body(batch))
+
+
+@router.post(
+    "/batches/{batch_id}/discard",
+    response={200: BatchDiscardOut, **problems(400, 401, 404, 413, 422)},
+    openapi_extra=body_doc("DiscardIn"),
+    summary="Discard this pipeline's own batch",
+    description=(
+        "Cancels the batch's pending proposals (each gets the status `cancelled` and a `cancelled` callback) "
+        "and closes the batch to new proposals (409). What was decided is untouched: applied changes stay until "
+        "a person undoes them (`undo_url`), approved ones are still written unless the batch is stopped, "
+        "conflicts wait for a person. Discarding again answers 200 with `already_discarded: true`, cancelling "
+        "only what is still pending. A reason is required (422); another workflow's batch is 404."
+    ),
+)
+def batch_discard(request: PipelineRequest, batch_id: int = Path(..., ge=1, le=MAX_ID)) -> HttpResponse:
+    account = request.auth
+    batch = batch_get_for_workflow(workflow=account.workflow, batch_id=batch_id)
+    payload = validate(DiscardIn, read_json(request))
+    discarded = batch_discard_by_pipeline(account=account, batch=batch, reason=payload.reason)
+    undo_url = request.build_absolute_uri(f"{reverse('undo-bulk')}?batch={batch.pk}")
+    return json_response(
+        200,
+        batch_body(discarded.batch)
+        | {
+            "cancelled": discarded.cancelled,
+            "already_discarded": discarded.already,
+            "undo_url": undo_url if discarded.standing.applied else None,
+        },
+    )

@@ -112,6 +112,10 @@ class StopIn(StrictBody):
     reason: str = Field(max_length=2000, description="why the batch must stop; a person reads it")
 
 
+class DiscardIn(StrictBody):
+    reason: str = Field(max_length=2000, description="why the batch is discarded; kept in the trail")
+
+
 class ArtifactIn(StrictBody):
     """Text goes in `content`; binary content, base64-encoded, in `content_base64`. Exactly one of the two."""
 
@@ -125,7 +129,7 @@ class ArtifactIn(StrictBody):
 assert set(ArtifactIn.model_fields["kind"].annotation.__args__) == set(ArtifactKind.values)  # type: ignore[union-attr]  # noqa: S101
 assert set(ArtifactIn.model_fields["bucket"].annotation.__args__) == set(Bucket.values)  # type: ignore[union-attr]  # noqa: S101
 
-BODY_MODELS: list[type[BaseModel]] = [ProposalIn, BatchIn, BatchProposalsIn, StopIn, ArtifactIn]
+BODY_MODELS: list[type[BaseModel]] = [ProposalIn, BatchIn, BatchProposalsIn, StopIn, DiscardIn, ArtifactIn]
 
 
 class ProposalCreated(Schema):
@@ -165,6 +169,13 @@ class StopOut(Schema):
     engaged_by: str
 
 
+class DiscardedOut(Schema):
+    at: datetime
+    by: str
+    reason: str
+    cancelled: int = Field(description="pending proposals the discard cancelled")
+
+
 class BatchOut(Schema):
     id: int
     name: str
@@ -176,6 +187,16 @@ class BatchOut(Schema):
     counts: dict[str, int] = Field(description="proposals by status, every status listed")
     stopped: bool
     stop: StopOut | None
+    discarded: DiscardedOut | None = Field(description="null until the batch is discarded")
+
+
+class BatchDiscardOut(BatchOut):
+    cancelled: int = Field(description="pending proposals this request cancelled (0 when it found none left)")
+    already_discarded: bool = Field(description="the batch had been discarded before this request")
+    undo_url: str | None = Field(
+        description="where a person undoes the batch's applied changes, which a discard leaves untouched; "
+        "null when none is applied"
+    )
 
 
 class BatchItemResult(Schema):

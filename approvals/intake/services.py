@@ -103,6 +103,11 @@ def _refuse_stopped(workflow: Workflow, batch: Batch | None) -> None:
             f"the stop switch for {switch.label} is engaged (by {switch.engaged_by_label}: {switch.reason}); "
             "no proposals are taken until a person releases it"
         )
+    if batch is not None and batch.discarded_at is not None:
+        raise Halted(
+            f"batch {batch.pk} was discarded (by {batch.discarded_by_label}: {batch.discard_reason}); "
+            "it takes no more proposals"
+        )
     if batch is not None:
         switch = stop_covering(workflow_id=None, batch_id=batch.pk)
         if switch is not None and switch.scope == StopScope.BATCH:
@@ -467,7 +472,7 @@ def proposal_submit_many(
 
     An item that is already an error (it could not be read) is passed through. A bad item is
     refused on its own; every accepted one is written, with its audit events, in one transaction.
-    A paused, draft, assist-lane or stopped workflow, or a halted batch, refuses the whole call.
+    A paused, draft, assist-lane or stopped workflow, or a halted or discarded batch, refuses the whole call.
     """
     workflow = account.workflow
     if batch is not None and batch.workflow_id != workflow.pk:

@@ -50,6 +50,15 @@ class Batch(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Discarded by a person on its page or by its pipeline: its pending proposals were cancelled, and it
+    # takes no more. `discard_cancelled` is how many the discard cancelled.
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    discarded_by_label = models.CharField(max_length=200, blank=True)
+    discarded_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    discard_reason = models.TextField(blank=True)
+    discard_cancelled = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "batches"
@@ -116,6 +125,10 @@ class Proposal(models.Model):
     flagged_fields = models.JSONField(default=list, blank=True)
     # The record's version the AI saw, when it sent one: applying checks it beside `base`.
     base_version = models.PositiveIntegerField(null=True, blank=True)
+    # When the approvers were told it waited past its workflow's `decide_within`, and when the group
+    # on override duty was told it still waited after twice that: each is told once.
+    sla_told_at = models.DateTimeField(null=True, blank=True)
+    sla_escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -43,6 +43,8 @@ from approvals.review.services import (
     proposal_reject,
 )
 from approvals.review.sight import SETTLE_MS, group_shown, proposal_shown, sight_token
+from approvals.waiting.discard import BatchStanding, batch_discard_by_person, discard_confirmation, discard_summary
+from approvals.waiting.rights import discard_refusal
 from core.errors import ApplicationError, NotFound, ValidationFailed
 from core.types import AuthenticatedHtmxRequest
 
@@ -304,22 +306,54 @@ def _batch(request: AuthenticatedHtmxRequest, batch_id: int) -> Batch:
         raise Http404("No such batch") from None
 
 
-@login_required
-def review_batch(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpResponse:
-    """A batch's progress and matched groups; with HTMX, its progress alone, asked again while writes run."""
-    partial = _wants_partial(request)
+def _batch_page(request: AuthenticatedHtmxRequest, batch_id: int, *, partial: bool = False) -> dict[str, Any]:
     try:
         page = batch_page(user=request.user, batch_id=batch_id, with_groups=not partial)
     except NotFound:
         raise Http404("No such batch") from None
-    context = {
+    context: dict[str, Any] = {
         "batch": page.batch,
         "groups": page.groups,
         "progress": page.progress,
         "poll_seconds": settings.COUNTERSIGN["BATCH_POLL_SECONDS"],
         "stop_batch": page.batch,  # the Stop control offers to halt this batch
     }
+    if not partial:
+        standing = BatchStanding.of(page.progress.by_status)
+        may_discard = page.batch.discarded_at is None and not discard_refusal(user=request.user, batch=page.batch)
+        context |= {
+            "standing": standing,
+            "discard": discard_confirmation(batch=page.batch, standing=standing) if may_discard else None,
+            "discard_rule": reasons.DISCARD,
+            "batch_url": reverse("review-batch", args=[page.batch.pk]),
+        }
+    return context
+
+
+@login_required
+def review_batch(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpResponse:
+    """A batch's progress and matched groups; with HTMX, its progress alone, asked again while writes run."""
+    partial = _wants_partial(request)
+    context = _batch_page(request, batch_id, partial=partial)
     return TemplateResponse(request, f"{BATCH}#progress" if partial else BATCH, context)
+
+
+@login_required
+@require_POST
+def review_batch_discard(request: AuthenticatedHtmxRequest, batch_id: int) -> HttpResponse:
+    """Discard a batch, once the person has answered the question for the pending proposals they saw."""
+    context = _batch_page(request, batch_id)
+    batch, reason = context["batch"], request.POST.get("reason", "")
+    if context["discard"] is not None and not context["discard"].given(request.POST):
+        return TemplateResponse(request, BATCH, context | {"confirming": True, "reason": reason})
+    try:
+        discarded = batch_discard_by_person(batch=batch, user=request.user, reason=reason)
+    except ApplicationError as error:
+        errors, rest = error.on_fields({"reason"})
+        refused = {"discard_error": rest, "reason_error": errors.get("reason", ""), "reason": reason}
+        return TemplateResponse(request, BATCH, context | refused, status=error.status_code)
+    messages.success(request, discard_summary(discarded))
+    return redirect("review-batch", batch_id=batch.pk)
 
 
 def _ids(raw: str) -> list[int]:

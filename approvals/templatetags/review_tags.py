@@ -1,12 +1,14 @@
 """Showing times in the viewer's zone, absolute and relative, and how overdue a pending proposal looks."""
 
 from datetime import datetime
+from typing import Any
 
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from approvals.waiting.sla import age_band
 from core.timeutils import humanize_age
 
 register = template.Library()
@@ -34,14 +36,18 @@ def age(value: datetime | None) -> str:
     return humanize_age(value) if value else ""
 
 
-@register.filter
-def age_class(value: datetime | None) -> str:
-    """How overdue a pending proposal looks: fresh under an hour, late after four, overdue after a day."""
-    if value is None:
-        return ""
-    hours = (timezone.now() - value).total_seconds() / 3600
-    if hours >= 24:
-        return "is-overdue"
-    if hours >= 4:
-        return "is-late"
-    return "is-fresh" if hours < 1 else ""
+@register.simple_tag
+def age_badge(proposal: Any) -> SafeString:
+    """A pending proposal's age as a badge, coloured by its workflow's SLA when it has one (the
+    workflow comes loaded with the proposal), by fixed bands otherwise."""
+    band = age_band(created_at=proposal.created_at, decide_within=proposal.workflow.decide_within, now=timezone.now())
+    age = humanize_age(proposal.created_at)
+    if not band.note:
+        return format_html('<span class="age-badge {}">{}</span>', band.css, age)
+    return format_html(
+        '<span class="age-badge {}" title="{}">{}<span class="visually-hidden">, {}</span></span>',
+        band.css,
+        band.note,
+        age,
+        band.note,
+    )

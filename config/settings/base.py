@@ -232,6 +232,8 @@ TASK_QUEUES: dict[str, list[str]] = {
         "approvals.purge_idempotency_keys",
         "approvals.sweep_approved",
         "approvals.sweep_undo_jobs",
+        "approvals.scan_sla",
+        "approvals.expire_proposals",
         "audit.purge_expired_artifacts",
         "audit.write_anchor",
         "audit.verify_chain",
@@ -378,6 +380,20 @@ COUNTERSIGN["UNDO_STALE_AFTER_SECONDS"] = _env_number("COUNTERSIGN_UNDO_STALE_AF
 CELERY_BEAT_SCHEDULE["approvals-undo-sweeper"] = {
     "task": "approvals.sweep_undo_jobs",
     "schedule": _env_number("COUNTERSIGN_UNDO_SWEEP_INTERVAL_SECONDS", 60),
+}
+
+# Pending work that waits: how often beat looks for proposals past their workflow's decide_within
+# (its approvers are told, then the group on override duty at twice it) and past its expire_after
+# (they expire). Runs that piled up while no maintenance worker was there find nothing left to do
+# after the first, so they are not expired.
+COUNTERSIGN["WAITING_SCAN_SECONDS"] = _env_number("COUNTERSIGN_WAITING_SCAN_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["approvals-sla-scan"] = {
+    "task": "approvals.scan_sla",
+    "schedule": COUNTERSIGN["WAITING_SCAN_SECONDS"],
+}
+CELERY_BEAT_SCHEDULE["approvals-expire-proposals"] = {
+    "task": "approvals.expire_proposals",
+    "schedule": COUNTERSIGN["WAITING_SCAN_SECONDS"],
 }
 
 # Faults while applying ---------------------------------------------------------------------------

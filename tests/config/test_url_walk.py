@@ -59,6 +59,7 @@ PAGES: dict[str, str] = {
     "review-force-apply": "302 404 404 404 404 404",
     "review-batch": "302 404 404 404 404 404",
     "review-group": "302 404 404 404 404 404",
+    "review-batch-discard": "302 405 405 405 405 405",  # a POST, by B's approvers alone
     "trace-change": "302 404 404 200 200 404",
     "trace-proposal": "302 404 404 200 200 404",
     "change-undo": "302 404 404 200 200 404",
@@ -82,6 +83,7 @@ PAGES: dict[str, str] = {
     "api-v1:batch_read": "401 401 401 401 401 401",
     "api-v1:batch_proposals_create": "405 405 405 405 405 405",
     "api-v1:batch_stop": "405 405 405 405 405 405",
+    "api-v1:batch_discard": "405 405 405 405 405 405",
     "api-v1:api-root": "404 404 404 404 404 404",
     "api-v1:unmatched": "404 404 404 404 404 404",
     # The admin lets in staff only (here root); it redirects everyone else to its login.

@@ -11,6 +11,7 @@ CONTRACT_PATHS = {
     "/api/v1/batches/{batch_id}": {"get"},
     "/api/v1/batches/{batch_id}/proposals": {"post"},
     "/api/v1/batches/{batch_id}/stop": {"post"},
+    "/api/v1/batches/{batch_id}/discard": {"post"},
     "/api/v1/proposals/{proposal_id}/artifacts": {"post"},
 }
 
