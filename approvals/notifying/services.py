@@ -121,7 +121,9 @@ class Attempt:
 def _try(delivery: NoticeDelivery) -> Attempt:
     if delivery.user is not None:
         prefs = getattr(delivery.user, "notice_prefs", None)
-        held = quiet_until(prefs, timezone.now()) if prefs is not None else None
+        if prefs is None or not prefs.email_on or delivery.notice.event not in (prefs.events or []):
+            return Attempt(error="not sent: the person turned this email off before it went", retry=False)
+        held = quiet_until(prefs, timezone.now())
         if held is not None:
             return Attempt(held_until=held)
     try:

@@ -73,7 +73,10 @@ def test_an_override_granted_and_ten_minutes_before_it_ends(monkeypatch):
             user=on_call.ops, block="stop_switch", scope="batch", batch=batch, reason=REASON, minutes=30
         )
         assert overrides_expiring_record() == []  # thirty minutes left: not yet
-        Override.objects.filter(pk=override.pk).update(expires_at=timezone.now() + timedelta(minutes=9))
+        now = timezone.now()  # twenty-one minutes later
+        Override.objects.filter(pk=override.pk).update(
+            granted_at=now - timedelta(minutes=21), expires_at=now + timedelta(minutes=9)
+        )
         assert len(overrides_expiring_record()) == 1
         assert overrides_expiring_record() == []  # once per override
         deliver_all()

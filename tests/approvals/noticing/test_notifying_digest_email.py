@@ -158,3 +158,16 @@ def test_the_preferences_page_saves_and_refuses_plainly(client):
 
 def test_the_preferences_page_needs_a_sign_in(client):
     assert client.get(reverse("notice-preferences")).status_code == 302
+
+
+def test_an_email_turned_off_before_it_went_is_not_sent():
+    lead, workflow = _lead(events=["stop_engaged"], quiet_from=time(0), quiet_to=time(23, 59), timezone="UTC")
+    with time_machine.travel(datetime(2026, 11, 27, 12, 0, tzinfo=UTC), tick=False):
+        stop_engage(scope=StopScope.WORKFLOW, workflow=workflow, reason="bad prompt at noon", actor=Actor.system("t"))
+        notices_deliver()
+        UserNoticePrefs.objects.filter(user=lead).update(email_on=False)
+    with time_machine.travel(datetime(2026, 11, 28, 0, 0, tzinfo=UTC), tick=False):
+        notices_deliver()
+    assert mail.outbox == []
+    delivery = NoticeDelivery.objects.get(user=lead)
+    assert delivery.status == DeliveryStatus.FAILED and "turned this email off" in delivery.last_error
