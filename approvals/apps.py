@@ -6,6 +6,7 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Approvals"
 
     def ready(self) -> None:
+        from approvals.notifying import alarms
         from approvals.readiness.promotion import stage_gate
         from approvals.workflows import stage_gate as stage_gates
         from approvals.workflows.landing import landing_page
@@ -22,3 +23,4 @@ class ApprovalsConfig(AppConfig):
         visibility.register(viewer_scope)
         stage_gates.register(stage_gate)
         navigation.register_landing(lambda user: landing_page(user=user))
+        alarms.connect()

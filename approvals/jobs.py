@@ -26,6 +26,7 @@ APPLY = "approvals.apply_approved"
 SWEEP = "approvals.sweep_approved"
 CALLBACK = "approvals.send_callback"
 UNDO = "approvals.run_undo_job"
+DELIVER_NOTICES = "approvals.deliver_notices"
 
 # What becomes of the work a message was for when the broker does not take it.
 WITHOUT_THE_MESSAGE = {
@@ -33,6 +34,7 @@ WITHOUT_THE_MESSAGE = {
     SWEEP: "beat's apply sweeper runs on its own schedule",
     CALLBACK: "this outcome callback is not delivered",
     UNDO: "the undo sweeper queues the job again",
+    DELIVER_NOTICES: "beat's notice sweeper delivers it",
 }
 
 logger = logging.getLogger(__name__)
@@ -95,6 +97,11 @@ def callback_queue(*, proposal_id: int, event: str) -> None:
 def undo_job_queue(*, job_id: int) -> None:
     """Queue a bulk undo job's run."""
     transaction.on_commit(lambda: _sent(UNDO, args=[job_id]))
+
+
+def notice_deliver_queue(*, notice_id: int | None = None) -> None:
+    """Queue the delivery of one notice (its channels and people), or of every notice and delivery due."""
+    transaction.on_commit(lambda: _sent(DELIVER_NOTICES, kwargs={"notice_id": notice_id}))
 
 
 def worker_name(task: Task) -> str:

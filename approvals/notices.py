@@ -4,6 +4,7 @@ sending never blocks or fails the action that caused it."""
 
 from django.db import IntegrityError, transaction
 
+from approvals.jobs import notice_deliver_queue
 from approvals.models import Notice, Workflow
 from approvals.models.notices import NOTIFY_EVENTS
 
@@ -16,10 +17,13 @@ def notice_record(
         raise ValueError(f"unknown notice event {event!r}; known: {', '.join(NOTIFY_EVENTS)}")
     try:
         with transaction.atomic():
-            return Notice.objects.create(
+            notice = Notice.objects.create(
                 event=event, workflow=workflow, subject=subject[:300], body=body, dedupe_key=dedupe_key
             )
     except IntegrityError:
         if dedupe_key and Notice.objects.filter(dedupe_key=dedupe_key).exists():
             return None
         raise
+    # A worker delivers it once the caller's transaction commits; beat's sweep if that message is lost.
+    notice_deliver_queue(notice_id=notice.pk)
+    return notice

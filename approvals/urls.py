@@ -11,6 +11,7 @@ from approvals.workflows import views as workflows
 
 urlpatterns = [
     path("", include("approvals.readiness.urls")),
+    path("", include("approvals.notifying.urls")),
     path("workflows/", workflows.workflow_list, name="workflow-list"),
     path("workflows/<slug:slug>/schedule/", workflows.workflow_schedule, name="workflow-schedule"),
     path("workflows/<slug:slug>/retention/", retention.workflow_retention, name="workflow-retention"),

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actions import is_known
+from audit.alarms import chain_broken
 from audit.models import ActorKind, AuditEvent, ChainProgress
 from audit.selectors import (
     TrailFilters,
@@ -405,16 +406,18 @@ def audit_verify_incremental(*, chunk_size: int = 5000) -> ChainCheck:
     progress.save()
     if found is None:
         return ChainCheck(checked, progress.verified_through_id, None)
-    broken = audit_record(
-        action="audit.broken",
-        actor=Actor.system("scheduled chain verification"),
-        reason=f"audit chain broken at event #{found.event_id}: {found.problem}",
-        details={
-            "event_id": found.event_id,
-            "problem": found.problem,
-            "verified_through": progress.verified_through_id,
-        },
-    )
+    with transaction.atomic():
+        broken = audit_record(
+            action="audit.broken",
+            actor=Actor.system("scheduled chain verification"),
+            reason=f"audit chain broken at event #{found.event_id}: {found.problem}",
+            details={
+                "event_id": found.event_id,
+                "problem": found.problem,
+                "verified_through": progress.verified_through_id,
+            },
+        )
+        chain_broken.send(sender=AuditEvent, event=broken)
     return ChainCheck(checked, progress.verified_through_id, broken)
 
 

@@ -17,6 +17,7 @@ from approvals.models import (
     StopScope,
     StopSwitch,
 )
+from approvals.notices import notice_record
 from approvals.stops.selectors import describe_stop
 from audit.services import Actor, audit_record, user_label
 from core.roundtrip import Statement
@@ -80,6 +81,16 @@ def not_written(proposal: Proposal, *, status: str, reason: str, worker: str, de
         **proposal.trail_fields(),
     )
     callback_queue_for(proposal=proposal, event=status)
+    if status == ProposalStatus.CONFLICT:
+        notice_record(
+            event="conflict",
+            workflow=proposal.workflow,
+            subject=f"Conflict: proposal {proposal.pk} on {proposal.record_type} {proposal.record_id} was not written",
+            body=f"The record changed since proposal {proposal.pk} ({proposal.workflow.slug}, prompt "
+            f"{proposal.prompt_version}) was made: {reason}.\nIt is back with a person, who sees the three "
+            "values side by side.",
+            dedupe_key=f"conflict:{proposal.pk}:{proposal.revision}:{proposal.apply_attempts}",
+        )
     return ApplyResult(proposal.pk, Outcome(status), reason)
 
 

@@ -3,6 +3,7 @@
 from approvals.models.applying import FollowUp, FollowUpKind, FollowUpStatus
 from approvals.models.intake import Batch, IdempotencyKey, Proposal, ProposalApproval, ProposalStatus, ServiceAccount
 from approvals.models.notices import Notice
+from approvals.models.notifying import DeliveryStatus, NoticeDelivery, UserNoticePrefs
 from approvals.models.overrides import Override, OverrideBlock, OverrideReview, OverrideScope
 from approvals.models.readiness import (
     Direction,
@@ -40,6 +41,9 @@ from approvals.models.workflows import (
 )
 
 __all__ = [
+    "DeliveryStatus",
+    "NoticeDelivery",
+    "UserNoticePrefs",
     "Lane",
     "Stage",
     "Action",

@@ -33,13 +33,18 @@ class Notice(models.Model):
     # Two notices with the same key are one: the second is not written (an SLA breach is told once).
     dedupe_key = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When its deliveries were made (the channels and people it goes to); none yet: a worker will.
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["dedupe_key"], condition=~Q(dedupe_key=""), name="notice_once_per_key")
         ]
-        indexes = [models.Index(fields=["event", "created_at"], name="notice_event_time")]
+        indexes = [
+            models.Index(fields=["event", "created_at"], name="notice_event_time"),
+            models.Index(fields=["created_at"], condition=Q(fanned_out_at__isnull=True), name="notice_not_fanned_out"),
+        ]
 
     def __str__(self) -> str:
         return f"notice {self.pk}: {self.event}"

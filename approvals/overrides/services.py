@@ -32,6 +32,7 @@ from approvals.models import (
     StopSwitch,
     Workflow,
 )
+from approvals.notices import notice_record
 from approvals.overrides.rights import (
     asked_for_any,
     duty_refusal,
@@ -226,6 +227,16 @@ def override_grant(
                 shift=duty.shift,
             ),
             **_event_target(override),
+        )
+        notice_record(
+            event="override_granted",
+            workflow=workflow,
+            subject=f"Override granted: {override.get_block_display().lower()} on {override.target_label} "
+            f"until {override.expires_at:%H:%M} UTC",
+            body=f"{user_label(user)} ({duty.group.name}, on duty) lifted {override.get_block_display().lower()} "
+            f"on {override.target_label} for {minutes} minutes, until {override.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+            f"Reason: {reason}",
+            dedupe_key=f"override-granted:{override.pk}",
         )
         apply_queue(proposal_ids=_held_approved(override))
     return override

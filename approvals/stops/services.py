@@ -7,6 +7,7 @@ from django.utils import timezone
 from approvals import reasons
 from approvals.jobs import apply_sweep_queue
 from approvals.models import Batch, ServiceAccount, StopScope, StopSwitch, Workflow
+from approvals.notices import notice_record
 from approvals.stops.rights import stop_rights_for_user
 from approvals.stops.selectors import batch_left_to_hold
 from audit.services import Actor, audit_record
@@ -55,6 +56,14 @@ def stop_engage(
                 batch_id=batch.pk if batch and scope == StopScope.BATCH else None,
                 reason=reason,
                 details={"scope": scope, "target": target, "stop_id": switch.pk},
+            )
+            notice_record(
+                event="stop_engaged",
+                workflow=switch.workflow,
+                subject=f"Stop engaged: {switch.label}",
+                body=f"{actor.label} engaged the stop switch for {switch.label}: {reason}\n"
+                "Nothing it covers is written until a person releases it.",
+                dedupe_key=f"stop-engaged:{switch.pk}",
             )
     except IntegrityError:
         existing = StopSwitch.objects.filter(target=target, released_at__isnull=True).first()
@@ -115,6 +124,15 @@ def _release(
         batch_id=switch.batch_id,
         reason=note,
         details={"scope": switch.scope, "target": switch.target, "stop_id": switch.pk} | (details or {}),
+    )
+    notice_record(
+        event="stop_released",
+        workflow=switch.workflow,
+        subject=f"Stop released: {switch.label}",
+        body=f"{actor.label} released the stop switch for {switch.label}"
+        + (f": {note}" if note else ".")
+        + "\nWhat it held is written now.",
+        dedupe_key=f"stop-released:{switch.pk}",
     )
     # What the switch held stays approved; queue it again now that it may apply.
     apply_sweep_queue()

@@ -36,6 +36,7 @@ from approvals.models import (
     UndoJobStatus,
     UndoScope,
 )
+from approvals.notices import notice_record
 from approvals.stops.services import stop_engage, stop_release_for_undo_job
 from approvals.undo.rights import undo_rights_for_user
 from approvals.undo.selectors import UndoSelection, undo_candidates
@@ -325,6 +326,15 @@ def _finish(job: UndoJob, status: str, actor: Actor) -> None:
             "followups_not_retractable": job.followups_not_retractable,
             "cancelled_by": job.cancel_requested_by_label,
         },
+    )
+    ended = "finished" if status == UndoJobStatus.DONE else "was cancelled"
+    notice_record(
+        event="undo_finished",
+        workflow=job.workflow or (job.batch.workflow if job.batch is not None else None),
+        subject=f"Undo job {job.pk} {ended}: {job.reverted} of {job.total} changes undone",
+        body=f"Undo job {job.pk} ({job.reason}) {ended}: {job.reverted} undone, {job.conflicts} in conflict "
+        f"(a later change kept), {job.skipped} skipped, {job.failed} failed, of {job.total}.",
+        dedupe_key=f"undo-finished:{job.pk}",
     )
     if job.stop_id is not None and job.stop is not None:
         stop_release_for_undo_job(switch=job.stop, job_id=job.pk, actor=actor, user=job.requested_by)

@@ -226,7 +226,7 @@ else:
 # housekeeping it could otherwise hold up.
 TASK_QUEUES: dict[str, list[str]] = {
     "apply": ["approvals.apply_approved", "approvals.run_undo_job"],
-    "followups": ["approvals.run_due_followups", "approvals.send_callback"],
+    "followups": ["approvals.run_due_followups", "approvals.send_callback", "approvals.deliver_notices"],
     "maintenance": [
         "approvals.expire_overrides",
         "approvals.purge_idempotency_keys",
@@ -234,6 +234,9 @@ TASK_QUEUES: dict[str, list[str]] = {
         "approvals.sweep_undo_jobs",
         "approvals.scan_sla",
         "approvals.expire_proposals",
+        "approvals.sweep_notices",
+        "approvals.record_pending_digests",
+        "approvals.notice_expiring_overrides",
         "audit.purge_expired_artifacts",
         "audit.write_anchor",
         "audit.verify_chain",
@@ -394,6 +397,38 @@ CELERY_BEAT_SCHEDULE["approvals-sla-scan"] = {
 CELERY_BEAT_SCHEDULE["approvals-expire-proposals"] = {
     "task": "approvals.expire_proposals",
     "schedule": COUNTERSIGN["WAITING_SCAN_SECONDS"],
+}
+
+# Notices (approvals/notifying): delivered by a worker to the workflow file's channels and to people's
+# email, each delivery tried NOTICE_MAX_ATTEMPTS times, waiting NOTICE_RETRY_SECONDS, then twice that,
+# and so on (at most an hour). Beat sweeps what is due every NOTICE_SWEEP_SECONDS, records the digest of
+# pending work at most once per workflow every NOTICE_DIGEST_MINUTES, and looks for overrides ending
+# within ten minutes every NOTICE_POLL_SECONDS.
+COUNTERSIGN.update(
+    {
+        name: _env_number(f"COUNTERSIGN_{name}", default)
+        for name, default in {
+            "NOTICE_MAX_ATTEMPTS": 5,
+            "NOTICE_RETRY_SECONDS": 30,
+            "NOTICE_CLAIM_SECONDS": 300,
+            "NOTICE_SWEEP_SECONDS": 30,
+            "NOTICE_POLL_SECONDS": 60,
+            "NOTICE_DIGEST_MINUTES": 15,
+            "NOTICE_SOFT_TIME_LIMIT_SECONDS": 240,
+        }.items()
+    }
+)
+CELERY_BEAT_SCHEDULE["approvals-notice-sweeper"] = {
+    "task": "approvals.sweep_notices",
+    "schedule": COUNTERSIGN["NOTICE_SWEEP_SECONDS"],
+}
+CELERY_BEAT_SCHEDULE["approvals-pending-digests"] = {
+    "task": "approvals.record_pending_digests",
+    "schedule": COUNTERSIGN["NOTICE_POLL_SECONDS"],
+}
+CELERY_BEAT_SCHEDULE["approvals-expiring-overrides"] = {
+    "task": "approvals.notice_expiring_overrides",
+    "schedule": COUNTERSIGN["NOTICE_POLL_SECONDS"],
 }
 
 # Faults while applying ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Since when a record type's store has been unreachable.
 
-The first failure to reach a store records an outage (and says so on the trail); every later one
+The first failure to reach a store records an outage (and says so on the trail and to the layers
+above, through `records.signals.store_unreachable`); every later one
 updates its last error; the next write that succeeds removes it (and says so). While an outage is
 recorded, the approved changes of that record type wait, and the pages say so.
 """
@@ -11,6 +12,7 @@ from django.utils import timezone
 from audit.services import Actor, audit_record
 from core.roundtrip import Rows, Statement, built_once
 from records.models import StoreOutage
+from records.signals import store_unreachable
 
 
 def store_outage_note(*, record_type: str, store: str, reason: str, worker: str) -> StoreOutage:
@@ -39,6 +41,7 @@ def store_outage_note(*, record_type: str, store: str, reason: str, worker: str)
             reason=reason,
             details={"store": store, "since": now.isoformat()},
         )
+        store_unreachable.send(sender=StoreOutage, record_type=record_type, store=store, reason=reason, since=now)
     return outage
 
 

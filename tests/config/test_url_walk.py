@@ -41,6 +41,7 @@ PAGES: dict[str, str] = {
     "workflow-readiness": "302 404 404 200 200 404",
     "workflow-promote": "302 405 405 405 405 405",  # a POST, by the owner alone
     "service-account-revoke": "302 404 404 403 403 404",
+    "notice-preferences": "302 200 200 200 200 200",  # each person's own
     "blocked": "302 200 200 200 200 200",
     "override-grant": "302 404 404 404 404 404",  # names nothing to override
     "override-revoke": "302 405 405 405 405 405",
