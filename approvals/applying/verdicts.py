@@ -17,6 +17,7 @@ from approvals.models import (
     StopScope,
     StopSwitch,
 )
+from approvals.stops.breaker import breaker_check
 from approvals.stops.selectors import describe_stop
 from audit.services import Actor, audit_record, user_label
 from core.roundtrip import Statement
@@ -67,7 +68,8 @@ def record_conflicts(proposal: Proposal, state: RecordState) -> list[str]:
 
 
 def not_written(proposal: Proposal, *, status: str, reason: str, worker: str, details: dict[str, Any]) -> ApplyResult:
-    """Nothing was written: the proposal moves to `status` with why, on the trail and to its pipeline."""
+    """Nothing was written: the proposal moves to `status` with why, on the trail and to its pipeline.
+    A conflict moves its prompt version's conflict rate, which the circuit breaker judges."""
     proposal.status = status
     proposal.last_error = reason
     proposal.updated_at = timezone.now()
@@ -80,6 +82,8 @@ def not_written(proposal: Proposal, *, status: str, reason: str, worker: str, de
         **proposal.trail_fields(),
     )
     callback_queue_for(proposal=proposal, event=status)
+    if status == ProposalStatus.CONFLICT:
+        breaker_check(workflow=proposal.workflow, prompt_version=proposal.prompt_version)
     return ApplyResult(proposal.pk, Outcome(status), reason)
 
 
