@@ -79,13 +79,15 @@ class Trip:
     def describe(self, *, workflow: Workflow, prompt_version: str, decided: int, since: datetime | None) -> str:
         """The stop's reason: the version, the rate and the limit."""
         rate, maximum = percents(self.rate, self.maximum)
-        last = f"its last {decided} decided proposals" + (" since the breaker was last released" if since else "")
+        last = f"its last {decided} decided proposals"
         if self.limit == "max_reject_rate":
             what = f"had {self.count} of {last} rejected ({rate})"
         elif self.limit == "max_conflict_rate":
             what = f"had {self.count} of {last} end in conflict ({rate})"
         else:
             what = f"had {self.count} of the {self.of} changes it wrote among {last} undone ({rate})"
+        if since is not None:
+            what += " since the breaker was last released"
         version = f"prompt version {prompt_version} of {workflow.slug}"
         return f"circuit breaker: {version} {what}, over its limit of {maximum}"
 
