@@ -2,15 +2,17 @@
 counted, stops the workflow on the trail, tells people, marks the queue, and only a person releases it."""
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from approvals.applying.services import Outcome, proposal_apply
-from approvals.models import Notice, Proposal, ProposalStatus, StopScope, StopSwitch, Workflow
+from approvals.models import Notice, Proposal, ProposalStatus, RollbackDrill, StopScope, StopSwitch, Workflow
 from approvals.review.services import proposal_approve, proposal_reject
 from approvals.stops.breaker import breaker_check, breaker_tally, percents
 from approvals.stops.services import stop_engage, stop_release_by_person
@@ -20,7 +22,7 @@ from audit.services import Actor
 from core.errors import NotAllowed
 from records.models import Change
 from tests.helpers.breaker import VERSION, history, set_breaker
-from tests.helpers.factories import ProposalFactory, UserFactory
+from tests.helpers.factories import FieldPolicyFactory, ProposalFactory, UserFactory
 
 
 def reject_one(workflow: Workflow, reviewer, version: str = VERSION) -> Proposal:  # type: ignore[no-untyped-def]
@@ -168,11 +170,15 @@ def test_a_workflow_without_a_breaker_is_never_stopped_and_costs_no_query(workfl
     assert not StopSwitch.objects.exists()
 
 
-def test_a_rollback_drill_is_never_judged(workflow):
-    set_breaker(workflow, max_reject_rate=0.2)
-    history(workflow, version="rollback-drill@3", reverted=30, rejected=30)
-    assert breaker_check(workflow=workflow, prompt_version="rollback-drill@3") is None
-    assert not StopSwitch.objects.exists()
+def test_a_rollback_drill_as_the_workflow_undoes_all_it_wrote_and_trips_nothing(workflow):
+    set_breaker(workflow, max_undo_rate=0.05, min_samples=5)
+    FieldPolicyFactory(workflow=workflow, field="shipping_address", access="suggest")
+    call_command("rollback_drill", "--workflow", workflow.slug, "--records", "6", stdout=StringIO())
+    assert RollbackDrill.objects.get().passed
+    assert Proposal.objects.filter(workflow=workflow, status=ProposalStatus.REVERTED).count() == 6
+    assert not StopSwitch.objects.filter(released_at__isnull=True).exists()
+    assert not StopSwitch.objects.exclude(breaker_prompt_version="").exists()
+    assert not Notice.objects.filter(event="circuit_tripped").exists()
 
 
 def test_only_a_person_releases_it_and_it_judges_again_only_on_new_decisions(workflow, lead):
