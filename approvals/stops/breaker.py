@@ -77,19 +77,21 @@ class Trip:
         return self.count / self.of
 
     def describe(self, *, workflow: Workflow, prompt_version: str, decided: int, since: datetime | None) -> str:
-        """The stop's reason: the version, the rate and the limit."""
+        """The stop's reason: the version, the rate and the limit first (the banner's one line shows
+        them), then what was counted."""
         rate, maximum = percents(self.rate, self.maximum)
-        last = f"its last {decided} decided proposals"
+        last = f"its last {decided} decided proposals in {workflow.slug}"
         if self.limit == "max_reject_rate":
-            what = f"had {self.count} of {last} rejected ({rate})"
+            what, counted = "rejected", f"{self.count} of {last}"
         elif self.limit == "max_conflict_rate":
-            what = f"had {self.count} of {last} end in conflict ({rate})"
+            what, counted = "in conflict", f"{self.count} of {last}"
         else:
-            what = f"had {self.count} of the {self.of} changes it wrote among {last} undone ({rate})"
+            what, counted = "undone", f"{self.count} of the {self.of} changes it wrote among {last}"
         if since is not None:
-            what += " since the breaker was last released"
-        version = f"prompt version {prompt_version} of {workflow.slug}"
-        return f"circuit breaker: {version} {what}, over its limit of {maximum}"
+            counted += " since the breaker was last released"
+        return (
+            f"circuit breaker: prompt version {prompt_version} {what} at {rate}, over its limit of {maximum}: {counted}"
+        )
 
 
 def percents(rate: float, limit: float) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """The circuit breaker per prompt version: it trips over its limit and not before, names what it
 counted, stops the workflow on the trail, tells people, marks the queue, and only a person releases it."""
 
+import threading
 from datetime import timedelta
 from io import StringIO
 
@@ -50,8 +51,8 @@ def test_a_reject_rate_equal_to_its_limit_does_not_trip_and_one_over_it_does(wor
         VERSION,
     )
     assert switch.reason == (
-        "circuit breaker: prompt version address-update@9 of address-updates had 5 of its last 21 decided "
-        "proposals rejected (24%), over its limit of 20%"
+        "circuit breaker: prompt version address-update@9 rejected at 24%, over its limit of 20%: "
+        "5 of its last 21 decided proposals in address-updates"
     )
 
 
@@ -132,7 +133,7 @@ def test_approving_can_bring_the_samples_up_to_the_minimum_and_trip(workflow, le
     proposal = ProposalFactory(workflow=workflow, prompt_version=VERSION)
     proposal_approve(proposal=proposal, reviewer=lead)
     switch = breaker_stop()
-    assert switch is not None and "had 10 of its last 20 decided proposals rejected (50%)" in switch.reason
+    assert switch is not None and "rejected at 50%, over its limit of 20%: 10 of its last 20" in switch.reason
 
 
 def test_the_undo_rate_counts_changes_written_and_trips_on_an_undo(workflow, lead):
@@ -146,8 +147,8 @@ def test_the_undo_rate_counts_changes_written_and_trips_on_an_undo(workflow, lea
     switch = breaker_stop()
     assert switch is not None
     assert switch.reason == (
-        "circuit breaker: prompt version address-update@9 of address-updates had 1 of the 20 changes it wrote "
-        "among its last 60 decided proposals undone (5%), over its limit of 4%"
+        "circuit breaker: prompt version address-update@9 undone at 5%, over its limit of 4%: "
+        "1 of the 20 changes it wrote among its last 60 decided proposals in address-updates"
     )
 
 
@@ -200,8 +201,8 @@ def test_only_a_person_releases_it_and_it_judges_again_only_on_new_decisions(wor
     again = breaker_stop()
     assert again is not None and again.pk != first.pk
     assert again.reason == (
-        "circuit breaker: prompt version address-update@9 of address-updates had 5 of its last 5 decided "
-        "proposals rejected (100%) since the breaker was last released, over its limit of 20%"
+        "circuit breaker: prompt version address-update@9 rejected at 100%, over its limit of 20%: "
+        "5 of its last 5 decided proposals in address-updates since the breaker was last released"
     )
     assert Notice.objects.filter(event="circuit_tripped").count() == 2
 
@@ -215,7 +216,7 @@ def test_the_release_page_releases_it_for_the_owner(client, workflow, lead):
     client.force_login(lead)
     page = client.get(reverse("review-queue")).content.decode()
     assert "engaged by <strong>the circuit breaker</strong>" in page
-    assert "prompt version address-update@9 of address-updates had 20 of its last 20" in page
+    assert "prompt version address-update@9 rejected at 100%, over its limit of 20%: 20 of its last 20" in page
     client.force_login(workflow.owner)
     response = client.post(reverse("stop-release", args=[switch.pk]), {"note": "prompt rolled back", "next": "/"})
     assert response.status_code == 302
@@ -260,3 +261,32 @@ def test_percentages_show_enough_decimals_to_differ_from_the_limit():
     assert percents(0.35, 0.2) == ("35%", "20%")
     assert percents(41 / 200, 0.2) == ("20.5%", "20.0%")
     assert percents(0.051, 0.05) == ("5.1%", "5.0%")
+
+
+@pytest.mark.postgres
+def test_rejections_at_the_same_moment_engage_one_stop_and_tell_people_once(transactional_db, workflow, lead):
+    set_breaker(workflow, max_reject_rate=0.2)
+    history(workflow, approved=10, rejected=10)
+    proposals = [ProposalFactory(workflow=workflow, prompt_version=VERSION) for _ in range(3)]
+    barrier = threading.Barrier(len(proposals))
+    outcomes: list = [None] * len(proposals)
+
+    def reject(index: int) -> None:
+        try:
+            barrier.wait()
+            outcomes[index] = proposal_reject(proposal=proposals[index], reviewer=lead, reason="wrong address")
+        except Exception as error:
+            outcomes[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reject, args=(index,)) for index in range(len(proposals))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
+    assert Proposal.objects.filter(pk__in=[p.pk for p in proposals], status=ProposalStatus.REJECTED).count() == 3
+    assert StopSwitch.objects.filter(workflow=workflow).count() == 1
+    assert AuditEvent.objects.filter(action="stop.engaged").count() == 1
+    assert Notice.objects.filter(event="circuit_tripped").count() == 1

@@ -35,8 +35,8 @@ def test_a_conflict_marked_by_the_worker_trips_the_breaker_and_holds_the_next_wr
         VERSION,
     )
     assert switch.reason == (
-        "circuit breaker: prompt version address-update@9 of address-updates had 1 of its last 5 decided "
-        "proposals end in conflict (20%), over its limit of 10%"
+        "circuit breaker: prompt version address-update@9 in conflict at 20%, over its limit of 10%: "
+        "1 of its last 5 decided proposals in address-updates"
     )
     engaged = AuditEvent.objects.get(action="stop.engaged")
     assert (engaged.actor_label, engaged.details["circuit_breaker"]["limit"]) == (
