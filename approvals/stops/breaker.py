@@ -16,7 +16,8 @@ What it counts, per prompt version, over that version's last `window` decided pr
 A rate trips the breaker when it is strictly greater than its limit and its own count (decided for
 the first two, applied for the third) is at least `min_samples`. Each decision that moves a rate
 asks `breaker_check` in its own transaction: approving and rejecting (`review.services`), a
-conflict found by the worker (`applying.verdicts`), an undo (`undo.services`).
+conflict found by the worker (`applying.verdicts`), an undo (`undo.services`). An approval by
+policy at intake counts in the window but is not a moment of judging (intake stays one bulk write).
 
 A rollback drill's proposals (`undo.drill`) are never judged: a drill undoes all it writes. The
 breaker never trips while the workflow has a stop of its own engaged (by a person or by the
