@@ -18,6 +18,7 @@ from approvals.models import (
     StopSwitch,
 )
 from approvals.notices import notice_record
+from approvals.stops.breaker import breaker_check
 from approvals.stops.selectors import describe_stop
 from audit.services import Actor, audit_record, user_label
 from core.roundtrip import Statement
@@ -68,7 +69,8 @@ def record_conflicts(proposal: Proposal, state: RecordState) -> list[str]:
 
 
 def not_written(proposal: Proposal, *, status: str, reason: str, worker: str, details: dict[str, Any]) -> ApplyResult:
-    """Nothing was written: the proposal moves to `status` with why, on the trail and to its pipeline."""
+    """Nothing was written: the proposal moves to `status` with why, on the trail and to its pipeline.
+    A conflict moves its prompt version's conflict rate, which the circuit breaker judges."""
     proposal.status = status
     proposal.last_error = reason
     proposal.updated_at = timezone.now()
@@ -91,6 +93,7 @@ def not_written(proposal: Proposal, *, status: str, reason: str, worker: str, de
             "values side by side.",
             dedupe_key=f"conflict:{proposal.pk}:{proposal.revision}:{proposal.apply_attempts}",
         )
+        breaker_check(workflow=proposal.workflow, prompt_version=proposal.prompt_version)
     return ApplyResult(proposal.pk, Outcome(status), reason)
 
 

@@ -136,6 +136,8 @@ class Proposal(models.Model):
             models.Index(fields=["workflow", "status", "created_at"], name="proposal_workflow_status"),
             models.Index(fields=["batch", "status"], name="proposal_batch_status"),
             models.Index(fields=["record_type", "record_id"], name="proposal_record"),
+            # The circuit breaker's window: one prompt version's latest decisions (`stops.breaker`).
+            models.Index(fields=["workflow", "prompt_version", "decided_at"], name="proposal_version_decided"),
             models.Index(
                 fields=["workflow", "created_at"], condition=Q(status="pending"), name="proposal_pending_queue"
             ),

@@ -32,6 +32,9 @@ class StopSwitch(models.Model):
     released_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The prompt version whose rates tripped the circuit breaker, which engaged this switch by itself
+    # (`stops.breaker`); blank for a switch a person or a pipeline engaged.
+    breaker_prompt_version = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         constraints = [

@@ -13,6 +13,7 @@ from django.utils import timezone
 from approvals.models import Action, Batch, Proposal, ProposalApproval, ProposalStatus
 from approvals.requesters import asked_for_by, requester_reason
 from approvals.review.rights import Reviewable, needs_two_approvals, reviewable_workflows
+from approvals.stops.breaker import breaker_tripped_over
 from approvals.workflows.rights import Viewer
 from audit.services import user_label
 from core.timeutils import parse_window
@@ -186,6 +187,7 @@ class QueueRow:
     approvals: list[ProposalApproval]
     claim: Claim | None
     own_request: bool
+    breaker_tripped: bool = False  # a circuit breaker stop engaged now names this prompt version
 
 
 @dataclass
@@ -223,6 +225,7 @@ def review_queue_page(
     proposals = list(
         proposal_queue(user=user, filters=filters, now=now, reviewable=reviewable)
         .select_related("workflow", "batch", "claimed_by")
+        .annotate(breaker_tripped=breaker_tripped_over())
         .prefetch_related(Prefetch("approvals", queryset=ProposalApproval.objects.select_related("user")))[
             offset : offset + per_page + 1
         ]
@@ -237,6 +240,7 @@ def review_queue_page(
             approvals=list(proposal.approvals.all()),
             claim=claim_of(proposal=proposal, user=user, now=now),
             own_request=bool(requester_reason(proposal=proposal, user=user)),
+            breaker_tripped=proposal.breaker_tripped,  # type: ignore[attr-defined]
         )
         for proposal in proposals
     ]

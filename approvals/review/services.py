@@ -25,6 +25,7 @@ from approvals.review.groups import GroupKey, batch_groups
 from approvals.review.rights import decide_right, needs_two_approvals, user_may_review
 from approvals.review.selectors import stale_fields
 from approvals.review.sight import group_shown, proposal_shown, unseen
+from approvals.stops.breaker import breaker_check
 from approvals.workflows.selectors import WritePolicy, write_policies, write_policy
 from audit.services import Actor, audit_record, user_label
 from core.errors import ApplicationError, InvalidTransition, NotAllowed, NotFound
@@ -252,6 +253,7 @@ def _approve_one(
             },
             **proposal.trail_fields(),
         )
+        breaker_check(workflow=proposal.workflow, prompt_version=proposal.prompt_version)
         if send:
             apply_queue(proposal_ids=[proposal.pk])
         return Outcome(proposal)
@@ -296,6 +298,7 @@ def _reject_one(
             details={"rejected_by": user_label(reviewer), "revision": proposal.revision, **(details or {})},
             **proposal.trail_fields(),
         )
+        breaker_check(workflow=proposal.workflow, prompt_version=proposal.prompt_version)
         return Outcome(proposal)
 
 

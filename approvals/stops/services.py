@@ -32,8 +32,13 @@ def stop_engage(
     user: User | None = None,
     workflow: Workflow | None = None,
     batch: Batch | None = None,
+    breaker_prompt_version: str = "",
+    details: dict | None = None,
 ) -> StopSwitch:
-    """Engage a switch. Engaging one that is already engaged is refused, naming who engaged it."""
+    """Engage a switch. Engaging one that is already engaged is refused, naming who engaged it.
+
+    The circuit breaker (`stops.breaker`) names the prompt version that tripped it, and what it
+    counted in `details`, which join the event's own."""
     reason = reasons.STOP.clean(reason)
     if scope == StopScope.BATCH and batch is not None:
         workflow = batch.workflow
@@ -48,14 +53,16 @@ def stop_engage(
                 reason=reason,
                 engaged_by_label=actor.label,
                 engaged_by_user=user,
+                breaker_prompt_version=breaker_prompt_version,
             )
             audit_record(
                 action="stop.engaged",
                 actor=actor,
                 workflow_slug=workflow.slug if workflow and scope != StopScope.GLOBAL else "",
                 batch_id=batch.pk if batch and scope == StopScope.BATCH else None,
+                prompt_version=breaker_prompt_version,
                 reason=reason,
-                details={"scope": scope, "target": target, "stop_id": switch.pk},
+                details={"scope": scope, "target": target, "stop_id": switch.pk} | (details or {}),
             )
             notice_record(
                 event="stop_engaged",

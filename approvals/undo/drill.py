@@ -44,7 +44,7 @@ from approvals.stops.services import stop_engage, stop_release
 from approvals.undo.drill_target import DrillTarget, drill_records, drill_target_of
 from approvals.undo.selectors import UndoSelection, undo_plan
 from approvals.undo.services import undo_job_run, undo_job_start
-from approvals.workflows.rollout import DRILL_WORKER
+from approvals.workflows.rollout import DRILL_PROMPT_VERSION_PREFIX, DRILL_WORKER
 from audit.models import AuditEvent
 from audit.services import Actor, EventData, audit_record, audit_record_many, audit_verify_chain, user_label
 from records.models import Change, ChangeAction
@@ -358,7 +358,7 @@ def _drill_batch(run: DrillRun, workflow: Workflow, plans: list[dict[str, Any]],
             plans=plans,
             approver=user,
             actor=Actor.system("rollback_drill"),
-            prompt_version=f"rollback-drill@{drill.pk}",
+            prompt_version=f"{DRILL_PROMPT_VERSION_PREFIX}{drill.pk}",
             reason="rollback drill",
         )
     return batch

@@ -37,6 +37,7 @@ from approvals.models import (
     UndoScope,
 )
 from approvals.notices import notice_record
+from approvals.stops.breaker import breaker_check
 from approvals.stops.services import stop_engage, stop_release_for_undo_job
 from approvals.undo.rights import undo_rights_for_user
 from approvals.undo.selectors import UndoSelection, undo_candidates
@@ -85,8 +86,8 @@ def _settle(
     results: Sequence[RevertResult], proposals: dict[int, Proposal], *, actor: Actor, reason: str
 ) -> Settlement:
     """For each change undone: the proposal follows its change (reverted, or applied again when an undo
-    is undone), and the follow-ups of an undone change that are still held are cancelled. In the
-    caller's transaction, with the proposals already locked."""
+    is undone), and the follow-ups of an undone change that are still held are cancelled; the circuit
+    breaker judges each prompt version undone. In the caller's transaction, with the proposals already locked."""
     settlement = Settlement()
     undone_originals: dict[UUID, Change] = {}
     now = timezone.now()
@@ -127,6 +128,10 @@ def _settle(
             for proposal in group:
                 callback_queue_for(proposal=proposal, event=event)
     audit_record_many(events)
+    # An undo moves its prompt version's undo rate, which the circuit breaker judges.
+    undone = {(p.workflow_id, p.prompt_version): p.workflow for p in changed[ProposalStatus.REVERTED]}
+    for (_, prompt_version), workflow in sorted(undone.items(), key=lambda item: item[0]):
+        breaker_check(workflow=workflow, prompt_version=prompt_version)
     followups = followups_cancel_for_changes(
         change_ids=list(undone_originals), actor=actor, reason=reason or "the change was undone"
     )

@@ -16,6 +16,8 @@ CANARY_CAP_REASON = "canary cap reached, resumes at 00:00 UTC"
 
 # The worker name rollback drills write under: a drill's writes are undone at once, and count toward no cap.
 DRILL_WORKER = "rollback-drill"
+# How the prompt version of a drill's proposals starts: the circuit breaker judges no drill, which undoes all it writes.
+DRILL_PROMPT_VERSION_PREFIX = "rollback-drill@"
 
 
 STAGE_WAIT_REASONS = {
