@@ -16,6 +16,7 @@ from approvals.models.readiness import (
     TraceDrill,
 )
 from approvals.models.retention import TrainingCopyRequest, TrainingCopyStatus
+from approvals.models.shadow import ShadowVerdict, Verdict
 from approvals.models.stops import StopScope, StopSwitch
 from approvals.models.undo import (
     UNDO_JOB_FINISHED,
@@ -84,4 +85,6 @@ __all__ = [
     "RetentionChangeStatus",
     "RetentionChange",
     "Notice",
+    "Verdict",
+    "ShadowVerdict",
 ]
