@@ -122,6 +122,8 @@ def test_the_page_runs_the_same_queries_whatever_the_data(client, workflow, lead
     with django_assert_num_queries(len(small.captured_queries)):
         response = client.get(url)
     assert response.content.decode().count("<svg") == 2 * 7
+    with django_assert_num_queries(3):  # by version and day, by version and reason, by version and verdict
+        workflow_quality(workflow=workflow)
 
 
 def test_a_person_who_may_not_see_the_workflow_gets_404(client, workflow):  # type: ignore[no-untyped-def]
