@@ -57,7 +57,7 @@ CROSS JOIN LATERAL (
 def set_up_django(url: str, var_dir: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["COUNTERSIGN_VAR_DIR"] = var_dir
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
     os.environ.pop("REDIS_URL", None)
     import django
 
