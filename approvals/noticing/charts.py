@@ -5,6 +5,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
 WIDTH, HEIGHT = 480, 200
 LEFT, RIGHT, TOP, BOTTOM = 40, 20, 10, 24  # room for the axes' labels
 
@@ -64,6 +67,38 @@ class Chart:
     @property
     def empty(self) -> bool:
         return not any(line.points for line in self.lines)
+
+    def marks(self) -> SafeString:
+        """The chart's axes, lines and points as SVG elements, each point titled with its value (written
+        here rather than looped over in a template: a page holds hundreds of them)."""
+        grid = format_html_join(
+            "",
+            '<line x1="{}" x2="{}" y1="{}" y2="{}"></line>'
+            '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>',
+            ((self.left, self.right, t.at, t.at, self.label_x, t.at, t.label) for t in self.y_ticks),
+        )
+        days = format_html_join(
+            "",
+            '<text x="{}" y="{}" text-anchor="middle">{}</text>',
+            ((t.at, self.label_y, t.label) for t in self.x_ticks),
+        )
+        lines = format_html_join(
+            "",
+            '<g class="series series-{}">{}{}</g>',
+            (
+                (
+                    line.key,
+                    format_html_join("", '<path d="{}"></path>', ((d,) for d in line.paths)),
+                    format_html_join(
+                        "",
+                        '<circle cx="{}" cy="{}" r="2.5"><title>{}</title></circle>',
+                        ((p.x, p.y, p.label) for p in line.points),
+                    ),
+                )
+                for line in self.lines
+            ),
+        )
+        return format_html('<g class="axis">{}{}</g>{}', grid, days, lines)
 
 
 def _nice_ceiling(value: float) -> float:

@@ -118,6 +118,11 @@ class VersionQuality:
         return _percent(self.would_approve, self.verdicts)
 
     @property
+    def decided_days(self) -> list[DayTally]:
+        """The days of the window with decisions, for the table of numbers."""
+        return [d for d in self.days if d.tally.decided]
+
+    @property
     def rates_chart(self) -> Chart:
         tallies = [d.tally for d in self.days]
         return line_chart(
@@ -163,12 +168,13 @@ def _tallies(workflow: Workflow, since: datetime) -> Iterable[tuple[str, date, T
         Proposal.objects.filter(workflow=workflow, decided_at__isnull=False, decided_at__gte=since, status__in=DECIDED)
         .annotate(day=TruncDate("decided_at"))
         .values("prompt_version", "day")
+        # Counting `status` (never null) rather than the id keeps every column read in the index.
         .annotate(
-            decided=Count("pk"),
-            rejected=Count("pk", filter=Q(status=ProposalStatus.REJECTED)),
-            conflict=Count("pk", filter=Q(status=ProposalStatus.CONFLICT)),
-            undone=Count("pk", filter=Q(status=ProposalStatus.REVERTED)),
-            by_people=Count("pk", filter=Q(decided_by__isnull=False)),
+            decided=Count("status"),
+            rejected=Count("status", filter=Q(status=ProposalStatus.REJECTED)),
+            conflict=Count("status", filter=Q(status=ProposalStatus.CONFLICT)),
+            undone=Count("status", filter=Q(status=ProposalStatus.REVERTED)),
+            by_people=Count("status", filter=Q(decided_by__isnull=False)),
             people_wait=Avg(
                 F("decided_at") - F("created_at"), filter=Q(decided_by__isnull=False), output_field=DurationField()
             ),
