@@ -50,6 +50,8 @@ def test_a_reviewer_marks_a_shadowed_proposal_on_its_review_screen(client, lead,
     assert "0 would approve · 1 would reject" in page
     shadowed.refresh_from_db()
     assert shadowed.status == "shadowed"  # nothing is decided or written in shadow
+    trail = _text(client.get(reverse("trail")).content.decode())
+    assert "proposal.shadow_verdict" in trail and "The ticket asks for billing, not shipping" in trail
 
 
 def test_a_second_word_from_the_same_person_replaces_the_first(lead, shadowed):  # type: ignore[no-untyped-def]
