@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Avg, Count, DurationField, F, Max, Q
+from django.db.models import Avg, Count, DurationField, F, Max, Min, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from approvals.models import Proposal, ProposalStatus, ShadowVerdict, Verdict, Workflow
 from approvals.noticing.charts import Chart, Series, line_chart
+from approvals.review.rights import user_may_review
+from approvals.workflows.rights import Viewer
 
 WINDOW_DAYS = 30
 TOP_REASONS = 10
@@ -268,3 +270,22 @@ def workflow_quality(*, workflow: Workflow) -> Quality:
         key=lambda v: (v.last_decided is None, -(v.last_decided.timestamp() if v.last_decided else 0), v.prompt_version)
     )
     return Quality(workflow=workflow, first_day=days[0], last_day=days[-1], versions=versions)
+
+
+@dataclass(frozen=True)
+class ShadowToJudge:
+    waiting: int  # shadowed proposals of the workflow this person has given no verdict on
+    first_id: int | None  # the oldest of them
+
+
+def shadow_to_judge(*, workflow: Workflow, user: Viewer) -> ShadowToJudge | None:
+    """For a reviewer of `workflow`, its shadowed proposals still without their verdict (None for anyone
+    else); two queries."""
+    if not user.is_authenticated or not user_may_review(user=user, workflow=workflow):
+        return None
+    found = (
+        Proposal.objects.filter(workflow=workflow, status=ProposalStatus.SHADOWED)
+        .exclude(shadow_verdicts__user=user)
+        .aggregate(waiting=Count("pk"), first_id=Min("pk"))
+    )
+    return ShadowToJudge(waiting=found["waiting"], first_id=found["first_id"])

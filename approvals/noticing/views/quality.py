@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
 from approvals.models import Workflow
-from approvals.noticing.quality import TOP_REASONS, WINDOW_DAYS, workflow_quality
+from approvals.noticing.quality import TOP_REASONS, WINDOW_DAYS, shadow_to_judge, workflow_quality
 from approvals.workflows.rights import workflow_visible_to
 from core.types import AuthenticatedHtmxRequest
 
@@ -19,6 +19,7 @@ def workflow_quality_page(request: AuthenticatedHtmxRequest, slug: str) -> HttpR
         raise Http404("no such workflow")
     context = {
         "quality": workflow_quality(workflow=workflow),
+        "to_judge": shadow_to_judge(workflow=workflow, user=request.user),
         "workflow": workflow,
         "window_days": WINDOW_DAYS,
         "top_reasons": TOP_REASONS,

@@ -112,10 +112,16 @@ def test_the_quality_page_shows_the_agreement_per_prompt_version(client, workflo
     ):
         shadow_verdict_give(proposal_id=first.pk, user=person, verdict=verdict)
     shadow_verdict_give(proposal_id=second.pk, user=lead, verdict="would_approve")
+    unjudged = ProposalFactory(workflow=workflow, status="shadowed", prompt_version="v8")
     client.force_login(lead)
 
-    page = _text(client.get(reverse("workflow-quality", args=[workflow.slug])).content.decode())
+    html = client.get(reverse("workflow-quality", args=[workflow.slug])).content.decode()
+    page = _text(html)
 
     assert "Prompt version v8" in page
     assert "Agreement in shadow 80.0% of 5 verdicts" in page
     assert "the share that said they would approve it" in page
+    assert "1 shadowed proposal of this workflow waits for your verdict. Judge the oldest" in page
+    assert f'href="{reverse("review-detail", args=[unjudged.pk])}"' in html
+    client.force_login(let_see(UserFactory(username="viewer"), workflow))  # sees it, does not review it
+    assert "for your verdict" not in client.get(reverse("workflow-quality", args=[workflow.slug])).content.decode()
