@@ -29,6 +29,7 @@ class ShadowPanel:
     mine: ShadowVerdict | None
     would_approve: int
     would_reject: int
+    next_id: int | None = None  # the oldest other shadowed proposal of the workflow this person has not judged
 
     @property
     def may_judge(self) -> bool:
@@ -36,16 +37,29 @@ class ShadowPanel:
 
 
 def shadow_panel(*, user: Viewer, proposal: Proposal, reviewable: Reviewable | None = None) -> ShadowPanel | None:
-    """The verdicts of a shadowed proposal as its review screen shows them (None for any other), in one query."""
+    """The verdicts of a shadowed proposal as its review screen shows them (None for any other), and for
+    someone who may give one the next shadowed proposal to judge; two queries."""
     if proposal.status != ProposalStatus.SHADOWED:
         return None
     verdicts = list(ShadowVerdict.objects.filter(proposal=proposal))
     mine = next((v for v in verdicts if user.is_authenticated and v.user_id == user.pk), None)
+    refusal = shadow_verdict_refusal(user=user, proposal=proposal, reviewable=reviewable)
+    next_id = None
+    if not refusal:
+        next_id = (
+            Proposal.objects.filter(workflow_id=proposal.workflow_id, status=ProposalStatus.SHADOWED)
+            .exclude(pk=proposal.pk)
+            .exclude(shadow_verdicts__user=user)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
     return ShadowPanel(
-        refusal=shadow_verdict_refusal(user=user, proposal=proposal, reviewable=reviewable),
+        refusal=refusal,
         mine=mine,
         would_approve=sum(v.verdict == Verdict.WOULD_APPROVE for v in verdicts),
         would_reject=sum(v.verdict == Verdict.WOULD_REJECT for v in verdicts),
+        next_id=next_id,
     )
 
 

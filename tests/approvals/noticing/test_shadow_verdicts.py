@@ -48,6 +48,7 @@ def test_a_reviewer_marks_a_shadowed_proposal_on_its_review_screen(client, lead,
     page = _text(client.get(url).content.decode())
     assert "You said: would reject (“The ticket asks for billing, not shipping”)" in page
     assert "0 would approve · 1 would reject" in page
+    assert "Next shadowed proposal to judge" not in page  # the only one
     shadowed.refresh_from_db()
     assert shadowed.status == "shadowed"  # nothing is decided or written in shadow
     trail = _text(client.get(reverse("trail")).content.decode())
@@ -125,3 +126,14 @@ def test_the_quality_page_shows_the_agreement_per_prompt_version(client, workflo
     assert f'href="{reverse("review-detail", args=[unjudged.pk])}"' in html
     client.force_login(let_see(UserFactory(username="viewer"), workflow))  # sees it, does not review it
     assert "for your verdict" not in client.get(reverse("workflow-quality", args=[workflow.slug])).content.decode()
+
+
+def test_the_review_screen_leads_to_the_next_shadowed_proposal_to_judge(client, workflow, lead, shadowed):  # type: ignore[no-untyped-def]
+    judged = ProposalFactory(workflow=workflow, status="shadowed")
+    shadow_verdict_give(proposal_id=judged.pk, user=lead, verdict="would_approve")
+    waiting = ProposalFactory(workflow=workflow, status="shadowed")
+    client.force_login(lead)
+
+    html = client.get(reverse("review-detail", args=[shadowed.pk])).content.decode()
+
+    assert f'<a href="{reverse("review-detail", args=[waiting.pk])}">Next shadowed proposal to judge</a>' in html
