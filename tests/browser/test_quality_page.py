@@ -1,10 +1,11 @@
 """The quality page reads on a laptop and on a phone: each prompt version's charts drawn, its numbers
-under them, and nothing scrolling sideways."""
+under them, nothing scrolling sideways, and no serious accessibility violation."""
 
 import pytest
 from guardian.shortcuts import assign_perm
 from playwright.sync_api import expect
 
+from tests.helpers.axe import assert_no_serious_violations
 from tests.helpers.factories import GroupFactory, UserFactory, WorkflowFactory
 from tests.helpers.quality import day_at, decided
 
@@ -58,5 +59,6 @@ def test_the_quality_page_reads_on_a_laptop_and_a_phone(transactional_db, page, 
         assert width <= size["width"], f"the page is {width} px wide on a {size['width']} px screen"
         box = page.get_by_role("img", name="Decisions per day, prompt version address-update@7").bounding_box()
         assert box is not None and box["width"] >= min(300, size["width"] - 80)
+        assert_no_serious_violations(page)
     page.get_by_text("The numbers per day").first.click()
     expect(page.get_by_role("table").first).to_contain_text("75.0%")
