@@ -285,7 +285,7 @@ def shadow_to_judge(*, workflow: Workflow, user: Viewer) -> ShadowToJudge | None
         return None
     found = (
         Proposal.objects.filter(workflow=workflow, status=ProposalStatus.SHADOWED)
-        .exclude(shadow_verdicts__user=user)
+        .exclude(shadow_verdicts__user_id=user.pk)
         .aggregate(waiting=Count("pk"), first_id=Min("pk"))
     )
     return ShadowToJudge(waiting=found["waiting"], first_id=found["first_id"])

@@ -45,11 +45,11 @@ def shadow_panel(*, user: Viewer, proposal: Proposal, reviewable: Reviewable | N
     mine = next((v for v in verdicts if user.is_authenticated and v.user_id == user.pk), None)
     refusal = shadow_verdict_refusal(user=user, proposal=proposal, reviewable=reviewable)
     next_id = None
-    if not refusal:
+    if not refusal and user.pk is not None:
         next_id = (
             Proposal.objects.filter(workflow_id=proposal.workflow_id, status=ProposalStatus.SHADOWED)
             .exclude(pk=proposal.pk)
-            .exclude(shadow_verdicts__user=user)
+            .exclude(shadow_verdicts__user_id=user.pk)
             .order_by("pk")
             .values_list("pk", flat=True)
             .first()
