@@ -12,6 +12,7 @@ from approvals.workflows import views as workflows
 urlpatterns = [
     path("", include("approvals.readiness.urls")),
     path("", include("approvals.notifying.urls")),
+    path("", include("approvals.noticing.urls")),
     path("workflows/", workflows.workflow_list, name="workflow-list"),
     path("workflows/<slug:slug>/schedule/", workflows.workflow_schedule, name="workflow-schedule"),
     path("workflows/<slug:slug>/retention/", retention.workflow_retention, name="workflow-retention"),
@@ -39,6 +40,7 @@ urlpatterns = [
     path("review/<int:proposal_id>/claim/", review.review_claim, name="review-claim"),
     path("review/<int:proposal_id>/approve/", review.review_approve, name="review-approve"),
     path("review/<int:proposal_id>/reject/", review.review_reject, name="review-reject"),
+    path("review/<int:proposal_id>/shadow-verdict/", review.review_shadow_verdict, name="review-shadow-verdict"),
     path("review/<int:proposal_id>/write-over/", review.review_force_apply, name="review-force-apply"),
     path("review/batches/<int:batch_id>/", review.review_batch, name="review-batch"),
     path("review/batches/<int:batch_id>/group/", review.review_group, name="review-group"),

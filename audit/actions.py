@@ -15,6 +15,7 @@ ACTIONS: dict[str, str] = {
     "proposal.artifact_flagged": "An artifact held a value of a field the workflow may not read",
     "proposal.reverted": "The change a proposal made was undone",
     "proposal.reapplied": "An undo was itself undone: the proposal's change is in force again",
+    "proposal.shadow_verdict": "A reviewer said whether they would approve or reject a shadowed proposal",
     "proposal.forced": "A person on override duty chose to write a proposal in conflict over the current values",
     # changes
     "change.applied": "A change was written to a record",

@@ -17,6 +17,7 @@ from approvals.models.readiness import (
     TraceDrill,
 )
 from approvals.models.retention import TrainingCopyRequest, TrainingCopyStatus
+from approvals.models.shadow import ShadowVerdict, Verdict
 from approvals.models.stops import StopScope, StopSwitch
 from approvals.models.undo import (
     UNDO_JOB_FINISHED,
@@ -88,4 +89,6 @@ __all__ = [
     "RetentionChangeStatus",
     "RetentionChange",
     "Notice",
+    "Verdict",
+    "ShadowVerdict",
 ]

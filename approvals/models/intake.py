@@ -141,6 +141,13 @@ class Proposal(models.Model):
             models.Index(
                 fields=["workflow", "created_at"], condition=Q(status="pending"), name="proposal_pending_queue"
             ),
+            # The quality page: decided proposals of one workflow over a window, by prompt version and day,
+            # read from the index alone.
+            models.Index(
+                fields=["workflow", "decided_at", "prompt_version", "status", "created_at", "decided_by"],
+                condition=Q(decided_at__isnull=False),
+                name="proposal_quality",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=ProposalStatus.values), name="proposal_status_valid"),

@@ -109,3 +109,18 @@ def proposal_for_viewer(*, user: Viewer, proposal_id: int, reviewable: Reviewabl
     if proposal is None:
         raise NotFound(f"no proposal {proposal_id} that you may see")
     return proposal
+
+
+def shadow_verdict_refusal(*, user: Viewer, proposal: Proposal, reviewable: Reviewable | None = None) -> str:
+    """Why `user` may not say whether they would approve the shadowed `proposal` ('' when they may):
+    those who would decide it, were its workflow live, do, except the person who asked for it."""
+    if requester := requester_reason(proposal=proposal, user=user):
+        return requester
+    reviewer = (
+        reviewable.covers(proposal)
+        if reviewable is not None
+        else user_may_review(user=user, workflow=proposal.workflow)
+    )
+    if not reviewer:
+        return f"you do not review the workflow {proposal.workflow.slug}"
+    return ""

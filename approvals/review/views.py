@@ -42,6 +42,7 @@ from approvals.review.services import (
     proposal_group_decide,
     proposal_reject,
 )
+from approvals.review.shadow import shadow_panel, shadow_verdict_give
 from approvals.review.sight import SETTLE_MS, group_shown, proposal_shown, sight_token
 from approvals.waiting.discard import BatchStanding, batch_discard_by_person, discard_confirmation, discard_summary
 from approvals.waiting.rights import discard_refusal
@@ -119,6 +120,7 @@ def _detail_context(
         "error": rest,
         "reason_error": reason_error.get("reason", ""),
         "reason_rule": reasons.REJECTION,
+        "shadow": shadow_panel(user=user, proposal=detail.proposal, reviewable=detail.reviewable),
     }
 
 
@@ -249,6 +251,28 @@ def review_approve(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpR
 @require_POST
 def review_reject(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpResponse:
     return _decide(request, proposal_id, approve=False)
+
+
+@login_required
+@require_POST
+def review_shadow_verdict(request: AuthenticatedHtmxRequest, proposal_id: int) -> HttpResponse:
+    """A reviewer's "would approve" or "would reject" on a shadowed proposal; nothing is decided or written."""
+    filters, _ = QueueFilters.from_params(request.GET)
+    proposal = _visible(request, proposal_id)
+    try:
+        given = shadow_verdict_give(
+            proposal_id=proposal.pk,
+            user=request.user,
+            verdict=request.POST.get("verdict", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except ApplicationError as error:
+        return _render_detail(request, _visible(request, proposal_id), filters, error=error, status=error.status_code)
+    flash = f"Recorded: you {given.get_verdict_display().lower()} this proposal. Nothing is written in shadow."
+    if not request.htmx:
+        messages.success(request, flash)
+        return redirect(reverse("review-detail", args=[proposal.pk]) + filters.querystring())
+    return _render_detail(request, _visible(request, proposal_id), filters, flash=flash)
 
 
 @login_required

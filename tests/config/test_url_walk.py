@@ -39,6 +39,7 @@ PAGES: dict[str, str] = {
     "workflow-retention": "302 404 404 200 200 404",
     "workflow-review": "302 404 404 200 200 404",
     "workflow-readiness": "302 404 404 200 200 404",
+    "workflow-quality": "302 404 404 200 200 404",
     "workflow-promote": "302 405 405 405 405 405",  # a POST, by the owner alone
     "service-account-revoke": "302 404 404 403 403 404",
     "notice-preferences": "302 200 200 200 200 200",  # each person's own
@@ -57,6 +58,7 @@ PAGES: dict[str, str] = {
     "review-claim": "302 405 405 405 405 405",
     "review-approve": "302 405 405 405 405 405",
     "review-reject": "302 405 405 405 405 405",
+    "review-shadow-verdict": "302 405 405 405 405 405",
     "review-force-apply": "302 404 404 404 404 404",
     "review-batch": "302 404 404 404 404 404",
     "review-group": "302 404 404 404 404 404",
