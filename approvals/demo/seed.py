@@ -12,6 +12,7 @@ from django.db import transaction
 from approvals.demo import records as demo_records
 from approvals.demo import undo as demo_undo
 from approvals.demo.artifacts import store_demo_artifacts
+from approvals.demo.noticing import demo_breaker
 from approvals.demo.proposals import HALTED_APPROVED, HALTED_BATCH, seed_held_work, seed_proposals
 from approvals.demo.readiness import canary_history, demo_readiness, starting_stages
 from approvals.intake.accounts import service_account_create
@@ -120,6 +121,9 @@ def demo_seed() -> DemoSeeded:
     # Applied after the rest commits, as a worker would have: its changes are what the undo demo takes back.
     bad_batch = demo_undo.applied_bad_batch(actor=actor)
     readiness = demo_readiness(actor=actor)
+    breaker = demo_breaker(accounts=accounts)
+    if breaker is not None:
+        readiness += f"\nStopped by itself: {breaker.reason}"
     return DemoSeeded(
         readiness=readiness,
         tokens=tokens,

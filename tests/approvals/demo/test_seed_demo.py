@@ -190,3 +190,15 @@ def test_the_demo_has_one_workflow_ready_and_live_and_one_held_in_canary(db, set
     forced = sorted(slug for slug, (_, result) in by_slug.items() if result.released_against_readiness)
     assert forced == ["duplicate-merge", "reply-drafts"]
     call_command("verify_audit")
+
+
+def test_the_demo_has_a_prompt_version_stopped_by_the_circuit_breaker(db, settings, tmp_path):
+    from approvals.models import StopSwitch
+
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo")
+    [stop] = StopSwitch.objects.filter(released_at__isnull=True, scope="workflow")
+    assert stop.workflow.slug == "duplicate-merge" and stop.breaker_prompt_version == "dedupe@3"
+    assert stop.reason.startswith("circuit breaker: prompt version dedupe@3 rejected at 40%, over its limit of 30%")
+    statuses = list(Proposal.objects.filter(prompt_version="dedupe@3").values_list("status", flat=True))
+    assert sorted(statuses) == ["approved"] * 6 + ["rejected"] * 6

@@ -1,0 +1,73 @@
+"""The circuit breaker in the demo: a new prompt version of duplicate-merge starts archiving profiles
+that are no duplicates, a support lead rejects what is wrong, and the breaker stops the workflow by
+itself.
+
+The proposals come through the pipeline's own intake and each decision through the review services
+a person's click reaches, with the token of a review screen shown to `lead` long enough ago; the
+breaker judges after each one, as it does for a person.
+"""
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from approvals.demo.proposals import REQUESTER
+from approvals.demo.records import demo_records
+from approvals.intake.services import ProposalData, proposal_submit
+from approvals.models import ServiceAccount, StopSwitch
+from approvals.review.services import proposal_approve, proposal_reject
+from approvals.review.sight import SETTLE, proposal_shown, sight_token
+
+BREAKER_WORKFLOW = "duplicate-merge"
+BREAKER_VERSION = "dedupe@3"
+# The version's proposals: the first six archive true duplicates, the rest profiles that only share
+# a surname with another.
+APPROVED = 6
+PROPOSALS = 12
+
+
+def demo_breaker(*, accounts: dict[str, ServiceAccount]) -> StopSwitch | None:
+    """Submit the new version's proposals, decide them as `lead`, and return the breaker's stop."""
+    lead = get_user_model().objects.get(username="lead")
+    account = accounts[BREAKER_WORKFLOW]
+    customers = demo_records("customer")[270 : 270 + PROPOSALS]
+    proposals = [
+        proposal_submit(
+            account=account,
+            data=ProposalData(
+                record_type="customer",
+                record_id=customer.ref.record_id,
+                action="archive",
+                requested_by=REQUESTER,
+                reason=(
+                    f"Duplicate of {customers[n ^ 1].ref.record_id}: same email and phone"
+                    if n < APPROVED
+                    else f"Duplicate of {customers[n ^ 1].ref.record_id}: same surname"
+                ),
+                confidence=0.71,
+                model_name="gpt-x",
+                model_version="2026-11-15",
+                prompt_version=BREAKER_VERSION,
+                run_id="dedupe-run-2026-12-06",
+            ),
+        )
+        for n, customer in enumerate(customers)
+    ]
+    for n, proposal in enumerate(proposals):
+        shown = sight_token(shown=proposal_shown(proposal), user=lead, at=timezone.now() - SETTLE * 2)
+        if n < APPROVED:
+            proposal_approve(proposal=proposal, reviewer=lead, expected_revision=proposal.revision, shown_token=shown)
+        else:
+            proposal_reject(
+                proposal=proposal,
+                reviewer=lead,
+                reason="Not a duplicate: only the surname matches, the email and phone differ",
+                expected_revision=proposal.revision,
+                shown_token=shown,
+            )
+    return (
+        StopSwitch.objects.filter(
+            workflow__slug=BREAKER_WORKFLOW, breaker_prompt_version=BREAKER_VERSION, released_at__isnull=True
+        )
+        .order_by("-engaged_at")
+        .first()
+    )
