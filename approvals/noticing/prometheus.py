@@ -12,16 +12,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
-from approvals.noticing.metrics import (
-    DURATION_BUCKETS,
-    OUTCOMES,
-    OVERRIDE_BLOCKS,
-    STOP_SCOPES,
-    Histogram,
-    Metrics,
-    Waiting,
-    metrics_read,
-)
+from approvals.noticing.metrics import OUTCOMES, OVERRIDE_BLOCKS, STOP_SCOPES, Metrics, Waiting, metrics_read
+from approvals.noticing.tallies import DURATION_BUCKETS, Histogram
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 VERSION_LABELS = ["workflow", "prompt_version"]
