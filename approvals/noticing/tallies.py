@@ -199,10 +199,10 @@ def tallies_read() -> Tallies:
     """The running totals as they stand, in one query: a version has a histogram once a duration of
     its was folded."""
     values: dict[Version, dict[str, float]] = defaultdict(dict)
-    for workflow, version, name, value in MetricsTally.objects.values_list(
+    for workflow, prompt_version, name, value in MetricsTally.objects.values_list(
         "workflow_slug", "prompt_version", "name", "value"
     ):
-        values[(workflow, version)][name] = value
+        values[(workflow, prompt_version)][name] = value
     tallies = Tallies()
     for version, named in sorted(values.items()):
         outcomes = {name.removeprefix("outcome:"): int(v) for name, v in named.items() if name.startswith("outcome:")}
