@@ -5,12 +5,13 @@ from django.db import models
 
 class MetricsTally(models.Model):
     """One running total of one prompt version: an outcome's count (`outcome:rejected`), a histogram's
-    bucket (`decision_time:le:7`, the eighth bound), sum or count. Totals only grow."""
+    bucket (`decision_time:le:7`, the eighth bound), count, or sum in whole microseconds (integers, so
+    folding in steps adds up to exactly what folding at once does). Totals only grow."""
 
     workflow_slug = models.CharField(max_length=64)
     prompt_version = models.CharField(max_length=100)
     name = models.CharField(max_length=64)
-    value = models.FloatField(default=0)
+    value = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

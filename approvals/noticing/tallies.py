@@ -120,7 +120,8 @@ def _histogram_sql(histogram: str, durations: str, *, rows_counted_as: str = "")
     parts = [
         "SELECT d.workflow, d.prompt_version, b.name, COUNT(*) FROM durations d "
         "JOIN bounds b ON d.seconds <= b.bound GROUP BY 1, 2, 3",
-        f"SELECT workflow, prompt_version, {_literal(histogram + ':sum')}, COALESCE(SUM(seconds), 0) {by_version}",
+        f"SELECT workflow, prompt_version, {_literal(histogram + ':sum_us')}, "
+        f"COALESCE(SUM(CAST(ROUND(seconds * 1000000) AS BIGINT)), 0) {by_version}",
         f"SELECT workflow, prompt_version, {_literal(histogram + ':count')}, COUNT(seconds) {by_version}",
     ]
     if rows_counted_as:
@@ -198,22 +199,22 @@ class Tallies:
 def tallies_read() -> Tallies:
     """The running totals as they stand, in one query: a version has a histogram once a duration of
     its was folded."""
-    values: dict[Version, dict[str, float]] = defaultdict(dict)
+    values: dict[Version, dict[str, int]] = defaultdict(dict)
     for workflow, prompt_version, name, value in MetricsTally.objects.values_list(
         "workflow_slug", "prompt_version", "name", "value"
     ):
         values[(workflow, prompt_version)][name] = value
     tallies = Tallies()
     for version, named in sorted(values.items()):
-        outcomes = {name.removeprefix("outcome:"): int(v) for name, v in named.items() if name.startswith("outcome:")}
+        outcomes = {name.removeprefix("outcome:"): v for name, v in named.items() if name.startswith("outcome:")}
         if outcomes:
             tallies.outcomes[version] = outcomes
         for histogram, into in ((DECISION_TIME, tallies.decision_time), (APPLY_LAG, tallies.apply_lag)):
             if f"{histogram}:count" not in named:
                 continue
             into[version] = Histogram(
-                [int(named.get(bucket_name(histogram, index), 0)) for index in range(len(DURATION_BUCKETS))],
-                float(named.get(f"{histogram}:sum", 0.0)),
-                int(named[f"{histogram}:count"]),
+                [named.get(bucket_name(histogram, index), 0) for index in range(len(DURATION_BUCKETS))],
+                named.get(f"{histogram}:sum_us", 0) / 1_000_000,
+                named[f"{histogram}:count"],
             )
     return tallies

@@ -160,8 +160,9 @@ def test_many_scrapes_at_once_while_proposals_arrive_count_each_event_once(trans
         thread.join(timeout=60)
     assert not failures
     tallies_fold()
-    counted = tallies_read().outcomes[("address-updates", "address-update@8")]
+    folded = tallies_read()
+    counted = folded.outcomes[("address-updates", "address-update@8")]
     assert counted["submitted"] == AuditEvent.objects.filter(action="proposal.submitted").count() == 6
     assert counted["rejected"] == 6
-    assert tallies_read().decision_time[("address-updates", "address-update@8")].count == 6
-    assert _recounted().outcomes == tallies_read().outcomes
+    assert folded.decision_time[("address-updates", "address-update@8")].count == 6
+    assert _recounted() == folded
