@@ -1,7 +1,8 @@
 """The figures of `metrics_read` in Prometheus' text format, through prometheus-client.
 
-The collector keeps nothing between scrapes: each scrape reads the database afresh (`metrics_read`),
-so whichever gunicorn process answers, the figures are the same. It lives in a registry of its own,
+The collector keeps nothing in memory between scrapes: each scrape reads the database afresh
+(`metrics_read`, whose running totals live in the database too), so whichever gunicorn process
+answers, the figures are the same. It lives in a registry of its own,
 apart from prometheus-client's default one and its process metrics.
 """
 

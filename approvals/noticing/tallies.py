@@ -13,7 +13,8 @@ folded through their `change.applied` events, one Change per distinct `change_id
 What each event adds:
 - an outcome event (`OUTCOME_EVENTS`, `proposal.approved`): one to its outcome's count;
 - a person's decision (`proposal.approved` or `proposal.rejected` by a user): the proposal's seconds
-  from submission to decision, to the decision-time histogram;
+  from submission to decision, to the decision-time histogram (a proposal a person decides again, a
+  conflict written over, adds its second decision too);
 - a Change written for a proposal (`change.applied`): one to `applied`, and the seconds from the
   proposal's approval to the write, to the apply-lag histogram.
 Folding in steps gives the same totals as folding everything at once (`tests/approvals/noticing/
