@@ -6,7 +6,7 @@ aggregates executed straight through psycopg on the same database in the same ru
 The proposals are those of the quality benchmark (5 workflows, 5 prompt versions each, 90 days: most
 applied, some rejected, in conflict, undone or pending); the trail holds their events to match (each
 submission, decision, conflict and undo, and a Change with its `change.applied` event for each write),
-inserted in bulk: the chain's hashes are left empty, as nothing here verifies the chain.
+inserted in bulk: each event's hash is a random unique value, as nothing here verifies the chain.
 
 It prints, in this order:
 - the first scrape, which folds the whole trail into the running totals (the cold fold);
@@ -44,7 +44,7 @@ INSERT INTO audit_auditevent (
     details, prev_hash, hash
 )
 SELECT {at}, {actor_kind}, '', '', {action}, 'customer', p.record_id, '', p.id, {change_id}, w.slug, p.model_name,
-       p.model_version, p.prompt_version, '', p.decided_at, '', '{{}}', '', ''
+       p.model_version, p.prompt_version, '', p.decided_at, '', '{{}}', '', replace(gen_random_uuid()::text, '-', '')
 FROM approvals_proposal p JOIN approvals_workflow w ON w.id = p.workflow_id {join}
 WHERE {where}
 """
@@ -174,7 +174,8 @@ def main() -> None:
         append_events()
         with CaptureQueriesContext(connection) as captured:
             scrape(client)
-        statements = [query["sql"] for query in captured.captured_queries]
+        # The transaction's own BEGIN and COMMIT are psycopg's to send below.
+        statements = [query["sql"] for query in captured.captured_queries if query["sql"] not in ("BEGIN", "COMMIT")]
         # Rolled back: the scrape's folds would otherwise add the same events again at each run.
         raw = time_statements(url, statements, repeat=REQUESTS, rollback=True)
         recounts = time_statements(url, recount_statements(), repeat=args.recounts, rollback=True)
