@@ -2,6 +2,7 @@
 
 from approvals.models.applying import FollowUp, FollowUpKind, FollowUpStatus
 from approvals.models.intake import Batch, IdempotencyKey, Proposal, ProposalApproval, ProposalStatus, ServiceAccount
+from approvals.models.metrics import MetricsCursor, MetricsTally
 from approvals.models.notices import Notice
 from approvals.models.notifying import DeliveryStatus, NoticeDelivery, UserNoticePrefs
 from approvals.models.overrides import Override, OverrideBlock, OverrideReview, OverrideScope
@@ -42,6 +43,8 @@ from approvals.models.workflows import (
 )
 
 __all__ = [
+    "MetricsCursor",
+    "MetricsTally",
     "DeliveryStatus",
     "NoticeDelivery",
     "UserNoticePrefs",

@@ -141,6 +141,12 @@ class Proposal(models.Model):
             models.Index(
                 fields=["workflow", "created_at"], condition=Q(status="pending"), name="proposal_pending_queue"
             ),
+            # `/metrics`' waiting gauges: pending and approved proposals per prompt version, from the index alone.
+            models.Index(
+                fields=["workflow", "prompt_version", "status", "created_at"],
+                condition=Q(status__in=["pending", "approved"]),
+                name="proposal_waiting",
+            ),
             # The quality page: decided proposals of one workflow over a window, by prompt version and day,
             # read from the index alone.
             models.Index(

@@ -4,49 +4,28 @@ Nothing is counted in a process's memory: every web and worker process would cou
 Each figure is read from where the fact is kept, so every process that answers a scrape answers the
 same, and a restart loses nothing:
 
-- what happened to proposals is counted on the trail (append-only, so a count never goes down even
-  when a proposal moves on: a conflict later written over, an undo itself undone);
-- what was applied, and how long after its approval, from the written Changes;
-- how long a person took to decide, from each proposal's submission and decision times;
+- what happened to proposals, what was applied, and how long a person took to decide and the worker
+  to write, are running totals of the trail (`tallies`: append-only, so a count never goes down even
+  when a proposal moves on: a conflict later written over, an undo itself undone), topped up at each
+  scrape with what the trail gained since the last one;
 - what is waiting now, stops, overrides, stores and the chain's verification, from their own tables.
 
-One query per figure group, whatever the number of proposals: `metrics_read` runs `QUERIES` of them.
+A fixed number of queries, whatever the number of proposals: `metrics_read` runs `QUERIES` of them.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from django.db import connection
 from django.db.models import Count, F, Min, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from approvals.models import Override, OverrideBlock, Proposal, ProposalStatus, StopScope, StopSwitch, Workflow
-from audit.models import ActorKind, AuditEvent
+from approvals.noticing.tallies import FOLD_QUERIES, Histogram, tallies_fold, tallies_read
 from audit.selectors import audit_chain_broken, audit_chain_checked_at
 from records.catalogue import RECORD_TYPES
-from records.models import Change, ChangeAction, StoreBinding, StoreOutage
+from records.models import StoreBinding, StoreOutage
 
-# Upper bounds of the duration histograms, in seconds: from a second to a week, so a decision taken
-# at once and one left over a weekend both land in a bucket of their own.
-DURATION_BUCKETS: tuple[float, ...] = (
-    1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 259200, 604800,
-)  # fmt: skip
-
-# The trail's events that count as an outcome of a proposal, by the outcome they count.
-OUTCOME_EVENTS: dict[str, str] = {
-    "proposal.submitted": "submitted",
-    "proposal.rejected": "rejected",
-    "proposal.conflict": "conflict",
-    "proposal.failed": "failed",
-    "proposal.reverted": "undone",
-    "proposal.expired": "expired",
-    "proposal.cancelled": "cancelled",
-    "proposal.shadowed": "shadowed",
-}
-APPROVED_EVENT = "proposal.approved"
 # Every outcome the counter reports, in the order it lists them; `applied` comes from the Changes.
 OUTCOMES: tuple[str, ...] = (
     "submitted",
@@ -62,19 +41,12 @@ OUTCOMES: tuple[str, ...] = (
     "shadowed",
 )
 
-QUERIES = 11
+# The fold and the read of the totals, the waiting gauges, the workflows, stops, overrides, two for the
+# stores and two for the chain.
+QUERIES = FOLD_QUERIES + 9
 
 # (workflow slug, prompt version): the labels every per-version figure carries.
 Version = tuple[str, str]
-
-
-@dataclass
-class Histogram:
-    """Cumulative counts per bucket of `DURATION_BUCKETS`, their sum in seconds and their count."""
-
-    cumulative: list[int]
-    total_seconds: float
-    count: int
 
 
 @dataclass
@@ -116,16 +88,17 @@ class Metrics:
 
 
 def metrics_read(*, now: datetime | None = None) -> Metrics:
-    """Every figure `/metrics` reports, in `QUERIES` queries."""
+    """Every figure `/metrics` reports, in `QUERIES` queries; folds what the trail gained since the last
+    scrape into the running totals first."""
     now = now or timezone.now()
     metrics = Metrics(at=now)
-    metrics.outcomes = _outcomes()
-    decisions = _histograms(_decision_source())
-    metrics.decision_time = {version: histogram for version, (histogram, _) in decisions.items()}
-    applied = _histograms(_apply_lag_source())
-    metrics.apply_lag = {version: histogram for version, (histogram, _) in applied.items()}
-    for version, (_, rows) in applied.items():
-        metrics.outcomes.setdefault(version, {})["applied"] = rows
+    tallies_fold()
+    tallies = tallies_read()
+    metrics.outcomes, metrics.decision_time, metrics.apply_lag = (
+        tallies.outcomes,
+        tallies.decision_time,
+        tallies.apply_lag,
+    )
     metrics.waiting = _waiting(now)
     metrics.workflows = list(Workflow.objects.order_by("slug").values_list("slug", flat=True))
     metrics.stops = _stops()
@@ -135,90 +108,6 @@ def metrics_read(*, now: datetime | None = None) -> Metrics:
     metrics.chain_verified_seconds = None if checked_at is None else max(0.0, (now - checked_at).total_seconds())
     metrics.chain_broken = audit_chain_broken() is not None
     return metrics
-
-
-def _outcomes() -> dict[Version, dict[str, int]]:
-    """How many times each outcome happened to each version's proposals, counted on the trail.
-    A proposal the policy approved was approved by the system, one a person approved by that person."""
-    rows = (
-        AuditEvent.objects.filter(action__in=[*OUTCOME_EVENTS, APPROVED_EVENT])
-        .values_list("action", "actor_kind", "workflow_slug", "prompt_version")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    counted: dict[Version, dict[str, int]] = defaultdict(dict)
-    for action, actor_kind, workflow, version, n in rows:
-        if action == APPROVED_EVENT:
-            outcome = "approved_by_person" if actor_kind == ActorKind.USER else "approved_by_policy"
-        else:
-            outcome = OUTCOME_EVENTS[action]
-        outcomes = counted[(workflow, version)]
-        outcomes[outcome] = outcomes.get(outcome, 0) + n
-    return dict(counted)
-
-
-def _seconds_between(later: str, earlier: str) -> str:
-    """SQL for the seconds from `earlier` to `later`, two timestamp columns."""
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-    if connection.vendor == "sqlite":
-        return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-    raise NotImplementedError(f"metrics read durations on PostgreSQL or SQLite, not {connection.vendor}")
-
-
-def _tables() -> dict[str, str]:
-    quote = connection.ops.quote_name
-    return {
-        "proposal": quote(Proposal._meta.db_table),
-        "workflow": quote(Workflow._meta.db_table),
-        "change": quote(Change._meta.db_table),
-    }
-
-
-def _decision_source() -> tuple[str, list[Any]]:
-    """Each proposal a person decided: its version and the seconds from submission to decision."""
-    t = _tables()
-    seconds = _seconds_between("p.decided_at", "p.created_at")
-    sql = (
-        f"SELECT w.slug AS workflow, p.prompt_version AS prompt_version, {seconds} AS seconds "  # noqa: S608
-        f"FROM {t['proposal']} p JOIN {t['workflow']} w ON w.id = p.workflow_id "
-        "WHERE p.decided_at IS NOT NULL AND p.decided_by_id IS NOT NULL"
-    )
-    return sql, []
-
-
-def _apply_lag_source() -> tuple[str, list[Any]]:
-    """Each proposal written to its record: its version and the seconds from approval to the write
-    (none when it carries no approval time)."""
-    t = _tables()
-    seconds = _seconds_between("c.applied_at", "p.approved_at")
-    sql = (
-        f"SELECT w.slug AS workflow, p.prompt_version AS prompt_version, {seconds} AS seconds "  # noqa: S608
-        f"FROM {t['change']} c JOIN {t['proposal']} p ON p.id = c.proposal_id "
-        f"JOIN {t['workflow']} w ON w.id = p.workflow_id "
-        "WHERE c.proposal_id IS NOT NULL AND c.in_flight = %s AND c.action <> %s"
-    )
-    return sql, [False, ChangeAction.REVERT.value]
-
-
-def _histograms(source: tuple[str, list[Any]]) -> dict[Version, tuple[Histogram, int]]:
-    """One query: per version, the cumulative bucket counts, sum and count of the durations `source`
-    selects, and how many rows it selected (a row without a duration counts there, not in the histogram)."""
-    inner, params = source
-    buckets = ", ".join("SUM(CASE WHEN seconds <= %s THEN 1 ELSE 0 END)" for _ in DURATION_BUCKETS)
-    sql = (
-        f"SELECT workflow, prompt_version, {buckets}, COALESCE(SUM(seconds), 0), COUNT(seconds), COUNT(*) "  # noqa: S608
-        f"FROM ({inner}) durations GROUP BY workflow, prompt_version"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*DURATION_BUCKETS, *params])
-        rows = cursor.fetchall()
-    found: dict[Version, tuple[Histogram, int]] = {}
-    for workflow, version, *figures in rows:
-        *cumulative, total, count, selected = figures
-        histogram = Histogram([int(n or 0) for n in cumulative], float(total or 0), int(count))
-        found[(workflow, version)] = (histogram, int(selected))
-    return found
 
 
 def _waiting(now: datetime) -> dict[Version, Waiting]:

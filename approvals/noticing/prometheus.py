@@ -1,7 +1,8 @@
 """The figures of `metrics_read` in Prometheus' text format, through prometheus-client.
 
-The collector keeps nothing between scrapes: each scrape reads the database afresh (`metrics_read`),
-so whichever gunicorn process answers, the figures are the same. It lives in a registry of its own,
+The collector keeps nothing in memory between scrapes: each scrape reads the database afresh
+(`metrics_read`, whose running totals live in the database too), so whichever gunicorn process
+answers, the figures are the same. It lives in a registry of its own,
 apart from prometheus-client's default one and its process metrics.
 """
 
@@ -12,16 +13,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
-from approvals.noticing.metrics import (
-    DURATION_BUCKETS,
-    OUTCOMES,
-    OVERRIDE_BLOCKS,
-    STOP_SCOPES,
-    Histogram,
-    Metrics,
-    Waiting,
-    metrics_read,
-)
+from approvals.noticing.metrics import OUTCOMES, OVERRIDE_BLOCKS, STOP_SCOPES, Metrics, Waiting, metrics_read
+from approvals.noticing.tallies import DURATION_BUCKETS, Histogram
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 VERSION_LABELS = ["workflow", "prompt_version"]
