@@ -198,7 +198,8 @@ def test_the_demo_has_a_prompt_version_stopped_by_the_circuit_breaker(db, settin
     settings.VAR_DIR = tmp_path
     call_command("seed_demo")
     [stop] = StopSwitch.objects.filter(released_at__isnull=True, scope="workflow")
-    assert stop.workflow.slug == "duplicate-merge" and stop.breaker_prompt_version == "dedupe@3"
+    assert stop.workflow is not None and stop.workflow.slug == "duplicate-merge"
+    assert stop.breaker_prompt_version == "dedupe@3"
     assert stop.reason.startswith("circuit breaker: prompt version dedupe@3 rejected at 40%, over its limit of 30%")
     statuses = list(Proposal.objects.filter(prompt_version="dedupe@3").values_list("status", flat=True))
     assert sorted(statuses) == ["approved"] * 6 + ["rejected"] * 6
