@@ -25,6 +25,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -72,13 +73,20 @@ def _literal(text: str) -> str:
     return f"'{text}'"
 
 
+# SQL for the seconds between two timestamp columns, on each database Countersign runs on.
+_SECONDS_BETWEEN = {
+    "postgresql": "EXTRACT(EPOCH FROM ({later} - {earlier}))",
+    "sqlite": "((julianday({later}) - julianday({earlier})) * 86400.0)",
+}
+
+
 def _seconds_between(later: str, earlier: str) -> str:
     """SQL for the seconds from `earlier` to `later`, two timestamp columns."""
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-    if connection.vendor == "sqlite":
-        return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-    raise NotImplementedError(f"metrics read durations on PostgreSQL or SQLite, not {connection.vendor}")
+    if connection.vendor not in _SECONDS_BETWEEN:
+        raise ImproperlyConfigured(
+            f"Countersign runs on PostgreSQL or SQLite; {connection.vendor} has no metrics durations"
+        )
+    return _SECONDS_BETWEEN[connection.vendor].format(later=later, earlier=earlier)
 
 
 def _table(model: type) -> str:
