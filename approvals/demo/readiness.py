@@ -29,7 +29,7 @@ from approvals.readiness.review import (
     review_walk_choose,
 )
 from approvals.readiness.review_selectors import review_fields
-from approvals.readiness.steps import RETENTION, TASKS, WALK_PARTS
+from approvals.readiness.steps import RETENTION, ROLLBACK, TASKS, WALK_PARTS
 from approvals.readiness.trace_answers import expected, questions_for, trace_facts
 from approvals.readiness.trace_drill import trace_drill_answer, trace_drill_start
 from approvals.undo.drill import proposals_submit_approved, rollback_drill_run
@@ -95,7 +95,7 @@ def _five_step_review(workflow: Workflow, change: Change, *, owner: object, ops:
         reason="Five-step review: the walked change undone to prove the rollback",
     )
     for part in WALK_PARTS:
-        review = review_step_tick(review=review, user=ops if part.key.endswith("rollback") else owner, step=part.key)
+        review = review_step_tick(review=review, user=ops if part.key == ROLLBACK else owner, step=part.key)
     review = review_decide(review=review, user=owner, decision=ReviewDecision.READY, actions="")
     review = review_sign(review=review, user=owner)
     review_sign(review=review, user=ops)

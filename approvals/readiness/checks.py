@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from approvals.models import Access, Lane, RollbackDrill, Stage, Workflow
 from approvals.readiness.facts import DRILL_WITHIN, REVIEW_WITHIN, Facts, facts_for
@@ -117,11 +117,7 @@ class Readiness:
 
 
 def _url(name: str, *args: str, query: dict[str, str] | None = None) -> str:
-    """The page's address, or "" while no such page is installed."""
-    try:
-        url = reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
+    url = reverse(name, args=args)
     return f"{url}?{urlencode(query)}" if query else url
 
 
@@ -315,7 +311,7 @@ def _trace_drill(workflow: Workflow, facts: Facts) -> Check:
     if passed is not None:
         found = (Evidence(f"Trace drill of {_day(passed.finished_at)}", url),)
         return Check(7, TITLES[7], True, f"The trace drill of {_day(passed.finished_at)} passed.", found)
-    evidence: tuple[Evidence, ...] = (Evidence("Trace drill", url),) if url else ()
+    evidence = (Evidence("Trace drill", url),)
     if drills:
         detail = f"The last trace drill, of {_day(drills[0].finished_at)}, failed."
         return Check(7, TITLES[7], False, detail, evidence)
@@ -331,7 +327,7 @@ def _five_step_review(workflow: Workflow, facts: Facts) -> Check:
         found = (Evidence(f"Five-step review signed off {_day(ready.signed_off_at)}", url),)
         detail = f"The five-step review signed off {_day(ready.signed_off_at)} found it ready."
         return Check(8, TITLES[8], True, detail, found)
-    evidence: tuple[Evidence, ...] = (Evidence("Five-step review", url),) if url else ()
+    evidence = (Evidence("Five-step review", url),)
     if reviews:
         detail = f"The last five-step review, signed off {_day(reviews[0].signed_off_at)}, found it not ready."
         return Check(8, TITLES[8], False, detail, evidence)

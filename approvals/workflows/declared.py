@@ -1,7 +1,7 @@
 """What a workflow file declares of the map (the systems its data passes through, the outside services
 that see it) and of its release (what its drills must finish within, its days in canary)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,8 +12,8 @@ from records.catalogue import RECORD_TYPES
 # Reports a problem with one key of the workflow being checked.
 Bad = Callable[[str, str], None]
 
-_SYSTEM_KEYS = {"name", "direction", "fields"}
-_SERVICE_KEYS = {"name", "kind", "region", "keeps", "sees"}
+_SYSTEM_KEYS = ("name", "direction", "fields")
+_SERVICE_KEYS = ("name", "kind", "region", "keeps", "sees")
 DEFAULT_TARGETS = {"rollback_target": timedelta(minutes=10), "trace_target": timedelta(minutes=5)}
 
 
@@ -36,53 +36,50 @@ def _field_names(value: Any, key: str, bad: Bad) -> list[str]:
     return names
 
 
+def _named_entries(raw: dict, section: str, keys: tuple[str, ...], bad: Bad) -> Iterator[tuple[str, str, dict]]:
+    """Each entry of the list under `section` that is a mapping of `keys` with a name: its key as
+    problems name it (`section.NAME`), its name, and the entry. Misshapen entries are reported."""
+    entries = raw.get(section, []) or []
+    shape = "{" + ", ".join(keys) + "}"
+    if not isinstance(entries, list):
+        bad(section, f"must be a list of {shape}")
+        return
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) - set(keys):
+            bad(f"{section}[{index}]", f"must be {shape}")
+            continue
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            bad(f"{section}[{index}].name", "is required")
+            continue
+        yield f"{section}.{name.strip()[:80]}", name.strip(), entry
+
+
+def _once_each(checked: list[dict[str, Any]], section: str, bad: Bad) -> list[dict[str, Any]]:
+    names = [entry["name"] for entry in checked]
+    for name in sorted({name for name in names if names.count(name) > 1}):
+        bad(f"{section}.{name[:80]}", "is declared twice")
+    return checked
+
+
 def check_systems(raw: dict, bad: Bad) -> list[dict[str, Any]]:
     """The systems its data passes through, and which way."""
-    systems = raw.get("systems", []) or []
-    if not isinstance(systems, list):
-        bad("systems", "must be a list of {name, direction, fields}")
-        return []
     checked: list[dict[str, Any]] = []
-    for index, system in enumerate(systems):
-        key = f"systems[{index}]"
-        if not isinstance(system, dict) or set(system) - _SYSTEM_KEYS:
-            bad(key, "must be {name, direction, fields}")
-            continue
-        name = system.get("name")
-        if not isinstance(name, str) or not name.strip():
-            bad(f"{key}.name", "is required")
-            continue
-        key = f"systems.{name.strip()[:80]}"
+    for key, name, system in _named_entries(raw, "systems", _SYSTEM_KEYS, bad):
         direction = system.get("direction")
         if direction is None:
             bad(f"{key}.direction", f"is required: {', '.join(Direction.values[:-1])} or {Direction.values[-1]}")
         elif direction not in Direction.values:
             bad(f"{key}.direction", f"'{direction}' is not one of {', '.join(Direction.values)}")
         fields = _field_names(system.get("fields"), f"{key}.fields", bad)
-        checked.append({"name": name.strip(), "direction": direction, "fields": fields})
-    names = [system["name"] for system in checked]
-    for name in sorted({name for name in names if names.count(name) > 1}):
-        bad(f"systems.{name[:80]}", "is declared twice")
-    return checked
+        checked.append({"name": name, "direction": direction, "fields": fields})
+    return _once_each(checked, "systems", bad)
 
 
 def check_outside_services(raw: dict, policies: dict[tuple[str, str], str], bad: Bad) -> list[dict[str, Any]]:
     """Every outside service that sees its data, and what it sees: only fields the workflow may read."""
-    services = raw.get("outside_services", []) or []
-    if not isinstance(services, list):
-        bad("outside_services", "must be a list of {name, kind, region, keeps, sees}")
-        return []
     checked: list[dict[str, Any]] = []
-    for index, service in enumerate(services):
-        key = f"outside_services[{index}]"
-        if not isinstance(service, dict) or set(service) - _SERVICE_KEYS:
-            bad(key, "must be {name, kind, region, keeps, sees}")
-            continue
-        name = service.get("name")
-        if not isinstance(name, str) or not name.strip():
-            bad(f"{key}.name", "is required")
-            continue
-        key = f"outside_services.{name.strip()[:80]}"
+    for key, name, service in _named_entries(raw, "outside_services", _SERVICE_KEYS, bad):
         kind = service.get("kind")
         if kind not in OutsideServiceKind.values:
             bad(f"{key}.kind", f"'{kind}' is not one of {', '.join(OutsideServiceKind.values)}")
@@ -104,13 +101,10 @@ def check_outside_services(raw: dict, policies: dict[tuple[str, str], str], bad:
             if (record_type, field_name) not in policies:
                 bad(
                     f"{key}.sees.{name_seen}",
-                    f"the outside service '{name.strip()}' would see {name_seen}, which this workflow may not read",
+                    f"the outside service '{name}' would see {name_seen}, which this workflow may not read",
                 )
-        checked.append({"name": name.strip(), "kind": kind, "region": region.strip(), "keeps": kept, "sees": sees})
-    names = [service["name"] for service in checked]
-    for name in sorted({name for name in names if names.count(name) > 1}):
-        bad(f"outside_services.{name[:80]}", "is declared twice")
-    return checked
+        checked.append({"name": name, "kind": kind, "region": region.strip(), "keeps": kept, "sees": sees})
+    return _once_each(checked, "outside_services", bad)
 
 
 def check_targets(raw: dict, bad: Bad) -> dict[str, Any]:
