@@ -78,6 +78,7 @@ class Metrics:
     # (workflow slug, block) -> overrides in force
     overrides: dict[tuple[str, str], int] = field(default_factory=dict)
     stores: list[StoreState] = field(default_factory=list)
+    unfolded_events: int = 0  # trail event ids not yet in the running totals
     chain_verified_seconds: float | None = None
     chain_broken: bool = False
 
@@ -92,7 +93,7 @@ def metrics_read(*, now: datetime | None = None) -> Metrics:
     scrape into the running totals first."""
     now = now or timezone.now()
     metrics = Metrics(at=now)
-    tallies_fold()
+    metrics.unfolded_events = tallies_fold().behind
     tallies = tallies_read()
     metrics.outcomes, metrics.decision_time, metrics.apply_lag = (
         tallies.outcomes,

@@ -110,6 +110,12 @@ def metric_families(metrics: Metrics) -> Iterator[Metric]:
         stores.add_metric([state.record_type, state.store], 1 if state.reachable else 0)
     yield stores
 
+    yield GaugeMetricFamily(
+        "countersign_metrics_unfolded_events",
+        "Audit trail events not yet counted in the counters and histograms above (at most; 0 once caught up)",
+        value=metrics.unfolded_events,
+    )
+
     verified = GaugeMetricFamily(
         "countersign_audit_chain_verified_age_seconds",
         "Seconds since the scheduled verification last walked the audit chain (absent before its first run)",

@@ -236,6 +236,7 @@ TASK_QUEUES: dict[str, list[str]] = {
         "approvals.expire_proposals",
         "approvals.sweep_notices",
         "approvals.record_pending_digests",
+        "approvals.fold_metrics",
         "approvals.notice_expiring_overrides",
         "audit.purge_expired_artifacts",
         "audit.write_anchor",
@@ -285,6 +286,16 @@ CELERY_BEAT_SCHEDULE["audit-verify-chain"] = {
 
 # `/metrics` answers only `Authorization: Bearer <METRICS_TOKEN>`; without a token set it is not served.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Its counters are running totals of the trail (approvals/noticing/tallies.py): each scrape folds in a
+# chunk of what the trail gained, and beat folds every METRICS_FOLD_EVERY_SECONDS until caught up, so a
+# long trail is counted in the worker rather than in a scrape. A run still queued when the next is due
+# is dropped.
+METRICS_FOLD_EVERY_SECONDS = float(os.environ.get("METRICS_FOLD_EVERY_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE["metrics-fold"] = {
+    "task": "approvals.fold_metrics",
+    "schedule": METRICS_FOLD_EVERY_SECONDS,
+    "options": {"expires": METRICS_FOLD_EVERY_SECONDS},
+}
 
 LOGGING = {
     "version": 1,

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 
 from approvals.applying.services import Outcome, proposals_apply
 from approvals.models import MetricsCursor, MetricsTally, Proposal, Stage
-from approvals.noticing.tallies import Tallies, tallies_fold, tallies_read
+from approvals.noticing.tallies import Tallies, tallies_catch_up, tallies_fold, tallies_read
 from approvals.review.services import proposal_approve, proposal_reject
 from audit.models import AuditEvent
 from tests.approvals.noticing.scraping import TOKEN, scrape
@@ -51,10 +51,10 @@ def _apply(ids: list[int]) -> None:
 
 
 def _recounted() -> Tallies:
-    """The totals folded again from the trail's first event, in one step."""
+    """The totals folded again from the trail's first event."""
     MetricsTally.objects.all().delete()
     MetricsCursor.objects.filter(pk=1).update(audit_event_id=0)
-    tallies_fold()
+    tallies_catch_up(seconds=60)
     return tallies_read()
 
 
@@ -105,10 +105,10 @@ def test_totals_folded_at_each_step_equal_a_recount_from_scratch_and_never_go_do
 
 def test_a_scrape_with_nothing_new_changes_nothing_and_the_cursor_stops_at_the_trails_head(db, lead, pipeline):
     _approve(submit(pipeline, 2), lead)
-    head = tallies_fold()
+    head = tallies_fold().upto
     assert head == AuditEvent.objects.order_by("-id").values_list("id", flat=True)[0]
     once = tallies_read()
-    assert tallies_fold() == head
+    assert tallies_fold().upto == head
     assert tallies_read() == once
     assert once.outcomes[("address-updates", "address-update@8")]["approved_by_person"] == 2
 
@@ -120,7 +120,7 @@ def test_a_scrape_waits_for_a_fold_under_way_and_counts_nothing_twice(transactio
 
     def second_scrape() -> None:
         try:
-            folded.append(tallies_fold())
+            folded.append(tallies_fold().upto)
         finally:
             connection.close()
 
@@ -166,3 +166,34 @@ def test_many_scrapes_at_once_while_proposals_arrive_count_each_event_once(trans
     assert counted["rejected"] == 6
     assert folded.decision_time[("address-updates", "address-update@8")].count == 6
     assert _recounted() == folded
+
+
+def test_a_fold_takes_one_chunk_and_the_scrape_says_how_far_behind_the_totals_are(db, lead, pipeline, settings):
+    settings.METRICS_TOKEN = TOKEN
+    _reject(submit(pipeline, 4), lead)
+    ids = list(AuditEvent.objects.order_by("id").values_list("id", flat=True))
+    start, head = ids[0] - 1, ids[-1]
+    MetricsCursor.objects.update_or_create(pk=1, defaults={"audit_event_id": start})
+
+    first = tallies_fold(most=3)
+    assert (first.since, first.upto, first.head, first.behind) == (start, ids[2], head, head - ids[2])
+    assert tallies_fold(most=3).upto == ids[5]
+    # A scrape folds one (default-sized) chunk, here the rest, and then says the totals are caught up.
+    scraped = scrape()
+    assert scraped.value("countersign_metrics_unfolded_events") == 0
+    assert scraped.value("countersign_proposals_total", outcome="rejected", **V8) == 4
+    assert _recounted() == tallies_read()
+
+
+def test_beats_fold_catches_up_chunk_by_chunk_and_stops_when_its_time_is_spent(db, lead, pipeline):
+    _approve(submit(pipeline, 3), lead)
+    ids = list(AuditEvent.objects.order_by("id").values_list("id", flat=True))
+    start, head = ids[0] - 1, ids[-1]
+    MetricsCursor.objects.update_or_create(pk=1, defaults={"audit_event_id": start})
+
+    assert tallies_catch_up(seconds=0, most=2) == ids[1] - start  # out of time after its first chunk
+    assert MetricsCursor.objects.get(pk=1).audit_event_id == ids[1]
+    assert tallies_catch_up(seconds=60, most=2) == head - ids[1]
+    assert MetricsCursor.objects.get(pk=1).audit_event_id == head
+    assert tallies_read().outcomes[("address-updates", "address-update@8")]["approved_by_person"] == 3
+    assert tallies_catch_up(seconds=60) == 0
