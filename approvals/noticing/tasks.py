@@ -10,7 +10,7 @@ FOLD_TASK = "approvals.fold_metrics"
 FOLD_SHARE_OF_PERIOD = 0.75
 
 
-@shared_task(name=FOLD_TASK, soft_time_limit=settings.METRICS_FOLD_EVERY_SECONDS * 2)
+@shared_task(name=FOLD_TASK, soft_time_limit=int(settings.METRICS_FOLD_EVERY_SECONDS * 2))
 def fold_metrics() -> int:
     """Fold what the trail gained into the totals, chunk after chunk; say how many event ids."""
     return tallies_catch_up(seconds=settings.METRICS_FOLD_EVERY_SECONDS * FOLD_SHARE_OF_PERIOD)
