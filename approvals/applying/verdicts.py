@@ -17,7 +17,7 @@ from approvals.models import (
     StopScope,
     StopSwitch,
 )
-from approvals.notices import notice_record
+from approvals.notices import notice_conflict_record
 from approvals.stops.breaker import breaker_check
 from approvals.stops.selectors import describe_stop
 from audit.services import Actor, audit_record, user_label
@@ -84,15 +84,7 @@ def not_written(proposal: Proposal, *, status: str, reason: str, worker: str, de
     )
     callback_queue_for(proposal=proposal, event=status)
     if status == ProposalStatus.CONFLICT:
-        notice_record(
-            event="conflict",
-            workflow=proposal.workflow,
-            subject=f"Conflict: proposal {proposal.pk} on {proposal.record_type} {proposal.record_id} was not written",
-            body=f"The record changed since proposal {proposal.pk} ({proposal.workflow.slug}, prompt "
-            f"{proposal.prompt_version}) was made: {reason}.\nIt is back with a person, who sees the three "
-            "values side by side.",
-            dedupe_key=f"conflict:{proposal.pk}:{proposal.revision}:{proposal.apply_attempts}",
-        )
+        notice_conflict_record(proposal=proposal, reason=reason)
         breaker_check(workflow=proposal.workflow, prompt_version=proposal.prompt_version)
     return ApplyResult(proposal.pk, Outcome(status), reason)
 

@@ -3,7 +3,7 @@
 from approvals.models.applying import FollowUp, FollowUpKind, FollowUpStatus
 from approvals.models.intake import Batch, IdempotencyKey, Proposal, ProposalApproval, ProposalStatus, ServiceAccount
 from approvals.models.metrics import MetricsCursor, MetricsTally
-from approvals.models.notices import Notice
+from approvals.models.notices import ConflictToTell, Notice
 from approvals.models.notifying import DeliveryStatus, NoticeDelivery, UserNoticePrefs
 from approvals.models.overrides import Override, OverrideBlock, OverrideReview, OverrideScope
 from approvals.models.readiness import (
@@ -92,6 +92,7 @@ __all__ = [
     "RetentionChangeStatus",
     "RetentionChange",
     "Notice",
+    "ConflictToTell",
     "Verdict",
     "ShadowVerdict",
 ]

@@ -48,3 +48,31 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"notice {self.pk}: {self.event}"
+
+
+class ConflictToTell(models.Model):
+    """A conflict the worker found, to be told in its workflow's next conflict notice. A bulk run gone
+    wrong makes hundreds at once: each is written here in the worker's transaction (nothing else),
+    and they are told together, at most one conflict notice per workflow per digest window; `notice`
+    is the one that told it."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="+")
+    # Kept as the trail keeps them: the notice says what happened even if the proposal moved on.
+    proposal_id = models.BigIntegerField()
+    record_type = models.CharField(max_length=32)
+    record_id = models.CharField(max_length=64)
+    prompt_version = models.CharField(max_length=100)
+    reason = models.TextField()
+    # The proposal, its revision and its apply attempt: one conflict is kept once.
+    key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    notice = models.ForeignKey(Notice, null=True, blank=True, on_delete=models.PROTECT, related_name="conflicts")
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["workflow", "id"], condition=Q(notice__isnull=True), name="conflict_not_told")]
+
+    def __str__(self) -> str:
+        return f"conflict of proposal {self.proposal_id}" + (
+            f", told in notice {self.notice_id}" if self.notice_id else ""
+        )

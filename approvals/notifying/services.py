@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from approvals.models import DeliveryStatus, Notice, NoticeDelivery, Workflow
 from approvals.notifying.channels import ChannelFailed, channel_label, channel_send, channels_wanting
+from approvals.notifying.conflicts import conflict_notices_record, conflicts_waiting
 from approvals.notifying.quiet import quiet_until
 from approvals.notifying.rights import people_emailed
 
@@ -178,18 +179,22 @@ def delivery_run(*, delivery_id: int) -> NoticeDelivery | None:
 
 
 def notices_deliver(*, notice_id: int | None = None, limit: int = 50) -> int:
-    """Fan out (one notice, or every one waiting) and try what is due. Returns how many were tried."""
+    """Fan out (one notice, or every one waiting) and try what is due. Returns how many were tried.
+    A run for every notice first tells the conflicts whose workflow may be told of them now."""
+    if notice_id is None:
+        conflict_notices_record()
     notices_fan_out(notice_id=notice_id)
     ids = deliveries_claim_due(notice_id=notice_id, limit=limit)
     return sum(delivery_run(delivery_id=pk) is not None for pk in ids)
 
 
 def notices_waiting() -> bool:
-    """Whether any notice waits to be fanned out or any delivery is due (beat's sweep asks)."""
+    """Whether any notice waits to be fanned out, any delivery is due, or any conflict may be told
+    (beat's sweep asks)."""
     now = timezone.now()
     due = NoticeDelivery.objects.filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
         status=DeliveryStatus.PENDING,
         next_attempt_at__lte=now,
     )
-    return Notice.objects.filter(fanned_out_at__isnull=True).exists() or due.exists()
+    return Notice.objects.filter(fanned_out_at__isnull=True).exists() or due.exists() or conflicts_waiting(now=now)

@@ -186,6 +186,7 @@ def breaker_check(*, workflow: Workflow, prompt_version: str) -> StopSwitch | No
     except InvalidTransition:
         # Someone engaged the workflow's stop in the meantime: its writes are held already.
         return None
+    # The trip's one message: `stop_engage` records no `stop_engaged` notice for a breaker's stop.
     notice_record(
         event="circuit_tripped",
         workflow=workflow,

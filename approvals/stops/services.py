@@ -38,7 +38,9 @@ def stop_engage(
     """Engage a switch. Engaging one that is already engaged is refused, naming who engaged it.
 
     The circuit breaker (`stops.breaker`) names the prompt version that tripped it, and what it
-    counted in `details`, which join the event's own."""
+    counted in `details`, which join the event's own. A stop engaged by a person or a pipeline is
+    told as `stop_engaged`; the breaker's is not, since the breaker tells it itself as
+    `circuit_tripped`, with the rate and the limit: one trip, one message."""
     reason = reasons.STOP.clean(reason)
     if scope == StopScope.BATCH and batch is not None:
         workflow = batch.workflow
@@ -64,14 +66,15 @@ def stop_engage(
                 reason=reason,
                 details={"scope": scope, "target": target, "stop_id": switch.pk} | (details or {}),
             )
-            notice_record(
-                event="stop_engaged",
-                workflow=switch.workflow,
-                subject=f"Stop engaged: {switch.label}",
-                body=f"{actor.label} engaged the stop switch for {switch.label}: {reason}\n"
-                "Nothing it covers is written until a person releases it.",
-                dedupe_key=f"stop-engaged:{switch.pk}",
-            )
+            if not breaker_prompt_version:
+                notice_record(
+                    event="stop_engaged",
+                    workflow=switch.workflow,
+                    subject=f"Stop engaged: {switch.label}",
+                    body=f"{actor.label} engaged the stop switch for {switch.label}: {reason}\n"
+                    "Nothing it covers is written until a person releases it.",
+                    dedupe_key=f"stop-engaged:{switch.pk}",
+                )
     except IntegrityError:
         existing = StopSwitch.objects.filter(target=target, released_at__isnull=True).first()
         who = f" by {existing.engaged_by_label} at {existing.engaged_at:%Y-%m-%d %H:%M:%S} UTC" if existing else ""

@@ -413,8 +413,8 @@ CELERY_BEAT_SCHEDULE["approvals-expire-proposals"] = {
 # Notices (approvals/notifying): delivered by a worker to the workflow file's channels and to people's
 # email, each delivery tried NOTICE_MAX_ATTEMPTS times, waiting NOTICE_RETRY_SECONDS, then twice that,
 # and so on (at most an hour). Beat sweeps what is due every NOTICE_SWEEP_SECONDS, records the digest of
-# pending work at most once per workflow every NOTICE_DIGEST_MINUTES, and looks for overrides ending
-# within ten minutes every NOTICE_POLL_SECONDS.
+# pending work at most once per workflow every NOTICE_DIGEST_MINUTES (and tells conflicts at most as
+# often), and looks for overrides ending within ten minutes every NOTICE_POLL_SECONDS.
 COUNTERSIGN.update(
     {
         name: _env_number(f"COUNTERSIGN_{name}", default)

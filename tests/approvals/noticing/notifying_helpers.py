@@ -12,8 +12,10 @@ from tests.helpers.receiver import Receiver
 
 EVERY_EVENT = [
     "pending_digest",
+    "sla_breach",
     "stop_engaged",
     "stop_released",
+    "circuit_tripped",
     "override_granted",
     "override_expiring",
     "conflict",
@@ -33,6 +35,11 @@ def free_port() -> int:
 def titles(receiver: Receiver) -> list[str]:
     """The titles of the JSON notices the receiver was sent (Apprise's json:// body), in order."""
     return [json.loads(item.body)["title"] for item in receiver.received]
+
+
+def messages(receiver: Receiver) -> list[tuple[str, str]]:
+    """Each JSON notice the receiver was sent, as its title and its message, in order."""
+    return [(json.loads(item.body)["title"], json.loads(item.body)["message"]) for item in receiver.received]
 
 
 @contextmanager

@@ -4,6 +4,7 @@ a failing channel never fails what caused the notice, is retried, and ends recor
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from approvals.applying.services import Outcome, proposal_apply
@@ -14,20 +15,24 @@ from approvals.models import (
     Override,
     ProposalStatus,
     StopScope,
+    StopSwitch,
     UndoScope,
 )
 from approvals.notifying.scheduled import overrides_expiring_record
 from approvals.notifying.services import notices_deliver, notices_waiting
 from approvals.overrides.services import override_grant
-from approvals.stops.services import stop_engage, stop_release
+from approvals.review.services import proposal_reject
+from approvals.stops.services import stop_engage, stop_release, stop_release_by_person
 from approvals.undo.selectors import UndoSelection
 from approvals.undo.services import undo_job_run, undo_job_start
+from approvals.waiting.sla import sla_scan
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record, audit_verify_incremental
 from records.services.outages import store_outage_note
-from tests.approvals.noticing.notifying_helpers import CHANNEL, chat, free_port, notify, titles
+from tests.approvals.noticing.notifying_helpers import CHANNEL, chat, free_port, messages, notify, titles
+from tests.helpers.breaker import VERSION, history, set_breaker
 from tests.helpers.factories import CustomerFactory, GroupFactory, ProposalFactory, UserFactory, WorkflowFactory
-from tests.helpers.overrides import REASON, after_hours_now
+from tests.helpers.overrides import NIGHT, REASON, after_hours_now, on_call_workflow
 
 pytestmark = pytest.mark.django_db
 WORKER = "worker@test/1"
@@ -51,6 +56,65 @@ def test_a_stop_engaged_and_released_reach_the_channel_once_each(monkeypatch):
     deliveries = NoticeDelivery.objects.order_by("pk")
     assert [(d.target, d.status, d.attempts) for d in deliveries] == [(CHANNEL, DeliveryStatus.SENT, 1)] * 2
     assert all(d.sent_at is not None for d in deliveries)
+
+
+def test_an_sla_breach_reaches_the_channel_once_per_step_naming_the_proposal_and_the_group(monkeypatch):
+    on_call = on_call_workflow(decide_within=timedelta(hours=2), notify=notify(["sla_breach"]))
+    submitted = NIGHT - timedelta(hours=5)
+    with time_machine.travel(submitted, tick=False):
+        waiting = on_call.proposal(status=ProposalStatus.PENDING, record_id="CUS-20001")
+    with chat(monkeypatch) as hook:
+        with time_machine.travel(submitted + timedelta(hours=2), tick=False):
+            assert sla_scan() == 1
+        assert deliver_all() == 1
+        with time_machine.travel(submitted + timedelta(hours=4), tick=False):  # Friday 21:00: after hours
+            assert sla_scan() == 1
+            assert sla_scan() == 0
+        assert deliver_all() == 1
+        assert deliver_all() == 0
+    (told, told_body), (escalated, escalated_body) = messages(hook)
+    assert told == "address-updates: 1 proposal waiting past the 2h SLA"
+    assert "Its approvers (support-leads) decide them." in told_body
+    assert f"proposal {waiting.pk}: update shipping_address on customer CUS-20001, waiting 2h" in told_body
+    assert "/review/?workflow=address-updates" in told_body
+    assert escalated == "address-updates: 1 proposal still waiting after twice the 2h SLA; told ops-managers on duty"
+    assert "On override duty now: ops-managers (after-hours shift, until 2026-11-30 08:00 UTC)." in escalated_body
+    assert f"proposal {waiting.pk}: update shipping_address on customer CUS-20001, waiting 4h" in escalated_body
+
+
+def test_a_breaker_trip_is_one_message_and_its_release_another(monkeypatch, workflow, lead):
+    """The breaker's stop is told once, as circuit_tripped (the rate and the limit), never also as
+    stop_engaged; releasing it is told as any release; a person's stop is still told as stop_engaged."""
+    workflow.notify = notify(["stop_engaged", "stop_released", "circuit_tripped"])
+    workflow.save(update_fields=["notify"])
+    set_breaker(workflow, max_reject_rate=0.2)
+    history(workflow, approved=15, rejected=4)
+    with chat(monkeypatch) as hook:
+        proposal = ProposalFactory(workflow=workflow, prompt_version=VERSION)
+        proposal_reject(proposal=proposal, reviewer=lead, reason="the ticket asked for another address")
+        switch = StopSwitch.objects.get(released_at__isnull=True)
+        assert deliver_all() == 1
+        stop_release_by_person(switch=switch, user=workflow.owner, note="prompt version 9 withdrawn")
+        stop_engage(scope=StopScope.WORKFLOW, workflow=workflow, reason="looking into run 43", actor=Actor.user(lead))
+        assert deliver_all() == 2
+        assert deliver_all() == 0
+    (tripped, tripped_body), *rest = messages(hook)
+    assert tripped == "Circuit breaker stopped address-updates: prompt version address-update@9 at 25% (limit 20%)"
+    assert tripped_body.startswith(
+        "circuit breaker: prompt version address-update@9 rejected at 25%, over its limit of 20%: "
+        "5 of its last 20 decided proposals in address-updates."
+    )
+    assert "No write of workflow address-updates is applied until a person releases the stop" in tripped_body
+    assert [title for title, _ in rest] == [
+        "Stop released: workflow address-updates",
+        "Stop engaged: workflow address-updates",
+    ]
+    assert "prompt version 9 withdrawn" in rest[0][1] and "lead engaged the stop switch" in rest[1][1]
+    assert list(Notice.objects.order_by("pk").values_list("event", flat=True)) == [
+        "circuit_tripped",
+        "stop_released",
+        "stop_engaged",
+    ]
 
 
 def test_a_notice_of_no_workflow_goes_to_each_channel_once_and_only_to_those_asking(monkeypatch):
