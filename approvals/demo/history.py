@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import time_machine
@@ -128,9 +129,9 @@ class _Timeline:
     """Steps to run in the order of their moments, each with the clock moved to it."""
 
     def __init__(self) -> None:
-        self.steps: list[tuple[datetime, int, Callable[[], None]]] = []
+        self.steps: list[tuple[datetime, int, Callable[[], object]]] = []
 
-    def at(self, moment: datetime, step: Callable[[], None]) -> None:
+    def at(self, moment: datetime, step: Callable[[], object]) -> None:
         self.steps.append((moment, len(self.steps), step))
 
     def live(self) -> None:
@@ -363,9 +364,7 @@ class _History:
                 run_id=f"{DAILY_RUN}address-{self.today.isoformat()}",
                 requested_by=REQUESTER,
             )
-            self.timeline.at(
-                now - ago, lambda data=data: proposal_submit(account=self.accounts["address-updates"], data=data)
-            )
+            self.timeline.at(now - ago, partial(proposal_submit, account=self.accounts["address-updates"], data=data))
         customer = self._next_customer()
         data = ProposalData(
             record_type="customer",

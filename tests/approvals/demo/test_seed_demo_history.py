@@ -41,8 +41,8 @@ def test_the_quality_page_shows_weeks_of_two_prompt_versions_and_a_calm_one_befo
     assert top.count > 1 and "street number put at the end" in top.example.casefold()
     assert history.filter(decision_note__iexact="Street number put at the end").exists()
     assert history.filter(decision_note="street number put at the end.").exists()
-    minutes = {d.tally.decision_minutes for d in old.decided_days + new.decided_days}
-    assert len(minutes) >= 5 and max(minutes) > 3 * min(m for m in minutes if m)  # type: ignore[operator]
+    minutes = {d.tally.decision_minutes or 0.0 for d in old.decided_days + new.decided_days}
+    assert len(minutes) >= 5 and max(minutes) > 3 * min(m for m in minutes if m)
 
     merges = {
         v.prompt_version: v for v in workflow_quality(workflow=Workflow.objects.get(slug="duplicate-merge")).versions
@@ -59,13 +59,14 @@ def test_the_quality_page_shows_weeks_of_two_prompt_versions_and_a_calm_one_befo
 
 def test_the_trail_says_the_times_the_proposals_say_and_runs_with_time(demo):
     rejected = Proposal.objects.filter(run_id__startswith=DAILY_RUN, status=ProposalStatus.REJECTED).first()
-    assert rejected is not None and rejected.decided_at < timezone.now() - timedelta(days=1)
+    assert rejected is not None and rejected.decided_at is not None
+    assert rejected.decided_at < timezone.now() - timedelta(days=1)
     events = {e.action: e for e in AuditEvent.objects.filter(proposal_id=rejected.pk)}
     assert events["proposal.submitted"].occurred_at == rejected.created_at
     assert events["proposal.rejected"].occurred_at == events["proposal.rejected"].decided_at == rejected.decided_at
 
     undone = Proposal.objects.filter(run_id__startswith=DAILY_RUN, status=ProposalStatus.REVERTED).first()
-    assert undone is not None
+    assert undone is not None and undone.decided_at is not None
     applied = Change.objects.get(proposal_id=undone.pk, action="update")
     assert undone.decided_at < applied.applied_at < undone.decided_at + timedelta(minutes=1)
     assert AuditEvent.objects.filter(change_id=applied.id, occurred_at=applied.applied_at).exists()
