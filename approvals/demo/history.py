@@ -150,7 +150,6 @@ class _Person:
         return sight_token(shown=proposal_shown(proposal), user=self.user, at=timezone.now() - SETTLE * 2)
 
     def approve(self, proposal: Proposal) -> None:
-        proposal.refresh_from_db()
         proposal_approve(
             proposal=proposal,
             reviewer=self.user,
@@ -159,7 +158,6 @@ class _Person:
         )
 
     def reject(self, proposal: Proposal, reason: str) -> None:
-        proposal.refresh_from_db()
         proposal_reject(
             proposal=proposal,
             reviewer=self.user,
@@ -336,7 +334,7 @@ class _History:
         for index, day in enumerate(_working_days(self.today)):
             pace = timedelta(minutes=self.rng.choice(PACES))
             submitted = _on(day, 8, 40)
-            for _ in range(self.rng.randint(3, 6)):
+            for _ in range(self.rng.randint(3, 5)):
                 wait = pace * self.rng.uniform(0.6, 1.4)
                 self.address_update(day, n, submitted, timedelta(seconds=round(wait.total_seconds())))
                 submitted += timedelta(minutes=self.rng.randint(12, 45))

@@ -34,7 +34,7 @@ def test_the_quality_page_shows_weeks_of_two_prompt_versions_and_a_calm_one_befo
     history = Proposal.objects.filter(run_id__startswith=DAILY_RUN, prompt_version=NEW_VERSION)
     rejected = history.filter(status=ProposalStatus.REJECTED).count()
     assert rejected / history.exclude(status=ProposalStatus.PENDING).count() > 0.3
-    assert old.total.reject_rate is not None and old.total.reject_rate < 10
+    assert old.total.reject_rate is not None and old.total.reject_rate < 15
     assert new.total.conflict and new.total.undone
     # The same reason written several ways is one group; decision times differ from day to day.
     [top, *_] = new.reasons
