@@ -17,8 +17,8 @@ few approvals into conflicts. Reviewers are quick on some days and slow on other
 dedupe@2 archived closed and duplicate profiles through the month, rarely rejected, so dedupe@3
 tripping the circuit breaker today (approvals/demo/noticing.py) stands out against it.
 
-This morning's work comes last: address updates and a refund note submitted hours ago and not decided
-yet, past their workflows' time to decide (`decide_within`), so the queue shows them overdue.
+The hours before the seed come last: address updates and a refund note submitted then and not decided
+yet, past their workflows' time to decide (`decide_within`), so the queue opens on them overdue.
 """
 
 import random
@@ -58,7 +58,7 @@ PAST_BEGINS = time(7, 30)
 SWITCH_DAYS = 14
 OLD_VERSION, NEW_VERSION = "address-update@5", "address-update@6"
 DEDUPE_VERSION = "dedupe@2"
-# Every run id of the past and of this morning starts so: what the demo's older work was.
+# Every run id of the past and of the hours before the seed starts so.
 DAILY_RUN = "daily-"
 # The demo customers no other step of the seed touches: proposals.py takes 0-21, 100-144 and 160 (and
 # the merge pairs and closed profiles it finds), undo.py 200-239, readiness.py 260-261, noticing.py 270-281.
@@ -100,8 +100,8 @@ REJECTIONS = {
 UNDO_REASON = "The street number ended up at the end of the address; put back as it was"
 # A reviewer's pace on a day, in minutes from submission to decision: quick some days, slow others.
 PACES = (4, 7, 12, 20, 35, 60, 95, 140)
-# This morning: address updates waiting this long (address-updates decides within 2 hours) and a refund
-# note (within 15 minutes).
+# Before the seed: address updates waiting this long (address-updates decides within 2 hours) and a
+# refund note (within 15 minutes).
 OVERDUE_ADDRESSES = (timedelta(hours=5), timedelta(hours=3, minutes=20), timedelta(hours=2, minutes=25))
 OVERDUE_REFUND = timedelta(minutes=50)
 
@@ -122,7 +122,7 @@ def past_begins(today: date | None = None) -> datetime:
 @dataclass(frozen=True)
 class Past:
     decided: int  # proposals of the past, all decided
-    overdue: int  # proposals of this morning, waiting past their workflow's time to decide
+    overdue: int  # proposals of the hours before the seed, waiting past their workflow's time to decide
 
 
 class _Timeline:
@@ -342,7 +342,7 @@ class _History:
             if index % 2 == 0 and self.archived:
                 self.dedupe(day, index, promote=index == 0)
 
-    def plan_morning(self, now: datetime) -> int:
+    def plan_hours_before(self, now: datetime) -> int:
         """Proposals submitted hours ago and waiting still, past their workflow's time to decide."""
         for n, ago in enumerate(OVERDUE_ADDRESSES):
             customer = self._next_customer()
@@ -384,11 +384,11 @@ class _History:
 
 
 def demo_history(*, accounts: dict[str, ServiceAccount]) -> Past:
-    """Live the demo's past four weeks and this morning, in the order they happened. Call it after
+    """Live the demo's past four weeks and the hours before the seed, in the order they happened. Call it after
     the users, records, workflows and pipelines were made at `past_begins()`, before today's work."""
     now = timezone.now()
     history = _History(accounts, timezone.localdate(now))
     history.plan_past()
-    overdue = history.plan_morning(now)
+    overdue = history.plan_hours_before(now)
     history.timeline.live()
     return Past(decided=history.decided, overdue=overdue)

@@ -54,7 +54,7 @@ class DemoSeeded:
             f"{self.proposals} proposals (one bulk batch to approve as a group), "
             f"{self.held} more held: '{HALTED_BATCH}' ({HALTED_APPROVED} approved, halted by its pipeline's "
             "stop switch) and one approved change an agent's edit turns into a conflict; "
-            f"{self.past.overdue} more waiting since this morning, past their time to decide; "
+            f"{self.past.overdue} more sent hours ago, past their time to decide; "
             f"{self.past.decided} decided over the last four weeks (see each workflow's quality page); "
             f"{Artifact.objects.count()} AI artifacts "
             "(refund-notes keeps its prompts and outputs for 2 minutes: watch them being purged). "
