@@ -1,6 +1,6 @@
-"""The demo's past month and the hours before the seed, lived through the services under a moved clock: the quality
-page has weeks of decisions to chart, the trail says the times the proposals say, and the queue opens
-on proposals already overdue."""
+"""The demo's past month and the hours before the seed, lived through the services under a moved
+clock: the quality page has weeks of decisions to chart, the trail says the times the proposals say,
+and the queue opens on proposals already overdue."""
 
 import re
 from datetime import timedelta
