@@ -63,6 +63,19 @@ def _address_update(customer: RecordState, n: int, run_id: str) -> ProposalData:
     )
 
 
+def merge_pairs(customers: list[RecordState]) -> list[tuple[RecordState, RecordState]]:
+    """The three pairs of profiles sharing a name that duplicate-merge proposes to merge today."""
+    by_name: dict[str, list[RecordState]] = defaultdict(list)
+    for customer in customers:
+        by_name[customer.values["full_name"]].append(customer)
+    return [(group[0], group[1]) for _, group in sorted(by_name.items()) if len(group) > 1][:3]
+
+
+def closed_profiles(customers: list[RecordState]) -> list[RecordState]:
+    """The three closed accounts duplicate-merge proposes to archive or delete today."""
+    return [customer for customer in customers if customer.values["account_status"] == "closed"][:3]
+
+
 def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
     """Submit the demo proposals. Returns how many proposals each workflow got."""
     made: dict[str, int] = defaultdict(int)
@@ -145,11 +158,7 @@ def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
         made[refunds.workflow.slug] += 1
 
     merges = accounts["duplicate-merge"]
-    by_name: dict[str, list[RecordState]] = defaultdict(list)
-    for customer in customers:
-        by_name[customer.values["full_name"]].append(customer)
-    pairs = [(group[0], group[1]) for _, group in sorted(by_name.items()) if len(group) > 1][:3]
-    for survivor, duplicate in pairs:
+    for survivor, duplicate in merge_pairs(customers):
         proposal_submit(
             account=merges,
             data=ProposalData(
@@ -168,8 +177,7 @@ def seed_proposals(*, accounts: dict[str, ServiceAccount]) -> dict[str, int]:
             ),
         )
         made[merges.workflow.slug] += 1
-    closed = [customer for customer in customers if customer.values["account_status"] == "closed"][:3]
-    for customer, action in zip(closed, ("archive", "archive", "delete"), strict=False):
+    for customer, action in zip(closed_profiles(customers), ("archive", "archive", "delete"), strict=False):
         proposal_submit(
             account=merges,
             data=ProposalData(

@@ -12,6 +12,7 @@ from django.db import transaction
 from approvals.demo import records as demo_records
 from approvals.demo import undo as demo_undo
 from approvals.demo.artifacts import store_demo_artifacts
+from approvals.demo.history import Past, clock_at, demo_history, past_begins
 from approvals.demo.noticing import demo_breaker
 from approvals.demo.proposals import HALTED_APPROVED, HALTED_BATCH, seed_held_work, seed_proposals
 from approvals.demo.readiness import canary_history, demo_readiness, starting_stages
@@ -44,6 +45,7 @@ class DemoSeeded:
     proposals: int
     held: int
     bad_batch: Batch
+    past: Past
 
     def summary(self, *, token_file: Path) -> str:
         return (
@@ -52,6 +54,8 @@ class DemoSeeded:
             f"{self.proposals} proposals (one bulk batch to approve as a group), "
             f"{self.held} more held: '{HALTED_BATCH}' ({HALTED_APPROVED} approved, halted by its pipeline's "
             "stop switch) and one approved change an agent's edit turns into a conflict; "
+            f"{self.past.overdue} more sent hours ago, past their time to decide; "
+            f"{self.past.decided} decided over the last four weeks (see each workflow's quality page); "
             f"{Artifact.objects.count()} AI artifacts "
             "(refund-notes keeps its prompts and outputs for 2 minutes: watch them being purged). "
             f"Pipeline tokens for the demo are in {token_file}.\n"
@@ -104,16 +108,20 @@ def demo_seed() -> DemoSeeded:
     """Load the demo into an empty database; the caller checks `demo_loaded()` first."""
     actor = Actor.system("seed_demo")
     with transaction.atomic():
-        _users()
-        _records(actor)
-        owner = get_user_model().objects.get(username="owner")
-        workflows_load(
-            document=starting_stages(yaml.safe_load(WORKFLOWS_FILE.read_text())),
-            actor=actor,
-            force=StageForce(reason=DEMO_FORCE_REASON, user=owner),
-        )
+        # The demo's past begins four weeks ago: what it stands on is made then, and the weeks since are
+        # lived in order (approvals/demo/history.py) before today's work.
+        with clock_at(past_begins()):
+            _users()
+            _records(actor)
+            owner = get_user_model().objects.get(username="owner")
+            workflows_load(
+                document=starting_stages(yaml.safe_load(WORKFLOWS_FILE.read_text())),
+                actor=actor,
+                force=StageForce(reason=DEMO_FORCE_REASON, user=owner),
+            )
+            tokens, accounts = _pipelines(actor)
         canary_history()
-        tokens, accounts = _pipelines(actor)
+        past = demo_history(accounts=accounts)
         proposals = seed_proposals(accounts=accounts)
         held = seed_held_work(accounts=accounts)
         prompt_releases_in_use()  # the demo's pipelines used these prompt versions before the seed's day
@@ -130,4 +138,5 @@ def demo_seed() -> DemoSeeded:
         proposals=sum(proposals.values()),
         held=sum(held.values()),
         bad_batch=bad_batch,
+        past=past,
     )

@@ -14,7 +14,7 @@ SWEEP_SIZE = 40
 HAND_CORRECTED = 2
 
 
-def _garbled(address: str) -> str:
+def garbled(address: str) -> str:
     """What the bad prompt made of an address: the number moved to the end, the town dropped."""
     street = address.split(",")[0]
     number, _, rest = street.partition(" ")
@@ -38,7 +38,7 @@ def applied_bad_batch(*, actor: Actor) -> Batch:
             {
                 "action": "update",
                 "record_id": customer.ref.record_id,
-                "changes": {"shipping_address": _garbled(customer.values["shipping_address"])},
+                "changes": {"shipping_address": garbled(customer.values["shipping_address"])},
                 "base": {"shipping_address": customer.values["shipping_address"]},
                 "follow_ups": [{"kind": "email_customer", "params": {"template": "address-confirmed"}}],
             }
