@@ -21,6 +21,7 @@ from approvals.models import Proposal, ProposalStatus, ShadowVerdict, Verdict, W
 from approvals.noticing.charts import Chart, Series, line_chart
 from approvals.review.rights import user_may_review
 from approvals.workflows.rights import Viewer
+from approvals.workflows.rollout import DRILL_PROMPT_VERSION_PREFIX
 
 WINDOW_DAYS = 30
 TOP_REASONS = 10
@@ -83,7 +84,8 @@ class Tally:
     @property
     def decision_minutes(self) -> float | None:
         """The mean time from submission to a person's decision, in minutes."""
-        return round(self.people_seconds / self.by_people / 60, 1) if self.by_people else None
+        # Clocks of different processes can put a decision a hair before its submission: never below 0.
+        return max(0.0, round(self.people_seconds / self.by_people / 60, 1)) if self.by_people else None
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ def _window() -> tuple[list[date], datetime]:
 def _tallies(workflow: Workflow, since: datetime) -> Iterable[tuple[str, date, Tally, datetime]]:
     rows = (
         Proposal.objects.filter(workflow=workflow, decided_at__isnull=False, decided_at__gte=since, status__in=DECIDED)
+        .exclude(prompt_version__startswith=DRILL_PROMPT_VERSION_PREFIX)
         .annotate(day=TruncDate("decided_at"))
         .values("prompt_version", "day")
         # Counting `status` (never null) rather than the id keeps every column read in the index.
@@ -203,6 +206,7 @@ def _reasons(workflow: Workflow, since: datetime) -> dict[str, list[ReasonGroup]
         Proposal.objects.filter(
             workflow=workflow, decided_at__isnull=False, decided_at__gte=since, status=ProposalStatus.REJECTED
         )
+        .exclude(prompt_version__startswith=DRILL_PROMPT_VERSION_PREFIX)
         .values("prompt_version", "decision_note")
         .annotate(count=Count("pk"), latest=Max("decided_at"))
         .order_by()
@@ -243,7 +247,8 @@ def _verdicts(workflow: Workflow) -> dict[str, dict[str, int]]:
 
 def workflow_quality(*, workflow: Workflow) -> Quality:
     """Each prompt version of `workflow` that was decided in the last 30 days or judged in shadow, the
-    one decided most recently first; three queries."""
+    one decided most recently first; three queries. The rollback drill's proposals are an exercise of
+    the workflow's undo, not work of its prompts, and are left out."""
     days, since = _window()
     by_day: dict[str, dict[date, Tally]] = defaultdict(dict)
     last: dict[str, datetime] = {}

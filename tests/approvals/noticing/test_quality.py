@@ -105,6 +105,25 @@ def test_the_page_draws_each_version_s_charts_with_their_numbers(client, workflo
     assert "Decided 6 Approved 83.3% Rejected 16.7% Conflict 16.7% Undone 16.7% Mean decision time 24.8 min" in text
     assert "1 Wrong house." in text and "1 Not asked" in text
     assert 'class="series series-approve"' in html and '<path d="M' in html
+    # Above them, the versions side by side, each linking to its own section.
+    assert "Prompt versions side by side" in text
+    assert "v2 1 0.0% 100.0% 0.0% 0.0% 2.0 min —" in text
+    assert "v1 6 83.3% 16.7% 16.7% 16.7% 24.8 min —" in text
+    assert '<a href="#version-2"><code>v1</code></a>' in html
+
+
+def test_the_rollback_drills_proposals_are_no_prompt_versions_work(workflow, lead):  # type: ignore[no-untyped-def]
+    decided(workflow, version="v1", status="applied", at=day_at(1), waited_minutes=3, by=lead)
+    decided(workflow, version="rollback-drill@4", status="reverted", at=day_at(1), by=lead)
+    decided(workflow, version="rollback-drill@4", status="rejected", at=day_at(1), by=lead, note="drill")
+
+    assert [v.prompt_version for v in workflow_quality(workflow=workflow).versions] == ["v1"]
+
+
+def test_a_decision_a_hair_before_its_submission_counts_no_negative_time(workflow, lead):  # type: ignore[no-untyped-def]
+    decided(workflow, version="v1", status="applied", at=day_at(1), waited_minutes=-0.1, by=lead)
+
+    assert workflow_quality(workflow=workflow).versions[0].total.decision_minutes == 0.0
 
 
 def test_the_page_runs_the_same_queries_whatever_the_data(client, workflow, lead, django_assert_num_queries):  # type: ignore[no-untyped-def]
