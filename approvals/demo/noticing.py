@@ -1,6 +1,6 @@
 """The circuit breaker in the demo: a new prompt version of duplicate-merge starts archiving profiles
 that are no duplicates, a support lead rejects what is wrong, and the breaker stops the workflow by
-itself.
+itself. The version's last proposals are still pending, marked on the review queue.
 
 The proposals come through the pipeline's own intake and each decision through the review services
 a person's click reaches, with the token of a review screen shown to `lead` long enough ago; the
@@ -20,9 +20,11 @@ from approvals.review.sight import SETTLE, proposal_shown, sight_token
 BREAKER_WORKFLOW = "duplicate-merge"
 BREAKER_VERSION = "dedupe@3"
 # The version's proposals: the first six archive true duplicates, the rest profiles that only share
-# a surname with another.
+# a surname with another. The lead decides the first ten (the tenth trips the breaker: 4 rejected of
+# 10, over 30%); the other four wait.
 APPROVED = 6
-PROPOSALS = 12
+DECIDED = 10
+PROPOSALS = 14
 
 
 def demo_breaker(*, accounts: dict[str, ServiceAccount]) -> StopSwitch | None:
@@ -52,7 +54,7 @@ def demo_breaker(*, accounts: dict[str, ServiceAccount]) -> StopSwitch | None:
         )
         for n, customer in enumerate(customers)
     ]
-    for n, proposal in enumerate(proposals):
+    for n, proposal in enumerate(proposals[:DECIDED]):
         shown = sight_token(shown=proposal_shown(proposal), user=lead, at=timezone.now() - SETTLE * 2)
         if n < APPROVED:
             proposal_approve(proposal=proposal, reviewer=lead, expected_revision=proposal.revision, shown_token=shown)

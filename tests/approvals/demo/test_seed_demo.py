@@ -202,4 +202,11 @@ def test_the_demo_has_a_prompt_version_stopped_by_the_circuit_breaker(db, settin
     assert stop.breaker_prompt_version == "dedupe@3"
     assert stop.reason.startswith("circuit breaker: prompt version dedupe@3 rejected at 40%, over its limit of 30%")
     statuses = list(Proposal.objects.filter(prompt_version="dedupe@3").values_list("status", flat=True))
-    assert sorted(statuses) == ["approved"] * 6 + ["rejected"] * 6
+    assert sorted(statuses) == ["approved"] * 6 + ["pending"] * 4 + ["rejected"] * 4
+    # Its pending proposals are marked on the lead's queue.
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="lead"))
+    page = client.get("/review/?workflow=duplicate-merge").content.decode()
+    assert page.count("breaker tripped for this prompt version") == 4
