@@ -20,7 +20,7 @@ EVENT_LABELS = {
     "circuit_tripped": "The circuit breaker stopped a workflow",
     "override_granted": "An override granted",
     "override_expiring": "An override ends in ten minutes",
-    "conflict": "A proposal in conflict with its record",
+    "conflict": "Proposals in conflict with their records (told together, at most one email per window)",
     "undo_finished": "An undo job finished",
     "store_unreachable": "A record store stopped answering",
     "audit_broken": "The audit chain found broken",
