@@ -60,5 +60,8 @@ def test_the_quality_page_reads_on_a_laptop_and_a_phone(transactional_db, page, 
         box = page.get_by_role("img", name="Decisions per day, prompt version address-update@7").bounding_box()
         assert box is not None and box["width"] >= min(300, size["width"] - 80)
         assert_no_serious_violations(page)
+    compared = page.get_by_role("table").first  # the versions side by side
+    expect(compared).to_contain_text("address-update@7")
+    expect(compared).to_contain_text("address-update@8-with-a-rather-long-prompt-version-name")
     page.get_by_text("The numbers per day").first.click()
-    expect(page.get_by_role("table").first).to_contain_text("75.0%")
+    expect(page.locator(".quality-numbers table").first).to_contain_text("75.0%")
