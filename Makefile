@@ -64,8 +64,12 @@ crm-stop: install
 	$(PY) manage.py load_stores approvals/demo/builtin-stores.yaml
 	scripts/bottlecrm.sh stop
 
+# Two pytest-xdist workers, each with a test database, a Redis database and a var folder of its own
+# (config/settings/test.py); tests marked with one xdist_group run on one worker. PYTEST_XDIST= runs
+# the suite in one process.
+PYTEST_XDIST ?= -n 2 --dist loadgroup
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: install
 	.venv/bin/ruff check .

@@ -48,6 +48,10 @@ DATABASE_SKIP_REASON = (
 CONTACTS_TABLE = "contacts"
 # BottleCRM's row-level security shows a connection only the rows of the organisation this names.
 ORGANISATION_SETTING = "app.current_org"
+# Every test against the one BottleCRM runs on the same pytest-xdist worker (`--dist loadgroup`), one
+# at a time: each makes records of its own, but some read BottleCRM's whole list (a page at a time, by
+# offset), which another test's deletions at that moment would shift under it.
+ONE_BOTTLECRM = pytest.mark.xdist_group("bottlecrm")
 
 
 def bottlecrm_environment() -> tuple[str, str] | None:

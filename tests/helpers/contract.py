@@ -28,6 +28,7 @@ from tests.helpers.bottlecrm import (
     CONTACTS_TABLE,
     CUSTOMER_FIELDS,
     DATABASE_SKIP_REASON,
+    ONE_BOTTLECRM,
     ORGANISATION_SETTING,
     SKIP_REASON,
     BottleCrm,
@@ -340,6 +341,7 @@ def bottlecrm() -> Connector:
         edit_outside=edit_outside,
         unreachable=unreachable,
         hold_writes=hold_writes,
+        marks=(ONE_BOTTLECRM,),
     )
 
 
