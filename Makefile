@@ -65,9 +65,9 @@ crm-stop: install
 	scripts/bottlecrm.sh stop
 
 # Two pytest-xdist workers, each with a test database, a Redis database and a var folder of its own
-# (config/settings/test.py); tests marked with one xdist_group run on one worker. PYTEST_XDIST= runs
-# the suite in one process.
-PYTEST_XDIST ?= -n 2 --dist loadgroup
+# (config/settings/test.py); the tests against BottleCRM take it one at a time (tests/helpers/bottlecrm.py).
+# PYTEST_XDIST= runs the suite in one process.
+PYTEST_XDIST ?= -n 2
 test: install
 	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 

@@ -27,17 +27,11 @@ def redis_available() -> bool:
         return False
 
 
-# First, so that pytest-xdist (`--dist loadgroup`) sees the group marks added here.
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from tests.helpers.bottlecrm import ONE_BOTTLECRM  # a plugin (above): imported once pytest has it
-
     is_postgres = connection.vendor == "postgresql"
     has_redis = redis_available()
     has_chromium = shutil.which("chromium") is not None
     for item in items:
-        if "bottlecrm" in getattr(item, "fixturenames", ()):
-            item.add_marker(ONE_BOTTLECRM)
         if item.get_closest_marker("postgres") and not is_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://..."))
         if item.get_closest_marker("redis") and not has_redis:
