@@ -64,8 +64,12 @@ crm-stop: install
 	$(PY) manage.py load_stores approvals/demo/builtin-stores.yaml
 	scripts/bottlecrm.sh stop
 
+# Two pytest-xdist workers, each with a test database, a Redis database and a var folder of its own
+# (config/settings/test.py); the tests against BottleCRM take it one at a time (tests/helpers/bottlecrm.py).
+# PYTEST_XDIST= runs the suite in one process.
+PYTEST_XDIST ?= -n 2
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: install
 	.venv/bin/ruff check .

@@ -2,12 +2,41 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _own_redis_database(url: str, index: int) -> str:
+    """`url` moved `index` databases on from the one it names (redis://host:6379/13, index 1: /14)."""
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) + index
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
+# Under pytest-xdist (`make test` runs two) each worker process is told its name, gw0, gw1, ..., in
+# PYTEST_XDIST_WORKER before these settings load; pytest-django gives it a test database of its own
+# (test_<name>_gw0, test.sqlite3_gw0). It gets the rest of its own here: the Redis database after the
+# one REDIS_URL names by its number (gw0 that one, gw1 the next), and a var folder (filesystem broker,
+# audit anchors, mail) beneath the shared one. The environment carries them to the worker, web and
+# command processes its tests start, which therefore keep them; COUNTERSIGN_TEST_WORKER says they are
+# already moved, since a process a test starts may inherit PYTEST_XDIST_WORKER as well.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker and os.environ.get("COUNTERSIGN_TEST_WORKER") != _worker:
+    os.environ["COUNTERSIGN_TEST_WORKER"] = _worker
+    _shared_var = Path(os.environ.get("COUNTERSIGN_VAR_DIR", _ROOT / "var"))
+    os.environ["COUNTERSIGN_VAR_DIR"] = str(_shared_var / f"test-{_worker}")
+    # The test run's own broker folder, named by the run (below) or by whoever started it.
+    _shared_broker = Path(os.environ.get("CELERY_FILESYSTEM_DIR", _shared_var / "test-broker"))
+    os.environ["CELERY_FILESYSTEM_DIR"] = str(_shared_broker / _worker)
+    if os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = _own_redis_database(os.environ["REDIS_URL"], int(_worker.removeprefix("gw")))
 
 # Without REDIS_URL the broker is a folder of the test run's own, apart from the demo's queue; the
 # worker processes that tests start inherit this variable, so they and the test agree on it.
 os.environ.setdefault(
     "CELERY_FILESYSTEM_DIR",
-    str(Path(os.environ.get("COUNTERSIGN_VAR_DIR", Path(__file__).resolve().parents[2] / "var")) / "test-broker"),
+    str(Path(os.environ.get("COUNTERSIGN_VAR_DIR", _ROOT / "var")) / "test-broker"),
 )
 
 from config.settings.base import *  # noqa: E402, F403

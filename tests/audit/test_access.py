@@ -2,6 +2,9 @@
 `access.granted` / `access.revoked`, with who made it: the person whose request it was (the admin's
 user change form), or the process that ran the code."""
 
+import sys
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
@@ -11,6 +14,13 @@ from audit.services import audit_verify_chain
 from tests.helpers.factories import GroupFactory, UserFactory
 
 PROCESS_PREFIX = "pytest (system user "
+
+
+@pytest.fixture(autouse=True)
+def _started_as_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process is named by the command that started it; a pytest-xdist worker is started as `python -c`,
+    so these tests run as `pytest` itself is started, whatever runs them."""
+    monkeypatch.setattr(sys, "argv", [str(Path(sys.executable).with_name("pytest"))])
 
 
 def access_events() -> list[tuple[str, str, str]]:

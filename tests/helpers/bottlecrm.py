@@ -12,11 +12,15 @@ deleted from BottleCRM when the test ends.
         bottlecrm.patch(ref, {"email": "b@example.com"})         # an edit made in BottleCRM itself
 """
 
+import fcntl
+import hashlib
 import json
 import os
+import tempfile
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,34 @@ DATABASE_SKIP_REASON = (
 CONTACTS_TABLE = "contacts"
 # BottleCRM's row-level security shows a connection only the rows of the organisation this names.
 ORGANISATION_SETTING = "app.current_org"
+
+
+_held = 0  # how deep this process is inside `one_test_at_a_time`
+
+
+@contextmanager
+def one_test_at_a_time(url: str) -> Iterator[None]:
+    """Hold the BottleCRM at `url` for this test alone among the test processes on this machine (the
+    pytest-xdist workers of `make test`): each test makes records of its own, but some read BottleCRM's
+    whole list, a page at a time by offset, which another test's deletions at that moment would shift.
+    A lock file beside the others in the temporary folder, released by the system if the process dies."""
+    global _held
+    if _held:
+        _held += 1
+        try:
+            yield
+        finally:
+            _held -= 1
+        return
+    name = f"countersign-tests-bottlecrm-{hashlib.sha256(url.encode()).hexdigest()[:16]}.lock"
+    with (Path(tempfile.gettempdir()) / name).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _held = 1
+        try:
+            yield
+        finally:
+            _held = 0
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def bottlecrm_environment() -> tuple[str, str] | None:
@@ -170,5 +202,6 @@ def bottlecrm() -> Iterator[BottleCrm]:
     if environment is None:
         pytest.skip(SKIP_REASON)
     crm = BottleCrm(*environment)
-    yield crm
-    crm.clean_up()
+    with one_test_at_a_time(crm.url):
+        yield crm
+        crm.clean_up()

@@ -33,6 +33,7 @@ from tests.helpers.bottlecrm import (
     BottleCrm,
     bottlecrm_database_url,
     bottlecrm_environment,
+    one_test_at_a_time,
 )
 from tests.helpers.crm import crm_prepared
 from tests.helpers.memory_store import MemoryRecordStore, bound
@@ -285,16 +286,17 @@ def bottlecrm() -> Connector:
         if environment is None:
             pytest.skip(SKIP_REASON)
         crm = BottleCrm(*environment)
-        try:
-            # Bound by the stores file an operator would load, for a worker this process starts too.
-            with tempfile.TemporaryDirectory() as folder:
-                call_command("load_stores", str(crm.stores_file(Path(folder), "customer")))
-            held.append((crm, crm.bind("customer")))
-            yield
-        finally:
-            store_bind(record_type="customer", store=None)
-            bindings_reload()
-            crm.clean_up()
+        with one_test_at_a_time(crm.url):
+            try:
+                # Bound by the stores file an operator would load, for a worker this process starts too.
+                with tempfile.TemporaryDirectory() as folder:
+                    call_command("load_stores", str(crm.stores_file(Path(folder), "customer")))
+                held.append((crm, crm.bind("customer")))
+                yield
+            finally:
+                store_bind(record_type="customer", store=None)
+                bindings_reload()
+                crm.clean_up()
 
     def create(values: dict[str, Any]) -> RecordRef:
         crm, store = held[0]

@@ -1,7 +1,8 @@
 """A company's own CRM database beside Countersign's: a second PostgreSQL database on the same server,
 holding a `crm_contacts` table whose columns do not use the catalogue's names.
 
-Its URL is COUNTERSIGN_TEST_CRM_DATABASE_URL, else DATABASE_URL with `_crm` after the database name.
+Its URL is COUNTERSIGN_TEST_CRM_DATABASE_URL, else DATABASE_URL with `_crm` after the database name;
+under pytest-xdist each worker's name follows (`_crm_gw0`), as its tests remake the table.
 The database is created when missing; the table is made again, with the same few contacts, for
 each test that asks for it.
 """
@@ -55,11 +56,12 @@ stores:
 
 
 def crm_database_url() -> str:
+    # Each pytest-xdist worker (gw0, gw1, ...) remakes the table for its own tests: one database each.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     explicit = os.environ.get("COUNTERSIGN_TEST_CRM_DATABASE_URL")
-    if explicit:
-        return explicit
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}_crm"))
+    parts = urlsplit(explicit or os.environ["DATABASE_URL"])
+    name = parts.path.rstrip("/") + ("" if explicit else "_crm")
+    return urlunsplit(parts._replace(path=f"{name}_{worker}" if worker else name))
 
 
 def _create_database(url: str) -> None:
