@@ -194,15 +194,19 @@ def time_raw(dsn: str, statements: list[str]) -> list[float]:
     """The same statements, straight through psycopg: the floor the page stands on."""
     import psycopg
 
+    def run(connection: psycopg.Connection) -> None:
+        for statement in statements:
+            cursor = connection.execute(statement)
+            if cursor.description is not None:  # BEGIN, SET LOCAL and COMMIT return no rows
+                cursor.fetchall()
+
     timings = []
     with psycopg.connect(dsn, autocommit=True) as connection:
         for _ in range(5):
-            for statement in statements:
-                connection.execute(statement).fetchall()
+            run(connection)
         for _ in range(REQUESTS):
             started = time.perf_counter()
-            for statement in statements:
-                connection.execute(statement).fetchall()
+            run(connection)
             timings.append((time.perf_counter() - started) * 1000)
     return timings
 

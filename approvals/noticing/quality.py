@@ -9,10 +9,12 @@ version and rejection reason, by prompt version and shadow verdict); the first i
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.db import connection, transaction
 from django.db.models import Avg, Count, DurationField, F, Max, Min, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -35,6 +37,10 @@ DECIDED = (
     ProposalStatus.FAILED,
 )
 _TRAILING = re.compile(r"[\s.,;:!?…]+$")
+# PostgreSQL's memory for one sort or hash while the page aggregates: at a million proposals a
+# workflow's month is some 70,000 rows, which the default 4 MB sorts on disk (about 65 ms) and this
+# groups in memory (about 40 ms).
+AGGREGATE_WORK_MEM = "32MB"
 
 
 def reason_key(text: str) -> str:
@@ -245,18 +251,31 @@ def _verdicts(workflow: Workflow) -> dict[str, dict[str, int]]:
     return found
 
 
+@contextmanager
+def _room_to_aggregate() -> Iterator[None]:
+    """On PostgreSQL, a transaction in which the aggregates may sort and group in memory."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{AGGREGATE_WORK_MEM}'")
+        yield
+
+
 def workflow_quality(*, workflow: Workflow) -> Quality:
     """Each prompt version of `workflow` that was decided in the last 30 days or judged in shadow, the
-    one decided most recently first; three queries. The rollback drill's proposals are an exercise of
+    one decided most recently first; three aggregate queries (on PostgreSQL, in a transaction of their
+    own with room to sort in memory). The rollback drill's proposals are an exercise of
     the workflow's undo, not work of its prompts, and are left out."""
     days, since = _window()
     by_day: dict[str, dict[date, Tally]] = defaultdict(dict)
     last: dict[str, datetime] = {}
-    for version, day, tally, latest in _tallies(workflow, since):
-        by_day[version][day] = tally
-        last[version] = max(latest, last.get(version, latest))
-    reasons = _reasons(workflow, since)
-    verdicts = _verdicts(workflow)
+    with _room_to_aggregate():
+        for version, day, tally, latest in _tallies(workflow, since):
+            by_day[version][day] = tally
+            last[version] = max(latest, last.get(version, latest))
+        reasons = _reasons(workflow, since)
+        verdicts = _verdicts(workflow)
     versions = []
     for version in {*by_day, *reasons, *verdicts}:
         quality = VersionQuality(
