@@ -88,6 +88,15 @@ class Tally:
         return _percent(self.undone, self.decided)
 
     @property
+    def decision_time_label(self) -> str:
+        """The mean decision time as a person reads it: "—" with none, "under a minute", or minutes."""
+        if not self.by_people:
+            return "—"
+        if self.people_seconds / self.by_people < 60:
+            return "under a minute"
+        return f"{self.decision_minutes} min"
+
+    @property
     def decision_minutes(self) -> float | None:
         """The mean time from submission to a person's decision, in minutes."""
         # Clocks of different processes can put a decision a hair before its submission: never below 0.

@@ -297,13 +297,16 @@ CELERY_BEAT_SCHEDULE["metrics-fold"] = {
     "options": {"expires": METRICS_FOLD_EVERY_SECONDS},
 }
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+if CELERY_BROKER_URL == "filesystem://":
+    # The embedded broker's URL names no host, as it has none; kombu would warn of that at every start.
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
 
 COUNTERSIGN: dict[str, Any] = {
     "API_MAX_BATCH_ITEMS": 1000,

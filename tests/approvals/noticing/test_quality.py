@@ -123,7 +123,19 @@ def test_the_rollback_drills_proposals_are_no_prompt_versions_work(workflow, lea
 def test_a_decision_a_hair_before_its_submission_counts_no_negative_time(workflow, lead):  # type: ignore[no-untyped-def]
     decided(workflow, version="v1", status="applied", at=day_at(1), waited_minutes=-0.1, by=lead)
 
-    assert workflow_quality(workflow=workflow).versions[0].total.decision_minutes == 0.0
+    total = workflow_quality(workflow=workflow).versions[0].total
+    assert total.decision_minutes == 0.0 and total.decision_time_label == "under a minute"
+
+
+def test_decision_times_read_in_minutes_and_under_one_as_under_a_minute(client, workflow, lead):  # type: ignore[no-untyped-def]
+    decided(workflow, version="v1", status="applied", at=day_at(1, 9), waited_minutes=0.25, by=lead)
+    decided(workflow, version="v2", status="applied", at=day_at(1, 10), waited_minutes=90, by=lead)
+    client.force_login(lead)
+
+    text = _text(client.get(reverse("workflow-quality", args=[workflow.slug])).content.decode())
+
+    assert "v1 1 100.0% 0.0% 0.0% 0.0% under a minute —" in text
+    assert "v2 1 100.0% 0.0% 0.0% 0.0% 90.0 min —" in text
 
 
 def test_the_page_runs_the_same_queries_whatever_the_data(client, workflow, lead, django_assert_num_queries):  # type: ignore[no-untyped-def]
