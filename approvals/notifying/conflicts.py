@@ -11,12 +11,11 @@ rows it told are written in one transaction, and a notice's key names the confli
 follows, so two runs at once cannot both tell the same window.
 """
 
-from collections import Counter
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max, Min, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -71,23 +70,27 @@ def conflict_notices_record(*, now: datetime | None = None) -> list[Notice]:
 
 
 def _tell(*, workflow: Workflow, after: int | None) -> Notice | None:
+    """Tell every conflict of `workflow` waiting, in one notice. The rows are claimed for the notice
+    first and counted after, in SQL: what the notice says is exactly what it claimed, however many
+    (a bulk run gone wrong), and only the few it names one by one are read."""
     with transaction.atomic():
-        conflicts = list(ConflictToTell.objects.filter(workflow=workflow, notice__isnull=True).order_by("pk"))
-        if not conflicts:
+        if not ConflictToTell.objects.filter(workflow=workflow, notice__isnull=True).exists():
             return None
-        subject, body = _conflict_text(workflow, conflicts)
         notice = notice_record(
             event=CONFLICT,
             workflow=workflow,
-            subject=subject,
-            body=body,
+            subject="Conflicts",  # said below, once the conflicts are claimed and counted
+            body="",
             # One conflict notice follows another: a second run at once finds this key taken, and
             # what it saw waits for the next window.
             dedupe_key=f"conflicts:{workflow.pk}:after:{after or 0}",
         )
         if notice is None:
             return None
-        ConflictToTell.objects.filter(pk__in=[conflict.pk for conflict in conflicts]).update(notice=notice)
+        ConflictToTell.objects.filter(workflow=workflow, notice__isnull=True).update(notice=notice)
+        subject, body = _conflict_text(workflow, ConflictToTell.objects.filter(notice=notice))
+        notice.subject, notice.body = subject[:300], body
+        notice.save(update_fields=["subject", "body"])
     return notice
 
 
@@ -100,12 +103,13 @@ def _line(conflict: ConflictToTell) -> str:
     )
 
 
-def _conflict_text(workflow: Workflow, conflicts: list[ConflictToTell]) -> tuple[str, str]:
-    """What the notice says: one conflict as it is; several counted, by prompt version, the first
-    few named with the page each is decided on."""
+def _conflict_text(workflow: Workflow, told: QuerySet[ConflictToTell]) -> tuple[str, str]:
+    """What the notice says of the conflicts in `told`: one conflict as it is; several counted, by
+    prompt version, the first few named with the page each is decided on. Three queries."""
     blocked = reverse("blocked")
-    if len(conflicts) == 1:
-        [conflict] = conflicts
+    listed = list(told.order_by("pk")[: LISTED + 1])
+    if len(listed) == 1:
+        [conflict] = listed
         page = reverse("review-detail", args=[conflict.proposal_id])
         return (
             f"Conflict: proposal {conflict.proposal_id} on {conflict.record_type} {conflict.record_id} was not written",
@@ -113,21 +117,24 @@ def _conflict_text(workflow: Workflow, conflicts: list[ConflictToTell]) -> tuple
             f"{conflict.prompt_version}) was made: {conflict.reason}.\n"
             f"It is back with a person, who sees the three values side by side: {page}",
         )
-    count = len(conflicts)
-    versions = Counter(conflict.prompt_version for conflict in conflicts).most_common()
+    span = told.aggregate(count=Count("pk"), first=Min("created_at"), latest=Max("created_at"))
+    count = span["count"]
+    versions = [
+        (row["prompt_version"], row["n"])
+        for row in told.values("prompt_version").annotate(n=Count("pk")).order_by("-n", "prompt_version")
+    ]
     named = ", ".join(version for version, _ in versions[:VERSIONS_NAMED])
     if len(versions) > VERSIONS_NAMED:
         named += f" and {len(versions) - VERSIONS_NAMED} more"
-    first, latest = conflicts[0].created_at, conflicts[-1].created_at
-    lines = [_line(conflict) for conflict in conflicts[:LISTED]]
+    lines = [_line(conflict) for conflict in listed[:LISTED]]
     if count > LISTED:
         lines.append(f"- and {count - LISTED} more")
     by_version = ", ".join(f"{version}: {number}" for version, number in versions)
     return (
         f"Conflicts: {count} proposals of {workflow.slug} were not written (prompt {named})",
         f"{count} proposals of {workflow.name} ({workflow.slug}) were not written between "
-        f"{first:%Y-%m-%d %H:%M} and {latest:%Y-%m-%d %H:%M} UTC: their records changed since they were made.\n"
-        f"By prompt version: {by_version}.\n\n" + "\n".join(lines) + "\n\n"
+        f"{span['first']:%Y-%m-%d %H:%M} and {span['latest']:%Y-%m-%d %H:%M} UTC: their records changed since "
+        f"they were made.\nBy prompt version: {by_version}.\n\n" + "\n".join(lines) + "\n\n"
         f"Each is back with a person, who sees the three values side by side on its page; every proposal "
         f"in conflict is listed on {blocked}",
     )

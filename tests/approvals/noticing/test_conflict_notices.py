@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.applying.services import Outcome, proposal_apply
@@ -158,3 +160,31 @@ def test_a_conflict_is_kept_once_and_a_channel_that_fails_leaves_the_conflict_st
     for _ in range(2):
         notice_conflict_record(proposal=again, reason="shipping_address is now '9 New Street, Leith'")
     assert ConflictToTell.objects.filter(proposal_id=again.pk).count() == 1
+
+
+def test_telling_a_window_reads_the_same_few_rows_however_many_conflicted(django_assert_num_queries):
+    """A bulk run gone wrong: the notice claims every waiting conflict and counts them in SQL, reading
+    only the few it names."""
+    workflow = WorkflowFactory(slug="address-updates")
+    for n in range(3):
+        conflicted(workflow, version=f"address-update@{7 + n % 2}")
+    with CaptureQueriesContext(connection) as few:
+        [small] = conflict_notices_record()
+    Notice.objects.filter(pk=small.pk).update(created_at=timezone.now() - WINDOW - timedelta(seconds=1))
+    for n in range(40):
+        conflicted(workflow, version=f"address-update@{7 + n % 2}")
+
+    with django_assert_num_queries(len(few.captured_queries)) as told:
+        [large] = conflict_notices_record()
+    rows_read = [q["sql"] for q in told.captured_queries if '"approvals_conflicttotell"."reason"' in q["sql"]]
+    assert rows_read and all("LIMIT 6" in sql for sql in rows_read)  # the five named, and one to know there are more
+
+    large.refresh_from_db()
+    assert (
+        large.subject
+        == "Conflicts: 40 proposals of address-updates were not written (prompt address-update@7, address-update@8)"
+    )
+    assert "By prompt version: address-update@7: 20, address-update@8: 20." in large.body
+    assert large.body.count("— /review/") == 5 and "- and 35 more" in large.body
+    assert ConflictToTell.objects.filter(notice=large).count() == 40
+    assert not ConflictToTell.objects.filter(notice__isnull=True).exists()
