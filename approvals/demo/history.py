@@ -140,8 +140,9 @@ class _Timeline:
                 step()
 
 
-class _Person:
-    """A reviewer deciding on the screen that showed them the proposal a moment ago."""
+class DemoReviewer:
+    """A reviewer deciding on the screen that showed them the proposal a moment ago (the demo's past
+    here, the circuit breaker's decisions in approvals/demo/noticing.py)."""
 
     def __init__(self, user: User) -> None:
         self.user = user
@@ -210,10 +211,31 @@ def _address(n: int) -> str:
     return f"{3 + n % 90} {STREETS[n % len(STREETS)]}, {TOWNS[n % len(TOWNS)]}"
 
 
+def _address_update(
+    customer: RecordState, address: str, *, version: str, run_id: str, confidence: float
+) -> ProposalData:
+    """The pipeline's proposal to send everything to `address` from now on, as a ticket asked."""
+    return ProposalData(
+        record_type="customer",
+        record_id=customer.ref.record_id,
+        action="update",
+        changes={"shipping_address": address},
+        base={"shipping_address": customer.values["shipping_address"]},
+        base_version=customer.version,
+        reason=f"Customer wrote in a ticket: 'please send everything to {address} from now on'",
+        confidence=confidence,
+        model_name="gpt-x",
+        model_version="2026-10-01",
+        prompt_version=version,
+        run_id=run_id,
+        requested_by=REQUESTER,
+    )
+
+
 class _History:
     def __init__(self, accounts: dict[str, ServiceAccount], today: date) -> None:
         users = get_user_model().objects.in_bulk(["lead", "ops", "owner"], field_name="username")
-        self.lead, self.ops, self.owner = _Person(users["lead"]), users["ops"], users["owner"]
+        self.lead, self.ops, self.owner = DemoReviewer(users["lead"]), users["ops"], users["owner"]
         self.accounts = accounts
         self.today = today
         self.rng = random.Random(SEED)
@@ -239,20 +261,12 @@ class _History:
         # What @6 got wrong: the number put at the end of the street, the town dropped.
         wrong = version == NEW_VERSION and (outcome == "undo" or "number" in reason.casefold() or "town" in reason)
         address = garbled(current) if wrong else _address(n)
-        data = ProposalData(
-            record_type="customer",
-            record_id=customer.ref.record_id,
-            action="update",
-            changes={"shipping_address": address},
-            base={"shipping_address": current},
-            base_version=customer.version,
-            reason=f"Customer wrote in a ticket: 'please send everything to {address} from now on'",
-            confidence=round(0.7 + self.rng.random() * 0.28, 2),
-            model_name="gpt-x",
-            model_version="2026-10-01",
-            prompt_version=version,
+        data = _address_update(
+            customer,
+            address,
+            version=version,
             run_id=f"{DAILY_RUN}address-{day.isoformat()}",
-            requested_by=REQUESTER,
+            confidence=round(0.7 + self.rng.random() * 0.28, 2),
         )
         made: list[Proposal] = []
         decided = submitted + wait
@@ -347,20 +361,12 @@ class _History:
         for n, ago in enumerate(OVERDUE_ADDRESSES):
             customer = self._next_customer()
             address = _address(500 + n)
-            data = ProposalData(
-                record_type="customer",
-                record_id=customer.ref.record_id,
-                action="update",
-                changes={"shipping_address": address},
-                base={"shipping_address": customer.values["shipping_address"]},
-                base_version=customer.version,
-                reason=f"Customer wrote in a ticket: 'please send everything to {address} from now on'",
-                confidence=0.86,
-                model_name="gpt-x",
-                model_version="2026-10-01",
-                prompt_version=NEW_VERSION,
+            data = _address_update(
+                customer,
+                address,
+                version=NEW_VERSION,
                 run_id=f"{DAILY_RUN}address-{self.today.isoformat()}",
-                requested_by=REQUESTER,
+                confidence=0.86,
             )
             self.timeline.at(now - ago, partial(proposal_submit, account=self.accounts["address-updates"], data=data))
         customer = self._next_customer()

@@ -8,14 +8,12 @@ breaker judges after each one, as it does for a person.
 """
 
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
+from approvals.demo.history import DemoReviewer
 from approvals.demo.proposals import REQUESTER
 from approvals.demo.records import demo_records
 from approvals.intake.services import ProposalData, proposal_submit
 from approvals.models import ServiceAccount, StopSwitch
-from approvals.review.services import proposal_approve, proposal_reject
-from approvals.review.sight import SETTLE, proposal_shown, sight_token
 
 BREAKER_WORKFLOW = "duplicate-merge"
 BREAKER_VERSION = "dedupe@3"
@@ -29,7 +27,7 @@ PROPOSALS = 14
 
 def demo_breaker(*, accounts: dict[str, ServiceAccount]) -> StopSwitch | None:
     """Submit the new version's proposals, decide them as `lead`, and return the breaker's stop."""
-    lead = get_user_model().objects.get(username="lead")
+    user = get_user_model().objects.get(username="lead")
     account = accounts[BREAKER_WORKFLOW]
     customers = demo_records("customer")[270 : 270 + PROPOSALS]
     proposals = [
@@ -54,18 +52,12 @@ def demo_breaker(*, accounts: dict[str, ServiceAccount]) -> StopSwitch | None:
         )
         for n, customer in enumerate(customers)
     ]
+    lead = DemoReviewer(user)
     for n, proposal in enumerate(proposals[:DECIDED]):
-        shown = sight_token(shown=proposal_shown(proposal), user=lead, at=timezone.now() - SETTLE * 2)
         if n < APPROVED:
-            proposal_approve(proposal=proposal, reviewer=lead, expected_revision=proposal.revision, shown_token=shown)
+            lead.approve(proposal)
         else:
-            proposal_reject(
-                proposal=proposal,
-                reviewer=lead,
-                reason="Not a duplicate: only the surname matches, the email and phone differ",
-                expected_revision=proposal.revision,
-                shown_token=shown,
-            )
+            lead.reject(proposal, "Not a duplicate: only the surname matches, the email and phone differ")
     return (
         StopSwitch.objects.filter(
             workflow__slug=BREAKER_WORKFLOW, breaker_prompt_version=BREAKER_VERSION, released_at__isnull=True
